@@ -1,0 +1,79 @@
+# agrad -- build, test and run the examples.
+#   make            build build/libagrad.a and build/libagrad.so
+#   make testnet    build and run examples/testnet (the seed's TestNet)
+#   make check      build and run every Check test (SAN=1: ASan + UBSan)
+#   make valgrind   run the TestNet example under valgrind --leak-check=full
+# Missing Debian packages are installed by scripts/install-deps.sh.
+
+CC      ?= cc
+SAN     ?= 0
+OPT     ?= -O2
+WARN    := -std=c11 -Wall -Wextra -Wpedantic -Werror
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -Iinclude -D_POSIX_C_SOURCE=200809L
+LDLIBS  := -lm
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+VERSION := $(shell sed -n 's/^\#define AGRAD_VERSION "\(.*\)"/\1/p' include/agrad.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/kernels/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+HEADERS  := include/agrad.h $(wildcard src/*.h src/ops/*.h)
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all deps testnet check valgrind clean
+all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc $(CHECK_CFLAGS) -c $< -o $@
+
+$(BUILD)/libagrad.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libagrad.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libagrad.so.$(SOMAJOR) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- examples ----------------------------------------------------------------
+.SECONDEXPANSION:
+$(BUILD)/examples/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
+testnet: $(BUILD)/examples/testnet
+	./$(BUILD)/examples/testnet
+
+valgrind: $(BUILD)/examples/testnet
+	@sh scripts/install-deps.sh valgrind
+	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
+	    ./$(BUILD)/examples/testnet >/dev/null
+
+# ---- tests ---------------------------------------------------------------------
+$(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+check: $(BUILD)/tests/run_tests
+	./$(BUILD)/tests/run_tests
+
+clean:
+	rm -rf build

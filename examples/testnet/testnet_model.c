@@ -1,0 +1,46 @@
+/* testnet_model.c -- TestNet with the engine's ops, column-vector form. */
+#include "testnet_model.h"
+
+#include <string.h>
+
+static ag_tensor *named(ag_tensor *t, const char *name, bool param)
+{
+    if (t) ag_tensor_set_name(t, name);
+    if (t && param) ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+bool testnet_model_init(testnet_model *m, const testnet_params *P, const double a0[TN_IN],
+                        int label)
+{
+    memset(m, 0, sizeof *m);
+    m->W1 = named(ag_tensor_from(2, (int[]){TN_HID, TN_IN}, &P->W1[0][0]), "W1", true);
+    m->b1 = named(ag_tensor_from(2, (int[]){TN_HID, 1}, P->b1), "b1", true);
+    m->W2 = named(ag_tensor_from(2, (int[]){TN_OUT, TN_HID}, &P->W2[0][0]), "W2", true);
+    m->b2 = named(ag_tensor_from(2, (int[]){TN_OUT, 1}, P->b2), "b2", true);
+    m->a0 = named(ag_tensor_from(2, (int[]){TN_IN, 1}, a0), "a0", false);
+    m->label = named(ag_tensor_scalar(label), "y", false);
+    bool ok = m->W1 && m->b1 && m->W2 && m->b2 && m->a0 && m->label;
+    if (!ok) testnet_model_free(m);
+    return ok;
+}
+
+bool testnet_model_record(testnet_model *m, ag_graph *g)
+{
+    ag_node *W1 = ag_param(g, m->W1), *b1 = ag_param(g, m->b1);
+    ag_node *W2 = ag_param(g, m->W2), *b2 = ag_param(g, m->b2);
+    ag_node *a0 = ag_input(g, m->a0), *y = ag_input(g, m->label);
+    m->z1 = ag_node_set_name(ag_add(ag_matmul(W1, a0), b1), "z1");
+    m->a1 = ag_node_set_name(ag_relu(m->z1), "a1");
+    m->z2 = ag_node_set_name(ag_add(ag_matmul(W2, m->a1), b2), "z2");
+    m->p = ag_node_set_name(ag_softmax(m->z2), "p");
+    m->J = ag_node_set_name(ag_softmax_xent(m->z2, y), "J");
+    return ag_graph_error(g) == NULL;
+}
+
+void testnet_model_free(testnet_model *m)
+{
+    ag_tensor *all[] = {m->W1, m->b1, m->W2, m->b2, m->a0, m->label};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ag_tensor_free(all[i]);
+    memset(m, 0, sizeof *m);
+}

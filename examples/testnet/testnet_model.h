@@ -1,0 +1,23 @@
+/* testnet_model.h -- TestNet written with the engine (the autograd side). */
+#ifndef TESTNET_MODEL_H
+#define TESTNET_MODEL_H
+
+#include <agrad.h>
+
+#include "testnet_hand.h"
+
+typedef struct testnet_model {
+    ag_tensor *W1, *b1, *W2, *b2; /* parameters: [4,3] [4,1] [2,4] [2,1] */
+    ag_tensor *a0;                /* input [3,1] */
+    ag_tensor *label;             /* class index, a scalar */
+    ag_node *z1, *a1, *z2, *p, *J;
+} testnet_model;
+
+/* Tensors from the hand-side parameters; false (ag_last_error) on failure. */
+bool testnet_model_init(testnet_model *m, const testnet_params *P, const double a0[TN_IN],
+                        int label);
+/* Record the forward pass on g: z1, a1, z2, p = softmax(z2), J (named). */
+bool testnet_model_record(testnet_model *m, ag_graph *g);
+void testnet_model_free(testnet_model *m);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * agrad.h -- a small reverse-mode (and forward-mode) automatic-differentiation
+ * engine in C11, double precision.
+ *
+ * Two lifetimes:
+ *   ag_tensor  owned by the user (parameters, data); lives until ag_tensor_free.
+ *   ag_node    a value recorded in an ag_graph; lives until ag_graph_reset or
+ *              ag_graph_free, which release every node at once.
+ *
+ * Errors are sticky: the first failing op stores a message on its graph
+ * (ag_graph_error) and returns NULL; every later op on that graph, or given a
+ * NULL operand, returns NULL too, so a whole forward pass is checked once.
+ * Functions without a graph (tensor creation) report through ag_last_error().
+ * The library never aborts, asserts on user input or exits.
+ *
+ * Shapes: row-major, 0-d (scalar) to AG_MAX_DIMS dimensions.
+ */
+#ifndef AGRAD_H
+#define AGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AGRAD_VERSION_MAJOR 0
+#define AGRAD_VERSION_MINOR 1
+#define AGRAD_VERSION_PATCH 0
+#define AGRAD_VERSION "0.1.0"
+
+#define AG_MAX_DIMS 4
+
+typedef struct ag_tensor ag_tensor;
+typedef struct ag_graph ag_graph;
+typedef struct ag_node ag_node;
+
+/* ---- errors and memory ------------------------------------------------- */
+
+/* Message of the last failed call that has no graph to report on (tensor
+ * creation, allocator); "" when none. Thread-local. */
+const char *ag_last_error(void);
+
+/* Replace the allocator used for every allocation the library makes (NULL
+ * restores malloc/realloc/free). Call before creating any object. */
+typedef struct ag_allocator {
+    void *(*malloc_fn)(size_t size);
+    void *(*realloc_fn)(void *ptr, size_t size);
+    void (*free_fn)(void *ptr);
+} ag_allocator;
+void ag_set_allocator(const ag_allocator *allocator);
+
+/* ---- tensors (user-owned) ---------------------------------------------- */
+
+/* New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
+ * Returns NULL (see ag_last_error) on a bad shape or out of memory. */
+ag_tensor *ag_tensor_zeros(int ndim, const int *shape);
+/* Same, filled with ones / with `value`. */
+ag_tensor *ag_tensor_ones(int ndim, const int *shape);
+ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value);
+/* New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
+ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data);
+/* New 0-d tensor holding `value`. */
+ag_tensor *ag_tensor_scalar(double value);
+/* Free a tensor and its gradient; NULL is ignored. Do not free a tensor that
+ * a live graph still records (reset the graph first). */
+void ag_tensor_free(ag_tensor *t);
+
+int ag_tensor_ndim(const ag_tensor *t);
+/* Size of dimension `dim` (0-based); 0 when out of range. */
+int ag_tensor_dim(const ag_tensor *t, int dim);
+/* Number of elements (1 for a scalar). */
+size_t ag_tensor_size(const ag_tensor *t);
+/* The elements, row-major; writable. */
+double *ag_tensor_data(const ag_tensor *t);
+/* Element at a flat row-major index (NAN when out of range). */
+double ag_tensor_get(const ag_tensor *t, size_t index);
+/* Mark the tensor as a parameter: backward accumulates d(root)/d(tensor)
+ * into its gradient buffer (allocated here, zeroed). Returns false on OOM. */
+bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
+/* The gradient buffer (same size as data), or NULL if not a parameter. */
+double *ag_tensor_grad(const ag_tensor *t);
+/* Set the gradient to zero (no-op without a gradient). */
+void ag_tensor_zero_grad(ag_tensor *t);
+/* Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
+bool ag_tensor_set_name(ag_tensor *t, const char *name);
+const char *ag_tensor_name(const ag_tensor *t);
+/* Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
+void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
+/* Write "4x3" (or "scalar") into buf; returns buf. */
+char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
+
+/* ---- graphs ------------------------------------------------------------ */
+
+ag_graph *ag_graph_new(void);
+/* Free the graph and every node in it; NULL is ignored. */
+void ag_graph_free(ag_graph *g);
+/* Drop every recorded node and the sticky error, keeping the memory, so the
+ * next step records without allocating. */
+void ag_graph_reset(ag_graph *g);
+/* The first error recorded on the graph, or NULL when there is none. */
+const char *ag_graph_error(const ag_graph *g);
+/* Number of nodes recorded since the last reset. */
+size_t ag_graph_size(const ag_graph *g);
+
+/* ---- leaves -------------------------------------------------------------- */
+
+/* A parameter leaf: the node reads t's data (no copy, so updates and replays
+ * see new values) and, if t requires grad, backward accumulates into t's
+ * gradient. NULL if t is NULL. */
+ag_node *ag_param(ag_graph *g, ag_tensor *t);
+/* An input leaf: reads t's data, no gradient flows to it. */
+ag_node *ag_input(ag_graph *g, const ag_tensor *t);
+/* A constant leaf holding a copy of `data` in the graph. */
+ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data);
+/* A 0-d constant. */
+ag_node *ag_scalar(ag_graph *g, double value);
+
+/* ---- ops (each records one node; NULL operand => NULL result) -------- */
+
+/* Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
+ * right and each pair of sizes must be equal or one of them 1 (a scalar
+ * broadcasts everywhere, a bias [C] over a matrix [N,C], a column [R,1] over
+ * [R,C]). A broadcast operand's gradient is summed back to its shape. */
+ag_node *ag_add(ag_node *a, ag_node *b);
+ag_node *ag_sub(ag_node *a, ag_node *b);
+ag_node *ag_mul(ag_node *a, ag_node *b);
+ag_node *ag_div(ag_node *a, ag_node *b);
+
+/* Elementwise unary. */
+ag_node *ag_neg(ag_node *a);
+ag_node *ag_exp(ag_node *a);
+ag_node *ag_log(ag_node *a);
+ag_node *ag_tanh(ag_node *a);
+/* max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
+ag_node *ag_relu(ag_node *a);
+/* 1 / (1 + exp(-x)), computed without overflow for large |x|. */
+ag_node *ag_sigmoid(ag_node *a);
+/* x^p for a constant exponent p. */
+ag_node *ag_pow(ag_node *a, double p);
+
+/* [M,K] @ [K,N] -> [M,N]. */
+ag_node *ag_matmul(ag_node *a, ag_node *b);
+
+/* Sum / mean of every element -> scalar (0-d). */
+ag_node *ag_sum(ag_node *a);
+ag_node *ag_mean(ag_node *a);
+
+/* Softmax, shifted by the max so large inputs stay finite. A vector (1-d,
+ * [C,1] or [1,C]) is one distribution; an [N,C] matrix (N, C > 1) is N rows. */
+ag_node *ag_softmax(ag_node *a);
+
+/* Softmax followed by cross-entropy, fused and shifted by the max logit so
+ * logits of +-1000 stay finite; returns a scalar.
+ *  - one sample: logits with C elements in a 1-d, [C,1] or [1,C] shape and
+ *    `labels` holding 1 element;
+ *  - a batch: logits [N,C] and `labels` holding N elements; the loss is the
+ *    mean over the rows.
+ * Labels are 0-based class indices stored as doubles; an index that is not a
+ * whole number in [0, C) is an error naming the row. */
+ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels);
+/* Single-sample form with a constant class index. */
+ag_node *ag_softmax_xent_label(ag_node *logits, int label);
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+int ag_node_ndim(const ag_node *n);
+int ag_node_dim(const ag_node *n, int dim);
+size_t ag_node_size(const ag_node *n);
+/* The node's value (valid until reset). */
+const double *ag_node_value(const ag_node *n);
+/* Gradient of the last backward root with respect to this node, or NULL if no
+ * gradient flows to it (valid until reset). */
+const double *ag_node_grad(const ag_node *n);
+/* Name of the op that made the node ("matmul", "param", ...). */
+const char *ag_node_op(const ag_node *n);
+/* Name the node for printing and graph pictures (copied into the graph). */
+ag_node *ag_node_set_name(ag_node *n, const char *name);
+const char *ag_node_name(const ag_node *n);
+ag_graph *ag_node_graph(const ag_node *n);
+/* Print the node's name, op, shape and value. */
+void ag_node_print(const ag_node *n, FILE *out, int digits);
+
+/* ---- backward ------------------------------------------------------------ */
+
+/* Reverse-mode sweep from a scalar root: every parameter leaf that root
+ * depends on gets d(root)/d(leaf) ADDED to its gradient (call
+ * ag_tensor_zero_grad / ag_graph_zero_grad between steps). Intermediate
+ * gradients are recomputed from zero on each call, so a second backward on
+ * the same graph adds the same gradient to the parameters again, as PyTorch
+ * does with retain_graph=True. Returns false (graph error set) on a bad root. */
+bool ag_backward(ag_graph *g, ag_node *root);
+/* Same with a seed gradient of root's shape (for non-scalar roots: one
+ * vector-Jacobian product u^T J). */
+bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed);
+/* Zero the gradients of every parameter leaf recorded in the graph. */
+void ag_graph_zero_grad(ag_graph *g);
+/* Re-run every recorded node's forward, in recording order, reading the
+ * current values of parameter and input tensors (record once, replay many).
+ * Returns false (graph error set) if an op fails, e.g. a label out of range. */
+bool ag_graph_forward(ag_graph *g);
+
+/* ---- study tools ----------------------------------------------------------- */
+
+/* Result of comparing two arrays element by element. */
+typedef struct ag_diff {
+    double max_abs;   /* largest |left - right| */
+    double max_rel;   /* largest |left - right| / max(|left|, |right|) (0 when both 0) */
+    size_t worst;     /* index of the element with the largest absolute difference */
+    bool pass;        /* max_abs <= tolerance and no NaN */
+} ag_diff;
+
+/* Print `left` and `right` side by side (index, both values, difference),
+ * headed by `title` and the two column names, then the largest absolute and
+ * relative difference and PASS/FAIL against `tolerance`. out may be NULL to
+ * compare silently. */
+ag_diff ag_compare(FILE *out, const char *title, const char *left_name, const char *right_name,
+                   size_t n, const double *left, const double *right, double tolerance);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

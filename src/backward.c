@@ -1,0 +1,101 @@
+/* backward.c -- the reverse-mode sweep and replay of a recorded graph.
+ *
+ * Recording order is a topological order (an op's inputs exist before it), so
+ * the reverse walk needs no sort and no recursion: one pass from the root
+ * down marks the nodes the root depends on, a second applies each marked
+ * node's vector-Jacobian product. */
+#include "internal.h"
+
+#include <string.h>
+
+static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
+{
+    if (!g) return false;
+    if (g->failed) return false;
+    if (!root) {
+        ag_graph_fail(g, "%s: root is NULL (an earlier call failed?)", who);
+        return false;
+    }
+    if (root->graph != g || root->index >= g->n_nodes || g->nodes[root->index] != root) {
+        ag_graph_fail(g, "%s: root node is not in this graph (another graph, or recorded "
+                         "before the last reset)", who);
+        return false;
+    }
+    if (!root->grad) {
+        ag_graph_fail(g, "%s: root does not depend on any tensor that requires grad", who);
+        return false;
+    }
+    return true;
+}
+
+/* Zero every intermediate gradient and mark the nodes root depends on. */
+static void mark_and_zero(ag_graph *g, ag_node *root)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        ag_node *n = g->nodes[i];
+        if (n->grad && !n->leaf) memset(n->grad, 0, n->shape.size * sizeof(double));
+    }
+    root->mark = 1;
+    for (size_t i = root->index + 1; i-- > 0;) {
+        ag_node *n = g->nodes[i];
+        if (!n->mark) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k]->grad) n->in[k]->mark = 1;
+    }
+}
+
+bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
+{
+    if (!root_is_valid(g, root, "ag_backward")) return false;
+    mark_and_zero(g, root);
+    double *root_grad = root->grad;
+    if (root->leaf) {
+        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
+        root->mark = 0;
+        return true;
+    }
+    for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
+    for (size_t i = root->index + 1; i-- > 0;) {
+        ag_node *n = g->nodes[i];
+        if (!n->mark) continue;
+        n->mark = 0;
+        if (n->op->vjp) n->op->vjp(n);
+    }
+    return true;
+}
+
+bool ag_backward(ag_graph *g, ag_node *root)
+{
+    if (root && root->shape.size != 1 && g && !g->failed) {
+        char shape[64];
+        ag_graph_fail(g, "ag_backward: root has shape (%s); backward needs a scalar root "
+                         "(or ag_backward_seed with a seed gradient)",
+                      ag_shape_str(&root->shape, shape, sizeof shape));
+        return false;
+    }
+    return ag_backward_seed(g, root, NULL);
+}
+
+void ag_graph_zero_grad(ag_graph *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        ag_node *n = g->nodes[i];
+        if (n->leaf && n->grad) memset(n->grad, 0, n->shape.size * sizeof(double));
+    }
+}
+
+bool ag_graph_forward(ag_graph *g)
+{
+    if (!g || g->failed) return false;
+    char why[256];
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        ag_node *n = g->nodes[i];
+        if (n->leaf || !n->op->forward) continue;
+        if (!n->op->forward(n, why, sizeof why)) {
+            ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
+            return false;
+        }
+    }
+    return true;
+}

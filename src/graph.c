@@ -1,0 +1,256 @@
+/* graph.c -- the graph: recording nodes into the arena, leaves, the sticky
+ * error, reset, and node accessors. */
+#include "internal.h"
+
+#include <string.h>
+
+ag_graph *ag_graph_new(void)
+{
+    ag_graph *g = ag_calloc(1, sizeof *g);
+    if (!g) ag_set_last_error("ag_graph_new: out of memory");
+    return g;
+}
+
+void ag_graph_free(ag_graph *g)
+{
+    if (!g) return;
+    ag_arena_release(&g->arena);
+    ag_free(g->nodes);
+    ag_free(g);
+}
+
+void ag_graph_reset(ag_graph *g)
+{
+    if (!g) return;
+    ag_arena_reset(&g->arena);
+    g->n_nodes = 0;
+    g->failed = false;
+    g->error[0] = '\0';
+}
+
+const char *ag_graph_error(const ag_graph *g)
+{
+    if (!g) return "graph is NULL";
+    return g->failed ? g->error : NULL;
+}
+
+size_t ag_graph_size(const ag_graph *g) { return g ? g->n_nodes : 0; }
+
+void ag_graph_fail(ag_graph *g, const char *fmt, ...)
+{
+    if (g->failed) return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(g->error, sizeof g->error, fmt, args);
+    va_end(args);
+    g->failed = true;
+}
+
+/* Append `node` to the recording order; grows the array (kept across reset). */
+static bool push_node(ag_graph *g, ag_node *node)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+        if (cap > UINT32_MAX) return false;
+        ag_node **grown = ag_realloc(g->nodes, cap * sizeof *grown);
+        if (!grown) return false;
+        g->nodes = grown;
+        g->cap_nodes = cap;
+    }
+    node->index = (uint32_t)g->n_nodes;
+    g->nodes[g->n_nodes++] = node;
+    return true;
+}
+
+static double *arena_doubles(ag_graph *g, size_t count)
+{
+    return ag_arena_alloc(&g->arena, count * sizeof(double));
+}
+
+/* A fresh zeroed node for `op` in g's arena; NULL (graph failed) on OOM. */
+static ag_node *node_new(ag_graph *g, const ag_op *op)
+{
+    ag_node *n = ag_arena_alloc(&g->arena, sizeof *n);
+    if (!n) {
+        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->graph = g;
+    return n;
+}
+
+/* Describe the operands' shapes for an error message: "(4x3) @ (2x1)". */
+static void describe_operands(const ag_node *n, char *buf, size_t len)
+{
+    char sa[64], sb[64];
+    ag_shape_str(&n->in[0]->shape, sa, sizeof sa);
+    if (n->n_in < 2) {
+        snprintf(buf, len, "(%s)", sa);
+        return;
+    }
+    ag_shape_str(&n->in[1]->shape, sb, sizeof sb);
+    snprintf(buf, len, "(%s) %s (%s)", sa, n->op->symbol ? n->op->symbol : "and", sb);
+}
+
+/* Allocate value, gradient and op-private buffers after the shape is known. */
+static bool node_buffers(ag_graph *g, ag_node *n)
+{
+    n->value = arena_doubles(g, n->shape.size);
+    bool wants_grad = false;
+    for (int i = 0; i < n->n_in; i++) wants_grad |= n->in[i]->grad != NULL;
+    if (wants_grad) n->grad = arena_doubles(g, n->shape.size);
+    size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
+    if (aux) n->aux = arena_doubles(g, aux);
+    return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
+}
+
+static ag_graph *operands_graph(const ag_op *op, ag_node *a, ag_node *b)
+{
+    ag_graph *g = a ? a->graph : b ? b->graph : NULL;
+    if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
+    if (!a || (op->arity > 1 && !b)) {
+        ag_graph_fail(g, "ag_%s: operand is NULL (an earlier call failed?)", op->name);
+        return NULL;
+    }
+    if (op->arity > 1 && a->graph != b->graph) {
+        ag_graph_fail(g, "ag_%s: operands belong to different graphs", op->name);
+        return NULL;
+    }
+    return g->failed ? NULL : g;
+}
+
+ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr)
+{
+    ag_graph *g = operands_graph(op, a, b);
+    if (!g) return NULL;
+    ag_node *n = node_new(g, op);
+    if (!n) return NULL;
+    n->in[0] = a;
+    n->in[1] = op->arity > 1 ? b : NULL;
+    n->n_in = (uint8_t)op->arity;
+    n->attr = attr;
+    char why[256] = "", operands[160];
+    if (!op->shape(n, why, sizeof why)) {
+        describe_operands(n, operands, sizeof operands);
+        ag_graph_fail(g, "ag_%s: %s: %s", op->name, operands, why);
+        return NULL;
+    }
+    if (!node_buffers(g, n) || !push_node(g, n)) {
+        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        return NULL;
+    }
+    if (!op->forward(n, why, sizeof why)) {
+        ag_graph_fail(g, "ag_%s: %s", op->name, why);
+        return NULL;
+    }
+    return n;
+}
+
+/* ---- leaves ---------------------------------------------------------------- */
+
+static ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
+{
+    if (!g || g->failed) return NULL;
+    if (!t) {
+        ag_graph_fail(g, "ag_%s: tensor is NULL (did its creation fail? %s)", op->name,
+                      ag_last_error());
+        return NULL;
+    }
+    ag_node *n = node_new(g, op);
+    if (!n) return NULL;
+    n->shape = t->shape;
+    n->leaf = (ag_tensor *)t;
+    n->value = t->data;
+    n->name = t->name;
+    if (!push_node(g, n)) {
+        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        return NULL;
+    }
+    return n;
+}
+
+ag_node *ag_param(ag_graph *g, ag_tensor *t)
+{
+    ag_node *n = leaf_new(g, &ag_op_param, t);
+    if (n) n->grad = t->grad;
+    return n;
+}
+
+ag_node *ag_input(ag_graph *g, const ag_tensor *t)
+{
+    return leaf_new(g, &ag_op_input, t);
+}
+
+ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data)
+{
+    if (!g || g->failed) return NULL;
+    const char *why = NULL;
+    ag_shape s;
+    if (!ag_shape_make(&s, ndim, shape, &why)) {
+        ag_graph_fail(g, "ag_constant: bad shape: %s", why);
+        return NULL;
+    }
+    if (!data) {
+        ag_graph_fail(g, "ag_constant: data is NULL");
+        return NULL;
+    }
+    ag_node *n = node_new(g, &ag_op_constant);
+    if (!n) return NULL;
+    n->shape = s;
+    n->value = arena_doubles(g, s.size);
+    if (!n->value || !push_node(g, n)) {
+        ag_graph_fail(g, "ag_constant: out of memory");
+        return NULL;
+    }
+    memcpy(n->value, data, s.size * sizeof(double));
+    return n;
+}
+
+ag_node *ag_scalar(ag_graph *g, double value)
+{
+    return ag_constant(g, 0, NULL, &value);
+}
+
+/* ---- node accessors ---------------------------------------------------------- */
+
+int ag_node_ndim(const ag_node *n) { return n ? n->shape.ndim : 0; }
+
+int ag_node_dim(const ag_node *n, int dim)
+{
+    return n && dim >= 0 && dim < n->shape.ndim ? n->shape.dims[dim] : 0;
+}
+
+size_t ag_node_size(const ag_node *n) { return n ? n->shape.size : 0; }
+const double *ag_node_value(const ag_node *n) { return n ? n->value : NULL; }
+const double *ag_node_grad(const ag_node *n) { return n ? n->grad : NULL; }
+const char *ag_node_op(const ag_node *n) { return n ? n->op->name : ""; }
+const char *ag_node_name(const ag_node *n) { return n && n->name ? n->name : ""; }
+ag_graph *ag_node_graph(const ag_node *n) { return n ? n->graph : NULL; }
+
+ag_node *ag_node_set_name(ag_node *n, const char *name)
+{
+    if (!n || !name) return n;
+    size_t len = strlen(name) + 1;
+    char *copy = ag_arena_alloc(&n->graph->arena, len);
+    if (!copy) {
+        ag_graph_fail(n->graph, "ag_node_set_name: out of memory");
+        return NULL;
+    }
+    memcpy(copy, name, len);
+    n->name = copy;
+    return n;
+}
+
+void ag_node_print(const ag_node *n, FILE *out, int digits)
+{
+    if (!n) {
+        fprintf(out, "(null node)\n");
+        return;
+    }
+    char shape[64];
+    fprintf(out, "%s = %s (%s)\n", n->name ? n->name : "?", n->op->name,
+            ag_shape_str(&n->shape, shape, sizeof shape));
+    ag_print_values(&n->shape, n->value, out, digits);
+}

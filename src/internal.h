@@ -1,0 +1,130 @@
+/* internal.h -- structures and helpers shared by the library's files. */
+#ifndef AGRAD_INTERNAL_H
+#define AGRAD_INTERNAL_H
+
+#include "agrad.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/* ---- memory (alloc.c) ---------------------------------------------------- */
+void *ag_malloc(size_t size);
+void *ag_calloc(size_t count, size_t size);
+void *ag_realloc(void *ptr, size_t size);
+void ag_free(void *ptr);
+char *ag_strdup(const char *s);
+/* Record a message for ag_last_error (printf-style). */
+void ag_set_last_error(const char *fmt, ...);
+
+/* ---- shapes (tensor.c) ---------------------------------------------------- */
+typedef struct ag_shape {
+    int ndim;
+    int dims[AG_MAX_DIMS];
+    size_t size; /* product of dims, 1 for a scalar */
+} ag_shape;
+
+/* Fill `shape` from (ndim, dims); false with *why set on a bad shape. */
+bool ag_shape_make(ag_shape *shape, int ndim, const int *dims, const char **why);
+bool ag_shape_equal(const ag_shape *a, const ag_shape *b);
+char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize);
+/* Print values laid out by shape (scalar, vector or rows of a matrix). */
+void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int digits);
+
+struct ag_tensor {
+    ag_shape shape;
+    double *data;
+    double *grad; /* NULL unless the tensor requires grad */
+    char *name;
+};
+
+/* ---- arena (arena.c): bump allocator, reset keeps its chunks ------------- */
+typedef struct ag_arena_chunk ag_arena_chunk;
+typedef struct ag_arena {
+    ag_arena_chunk *first;
+    ag_arena_chunk *current;
+} ag_arena;
+
+void *ag_arena_alloc(ag_arena *arena, size_t size); /* 16-byte aligned */
+void ag_arena_reset(ag_arena *arena);
+void ag_arena_release(ag_arena *arena);
+
+/* ---- graph and nodes (graph.c) -------------------------------------------- */
+typedef struct ag_op ag_op;
+
+#define AG_MAX_INPUTS 2
+
+struct ag_node {
+    const ag_op *op;
+    ag_graph *graph;
+    ag_node *in[AG_MAX_INPUTS];
+    ag_shape shape;
+    double *value;
+    double *grad;    /* NULL when no gradient flows here */
+    double *tangent; /* forward-mode tangent, NULL until a JVP sweep */
+    double *aux;     /* op-private saved buffer (softmax probabilities) */
+    ag_tensor *leaf; /* the user's tensor for param/input leaves */
+    const char *name;
+    double attr;     /* op constant (the exponent of pow) */
+    uint32_t index;  /* position in the graph's recording order */
+    uint8_t n_in;
+    uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
+};
+
+#define AG_ERROR_SIZE 512
+
+struct ag_graph {
+    ag_arena arena;
+    ag_node **nodes; /* recording order == a topological order */
+    size_t n_nodes, cap_nodes;
+    bool failed;
+    char error[AG_ERROR_SIZE];
+};
+
+/* Store the graph's first error (later ones are dropped). */
+void ag_graph_fail(ag_graph *g, const char *fmt, ...);
+
+/* ---- ops (src/ops/) -----------------------------------------------------------
+ * An op is a descriptor: its shape rule, forward, vector-Jacobian product
+ * (vjp) and Jacobian-vector product (jvp) stand side by side.
+ *  shape:   set out->shape (and out->attr-dependent state) from the inputs;
+ *           on a mismatch write the reason into why and return false.
+ *  forward: compute out->value from the inputs' values; false + why on a
+ *           value error (a label out of range).
+ *  vjp:     given out->grad, ADD the contribution to each in[i]->grad that is
+ *           not NULL.
+ *  jvp:     compute out->tangent from the inputs' tangents (NULL tangent =
+ *           zero).
+ *  aux_size: doubles of op-private storage the node needs (may be NULL).
+ * Every field is named at each definition, so adding one breaks nothing. */
+struct ag_op {
+    const char *name;
+    int arity;
+    const char *symbol; /* between operand shapes in messages ("@"), or NULL */
+    bool (*shape)(ag_node *out, char *why, size_t whylen);
+    bool (*forward)(ag_node *out, char *why, size_t whylen);
+    void (*vjp)(ag_node *out);
+    void (*jvp)(ag_node *out);
+    size_t (*aux_size)(const ag_node *out);
+    const void *rule; /* op-family data: the scalar rule of an elementwise op */
+};
+
+/* Record a node for `op` on inputs (graph taken from the inputs); runs the
+ * shape rule and the forward. NULL on error (recorded on the graph). */
+ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr);
+
+/* The registry of every differentiable op, for tests that iterate it. */
+extern const ag_op *const ag_all_ops[];
+extern const size_t ag_n_ops;
+
+/* Leaf op descriptors (no vjp: leaves are where gradients stop). */
+extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
+
+/* ---- kernels (kernels/gemm.c) ---------------------------------------------
+ * C[M,N] = beta*C + A' @ B' where A' is A [M,K] (or A^T when trans_a, A being
+ * [K,M]) and B' is B [K,N] (or B^T when trans_b, B being [N,K]). Row-major,
+ * leading dimensions lda/ldb/ldc. beta is 0 or 1. */
+void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
+             const double *A, int lda, const double *B, int ldb,
+             double beta, double *C, int ldc);
+
+#endif

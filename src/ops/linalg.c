@@ -1,0 +1,60 @@
+/* linalg.c -- matrix product.
+ *   forward  C[M,N] = A[M,K] @ B[K,N]
+ *   vjp      dA += dC @ B^T,  dB += A^T @ dC   (no transpose is materialised)
+ *   jvp      tC  = tA @ B + A @ tB                                          */
+#include "../internal.h"
+
+#include <stdio.h>
+
+static bool matmul_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *a = &out->in[0]->shape, *b = &out->in[1]->shape;
+    if (a->ndim != 2 || b->ndim != 2) {
+        snprintf(why, len, "both operands must be 2-d matrices");
+        return false;
+    }
+    if (a->dims[1] != b->dims[0]) {
+        snprintf(why, len, "inner dimensions differ (%d vs %d)", a->dims[1], b->dims[0]);
+        return false;
+    }
+    int dims[2] = {a->dims[0], b->dims[1]};
+    const char *bad = NULL;
+    return ag_shape_make(&out->shape, 2, dims, &bad);
+}
+
+static bool matmul_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    int M = out->in[0]->shape.dims[0], K = out->in[0]->shape.dims[1];
+    int N = out->in[1]->shape.dims[1];
+    ag_gemm(false, false, M, N, K, out->in[0]->value, K, out->in[1]->value, N, 0.0,
+            out->value, N);
+    return true;
+}
+
+static void matmul_vjp(ag_node *out)
+{
+    ag_node *a = out->in[0], *b = out->in[1];
+    int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
+    if (a->grad) ag_gemm(false, true, M, K, N, out->grad, N, b->value, N, 1.0, a->grad, K);
+    if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
+}
+
+static void matmul_jvp(ag_node *out)
+{
+    ag_node *a = out->in[0], *b = out->in[1];
+    int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
+    double beta = 0.0;
+    for (size_t i = 0; i < out->shape.size; i++) out->tangent[i] = 0.0;
+    if (a->tangent) {
+        ag_gemm(false, false, M, N, K, a->tangent, K, b->value, N, beta, out->tangent, N);
+        beta = 1.0;
+    }
+    if (b->tangent) ag_gemm(false, false, M, N, K, a->value, K, b->tangent, N, beta, out->tangent, N);
+}
+
+const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
+                            .shape = matmul_shape, .forward = matmul_forward,
+                            .vjp = matmul_vjp, .jvp = matmul_jvp};
+
+ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record(&ag_op_matmul, a, b, 0); }

@@ -1,0 +1,111 @@
+/* loss.c -- softmax cross-entropy, fused.
+ * For each of N rows of C logits z with label y (0-based):
+ *   m = max_c z_c,  s = sum_c exp(z_c - m),  p_c = exp(z_c - m) / s
+ *   J_row = log s - (z_y - m)   (= -log p_y, never exp of a large number)
+ *   J = mean over rows;  dJ/dz_c = (p_c - [c == y]) / N
+ * The probabilities p are kept in the node's aux buffer for the vjp.        */
+#include "../internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* rows N of the logits; C = size / N (stored in attr by the shape rule) */
+static size_t rows_of(const ag_node *out) { return (size_t)out->attr; }
+
+static bool xent_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *z = &out->in[0]->shape;
+    size_t n_labels = out->in[1]->shape.size;
+    bool vector_like = z->ndim == 1 || (z->ndim == 2 && (z->dims[0] == 1 || z->dims[1] == 1));
+    if (z->ndim == 0 || z->ndim > 2) {
+        snprintf(why, len, "logits must be a vector or an [N,C] matrix");
+        return false;
+    }
+    if (vector_like && n_labels == 1) {
+        out->attr = 1;
+    } else if (z->ndim == 2 && n_labels == (size_t)z->dims[0]) {
+        out->attr = z->dims[0];
+    } else {
+        snprintf(why, len, "%zu labels for logits of %d rows (one label per row of [N,C] "
+                           "logits, or one label for a vector)",
+                 n_labels, z->ndim == 2 ? z->dims[0] : 1);
+        return false;
+    }
+    const char *bad = NULL;
+    return ag_shape_make(&out->shape, 0, NULL, &bad);
+}
+
+static size_t xent_aux(const ag_node *out) { return out->in[0]->shape.size; }
+
+/* label of row r as an index, or -1 if it is not a whole number in [0, C) */
+static long label_of(const ag_node *out, size_t r, size_t classes)
+{
+    double y = out->in[1]->value[r];
+    if (!(y >= 0.0 && y < (double)classes) || y != floor(y)) return -1;
+    return (long)y;
+}
+
+static bool xent_forward(ag_node *out, char *why, size_t len)
+{
+    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    double total = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        const double *z = out->in[0]->value + r * classes;
+        double *p = out->aux + r * classes;
+        long y = label_of(out, r, classes);
+        if (y < 0) {
+            snprintf(why, len, "label %g in row %zu is not a class index in [0, %zu)",
+                     out->in[1]->value[r], r, classes);
+            return false;
+        }
+        double m = z[0], s = 0.0;
+        for (size_t c = 1; c < classes; c++) m = z[c] > m ? z[c] : m;
+        for (size_t c = 0; c < classes; c++) s += p[c] = exp(z[c] - m);
+        for (size_t c = 0; c < classes; c++) p[c] /= s;
+        total += log(s) - (z[y] - m);
+    }
+    out->value[0] = total / (double)rows;
+    return true;
+}
+
+static void xent_vjp(ag_node *out)
+{
+    double *gz = out->in[0]->grad;
+    if (!gz) return;
+    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    double g = out->grad[0] / (double)rows;
+    for (size_t r = 0; r < rows; r++) {
+        long y = label_of(out, r, classes);
+        for (size_t c = 0; c < classes; c++)
+            gz[r * classes + c] += g * (out->aux[r * classes + c] - ((long)c == y ? 1.0 : 0.0));
+    }
+}
+
+static void xent_jvp(ag_node *out)
+{
+    const double *tz = out->in[0]->tangent;
+    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    double t = 0.0;
+    if (tz)
+        for (size_t r = 0; r < rows; r++) {
+            long y = label_of(out, r, classes);
+            for (size_t c = 0; c < classes; c++)
+                t += (out->aux[r * classes + c] - ((long)c == y ? 1.0 : 0.0)) * tz[r * classes + c];
+        }
+    out->tangent[0] = t / (double)rows;
+}
+
+const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
+                                  .shape = xent_shape, .forward = xent_forward,
+                                  .vjp = xent_vjp, .jvp = xent_jvp, .aux_size = xent_aux};
+
+ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)
+{
+    return ag_record(&ag_op_softmax_xent, logits, labels, 0);
+}
+
+ag_node *ag_softmax_xent_label(ag_node *logits, int label)
+{
+    ag_node *labels = logits ? ag_scalar(logits->graph, (double)label) : NULL;
+    return ag_softmax_xent(logits, labels);
+}

@@ -1,0 +1,21 @@
+/* registry.c -- leaf descriptors and the list of every differentiable op.
+ * Tests iterate ag_all_ops, so a new op is gradient-checked once listed. */
+#include "../internal.h"
+
+/* Leaves have no forward or vjp: their value is the user's tensor (or a
+ * copied constant) and gradients stop there. */
+const ag_op ag_op_param = {.name = "param"};
+const ag_op ag_op_input = {.name = "input"};
+const ag_op ag_op_constant = {.name = "constant"};
+
+extern const ag_op ag_op_add, ag_op_sub, ag_op_mul, ag_op_div;
+extern const ag_op ag_op_neg, ag_op_exp, ag_op_log, ag_op_tanh, ag_op_relu, ag_op_pow,
+    ag_op_sigmoid;
+extern const ag_op ag_op_matmul, ag_op_sum, ag_op_mean, ag_op_softmax, ag_op_softmax_xent;
+
+const ag_op *const ag_all_ops[] = {
+    &ag_op_add, &ag_op_sub,  &ag_op_mul,  &ag_op_div,  &ag_op_neg,     &ag_op_exp,
+    &ag_op_log, &ag_op_tanh, &ag_op_relu, &ag_op_pow,  &ag_op_sigmoid, &ag_op_matmul,
+    &ag_op_sum, &ag_op_mean, &ag_op_softmax, &ag_op_softmax_xent,
+};
+const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];

@@ -1,0 +1,75 @@
+/* softmax.c -- softmax on its own (the loss uses the fused softmax_xent).
+ * Rows: a vector (1-d, [C,1] or [1,C]) is one row; an [N,C] matrix with N,C > 1
+ * is N rows of C. Per row, shifted by its max:
+ *   p_c = exp(x_c - m) / sum_j exp(x_j - m)
+ *   vjp  gx = p * (gy - <gy, p>)      (the Jacobian is diag(p) - p p^T)
+ *   jvp  ty = p * (tx - <tx, p>)                                            */
+#include "../internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static size_t softmax_rows(const ag_shape *s)
+{
+    bool matrix = s->ndim == 2 && s->dims[0] > 1 && s->dims[1] > 1;
+    return matrix ? (size_t)s->dims[0] : 1;
+}
+
+static bool softmax_shape(ag_node *out, char *why, size_t len)
+{
+    if (out->in[0]->shape.ndim > 2) {
+        snprintf(why, len, "softmax takes a vector or an [N,C] matrix");
+        return false;
+    }
+    out->shape = out->in[0]->shape;
+    return true;
+}
+
+static bool softmax_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    for (size_t r = 0; r < rows; r++) {
+        const double *x = out->in[0]->value + r * cols;
+        double *p = out->value + r * cols;
+        double m = x[0], s = 0.0;
+        for (size_t c = 1; c < cols; c++) m = x[c] > m ? x[c] : m;
+        for (size_t c = 0; c < cols; c++) s += p[c] = exp(x[c] - m);
+        for (size_t c = 0; c < cols; c++) p[c] /= s;
+    }
+    return true;
+}
+
+/* out[c] = p[c] * (v[c] - <v, p>) over each row: the product with the
+ * symmetric Jacobian diag(p) - p p^T, used by both vjp and jvp */
+static void softmax_jacobian_apply(const ag_node *out, const double *v, double *dst, bool add)
+{
+    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    for (size_t r = 0; r < rows; r++) {
+        const double *p = out->value + r * cols, *vr = v + r * cols;
+        double *d = dst + r * cols, dotp = 0.0;
+        for (size_t c = 0; c < cols; c++) dotp += vr[c] * p[c];
+        for (size_t c = 0; c < cols; c++) d[c] = (add ? d[c] : 0.0) + p[c] * (vr[c] - dotp);
+    }
+}
+
+static void softmax_vjp(ag_node *out)
+{
+    softmax_jacobian_apply(out, out->grad, out->in[0]->grad, true);
+}
+
+static void softmax_jvp(ag_node *out)
+{
+    const double *tx = out->in[0]->tangent;
+    if (tx) {
+        softmax_jacobian_apply(out, tx, out->tangent, false);
+        return;
+    }
+    for (size_t i = 0; i < out->shape.size; i++) out->tangent[i] = 0.0;
+}
+
+const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_shape,
+                             .forward = softmax_forward, .vjp = softmax_vjp,
+                             .jvp = softmax_jvp};
+
+ag_node *ag_softmax(ag_node *a) { return ag_record(&ag_op_softmax, a, NULL, 0); }

@@ -1,0 +1,201 @@
+/* tensor.c -- shapes and user-owned tensors: creation, access, printing. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+bool ag_shape_make(ag_shape *shape, int ndim, const int *dims, const char **why)
+{
+    if (ndim < 0 || ndim > AG_MAX_DIMS) {
+        *why = "number of dimensions must be 0 to 4";
+        return false;
+    }
+    if (ndim > 0 && !dims) {
+        *why = "shape array is NULL";
+        return false;
+    }
+    shape->ndim = ndim;
+    shape->size = 1;
+    for (int i = 0; i < AG_MAX_DIMS; i++) shape->dims[i] = i < ndim ? dims[i] : 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0) {
+            *why = "every dimension must be positive";
+            return false;
+        }
+        /* keep element counts (and byte counts) far from overflow */
+        if (shape->size > ((size_t)1 << 40) / (size_t)dims[i]) {
+            *why = "element count is too large (over 2^40)";
+            return false;
+        }
+        shape->size *= (size_t)dims[i];
+    }
+    return true;
+}
+
+bool ag_shape_equal(const ag_shape *a, const ag_shape *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i]) return false;
+    return true;
+}
+
+char *ag_shape_string(int ndim, const int *dims, char *buf, size_t bufsize)
+{
+    if (!bufsize) return buf;
+    if (ndim <= 0) {
+        snprintf(buf, bufsize, "scalar");
+        return buf;
+    }
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && used < bufsize; i++) {
+        int n = snprintf(buf + used, bufsize - used, i ? "x%d" : "%d", dims[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
+char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize)
+{
+    return ag_shape_string(s->ndim, s->dims, buf, bufsize);
+}
+
+static ag_tensor *tensor_alloc(int ndim, const int *dims)
+{
+    ag_shape shape;
+    const char *why = NULL;
+    if (!ag_shape_make(&shape, ndim, dims, &why)) {
+        ag_set_last_error("ag_tensor: bad shape: %s", why);
+        return NULL;
+    }
+    ag_tensor *t = ag_calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->shape = shape;
+    t->data = ag_calloc(shape.size, sizeof(double));
+    if (!t->data) {
+        ag_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+ag_tensor *ag_tensor_zeros(int ndim, const int *shape)
+{
+    return tensor_alloc(ndim, shape);
+}
+
+ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value)
+{
+    ag_tensor *t = tensor_alloc(ndim, shape);
+    if (t)
+        for (size_t i = 0; i < t->shape.size; i++) t->data[i] = value;
+    return t;
+}
+
+ag_tensor *ag_tensor_ones(int ndim, const int *shape)
+{
+    return ag_tensor_constant(ndim, shape, 1.0);
+}
+
+ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data)
+{
+    if (!data) {
+        ag_set_last_error("ag_tensor_from: data is NULL");
+        return NULL;
+    }
+    ag_tensor *t = tensor_alloc(ndim, shape);
+    if (t) memcpy(t->data, data, t->shape.size * sizeof(double));
+    return t;
+}
+
+ag_tensor *ag_tensor_scalar(double value)
+{
+    return ag_tensor_constant(0, NULL, value);
+}
+
+void ag_tensor_free(ag_tensor *t)
+{
+    if (!t) return;
+    ag_free(t->data);
+    ag_free(t->grad);
+    ag_free(t->name);
+    ag_free(t);
+}
+
+int ag_tensor_ndim(const ag_tensor *t) { return t ? t->shape.ndim : 0; }
+
+int ag_tensor_dim(const ag_tensor *t, int dim)
+{
+    return t && dim >= 0 && dim < t->shape.ndim ? t->shape.dims[dim] : 0;
+}
+
+size_t ag_tensor_size(const ag_tensor *t) { return t ? t->shape.size : 0; }
+double *ag_tensor_data(const ag_tensor *t) { return t ? t->data : NULL; }
+double *ag_tensor_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+const char *ag_tensor_name(const ag_tensor *t) { return t && t->name ? t->name : ""; }
+
+double ag_tensor_get(const ag_tensor *t, size_t index)
+{
+    return t && index < t->shape.size ? t->data[index] : NAN;
+}
+
+bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
+{
+    if (!t) return false;
+    if (!requires) {
+        ag_free(t->grad);
+        t->grad = NULL;
+        return true;
+    }
+    if (!t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
+    return t->grad != NULL;
+}
+
+void ag_tensor_zero_grad(ag_tensor *t)
+{
+    if (t && t->grad) memset(t->grad, 0, t->shape.size * sizeof(double));
+}
+
+bool ag_tensor_set_name(ag_tensor *t, const char *name)
+{
+    if (!t || !name) return false;
+    char *copy = ag_strdup(name);
+    if (!copy) return false;
+    ag_free(t->name);
+    t->name = copy;
+    return true;
+}
+
+/* Print `values` laid out by `shape`: scalars bare, vectors in [ ], matrices
+ * one row per line; higher dimensions as flat rows of the last dimension. */
+void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int digits)
+{
+    int prec = digits > 0 ? digits : 17;
+    if (shape->ndim == 0) {
+        fprintf(out, "%.*g\n", prec, values[0]);
+        return;
+    }
+    size_t cols = (size_t)shape->dims[shape->ndim - 1];
+    size_t rows = shape->size / cols;
+    for (size_t r = 0; r < rows; r++) {
+        fputs(r == 0 ? "[" : " ", out);
+        fputs(shape->ndim > 1 ? "[" : "", out);
+        for (size_t c = 0; c < cols; c++)
+            fprintf(out, "%s%*.*g", c ? ", " : "", prec + 7, prec, values[r * cols + c]);
+        fputs(shape->ndim > 1 ? "]" : "", out);
+        fputs(r + 1 == rows ? "]\n" : "\n", out);
+    }
+}
+
+void ag_tensor_print(const ag_tensor *t, FILE *out, int digits)
+{
+    if (!t) {
+        fprintf(out, "(null tensor)\n");
+        return;
+    }
+    char shape[64];
+    fprintf(out, "%s (%s)\n", ag_tensor_name(t), ag_shape_str(&t->shape, shape, sizeof shape));
+    ag_print_values(&t->shape, t->data, out, digits);
+}
