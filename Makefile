@@ -9,7 +9,7 @@ CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
 WARN    := -std=c11 -Wall -Wextra -Wpedantic -Werror
-CFLAGS  ?= $(OPT) -g
+CFLAGS  ?= $(OPT) -g -gdwarf-4
 ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -Iinclude -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -lm
 
@@ -26,7 +26,7 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/kernels/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := include/agrad.h $(wildcard src/*.h src/ops/*.h)
 
@@ -43,9 +43,9 @@ $(BUILD)/%.o: %.c $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.c $(HEADERS) | deps
+$(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc $(CHECK_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/libagrad.a: $(LIB_OBJ)
 	@rm -f $@
@@ -56,17 +56,17 @@ $(BUILD)/libagrad.so: $(LIB_OBJ)
 
 # ---- examples ----------------------------------------------------------------
 .SECONDEXPANSION:
-$(BUILD)/examples/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(BUILD)/libagrad.a
+$(BUILD)/bin/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
-testnet: $(BUILD)/examples/testnet
-	./$(BUILD)/examples/testnet
+testnet: $(BUILD)/bin/testnet
+	./$(BUILD)/bin/testnet
 
-valgrind: $(BUILD)/examples/testnet
+valgrind: $(BUILD)/bin/testnet
 	@sh scripts/install-deps.sh valgrind
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
-	    ./$(BUILD)/examples/testnet >/dev/null
+	    ./$(BUILD)/bin/testnet >/dev/null
 
 # ---- tests ---------------------------------------------------------------------
 $(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a

@@ -1,0 +1,118 @@
+/* helpers.c -- see helpers.h. */
+#include "helpers.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+uint64_t rng_next(test_rng *r)
+{
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double rng_uniform(test_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(rng_next(r) >> 11) * 0x1.0p-53);
+}
+
+int rng_int(test_rng *r, int lo, int hi)
+{
+    return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+
+double rng_signed(test_rng *r, double lo, double hi)
+{
+    double v = rng_uniform(r, lo, hi);
+    return (rng_next(r) & 1) ? v : -v;
+}
+
+/* ---- counting allocator ------------------------------------------------------- */
+
+static long n_allocations, n_live, fail_at_allocation;
+
+static void *counting_malloc(size_t size)
+{
+    if (++n_allocations == fail_at_allocation) return NULL;
+    void *p = malloc(size);
+    if (p) n_live++;
+    return p;
+}
+
+static void *counting_realloc(void *ptr, size_t size)
+{
+    if (++n_allocations == fail_at_allocation) return NULL;
+    void *p = realloc(ptr, size);
+    if (p && !ptr) n_live++;
+    return p;
+}
+
+static void counting_free(void *ptr)
+{
+    if (ptr) n_live--;
+    free(ptr);
+}
+
+void counting_allocator_install(long fail_at)
+{
+    n_allocations = n_live = 0;
+    fail_at_allocation = fail_at;
+    ag_set_allocator(&(ag_allocator){counting_malloc, counting_realloc, counting_free});
+}
+
+void counting_allocator_remove(void) { ag_set_allocator(NULL); }
+long counting_allocations(void) { return n_allocations; }
+long counting_live_blocks(void) { return n_live; }
+
+/* ---- registry --------------------------------------------------------------------- */
+
+size_t registry_size(void) { return ag_n_ops; }
+const char *registry_name(size_t i) { return ag_all_ops[i]->name; }
+
+/* ---- gradient checking -------------------------------------------------------------- */
+
+/* <u, out> after replaying the graph's forward pass */
+static double seeded_output(ag_graph *g, const op_case *c, const double *u)
+{
+    ck_assert_msg(ag_graph_forward(g), "replay failed: %s", ag_graph_error(g));
+    const double *y = ag_node_value(c->out);
+    double s = 0.0;
+    for (size_t i = 0; i < ag_node_size(c->out); i++) s += u[i] * y[i];
+    return s;
+}
+
+void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opname)
+{
+    size_t n_out = ag_node_size(c->out);
+    double *u = malloc(n_out * sizeof *u);
+    for (size_t i = 0; i < n_out; i++) u[i] = rng_uniform(r, -1.0, 1.0);
+    for (int p = 0; p < c->n_params; p++) ag_tensor_zero_grad(c->params[p]);
+    ck_assert_msg(ag_backward_seed(g, c->out, u), "%s: %s", opname, ag_graph_error(g));
+    const double h = 1e-6;
+    double largest = 0.0;
+    for (int p = 0; p < c->n_params; p++) {
+        double *x = ag_tensor_data(c->params[p]);
+        const double *grad = ag_tensor_grad(c->params[p]);
+        for (size_t i = 0; i < ag_tensor_size(c->params[p]); i++) {
+            double saved = x[i];
+            x[i] = saved + h;
+            double plus = seeded_output(g, c, u);
+            x[i] = saved - h;
+            double minus = seeded_output(g, c, u);
+            x[i] = saved;
+            double numeric = (plus - minus) / (2 * h);
+            ck_assert_msg(fabs(grad[i] - numeric) <= 1e-6 + 1e-5 * fabs(numeric),
+                          "%s: operand %d element %zu: vjp %.12g vs finite difference %.12g",
+                          opname, p, i, grad[i], numeric);
+            largest = fmax(largest, fabs(grad[i]));
+        }
+    }
+    seeded_output(g, c, u); /* restore the values at the unperturbed point */
+    ck_assert_msg(largest > 1e-8, "%s: gradient is all zero; the check would prove nothing",
+                  opname);
+    free(u);
+}

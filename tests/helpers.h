@@ -1,0 +1,70 @@
+/* helpers.h -- shared test utilities: seeded random numbers, a finite-
+ * difference gradient checker, a counting allocator, op recipes. */
+#ifndef AGRAD_TEST_HELPERS_H
+#define AGRAD_TEST_HELPERS_H
+
+#include <agrad.h>
+#include <check.h>
+#include <stdint.h>
+
+/* ---- random numbers (splitmix64: same sequence on every machine) ---------- */
+typedef struct test_rng { uint64_t state; } test_rng;
+uint64_t rng_next(test_rng *r);
+double rng_uniform(test_rng *r, double lo, double hi);
+int rng_int(test_rng *r, int lo, int hi); /* inclusive */
+/* uniform in [lo, hi] with a random sign: keeps values away from 0 */
+double rng_signed(test_rng *r, double lo, double hi);
+
+/* ---- counting allocator --------------------------------------------------------- */
+/* Install an allocator that counts calls and live blocks; fail_at > 0 makes the
+ * fail_at-th allocation (malloc or realloc) fail. */
+void counting_allocator_install(long fail_at);
+void counting_allocator_remove(void);
+long counting_allocations(void); /* mallocs + reallocs since install */
+long counting_live_blocks(void);
+
+/* ---- op recipes ------------------------------------------------------------------ */
+/* A recipe builds one op on random (seeded) operands that are inside the op's
+ * domain and away from kinks. Differentiable operands are parameter tensors,
+ * stored in params[] (at most 2); other operands (labels) go in extra[]. */
+typedef struct op_case {
+    ag_tensor *params[2];
+    int n_params;
+    ag_tensor *extra[2];
+    int n_extra;
+    ag_node *out;
+} op_case;
+
+typedef bool (*op_recipe)(ag_graph *g, test_rng *r, op_case *c);
+
+/* The recipe for the op named `name`, or NULL if there is none. */
+op_recipe recipe_for(const char *name);
+void op_case_free(op_case *c);
+
+/* Names of every op in the library's registry (from the internal list). */
+size_t registry_size(void);
+const char *registry_name(size_t i);
+
+/* ---- gradient checking ------------------------------------------------------------ */
+/* Compare the vjp of c->out with seed u against central differences of
+ * <u, out(x)> for every element of every parameter; asserts per element,
+ * signed: |analytic - numeric| <= 1e-6 + 1e-5 |numeric|. Also asserts the
+ * gradient is not all zero. */
+void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opname);
+
+#define ck_assert_close(actual, expected, tol)                                         \
+    do {                                                                               \
+        double a_ = (actual), e_ = (expected);                                         \
+        ck_assert_msg(fabs(a_ - e_) <= (tol), "%s = %.17g, expected %.17g (tol %g)",   \
+                      #actual, a_, e_, (double)(tol));                                 \
+    } while (0)
+
+/* ---- suites ------------------------------------------------------------------------- */
+Suite *tensor_suite(void);
+Suite *ops_forward_suite(void);
+Suite *gradient_suite(void);
+Suite *graph_suite(void);
+Suite *testnet_suite(void);
+Suite *errors_suite(void);
+
+#endif

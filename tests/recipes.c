@@ -1,0 +1,160 @@
+/* recipes.c -- one recipe per op: random operands inside the op's domain,
+ * away from kinks (relu at 0) and poles (log at 0, div by 0). */
+#include <math.h>
+#include <string.h>
+
+#include "helpers.h"
+
+/* A parameter tensor of the given shape, values from `draw`. */
+static ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, double hi,
+                               bool signed_values)
+{
+    ag_tensor *t = ag_tensor_zeros(ndim, dims);
+    ck_assert_ptr_nonnull(t);
+    double *x = ag_tensor_data(t);
+    for (size_t i = 0; i < ag_tensor_size(t); i++)
+        x[i] = signed_values ? rng_signed(r, lo, hi) : rng_uniform(r, lo, hi);
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+static ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
+{
+    c->params[c->n_params++] = t;
+    return ag_param(g, t);
+}
+
+/* Random shape of 1 or 2 dims, each 1..4. */
+static int random_shape(test_rng *r, int dims[2])
+{
+    dims[0] = rng_int(r, 1, 4);
+    dims[1] = rng_int(r, 1, 4);
+    return rng_int(r, 1, 2);
+}
+
+/* ---- broadcasting binary ops ----------------------------------------------- */
+
+typedef struct shape_pair { int nd_a, a[3], nd_b, b[3]; } shape_pair;
+
+static const shape_pair broadcast_cases[] = {
+    {2, {2, 3}, 2, {2, 3}},  /* equal */
+    {2, {4, 3}, 1, {3}},     /* bias row over a batch */
+    {2, {3, 1}, 2, {3, 4}},  /* column over a matrix */
+    {2, {2, 3}, 0, {0}},     /* matrix and scalar */
+    {0, {0}, 2, {2, 2}},     /* scalar and matrix */
+    {3, {2, 1, 3}, 2, {4, 1}}, /* both broadcast */
+    {1, {5}, 1, {5}},
+};
+
+static bool binary_recipe(ag_graph *g, test_rng *r, op_case *c, ag_node *(*op)(ag_node *, ag_node *),
+                          bool b_away_from_zero)
+{
+    const shape_pair *s = &broadcast_cases[rng_int(r, 0, 6)];
+    ag_node *a = add_param(g, c, random_param(r, s->nd_a, s->a, -2.0, 2.0, false));
+    ag_node *b = add_param(g, c, b_away_from_zero ? random_param(r, s->nd_b, s->b, 0.5, 2.0, true)
+                                                  : random_param(r, s->nd_b, s->b, -2.0, 2.0, false));
+    c->out = op(a, b);
+    return c->out != NULL;
+}
+
+static bool add_recipe(ag_graph *g, test_rng *r, op_case *c) { return binary_recipe(g, r, c, ag_add, false); }
+static bool sub_recipe(ag_graph *g, test_rng *r, op_case *c) { return binary_recipe(g, r, c, ag_sub, false); }
+static bool mul_recipe(ag_graph *g, test_rng *r, op_case *c) { return binary_recipe(g, r, c, ag_mul, false); }
+static bool div_recipe(ag_graph *g, test_rng *r, op_case *c) { return binary_recipe(g, r, c, ag_div, true); }
+
+/* ---- unary ops ---------------------------------------------------------------- */
+
+static ag_node *unary_operand(ag_graph *g, test_rng *r, op_case *c, double lo, double hi,
+                              bool signed_values)
+{
+    int dims[2], nd = random_shape(r, dims);
+    return add_param(g, c, random_param(r, nd, dims, lo, hi, signed_values));
+}
+
+#define UNARY_RECIPE(opname, lo, hi, signed_values)                                   \
+    static bool opname##_recipe(ag_graph *g, test_rng *r, op_case *c)               \
+    {                                                                                 \
+        c->out = ag_##opname(unary_operand(g, r, c, lo, hi, signed_values));          \
+        return c->out != NULL;                                                        \
+    }
+
+UNARY_RECIPE(neg, -2.0, 2.0, false)
+UNARY_RECIPE(exp, -2.0, 2.0, false)
+UNARY_RECIPE(log, 0.5, 3.0, false)       /* away from the pole at 0 */
+UNARY_RECIPE(tanh, -2.0, 2.0, false)
+UNARY_RECIPE(sigmoid, -3.0, 3.0, false)
+UNARY_RECIPE(sum, -2.0, 2.0, false)
+UNARY_RECIPE(mean, -2.0, 2.0, false)
+
+/* values at least 0.1 from the kink, one of them positive so some gradient flows */
+static bool relu_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    ag_node *x = unary_operand(g, r, c, 0.1, 2.0, true);
+    ag_tensor_data(c->params[0])[0] = fabs(ag_tensor_data(c->params[0])[0]);
+    c->out = ag_relu(x);
+    return c->out != NULL;
+}
+
+/* at least two classes: the softmax of one element is constant */
+static bool softmax_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2] = {rng_int(r, 1, 4), rng_int(r, 2, 4)};
+    int nd = rng_int(r, 1, 2);
+    c->out = ag_softmax(add_param(g, c, random_param(r, nd, nd == 1 ? dims + 1 : dims, -2.0, 2.0, false)));
+    return c->out != NULL;
+}
+
+static bool pow_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    static const double exponents[] = {2.0, 3.0, 0.5, -1.5, 1.0};
+    double p = exponents[rng_int(r, 0, 4)];
+    c->out = ag_pow(unary_operand(g, r, c, 0.5, 2.0, false), p);
+    return c->out != NULL;
+}
+
+/* ---- matmul and the loss ---------------------------------------------------------- */
+
+static bool matmul_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int M = rng_int(r, 1, 5), K = rng_int(r, 1, 5), N = rng_int(r, 1, 5);
+    ag_node *a = add_param(g, c, random_param(r, 2, (int[]){M, K}, -2.0, 2.0, false));
+    ag_node *b = add_param(g, c, random_param(r, 2, (int[]){K, N}, -2.0, 2.0, false));
+    c->out = ag_matmul(a, b);
+    return c->out != NULL;
+}
+
+static bool softmax_xent_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int N = rng_int(r, 1, 4), C = rng_int(r, 2, 5);
+    ag_node *z = add_param(g, c, random_param(r, 2, (int[]){N, C}, -3.0, 3.0, false));
+    ag_tensor *labels = ag_tensor_zeros(1, (int[]){N});
+    for (int i = 0; i < N; i++) ag_tensor_data(labels)[i] = rng_int(r, 0, C - 1);
+    c->extra[c->n_extra++] = labels;
+    c->out = ag_softmax_xent(z, ag_input(g, labels));
+    return c->out != NULL;
+}
+
+/* ---- lookup -------------------------------------------------------------------------- */
+
+static const struct { const char *name; op_recipe recipe; } recipes[] = {
+    {"add", add_recipe},         {"sub", sub_recipe},         {"mul", mul_recipe},
+    {"div", div_recipe},         {"neg", neg_recipe},         {"exp", exp_recipe},
+    {"log", log_recipe},         {"tanh", tanh_recipe},       {"relu", relu_recipe},
+    {"pow", pow_recipe},         {"sigmoid", sigmoid_recipe}, {"matmul", matmul_recipe},
+    {"sum", sum_recipe},         {"mean", mean_recipe},       {"softmax", softmax_recipe},
+    {"softmax_xent", softmax_xent_recipe},
+};
+
+op_recipe recipe_for(const char *name)
+{
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
+        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
+    return NULL;
+}
+
+void op_case_free(op_case *c)
+{
+    for (int i = 0; i < c->n_params; i++) ag_tensor_free(c->params[i]);
+    for (int i = 0; i < c->n_extra; i++) ag_tensor_free(c->extra[i]);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,173 @@
+/* test_errors.c -- bad input gives NULL and a clear message, never a crash;
+ * the first error sticks until reset; nothing leaks. */
+#include <math.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static ag_graph *g;
+static void setup(void)
+{
+    counting_allocator_install(0);
+    g = ag_graph_new();
+}
+static void teardown(void)
+{
+    ag_graph_free(g);
+    ck_assert_int_eq(counting_live_blocks(), 0); /* no leak on any error path */
+    counting_allocator_remove();
+}
+
+static ag_node *zeros(int r, int c)
+{
+    double v[64] = {0};
+    return ag_constant(g, 2, (int[]){r, c}, v);
+}
+
+#define ck_assert_error(expected)                                                     \
+    do {                                                                              \
+        const char *e_ = ag_graph_error(g);                                           \
+        ck_assert_msg(e_ != NULL, "no error recorded");                               \
+        ck_assert_msg(strstr(e_, expected) != NULL, "error '%s' lacks '%s'", e_, expected); \
+    } while (0)
+
+START_TEST(matmul_mismatch)
+{
+    ck_assert_ptr_null(ag_matmul(zeros(4, 3), zeros(2, 1)));
+    ck_assert_error("ag_matmul: (4x3) @ (2x1): inner dimensions differ (3 vs 2)");
+}
+END_TEST
+
+START_TEST(matmul_needs_matrices)
+{
+    ck_assert_ptr_null(ag_matmul(ag_scalar(g, 1), zeros(2, 1)));
+    ck_assert_error("ag_matmul: (scalar) @ (2x1): both operands must be 2-d");
+}
+END_TEST
+
+START_TEST(add_mismatch)
+{
+    ck_assert_ptr_null(ag_add(zeros(2, 3), zeros(4, 3)));
+    ck_assert_error("ag_add: (2x3) + (4x3): shapes do not broadcast");
+}
+END_TEST
+
+START_TEST(label_out_of_range)
+{
+    ag_node *z = zeros(2, 1);
+    ck_assert_ptr_null(ag_softmax_xent_label(z, 5));
+    ck_assert_error("ag_softmax_xent: label 5 in row 0 is not a class index in [0, 2)");
+}
+END_TEST
+
+START_TEST(label_not_whole_or_negative)
+{
+    ag_node *z = zeros(3, 4);
+    ck_assert_ptr_null(ag_softmax_xent(z, ag_constant(g, 1, (int[]){3}, (double[]){0, 2.5, 1})));
+    ck_assert_error("label 2.5 in row 1");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_softmax_xent_label(ag_constant(g, 1, (int[]){2}, (double[]){0, 0}), -1));
+    ck_assert_error("label -1 in row 0");
+}
+END_TEST
+
+START_TEST(label_count_mismatch)
+{
+    ck_assert_ptr_null(ag_softmax_xent(zeros(3, 4), ag_constant(g, 1, (int[]){2}, (double[]){0, 1})));
+    ck_assert_error("2 labels for logits of 3 rows");
+}
+END_TEST
+
+START_TEST(error_is_sticky_and_first_is_kept)
+{
+    ag_node *bad = ag_matmul(zeros(4, 3), zeros(2, 1));
+    ck_assert_ptr_null(bad);
+    ck_assert_ptr_null(ag_relu(bad));
+    ck_assert_ptr_null(ag_add(bad, zeros(1, 1)));
+    ck_assert_ptr_null(ag_add(zeros(2, 2), zeros(2, 2))); /* graph has failed */
+    ck_assert_ptr_null(ag_sum(NULL));
+    ck_assert(!ag_backward(g, bad));
+    ck_assert_error("ag_matmul: (4x3) @ (2x1)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_graph_error(g));
+    ck_assert_ptr_nonnull(ag_add(zeros(2, 2), zeros(2, 2))); /* usable again */
+}
+END_TEST
+
+START_TEST(backward_misuse)
+{
+    ag_tensor *w = ag_tensor_ones(2, (int[]){2, 2});
+    ag_tensor_requires_grad(w, true);
+    ag_node *m = ag_mul(ag_param(g, w), zeros(2, 2));
+    ck_assert(!ag_backward(g, m));
+    ck_assert_error("ag_backward: root has shape (2x2)");
+    ag_graph_reset(g);
+    ck_assert(!ag_backward(g, ag_sum(zeros(2, 2))));
+    ck_assert_error("does not depend on any tensor that requires grad");
+    ag_graph_reset(g);
+    ag_graph *other = ag_graph_new();
+    ag_node *foreign = ag_sum(ag_param(other, w));
+    ck_assert(!ag_backward(g, foreign));
+    ck_assert_error("not in this graph");
+    ck_assert_ptr_null(ag_add(ag_param(g, w), ag_param(other, w)));
+    ag_graph_free(other);
+    ag_tensor_free(w);
+}
+END_TEST
+
+START_TEST(bad_tensor_shapes)
+{
+    ck_assert_ptr_null(ag_tensor_zeros(2, (int[]){3, 0}));
+    ck_assert_msg(strstr(ag_last_error(), "positive") != NULL, "%s", ag_last_error());
+    ck_assert_ptr_null(ag_tensor_zeros(2, (int[]){-1, 2}));
+    ck_assert_ptr_null(ag_tensor_zeros(5, (int[]){1, 1, 1, 1, 1}));
+    ck_assert_ptr_null(ag_tensor_zeros(4, (int[]){1 << 30, 1 << 30, 1 << 30, 1 << 30}));
+    ck_assert_msg(strstr(ag_last_error(), "too large") != NULL, "%s", ag_last_error());
+    ck_assert_ptr_null(ag_tensor_from(1, (int[]){2}, NULL));
+    ck_assert_ptr_null(ag_param(g, NULL));
+    ck_assert_error("ag_param: tensor is NULL");
+}
+END_TEST
+
+START_TEST(out_of_memory_is_an_error)
+{
+    /* fail every allocation in turn while recording a small graph: each
+     * either succeeds or leaves a clear error, never a crash or a leak */
+    ag_graph_free(g); /* the fixture's graph; made again below for teardown */
+    for (long k = 1; k < 40; k++) {
+        counting_allocator_install(k);
+        ag_graph *h = ag_graph_new();
+        ag_tensor *w = ag_tensor_ones(2, (int[]){3, 3});
+        if (h && w && ag_tensor_requires_grad(w, true)) {
+            ag_node *y = ag_sum(ag_matmul(ag_param(h, w), ag_param(h, w)));
+            if (!y || !ag_backward(h, y))
+                ck_assert_msg(strstr(ag_graph_error(h), "out of memory") != NULL, "k=%ld: %s", k,
+                              ag_graph_error(h));
+        }
+        ag_graph_free(h);
+        ag_tensor_free(w);
+        ck_assert_int_eq(counting_live_blocks(), 0);
+    }
+    counting_allocator_install(0); /* teardown's count starts afresh */
+    g = ag_graph_new();
+}
+END_TEST
+
+Suite *errors_suite(void)
+{
+    Suite *s = suite_create("errors");
+    TCase *tc = tcase_create("sticky errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, matmul_mismatch);
+    tcase_add_test(tc, matmul_needs_matrices);
+    tcase_add_test(tc, add_mismatch);
+    tcase_add_test(tc, label_out_of_range);
+    tcase_add_test(tc, label_not_whole_or_negative);
+    tcase_add_test(tc, label_count_mismatch);
+    tcase_add_test(tc, error_is_sticky_and_first_is_kept);
+    tcase_add_test(tc, backward_misuse);
+    tcase_add_test(tc, bad_tensor_shapes);
+    tcase_add_test(tc, out_of_memory_is_an_error);
+    suite_add_tcase(s, tc);
+    return s;
+}

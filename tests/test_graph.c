@@ -1,0 +1,208 @@
+/* test_graph.c -- the backward walk: gradient accumulation over paths, deep
+ * chains, repeated backward, replay, relu at 0, memory reuse. Expected values
+ * are derived by hand in the comments. */
+#include <math.h>
+
+#include "helpers.h"
+
+static ag_tensor *scalar_param(double v)
+{
+    ag_tensor *t = ag_tensor_scalar(v);
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+START_TEST(diamond)
+{
+    /* a -> b = 2a, a -> c = a^2, d = b * c = 2a^3: dd/da = 6a^2 = 54 at a = 3 */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *at = scalar_param(3.0);
+    ag_node *a = ag_param(g, at);
+    ag_node *d = ag_mul(ag_mul(ag_scalar(g, 2.0), a), ag_pow(a, 2.0));
+    ck_assert(ag_backward(g, d));
+    ck_assert_close(ag_node_value(d)[0], 54.0, 1e-12);
+    ck_assert_close(ag_tensor_grad(at)[0], 54.0, 1e-12);
+    ag_graph_free(g);
+    ag_tensor_free(at);
+}
+END_TEST
+
+START_TEST(node_used_three_times)
+{
+    /* h = x + 1 used three times: y = h*h + h, dy/dx = 2h + 1 = 7 at x = 2 */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = scalar_param(2.0);
+    ag_node *h = ag_add(ag_param(g, xt), ag_scalar(g, 1.0));
+    ag_node *y = ag_add(ag_mul(h, h), h);
+    ck_assert(ag_backward(g, y));
+    ck_assert_close(ag_node_value(y)[0], 12.0, 1e-12);
+    ck_assert_close(ag_tensor_grad(xt)[0], 7.0, 1e-12);
+    ck_assert_close(ag_node_grad(h)[0], 7.0, 1e-12);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(scalar_expression_heavy_reuse)
+{
+    /* micrograd's README expression (a = -4, b = 2). By hand:
+     *   c = 3a + 4b + 3 = -1, d = 12(ab + b^3) + 4 relu(a + b) + relu(b - a) = 6,
+     *   e = c - d = -7, g = e^2/2 + 10/e^2
+     *   dg/de = e - 20/e^3;  de/da = 3 - (12b - relu'(b-a)) = -20;
+     *   de/db = 4 - (12(a + 3b^2) + relu'(b-a)) = -93 (relu'(a+b) = 0 as a+b < 0)
+     * micrograd publishes 24.7041, 138.8338, 645.5773. */
+    ag_graph *gr = ag_graph_new();
+    ag_tensor *at = scalar_param(-4.0), *bt = scalar_param(2.0);
+    ag_node *a = ag_param(gr, at), *b = ag_param(gr, bt);
+    ag_node *one = ag_scalar(gr, 1.0), *two = ag_scalar(gr, 2.0), *three = ag_scalar(gr, 3.0);
+    ag_node *c = ag_add(a, b);
+    ag_node *d = ag_add(ag_mul(a, b), ag_pow(b, 3));
+    c = ag_add(ag_add(c, c), one);
+    c = ag_add(ag_add(ag_add(c, one), c), ag_neg(a));
+    d = ag_add(ag_add(d, ag_mul(d, two)), ag_relu(ag_add(b, a)));
+    d = ag_add(ag_add(d, ag_mul(three, d)), ag_relu(ag_sub(b, a)));
+    ag_node *e = ag_sub(c, d);
+    ag_node *f = ag_pow(e, 2);
+    ag_node *g = ag_div(f, two);
+    g = ag_add(g, ag_div(ag_scalar(gr, 10.0), f));
+    ck_assert_msg(ag_backward(gr, g), "%s", ag_graph_error(gr));
+    double ev = -7.0, dg_de = ev - 20.0 / (ev * ev * ev);
+    ck_assert_close(ag_node_value(g)[0], ev * ev / 2 + 10 / (ev * ev), 1e-12);
+    ck_assert_close(ag_tensor_grad(at)[0], dg_de * -20.0, 1e-10);
+    ck_assert_close(ag_tensor_grad(bt)[0], dg_de * -93.0, 1e-10);
+    ck_assert_close(ag_node_value(g)[0], 24.7041, 5e-5);
+    ck_assert_close(ag_tensor_grad(at)[0], 138.8338, 5e-5);
+    ck_assert_close(ag_tensor_grad(bt)[0], 645.5773, 5e-5);
+    ag_graph_free(gr);
+    ag_tensor_free(at);
+    ag_tensor_free(bt);
+}
+END_TEST
+
+START_TEST(million_node_chain)
+{
+    /* y = x * c^n with n = 10^6 multiplications: dy/dx = c^n, no recursion */
+    const int n = 1000000;
+    const double c = 1.000001;
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = scalar_param(1.0);
+    ag_node *y = ag_param(g, xt), *cn = ag_scalar(g, c);
+    for (int i = 0; i < n && y; i++) y = ag_mul(y, cn);
+    ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+    ck_assert_int_eq(ag_graph_size(g), n + 2);
+    ck_assert(ag_backward(g, y));
+    ck_assert_close(ag_tensor_grad(xt)[0], pow(c, n), 1e-9);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(second_backward_accumulates)
+{
+    /* y = x^2 at x = 3: one backward gives 6; a second on the same graph adds
+     * 6 again (PyTorch with retain_graph=True); zero_grad clears it */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = scalar_param(3.0);
+    ag_node *x = ag_param(g, xt), *y = ag_mul(x, x);
+    ck_assert(ag_backward(g, y));
+    ck_assert_close(ag_tensor_grad(xt)[0], 6.0, 1e-12);
+    ck_assert(ag_backward(g, y));
+    ck_assert_close(ag_tensor_grad(xt)[0], 12.0, 1e-12);
+    ck_assert_close(ag_node_grad(y)[0], 1.0, 1e-12); /* intermediates start afresh */
+    ag_graph_zero_grad(g);
+    ck_assert(ag_tensor_grad(xt)[0] == 0.0);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(relu_derivative_at_zero_is_zero)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = ag_tensor_from(1, (int[]){3}, (double[]){0.0, -1.0, 2.0});
+    ag_tensor_requires_grad(xt, true);
+    ck_assert(ag_backward(g, ag_sum(ag_relu(ag_param(g, xt)))));
+    ck_assert(ag_tensor_grad(xt)[0] == 0.0);
+    ck_assert(ag_tensor_grad(xt)[1] == 0.0);
+    ck_assert(ag_tensor_grad(xt)[2] == 1.0);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(replay_sees_new_inputs)
+{
+    /* y = sum(w * x): dy/dw = x; change x and replay without re-recording */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = ag_tensor_from(1, (int[]){2}, (double[]){2, 3});
+    ag_tensor *xt = ag_tensor_from(1, (int[]){2}, (double[]){5, 7});
+    ag_tensor_requires_grad(wt, true);
+    ag_node *y = ag_sum(ag_mul(ag_param(g, wt), ag_input(g, xt)));
+    ck_assert_close(ag_node_value(y)[0], 31.0, 0);
+    ag_tensor_data(xt)[0] = -1.0;
+    ag_tensor_data(xt)[1] = 4.0;
+    ck_assert(ag_graph_forward(g));
+    ck_assert_close(ag_node_value(y)[0], 10.0, 0);
+    ck_assert(ag_backward(g, y));
+    ck_assert_close(ag_tensor_grad(wt)[0], -1.0, 0);
+    ck_assert_close(ag_tensor_grad(wt)[1], 4.0, 0);
+    ag_graph_free(g);
+    ag_tensor_free(wt);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(input_gets_no_gradient)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = scalar_param(2.0), *xt = ag_tensor_scalar(5.0);
+    ag_node *x = ag_input(g, xt);
+    ag_node *y = ag_mul(ag_param(g, wt), x);
+    ck_assert(ag_backward(g, y));
+    ck_assert_ptr_null(ag_node_grad(x));
+    ck_assert_ptr_null(ag_tensor_grad(xt));
+    ck_assert_close(ag_tensor_grad(wt)[0], 5.0, 0);
+    ag_graph_free(g);
+    ag_tensor_free(wt);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(frees_everything)
+{
+    /* every block the library allocates is freed by graph_free + tensor_free */
+    counting_allocator_install(0);
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = ag_tensor_ones(2, (int[]){3, 3});
+    ag_tensor_set_name(wt, "W");
+    ag_tensor_requires_grad(wt, true);
+    for (int step = 0; step < 3; step++) {
+        ag_graph_reset(g);
+        ag_node *w = ag_param(g, wt);
+        ck_assert(ag_backward(g, ag_sum(ag_tanh(ag_matmul(w, w)))));
+    }
+    ck_assert_int_gt(counting_live_blocks(), 0);
+    ag_graph_free(g);
+    ag_tensor_free(wt);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+}
+END_TEST
+
+Suite *graph_suite(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *tc = tcase_create("backward walk");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, diamond);
+    tcase_add_test(tc, node_used_three_times);
+    tcase_add_test(tc, scalar_expression_heavy_reuse);
+    tcase_add_test(tc, million_node_chain);
+    tcase_add_test(tc, second_backward_accumulates);
+    tcase_add_test(tc, relu_derivative_at_zero_is_zero);
+    tcase_add_test(tc, replay_sees_new_inputs);
+    tcase_add_test(tc, input_gets_no_gradient);
+    tcase_add_test(tc, frees_everything);
+    suite_add_tcase(s, tc);
+    return s;
+}
