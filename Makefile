@@ -11,7 +11,7 @@ OPT     ?= -O2
 WARN    := -std=c11 -Wall -Wextra -Wpedantic -Werror
 CFLAGS  ?= $(OPT) -g -gdwarf-4
 ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -Iinclude -D_POSIX_C_SOURCE=200809L
-LDLIBS  := -lm
+LDLIBS  := -ljansson -lz -lm
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -24,11 +24,11 @@ endif
 VERSION := $(shell sed -n 's/^\#define AGRAD_VERSION "\(.*\)"/\1/p' include/agrad.h)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/kernels/*.c))
+LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS  := include/agrad.h $(wildcard src/*.h src/ops/*.h)
+HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h)
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
@@ -43,7 +43,7 @@ $(BUILD)/%.o: %.c $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h | deps
+$(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet $(CHECK_CFLAGS) -c $< -o $@
 
@@ -77,3 +77,6 @@ check: $(BUILD)/tests/run_tests
 
 clean:
 	rm -rf build
+
+# Fragments owned by their areas: benchmarks, fuzzing, docs, install.
+-include $(wildcard mk/*.mk)

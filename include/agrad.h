@@ -104,6 +104,8 @@ void ag_graph_reset(ag_graph *g);
 const char *ag_graph_error(const ag_graph *g);
 /* Number of nodes recorded since the last reset. */
 size_t ag_graph_size(const ag_graph *g);
+/* Bytes the graph holds now: arena chunks plus the node list (its capacity). */
+size_t ag_graph_bytes(const ag_graph *g);
 
 /* ---- leaves -------------------------------------------------------------- */
 
@@ -202,6 +204,24 @@ void ag_graph_zero_grad(ag_graph *g);
  * Returns false (graph error set) if an op fails, e.g. a label out of range. */
 bool ag_graph_forward(ag_graph *g);
 
+/* ---- random numbers ------------------------------------------------------ */
+
+/* A seeded generator (splitmix64 for the stream, Box-Muller for normals): the
+ * same seed gives the same numbers, bit for bit, on every machine. */
+typedef struct ag_rng {
+    unsigned long long state;
+    double spare_normal;
+    bool has_spare;
+} ag_rng;
+ag_rng ag_rng_new(unsigned long long seed);
+unsigned long long ag_rng_next(ag_rng *r);
+/* Uniform in [lo, hi). */
+double ag_rng_uniform(ag_rng *r, double lo, double hi);
+/* Normal with the given mean and standard deviation. */
+double ag_rng_normal(ag_rng *r, double mean, double stddev);
+/* Uniform integer in [0, n) without modulo bias; 0 when n is 0. */
+unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
+
 /* ---- study tools ----------------------------------------------------------- */
 
 /* Result of comparing two arrays element by element. */
@@ -222,4 +242,7 @@ ag_diff ag_compare(FILE *out, const char *title, const char *left_name, const ch
 #ifdef __cplusplus
 }
 #endif
+
+#include "agrad_io.h"
+
 #endif

@@ -1,6 +1,7 @@
 #!/bin/sh
 # install-deps.sh -- make sure the Debian packages agrad builds with are here:
-#   uthash-dev (uthash.h), check (unit tests), pkg-config, plus any extra
+#   uthash-dev (uthash.h), check (unit tests), pkg-config, zlib1g-dev (IDX .gz
+#   files), libjansson-dev (checkpoint headers), plus any extra
 #   package names given as arguments (graphviz, valgrind, ...).
 # Installs what is missing with apt-get, through sudo when not root; says what
 # to run when neither works. Prints nothing when everything is present.
@@ -12,6 +13,8 @@ need() { missing="$missing $1"; }
 [ -f /usr/include/uthash.h ] || need uthash-dev
 command -v pkg-config >/dev/null 2>&1 || need pkg-config
 if ! pkg-config --exists check 2>/dev/null; then need check; fi
+[ -f /usr/include/zlib.h ] || need zlib1g-dev
+[ -f /usr/include/jansson.h ] || need libjansson-dev
 for extra in "$@"; do
     case "$extra" in
         graphviz) command -v dot >/dev/null 2>&1 || need graphviz ;;

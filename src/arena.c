@@ -77,3 +77,10 @@ void ag_arena_release(ag_arena *arena)
     }
     arena->first = arena->current = NULL;
 }
+
+size_t ag_arena_capacity(const ag_arena *arena)
+{
+    size_t total = 0;
+    for (const ag_arena_chunk *c = arena->first; c; c = c->next) total += sizeof *c + c->capacity;
+    return total;
+}

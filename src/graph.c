@@ -36,6 +36,12 @@ const char *ag_graph_error(const ag_graph *g)
 
 size_t ag_graph_size(const ag_graph *g) { return g ? g->n_nodes : 0; }
 
+size_t ag_graph_bytes(const ag_graph *g)
+{
+    if (!g) return 0;
+    return sizeof *g + ag_arena_capacity(&g->arena) + g->cap_nodes * sizeof *g->nodes;
+}
+
 void ag_graph_fail(ag_graph *g, const char *fmt, ...)
 {
     if (g->failed) return;

@@ -47,6 +47,7 @@ typedef struct ag_arena {
 void *ag_arena_alloc(ag_arena *arena, size_t size); /* 16-byte aligned */
 void ag_arena_reset(ag_arena *arena);
 void ag_arena_release(ag_arena *arena);
+size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
 
 /* ---- graph and nodes (graph.c) -------------------------------------------- */
 typedef struct ag_op ag_op;

@@ -60,11 +60,8 @@ void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opn
     } while (0)
 
 /* ---- suites ------------------------------------------------------------------------- */
-Suite *tensor_suite(void);
-Suite *ops_forward_suite(void);
-Suite *gradient_suite(void);
-Suite *graph_suite(void);
-Suite *testnet_suite(void);
-Suite *errors_suite(void);
+#define SUITE(name) Suite *name##_suite(void);
+#include "suites.def"
+#undef SUITE
 
 #endif

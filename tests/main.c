@@ -5,12 +5,10 @@
 
 int main(void)
 {
-    SRunner *runner = srunner_create(tensor_suite());
-    srunner_add_suite(runner, ops_forward_suite());
-    srunner_add_suite(runner, gradient_suite());
-    srunner_add_suite(runner, graph_suite());
-    srunner_add_suite(runner, testnet_suite());
-    srunner_add_suite(runner, errors_suite());
+    SRunner *runner = srunner_create(NULL);
+#define SUITE(name) srunner_add_suite(runner, name##_suite());
+#include "suites.def"
+#undef SUITE
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
