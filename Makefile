@@ -61,12 +61,15 @@ $(BUILD)/bin/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(BUILD)/libagrad
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
 testnet: $(BUILD)/bin/testnet
-	./$(BUILD)/bin/testnet
+	@sh scripts/install-deps.sh graphviz || echo "(no graphviz: the .dot file is written, not rendered)"
+	./$(BUILD)/bin/testnet $(BUILD)
+	@if command -v dot >/dev/null 2>&1; then \
+	    dot -Tsvg $(BUILD)/testnet.dot -o $(BUILD)/testnet.svg && echo "rendered $(BUILD)/testnet.svg"; fi
 
 valgrind: $(BUILD)/bin/testnet
 	@sh scripts/install-deps.sh valgrind
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
-	    ./$(BUILD)/bin/testnet >/dev/null
+	    ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
 
 # ---- tests ---------------------------------------------------------------------
 $(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a

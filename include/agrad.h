@@ -204,6 +204,72 @@ void ag_graph_zero_grad(ag_graph *g);
  * Returns false (graph error set) if an op fails, e.g. a label out of range. */
 bool ag_graph_forward(ag_graph *g);
 
+/* ---- forward mode and Jacobians ---------------------------------------------- */
+
+/* Forward-mode sweep (Jacobian-vector products) over the recorded graph:
+ * node seeds[i] gets tangent tangents[i] (its size), every node recorded
+ * after it that depends on a seed gets d(node) = J d(seed) (other inputs held
+ * fixed); read it with ag_node_tangent. Seeds may be leaves or intermediate
+ * nodes. Tangent memory comes from the graph's arena until reset. */
+bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents);
+/* The tangent of the last ag_jvp sweep, or NULL if the node does not depend
+ * on any seed. */
+const double *ag_node_tangent(const ag_node *n);
+
+/* Full Jacobian d(out)/d(wrt) as a new [size(out), size(wrt)] tensor (the
+ * caller frees it): row i is d out_i / d wrt. By reverse mode (one VJP sweep
+ * per output element; wrt must receive a gradient, i.e. depend on a tensor that
+ * requires grad) or by forward mode (one JVP sweep per element of wrt). wrt
+ * may be a leaf or an intermediate node recorded before out. Parameter
+ * gradients are left as they were. NULL with the graph's error set on misuse. */
+ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt);
+ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
+
+/* ---- gradcheck ------------------------------------------------------------------ */
+
+/* Builds a scalar loss on g (a fresh or reset graph) from the parameters the
+ * caller passed to ag_gradcheck; returns the loss node or NULL on error. */
+typedef ag_node *(*ag_loss_builder)(ag_graph *g, void *user);
+
+typedef struct ag_gradcheck_options {
+    double eps;   /* central-difference step (default 1e-6) */
+    double atol;  /* pass when |analytic - numeric| <= atol + rtol |numeric| */
+    double rtol;  /* (defaults 1e-5 and 1e-3, as PyTorch's gradcheck) */
+    FILE *report; /* one line per parameter when not NULL */
+} ag_gradcheck_options;
+
+typedef struct ag_gradcheck_result {
+    double max_abs_error; /* largest |analytic - numeric| */
+    double max_rel_error; /* largest |analytic - numeric| / |numeric| (numeric != 0) */
+    size_t worst;         /* element with the largest excess over the tolerance */
+    double worst_analytic, worst_numeric;
+    bool pass;
+} ag_gradcheck_result;
+
+/* The options gradcheck uses when given NULL. */
+ag_gradcheck_options ag_gradcheck_defaults(void);
+/* Compare autograd with central differences, element by element and signed,
+ * for every parameter (each must require grad). results (n_params entries)
+ * may be NULL. Returns true when every element passes; false on a mismatch
+ * or when the builder fails (message via ag_last_error). Parameter values
+ * and gradients are restored. */
+bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
+                  const ag_gradcheck_options *options, ag_gradcheck_result *results);
+
+/* ---- seeing the graph -------------------------------------------------------- */
+
+/* When out is not NULL, every ag_backward on g prints the walk: for each node
+ * in the order visited, the gradient that arrived and the contribution sent
+ * to each input (the chain rule with numbers). NULL turns it off. */
+void ag_graph_set_trace(ag_graph *g, FILE *out);
+
+/* Write the graph as Graphviz DOT: one box per node (name, op, shape, value
+ * and gradient; tensors over 12 elements summarised), edges in data-flow
+ * direction, parameters, inputs and constants styled apart. */
+bool ag_graph_write_dot(const ag_graph *g, FILE *out);
+/* Same, to a file; false with ag_last_error set when it cannot be written. */
+bool ag_graph_save_dot(const ag_graph *g, const char *path);
+
 /* ---- random numbers ------------------------------------------------------ */
 
 /* A seeded generator (splitmix64 for the stream, Box-Muller for normals): the

@@ -55,11 +55,16 @@ bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
         return true;
     }
     for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
+    if (g->trace) ag_trace_begin(g, root);
     for (size_t i = root->index + 1; i-- > 0;) {
         ag_node *n = g->nodes[i];
         if (!n->mark) continue;
         n->mark = 0;
-        if (n->op->vjp) n->op->vjp(n);
+        if (!n->op->vjp) continue;
+        if (g->trace)
+            ag_trace_vjp(g, n, root);
+        else
+            n->op->vjp(n);
     }
     return true;
 }

@@ -79,7 +79,15 @@ struct ag_graph {
     size_t n_nodes, cap_nodes;
     bool failed;
     char error[AG_ERROR_SIZE];
+    FILE *trace; /* backward prints its walk here when set */
 };
+
+/* Backward tracing (study/trace.c): header line, and one node's vjp with
+ * the gradient that arrived and each input's share printed. */
+void ag_trace_begin(ag_graph *g, const ag_node *root);
+void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root);
+/* "z2" for a named node, "#7 matmul" otherwise. */
+const char *ag_node_label(const ag_node *n, char *buf, size_t len);
 
 /* Store the graph's first error (later ones are dropped). */
 void ag_graph_fail(ag_graph *g, const char *fmt, ...);

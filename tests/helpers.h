@@ -29,6 +29,7 @@ long counting_live_blocks(void);
  * stored in params[] (at most 2); other operands (labels) go in extra[]. */
 typedef struct op_case {
     ag_tensor *params[2];
+    ag_node *param_nodes[2]; /* the leaves recording params[] */
     int n_params;
     ag_tensor *extra[2];
     int n_extra;

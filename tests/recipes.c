@@ -20,8 +20,8 @@ static ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo
 
 static ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
 {
-    c->params[c->n_params++] = t;
-    return ag_param(g, t);
+    c->params[c->n_params] = t;
+    return c->param_nodes[c->n_params++] = ag_param(g, t);
 }
 
 /* Random shape of 1 or 2 dims, each 1..4. */

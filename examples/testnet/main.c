@@ -58,6 +58,78 @@ static bool compare_all(const testnet_model *m, const testnet_forward *F, const 
     return ok;
 }
 
+/* Print a row-major rows x cols matrix, indented. */
+static void print_matrix(const char *title, int rows, int cols, const double *v)
+{
+    printf("  %s\n", title);
+    for (int r = 0; r < rows; r++) {
+        printf("    [");
+        for (int c = 0; c < cols; c++) printf("%s%12.8f", c ? " " : "", v[r * cols + c]);
+        printf(" ]\n");
+    }
+}
+
+/* The engine's Jacobian d(out)/d(wrt), by reverse and by forward mode, beside
+ * the closed form; folds the verdicts into *ok. */
+static void check_jacobian(bool *ok, ag_graph *g, const char *title, ag_node *out, ag_node *wrt,
+                           const double *closed_form)
+{
+    ag_tensor *rev = ag_jacobian_rev(g, out, wrt), *fwd = ag_jacobian_fwd(g, out, wrt);
+    if (!rev || !fwd) {
+        printf("%s: %s\n", title, ag_graph_error(g));
+        *ok = false;
+    } else {
+        int rows = ag_tensor_dim(rev, 0), cols = ag_tensor_dim(rev, 1);
+        printf("%s\n", title);
+        print_matrix("closed form (seed):", rows, cols, closed_form);
+        print_matrix("engine, reverse mode (one VJP per row):", rows, cols, ag_tensor_data(rev));
+        size_t n = (size_t)rows * cols;
+        ag_diff d_rev = ag_compare(NULL, NULL, NULL, NULL, n, closed_form, ag_tensor_data(rev), TOLERANCE);
+        ag_diff d_fwd = ag_compare(NULL, NULL, NULL, NULL, n, closed_form, ag_tensor_data(fwd), TOLERANCE);
+        printf("  max |diff| vs closed form: reverse %.3g, forward mode (one JVP per column) "
+               "%.3g: %s\n", d_rev.max_abs, d_fwd.max_abs, d_rev.pass && d_fwd.pass ? "PASS" : "FAIL");
+        *ok = *ok && d_rev.pass && d_fwd.pass;
+    }
+    ag_tensor_free(rev);
+    ag_tensor_free(fwd);
+}
+
+/* da1/dz1 = diag(relu'(z1)) and dp/dz2 = diag(p) - p p^T, as the seed writes them */
+static bool print_jacobians(const testnet_model *m, ag_graph *g, const testnet_forward *F)
+{
+    double relu_jac[TN_HID * TN_HID] = {0}, softmax_jac[TN_OUT * TN_OUT];
+    for (int i = 0; i < TN_HID; i++) relu_jac[i * TN_HID + i] = F->z1[i] > 0.0 ? 1.0 : 0.0;
+    for (int i = 0; i < TN_OUT; i++)
+        for (int j = 0; j < TN_OUT; j++)
+            softmax_jac[i * TN_OUT + j] = (i == j ? F->p[i] : 0.0) - F->p[i] * F->p[j];
+    bool ok = true;
+    printf("\n== Jacobians ==\n");
+    check_jacobian(&ok, g, "da1/dz1 = diag(relu'(z1))", m->a1, m->z1, relu_jac);
+    check_jacobian(&ok, g, "dp/dz2 = diag(p) - p p^T", m->p, m->z2, softmax_jac);
+    return ok;
+}
+
+/* The backward walk once more, narrated node by node. */
+static bool print_trace(const testnet_model *m, ag_graph *g)
+{
+    printf("\n== The backward walk, step by step (the chain rule with numbers) ==\n");
+    ag_graph_zero_grad(g);
+    ag_graph_set_trace(g, stdout);
+    bool ok = ag_backward(g, m->J);
+    ag_graph_set_trace(g, NULL);
+    return ok;
+}
+
+/* Graphviz picture of the graph with values and gradients, in dir/testnet.dot */
+static bool write_picture(const ag_graph *g, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/testnet.dot", dir);
+    bool ok = ag_graph_save_dot(g, path);
+    printf("\n== Graph picture ==\n%s %s\n", ok ? "wrote" : "could not write", ok ? path : ag_last_error());
+    return ok;
+}
+
 /* W <- W - lr dJ/dW for every parameter */
 static void sgd_update(const testnet_model *m, double lr)
 {
@@ -88,8 +160,9 @@ static bool train(testnet_model *m, ag_graph *g)
     return decreasing;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *picture_dir = argc > 1 ? argv[1] : ".";
     testnet_model m;
     if (!testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label)) {
         fprintf(stderr, "testnet: %s\n", ag_last_error());
@@ -109,6 +182,9 @@ int main(void)
 
     print_forward(&m);
     bool ok = compare_all(&m, &F, &G);
+    ok = print_jacobians(&m, g, &F) && ok;
+    ok = print_trace(&m, g) && ok;
+    ok = write_picture(g, picture_dir) && ok;
     bool trained = train(&m, g);
     printf("\n%s: every difference %s %.0e; J %s over the SGD steps\n", ok ? "PASS" : "FAIL",
            ok ? "<=" : "NOT <=", TOLERANCE, trained ? "decreased" : "did NOT decrease");

@@ -30,9 +30,9 @@ bool testnet_model_record(testnet_model *m, ag_graph *g)
     ag_node *W1 = ag_param(g, m->W1), *b1 = ag_param(g, m->b1);
     ag_node *W2 = ag_param(g, m->W2), *b2 = ag_param(g, m->b2);
     ag_node *a0 = ag_input(g, m->a0), *y = ag_input(g, m->label);
-    m->z1 = ag_node_set_name(ag_add(ag_matmul(W1, a0), b1), "z1");
+    m->z1 = ag_node_set_name(ag_add(ag_node_set_name(ag_matmul(W1, a0), "W1a0"), b1), "z1");
     m->a1 = ag_node_set_name(ag_relu(m->z1), "a1");
-    m->z2 = ag_node_set_name(ag_add(ag_matmul(W2, m->a1), b2), "z2");
+    m->z2 = ag_node_set_name(ag_add(ag_node_set_name(ag_matmul(W2, m->a1), "W2a1"), b2), "z2");
     m->p = ag_node_set_name(ag_softmax(m->z2), "p");
     m->J = ag_node_set_name(ag_softmax_xent(m->z2, y), "J");
     return ag_graph_error(g) == NULL;

@@ -1,0 +1,111 @@
+/* jacobian.c -- full Jacobians d(out)/d(wrt) by reverse mode (one VJP per
+ * output element: row i = e_i^T J) and by forward mode (one JVP per input
+ * element: column j = J e_j). */
+#include "../internal.h"
+
+#include <string.h>
+
+static bool in_graph(const ag_graph *g, const ag_node *n)
+{
+    return n && n->graph == g && n->index < g->n_nodes && g->nodes[n->index] == n;
+}
+
+static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *out,
+                                 const ag_node *wrt)
+{
+    if (!g || g->failed) return NULL;
+    if (!in_graph(g, out) || !in_graph(g, wrt)) {
+        ag_graph_fail(g, "%s: out or wrt is NULL or not in this graph", who);
+        return NULL;
+    }
+    if (wrt->index > out->index) {
+        ag_graph_fail(g, "%s: wrt was recorded after out, so out cannot depend on it", who);
+        return NULL;
+    }
+    ag_tensor *J = ag_tensor_zeros(2, (int[]){(int)out->shape.size, (int)wrt->shape.size});
+    if (!J) ag_graph_fail(g, "%s: %s", who, ag_last_error());
+    return J;
+}
+
+/* Parameter gradients a reverse sweep would disturb, saved to restore later. */
+typedef struct saved_grads {
+    double **copies; /* one per node index, NULL where nothing was saved */
+    size_t count;
+} saved_grads;
+
+static bool save_leaf_grads(ag_graph *g, saved_grads *s)
+{
+    s->count = g->n_nodes;
+    s->copies = ag_calloc(s->count, sizeof *s->copies);
+    if (!s->copies) return false;
+    for (size_t i = 0; i < s->count; i++) {
+        ag_node *n = g->nodes[i];
+        if (!n->leaf || !n->grad) continue;
+        s->copies[i] = ag_malloc(n->shape.size * sizeof(double));
+        if (!s->copies[i]) return false;
+        memcpy(s->copies[i], n->grad, n->shape.size * sizeof(double));
+    }
+    return true;
+}
+
+static void restore_leaf_grads(ag_graph *g, saved_grads *s)
+{
+    for (size_t i = 0; s->copies && i < s->count; i++) {
+        if (s->copies[i]) memcpy(g->nodes[i]->grad, s->copies[i], g->nodes[i]->shape.size * sizeof(double));
+        ag_free(s->copies[i]);
+    }
+    ag_free(s->copies);
+}
+
+ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
+{
+    ag_tensor *J = jacobian_alloc(g, "ag_jacobian_rev", out, wrt);
+    if (!J) return NULL;
+    if (!wrt->grad || !out->grad) {
+        ag_graph_fail(g, "ag_jacobian_rev: no gradient flows from out to wrt (make a tensor "
+                         "it depends on require grad, or use ag_jacobian_fwd)");
+        ag_tensor_free(J);
+        return NULL;
+    }
+    size_t m = out->shape.size, n = wrt->shape.size;
+    saved_grads saved = {0};
+    double *seed = ag_calloc(m, sizeof(double));
+    bool ok = seed && save_leaf_grads(g, &saved);
+    for (size_t i = 0; ok && i < m; i++) {
+        ag_graph_zero_grad(g); /* leaves accumulate; each row starts from zero */
+        seed[i] = 1.0;
+        ok = ag_backward_seed(g, out, seed);
+        seed[i] = 0.0;
+        if (ok) memcpy(J->data + i * n, wrt->grad, n * sizeof(double));
+    }
+    restore_leaf_grads(g, &saved);
+    ag_free(seed);
+    if (!ok) {
+        ag_graph_fail(g, "ag_jacobian_rev: out of memory");
+        ag_tensor_free(J);
+        return NULL;
+    }
+    return J;
+}
+
+ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt)
+{
+    ag_tensor *J = jacobian_alloc(g, "ag_jacobian_fwd", out, wrt);
+    if (!J) return NULL;
+    size_t m = out->shape.size, n = wrt->shape.size;
+    double *tangent = ag_calloc(n, sizeof(double));
+    bool ok = tangent != NULL;
+    for (size_t j = 0; ok && j < n; j++) {
+        tangent[j] = 1.0;
+        ok = ag_jvp(g, 1, &wrt, (const double *const[]){tangent});
+        tangent[j] = 0.0;
+        for (size_t i = 0; ok && i < m; i++) J->data[i * n + j] = out->tangent ? out->tangent[i] : 0.0;
+    }
+    ag_free(tangent);
+    if (!ok) {
+        ag_graph_fail(g, "ag_jacobian_fwd: out of memory");
+        ag_tensor_free(J);
+        return NULL;
+    }
+    return J;
+}

@@ -1,0 +1,68 @@
+/* trace.c -- narrate the backward walk: for each node visited, the gradient
+ * that arrived and what its vector-Jacobian product sent to each input. */
+#include "../internal.h"
+
+#include <string.h>
+
+#define TRACE_MAX_SHOWN 12
+
+void ag_graph_set_trace(ag_graph *g, FILE *out)
+{
+    if (g) g->trace = out;
+}
+
+/* "z2" for a named node, "#7 matmul" otherwise */
+const char *ag_node_label(const ag_node *n, char *buf, size_t len)
+{
+    if (n->name && n->name[0])
+        snprintf(buf, len, "%s", n->name);
+    else
+        snprintf(buf, len, "#%u %s", (unsigned)n->index, n->op->name);
+    return buf;
+}
+
+/* [v0, v1, ...] on one line, the first TRACE_MAX_SHOWN values */
+static void print_inline(FILE *out, const double *v, size_t n)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < n && i < TRACE_MAX_SHOWN; i++) fprintf(out, "%s%.6g", i ? ", " : "", v[i]);
+    if (n > TRACE_MAX_SHOWN) fprintf(out, ", ... (%zu values)", n);
+    fputs("]\n", out);
+}
+
+void ag_trace_begin(ag_graph *g, const ag_node *root)
+{
+    char label[64], shape[32];
+    fprintf(g->trace, "backward from %s (%s, %s): d%s/d%s = 1\n", ag_node_label(root, label, sizeof label),
+            root->op->name, ag_shape_str(&root->shape, shape, sizeof shape), label, label);
+}
+
+/* Apply n's vjp, printing the arriving gradient and each input's share. */
+void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
+{
+    char label[64], in_label[64], root_label[64], shape[32];
+    FILE *out = g->trace;
+    ag_node_label(root, root_label, sizeof root_label);
+    fprintf(out, "d%s/d%s = ", root_label, ag_node_label(n, label, sizeof label));
+    print_inline(out, n->grad, n->shape.size);
+    fprintf(out, "    at %s = %s(", label, n->op->name);
+    for (int k = 0; k < n->n_in; k++)
+        fprintf(out, "%s%s", k ? ", " : "", ag_node_label(n->in[k], in_label, sizeof in_label));
+    fprintf(out, ") [%s]\n", ag_shape_str(&n->shape, shape, sizeof shape));
+    double *before[AG_MAX_INPUTS] = {NULL};
+    for (int k = 0; k < n->n_in; k++) {
+        const ag_node *in = n->in[k];
+        if (!in->grad || (k == 1 && in == n->in[0])) continue;
+        before[k] = ag_malloc(in->shape.size * sizeof(double));
+        if (before[k]) memcpy(before[k], in->grad, in->shape.size * sizeof(double));
+    }
+    n->op->vjp(n);
+    for (int k = 0; k < n->n_in; k++) {
+        const ag_node *in = n->in[k];
+        if (!before[k]) continue;
+        for (size_t i = 0; i < in->shape.size; i++) before[k][i] = in->grad[i] - before[k][i];
+        fprintf(out, "    sends d%s/d%s += ", root_label, ag_node_label(in, in_label, sizeof in_label));
+        print_inline(out, before[k], in->shape.size);
+        ag_free(before[k]);
+    }
+}

@@ -1,0 +1,317 @@
+/* test_study.c -- the study tools: forward mode, Jacobians, gradcheck,
+ * compare, the backward trace and the graph picture. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "internal.h"
+#include "testnet_model.h"
+
+#define TRIALS 8
+
+/* <u, J v> from a JVP must equal <J^T u, v> from a VJP, for random u and v. */
+START_TEST(jvp_and_vjp_are_adjoint_for_every_op)
+{
+    const char *name = registry_name((size_t)_i);
+    test_rng r = {0xad7u + (uint64_t)_i};
+    for (int trial = 0; trial < TRIALS; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        ck_assert_msg(recipe_for(name)(g, &r, &c), "%s: %s", name, ag_graph_error(g));
+        size_t m = ag_node_size(c.out);
+        double *u = malloc(m * sizeof *u), *v[2] = {NULL, NULL};
+        for (size_t i = 0; i < m; i++) u[i] = rng_uniform(&r, -1, 1);
+        for (int p = 0; p < c.n_params; p++) {
+            v[p] = malloc(ag_tensor_size(c.params[p]) * sizeof(double));
+            for (size_t j = 0; j < ag_tensor_size(c.params[p]); j++) v[p][j] = rng_uniform(&r, -1, 1);
+        }
+        ck_assert(ag_jvp(g, (size_t)c.n_params, c.param_nodes, (const double *const *)v));
+        ck_assert(ag_backward_seed(g, c.out, u));
+        double u_Jv = 0.0, JTu_v = 0.0, scale = 0.0;
+        for (size_t i = 0; i < m; i++) u_Jv += u[i] * ag_node_tangent(c.out)[i];
+        for (int p = 0; p < c.n_params; p++)
+            for (size_t j = 0; j < ag_tensor_size(c.params[p]); j++) {
+                JTu_v += ag_tensor_grad(c.params[p])[j] * v[p][j];
+                scale += fabs(ag_tensor_grad(c.params[p])[j] * v[p][j]);
+            }
+        ck_assert_msg(fabs(u_Jv - JTu_v) <= 1e-12 * (1 + scale), "%s: <u,Jv> = %.17g, <J^T u,v> = %.17g",
+                      name, u_Jv, JTu_v);
+        ck_assert_msg(scale > 1e-8, "%s: all-zero products prove nothing", name);
+        for (int p = 0; p < c.n_params; p++) free(v[p]);
+        free(u);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+static void assert_jacobians_agree(ag_graph *g, ag_node *out, ag_node *wrt, const char *what)
+{
+    ag_tensor *rev = ag_jacobian_rev(g, out, wrt), *fwd = ag_jacobian_fwd(g, out, wrt);
+    ck_assert_msg(rev && fwd, "%s: %s", what, ag_graph_error(g));
+    ck_assert_int_eq(ag_tensor_dim(rev, 0), ag_node_size(out));
+    ck_assert_int_eq(ag_tensor_dim(rev, 1), ag_node_size(wrt));
+    ag_diff d = ag_compare(NULL, NULL, NULL, NULL, ag_tensor_size(rev), ag_tensor_data(rev),
+                           ag_tensor_data(fwd), 1e-12);
+    ck_assert_msg(d.pass, "%s: reverse and forward Jacobians differ by %g at %zu", what, d.max_abs, d.worst);
+    ag_tensor_free(rev);
+    ag_tensor_free(fwd);
+}
+
+START_TEST(jacobians_agree_for_every_op)
+{
+    const char *name = registry_name((size_t)_i);
+    test_rng r = {0x7acu + (uint64_t)_i};
+    for (int trial = 0; trial < TRIALS; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        ck_assert(recipe_for(name)(g, &r, &c));
+        for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, c.out, c.param_nodes[p], name);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+START_TEST(testnet_jacobians)
+{
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ck_assert(testnet_model_record(&m, g));
+    ck_assert(ag_backward(g, m.J));
+    double dW1_before = ag_tensor_grad(m.W1)[0];
+    assert_jacobians_agree(g, m.a1, m.z1, "da1/dz1");
+    assert_jacobians_agree(g, m.p, m.z2, "dp/dz2");
+    assert_jacobians_agree(g, m.z2, m.a1, "dz2/da1");
+    assert_jacobians_agree(g, m.J, m.z1, "dJ/dz1");
+    ag_node *W1 = m.z1; /* find the W1 leaf: first node of the graph */
+    while (ag_node_op(W1)[0] != 'p' || strcmp(ag_node_name(W1), "W1") != 0) W1 = g->nodes[W1->index - 1];
+    assert_jacobians_agree(g, m.z2, W1, "dz2/dW1");
+    ck_assert(ag_tensor_grad(m.W1)[0] == dW1_before); /* parameter gradients left as they were */
+
+    /* closed forms: dp/dz2 = diag(p) - p p^T; dz2/da1 = W2 */
+    testnet_forward F;
+    testnet_hand_forward(&testnet_weights, testnet_a0, testnet_label, &F);
+    ag_tensor *Jp = ag_jacobian_fwd(g, m.p, m.z2), *Jz = ag_jacobian_rev(g, m.z2, m.a1);
+    for (int i = 0; i < TN_OUT; i++) {
+        for (int j = 0; j < TN_OUT; j++)
+            ck_assert_close(ag_tensor_data(Jp)[i * TN_OUT + j], (i == j ? F.p[i] : 0) - F.p[i] * F.p[j], 1e-14);
+        for (int j = 0; j < TN_HID; j++)
+            ck_assert_close(ag_tensor_data(Jz)[i * TN_HID + j], testnet_weights.W2[i][j], 1e-15);
+    }
+    ag_tensor_free(Jp);
+    ag_tensor_free(Jz);
+    ag_graph_free(g);
+    testnet_model_free(&m);
+}
+END_TEST
+
+START_TEST(jacobian_misuse)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *x = ag_tensor_ones(1, (int[]){2});
+    ag_node *xn = ag_input(g, x), *y = ag_exp(xn);
+    ck_assert_ptr_null(ag_jacobian_rev(g, y, xn)); /* no gradient flows to an input */
+    ck_assert_msg(strstr(ag_graph_error(g), "no gradient flows") != NULL, "%s", ag_graph_error(g));
+    ag_graph_reset(g);
+    xn = ag_input(g, x);
+    y = ag_exp(xn);
+    ag_tensor *J = ag_jacobian_fwd(g, y, xn); /* forward mode needs no gradient: diag(e^x) */
+    ck_assert_ptr_nonnull(J);
+    ck_assert_close(ag_tensor_data(J)[0], exp(1.0), 1e-15);
+    ck_assert_close(ag_tensor_data(J)[1], 0.0, 0);
+    ck_assert_ptr_null(ag_jacobian_fwd(g, xn, y)); /* wrt after out */
+    ag_tensor_free(J);
+    ag_tensor_free(x);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* ---- gradcheck ------------------------------------------------------------- */
+
+static ag_node *testnet_loss(ag_graph *g, void *user)
+{
+    testnet_model *m = user;
+    return testnet_model_record(m, g) ? m->J : NULL;
+}
+
+START_TEST(gradcheck_passes_on_testnet)
+{
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_tensor *params[] = {m.W1, m.b1, m.W2, m.b2};
+    ag_gradcheck_result res[4];
+    char *text = NULL;
+    size_t len = 0;
+    ag_gradcheck_options o = ag_gradcheck_defaults();
+    ck_assert(o.eps == 1e-6 && o.atol == 1e-5 && o.rtol == 1e-3); /* PyTorch's defaults */
+    o.report = open_memstream(&text, &len);
+    ck_assert(ag_gradcheck(testnet_loss, &m, 4, params, &o, res));
+    fclose(o.report);
+    for (int k = 0; k < 4; k++) {
+        ck_assert(res[k].pass);
+        ck_assert(res[k].max_abs_error < 1e-8);
+    }
+    ck_assert_msg(strstr(text, "gradcheck W1") && strstr(text, "PASS"), "%s", text);
+    free(text);
+    testnet_model_free(&m);
+}
+END_TEST
+
+/* An op whose vjp has the wrong sign: y = x^2 with dy/dx claimed -2x. */
+static bool square_shape(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    out->shape = out->in[0]->shape;
+    return true;
+}
+static bool square_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    for (size_t i = 0; i < out->shape.size; i++) out->value[i] = out->in[0]->value[i] * out->in[0]->value[i];
+    return true;
+}
+static void square_wrong_vjp(ag_node *out)
+{
+    for (size_t i = 0; i < out->shape.size; i++)
+        out->in[0]->grad[i] += out->grad[i] * -2.0 * out->in[0]->value[i];
+}
+static const ag_op wrong_square = {.name = "wrong_square", .arity = 1, .shape = square_shape,
+                                   .forward = square_forward, .vjp = square_wrong_vjp};
+
+static ag_node *wrong_loss(ag_graph *g, void *user)
+{
+    return ag_sum(ag_record(&wrong_square, ag_param(g, user), NULL, 0));
+}
+
+START_TEST(gradcheck_catches_a_wrong_vjp)
+{
+    ag_tensor *x = ag_tensor_from(1, (int[]){3}, (double[]){0.5, -1.0, 2.0});
+    ag_tensor_requires_grad(x, true);
+    ag_gradcheck_result res;
+    ck_assert(!ag_gradcheck(wrong_loss, x, 1, &x, NULL, &res));
+    ck_assert(!res.pass);
+    ck_assert_int_eq(res.worst, 2); /* largest error at x = 2: -4 vs 4 */
+    ck_assert_close(res.worst_analytic, -4.0, 1e-12);
+    ck_assert_close(res.worst_numeric, 4.0, 1e-6);
+    ck_assert_close(res.max_abs_error, 8.0, 1e-6);
+    ag_tensor_free(x);
+}
+END_TEST
+
+/* ---- compare, trace, dot ---------------------------------------------------- */
+
+START_TEST(compare_reports_differences)
+{
+    double a[] = {1.0, 2.0, 3.0}, b[] = {1.0, 2.5, 3.0}, c[] = {1.0, NAN, 3.0};
+    ag_diff d = ag_compare(NULL, NULL, NULL, NULL, 3, a, b, 0.1);
+    ck_assert(!d.pass);
+    ck_assert_int_eq(d.worst, 1);
+    ck_assert_close(d.max_abs, 0.5, 0);
+    ck_assert_close(d.max_rel, 0.2, 1e-15);
+    ck_assert(ag_compare(NULL, NULL, NULL, NULL, 3, a, b, 0.5).pass);
+    ck_assert(!ag_compare(NULL, NULL, NULL, NULL, 3, a, c, 1e9).pass); /* NaN never passes */
+}
+END_TEST
+
+/* the trace of TestNet's backward, into *text (caller frees) */
+static void capture_testnet_trace(char **text, size_t *len)
+{
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ck_assert(testnet_model_record(&m, g));
+    FILE *out = open_memstream(text, len);
+    ag_graph_set_trace(g, out);
+    ck_assert(ag_backward(g, m.J));
+    fclose(out);
+    ag_graph_free(g);
+    testnet_model_free(&m);
+}
+
+/* offset of needle in text, or -1 */
+static long position(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    return at ? (long)(at - text) : -1;
+}
+
+START_TEST(trace_reads_as_the_derivation)
+{
+    char *text = NULL;
+    size_t len = 0;
+    capture_testnet_trace(&text, &len);
+    testnet_forward F;
+    testnet_grads G;
+    testnet_hand_forward(&testnet_weights, testnet_a0, testnet_label, &F);
+    testnet_hand_backward(&testnet_weights, testnet_a0, testnet_label, &F, &G);
+    char dz2[128], dz1[128], da1[128];
+    snprintf(dz2, sizeof dz2, "dJ/dz2 = [%.6g, %.6g]", G.dz2[0], G.dz2[1]);
+    snprintf(da1, sizeof da1, "dJ/da1 = [%.6g, %.6g, %.6g, %.6g]", G.da1[0], G.da1[1], G.da1[2], G.da1[3]);
+    /* + 0.0 turns the hand side's -0 (negative times relu' = 0) into 0 */
+    snprintf(dz1, sizeof dz1, "dJ/dz1 = [%.6g, %.6g, %.6g, %.6g]", G.dz1[0] + 0.0, G.dz1[1] + 0.0,
+             G.dz1[2] + 0.0, G.dz1[3] + 0.0);
+    long at_J = position(text, "backward from J"), at_dz2 = position(text, dz2);
+    long at_da1 = position(text, da1), at_dz1 = position(text, dz1);
+    ck_assert_msg(at_J >= 0 && at_dz2 >= 0 && at_da1 >= 0 && at_dz1 >= 0, "trace lacks a line:\n%s", text);
+    ck_assert_msg(at_J < at_dz2 && at_dz2 < at_da1 && at_da1 < at_dz1, "wrong order:\n%s", text);
+    ck_assert_msg(strstr(text, "sends dJ/dW2 +=") && strstr(text, "sends dJ/dW1 +="), "%s", text);
+    free(text);
+}
+END_TEST
+
+START_TEST(dot_picture_is_valid_graphviz)
+{
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ck_assert(testnet_model_record(&m, g));
+    ck_assert(ag_backward(g, m.J));
+    char dir[] = "/tmp/agrad-dot-XXXXXX", path[64], cmd[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/g.dot", dir);
+    ck_assert(ag_graph_save_dot(g, path));
+    FILE *f = fopen(path, "r");
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, "W1 = parameter [4x3]") && strstr(text, "a0 = input [3x1]"), "%s", text);
+    size_t edges = 0;
+    for (const char *s = text; (s = strstr(s, " -> ")); s++) edges++;
+    ck_assert_int_eq(edges, 12); /* 2 matmul x2, 2 add x2, relu, softmax, xent x2 */
+    ck_assert_msg(system("command -v dot >/dev/null 2>&1") == 0,
+                  "Graphviz 'dot' is missing: run sh scripts/install-deps.sh graphviz");
+    snprintf(cmd, sizeof cmd, "dot -Tsvg %s -o %s/g.svg", path, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(!ag_graph_save_dot(g, "/nonexistent-dir/x.dot"));
+    ck_assert_msg(strstr(ag_last_error(), "/nonexistent-dir/x.dot"), "%s", ag_last_error());
+    ag_graph_free(g);
+    testnet_model_free(&m);
+}
+END_TEST
+
+Suite *study_suite(void)
+{
+    Suite *s = suite_create("study");
+    TCase *tc = tcase_create("forward mode and Jacobians");
+    tcase_add_loop_test(tc, jvp_and_vjp_are_adjoint_for_every_op, 0, (int)registry_size());
+    tcase_add_loop_test(tc, jacobians_agree_for_every_op, 0, (int)registry_size());
+    tcase_add_test(tc, testnet_jacobians);
+    tcase_add_test(tc, jacobian_misuse);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradcheck, compare, trace, dot");
+    tcase_add_test(tc, gradcheck_passes_on_testnet);
+    tcase_add_test(tc, gradcheck_catches_a_wrong_vjp);
+    tcase_add_test(tc, compare_reports_differences);
+    tcase_add_test(tc, trace_reads_as_the_derivation);
+    tcase_add_test(tc, dot_picture_is_valid_graphviz);
+    suite_add_tcase(s, tc);
+    return s;
+}
