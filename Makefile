@@ -33,7 +33,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet check valgrind clean
+.PHONY: all deps testnet scaling check valgrind clean
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -65,6 +65,9 @@ testnet: $(BUILD)/bin/testnet
 	./$(BUILD)/bin/testnet $(BUILD)
 	@if command -v dot >/dev/null 2>&1; then \
 	    dot -Tsvg $(BUILD)/testnet.dot -o $(BUILD)/testnet.svg && echo "rendered $(BUILD)/testnet.svg"; fi
+
+scaling: $(BUILD)/bin/scaling
+	./$(BUILD)/bin/scaling
 
 valgrind: $(BUILD)/bin/testnet
 	@sh scripts/install-deps.sh valgrind
