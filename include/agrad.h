@@ -149,10 +149,26 @@ ag_node *ag_matmul(ag_node *a, ag_node *b);
 /* Sum / mean of every element -> scalar (0-d). */
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
+/* Sum / mean along one axis (negative counts from the end), which is removed:
+ * [N,C] along 0 -> [C], along 1 -> [N] (PyTorch's keepdim=False). */
+ag_node *ag_sum_axis(ag_node *a, int axis);
+ag_node *ag_mean_axis(ag_node *a, int axis);
+
+/* [M,N] -> [N,M]. */
+ag_node *ag_transpose(ag_node *a);
+/* Same elements in a new shape (row-major order kept); one dimension may be
+ * -1 and is then inferred. The element count must not change. */
+ag_node *ag_reshape(ag_node *a, int ndim, const int *dims);
 
 /* Softmax, shifted by the max so large inputs stay finite. A vector (1-d,
  * [C,1] or [1,C]) is one distribution; an [N,C] matrix (N, C > 1) is N rows. */
 ag_node *ag_softmax(ag_node *a);
+
+/* log(softmax(x)) computed stably (rows as ag_softmax). */
+ag_node *ag_log_softmax(ag_node *a);
+
+/* Mean squared error: mean((prediction - target)^2), equal shapes -> scalar. */
+ag_node *ag_mse(ag_node *prediction, ag_node *target);
 
 /* Softmax followed by cross-entropy, fused and shifted by the max logit so
  * logits of +-1000 stay finite; returns a scalar.
@@ -287,6 +303,74 @@ double ag_rng_uniform(ag_rng *r, double lo, double hi);
 double ag_rng_normal(ag_rng *r, double mean, double stddev);
 /* Uniform integer in [0, n) without modulo bias; 0 when n is 0. */
 unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
+
+/* ---- networks: initialisers, layers, optimisers ---------------------------- */
+
+typedef struct ag_params ag_params; /* the parameter store (agrad_io.h) */
+
+/* Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
+ * fan_out = cols. Xavier/Glorot: uniform +-sqrt(6/(in+out)) or normal with
+ * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in). */
+void ag_init_zeros(ag_tensor *t);
+void ag_init_constant(ag_tensor *t, double value);
+void ag_init_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi);
+void ag_init_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev);
+void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng);
+void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng);
+void ag_init_he_uniform(ag_tensor *t, ag_rng *rng);
+void ag_init_he_normal(ag_tensor *t, ag_rng *rng);
+
+typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMOID } ag_activation;
+
+/* Apply an activation (AG_ACT_NONE returns x). */
+ag_node *ag_activate(ag_node *x, ag_activation act);
+/* Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]); b may
+ * be NULL. */
+ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act);
+
+/* A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]
+ * -> ... -> widths[n_layers], activations[k] after layer k. Its tensors are
+ * added to the store as "<prefix>1.W", "<prefix>1.b", ... (He uniform before a
+ * ReLU, Xavier uniform otherwise, zero biases). The store owns the tensors;
+ * free the mlp with ag_mlp_free before or after the store. */
+typedef struct ag_mlp ag_mlp;
+ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
+                   const ag_activation *activations, ag_rng *rng);
+/* Record the forward pass on g from x [N, widths[0]]; returns [N, widths[n]]. */
+ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
+/* Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */
+ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
+void ag_mlp_free(ag_mlp *m);
+
+typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
+
+/* Settings, with PyTorch's meaning (torch.optim.SGD / Adam / AdamW). */
+typedef struct ag_optimizer_config {
+    ag_optim_kind kind;
+    double lr;
+    double weight_decay; /* SGD, Adam: L2 added to the gradient; AdamW: decoupled */
+    double momentum;     /* SGD */
+    double dampening;    /* SGD */
+    bool nesterov;       /* SGD; needs momentum > 0 and dampening 0 */
+    double beta1, beta2, eps; /* Adam, AdamW */
+} ag_optimizer_config;
+
+/* Defaults: plain SGD; Adam (0.9, 0.999, 1e-8); AdamW (same, weight decay 0.01). */
+ag_optimizer_config ag_sgd_config(double lr);
+ag_optimizer_config ag_adam_config(double lr);
+ag_optimizer_config ag_adamw_config(double lr);
+
+typedef struct ag_optimizer ag_optimizer;
+/* An optimiser over n_params tensors that require grad (not owned). Its state
+ * is allocated here, so a step allocates nothing. NULL (ag_last_error) on a
+ * bad setting. */
+ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config);
+/* Update every parameter from its gradient. */
+void ag_optimizer_step(ag_optimizer *o);
+void ag_optimizer_zero_grad(ag_optimizer *o);
+void ag_optimizer_set_lr(ag_optimizer *o, double lr);
+long ag_optimizer_steps(const ag_optimizer *o);
+void ag_optimizer_free(ag_optimizer *o);
 
 /* ---- study tools ----------------------------------------------------------- */
 

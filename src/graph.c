@@ -129,10 +129,17 @@ static ag_graph *operands_graph(const ag_op *op, ag_node *a, ag_node *b)
 
 ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr)
 {
+    return ag_record_shaped(op, a, b, attr, NULL);
+}
+
+ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
+                          const ag_shape *shape)
+{
     ag_graph *g = operands_graph(op, a, b);
     if (!g) return NULL;
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
+    if (shape) n->shape = *shape;
     n->in[0] = a;
     n->in[1] = op->arity > 1 ? b : NULL;
     n->n_in = (uint8_t)op->arity;

@@ -120,6 +120,10 @@ struct ag_op {
 /* Record a node for `op` on inputs (graph taken from the inputs); runs the
  * shape rule and the forward. NULL on error (recorded on the graph). */
 ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr);
+/* Same, with the output shape proposed by the caller (reshape): out->shape
+ * holds *shape when op->shape runs, which validates it. */
+ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
+                          const ag_shape *shape);
 
 /* The registry of every differentiable op, for tests that iterate it. */
 extern const ag_op *const ag_all_ops[];
@@ -131,9 +135,14 @@ extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
 /* ---- kernels (kernels/gemm.c) ---------------------------------------------
  * C[M,N] = beta*C + A' @ B' where A' is A [M,K] (or A^T when trans_a, A being
  * [K,M]) and B' is B [K,N] (or B^T when trans_b, B being [N,K]). Row-major,
- * leading dimensions lda/ldb/ldc. beta is 0 or 1. */
+ * leading dimensions lda/ldb/ldc. beta is 0 or 1 (beta 0: C is not read).
+ * Never allocates; large products use the kernel thread pool. */
 void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
              const double *A, int lda, const double *B, int ldb,
              double beta, double *C, int ldc);
+/* The instruction set ag_gemm runs with ("avx512", "avx2", "generic", or
+ * "openblas" when built with BLAS=openblas) and the threads it may use. */
+const char *ag_gemm_isa(void);
+int ag_gemm_threads(void);
 
 #endif

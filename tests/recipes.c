@@ -134,6 +134,51 @@ static bool softmax_xent_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
+/* ---- shape ops, axis reductions, other losses ------------------------------- */
+
+static bool transpose_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2] = {rng_int(r, 1, 4), rng_int(r, 1, 4)};
+    c->out = ag_transpose(add_param(g, c, random_param(r, 2, dims, -2.0, 2.0, false)));
+    return c->out != NULL;
+}
+
+static bool reshape_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2] = {rng_int(r, 1, 4), 2 * rng_int(r, 1, 3)};
+    ag_node *x = add_param(g, c, random_param(r, 2, dims, -2.0, 2.0, false));
+    c->out = ag_reshape(x, 3, (int[]){2, -1, dims[0]});
+    return c->out != NULL;
+}
+
+static bool axis_recipe(ag_graph *g, test_rng *r, op_case *c, ag_node *(*op)(ag_node *, int))
+{
+    int dims[3] = {rng_int(r, 1, 4), rng_int(r, 1, 4), rng_int(r, 1, 3)};
+    int nd = rng_int(r, 1, 3);
+    ag_node *x = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
+    c->out = op(x, rng_int(r, -nd, nd - 1));
+    return c->out != NULL;
+}
+
+static bool sum_axis_recipe(ag_graph *g, test_rng *r, op_case *c) { return axis_recipe(g, r, c, ag_sum_axis); }
+static bool mean_axis_recipe(ag_graph *g, test_rng *r, op_case *c) { return axis_recipe(g, r, c, ag_mean_axis); }
+
+static bool log_softmax_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2] = {rng_int(r, 1, 4), rng_int(r, 2, 4)};
+    c->out = ag_log_softmax(add_param(g, c, random_param(r, 2, dims, -2.0, 2.0, false)));
+    return c->out != NULL;
+}
+
+static bool mse_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2], nd = random_shape(r, dims);
+    ag_node *a = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
+    ag_node *b = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
+    c->out = ag_mse(a, b);
+    return c->out != NULL;
+}
+
 /* ---- lookup -------------------------------------------------------------------------- */
 
 static const struct { const char *name; op_recipe recipe; } recipes[] = {
@@ -142,7 +187,9 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"log", log_recipe},         {"tanh", tanh_recipe},       {"relu", relu_recipe},
     {"pow", pow_recipe},         {"sigmoid", sigmoid_recipe}, {"matmul", matmul_recipe},
     {"sum", sum_recipe},         {"mean", mean_recipe},       {"softmax", softmax_recipe},
-    {"softmax_xent", softmax_xent_recipe},
+    {"softmax_xent", softmax_xent_recipe}, {"transpose", transpose_recipe},
+    {"reshape", reshape_recipe},   {"sum_axis", sum_axis_recipe}, {"mean_axis", mean_axis_recipe},
+    {"log_softmax", log_softmax_recipe}, {"mse", mse_recipe},
 };
 
 op_recipe recipe_for(const char *name)

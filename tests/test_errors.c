@@ -78,6 +78,25 @@ START_TEST(label_count_mismatch)
 }
 END_TEST
 
+START_TEST(shape_op_errors)
+{
+    ck_assert_ptr_null(ag_reshape(zeros(2, 3), 2, (int[]){4, 2}));
+    ck_assert_error("ag_reshape: (2x3): cannot reshape 6 elements to (4x2)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_reshape(zeros(2, 3), 2, (int[]){-1, 4}));
+    ck_assert_error("ag_reshape: (2x3): bad target shape");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_sum_axis(zeros(2, 3), 2));
+    ck_assert_error("ag_sum_axis: (2x3): axis 2 is out of range for 2 dimensions");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_mse(zeros(2, 3), zeros(3, 2)));
+    ck_assert_error("ag_mse: (2x3) vs (3x2): prediction and target must have the same shape");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_transpose(ag_scalar(g, 1)));
+    ck_assert_error("ag_transpose: (scalar): transpose takes a 2-d matrix");
+}
+END_TEST
+
 START_TEST(error_is_sticky_and_first_is_kept)
 {
     ag_node *bad = ag_matmul(zeros(4, 3), zeros(2, 1));
@@ -164,6 +183,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, label_out_of_range);
     tcase_add_test(tc, label_not_whole_or_negative);
     tcase_add_test(tc, label_count_mismatch);
+    tcase_add_test(tc, shape_op_errors);
     tcase_add_test(tc, error_is_sticky_and_first_is_kept);
     tcase_add_test(tc, backward_misuse);
     tcase_add_test(tc, bad_tensor_shapes);

@@ -115,6 +115,30 @@ START_TEST(xent_with_huge_logits)
 }
 END_TEST
 
+START_TEST(shape_ops_and_axis_reductions)
+{
+    ag_node *m = mat(2, 3, (double[]){1, 2, 3, 4, 5, 6});
+    ag_node *t = ag_transpose(m);
+    ck_assert_int_eq(ag_node_dim(t, 0), 3);
+    assert_values(t, 6, (double[]){1, 4, 2, 5, 3, 6});
+    ag_node *r = ag_reshape(m, 2, (int[]){3, -1});
+    ck_assert_int_eq(ag_node_dim(r, 1), 2);
+    assert_values(r, 6, (double[]){1, 2, 3, 4, 5, 6});
+    assert_values(ag_sum_axis(m, 0), 3, (double[]){5, 7, 9});
+    assert_values(ag_sum_axis(m, -1), 2, (double[]){6, 15});
+    assert_values(ag_mean_axis(m, 1), 2, (double[]){2, 5});
+    ck_assert_int_eq(ag_node_ndim(ag_sum_axis(m, 0)), 1);
+}
+END_TEST
+
+START_TEST(log_softmax_and_mse)
+{
+    /* log softmax([0, ln 3]) = [ln 1/4, ln 3/4]; mse([1,2],[0,4]) = (1 + 4)/2 */
+    assert_values(ag_log_softmax(vec(2, (double[]){0, log(3.0)})), 2, (double[]){log(0.25), log(0.75)});
+    assert_values(ag_mse(vec(2, (double[]){1, 2}), vec(2, (double[]){0, 4})), 1, (double[]){2.5});
+}
+END_TEST
+
 Suite *ops_forward_suite(void)
 {
     Suite *s = suite_create("ops forward");
@@ -126,6 +150,8 @@ Suite *ops_forward_suite(void)
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, softmax_and_xent);
     tcase_add_test(tc, xent_with_huge_logits);
+    tcase_add_test(tc, shape_ops_and_axis_reductions);
+    tcase_add_test(tc, log_softmax_and_mse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -20,6 +20,7 @@ START_TEST(jvp_and_vjp_are_adjoint_for_every_op)
     for (int trial = 0; trial < TRIALS; trial++) {
         ag_graph *g = ag_graph_new();
         op_case c = {0};
+        ck_assert_msg(recipe_for(name) != NULL, "op '%s' has no recipe", name);
         ck_assert_msg(recipe_for(name)(g, &r, &c), "%s: %s", name, ag_graph_error(g));
         size_t m = ag_node_size(c.out);
         double *u = malloc(m * sizeof *u), *v[2] = {NULL, NULL};
@@ -68,6 +69,7 @@ START_TEST(jacobians_agree_for_every_op)
     for (int trial = 0; trial < TRIALS; trial++) {
         ag_graph *g = ag_graph_new();
         op_case c = {0};
+        ck_assert_msg(recipe_for(name) != NULL, "op '%s' has no recipe", name);
         ck_assert(recipe_for(name)(g, &r, &c));
         for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, c.out, c.param_nodes[p], name);
         op_case_free(&c);

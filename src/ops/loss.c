@@ -109,3 +109,57 @@ ag_node *ag_softmax_xent_label(ag_node *logits, int label)
     ag_node *labels = logits ? ag_scalar(logits->graph, (double)label) : NULL;
     return ag_softmax_xent(logits, labels);
 }
+
+/* ---- mean squared error --------------------------------------------------------
+ *   J = (1/n) sum_i (a_i - b_i)^2,  dJ/da_i = 2 (a_i - b_i) / n = -dJ/db_i     */
+
+static bool mse_shape(ag_node *out, char *why, size_t len)
+{
+    if (!ag_shape_equal(&out->in[0]->shape, &out->in[1]->shape)) {
+        snprintf(why, len, "prediction and target must have the same shape");
+        return false;
+    }
+    const char *bad = NULL;
+    return ag_shape_make(&out->shape, 0, NULL, &bad);
+}
+
+static bool mse_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    const double *a = out->in[0]->value, *b = out->in[1]->value;
+    size_t n = out->in[0]->shape.size;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+    out->value[0] = s / (double)n;
+    return true;
+}
+
+static void mse_vjp(ag_node *out)
+{
+    const double *a = out->in[0]->value, *b = out->in[1]->value;
+    double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
+    size_t n = out->in[0]->shape.size;
+    double k = 2.0 * out->grad[0] / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        if (ga) ga[i] += k * (a[i] - b[i]);
+        if (gb) gb[i] -= k * (a[i] - b[i]);
+    }
+}
+
+static void mse_jvp(ag_node *out)
+{
+    const double *a = out->in[0]->value, *b = out->in[1]->value;
+    const double *ta = out->in[0]->tangent, *tb = out->in[1]->tangent;
+    size_t n = out->in[0]->shape.size;
+    double t = 0.0;
+    for (size_t i = 0; i < n; i++) t += 2.0 * (a[i] - b[i]) * ((ta ? ta[i] : 0.0) - (tb ? tb[i] : 0.0));
+    out->tangent[0] = t / (double)n;
+}
+
+const ag_op ag_op_mse = {.name = "mse", .arity = 2, .symbol = "vs", .shape = mse_shape,
+                         .forward = mse_forward, .vjp = mse_vjp, .jvp = mse_jvp};
+
+ag_node *ag_mse(ag_node *prediction, ag_node *target)
+{
+    return ag_record(&ag_op_mse, prediction, target, 0);
+}

@@ -52,3 +52,86 @@ const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = scalar_shape,
 
 ag_node *ag_sum(ag_node *a) { return ag_record(&ag_op_sum, a, NULL, 0); }
 ag_node *ag_mean(ag_node *a) { return ag_record(&ag_op_mean, a, NULL, 0); }
+
+/* ---- along one axis -----------------------------------------------------------
+ * x viewed as [outer, A, inner] around axis (A its length); y is [outer, inner]
+ *   y[o,i] = w * sum_a x[o,a,i]   (w = 1 for sum, 1/A for mean)
+ *   vjp gx[o,a,i] += w * gy[o,i];  jvp ty[o,i] = w * sum_a tx[o,a,i]          */
+
+typedef struct axis_view { size_t outer, len, inner; } axis_view;
+
+static axis_view view_of(const ag_node *out)
+{
+    const ag_shape *x = &out->in[0]->shape;
+    int axis = (int)out->attr;
+    axis_view v = {1, (size_t)x->dims[axis], 1};
+    for (int i = 0; i < axis; i++) v.outer *= (size_t)x->dims[i];
+    for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->dims[i];
+    return v;
+}
+
+static double axis_weight(const ag_node *out)
+{
+    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[(int)out->attr] : 1.0;
+}
+
+static bool axis_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *x = &out->in[0]->shape;
+    int axis = (int)out->attr;
+    if (axis < 0) axis += x->ndim;
+    if (x->ndim == 0 || axis < 0 || axis >= x->ndim) {
+        snprintf(why, len, "axis %d is out of range for %d dimensions", (int)out->attr, x->ndim);
+        return false;
+    }
+    out->attr = axis;
+    int dims[AG_MAX_DIMS], n = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != axis) dims[n++] = x->dims[i];
+    const char *bad = NULL;
+    return ag_shape_make(&out->shape, n, dims, &bad);
+}
+
+/* y[o,i] = w * sum_a x[o,a,i] */
+static void axis_reduce(const ag_node *out, const double *x, double *y)
+{
+    axis_view v = view_of(out);
+    double w = axis_weight(out);
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t i = 0; i < v.inner; i++) {
+            double s = 0.0;
+            for (size_t a = 0; a < v.len; a++) s += x[(o * v.len + a) * v.inner + i];
+            y[o * v.inner + i] = w * s;
+        }
+}
+
+static bool axis_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    axis_reduce(out, out->in[0]->value, out->value);
+    return true;
+}
+
+static void axis_vjp(ag_node *out)
+{
+    axis_view v = view_of(out);
+    double w = axis_weight(out);
+    double *gx = out->in[0]->grad;
+    for (size_t o = 0; o < v.outer; o++)
+        for (size_t a = 0; a < v.len; a++)
+            for (size_t i = 0; i < v.inner; i++) gx[(o * v.len + a) * v.inner + i] += w * out->grad[o * v.inner + i];
+}
+
+static void axis_jvp(ag_node *out)
+{
+    axis_reduce(out, out->in[0]->tangent, out->tangent);
+}
+
+const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .shape = axis_shape,
+                              .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp};
+const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .shape = axis_shape,
+                               .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp,
+                               .rule = &mean_marker};
+
+ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record(&ag_op_sum_axis, a, NULL, axis); }
+ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record(&ag_op_mean_axis, a, NULL, axis); }

@@ -73,3 +73,52 @@ const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_sha
                              .jvp = softmax_jvp};
 
 ag_node *ag_softmax(ag_node *a) { return ag_record(&ag_op_softmax, a, NULL, 0); }
+
+/* ---- log_softmax -------------------------------------------------------------
+ * Same rows as softmax: y_c = x_c - m - log sum_j exp(x_j - m)
+ *   vjp gx = gy - p * sum_c gy_c        (p = exp(y))
+ *   jvp ty = tx - <p, tx>                                                    */
+
+static bool log_softmax_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    for (size_t r = 0; r < rows; r++) {
+        const double *x = out->in[0]->value + r * cols;
+        double *y = out->value + r * cols;
+        double m = x[0], s = 0.0;
+        for (size_t c = 1; c < cols; c++) m = x[c] > m ? x[c] : m;
+        for (size_t c = 0; c < cols; c++) s += exp(x[c] - m);
+        double log_s = log(s);
+        for (size_t c = 0; c < cols; c++) y[c] = x[c] - m - log_s;
+    }
+    return true;
+}
+
+static void log_softmax_vjp(ag_node *out)
+{
+    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    for (size_t r = 0; r < rows; r++) {
+        const double *y = out->value + r * cols, *gy = out->grad + r * cols;
+        double *gx = out->in[0]->grad + r * cols, total = 0.0;
+        for (size_t c = 0; c < cols; c++) total += gy[c];
+        for (size_t c = 0; c < cols; c++) gx[c] += gy[c] - exp(y[c]) * total;
+    }
+}
+
+static void log_softmax_jvp(ag_node *out)
+{
+    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    for (size_t r = 0; r < rows; r++) {
+        const double *y = out->value + r * cols, *tx = out->in[0]->tangent + r * cols;
+        double *ty = out->tangent + r * cols, dotp = 0.0;
+        for (size_t c = 0; c < cols; c++) dotp += exp(y[c]) * tx[c];
+        for (size_t c = 0; c < cols; c++) ty[c] = tx[c] - dotp;
+    }
+}
+
+const ag_op ag_op_log_softmax = {.name = "log_softmax", .arity = 1, .shape = softmax_shape,
+                                 .forward = log_softmax_forward, .vjp = log_softmax_vjp,
+                                 .jvp = log_softmax_jvp};
+
+ag_node *ag_log_softmax(ag_node *a) { return ag_record(&ag_op_log_softmax, a, NULL, 0); }

@@ -1,0 +1,69 @@
+/* init.c -- initialisers, all drawing from a seeded ag_rng so a run is
+ * reproducible bit for bit. For a 2-d weight W [in, out] (agrad's dense
+ * layer computes x @ W), fan_in = in = rows and fan_out = out = cols.
+ *   Xavier/Glorot (2010):  uniform bound sqrt(6 / (fan_in + fan_out)),
+ *                          normal std   sqrt(2 / (fan_in + fan_out))
+ *   He/Kaiming (2015):     uniform bound sqrt(6 / fan_in),
+ *                          normal std   sqrt(2 / fan_in)                    */
+#include "../internal.h"
+
+#include <math.h>
+
+void ag_init_constant(ag_tensor *t, double value)
+{
+    for (size_t i = 0; t && i < t->shape.size; i++) t->data[i] = value;
+}
+
+void ag_init_zeros(ag_tensor *t) { ag_init_constant(t, 0.0); }
+
+void ag_init_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi)
+{
+    for (size_t i = 0; t && rng && i < t->shape.size; i++) t->data[i] = ag_rng_uniform(rng, lo, hi);
+}
+
+void ag_init_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev)
+{
+    for (size_t i = 0; t && rng && i < t->shape.size; i++) t->data[i] = ag_rng_normal(rng, mean, stddev);
+}
+
+/* fan_in = rows, fan_out = cols for 2-d; a vector counts as [1, n]; scalar 1, 1 */
+static void fans(const ag_tensor *t, double *fan_in, double *fan_out)
+{
+    *fan_in = t->shape.ndim >= 2 ? (double)t->shape.dims[0] : 1.0;
+    *fan_out = t->shape.ndim >= 2 ? (double)(t->shape.size / (size_t)t->shape.dims[0])
+                                  : (double)t->shape.size;
+}
+
+void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng)
+{
+    if (!t) return;
+    double in, out;
+    fans(t, &in, &out);
+    double bound = sqrt(6.0 / (in + out));
+    ag_init_uniform(t, rng, -bound, bound);
+}
+
+void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng)
+{
+    if (!t) return;
+    double in, out;
+    fans(t, &in, &out);
+    ag_init_normal(t, rng, 0.0, sqrt(2.0 / (in + out)));
+}
+
+void ag_init_he_uniform(ag_tensor *t, ag_rng *rng)
+{
+    if (!t) return;
+    double in, out;
+    fans(t, &in, &out);
+    double bound = sqrt(6.0 / in);
+    ag_init_uniform(t, rng, -bound, bound);
+}
+
+void ag_init_he_normal(ag_tensor *t, ag_rng *rng)
+{
+    if (!t) return;
+    double in, out;
+    fans(t, &in, &out);
+    ag_init_normal(t, rng, 0.0, sqrt(2.0 / in));
+}

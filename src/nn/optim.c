@@ -1,0 +1,159 @@
+/* optim.c -- optimisers with the update rules PyTorch documents.
+ * g = grad (+ weight_decay * p for SGD and Adam: L2 added to the gradient).
+ *   SGD:       b = momentum * b + (1 - dampening) * g   (b = g on step 1)
+ *              g = nesterov ? g + momentum * b : b;   p -= lr * g
+ *   Adam:      m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *              p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ *   AdamW:     p -= lr * weight_decay * p first (decoupled), then Adam on
+ *              the plain gradient.                                          */
+#include "../internal.h"
+
+#include <math.h>
+#include <string.h>
+
+struct ag_optimizer {
+    ag_optimizer_config config;
+    size_t n_params;
+    ag_tensor **params;
+    double **state1; /* momentum buffer b (SGD) or first moment m (Adam) */
+    double **state2; /* second moment v (Adam) */
+    long step;
+};
+
+ag_optimizer_config ag_sgd_config(double lr)
+{
+    return (ag_optimizer_config){.kind = AG_OPTIM_SGD, .lr = lr};
+}
+
+ag_optimizer_config ag_adam_config(double lr)
+{
+    return (ag_optimizer_config){.kind = AG_OPTIM_ADAM, .lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+}
+
+ag_optimizer_config ag_adamw_config(double lr)
+{
+    ag_optimizer_config c = ag_adam_config(lr);
+    c.kind = AG_OPTIM_ADAMW;
+    c.weight_decay = 0.01; /* PyTorch's AdamW default */
+    return c;
+}
+
+static bool config_is_valid(const ag_optimizer_config *c)
+{
+    const char *why = NULL;
+    if (!(c->lr >= 0.0)) why = "learning rate must be >= 0";
+    else if (!(c->weight_decay >= 0.0)) why = "weight decay must be >= 0";
+    else if (!(c->momentum >= 0.0)) why = "momentum must be >= 0";
+    else if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
+        why = "Nesterov momentum needs momentum > 0 and zero dampening";
+    else if (c->kind != AG_OPTIM_SGD && !(c->beta1 >= 0.0 && c->beta1 < 1.0 && c->beta2 >= 0.0 && c->beta2 < 1.0))
+        why = "Adam betas must be in [0, 1)";
+    else if (c->kind != AG_OPTIM_SGD && !(c->eps > 0.0)) why = "Adam eps must be > 0";
+    else if (c->kind != AG_OPTIM_SGD && c->kind != AG_OPTIM_ADAM && c->kind != AG_OPTIM_ADAMW)
+        why = "unknown optimiser kind";
+    if (why) ag_set_last_error("ag_optimizer_new: %s", why);
+    return why == NULL;
+}
+
+void ag_optimizer_free(ag_optimizer *o)
+{
+    if (!o) return;
+    for (size_t i = 0; i < o->n_params; i++) {
+        if (o->state1) ag_free(o->state1[i]);
+        if (o->state2) ag_free(o->state2[i]);
+    }
+    ag_free(o->state1);
+    ag_free(o->state2);
+    ag_free(o->params);
+    ag_free(o);
+}
+
+/* One zeroed state buffer per parameter (all allocated here, none per step). */
+static double **state_new(size_t n, ag_tensor *const *params)
+{
+    double **s = ag_calloc(n, sizeof *s);
+    for (size_t i = 0; s && i < n; i++)
+        if (!(s[i] = ag_calloc(params[i]->shape.size, sizeof(double)))) {
+            for (size_t k = 0; k < i; k++) ag_free(s[k]);
+            ag_free(s);
+            return NULL;
+        }
+    return s;
+}
+
+ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config)
+{
+    if (!config || !config_is_valid(config)) return NULL;
+    for (size_t i = 0; i < n_params; i++)
+        if (!params || !params[i] || !params[i]->grad) {
+            ag_set_last_error("ag_optimizer_new: parameter %zu is NULL or does not require grad", i);
+            return NULL;
+        }
+    ag_optimizer *o = ag_calloc(1, sizeof *o);
+    if (!o) return NULL;
+    o->config = *config;
+    o->n_params = n_params;
+    o->params = ag_calloc(n_params, sizeof *o->params);
+    o->state1 = state_new(n_params, params);
+    o->state2 = config->kind == AG_OPTIM_SGD ? NULL : state_new(n_params, params);
+    if (!o->params || !o->state1 || (config->kind != AG_OPTIM_SGD && !o->state2)) {
+        ag_optimizer_free(o);
+        return NULL;
+    }
+    memcpy(o->params, params, n_params * sizeof *params);
+    return o;
+}
+
+static void sgd_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad, double *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = grad[i] + c->weight_decay * p[i];
+        if (c->momentum != 0.0) {
+            b[i] = step == 1 ? g : c->momentum * b[i] + (1.0 - c->dampening) * g;
+            g = c->nesterov ? g + c->momentum * b[i] : b[i];
+        }
+        p[i] -= c->lr * g;
+    }
+}
+
+static void adam_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad,
+                        double *m, double *v)
+{
+    bool decoupled = c->kind == AG_OPTIM_ADAMW;
+    double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
+    for (size_t i = 0; i < n; i++) {
+        double g = grad[i];
+        if (decoupled)
+            p[i] -= c->lr * c->weight_decay * p[i];
+        else
+            g += c->weight_decay * p[i];
+        m[i] = c->beta1 * m[i] + (1.0 - c->beta1) * g;
+        v[i] = c->beta2 * v[i] + (1.0 - c->beta2) * g * g;
+        p[i] -= c->lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + c->eps);
+    }
+}
+
+void ag_optimizer_step(ag_optimizer *o)
+{
+    if (!o) return;
+    o->step++;
+    for (size_t k = 0; k < o->n_params; k++) {
+        ag_tensor *t = o->params[k];
+        if (o->config.kind == AG_OPTIM_SGD)
+            sgd_update(&o->config, o->step, t->shape.size, t->data, t->grad, o->state1[k]);
+        else
+            adam_update(&o->config, o->step, t->shape.size, t->data, t->grad, o->state1[k], o->state2[k]);
+    }
+}
+
+void ag_optimizer_zero_grad(ag_optimizer *o)
+{
+    for (size_t k = 0; o && k < o->n_params; k++) ag_tensor_zero_grad(o->params[k]);
+}
+
+void ag_optimizer_set_lr(ag_optimizer *o, double lr)
+{
+    if (o && lr >= 0.0) o->config.lr = lr;
+}
+
+long ag_optimizer_steps(const ag_optimizer *o) { return o ? o->step : 0; }
