@@ -279,6 +279,12 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
  * to each input (the chain rule with numbers). NULL turns it off. */
 void ag_graph_set_trace(ag_graph *g, FILE *out);
 
+/* Anomaly detection (off by default, as PyTorch's detect_anomaly): when on,
+ * every op's value and every gradient a backward sends are checked for NaN
+ * and Inf; the first one found stops the pass with an error naming the op,
+ * the node and its inputs' shapes. It costs a pass over each buffer. */
+void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
+
 /* Write the graph as Graphviz DOT: one box per node (name, op, shape, value
  * and gradient; tensors over 12 elements summarised), edges in data-flow
  * direction, parameters, inputs and constants styled apart. */

@@ -65,6 +65,10 @@ bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
             ag_trace_vjp(g, n, root);
         else
             n->op->vjp(n);
+        if (g->detect_anomaly && !ag_check_input_grads(g, n)) {
+            for (size_t k = i; k-- > 0;) g->nodes[k]->mark = 0; /* leave marks clean */
+            return false;
+        }
     }
     return true;
 }
@@ -101,6 +105,7 @@ bool ag_graph_forward(ag_graph *g)
             ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
             return false;
         }
+        if (g->detect_anomaly && !ag_check_value(g, n)) return false;
     }
     return true;
 }

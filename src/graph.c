@@ -158,6 +158,7 @@ ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
         ag_graph_fail(g, "ag_%s: %s", op->name, why);
         return NULL;
     }
+    if (g->detect_anomaly && !ag_check_value(g, n)) return NULL;
     return n;
 }
 

@@ -41,10 +41,13 @@ struct ag_tensor {
 typedef struct ag_arena_chunk ag_arena_chunk;
 typedef struct ag_arena {
     ag_arena_chunk *first;
-    ag_arena_chunk *current;
+    ag_arena_chunk *current; /* where the next allocation is tried first */
+    ag_arena_chunk *last;    /* new chunks are appended here */
 } ag_arena;
 
-void *ag_arena_alloc(ag_arena *arena, size_t size); /* 16-byte aligned */
+/* 8-byte aligned, and 64-byte (cache line) aligned from 256 bytes up: a
+ * scalar node's value and gradient sit right after the node, with no padding. */
+void *ag_arena_alloc(ag_arena *arena, size_t size);
 void ag_arena_reset(ag_arena *arena);
 void ag_arena_release(ag_arena *arena);
 size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
@@ -80,7 +83,14 @@ struct ag_graph {
     bool failed;
     char error[AG_ERROR_SIZE];
     FILE *trace; /* backward prints its walk here when set */
+    bool detect_anomaly; /* check every value and gradient for NaN/Inf */
 };
+
+/* Anomaly detection (study/anomaly.c): false, with the graph's error set
+ * naming the op, the node and its inputs' shapes, when n's value (after its
+ * forward) or an input's gradient (after n's vjp) holds a NaN or an Inf. */
+bool ag_check_value(ag_graph *g, const ag_node *n);
+bool ag_check_input_grads(ag_graph *g, const ag_node *n);
 
 /* Backward tracing (study/trace.c): header line, and one node's vjp with
  * the gradient that arrived and each input's share printed. */

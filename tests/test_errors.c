@@ -134,6 +134,49 @@ START_TEST(backward_misuse)
 }
 END_TEST
 
+START_TEST(anomaly_forward_names_the_op)
+{
+    ag_node *x = ag_constant(g, 1, (int[]){2}, (double[]){1.0, -1.0});
+    ag_node *quiet = ag_log(x); /* off by default: NaN flows on */
+    ck_assert_ptr_nonnull(quiet);
+    ck_assert(isnan(ag_node_value(quiet)[1]));
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert_ptr_null(ag_node_set_name(ag_log(x), "logx"));
+    ck_assert_error("anomaly: ag_log made NaN at element 1 of node #2 log in the forward pass (inputs (2))");
+}
+END_TEST
+
+START_TEST(anomaly_backward_names_the_op)
+{
+    /* d/dx sqrt(x) at 0 is infinite: the forward is fine (0), the backward not */
+    ag_tensor *x = ag_tensor_zeros(1, (int[]){1});
+    ag_tensor_requires_grad(x, true);
+    ag_graph_set_detect_anomaly(g, true);
+    ag_node *root = ag_sum(ag_node_set_name(ag_pow(ag_param(g, x), 0.5), "root"));
+    ck_assert_ptr_nonnull(root);
+    ck_assert(!ag_backward(g, root));
+    ck_assert_error("anomaly: the backward of ag_pow (node root, inputs (1)) sent Inf");
+    ag_graph_reset(g);
+    ag_graph_set_detect_anomaly(g, false);
+    ag_tensor_zero_grad(x);
+    ck_assert(ag_backward(g, ag_sum(ag_pow(ag_param(g, x), 0.5)))); /* off: inf arrives */
+    ck_assert(isinf(ag_tensor_grad(x)[0]));
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(backward_on_a_reset_graph)
+{
+    ag_tensor *w = ag_tensor_ones(1, (int[]){2});
+    ag_tensor_requires_grad(w, true);
+    ag_node *root = ag_sum(ag_param(g, w));
+    ag_graph_reset(g);
+    ck_assert(!ag_backward(g, root));
+    ck_assert_error("recorded before the last reset");
+    ag_tensor_free(w);
+}
+END_TEST
+
 START_TEST(bad_tensor_shapes)
 {
     ck_assert_ptr_null(ag_tensor_zeros(2, (int[]){3, 0}));
@@ -187,6 +230,9 @@ Suite *errors_suite(void)
     tcase_add_test(tc, error_is_sticky_and_first_is_kept);
     tcase_add_test(tc, backward_misuse);
     tcase_add_test(tc, bad_tensor_shapes);
+    tcase_add_test(tc, anomaly_forward_names_the_op);
+    tcase_add_test(tc, anomaly_backward_names_the_op);
+    tcase_add_test(tc, backward_on_a_reset_graph);
     tcase_add_test(tc, out_of_memory_is_an_error);
     suite_add_tcase(s, tc);
     return s;
