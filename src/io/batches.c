@@ -1,0 +1,144 @@
+/* batches.c -- mini-batch iterator: copies the rows of x [N, ...] (and y
+ * [N, ...]) into caller-owned batch tensors, B rows at a time, in a seeded
+ * Fisher-Yates order that is redrawn at the start of every epoch. */
+#include "io_internal.h"
+
+struct ag_batches {
+    const ag_tensor *x, *y; /* borrowed */
+    size_t n;               /* samples (rows) */
+    size_t x_row, y_row;    /* elements per row of x and of y */
+    int batch;              /* B */
+    int flags;
+    ag_rng rng;
+    size_t *order;          /* this epoch's sample order */
+    size_t pos;             /* next position in order */
+    size_t epoch;           /* epochs started */
+    bool in_epoch;
+    size_t last_start;      /* position of the last batch returned ... */
+    int last_rows;          /* ... and its row count (0: none) */
+};
+
+ag_batches *ag_batches_new(const ag_tensor *x, const ag_tensor *y, int batch_size, int flags,
+                           unsigned long long seed)
+{
+    char s1[64], s2[64];
+    if (!x || x->shape.ndim < 1) {
+        ag_set_last_error("ag_batches_new: x must have a first (sample) dimension, got %s",
+                          x ? "a scalar" : "NULL");
+        return NULL;
+    }
+    if (y && (y->shape.ndim < 1 || y->shape.dims[0] != x->shape.dims[0])) {
+        ag_set_last_error("ag_batches_new: x (%s) and y (%s) must have the same number of rows",
+                          ag_shape_str(&x->shape, s1, sizeof s1),
+                          ag_shape_str(&y->shape, s2, sizeof s2));
+        return NULL;
+    }
+    size_t n = (size_t)x->shape.dims[0];
+    if (batch_size < 1 || (flags & ~(AG_BATCHES_SHUFFLE | AG_BATCHES_DROP_LAST))) {
+        ag_set_last_error("ag_batches_new: %s", batch_size < 1 ? "batch size must be at least 1"
+                                                               : "unknown flags");
+        return NULL;
+    }
+    if ((flags & AG_BATCHES_DROP_LAST) && (size_t)batch_size > n) {
+        ag_set_last_error("ag_batches_new: batch size %d with DROP_LAST leaves no batch of "
+                          "%zu samples", batch_size, n);
+        return NULL;
+    }
+    ag_batches *b = ag_calloc(1, sizeof *b);
+    size_t *order = b ? ag_calloc(n, sizeof *order) : NULL;
+    if (!order) {
+        ag_free(b);
+        ag_set_last_error("ag_batches_new: out of memory");
+        return NULL;
+    }
+    *b = (ag_batches){.x = x, .y = y, .n = n, .x_row = x->shape.size / n,
+                      .y_row = y ? y->shape.size / n : 0, .batch = batch_size, .flags = flags,
+                      .rng = ag_rng_new(seed), .order = order};
+    return b;
+}
+
+void ag_batches_free(ag_batches *b)
+{
+    if (!b) return;
+    ag_free(b->order);
+    ag_free(b);
+}
+
+size_t ag_batches_per_epoch(const ag_batches *b)
+{
+    if (!b) return 0;
+    size_t B = (size_t)b->batch;
+    return (b->flags & AG_BATCHES_DROP_LAST) ? b->n / B : (b->n + B - 1) / B;
+}
+
+size_t ag_batches_epoch(const ag_batches *b) { return b ? b->epoch : 0; }
+
+size_t ag_batches_sample(const ag_batches *b, int row)
+{
+    if (!b || row < 0 || row >= b->last_rows) return (size_t)-1;
+    return b->order[b->last_start + (size_t)row];
+}
+
+/* Identity order, shuffled (Fisher-Yates, from the back) when asked. */
+static void start_epoch(ag_batches *b)
+{
+    for (size_t i = 0; i < b->n; i++) b->order[i] = i;
+    if (b->flags & AG_BATCHES_SHUFFLE)
+        for (size_t i = b->n - 1; i > 0; i--) {
+            size_t j = (size_t)ag_rng_below(&b->rng, (unsigned long long)i + 1);
+            size_t tmp = b->order[i];
+            b->order[i] = b->order[j];
+            b->order[j] = tmp;
+        }
+    b->pos = 0;
+    b->epoch++;
+    b->in_epoch = true;
+}
+
+/* A batch tensor must have B rows of `row` elements each. */
+static bool fits(const ag_batches *b, const ag_tensor *t, size_t row, const char *what)
+{
+    if (t->shape.ndim >= 1 && t->shape.dims[0] == b->batch &&
+        t->shape.size == (size_t)b->batch * row)
+        return true;
+    char s[64];
+    ag_set_last_error("ag_batches_next: %s has shape (%s); expected %d rows of %zu elements",
+                      what, ag_shape_str(&t->shape, s, sizeof s), b->batch, row);
+    return false;
+}
+
+/* Copy `rows` samples into t (row k <- sample order[pos + k]), zero the rest. */
+static void gather(const ag_batches *b, const ag_tensor *src, size_t row, ag_tensor *t, int rows)
+{
+    for (int k = 0; k < rows; k++)
+        memcpy(t->data + (size_t)k * row, src->data + b->order[b->pos + (size_t)k] * row,
+               row * sizeof(double));
+    memset(t->data + (size_t)rows * row, 0, (size_t)(b->batch - rows) * row * sizeof(double));
+}
+
+int ag_batches_next(ag_batches *b, ag_tensor *bx, ag_tensor *by)
+{
+    if (!b || !bx) {
+        ag_set_last_error("ag_batches_next: %s is NULL", b ? "bx" : "iterator");
+        return -1;
+    }
+    if (by && !b->y) {
+        ag_set_last_error("ag_batches_next: by given but the iterator has no labels");
+        return -1;
+    }
+    if (!fits(b, bx, b->x_row, "bx") || (by && !fits(b, by, b->y_row, "by"))) return -1;
+    if (!b->in_epoch) start_epoch(b);
+    size_t left = b->n - b->pos;
+    if (left == 0 || ((b->flags & AG_BATCHES_DROP_LAST) && left < (size_t)b->batch)) {
+        b->in_epoch = false;
+        b->last_rows = 0;
+        return 0;
+    }
+    int rows = left < (size_t)b->batch ? (int)left : b->batch;
+    gather(b, b->x, b->x_row, bx, rows);
+    if (by) gather(b, b->y, b->y_row, by, rows);
+    b->last_start = b->pos;
+    b->last_rows = rows;
+    b->pos += (size_t)rows;
+    return rows;
+}

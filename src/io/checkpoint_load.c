@@ -1,0 +1,309 @@
+/* checkpoint_load.c -- read .safetensors checkpoints (F64 only), checking
+ * every field before any tensor is created or changed:
+ *   file >= 8 bytes; header length <= 100 MB and <= the bytes after it;
+ *   header a JSON object (no duplicate keys); "__metadata__" an object of
+ *   strings; each entry {"dtype":"F64","shape":[dims],"data_offsets":[b,e]}
+ *   with a valid shape (ag_shape_make) and e - b == 8 x elements; the
+ *   ranges, in offset order, tile the data section exactly (no overlap, no
+ *   gap, nothing past the end, nothing left over). */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define MAX_HEADER_BYTES (100ull * 1000 * 1000)
+
+typedef struct ck_entry {
+    const char *name; /* points into the parsed JSON header */
+    ag_shape shape;
+    uint64_t begin, end; /* byte range in the data section */
+    double *values;      /* shape.size doubles once read */
+} ck_entry;
+
+typedef struct ck_file {
+    const char *fn, *path;
+    FILE *f;
+    uint64_t size; /* bytes in the file */
+    uint64_t hlen; /* bytes of JSON header */
+    json_t *root;
+    ck_entry *entries; /* in data order after check_layout */
+    size_t n;
+} ck_file;
+
+/* Set "fn: path: <message>" and return false. */
+static bool fail(const ck_file *c, const char *fmt, ...)
+{
+    char msg[AG_ERROR_SIZE];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof msg, fmt, args);
+    va_end(args);
+    ag_set_last_error("%s: %s: %s", c->fn, c->path, msg);
+    return false;
+}
+
+static bool open_file(ck_file *c)
+{
+    struct stat st;
+    c->f = fopen(c->path, "rb");
+    if (!c->f) return fail(c, "cannot open: %s", strerror(errno));
+    if (fstat(fileno(c->f), &st) != 0) return fail(c, "cannot stat: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode)) return fail(c, "not a regular file");
+    c->size = (uint64_t)st.st_size;
+    return true;
+}
+
+static bool read_bytes(ck_file *c, void *buf, size_t n, uint64_t offset)
+{
+    if (fread(buf, 1, n, c->f) == n) return true;
+    return fail(c, "read of %zu bytes at byte %llu failed (file changed?)", n,
+                (unsigned long long)offset);
+}
+
+/* Header length (u64 LE at byte 0) and the JSON object after it. */
+static bool read_header(ck_file *c)
+{
+    unsigned char len[8];
+    if (c->size < 8)
+        return fail(c, "file is %llu bytes, too short for the 8-byte header length",
+                    (unsigned long long)c->size);
+    if (!read_bytes(c, len, 8, 0)) return false;
+    c->hlen = ag_load_le64(len);
+    if (c->hlen > MAX_HEADER_BYTES)
+        return fail(c, "byte 0: header length %llu is over the 100 MB limit",
+                    (unsigned long long)c->hlen);
+    if (c->hlen > c->size - 8)
+        return fail(c, "byte 0: header length %llu exceeds the %llu bytes after it",
+                    (unsigned long long)c->hlen, (unsigned long long)(c->size - 8));
+    char *text = ag_malloc(c->hlen);
+    if (!text) return fail(c, "out of memory for the %llu-byte header", (unsigned long long)c->hlen);
+    bool ok = read_bytes(c, text, c->hlen, 8);
+    json_error_t err;
+    if (ok) {
+        c->root = json_loadb(text, c->hlen, JSON_REJECT_DUPLICATES, &err);
+        if (!c->root)
+            ok = fail(c, "byte %llu: invalid JSON header: %s",
+                      (unsigned long long)(8 + (err.position > 0 ? err.position : 0)), err.text);
+        else if (!json_is_object(c->root))
+            ok = fail(c, "the JSON header is not an object");
+    }
+    ag_free(text);
+    return ok;
+}
+
+static bool check_metadata(const ck_file *c, json_t *meta)
+{
+    const char *key;
+    json_t *value;
+    if (!json_is_object(meta)) return fail(c, "__metadata__ is not an object");
+    json_object_foreach(meta, key, value) {
+        if (!json_is_string(value))
+            return fail(c, "__metadata__ value of '%s' is not a string", key);
+    }
+    return true;
+}
+
+/* A JSON integer in [0, max] into *out. */
+static bool get_uint(json_t *v, uint64_t max, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+    *out = (uint64_t)json_integer_value(v);
+    return *out <= max;
+}
+
+static bool parse_shape(const ck_file *c, const char *name, json_t *arr, ag_shape *shape)
+{
+    int dims[AG_MAX_DIMS];
+    size_t nd = json_array_size(arr);
+    if (!json_is_array(arr) || nd > AG_MAX_DIMS)
+        return fail(c, "tensor '%s': shape must be an array of at most %d integers", name,
+                    AG_MAX_DIMS);
+    for (size_t d = 0; d < nd; d++) {
+        uint64_t v;
+        if (!get_uint(json_array_get(arr, d), INT_MAX, &v))
+            return fail(c, "tensor '%s': shape[%zu] is not an integer in [0, %d]", name, d, INT_MAX);
+        dims[d] = (int)v;
+    }
+    const char *why;
+    if (!ag_shape_make(shape, (int)nd, dims, &why))
+        return fail(c, "tensor '%s': bad shape: %s", name, why);
+    return true;
+}
+
+static bool parse_entry(const ck_file *c, const char *name, json_t *v, ck_entry *e)
+{
+    e->name = name;
+    if (!json_is_object(v)) return fail(c, "tensor '%s': entry is not an object", name);
+    json_t *dtype = json_object_get(v, "dtype"), *offsets = json_object_get(v, "data_offsets");
+    if (!json_is_string(dtype))
+        return fail(c, "tensor '%s': dtype is missing or not a string", name);
+    if (strcmp(json_string_value(dtype), "F64") != 0)
+        return fail(c, "tensor '%s': dtype '%.16s' is not supported (only F64)", name,
+                    json_string_value(dtype));
+    if (!parse_shape(c, name, json_object_get(v, "shape"), &e->shape)) return false;
+    if (json_array_size(offsets) != 2 || !get_uint(json_array_get(offsets, 0), INT64_MAX, &e->begin) ||
+        !get_uint(json_array_get(offsets, 1), INT64_MAX, &e->end) || e->end < e->begin)
+        return fail(c, "tensor '%s': data_offsets must be [begin, end] with 0 <= begin <= end",
+                    name);
+    uint64_t data = c->size - 8 - c->hlen;
+    if (e->end > data)
+        return fail(c, "tensor '%s': data_offsets [%llu, %llu] reach past the end of the "
+                    "%llu-byte data section", name, (unsigned long long)e->begin,
+                    (unsigned long long)e->end, (unsigned long long)data);
+    if (e->end - e->begin != 8 * (uint64_t)e->shape.size) {
+        char s[64];
+        return fail(c, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, but F64 shape "
+                    "(%s) needs %llu", name, (unsigned long long)e->begin,
+                    (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
+                    ag_shape_str(&e->shape, s, sizeof s), 8ull * e->shape.size);
+    }
+    return true;
+}
+
+static bool parse_entries(ck_file *c)
+{
+    const char *key;
+    json_t *value;
+    size_t n = json_object_size(c->root);
+    c->entries = ag_calloc(n ? n : 1, sizeof *c->entries);
+    if (!c->entries) return fail(c, "out of memory for %zu header entries", n);
+    json_object_foreach(c->root, key, value) {
+        if (strcmp(key, "__metadata__") == 0) {
+            if (!check_metadata(c, value)) return false;
+        } else if (!parse_entry(c, key, value, &c->entries[c->n++])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int by_begin(const void *a, const void *b)
+{
+    const ck_entry *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* Sort by offset; the ranges must tile [0, data section size) exactly. */
+static bool check_layout(ck_file *c)
+{
+    qsort(c->entries, c->n, sizeof *c->entries, by_begin);
+    uint64_t at = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const ck_entry *e = &c->entries[i];
+        if (e->begin < at)
+            return fail(c, "tensors '%s' and '%s' overlap (data_offsets [%llu, %llu] and "
+                        "[%llu, %llu])", c->entries[i - 1].name, e->name,
+                        (unsigned long long)c->entries[i - 1].begin, (unsigned long long)at,
+                        (unsigned long long)e->begin, (unsigned long long)e->end);
+        if (e->begin > at)
+            return fail(c, "data section bytes [%llu, %llu) belong to no tensor (gap before '%s')",
+                        (unsigned long long)at, (unsigned long long)e->begin, e->name);
+        at = e->end;
+    }
+    uint64_t data = c->size - 8 - c->hlen;
+    if (at != data)
+        return fail(c, "the tensors cover %llu bytes of the %llu-byte data section (extra data "
+                    "at byte %llu)", (unsigned long long)at, (unsigned long long)data,
+                    (unsigned long long)(8 + c->hlen + at));
+    return true;
+}
+
+/* Read every entry's values (the entries are contiguous in file order). */
+static bool read_data(ck_file *c)
+{
+    uint64_t offset = 8 + c->hlen;
+    for (size_t i = 0; i < c->n; i++) {
+        ck_entry *e = &c->entries[i];
+        e->values = ag_malloc(e->shape.size * sizeof(double));
+        if (!e->values) return fail(c, "tensor '%s': out of memory", e->name);
+        unsigned char *bytes = (unsigned char *)e->values;
+        if (!read_bytes(c, bytes, 8 * e->shape.size, offset)) return false;
+        for (size_t k = 0; k < e->shape.size; k++)
+            e->values[k] = ag_bits_to_double(ag_load_le64(bytes + 8 * k));
+        offset += 8 * e->shape.size;
+    }
+    return true;
+}
+
+/* Open, parse and check a checkpoint; on false the message is set and
+ * close_file must still be called. */
+static bool open_checked(ck_file *c, const char *fn, const char *path)
+{
+    *c = (ck_file){.fn = fn, .path = path ? path : "(null)"};
+    if (!path) return fail(c, "path is NULL");
+    return open_file(c) && read_header(c) && parse_entries(c) && check_layout(c);
+}
+
+static void close_file(ck_file *c)
+{
+    for (size_t i = 0; c->entries && i < c->n; i++) ag_free(c->entries[i].values);
+    ag_free(c->entries);
+    json_decref(c->root);
+    if (c->f) fclose(c->f);
+}
+
+/* Every file entry is in the store with the same shape, and every store
+ * tensor is in the file (names are unique on both sides, so equal counts
+ * after the first check make a one-to-one match). */
+static bool match_store(const ck_file *c, const ag_params *ps)
+{
+    char s1[64], s2[64];
+    for (size_t i = 0; i < c->n; i++) {
+        const ck_entry *e = &c->entries[i];
+        const ag_tensor *t = ag_params_get(ps, e->name);
+        if (!t) return fail(c, "tensor '%s' in the file is not in the store", e->name);
+        if (!ag_shape_equal(&t->shape, &e->shape))
+            return fail(c, "tensor '%s' has shape (%s) in the file but (%s) in the store",
+                        e->name, ag_shape_str(&e->shape, s1, sizeof s1),
+                        ag_shape_str(&t->shape, s2, sizeof s2));
+    }
+    for (size_t i = 0; i < ag_params_count(ps); i++) {
+        const char *name = ag_params_name_at(ps, i);
+        size_t k = 0;
+        while (k < c->n && strcmp(c->entries[k].name, name) != 0) k++;
+        if (k == c->n) return fail(c, "store tensor '%s' is missing from the file", name);
+    }
+    return true;
+}
+
+bool ag_checkpoint_load(ag_params *ps, const char *path)
+{
+    ck_file c;
+    bool ok = open_checked(&c, "ag_checkpoint_load", path);
+    if (ok && !ps) ok = fail(&c, "store is NULL");
+    ok = ok && match_store(&c, ps) && read_data(&c);
+    if (ok) /* everything is valid and in memory: nothing below can fail */
+        for (size_t i = 0; i < c.n; i++) {
+            ag_tensor *t = ag_params_get(ps, c.entries[i].name);
+            memcpy(t->data, c.entries[i].values, t->shape.size * sizeof(double));
+        }
+    close_file(&c);
+    return ok;
+}
+
+ag_params *ag_checkpoint_read(const char *path)
+{
+    ck_file c;
+    ag_params *ps = NULL;
+    if (open_checked(&c, "ag_checkpoint_read", path) && read_data(&c)) {
+        ps = ag_params_new();
+        if (!ps) fail(&c, "out of memory");
+        for (size_t i = 0; ps && i < c.n; i++) {
+            const ck_entry *e = &c.entries[i];
+            ag_tensor *t = ag_params_add(ps, e->name, e->shape.ndim, e->shape.dims);
+            if (!t) {
+                fail(&c, "%s", ag_last_error());
+                ag_params_free(ps);
+                ps = NULL;
+            } else {
+                memcpy(t->data, e->values, e->shape.size * sizeof(double));
+            }
+        }
+    }
+    close_file(&c);
+    return ps;
+}

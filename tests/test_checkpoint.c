@@ -1,0 +1,561 @@
+/* test_checkpoint.c -- .safetensors checkpoints: round trips, the byte
+ * layout checked against hand-written files, rejection of corrupt files
+ * (each with its message), atomic saves under injected write failures, and
+ * out-of-memory while loading. */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "io/io_internal.h"
+
+#define ck_assert_last_error(expected)                                                 \
+    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
+                  ag_last_error(), expected)
+
+static char dir[64];
+static char path[128];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/agrad_ckpt_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+}
+
+/* Number of entries in dir (besides . and ..); with remove, delete them. */
+static int dir_entries(bool remove)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    char file[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        n++;
+        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+        if (remove) unlink(file);
+    }
+    closedir(d);
+    return n;
+}
+
+static void teardown(void)
+{
+    ag_io_fail_write_at(0);
+    dir_entries(true);
+    rmdir(dir);
+}
+
+static void write_bytes(const char *file, const void *bytes, size_t n)
+{
+    FILE *f = fopen(file, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A file: 8-byte little-endian length of `header` (as given, no padding),
+ * the header, then `data` (ndata bytes). */
+static void write_safetensors(const char *header, const unsigned char *data, size_t ndata)
+{
+    size_t h = strlen(header);
+    unsigned char *buf = malloc(8 + h + ndata + 1);
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)h >> (8 * i));
+    memcpy(buf + 8, header, h);
+    if (ndata) memcpy(buf + 8 + h, data, ndata);
+    write_bytes(path, buf, 8 + h + ndata);
+    free(buf);
+}
+
+/* Little-endian bytes of doubles, written out by hand (IEEE 754 binary64):
+ * 1.0 = 0x3FF0000000000000, -2.0 = 0xC000000000000000, 0.5 = 0x3FE0...,
+ * 3.0 = 0x4008000000000000. */
+static const unsigned char ONE[8] = {0, 0, 0, 0, 0, 0, 0xF0, 0x3F};
+static const unsigned char MINUS_TWO[8] = {0, 0, 0, 0, 0, 0, 0x00, 0xC0};
+static const unsigned char HALF[8] = {0, 0, 0, 0, 0, 0, 0xE0, 0x3F};
+static const unsigned char THREE[8] = {0, 0, 0, 0, 0, 0, 0x08, 0x40};
+
+static unsigned char data3[24];
+static void data_one_minus_two_half(void)
+{
+    memcpy(data3, ONE, 8);
+    memcpy(data3 + 8, MINUS_TWO, 8);
+    memcpy(data3 + 16, HALF, 8);
+}
+
+/* ---- round trips ------------------------------------------------------------ */
+
+/* A store with a 2-d, a 1-d, a 0-d and a 4-d tensor (with awkward values). */
+static ag_params *sample_store(double shift)
+{
+    ag_params *ps = ag_params_new();
+    ag_tensor *w = ag_params_add(ps, "fc1.W", 2, (int[]){2, 3});
+    ag_tensor *b = ag_params_add(ps, "fc1.b", 1, (int[]){3});
+    ag_tensor *s = ag_params_add(ps, "temperature", 0, NULL);
+    ag_tensor *k = ag_params_add(ps, "conv.k", 4, (int[]){2, 1, 2, 3});
+    ck_assert_ptr_nonnull(k);
+    const double special[6] = {-0.0, 5e-324, 1.7976931348623157e308, 3.141592653589793, -1e-300,
+                              1.0 / 3};
+    for (int i = 0; i < 6; i++) ag_tensor_data(w)[i] = shift != 0 ? special[i] + shift : special[i];
+    for (int i = 0; i < 3; i++) ag_tensor_data(b)[i] = -0.1 * (i + 1) + shift;
+    ag_tensor_data(s)[0] = 2.5 + shift;
+    for (int i = 0; i < 12; i++) ag_tensor_data(k)[i] = exp(i) + shift;
+    return ps;
+}
+
+static void assert_same_store(const ag_params *a, const ag_params *b)
+{
+    ck_assert_int_eq(ag_params_count(a), ag_params_count(b));
+    for (size_t i = 0; i < ag_params_count(a); i++) {
+        const ag_tensor *x = ag_params_at(a, i), *y = ag_params_at(b, i);
+        ck_assert_str_eq(ag_tensor_name(x), ag_tensor_name(y));
+        ck_assert_int_eq(ag_tensor_ndim(x), ag_tensor_ndim(y));
+        for (int d = 0; d < ag_tensor_ndim(x); d++)
+            ck_assert_int_eq(ag_tensor_dim(x, d), ag_tensor_dim(y, d));
+        ck_assert_int_eq(ag_tensor_size(x), ag_tensor_size(y));
+        ck_assert_msg(memcmp(ag_tensor_data(x), ag_tensor_data(y),
+                             ag_tensor_size(x) * sizeof(double)) == 0,
+                      "values of %s differ", ag_tensor_name(x));
+    }
+}
+
+START_TEST(round_trip_read)
+{
+    ag_params *ps = sample_store(0);
+    ck_assert_msg(ag_checkpoint_save(ps, path), "%s", ag_last_error());
+    ag_params *back = ag_checkpoint_read(path);
+    ck_assert_msg(back != NULL, "%s", ag_last_error());
+    assert_same_store(ps, back); /* names, shapes, insertion order, bits */
+    ck_assert(signbit(ag_tensor_data(ag_params_get(back, "fc1.W"))[0])); /* -0.0 kept */
+    ck_assert_int_eq(ag_tensor_ndim(ag_params_get(back, "temperature")), 0);
+    ck_assert_ptr_nonnull(ag_tensor_grad(ag_params_at(back, 0)));
+    ck_assert_int_eq(dir_entries(false), 1); /* no temporary file left */
+    ag_params_free(ps);
+    ag_params_free(back);
+}
+END_TEST
+
+START_TEST(round_trip_load_into_store)
+{
+    ag_params *ps = sample_store(0);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ag_params *other = sample_store(100); /* same layout, different values */
+    ag_tensor_grad(ag_params_at(other, 0))[0] = 9; /* gradients are left alone */
+    ck_assert_msg(ag_checkpoint_load(other, path), "%s", ag_last_error());
+    assert_same_store(ps, other);
+    ck_assert(ag_tensor_grad(ag_params_at(other, 0))[0] == 9);
+    ag_params_free(ps);
+    ag_params_free(other);
+}
+END_TEST
+
+START_TEST(empty_store_round_trip)
+{
+    ag_params *ps = ag_params_new();
+    ck_assert(ag_checkpoint_save(ps, path));
+    ag_params *back = ag_checkpoint_read(path);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_int_eq(ag_params_count(back), 0);
+    ck_assert(ag_checkpoint_load(ps, path));
+    ag_params_free(ps);
+    ag_params_free(back);
+}
+END_TEST
+
+/* The writer's bytes, checked with an independent parse of the format. */
+START_TEST(writer_layout)
+{
+    ag_params *ps = ag_params_new();
+    ag_tensor *w = ag_params_add(ps, "W", 2, (int[]){2, 3});
+    ag_params_add(ps, "b", 1, (int[]){3});
+    ag_params_add(ps, "s", 0, NULL);
+    ag_tensor_data(w)[0] = 1.0;
+    ag_tensor_data(w)[5] = -2.0;
+    ag_tensor_data(ag_params_get(ps, "s"))[0] = 0.5;
+    ck_assert(ag_checkpoint_save(ps, path));
+
+    FILE *f = fopen(path, "rb");
+    unsigned char bytes[1024];
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--) h = (h << 8) | bytes[i];
+    ck_assert_int_eq((8 + h) % 8, 0); /* data starts 8-aligned */
+    ck_assert_int_eq(n, 8 + h + 8 * (6 + 3 + 1));
+    json_error_t err;
+    json_t *root = json_loadb((const char *)bytes + 8, h, 0, &err);
+    ck_assert_msg(root != NULL, "%s", err.text);
+    json_t *eW = json_object_get(root, "W"), *eb = json_object_get(root, "b"),
+           *es = json_object_get(root, "s");
+    ck_assert_str_eq(json_string_value(json_object_get(eW, "dtype")), "F64");
+    ck_assert_int_eq(json_array_size(json_object_get(eW, "shape")), 2);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(eW, "shape"), 1)), 3);
+    ck_assert_int_eq(json_array_size(json_object_get(es, "shape")), 0);
+    json_t *ob = json_object_get(eb, "data_offsets"), *os = json_object_get(es, "data_offsets");
+    ck_assert_int_eq(json_integer_value(json_array_get(ob, 0)), 48);
+    ck_assert_int_eq(json_integer_value(json_array_get(ob, 1)), 72);
+    ck_assert_int_eq(json_integer_value(json_array_get(os, 0)), 72);
+    ck_assert_int_eq(json_integer_value(json_array_get(os, 1)), 80);
+    ck_assert(json_is_object(json_object_get(root, "__metadata__")));
+    json_decref(root);
+    const unsigned char *data = bytes + 8 + h;
+    ck_assert_int_eq(memcmp(data, ONE, 8), 0);           /* W[0,0] */
+    ck_assert_int_eq(memcmp(data + 40, MINUS_TWO, 8), 0); /* W[1,2] */
+    ck_assert_int_eq(memcmp(data + 72, HALF, 8), 0);      /* s */
+    ag_params_free(ps);
+}
+END_TEST
+
+/* A file built byte by byte, keys out of data order, with metadata. */
+START_TEST(hand_written_file_loads)
+{
+    data_one_minus_two_half();
+    write_safetensors("{\"s\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[16,24]},"
+                      "\"__metadata__\":{\"format\":\"pt\"},"
+                      "\"a\":{\"shape\":[2],\"dtype\":\"F64\",\"data_offsets\":[0,16]}}    ",
+                      data3, 24);
+    ag_params *ps = ag_checkpoint_read(path);
+    ck_assert_msg(ps != NULL, "%s", ag_last_error());
+    ck_assert_int_eq(ag_params_count(ps), 2);
+    ck_assert_str_eq(ag_tensor_name(ag_params_at(ps, 0)), "a"); /* data order */
+    ck_assert_str_eq(ag_tensor_name(ag_params_at(ps, 1)), "s");
+    ag_tensor *a = ag_params_get(ps, "a"), *s = ag_params_get(ps, "s");
+    ck_assert_int_eq(ag_tensor_ndim(a), 1);
+    ck_assert_int_eq(ag_tensor_dim(a, 0), 2);
+    ck_assert(ag_tensor_data(a)[0] == 1.0);
+    ck_assert(ag_tensor_data(a)[1] == -2.0);
+    ck_assert_int_eq(ag_tensor_ndim(s), 0);
+    ck_assert(ag_tensor_data(s)[0] == 0.5);
+    ag_params_free(ps);
+}
+END_TEST
+
+/* ---- corrupt files ----------------------------------------------------------- */
+
+/* Reading the file fails with a message containing `expected` and the path. */
+static void assert_rejected(const char *expected)
+{
+    ag_params *ps = ag_checkpoint_read(path);
+    ck_assert_msg(ps == NULL, "accepted a bad file (expected '%s')", expected);
+    ck_assert_last_error("ag_checkpoint_read: ");
+    ck_assert_last_error(path);
+    ck_assert_last_error(expected);
+}
+
+#define ENTRY(name, shape, b, e) \
+    "\"" name "\":{\"dtype\":\"F64\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
+
+START_TEST(rejects_short_and_bad_header_length)
+{
+    write_bytes(path, "\x05\0\0\0\0", 5);
+    assert_rejected("file is 5 bytes, too short for the 8-byte header length");
+    write_bytes(path, "", 0);
+    assert_rejected("file is 0 bytes");
+    unsigned char big[20] = {0xE8, 0x03}; /* 1000 */
+    write_bytes(path, big, sizeof big);
+    assert_rejected("byte 0: header length 1000 exceeds the 12 bytes after it");
+    unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x80}; /* 2^63 */
+    write_bytes(path, huge, sizeof huge);
+    assert_rejected("header length 9223372036854775808 is over the 100 MB limit");
+    ck_assert_ptr_null(ag_checkpoint_read(NULL));
+    ck_assert_last_error("path is NULL");
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none.safetensors", dir);
+    ck_assert_ptr_null(ag_checkpoint_read(missing));
+    ck_assert_last_error("cannot open");
+    ck_assert_ptr_null(ag_checkpoint_read(dir));
+    ck_assert_last_error("not a regular file");
+}
+END_TEST
+
+START_TEST(rejects_bad_json)
+{
+    data_one_minus_two_half();
+    write_safetensors("{\"a\":", data3, 8);
+    assert_rejected("invalid JSON header");
+    write_safetensors("[1,2]", NULL, 0);
+    assert_rejected("the JSON header is not an object");
+    write_safetensors("{" ENTRY("a", "[1]", 0, 8) "," ENTRY("a", "[1]", 8, 16) "}", data3, 16);
+    assert_rejected("duplicate"); /* jansson: "duplicate object key" */
+    write_safetensors("{\"a\":[1]}", data3, 8);
+    assert_rejected("tensor 'a': entry is not an object");
+    write_safetensors("{\"__metadata__\":{\"k\":1}," ENTRY("a", "[1]", 0, 8) "}", data3, 8);
+    assert_rejected("__metadata__ value of 'k' is not a string");
+    write_safetensors("{\"__metadata__\":[]}", NULL, 0);
+    assert_rejected("__metadata__ is not an object");
+    write_safetensors("", NULL, 0);
+    assert_rejected("invalid JSON header");
+}
+END_TEST
+
+START_TEST(rejects_bad_dtype_and_shape)
+{
+    data_one_minus_two_half();
+    write_safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", data3, 8);
+    assert_rejected("tensor 'a': dtype 'F32' is not supported (only F64)");
+    write_safetensors("{\"a\":{\"shape\":[1],\"data_offsets\":[0,8]}}", data3, 8);
+    assert_rejected("tensor 'a': dtype is missing");
+    write_safetensors("{" ENTRY("a", "[2,-1]", 0, 16) "}", data3, 16);
+    assert_rejected("tensor 'a': shape[1] is not an integer in [0, 2147483647]");
+    write_safetensors("{" ENTRY("a", "[1.5]", 0, 8) "}", data3, 8);
+    assert_rejected("shape[0] is not an integer");
+    write_safetensors("{" ENTRY("a", "[4294967296]", 0, 8) "}", data3, 8);
+    assert_rejected("shape[0] is not an integer");
+    write_safetensors("{" ENTRY("a", "[2,0]", 0, 0) "}", NULL, 0);
+    assert_rejected("tensor 'a': bad shape: every dimension must be positive");
+    write_safetensors("{" ENTRY("a", "[1,1,1,1,1]", 0, 8) "}", data3, 8);
+    assert_rejected("tensor 'a': shape must be an array of at most 4 integers");
+    write_safetensors("{" ENTRY("a", "\"2\"", 0, 8) "}", data3, 8);
+    assert_rejected("shape must be an array");
+    write_safetensors("{" ENTRY("a", "[1073741824,1073741824,8]", 0, 8) "}", data3, 8);
+    assert_rejected("element count is too large");
+}
+END_TEST
+
+START_TEST(rejects_bad_offsets)
+{
+    data_one_minus_two_half();
+    write_safetensors("{" ENTRY("a", "[2]", 0, 800) "}", data3, 16);
+    assert_rejected("tensor 'a': data_offsets [0, 800] reach past the end of the 16-byte data "
+                    "section");
+    write_safetensors("{" ENTRY("a", "[2]", 0, 8) "}", data3, 8);
+    assert_rejected("tensor 'a': data_offsets [0, 8] hold 8 bytes, but F64 shape (2) needs 16");
+    write_safetensors("{" ENTRY("a", "[2]", 16, 8) "}", data3, 24);
+    assert_rejected("data_offsets must be [begin, end] with 0 <= begin <= end");
+    write_safetensors("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0]}}", data3, 8);
+    assert_rejected("data_offsets must be [begin, end]");
+    write_safetensors("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[-8,0]}}", data3, 8);
+    assert_rejected("data_offsets must be [begin, end]");
+    write_safetensors("{" ENTRY("a", "[2]", 0, 16) "," ENTRY("b", "[2]", 8, 24) "}", data3, 24);
+    assert_rejected("tensors 'a' and 'b' overlap (data_offsets [0, 16] and [8, 24])");
+    write_safetensors("{" ENTRY("a", "[1]", 0, 8) "," ENTRY("b", "[1]", 16, 24) "}", data3, 24);
+    assert_rejected("data section bytes [8, 16) belong to no tensor (gap before 'b')");
+    write_safetensors("{" ENTRY("a", "[1]", 8, 16) "}", data3, 16);
+    assert_rejected("bytes [0, 8) belong to no tensor (gap before 'a')");
+    write_safetensors("{" ENTRY("a", "[2]", 0, 16) "}", data3, 24);
+    assert_rejected("the tensors cover 16 bytes of the 24-byte data section");
+}
+END_TEST
+
+START_TEST(rejects_truncated_file)
+{
+    ag_params *ps = sample_store(0);
+    ck_assert(ag_checkpoint_save(ps, path));
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size - 1), 0);
+    assert_rejected("reach past the end of the");
+    ck_assert(!ag_checkpoint_load(ps, path));
+    ck_assert_last_error("ag_checkpoint_load: ");
+    ag_params_free(ps);
+}
+END_TEST
+
+/* Loading into a store checks names and shapes; a failure changes nothing. */
+START_TEST(load_mismatches_leave_store_unchanged)
+{
+    data_one_minus_two_half();
+    ag_params *ps = ag_params_new();
+    ag_tensor *a = ag_params_add(ps, "a", 1, (int[]){2});
+    ag_tensor *b = ag_params_add(ps, "b", 0, NULL);
+    ag_tensor_data(a)[0] = ag_tensor_data(a)[1] = ag_tensor_data(b)[0] = 42;
+    struct {
+        const char *header;
+        size_t ndata;
+        const char *error;
+    } cases[] = {
+        {"{" ENTRY("a", "[2]", 0, 16) "}", 16, "store tensor 'b' is missing from the file"},
+        {"{" ENTRY("a", "[2]", 0, 16) "," ENTRY("b", "[]", 16, 24) "," ENTRY("c", "[]", 24, 32)
+         "}", 32, "tensor 'c' in the file is not in the store"},
+        {"{" ENTRY("a", "[2,1]", 0, 16) "," ENTRY("b", "[]", 16, 24) "}", 24,
+         "tensor 'a' has shape (2x1) in the file but (2) in the store"},
+        {"{" ENTRY("a", "[2]", 0, 16) "," ENTRY("b", "[1]", 16, 24) "}", 24,
+         "tensor 'b' has shape (1) in the file but (scalar) in the store"},
+        {"{" ENTRY("a", "[2]", 0, 16) "," ENTRY("b", "[]", 16, 24) "}", 20,
+         "reach past the end"},
+    };
+    unsigned char data[32];
+    memcpy(data, data3, 24);
+    memcpy(data + 24, THREE, 8);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_safetensors(cases[i].header, data, cases[i].ndata);
+        ck_assert_msg(!ag_checkpoint_load(ps, path), "case %zu accepted", i);
+        ck_assert_last_error("ag_checkpoint_load: ");
+        ck_assert_last_error(cases[i].error);
+        ck_assert(ag_tensor_data(a)[0] == 42 && ag_tensor_data(a)[1] == 42);
+        ck_assert(ag_tensor_data(b)[0] == 42);
+    }
+    /* and the matching file loads: a = [1, -2], b = 0.5 */
+    write_safetensors("{" ENTRY("b", "[]", 16, 24) "," ENTRY("a", "[2]", 0, 16) "}", data, 24);
+    ck_assert_msg(ag_checkpoint_load(ps, path), "%s", ag_last_error());
+    ck_assert(ag_tensor_data(a)[0] == 1.0 && ag_tensor_data(a)[1] == -2.0);
+    ck_assert(ag_tensor_data(b)[0] == 0.5);
+    ck_assert(!ag_checkpoint_load(NULL, path));
+    ck_assert_last_error("store is NULL");
+    ag_params_free(ps);
+}
+END_TEST
+
+/* ---- atomic save --------------------------------------------------------------- */
+
+static double first_value(void)
+{
+    ag_params *ps = ag_checkpoint_read(path);
+    ck_assert_msg(ps != NULL, "checkpoint unreadable: %s", ag_last_error());
+    double v = ag_tensor_data(ag_params_get(ps, "big"))[1000];
+    ag_params_free(ps);
+    return v;
+}
+
+START_TEST(injected_write_failures_keep_old_checkpoint)
+{
+    /* 'big' has 3000 values, so its data is written in several chunks */
+    ag_params *ps = ag_params_new();
+    ag_tensor *big = ag_params_add(ps, "big", 2, (int[]){1000, 3});
+    ag_params_add(ps, "s", 0, NULL);
+    for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 1.0;
+    ck_assert(ag_checkpoint_save(ps, path));
+    long steps = ag_io_write_steps();
+    ck_assert_int_ge(steps, 12); /* mkstemp chmod len header 6 chunks+s flush fsync close rename dir */
+    for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 2.0;
+    for (long k = 1; k <= steps; k++) {
+        ag_io_fail_write_at(k);
+        ck_assert_msg(!ag_checkpoint_save(ps, path), "step %ld of %ld did not fail", k, steps);
+        ck_assert_int_eq(ag_io_write_steps(), k); /* stopped at the failure */
+        ck_assert_last_error("ag_checkpoint_save: ");
+        ck_assert_last_error(dir);
+        ck_assert_last_error(strerror(EIO));
+        ck_assert_int_eq(dir_entries(false), 1); /* no temporary file left */
+        if (k <= steps - 2) {
+            ck_assert(first_value() == 1.0); /* the old checkpoint, intact */
+        } else {  /* the last two steps are the directory's open and fsync */
+            ck_assert_last_error("of the directory failed");
+            ck_assert(first_value() == 2.0); /* renamed already: the new one, complete */
+        }
+        if (k > steps - 2) { /* put the old file back for the next step */
+            for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 1.0;
+            ag_io_fail_write_at(0);
+            ck_assert(ag_checkpoint_save(ps, path));
+            for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 2.0;
+        }
+    }
+    ag_io_fail_write_at(steps + 1); /* past the last step: succeeds */
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert(first_value() == 2.0);
+    ag_io_fail_write_at(0);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(save_errors_and_file_mode)
+{
+    ag_params *ps = sample_store(0);
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/x.safetensors", dir);
+    ck_assert(!ag_checkpoint_save(ps, bad));
+    ck_assert_last_error("cannot create a temporary file");
+    ck_assert(!ag_checkpoint_save(ps, NULL));
+    ck_assert(!ag_checkpoint_save(NULL, path));
+    struct stat st;
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644); /* not mkstemp's 0600 */
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640); /* the replaced file's mode is kept */
+    ag_tensor *odd = ag_params_add(ps, "\xff\xfe", 1, (int[]){1}); /* not UTF-8 */
+    ck_assert_ptr_nonnull(odd);
+    ck_assert(!ag_checkpoint_save(ps, path));
+    ck_assert_last_error("cannot encode tensor");
+    ck_assert_int_eq(dir_entries(false), 1);
+    ag_params_free(ps);
+}
+END_TEST
+
+/* ---- out of memory --------------------------------------------------------------- */
+
+START_TEST(out_of_memory_while_loading)
+{
+    ag_params *ps = sample_store(0);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ag_params_free(ps);
+    counting_allocator_install(0); /* allocations of a successful read */
+    ag_params *back = ag_checkpoint_read(path);
+    long total = counting_allocations();
+    ag_params_free(back);
+    counting_allocator_remove();
+    long failures = 0;
+    for (long k = 1; k <= total; k++) { /* ag_checkpoint_read: fail each in turn */
+        counting_allocator_install(k);
+        back = ag_checkpoint_read(path);
+        ck_assert_ptr_null(back); /* every allocation is needed */
+        ck_assert_last_error("ag_checkpoint_read: ");
+        ck_assert_last_error(path);
+        ck_assert_last_error("out of memory");
+        failures++;
+        ck_assert_int_eq(counting_live_blocks(), 0);
+        counting_allocator_remove();
+    }
+    ck_assert_int_ge(failures, 2 + 4 + 4 * 5); /* header, entries, 4 x values, 4 x store adds */
+    /* ag_checkpoint_load: the store is built first (its `made` allocations
+     * succeed), then each allocation of the load fails in turn */
+    counting_allocator_install(0);
+    ag_params *probe = sample_store(7);
+    long made = counting_allocations();
+    ag_params_free(probe);
+    counting_allocator_remove();
+    counting_allocator_install(0);
+    ag_params *into = sample_store(7);
+    ck_assert(ag_checkpoint_load(into, path));
+    total = counting_allocations() - made;
+    ag_params_free(into);
+    counting_allocator_remove();
+    failures = 0;
+    for (long k = 1; k <= total; k++) {
+        counting_allocator_install(made + k);
+        into = sample_store(7);
+        ck_assert_int_eq(counting_allocations(), made);
+        ck_assert(!ag_checkpoint_load(into, path));
+        ck_assert_last_error("ag_checkpoint_load: ");
+        ck_assert_last_error("out of memory");
+        ck_assert(ag_tensor_data(ag_params_at(into, 2))[0] == 9.5); /* unchanged */
+        failures++;
+        ag_params_free(into);
+        ck_assert_int_eq(counting_live_blocks(), 0);
+        counting_allocator_remove();
+    }
+    ck_assert_int_ge(failures, 2 + 4); /* header, entries, 4 x values */
+}
+END_TEST
+
+Suite *checkpoint_suite(void)
+{
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("safetensors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip_read);
+    tcase_add_test(tc, round_trip_load_into_store);
+    tcase_add_test(tc, empty_store_round_trip);
+    tcase_add_test(tc, writer_layout);
+    tcase_add_test(tc, hand_written_file_loads);
+    tcase_add_test(tc, rejects_short_and_bad_header_length);
+    tcase_add_test(tc, rejects_bad_json);
+    tcase_add_test(tc, rejects_bad_dtype_and_shape);
+    tcase_add_test(tc, rejects_bad_offsets);
+    tcase_add_test(tc, rejects_truncated_file);
+    tcase_add_test(tc, load_mismatches_leave_store_unchanged);
+    tcase_add_test(tc, injected_write_failures_keep_old_checkpoint);
+    tcase_add_test(tc, save_errors_and_file_mode);
+    tcase_add_test(tc, out_of_memory_while_loading);
+    suite_add_tcase(s, tc);
+    return s;
+}
