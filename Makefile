@@ -28,12 +28,12 @@ LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h)
+HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h)
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling check valgrind clean
+.PHONY: all deps testnet scaling iris fashion check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -69,6 +69,14 @@ testnet: $(BUILD)/bin/testnet
 scaling: $(BUILD)/bin/scaling
 	./$(BUILD)/bin/scaling
 
+iris: $(BUILD)/bin/iris
+	./$(BUILD)/bin/iris data/iris.csv
+
+FASHION_ARGS ?=
+fashion: $(BUILD)/bin/fashion-mnist
+	@sh scripts/install-deps.sh dataset-fashion-mnist
+	./$(BUILD)/bin/fashion-mnist --out $(BUILD) $(FASHION_ARGS)
+
 valgrind: $(BUILD)/bin/testnet
 	@sh scripts/install-deps.sh valgrind
 	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
@@ -83,6 +91,63 @@ check: $(BUILD)/tests/run_tests
 
 clean:
 	rm -rf build
+
+# ---- PyTorch interop: the same step in both, loss and gradients compared ----------
+$(BUILD)/bin/interop_export: tools/interop_export.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
+interop: $(BUILD)/bin/interop_export
+	@mkdir -p $(BUILD)/interop
+	./$(BUILD)/bin/interop_export $(BUILD)/interop
+	@if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then \
+	    /usr/bin/python3 tools/torch_compare.py $(BUILD)/interop; \
+	else \
+	    echo "PyTorch is not installed (Debian: apt-get install python3-torch): comparison NOT run."; \
+	fi
+
+# ---- API reference from the header comments (Doxygen) ---------------------------
+docs:
+	@sh scripts/install-deps.sh doxygen
+	doxygen docs/Doxyfile
+	@echo "API reference: build/docs/html/index.html"
+
+# ---- install -------------------------------------------------------------------
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PUBLIC_HEADERS := include/agrad.h include/agrad_io.h
+
+$(BUILD)/agrad.pc: agrad.pc.in include/agrad.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|; s|@PRIVATE_LIBS@|$(strip $(LDFLAGS) $(LDLIBS))|' $< > $@
+
+install: all $(BUILD)/agrad.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(BUILD)/libagrad.a $(DESTDIR)$(LIBDIR)/libagrad.a
+	install -m 755 $(BUILD)/libagrad.so $(DESTDIR)$(LIBDIR)/libagrad.so.$(VERSION)
+	ln -sf libagrad.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libagrad.so.$(SOMAJOR)
+	ln -sf libagrad.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libagrad.so
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/agrad.pc $(DESTDIR)$(LIBDIR)/pkgconfig/agrad.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libagrad.a $(DESTDIR)$(LIBDIR)/libagrad.so \
+	    $(DESTDIR)$(LIBDIR)/libagrad.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libagrad.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/agrad.pc $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(PUBLIC_HEADERS)))
+
+# Install into a temporary prefix and build tests/install/prog.c outside the
+# tree with nothing but pkg-config, then run it (what CI does).
+install-check:
+	@tmp=$$(mktemp -d) && \
+	$(MAKE) --no-print-directory install PREFIX=$$tmp >/dev/null && \
+	cp tests/install/prog.c $$tmp/ && cd $$tmp && \
+	echo "cc prog.c \$$(pkg-config --cflags --libs agrad)" && \
+	cc prog.c $$(PKG_CONFIG_PATH=$$tmp/lib/pkgconfig pkg-config --cflags --libs agrad) -o prog && \
+	LD_LIBRARY_PATH=$$tmp/lib ./prog && \
+	$(MAKE) --no-print-directory -C $(CURDIR) uninstall PREFIX=$$tmp >/dev/null && \
+	test -z "$$(find $$tmp -type f -name 'libagrad*')" && echo "install-check: OK (installed, linked, ran, uninstalled)" && \
+	rm -rf $$tmp
 
 # Fragments owned by their areas: benchmarks, fuzzing, docs, install.
 -include $(wildcard mk/*.mk)

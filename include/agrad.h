@@ -348,6 +348,10 @@ ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
 ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
 void ag_mlp_free(ag_mlp *m);
 
+/* Fraction of the first `rows` rows of logits [N,C] whose largest entry is
+ * at the class index in labels; -1 on a shape mismatch. */
+double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows);
+
 typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
 
 /* Settings, with PyTorch's meaning (torch.optim.SGD / Adam / AdamW). */

@@ -20,6 +20,7 @@ for extra in "$@"; do
         graphviz) command -v dot >/dev/null 2>&1 || need graphviz ;;
         valgrind) command -v valgrind >/dev/null 2>&1 || need valgrind ;;
         clang) command -v clang >/dev/null 2>&1 || need clang ;;
+        doxygen) command -v doxygen >/dev/null 2>&1 || need doxygen ;;
         *) dpkg -s "$extra" >/dev/null 2>&1 || need "$extra" ;;
     esac
 done

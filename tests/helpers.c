@@ -65,6 +65,7 @@ void counting_allocator_install(long fail_at)
 }
 
 void counting_allocator_remove(void) { ag_set_allocator(NULL); }
+void counting_allocator_fail_at(long fail_at) { fail_at_allocation = n_allocations + fail_at; }
 long counting_allocations(void) { return n_allocations; }
 long counting_live_blocks(void) { return n_live; }
 

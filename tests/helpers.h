@@ -20,6 +20,8 @@ double rng_signed(test_rng *r, double lo, double hi);
  * fail_at-th allocation (malloc or realloc) fail. */
 void counting_allocator_install(long fail_at);
 void counting_allocator_remove(void);
+/* Change which allocation fails (0: none) without resetting the counts. */
+void counting_allocator_fail_at(long fail_at);
 long counting_allocations(void); /* mallocs + reallocs since install */
 long counting_live_blocks(void);
 

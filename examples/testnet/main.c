@@ -12,20 +12,20 @@
 
 #define TOLERANCE 1e-12
 
-static void print_node(const char *symbol, const ag_node *n)
+static void print_node(const char *formula, const ag_node *n)
 {
-    printf("%-4s ", symbol);
+    printf("%-36s ", formula);
     ag_node_print(n, stdout, 17);
 }
 
 static void print_forward(const testnet_model *m)
 {
     printf("== Forward pass (input a0 = [0.5, -1, 2]^T, label y = class 1 of {0, 1}) ==\n");
-    print_node("z1", m->z1);
-    print_node("a1", m->a1);
-    print_node("z2", m->z2);
-    print_node("p", m->p);
-    print_node("J", m->J);
+    print_node("z1 = W1 a0 + b1", m->z1);
+    print_node("a1 = relu(z1)", m->a1);
+    print_node("z2 = W2 a1 + b2", m->z2);
+    print_node("p = softmax(z2)", m->p);
+    print_node("J = -sum_k y^_k log p_k", m->J);
     for (int i = 0; i < TN_HID; i++)
         if (ag_node_value(m->z1)[i] == 0.0)
             printf("note: z1[%d] is exactly 0; agrad uses relu'(0) = 0 (as PyTorch)\n", i);

@@ -8,6 +8,7 @@
 
 typedef struct testnet_model {
     ag_tensor *W1, *b1, *W2, *b2; /* parameters: [4,3] [4,1] [2,4] [2,1] */
+    ag_params *store;             /* owns the parameters when not NULL */
     ag_tensor *a0;                /* input [3,1] */
     ag_tensor *label;             /* class index, a scalar */
     ag_node *z1, *a1, *z2, *p, *J;
@@ -16,6 +17,12 @@ typedef struct testnet_model {
 /* Tensors from the hand-side parameters; false (ag_last_error) on failure. */
 bool testnet_model_init(testnet_model *m, const testnet_params *P, const double a0[TN_IN],
                         int label);
+/* Same, with the parameters created in `store` as "W1", "b1", "W2", "b2" (the
+ * store owns them), so they can be checkpointed. */
+bool testnet_model_init_in(testnet_model *m, ag_params *store, const testnet_params *P,
+                           const double a0[TN_IN], int label);
+/* Copy the hand-side parameters into the model's tensors. */
+void testnet_model_set(testnet_model *m, const testnet_params *P);
 /* Record the forward pass on g: z1, a1, z2, p = softmax(z2), J (named). */
 bool testnet_model_record(testnet_model *m, ag_graph *g);
 void testnet_model_free(testnet_model *m);

@@ -1,0 +1,96 @@
+/* layers.c -- the dense layer and multi-layer perceptrons built from it.
+ * Rows are samples: x [N, in] @ W [in, out] + b [out] -> [N, out]. */
+#include "../internal.h"
+
+#include <stdio.h>
+
+struct ag_mlp {
+    size_t n_layers;
+    ag_tensor **params;          /* W1, b1, W2, b2, ... (owned by the store) */
+    ag_activation *activations;  /* after each layer */
+};
+
+ag_node *ag_activate(ag_node *x, ag_activation act)
+{
+    switch (act) {
+    case AG_ACT_RELU: return ag_relu(x);
+    case AG_ACT_TANH: return ag_tanh(x);
+    case AG_ACT_SIGMOID: return ag_sigmoid(x);
+    case AG_ACT_NONE: return x;
+    }
+    if (x) ag_graph_fail(x->graph, "ag_activate: unknown activation %d", (int)act);
+    return NULL;
+}
+
+ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act)
+{
+    ag_node *y = ag_matmul(x, ag_param(g, W));
+    if (b) y = ag_add(y, ag_param(g, b));
+    return ag_activate(y, act);
+}
+
+void ag_mlp_free(ag_mlp *m)
+{
+    if (!m) return;
+    ag_free(m->params);
+    ag_free(m->activations);
+    ag_free(m);
+}
+
+/* Add layer k's W [in,out] and b [out] to the store and initialise them:
+ * He uniform before a ReLU, Xavier uniform otherwise; biases zero. */
+static bool add_layer(ag_mlp *m, ag_params *ps, const char *prefix, size_t k, int in, int out, ag_rng *rng)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s%zu.W", prefix, k + 1);
+    ag_tensor *W = ag_params_add(ps, name, 2, (int[]){in, out});
+    snprintf(name, sizeof name, "%s%zu.b", prefix, k + 1);
+    ag_tensor *b = W ? ag_params_add(ps, name, 1, (int[]){out}) : NULL;
+    if (!W || !b) return false;
+    if (m->activations[k] == AG_ACT_RELU)
+        ag_init_he_uniform(W, rng);
+    else
+        ag_init_xavier_uniform(W, rng);
+    ag_init_zeros(b);
+    m->params[2 * k] = W;
+    m->params[2 * k + 1] = b;
+    return true;
+}
+
+ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
+                   const ag_activation *activations, ag_rng *rng)
+{
+    if (!ps || !prefix || !widths || !activations || !rng || n_layers == 0) {
+        ag_set_last_error("ag_mlp_new: NULL argument or no layers");
+        return NULL;
+    }
+    ag_mlp *m = ag_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->n_layers = n_layers;
+    m->params = ag_calloc(2 * n_layers, sizeof *m->params);
+    m->activations = ag_calloc(n_layers, sizeof *m->activations);
+    bool ok = m->params && m->activations;
+    for (size_t k = 0; ok && k < n_layers; k++) {
+        m->activations[k] = activations[k];
+        ok = add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng);
+    }
+    if (!ok) {
+        ag_mlp_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x)
+{
+    if (!m) return NULL;
+    for (size_t k = 0; k < m->n_layers && x; k++)
+        x = ag_dense(g, x, m->params[2 * k], m->params[2 * k + 1], m->activations[k]);
+    return x;
+}
+
+ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count)
+{
+    if (count) *count = m ? 2 * m->n_layers : 0;
+    return m ? m->params : NULL;
+}
