@@ -85,7 +85,9 @@ static bool read_header(ck_file *c)
     json_error_t err;
     if (ok) {
         c->root = json_loadb(text, c->hlen, JSON_REJECT_DUPLICATES, &err);
-        if (!c->root)
+        if (!c->root && ag_json_out_of_memory())
+            ok = fail(c, "out of memory while parsing the JSON header");
+        else if (!c->root)
             ok = fail(c, "byte %llu: invalid JSON header: %s",
                       (unsigned long long)(8 + (err.position > 0 ? err.position : 0)), err.text);
         else if (!json_is_object(c->root))
@@ -270,7 +272,7 @@ static bool match_store(const ck_file *c, const ag_params *ps)
     return true;
 }
 
-bool ag_checkpoint_load(ag_params *ps, const char *path)
+static bool checkpoint_load(ag_params *ps, const char *path)
 {
     ck_file c;
     bool ok = open_checked(&c, "ag_checkpoint_load", path);
@@ -285,7 +287,7 @@ bool ag_checkpoint_load(ag_params *ps, const char *path)
     return ok;
 }
 
-ag_params *ag_checkpoint_read(const char *path)
+static ag_params *checkpoint_read(const char *path)
 {
     ck_file c;
     ag_params *ps = NULL;
@@ -305,5 +307,23 @@ ag_params *ag_checkpoint_read(const char *path)
         }
     }
     close_file(&c);
+    return ps;
+}
+
+bool ag_checkpoint_load(ag_params *ps, const char *path)
+{
+    ag_json_alloc_saved saved;
+    ag_json_alloc_begin(&saved);
+    bool ok = checkpoint_load(ps, path);
+    ag_json_alloc_end(&saved);
+    return ok;
+}
+
+ag_params *ag_checkpoint_read(const char *path)
+{
+    ag_json_alloc_saved saved;
+    ag_json_alloc_begin(&saved);
+    ag_params *ps = checkpoint_read(path);
+    ag_json_alloc_end(&saved);
     return ps;
 }

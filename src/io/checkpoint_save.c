@@ -51,8 +51,11 @@ static json_t *entry_json(const ag_tensor *t, uint64_t begin)
 static char *header_text(const ag_params *ps, const char *path, size_t *len)
 {
     json_t *root = json_object(), *meta = json_object();
-    if (json_object_set_new(meta, "producer", json_string("agrad " AGRAD_VERSION)) != 0 ||
-        json_object_set_new(root, "__metadata__", meta) != 0) {
+    if (json_object_set_new(meta, "producer", json_string("agrad " AGRAD_VERSION)) != 0) {
+        json_decref(meta); /* not yet owned by root */
+        meta = NULL;
+    }
+    if (json_object_set_new(root, "__metadata__", meta) != 0) {
         json_decref(root);
         root = NULL;
     }
@@ -193,7 +196,7 @@ static bool sync_dir(const char *path)
     return ok;
 }
 
-bool ag_checkpoint_save(const ag_params *ps, const char *path)
+static bool checkpoint_save(const ag_params *ps, const char *path)
 {
     steps = 0;
     if (!ps || !path || !path[0]) {
@@ -222,5 +225,14 @@ bool ag_checkpoint_save(const ag_params *ps, const char *path)
         ok = sync_dir(path);
     ag_free(tmp);
     ag_free(header);
+    return ok;
+}
+
+bool ag_checkpoint_save(const ag_params *ps, const char *path)
+{
+    ag_json_alloc_saved saved;
+    ag_json_alloc_begin(&saved);
+    bool ok = checkpoint_save(ps, path);
+    ag_json_alloc_end(&saved);
     return ok;
 }

@@ -48,6 +48,20 @@ const char *ag_params_name_at(const ag_params *ps, size_t i);
  * and directory open/fsync) of later saves fail as if with EIO; 0 disables.
  * Counting restarts at every save. Thread-local. */
 void ag_io_fail_write_at(long k);
+
+/* jansson allocates through agrad's allocator (ag_set_allocator) during a
+ * checkpoint call, so its allocations are counted and can be failed too;
+ * the previous functions come back at the end. The setting is jansson's,
+ * process-wide: do not use jansson in another thread during such a call. */
+typedef struct ag_json_alloc_saved {
+    void *(*malloc_fn)(size_t);
+    void (*free_fn)(void *);
+} ag_json_alloc_saved;
+void ag_json_alloc_begin(ag_json_alloc_saved *saved);
+void ag_json_alloc_end(const ag_json_alloc_saved *saved);
+/* Whether jansson ran out of memory since ag_json_alloc_begin (its parser
+ * then reports a syntax error instead). */
+bool ag_json_out_of_memory(void);
 /* Number of fallible steps the last save went through (its last one failing
  * when the injection fired). */
 long ag_io_write_steps(void);
