@@ -39,11 +39,11 @@ typedef struct ag_node ag_node;
 
 /* ---- errors and memory ------------------------------------------------- */
 
-/* Message of the last failed call that has no graph to report on (tensor
+/** Message of the last failed call that has no graph to report on (tensor
  * creation, allocator); "" when none. Thread-local. */
 const char *ag_last_error(void);
 
-/* Replace the allocator used for every allocation the library makes (NULL
+/** Replace the allocator used for every allocation the library makes (NULL
  * restores malloc/realloc/free). Call before creating any object. */
 typedef struct ag_allocator {
     void *(*malloc_fn)(size_t size);
@@ -54,75 +54,75 @@ void ag_set_allocator(const ag_allocator *allocator);
 
 /* ---- tensors (user-owned) ---------------------------------------------- */
 
-/* New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
+/** New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
  * Returns NULL (see ag_last_error) on a bad shape or out of memory. */
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape);
-/* Same, filled with ones / with `value`. */
+/** Same, filled with ones / with `value`. */
 ag_tensor *ag_tensor_ones(int ndim, const int *shape);
 ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value);
-/* New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
+/** New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
 ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data);
-/* New 0-d tensor holding `value`. */
+/** New 0-d tensor holding `value`. */
 ag_tensor *ag_tensor_scalar(double value);
-/* Free a tensor and its gradient; NULL is ignored. Do not free a tensor that
+/** Free a tensor and its gradient; NULL is ignored. Do not free a tensor that
  * a live graph still records (reset the graph first). */
 void ag_tensor_free(ag_tensor *t);
 
 int ag_tensor_ndim(const ag_tensor *t);
-/* Size of dimension `dim` (0-based); 0 when out of range. */
+/** Size of dimension `dim` (0-based); 0 when out of range. */
 int ag_tensor_dim(const ag_tensor *t, int dim);
-/* Number of elements (1 for a scalar). */
+/** Number of elements (1 for a scalar). */
 size_t ag_tensor_size(const ag_tensor *t);
-/* The elements, row-major; writable. */
+/** The elements, row-major; writable. */
 double *ag_tensor_data(const ag_tensor *t);
-/* Element at a flat row-major index (NAN when out of range). */
+/** Element at a flat row-major index (NAN when out of range). */
 double ag_tensor_get(const ag_tensor *t, size_t index);
-/* Mark the tensor as a parameter: backward accumulates d(root)/d(tensor)
+/** Mark the tensor as a parameter: backward accumulates d(root)/d(tensor)
  * into its gradient buffer (allocated here, zeroed). Returns false on OOM. */
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
-/* The gradient buffer (same size as data), or NULL if not a parameter. */
+/** The gradient buffer (same size as data), or NULL if not a parameter. */
 double *ag_tensor_grad(const ag_tensor *t);
-/* Set the gradient to zero (no-op without a gradient). */
+/** Set the gradient to zero (no-op without a gradient). */
 void ag_tensor_zero_grad(ag_tensor *t);
-/* Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
+/** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
 bool ag_tensor_set_name(ag_tensor *t, const char *name);
 const char *ag_tensor_name(const ag_tensor *t);
-/* Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
+/** Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
-/* Write "4x3" (or "scalar") into buf; returns buf. */
+/** Write "4x3" (or "scalar") into buf; returns buf. */
 char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
 
 /* ---- graphs ------------------------------------------------------------ */
 
 ag_graph *ag_graph_new(void);
-/* Free the graph and every node in it; NULL is ignored. */
+/** Free the graph and every node in it; NULL is ignored. */
 void ag_graph_free(ag_graph *g);
-/* Drop every recorded node and the sticky error, keeping the memory, so the
+/** Drop every recorded node and the sticky error, keeping the memory, so the
  * next step records without allocating. */
 void ag_graph_reset(ag_graph *g);
-/* The first error recorded on the graph, or NULL when there is none. */
+/** The first error recorded on the graph, or NULL when there is none. */
 const char *ag_graph_error(const ag_graph *g);
-/* Number of nodes recorded since the last reset. */
+/** Number of nodes recorded since the last reset. */
 size_t ag_graph_size(const ag_graph *g);
-/* Bytes the graph holds now: arena chunks plus the node list (its capacity). */
+/** Bytes the graph holds now: arena chunks plus the node list (its capacity). */
 size_t ag_graph_bytes(const ag_graph *g);
 
 /* ---- leaves -------------------------------------------------------------- */
 
-/* A parameter leaf: the node reads t's data (no copy, so updates and replays
+/** A parameter leaf: the node reads t's data (no copy, so updates and replays
  * see new values) and, if t requires grad, backward accumulates into t's
  * gradient. NULL if t is NULL. */
 ag_node *ag_param(ag_graph *g, ag_tensor *t);
-/* An input leaf: reads t's data, no gradient flows to it. */
+/** An input leaf: reads t's data, no gradient flows to it. */
 ag_node *ag_input(ag_graph *g, const ag_tensor *t);
-/* A constant leaf holding a copy of `data` in the graph. */
+/** A constant leaf holding a copy of `data` in the graph. */
 ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data);
-/* A 0-d constant. */
+/** A 0-d constant. */
 ag_node *ag_scalar(ag_graph *g, double value);
 
 /* ---- ops (each records one node; NULL operand => NULL result) -------- */
 
-/* Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
+/** Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
  * right and each pair of sizes must be equal or one of them 1 (a scalar
  * broadcasts everywhere, a bias [C] over a matrix [N,C], a column [R,1] over
  * [R,C]). A broadcast operand's gradient is summed back to its shape. */
@@ -131,46 +131,46 @@ ag_node *ag_sub(ag_node *a, ag_node *b);
 ag_node *ag_mul(ag_node *a, ag_node *b);
 ag_node *ag_div(ag_node *a, ag_node *b);
 
-/* Elementwise unary. */
+/** Elementwise unary. */
 ag_node *ag_neg(ag_node *a);
 ag_node *ag_exp(ag_node *a);
 ag_node *ag_log(ag_node *a);
 ag_node *ag_tanh(ag_node *a);
-/* max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
+/** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
 ag_node *ag_relu(ag_node *a);
-/* 1 / (1 + exp(-x)), computed without overflow for large |x|. */
+/** 1 / (1 + exp(-x)), computed without overflow for large |x|. */
 ag_node *ag_sigmoid(ag_node *a);
-/* x^p for a constant exponent p. */
+/** x^p for a constant exponent p. */
 ag_node *ag_pow(ag_node *a, double p);
 
-/* [M,K] @ [K,N] -> [M,N]. */
+/** [M,K] @ [K,N] -> [M,N]. */
 ag_node *ag_matmul(ag_node *a, ag_node *b);
 
-/* Sum / mean of every element -> scalar (0-d). */
+/** Sum / mean of every element -> scalar (0-d). */
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
-/* Sum / mean along one axis (negative counts from the end), which is removed:
+/** Sum / mean along one axis (negative counts from the end), which is removed:
  * [N,C] along 0 -> [C], along 1 -> [N] (PyTorch's keepdim=False). */
 ag_node *ag_sum_axis(ag_node *a, int axis);
 ag_node *ag_mean_axis(ag_node *a, int axis);
 
-/* [M,N] -> [N,M]. */
+/** [M,N] -> [N,M]. */
 ag_node *ag_transpose(ag_node *a);
-/* Same elements in a new shape (row-major order kept); one dimension may be
+/** Same elements in a new shape (row-major order kept); one dimension may be
  * -1 and is then inferred. The element count must not change. */
 ag_node *ag_reshape(ag_node *a, int ndim, const int *dims);
 
-/* Softmax, shifted by the max so large inputs stay finite. A vector (1-d,
+/** Softmax, shifted by the max so large inputs stay finite. A vector (1-d,
  * [C,1] or [1,C]) is one distribution; an [N,C] matrix (N, C > 1) is N rows. */
 ag_node *ag_softmax(ag_node *a);
 
-/* log(softmax(x)) computed stably (rows as ag_softmax). */
+/** log(softmax(x)) computed stably (rows as ag_softmax). */
 ag_node *ag_log_softmax(ag_node *a);
 
-/* Mean squared error: mean((prediction - target)^2), equal shapes -> scalar. */
+/** Mean squared error: mean((prediction - target)^2), equal shapes -> scalar. */
 ag_node *ag_mse(ag_node *prediction, ag_node *target);
 
-/* Softmax followed by cross-entropy, fused and shifted by the max logit so
+/** Softmax followed by cross-entropy, fused and shifted by the max logit so
  * logits of +-1000 stay finite; returns a scalar.
  *  - one sample: logits with C elements in a 1-d, [C,1] or [1,C] shape and
  *    `labels` holding 1 element;
@@ -179,7 +179,7 @@ ag_node *ag_mse(ag_node *prediction, ag_node *target);
  * Labels are 0-based class indices stored as doubles; an index that is not a
  * whole number in [0, C) is an error naming the row. */
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels);
-/* Single-sample form with a constant class index. */
+/** Single-sample form with a constant class index. */
 ag_node *ag_softmax_xent_label(ag_node *logits, int label);
 
 /* ---- nodes ---------------------------------------------------------------- */
@@ -187,52 +187,52 @@ ag_node *ag_softmax_xent_label(ag_node *logits, int label);
 int ag_node_ndim(const ag_node *n);
 int ag_node_dim(const ag_node *n, int dim);
 size_t ag_node_size(const ag_node *n);
-/* The node's value (valid until reset). */
+/** The node's value (valid until reset). */
 const double *ag_node_value(const ag_node *n);
-/* Gradient of the last backward root with respect to this node, or NULL if no
+/** Gradient of the last backward root with respect to this node, or NULL if no
  * gradient flows to it (valid until reset). */
 const double *ag_node_grad(const ag_node *n);
-/* Name of the op that made the node ("matmul", "param", ...). */
+/** Name of the op that made the node ("matmul", "param", ...). */
 const char *ag_node_op(const ag_node *n);
-/* Name the node for printing and graph pictures (copied into the graph). */
+/** Name the node for printing and graph pictures (copied into the graph). */
 ag_node *ag_node_set_name(ag_node *n, const char *name);
 const char *ag_node_name(const ag_node *n);
 ag_graph *ag_node_graph(const ag_node *n);
-/* Print the node's name, op, shape and value. */
+/** Print the node's name, op, shape and value. */
 void ag_node_print(const ag_node *n, FILE *out, int digits);
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* Reverse-mode sweep from a scalar root: every parameter leaf that root
+/** Reverse-mode sweep from a scalar root: every parameter leaf that root
  * depends on gets d(root)/d(leaf) ADDED to its gradient (call
  * ag_tensor_zero_grad / ag_graph_zero_grad between steps). Intermediate
  * gradients are recomputed from zero on each call, so a second backward on
  * the same graph adds the same gradient to the parameters again, as PyTorch
  * does with retain_graph=True. Returns false (graph error set) on a bad root. */
 bool ag_backward(ag_graph *g, ag_node *root);
-/* Same with a seed gradient of root's shape (for non-scalar roots: one
+/** Same with a seed gradient of root's shape (for non-scalar roots: one
  * vector-Jacobian product u^T J). */
 bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed);
-/* Zero the gradients of every parameter leaf recorded in the graph. */
+/** Zero the gradients of every parameter leaf recorded in the graph. */
 void ag_graph_zero_grad(ag_graph *g);
-/* Re-run every recorded node's forward, in recording order, reading the
+/** Re-run every recorded node's forward, in recording order, reading the
  * current values of parameter and input tensors (record once, replay many).
  * Returns false (graph error set) if an op fails, e.g. a label out of range. */
 bool ag_graph_forward(ag_graph *g);
 
 /* ---- forward mode and Jacobians ---------------------------------------------- */
 
-/* Forward-mode sweep (Jacobian-vector products) over the recorded graph:
+/** Forward-mode sweep (Jacobian-vector products) over the recorded graph:
  * node seeds[i] gets tangent tangents[i] (its size), every node recorded
  * after it that depends on a seed gets d(node) = J d(seed) (other inputs held
  * fixed); read it with ag_node_tangent. Seeds may be leaves or intermediate
  * nodes. Tangent memory comes from the graph's arena until reset. */
 bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents);
-/* The tangent of the last ag_jvp sweep, or NULL if the node does not depend
+/** The tangent of the last ag_jvp sweep, or NULL if the node does not depend
  * on any seed. */
 const double *ag_node_tangent(const ag_node *n);
 
-/* Full Jacobian d(out)/d(wrt) as a new [size(out), size(wrt)] tensor (the
+/** Full Jacobian d(out)/d(wrt) as a new [size(out), size(wrt)] tensor (the
  * caller frees it): row i is d out_i / d wrt. By reverse mode (one VJP sweep
  * per output element; wrt must receive a gradient, i.e. depend on a tensor that
  * requires grad) or by forward mode (one JVP sweep per element of wrt). wrt
@@ -243,28 +243,28 @@ ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
 
 /* ---- gradcheck ------------------------------------------------------------------ */
 
-/* Builds a scalar loss on g (a fresh or reset graph) from the parameters the
+/** Builds a scalar loss on g (a fresh or reset graph) from the parameters the
  * caller passed to ag_gradcheck; returns the loss node or NULL on error. */
 typedef ag_node *(*ag_loss_builder)(ag_graph *g, void *user);
 
 typedef struct ag_gradcheck_options {
-    double eps;   /* central-difference step (default 1e-6) */
-    double atol;  /* pass when |analytic - numeric| <= atol + rtol |numeric| */
-    double rtol;  /* (defaults 1e-5 and 1e-3, as PyTorch's gradcheck) */
-    FILE *report; /* one line per parameter when not NULL */
+    double eps;   /**< central-difference step (default 1e-6) */
+    double atol;  /**< pass when |analytic - numeric| <= atol + rtol |numeric| */
+    double rtol;  /**< (defaults 1e-5 and 1e-3, as PyTorch's gradcheck) */
+    FILE *report; /**< one line per parameter when not NULL */
 } ag_gradcheck_options;
 
 typedef struct ag_gradcheck_result {
-    double max_abs_error; /* largest |analytic - numeric| */
-    double max_rel_error; /* largest |analytic - numeric| / |numeric| (numeric != 0) */
-    size_t worst;         /* element with the largest excess over the tolerance */
+    double max_abs_error; /**< largest |analytic - numeric| */
+    double max_rel_error; /**< largest |analytic - numeric| / |numeric| (numeric != 0) */
+    size_t worst;         /**< element with the largest excess over the tolerance */
     double worst_analytic, worst_numeric;
     bool pass;
 } ag_gradcheck_result;
 
-/* The options gradcheck uses when given NULL. */
+/** The options gradcheck uses when given NULL. */
 ag_gradcheck_options ag_gradcheck_defaults(void);
-/* Compare autograd with central differences, element by element and signed,
+/** Compare autograd with central differences, element by element and signed,
  * for every parameter (each must require grad). results (n_params entries)
  * may be NULL. Returns true when every element passes; false on a mismatch
  * or when the builder fails (message via ag_last_error). Parameter values
@@ -274,27 +274,27 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
 
 /* ---- seeing the graph -------------------------------------------------------- */
 
-/* When out is not NULL, every ag_backward on g prints the walk: for each node
+/** When out is not NULL, every ag_backward on g prints the walk: for each node
  * in the order visited, the gradient that arrived and the contribution sent
  * to each input (the chain rule with numbers). NULL turns it off. */
 void ag_graph_set_trace(ag_graph *g, FILE *out);
 
-/* Anomaly detection (off by default, as PyTorch's detect_anomaly): when on,
+/** Anomaly detection (off by default, as PyTorch's detect_anomaly): when on,
  * every op's value and every gradient a backward sends are checked for NaN
  * and Inf; the first one found stops the pass with an error naming the op,
  * the node and its inputs' shapes. It costs a pass over each buffer. */
 void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
 
-/* Write the graph as Graphviz DOT: one box per node (name, op, shape, value
+/** Write the graph as Graphviz DOT: one box per node (name, op, shape, value
  * and gradient; tensors over 12 elements summarised), edges in data-flow
  * direction, parameters, inputs and constants styled apart. */
 bool ag_graph_write_dot(const ag_graph *g, FILE *out);
-/* Same, to a file; false with ag_last_error set when it cannot be written. */
+/** Same, to a file; false with ag_last_error set when it cannot be written. */
 bool ag_graph_save_dot(const ag_graph *g, const char *path);
 
 /* ---- random numbers ------------------------------------------------------ */
 
-/* A seeded generator (splitmix64 for the stream, Box-Muller for normals): the
+/** A seeded generator (splitmix64 for the stream, Box-Muller for normals): the
  * same seed gives the same numbers, bit for bit, on every machine. */
 typedef struct ag_rng {
     unsigned long long state;
@@ -303,18 +303,18 @@ typedef struct ag_rng {
 } ag_rng;
 ag_rng ag_rng_new(unsigned long long seed);
 unsigned long long ag_rng_next(ag_rng *r);
-/* Uniform in [lo, hi). */
+/** Uniform in [lo, hi). */
 double ag_rng_uniform(ag_rng *r, double lo, double hi);
-/* Normal with the given mean and standard deviation. */
+/** Normal with the given mean and standard deviation. */
 double ag_rng_normal(ag_rng *r, double mean, double stddev);
-/* Uniform integer in [0, n) without modulo bias; 0 when n is 0. */
+/** Uniform integer in [0, n) without modulo bias; 0 when n is 0. */
 unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
 
 /* ---- networks: initialisers, layers, optimisers ---------------------------- */
 
-typedef struct ag_params ag_params; /* the parameter store (agrad_io.h) */
+typedef struct ag_params ag_params; /**< the parameter store (agrad_io.h) */
 
-/* Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
+/** Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
  * fan_out = cols. Xavier/Glorot: uniform +-sqrt(6/(in+out)) or normal with
  * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in). */
 void ag_init_zeros(ag_tensor *t);
@@ -328,13 +328,13 @@ void ag_init_he_normal(ag_tensor *t, ag_rng *rng);
 
 typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMOID } ag_activation;
 
-/* Apply an activation (AG_ACT_NONE returns x). */
+/** Apply an activation (AG_ACT_NONE returns x). */
 ag_node *ag_activate(ag_node *x, ag_activation act);
-/* Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]); b may
+/** Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]); b may
  * be NULL. */
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act);
 
-/* A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]
+/** A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]
  * -> ... -> widths[n_layers], activations[k] after layer k. Its tensors are
  * added to the store as "<prefix>1.W", "<prefix>1.b", ... (He uniform before a
  * ReLU, Xavier uniform otherwise, zero biases). The store owns the tensors;
@@ -342,40 +342,40 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
-/* Record the forward pass on g from x [N, widths[0]]; returns [N, widths[n]]. */
+/** Record the forward pass on g from x [N, widths[0]]; returns [N, widths[n]]. */
 ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
-/* Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */
+/** Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */
 ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
 void ag_mlp_free(ag_mlp *m);
 
-/* Fraction of the first `rows` rows of logits [N,C] whose largest entry is
+/** Fraction of the first `rows` rows of logits [N,C] whose largest entry is
  * at the class index in labels; -1 on a shape mismatch. */
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows);
 
 typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
 
-/* Settings, with PyTorch's meaning (torch.optim.SGD / Adam / AdamW). */
+/** Settings, with PyTorch's meaning (torch.optim.SGD / Adam / AdamW). */
 typedef struct ag_optimizer_config {
     ag_optim_kind kind;
     double lr;
-    double weight_decay; /* SGD, Adam: L2 added to the gradient; AdamW: decoupled */
-    double momentum;     /* SGD */
-    double dampening;    /* SGD */
-    bool nesterov;       /* SGD; needs momentum > 0 and dampening 0 */
-    double beta1, beta2, eps; /* Adam, AdamW */
+    double weight_decay; /**< SGD, Adam: L2 added to the gradient; AdamW: decoupled */
+    double momentum;     /**< SGD */
+    double dampening;    /**< SGD */
+    bool nesterov;       /**< SGD; needs momentum > 0 and dampening 0 */
+    double beta1, beta2, eps; /**< Adam, AdamW */
 } ag_optimizer_config;
 
-/* Defaults: plain SGD; Adam (0.9, 0.999, 1e-8); AdamW (same, weight decay 0.01). */
+/** Defaults: plain SGD; Adam (0.9, 0.999, 1e-8); AdamW (same, weight decay 0.01). */
 ag_optimizer_config ag_sgd_config(double lr);
 ag_optimizer_config ag_adam_config(double lr);
 ag_optimizer_config ag_adamw_config(double lr);
 
 typedef struct ag_optimizer ag_optimizer;
-/* An optimiser over n_params tensors that require grad (not owned). Its state
+/** An optimiser over n_params tensors that require grad (not owned). Its state
  * is allocated here, so a step allocates nothing. NULL (ag_last_error) on a
  * bad setting. */
 ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config);
-/* Update every parameter from its gradient. */
+/** Update every parameter from its gradient. */
 void ag_optimizer_step(ag_optimizer *o);
 void ag_optimizer_zero_grad(ag_optimizer *o);
 void ag_optimizer_set_lr(ag_optimizer *o, double lr);
@@ -384,15 +384,15 @@ void ag_optimizer_free(ag_optimizer *o);
 
 /* ---- study tools ----------------------------------------------------------- */
 
-/* Result of comparing two arrays element by element. */
+/** Result of comparing two arrays element by element. */
 typedef struct ag_diff {
-    double max_abs;   /* largest |left - right| */
-    double max_rel;   /* largest |left - right| / max(|left|, |right|) (0 when both 0) */
-    size_t worst;     /* index of the element with the largest absolute difference */
-    bool pass;        /* max_abs <= tolerance and no NaN */
+    double max_abs;   /**< largest |left - right| */
+    double max_rel;   /**< largest |left - right| / max(|left|, |right|) (0 when both 0) */
+    size_t worst;     /**< index of the element with the largest absolute difference */
+    bool pass;        /**< max_abs <= tolerance and no NaN */
 } ag_diff;
 
-/* Print `left` and `right` side by side (index, both values, difference),
+/** Print `left` and `right` side by side (index, both values, difference),
  * headed by `title` and the two column names, then the largest absolute and
  * relative difference and PASS/FAIL against `tolerance`. out may be NULL to
  * compare silently. */

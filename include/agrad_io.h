@@ -1,4 +1,4 @@
-/* agrad_io.h -- data and checkpoint input/output (part of agrad.h; include
+/** agrad_io.h -- data and checkpoint input/output (part of agrad.h; include
  * agrad.h, not this file).
  *
  * Every function here reports failure by returning NULL / false / -1 and
@@ -17,24 +17,24 @@ extern "C" {
 
 typedef struct ag_params ag_params;
 
-/* New empty store; NULL on out of memory. */
+/** New empty store; NULL on out of memory. */
 ag_params *ag_params_new(void);
-/* Free the store and every tensor it owns; NULL is ignored. */
+/** Free the store and every tensor it owns; NULL is ignored. */
 void ag_params_free(ag_params *ps);
-/* New zero tensor of the given shape, requiring grad, owned by the store,
+/** New zero tensor of the given shape, requiring grad, owned by the store,
  * stored under `name` (copied; also set as the tensor's name, which the store
  * does not use afterwards). NULL on a duplicate, empty or reserved
  * ("__metadata__") name, a bad shape or OOM. */
 ag_tensor *ag_params_add(ag_params *ps, const char *name, int ndim, const int *shape);
-/* The tensor named `name`, or NULL if absent. */
+/** The tensor named `name`, or NULL if absent. */
 ag_tensor *ag_params_get(const ag_params *ps, const char *name);
-/* Number of tensors in the store (0 for NULL). */
+/** Number of tensors in the store (0 for NULL). */
 size_t ag_params_count(const ag_params *ps);
-/* Number of scalars over all tensors (a 0-d tensor counts 1). */
+/** Number of scalars over all tensors (a 0-d tensor counts 1). */
 size_t ag_params_numel(const ag_params *ps);
-/* The i-th tensor in insertion order; NULL when i >= count. */
+/** The i-th tensor in insertion order; NULL when i >= count. */
 ag_tensor *ag_params_at(const ag_params *ps, size_t i);
-/* Zero the gradient of every tensor in the store. */
+/** Zero the gradient of every tensor in the store. */
 void ag_params_zero_grad(ag_params *ps);
 
 /* ---- checkpoints (.safetensors, F64) -------------------------------------
@@ -47,24 +47,24 @@ void ag_params_zero_grad(ag_params *ps);
  * exactly, every size equal to 8 x elements, dimensions positive (agrad has
  * no zero-size tensors), at most AG_MAX_DIMS of them. */
 
-/* Write every tensor of ps (values only, not gradients), in insertion order,
+/** Write every tensor of ps (values only, not gradients), in insertion order,
  * atomically: a temporary file in the same directory is written, fsynced and
  * renamed over path, then the directory is fsynced. On failure the temporary
  * file is removed and an old file at path is left as it was (if only the
  * final directory fsync fails, path already holds the complete new file). */
 bool ag_checkpoint_save(const ag_params *ps, const char *path);
-/* Load values into an existing store: the file must hold exactly the store's
+/** Load values into an existing store: the file must hold exactly the store's
  * tensors (same names, same shapes; an extra or missing entry is an error).
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
-/* Read a whole checkpoint into a new store (tensors require grad, in the
+/** Read a whole checkpoint into a new store (tensors require grad, in the
  * order of their data in the file). NULL on error. */
 ag_params *ag_checkpoint_read(const char *path);
 
 /* ---- datasets -------------------------------------------------------------- */
 
-/* Read a numeric CSV file into a new [R,C] tensor, one row per line after
+/** Read a numeric CSV file into a new [R,C] tensor, one row per line after
  * skipping the first `skip_lines` lines. Fields are separated by commas,
  * may have spaces or tabs around them and must be finite numbers (strtod in
  * the current locale); every row has the same number of fields; lines that
@@ -72,7 +72,7 @@ ag_params *ag_checkpoint_read(const char *path);
  * (message with line and column), including a file with no data rows. */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
 
-/* Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
+/** Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
  * label_col, in order) and labels [N] (column label_col; -1 means the last).
  * If n_classes > 0 each label must be a whole number in [0, n_classes).
  * On success *features and *labels are new tensors owned by the caller; on
@@ -80,7 +80,7 @@ ag_tensor *ag_csv_load(const char *path, int skip_lines);
 bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor **features,
                      ag_tensor **labels);
 
-/* Read an IDX file (MNIST format: 0x00 0x00 type ndim, ndim big-endian u32
+/** Read an IDX file (MNIST format: 0x00 0x00 type ndim, ndim big-endian u32
  * dimensions, then big-endian data), gzip-compressed or not, into a new
  * double tensor of the file's shape (ndim 1 to 4). Types: 0x08 u8, 0x09 i8,
  * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64; values are converted unscaled
@@ -100,28 +100,28 @@ ag_tensor *ag_idx_load(const char *path);
 typedef struct ag_batches ag_batches;
 
 enum {
-    AG_BATCHES_SHUFFLE = 1,   /* new random order every epoch (else 0..N-1) */
-    AG_BATCHES_DROP_LAST = 2, /* skip the last batch when it has fewer than B rows */
+    AG_BATCHES_SHUFFLE = 1,   /**< new random order every epoch (else 0..N-1) */
+    AG_BATCHES_DROP_LAST = 2, /**< skip the last batch when it has fewer than B rows */
 };
 
-/* New iterator; x [N, ...], y [N, ...] or NULL, batch_size B >= 1, flags a
+/** New iterator; x [N, ...], y [N, ...] or NULL, batch_size B >= 1, flags a
  * combination of AG_BATCHES_*. NULL on a bad argument (y of another N, x a
  * scalar, DROP_LAST with B > N, which would give no batch at all) or OOM. */
 ag_batches *ag_batches_new(const ag_tensor *x, const ag_tensor *y, int batch_size, int flags,
                            unsigned long long seed);
 void ag_batches_free(ag_batches *b);
-/* Copy the next batch into bx [B, ...] and by [B, ...] (by may be NULL; each
+/** Copy the next batch into bx [B, ...] and by [B, ...] (by may be NULL; each
  * must have B rows of the same number of elements per row as x / y, any
  * shape, so images [N,28,28] can fill bx [B,784]). Returns the number of rows
  * filled: B, or fewer for the last batch of an epoch (its remaining rows are
  * zeroed), or 0 once the epoch is over; the call after a 0 starts the next
  * epoch. -1 on a shape mismatch (see ag_last_error). */
 int ag_batches_next(ag_batches *b, ag_tensor *bx, ag_tensor *by);
-/* Batches per epoch, the last partial one included unless DROP_LAST. */
+/** Batches per epoch, the last partial one included unless DROP_LAST. */
 size_t ag_batches_per_epoch(const ag_batches *b);
-/* Epochs started so far (1 after the first batch, ...). */
+/** Epochs started so far (1 after the first batch, ...). */
 size_t ag_batches_epoch(const ag_batches *b);
-/* Index (0..N-1) of the sample in row `row` of the last batch returned, or
+/** Index (0..N-1) of the sample in row `row` of the last batch returned, or
  * (size_t)-1 if there is no such row. */
 size_t ag_batches_sample(const ag_batches *b, int row);
 
