@@ -77,10 +77,23 @@ fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
 	./$(BUILD)/bin/fashion-mnist --out $(BUILD) $(FASHION_ARGS)
 
-valgrind: $(BUILD)/bin/testnet
+# Every example under valgrind, on small sizes: any memory error or lost byte
+# fails (still-reachable blocks are listed, not counted).
+VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
+           --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
+valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/fashion-mnist \
+          $(BUILD)/bin/interop_export
 	@sh scripts/install-deps.sh valgrind
-	valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
-	    ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/scaling >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/iris data/iris.csv >/dev/null
+	@mkdir -p $(BUILD)/interop $(BUILD)/valgrind
+	$(VALGRIND) ./$(BUILD)/bin/interop_export $(BUILD)/interop >/dev/null
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
+	    echo "$(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1"; \
+	    $(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1 --out $(BUILD)/valgrind >/dev/null; \
+	else echo "fashion-mnist: dataset not installed, not run under valgrind"; fi
+	@echo "valgrind: every example ran clean"
 
 # ---- tests ---------------------------------------------------------------------
 $(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a

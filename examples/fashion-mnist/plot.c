@@ -45,12 +45,16 @@ static void axes(FILE *f, const panel *p, const char *title, double scale, const
             p->x0 + PANEL_W / 2.0, p->y0 + PANEL_H + 34);
 }
 
-static void curve(FILE *f, const panel *p, const double *v, const char *colour, const char *label, int row)
+/* A polyline and its legend entry; the legend sits top right (falling
+ * curves) or bottom right (rising ones) to stay clear of the lines. */
+static void curve(FILE *f, const panel *p, const double *v, const char *colour, const char *label, int row,
+                  bool legend_at_bottom)
 {
+    double legend_y = legend_at_bottom ? p->y0 + PANEL_H - 40 + 16 * row : p->y0 + 20 + 16 * row;
     fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colour);
     for (int e = 1; e <= p->epochs; e++) fprintf(f, "%g,%g ", px(p, e), py(p, v[e - 1]));
     fprintf(f, "'/>\n<text x='%g' y='%g' font-size='12' fill='%s'>%s</text>\n", p->x0 + PANEL_W - 110,
-            p->y0 + 20 + 16 * row, colour, label);
+            legend_y, colour, label);
 }
 
 static void range(const double *v, int n, double *lo, double *hi)
@@ -74,7 +78,7 @@ bool plot_curves_svg(const char *path, int epochs, const double *loss, const dou
     lp.lo = 0.0;
     lp.hi = lp.hi > 0 ? lp.hi * 1.05 : 1.0;
     axes(f, &lp, "training loss (cross-entropy)", 1.0, "");
-    curve(f, &lp, loss, "#d62728", "train loss", 0);
+    curve(f, &lp, loss, "#d62728", "train loss", 0, false);
     panel ap = {2 * MARGIN + PANEL_W + 30, MARGIN, INFINITY, -INFINITY, epochs};
     range(train_acc, epochs, &ap.lo, &ap.hi);
     range(test_acc, epochs, &ap.lo, &ap.hi);
@@ -82,8 +86,8 @@ bool plot_curves_svg(const char *path, int epochs, const double *loss, const dou
     ap.hi = fmin(1.0, ceil(ap.hi * 50) / 50);
     if (ap.hi <= ap.lo) ap.hi = ap.lo + 0.02;
     axes(f, &ap, "accuracy", 100.0, "%");
-    curve(f, &ap, train_acc, "#1f77b4", "train accuracy", 0);
-    curve(f, &ap, test_acc, "#2ca02c", "test accuracy", 1);
+    curve(f, &ap, train_acc, "#1f77b4", "train accuracy", 0, true);
+    curve(f, &ap, test_acc, "#2ca02c", "test accuracy", 1, true);
     fputs("</svg>\n", f);
     return fclose(f) == 0;
 }
