@@ -131,11 +131,10 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PUBLIC_HEADERS := include/agrad.h include/agrad_io.h
 
-$(BUILD)/agrad.pc: agrad.pc.in include/agrad.h
+# agrad.pc is written for this PREFIX on every install (never a stale one)
+install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|; s|@PRIVATE_LIBS@|$(strip $(LDFLAGS) $(LDLIBS))|' $< > $@
-
-install: all $(BUILD)/agrad.pc
+	    -e 's|@VERSION@|$(VERSION)|; s|@PRIVATE_LIBS@|$(strip $(LDFLAGS) $(LDLIBS))|' agrad.pc.in > $(BUILD)/agrad.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 $(BUILD)/libagrad.a $(DESTDIR)$(LIBDIR)/libagrad.a
 	install -m 755 $(BUILD)/libagrad.so $(DESTDIR)$(LIBDIR)/libagrad.so.$(VERSION)

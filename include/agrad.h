@@ -43,23 +43,27 @@ typedef struct ag_node ag_node;
  * creation, allocator); "" when none. Thread-local. */
 const char *ag_last_error(void);
 
-/** Replace the allocator used for every allocation the library makes (NULL
- * restores malloc/realloc/free). Call before creating any object. */
+/** malloc/realloc/free replacements for ag_set_allocator. */
 typedef struct ag_allocator {
     void *(*malloc_fn)(size_t size);
     void *(*realloc_fn)(void *ptr, size_t size);
     void (*free_fn)(void *ptr);
 } ag_allocator;
+/** Replace the allocator used for every allocation the library makes (NULL
+ * restores malloc/realloc/free). Call before creating any object, or free
+ * everything made with the old one first. */
 void ag_set_allocator(const ag_allocator *allocator);
 
 /* ---- tensors (user-owned) ---------------------------------------------- */
 
+/**@{*/
 /** New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
  * Returns NULL (see ag_last_error) on a bad shape or out of memory. */
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape);
 /** Same, filled with ones / with `value`. */
 ag_tensor *ag_tensor_ones(int ndim, const int *shape);
 ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value);
+/**@}*/
 /** New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
 ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data);
 /** New 0-d tensor holding `value`. */
@@ -68,6 +72,7 @@ ag_tensor *ag_tensor_scalar(double value);
  * a live graph still records (reset the graph first). */
 void ag_tensor_free(ag_tensor *t);
 
+/** Number of dimensions (0 for a scalar). */
 int ag_tensor_ndim(const ag_tensor *t);
 /** Size of dimension `dim` (0-based); 0 when out of range. */
 int ag_tensor_dim(const ag_tensor *t, int dim);
@@ -77,15 +82,20 @@ size_t ag_tensor_size(const ag_tensor *t);
 double *ag_tensor_data(const ag_tensor *t);
 /** Element at a flat row-major index (NAN when out of range). */
 double ag_tensor_get(const ag_tensor *t, size_t index);
-/** Mark the tensor as a parameter: backward accumulates d(root)/d(tensor)
- * into its gradient buffer (allocated here, zeroed). Returns false on OOM. */
+/** Mark the tensor as a parameter (or freeze it with false): backward
+ * accumulates d(root)/d(tensor) into its gradient buffer (allocated on the
+ * first call, zeroed, kept until the tensor is freed). It applies to graph
+ * nodes recorded afterwards; an optimiser skips a frozen tensor. Returns
+ * false on OOM. */
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
-/** The gradient buffer (same size as data), or NULL if not a parameter. */
+/** The gradient buffer (same size as data), or NULL if the tensor does not
+ * require grad. */
 double *ag_tensor_grad(const ag_tensor *t);
 /** Set the gradient to zero (no-op without a gradient). */
 void ag_tensor_zero_grad(ag_tensor *t);
 /** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
 bool ag_tensor_set_name(ag_tensor *t, const char *name);
+/** The tensor's name, "" when it has none. */
 const char *ag_tensor_name(const ag_tensor *t);
 /** Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
@@ -94,6 +104,7 @@ char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
 
 /* ---- graphs ------------------------------------------------------------ */
 
+/** A new empty graph; NULL (ag_last_error) on out of memory. */
 ag_graph *ag_graph_new(void);
 /** Free the graph and every node in it; NULL is ignored. */
 void ag_graph_free(ag_graph *g);
@@ -122,6 +133,7 @@ ag_node *ag_scalar(ag_graph *g, double value);
 
 /* ---- ops (each records one node; NULL operand => NULL result) -------- */
 
+/**@{*/
 /** Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
  * right and each pair of sizes must be equal or one of them 1 (a scalar
  * broadcasts everywhere, a bias [C] over a matrix [N,C], a column [R,1] over
@@ -130,12 +142,15 @@ ag_node *ag_add(ag_node *a, ag_node *b);
 ag_node *ag_sub(ag_node *a, ag_node *b);
 ag_node *ag_mul(ag_node *a, ag_node *b);
 ag_node *ag_div(ag_node *a, ag_node *b);
+/**@}*/
 
+/**@{*/
 /** Elementwise unary. */
 ag_node *ag_neg(ag_node *a);
 ag_node *ag_exp(ag_node *a);
 ag_node *ag_log(ag_node *a);
 ag_node *ag_tanh(ag_node *a);
+/**@}*/
 /** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
 ag_node *ag_relu(ag_node *a);
 /** 1 / (1 + exp(-x)), computed without overflow for large |x|. */
@@ -146,13 +161,17 @@ ag_node *ag_pow(ag_node *a, double p);
 /** [M,K] @ [K,N] -> [M,N]. */
 ag_node *ag_matmul(ag_node *a, ag_node *b);
 
+/**@{*/
 /** Sum / mean of every element -> scalar (0-d). */
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
+/**@}*/
+/**@{*/
 /** Sum / mean along one axis (negative counts from the end), which is removed:
  * [N,C] along 0 -> [C], along 1 -> [N] (PyTorch's keepdim=False). */
 ag_node *ag_sum_axis(ag_node *a, int axis);
 ag_node *ag_mean_axis(ag_node *a, int axis);
+/**@}*/
 
 /** [M,N] -> [N,M]. */
 ag_node *ag_transpose(ag_node *a);
@@ -184,19 +203,25 @@ ag_node *ag_softmax_xent_label(ag_node *logits, int label);
 
 /* ---- nodes ---------------------------------------------------------------- */
 
+/** Number of dimensions of the node's value. */
 int ag_node_ndim(const ag_node *n);
+/** Size of dimension dim (0 when out of range). */
 int ag_node_dim(const ag_node *n, int dim);
+/** Number of elements of the node's value. */
 size_t ag_node_size(const ag_node *n);
 /** The node's value (valid until reset). */
 const double *ag_node_value(const ag_node *n);
-/** Gradient of the last backward root with respect to this node, or NULL if no
- * gradient flows to it (valid until reset). */
+/** Gradient of the last backward root with respect to this node (zeros when
+ * the root does not depend on it), or NULL if the node has no gradient at all
+ * (no parameter that requires grad below it). Valid until reset. */
 const double *ag_node_grad(const ag_node *n);
 /** Name of the op that made the node ("matmul", "param", ...). */
 const char *ag_node_op(const ag_node *n);
 /** Name the node for printing and graph pictures (copied into the graph). */
 ag_node *ag_node_set_name(ag_node *n, const char *name);
+/** The node's name ("" when it has none). */
 const char *ag_node_name(const ag_node *n);
+/** The graph the node was recorded in. */
 ag_graph *ag_node_graph(const ag_node *n);
 /** Print the node's name, op, shape and value. */
 void ag_node_print(const ag_node *n, FILE *out, int digits);
@@ -210,14 +235,16 @@ void ag_node_print(const ag_node *n, FILE *out, int digits);
  * the same graph adds the same gradient to the parameters again, as PyTorch
  * does with retain_graph=True. Returns false (graph error set) on a bad root. */
 bool ag_backward(ag_graph *g, ag_node *root);
-/** Same with a seed gradient of root's shape (for non-scalar roots: one
- * vector-Jacobian product u^T J). */
+/** Same with a seed gradient u of root's shape (for non-scalar roots: one
+ * vector-Jacobian product u^T J); a NULL seed means all ones. */
 bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed);
 /** Zero the gradients of every parameter leaf recorded in the graph. */
 void ag_graph_zero_grad(ag_graph *g);
 /** Re-run every recorded node's forward, in recording order, reading the
  * current values of parameter and input tensors (record once, replay many).
- * Returns false (graph error set) if an op fails, e.g. a label out of range. */
+ * Returns false (graph error set) if an op fails on the data, e.g. a label
+ * out of range; such an error is cleared by the next replay, so fixing the
+ * data and replaying again works. An error made while recording stays. */
 bool ag_graph_forward(ag_graph *g);
 
 /* ---- forward mode and Jacobians ---------------------------------------------- */
@@ -232,6 +259,7 @@ bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *co
  * on any seed. */
 const double *ag_node_tangent(const ag_node *n);
 
+/**@{*/
 /** Full Jacobian d(out)/d(wrt) as a new [size(out), size(wrt)] tensor (the
  * caller frees it): row i is d out_i / d wrt. By reverse mode (one VJP sweep
  * per output element; wrt must receive a gradient, i.e. depend on a tensor that
@@ -240,6 +268,7 @@ const double *ag_node_tangent(const ag_node *n);
  * gradients are left as they were. NULL with the graph's error set on misuse. */
 ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt);
 ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
+/**@}*/
 
 /* ---- gradcheck ------------------------------------------------------------------ */
 
@@ -301,7 +330,9 @@ typedef struct ag_rng {
     double spare_normal;
     bool has_spare;
 } ag_rng;
+/** A generator started from seed. */
 ag_rng ag_rng_new(unsigned long long seed);
+/** The next 64 random bits. */
 unsigned long long ag_rng_next(ag_rng *r);
 /** Uniform in [lo, hi). */
 double ag_rng_uniform(ag_rng *r, double lo, double hi);
@@ -314,6 +345,7 @@ unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
 
 typedef struct ag_params ag_params; /**< the parameter store (agrad_io.h) */
 
+/**@{*/
 /** Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
  * fan_out = cols. Xavier/Glorot: uniform +-sqrt(6/(in+out)) or normal with
  * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in). */
@@ -325,6 +357,7 @@ void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng);
 void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng);
 void ag_init_he_uniform(ag_tensor *t, ag_rng *rng);
 void ag_init_he_normal(ag_tensor *t, ag_rng *rng);
+/**@}*/
 
 typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMOID } ag_activation;
 
@@ -346,6 +379,7 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
 ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
 /** Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */
 ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
+/** Free the MLP (not its tensors, which the store owns); NULL ok. */
 void ag_mlp_free(ag_mlp *m);
 
 /** Fraction of the first `rows` rows of logits [N,C] whose largest entry is
@@ -365,10 +399,12 @@ typedef struct ag_optimizer_config {
     double beta1, beta2, eps; /**< Adam, AdamW */
 } ag_optimizer_config;
 
+/**@{*/
 /** Defaults: plain SGD; Adam (0.9, 0.999, 1e-8); AdamW (same, weight decay 0.01). */
 ag_optimizer_config ag_sgd_config(double lr);
 ag_optimizer_config ag_adam_config(double lr);
 ag_optimizer_config ag_adamw_config(double lr);
+/**@}*/
 
 typedef struct ag_optimizer ag_optimizer;
 /** An optimiser over n_params tensors that require grad (not owned). Its state
@@ -377,9 +413,13 @@ typedef struct ag_optimizer ag_optimizer;
 ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config);
 /** Update every parameter from its gradient. */
 void ag_optimizer_step(ag_optimizer *o);
+/** Zero the gradients of the optimiser's parameters. */
 void ag_optimizer_zero_grad(ag_optimizer *o);
+/** Change the learning rate (schedules); a negative one is ignored. */
 void ag_optimizer_set_lr(ag_optimizer *o, double lr);
+/** Steps taken so far. */
 long ag_optimizer_steps(const ag_optimizer *o);
+/** Free the optimiser and its state; NULL ok. */
 void ag_optimizer_free(ag_optimizer *o);
 
 /* ---- study tools ----------------------------------------------------------- */

@@ -22,7 +22,8 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
         return false;
     }
     if (!root->grad) {
-        ag_graph_fail(g, "%s: root does not depend on any tensor that requires grad", who);
+        ag_graph_fail(g, "%s: root does not depend on any tensor that requires grad (a tensor "
+                         "marked after it was recorded counts from the next recording)", who);
         return false;
     }
     return true;
@@ -96,16 +97,19 @@ void ag_graph_zero_grad(ag_graph *g)
 
 bool ag_graph_forward(ag_graph *g)
 {
+    if (g && g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
     if (!g || g->failed) return false;
     char why[256];
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
         if (n->leaf || !n->op->forward) continue;
-        if (!n->op->forward(n, why, sizeof why)) {
-            ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
+        bool ok = n->op->forward(n, why, sizeof why);
+        if (!ok) ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
+        if (ok && g->detect_anomaly) ok = ag_check_value(g, n);
+        if (!ok) {
+            g->failed_in_replay = true;
             return false;
         }
-        if (g->detect_anomaly && !ag_check_value(g, n)) return false;
     }
     return true;
 }

@@ -25,6 +25,7 @@ void ag_graph_reset(ag_graph *g)
     ag_arena_reset(&g->arena);
     g->n_nodes = 0;
     g->failed = false;
+    g->failed_in_replay = false;
     g->error[0] = '\0';
 }
 
@@ -50,6 +51,7 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...)
     vsnprintf(g->error, sizeof g->error, fmt, args);
     va_end(args);
     g->failed = true;
+    g->failed_in_replay = false;
 }
 
 /* Append `node` to the recording order; grows the array (kept across reset). */
@@ -168,8 +170,9 @@ static ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
 {
     if (!g || g->failed) return NULL;
     if (!t) {
-        ag_graph_fail(g, "ag_%s: tensor is NULL (did its creation fail? %s)", op->name,
-                      ag_last_error());
+        const char *earlier = ag_last_error();
+        ag_graph_fail(g, "ag_%s: tensor is NULL%s%s%s", op->name, earlier[0] ? " (did its creation fail? " : "",
+                      earlier, earlier[0] ? ")" : "");
         return NULL;
     }
     ag_node *n = node_new(g, op);
@@ -188,7 +191,7 @@ static ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
 ag_node *ag_param(ag_graph *g, ag_tensor *t)
 {
     ag_node *n = leaf_new(g, &ag_op_param, t);
-    if (n) n->grad = t->grad;
+    if (n && t->requires_grad) n->grad = t->grad;
     return n;
 }
 

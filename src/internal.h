@@ -33,7 +33,9 @@ void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int
 struct ag_tensor {
     ag_shape shape;
     double *data;
-    double *grad; /* NULL unless the tensor requires grad */
+    double *grad; /* allocated on the first requires_grad(true), kept until freed
+                     (recorded nodes may still point at it) */
+    bool requires_grad;
     char *name;
 };
 
@@ -84,6 +86,8 @@ struct ag_graph {
     char error[AG_ERROR_SIZE];
     FILE *trace; /* backward prints its walk here when set */
     bool detect_anomaly; /* check every value and gradient for NaN/Inf */
+    bool failed_in_replay; /* the error came from data in a replay: the next
+                              replay may clear it */
 };
 
 /* Anomaly detection (study/anomaly.c): false, with the graph's error set
@@ -154,5 +158,9 @@ void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
  * "openblas" when built with BLAS=openblas) and the threads it may use. */
 const char *ag_gemm_isa(void);
 int ag_gemm_threads(void);
+/* Switch ag_gemm to the kernel for `isa` ("generic", "avx2", "avx512"); false
+ * (nothing changed) when this CPU cannot run it. NULL picks the best one.
+ * For tests and benchmarks: not safe while another thread runs ag_gemm. */
+bool ag_gemm_use_isa(const char *isa);
 
 #endif

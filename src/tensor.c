@@ -133,7 +133,7 @@ int ag_tensor_dim(const ag_tensor *t, int dim)
 
 size_t ag_tensor_size(const ag_tensor *t) { return t ? t->shape.size : 0; }
 double *ag_tensor_data(const ag_tensor *t) { return t ? t->data : NULL; }
-double *ag_tensor_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+double *ag_tensor_grad(const ag_tensor *t) { return t && t->requires_grad ? t->grad : NULL; }
 const char *ag_tensor_name(const ag_tensor *t) { return t && t->name ? t->name : ""; }
 
 double ag_tensor_get(const ag_tensor *t, size_t index)
@@ -144,13 +144,11 @@ double ag_tensor_get(const ag_tensor *t, size_t index)
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
 {
     if (!t) return false;
-    if (!requires) {
-        ag_free(t->grad);
-        t->grad = NULL;
-        return true;
-    }
-    if (!t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
-    return t->grad != NULL;
+    /* the buffer is kept when turned off: a graph recorded earlier may still
+     * write into it, and turning it on again finds it */
+    if (requires && !t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
+    t->requires_grad = requires && t->grad != NULL;
+    return !requires || t->grad != NULL;
 }
 
 void ag_tensor_zero_grad(ag_tensor *t)

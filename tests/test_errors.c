@@ -84,7 +84,7 @@ START_TEST(shape_op_errors)
     ck_assert_error("ag_reshape: (2x3): cannot reshape 6 elements to (4x2)");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_reshape(zeros(2, 3), 2, (int[]){-1, 4}));
-    ck_assert_error("ag_reshape: (2x3): bad target shape");
+    ck_assert_error("ag_reshape: (2x3) to (-1x4): bad target shape");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_sum_axis(zeros(2, 3), 2));
     ck_assert_error("ag_sum_axis: (2x3): axis 2 is out of range for 2 dimensions");
@@ -177,6 +177,46 @@ START_TEST(backward_on_a_reset_graph)
 }
 END_TEST
 
+START_TEST(replay_recovers_from_bad_data)
+{
+    ag_tensor *labels = ag_tensor_from(1, (int[]){2}, (double[]){0, 1});
+    ag_node *loss = ag_softmax_xent(zeros(2, 3), ag_input(g, labels));
+    ck_assert_ptr_nonnull(loss);
+    ag_tensor_data(labels)[1] = 7; /* a bad batch */
+    ck_assert(!ag_graph_forward(g));
+    ck_assert_error("label 7 in row 1");
+    ag_tensor_data(labels)[1] = 2; /* fixed: the same recording replays again */
+    ck_assert_msg(ag_graph_forward(g), "%s", ag_graph_error(g));
+    ck_assert_ptr_null(ag_graph_error(g));
+    ck_assert_close(ag_node_value(loss)[0], log(3.0), 1e-15); /* uniform over 3 classes */
+    ag_tensor_free(labels);
+}
+END_TEST
+
+START_TEST(freezing_a_recorded_parameter)
+{
+    /* requires_grad(false) after recording must not leave a dangling buffer */
+    ag_tensor *w = ag_tensor_ones(1, (int[]){2});
+    ag_tensor_requires_grad(w, true);
+    ag_optimizer_config c = ag_sgd_config(0.5);
+    ag_optimizer *o = ag_optimizer_new(1, &w, &c);
+    ag_node *root = ag_sum(ag_mul(ag_param(g, w), ag_param(g, w)));
+    ag_tensor_requires_grad(w, false);
+    ck_assert_ptr_null(ag_tensor_grad(w));
+    ck_assert(ag_backward(g, root)); /* writes the kept buffer, no crash */
+    ag_optimizer_step(o);            /* frozen: skipped */
+    ck_assert(ag_tensor_data(w)[0] == 1.0);
+    ag_tensor_requires_grad(w, true);
+    ag_tensor_zero_grad(w);
+    ag_graph_reset(g);
+    ck_assert(ag_backward(g, ag_sum(ag_mul(ag_param(g, w), ag_param(g, w)))));
+    ag_optimizer_step(o); /* d/dw sum(w^2) = 2w = 2: w = 1 - 0.5 * 2 = 0 */
+    ck_assert(ag_tensor_data(w)[0] == 0.0);
+    ag_optimizer_free(o);
+    ag_tensor_free(w);
+}
+END_TEST
+
 START_TEST(bad_tensor_shapes)
 {
     ck_assert_ptr_null(ag_tensor_zeros(2, (int[]){3, 0}));
@@ -230,6 +270,8 @@ Suite *errors_suite(void)
     tcase_add_test(tc, error_is_sticky_and_first_is_kept);
     tcase_add_test(tc, backward_misuse);
     tcase_add_test(tc, bad_tensor_shapes);
+    tcase_add_test(tc, replay_recovers_from_bad_data);
+    tcase_add_test(tc, freezing_a_recorded_parameter);
     tcase_add_test(tc, anomaly_forward_names_the_op);
     tcase_add_test(tc, anomaly_backward_names_the_op);
     tcase_add_test(tc, backward_on_a_reset_graph);

@@ -34,7 +34,7 @@ static void print_forward(const testnet_model *m)
 /* Compare one array and fold its verdict into *ok. */
 static void check(bool *ok, const char *title, size_t n, const double *hand, const double *engine)
 {
-    ag_diff d = ag_compare(stdout, title, "hand (DESIGN.md 1)", "autograd", n, hand, engine,
+    ag_diff d = ag_compare(stdout, title, "hand (seed derivation)", "autograd", n, hand, engine,
                            TOLERANCE);
     *ok = *ok && d.pass;
 }

@@ -64,6 +64,11 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
         ag_set_last_error("ag_mlp_new: NULL argument or no layers");
         return NULL;
     }
+    for (size_t k = 0; k <= n_layers; k++) /* check all before adding any tensor */
+        if (widths[k] <= 0) {
+            ag_set_last_error("ag_mlp_new: width %zu is %d; every width must be positive", k, widths[k]);
+            return NULL;
+        }
     ag_mlp *m = ag_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->n_layers = n_layers;
@@ -83,7 +88,10 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
 
 ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x)
 {
-    if (!m) return NULL;
+    if (!m) {
+        if (g) ag_graph_fail(g, "ag_mlp_forward: mlp is NULL (did ag_mlp_new fail? %s)", ag_last_error());
+        return NULL;
+    }
     for (size_t k = 0; k < m->n_layers && x; k++)
         x = ag_dense(g, x, m->params[2 * k], m->params[2 * k + 1], m->activations[k]);
     return x;

@@ -13,8 +13,10 @@ static size_t argmax(const double *v, size_t n)
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows)
 {
     if (!logits || !labels || logits->shape.ndim != 2 || rows == 0 ||
-        rows > (size_t)logits->shape.dims[0] || rows > labels->shape.size)
+        rows > (size_t)logits->shape.dims[0] || rows > labels->shape.size) {
+        ag_set_last_error("ag_accuracy: needs [N,C] logits, labels and 0 < rows <= N");
         return -1.0;
+    }
     size_t classes = (size_t)logits->shape.dims[1], correct = 0;
     for (size_t r = 0; r < rows; r++)
         correct += (double)argmax(logits->value + r * classes, classes) == labels->data[r];

@@ -85,7 +85,7 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
 {
     if (!config || !config_is_valid(config)) return NULL;
     for (size_t i = 0; i < n_params; i++)
-        if (!params || !params[i] || !params[i]->grad) {
+        if (!params || !params[i] || !params[i]->requires_grad) {
             ag_set_last_error("ag_optimizer_new: parameter %zu is NULL or does not require grad", i);
             return NULL;
         }
@@ -139,6 +139,7 @@ void ag_optimizer_step(ag_optimizer *o)
     o->step++;
     for (size_t k = 0; k < o->n_params; k++) {
         ag_tensor *t = o->params[k];
+        if (!t->requires_grad) continue; /* frozen since the optimiser was made */
         if (o->config.kind == AG_OPTIM_SGD)
             sgd_update(&o->config, o->step, t->shape.size, t->data, t->grad, o->state1[k]);
         else

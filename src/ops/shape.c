@@ -112,13 +112,14 @@ ag_node *ag_reshape(ag_node *a, int ndim, const int *dims)
     int resolved[AG_MAX_DIMS];
     ag_shape shape;
     const char *why = "";
-    if (ndim < 0 || ndim > AG_MAX_DIMS || (ndim > 0 && !dims) || !resolve_dims(a, ndim, dims, resolved) ||
-        !ag_shape_make(&shape, ndim, resolved, &why)) {
-        char have[64];
-        if (!a->graph->failed)
-            ag_graph_fail(a->graph, "ag_reshape: (%s): bad target shape (%s; at most one -1, other "
-                                    "dimensions positive, 0 to 4 of them)",
-                          ag_shape_str(&a->shape, have, sizeof have), why);
+    bool counted = ndim >= 0 && ndim <= AG_MAX_DIMS && (ndim == 0 || dims);
+    if (!counted || !resolve_dims(a, ndim, dims, resolved) || !ag_shape_make(&shape, ndim, resolved, &why)) {
+        char have[64], want[64] = "?";
+        if (counted) ag_shape_string(ndim, dims, want, sizeof want);
+        ag_graph_fail(a->graph, "ag_reshape: (%s) to (%s): bad target shape (%s; at most one -1 "
+                                "that divides %zu elements, other dimensions positive, 0 to 4 of them)",
+                      ag_shape_str(&a->shape, have, sizeof have), want, why[0] ? why : "no such shape",
+                      a->shape.size);
         return NULL;
     }
     return ag_record_shaped(&ag_op_reshape, a, NULL, 0, &shape);

@@ -94,7 +94,7 @@ static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *
 {
     *total = 0;
     for (size_t k = 0; k < n_params; k++) {
-        if (!params[k] || !params[k]->grad) {
+        if (!params[k] || !params[k]->requires_grad) {
             ag_set_last_error("ag_gradcheck: parameter %zu is NULL or does not require grad", k);
             return false;
         }
