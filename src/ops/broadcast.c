@@ -12,6 +12,12 @@ static void padded_dims(const ag_shape *s, int out[AG_MAX_DIMS])
 
 bool bcast_shape(const ag_shape *a, const ag_shape *b, ag_shape *out, char *why, size_t len)
 {
+    bool same = a->ndim == b->ndim;
+    for (int i = 0; same && i < a->ndim; i++) same = a->dims[i] == b->dims[i];
+    if (same) { /* the common case, and the answer is a's shape */
+        *out = *a;
+        return true;
+    }
     int da[AG_MAX_DIMS], db[AG_MAX_DIMS];
     padded_dims(a, da);
     padded_dims(b, db);
@@ -50,4 +56,51 @@ void bcast_plan_make(bcast_plan *plan, const ag_shape *a, const ag_shape *b, con
     padded_dims(out, plan->dims);
     padded_strides(a, plan->dims, plan->stride_a);
     padded_strides(b, plan->dims, plan->stride_b);
+}
+
+/* How one operand reads dims [from, to) of the output: 'd' dense (its strides
+ * are the row-major strides of those output dims, times `unit`), 'z' zero
+ * (broadcast over all of them), or 0 (neither). Dims of size 1 do not count. */
+static char stride_kind(const int dims[AG_MAX_DIMS], const size_t stride[AG_MAX_DIMS], int from,
+                        int to, size_t unit)
+{
+    bool dense = true, zero = true;
+    size_t step = unit;
+    for (int i = to - 1; i >= from; i--) {
+        if (dims[i] == 1) continue;
+        dense &= stride[i] == step;
+        zero &= stride[i] == 0;
+        step *= (size_t)dims[i];
+    }
+    return dense ? 'd' : zero ? 'z' : 0;
+}
+
+/* One operand over a split at dim s: its (row, column) strides, or false. */
+static bool operand_2d(const int dims[AG_MAX_DIMS], const size_t stride[AG_MAX_DIMS], int s,
+                       size_t cols, size_t *rs, size_t *cs)
+{
+    char inner = stride_kind(dims, stride, s, AG_MAX_DIMS, 1);
+    if (!inner) return false;
+    /* rows of a column-dense operand are `cols` apart; of a broadcast one, 1 */
+    char outer = stride_kind(dims, stride, 0, s, inner == 'd' ? cols : 1);
+    if (!outer) return false;
+    *cs = inner == 'd' ? 1 : 0;
+    *rs = outer == 'd' ? (inner == 'd' ? cols : 1) : 0;
+    return true;
+}
+
+bool bcast_view_make(const bcast_plan *plan, bcast_view *view)
+{
+    /* the first split (the longest inner loop) that both operands fit */
+    for (int s = 0; s <= AG_MAX_DIMS; s++) {
+        size_t rows = 1, cols = 1;
+        for (int i = 0; i < AG_MAX_DIMS; i++) *(i < s ? &rows : &cols) *= (size_t)plan->dims[i];
+        if (operand_2d(plan->dims, plan->stride_a, s, cols, &view->a_rs, &view->a_cs) &&
+            operand_2d(plan->dims, plan->stride_b, s, cols, &view->b_rs, &view->b_cs)) {
+            view->rows = rows;
+            view->cols = cols;
+            return true;
+        }
+    }
+    return false;
 }

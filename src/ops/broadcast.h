@@ -17,6 +17,20 @@ bool bcast_shape(const ag_shape *a, const ag_shape *b, ag_shape *out, char *why,
 /* The iteration plan for out = a (op) b (shapes already checked). */
 void bcast_plan_make(bcast_plan *plan, const ag_shape *a, const ag_shape *b, const ag_shape *out);
 
+/* The common broadcasts seen as a 2-d loop: the output is `rows` x `cols`
+ * (row-major) and an operand's element (r, c) is at r*rs + c*cs, each stride
+ * being 0 (broadcast) or the dense one. Covers same shapes (1 x n), a scalar
+ * with anything, a bias row [C] over [N,C] (rs 0, cs 1), a column [R,1] over
+ * [R,C] (rs 1, cs 0) and the same with more leading dimensions. */
+typedef struct bcast_view {
+    size_t rows, cols;
+    size_t a_rs, a_cs, b_rs, b_cs;
+} bcast_view;
+
+/* Fill `view` for a plan; false when the broadcast is not of that kind (then
+ * BCAST_FOR_EACH visits it). */
+bool bcast_view_make(const bcast_plan *plan, bcast_view *view);
+
 /* Visit every output element: `body` sees k (output index), ia and ib. */
 #define BCAST_FOR_EACH(plan, k, ia, ib, body)                                           \
     do {                                                                                \

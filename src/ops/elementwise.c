@@ -5,38 +5,144 @@
  * from them once, here:
  *   forward  y[k]   = f(a[ia], b[ib])
  *   vjp      ga[ia] += gy[k] * df/da,   gb[ib] += gy[k] * df/db
- *   jvp      ty[k]  = df/da * ta[ia] + df/db * tb[ib]                     */
+ *   jvp      ty[k]  = df/da * ta[ia] + df/db * tb[ib]
+ *
+ * The scalar rules are static inline functions. The *_LOOPS macros stamp each
+ * rule into loops over a 2-d view of the broadcast (same shapes, a scalar, a
+ * bias row [C] over [N,C], a column [R,1] over [R,C]; see broadcast.h), so
+ * the common cases make no call per element; any other broadcast visits the
+ * elements one by one through the rule's function pointers. Both ways apply
+ * the same formula in the same order, so they give the same bits. */
 #include "broadcast.h"
 
 #include <math.h>
 
 /* ---- binary ---------------------------------------------------------------- */
 
+/* loops of one rule: over n elements of same-shape operands, and over a 2-d
+ * view of a broadcast (see BINARY_LOOPS) */
+typedef void (*binary_forward_flat)(size_t n, const double *a, const double *b, double *y);
+typedef void (*binary_grad_flat)(size_t n, const double *a, const double *b, const double *gy,
+                                 double *g);
+typedef void (*binary_forward_loop)(const bcast_view *v, const double *a, const double *b,
+                                    double *y);
+typedef void (*binary_vjp_loop)(const bcast_view *v, const double *a, const double *b,
+                                const double *gy, double *ga, double *gb);
+
 typedef struct binary_rule {
     double (*f)(double a, double b);
     double (*df_da)(double a, double b);
     double (*df_db)(double a, double b);
+    binary_forward_flat forward_flat;
+    binary_grad_flat grad_a_flat, grad_b_flat;
+    binary_forward_loop forward_2d;
+    binary_vjp_loop vjp_2d;
 } binary_rule;
 
-static double add_f(double a, double b) { return a + b; }
-static double sub_f(double a, double b) { return a - b; }
-static double mul_f(double a, double b) { return a * b; }
-static double div_f(double a, double b) { return a / b; }
-static double one(double a, double b) { (void)a, (void)b; return 1.0; }
-static double minus_one(double a, double b) { (void)a, (void)b; return -1.0; }
-static double mul_da(double a, double b) { (void)a; return b; }
-static double mul_db(double a, double b) { (void)b; return a; }
-static double div_da(double a, double b) { (void)a; return 1.0 / b; }
-static double div_db(double a, double b) { return -a / (b * b); }
+static inline double add_f(double a, double b) { return a + b; }
+static inline double sub_f(double a, double b) { return a - b; }
+static inline double mul_f(double a, double b) { return a * b; }
+static inline double div_f(double a, double b) { return a / b; }
+static inline double add_da(double a, double b) { (void)a, (void)b; return 1.0; }
+static inline double add_db(double a, double b) { (void)a, (void)b; return 1.0; }
+static inline double sub_da(double a, double b) { (void)a, (void)b; return 1.0; }
+static inline double sub_db(double a, double b) { (void)a, (void)b; return -1.0; }
+static inline double mul_da(double a, double b) { (void)a; return b; }
+static inline double mul_db(double a, double b) { (void)b; return a; }
+static inline double div_da(double a, double b) { (void)a; return 1.0 / b; }
+static inline double div_db(double a, double b) { return -a / (b * b); }
 
-static const binary_rule add_rule = {add_f, one, one};
-static const binary_rule sub_rule = {sub_f, one, minus_one};
-static const binary_rule mul_rule = {mul_f, mul_da, mul_db};
-static const binary_rule div_rule = {div_f, div_da, div_db};
+/* y[r,c] = f(a[r*a_rs + c*a_cs], b[...]) with the operand that does not move
+ * along a row read once per row. */
+#define BINARY_FORWARD_2D(F)                                                               \
+    static void F##_forward_2d(const bcast_view *v, const double *a, const double *b,      \
+                               double *restrict y)                                         \
+    {                                                                                      \
+        size_t n = v->cols;                                                                \
+        for (size_t r = 0; r < v->rows; r++, y += n) {                                     \
+            const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
+            if (v->a_cs && v->b_cs)                                                        \
+                for (size_t c = 0; c < n; c++) y[c] = F(ar[c], br[c]);                     \
+            else if (v->a_cs)                                                              \
+                for (size_t c = 0; c < n; c++) y[c] = F(ar[c], br[0]);                     \
+            else if (v->b_cs)                                                              \
+                for (size_t c = 0; c < n; c++) y[c] = F(ar[0], br[c]);                     \
+            else                                                                           \
+                for (size_t c = 0; c < n; c++) y[c] = F(ar[0], br[0]);                     \
+        }                                                                                  \
+    }
+
+/* g[r*rs + c*cs] += gy[r,c] * D(a, b) for one operand's gradient g; a moving
+ * operand (cs 1) is a plain loop, a broadcast one (cs 0) sums along the row
+ * into one element, in the same order as the element-by-element visit. */
+#define BINARY_GRAD_2D(D)                                                                  \
+    static void D##_grad_2d(const bcast_view *v, const double *a, const double *b,         \
+                            const double *gy, double *restrict g, size_t rs, size_t cs)    \
+    {                                                                                      \
+        size_t n = v->cols;                                                                \
+        for (size_t r = 0; r < v->rows; r++, gy += n) {                                    \
+            const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
+            size_t ac = v->a_cs, bc = v->b_cs;                                             \
+            double *gr = g + r * rs;                                                       \
+            if (cs) {                                                                      \
+                for (size_t c = 0; c < n; c++) gr[c] += gy[c] * D(ar[c * ac], br[c * bc]); \
+            } else {                                                                       \
+                double s = gr[0];                                                          \
+                for (size_t c = 0; c < n; c++) s += gy[c] * D(ar[c * ac], br[c * bc]);     \
+                gr[0] = s;                                                                 \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+/* same shapes: y[k] = F(a[k], b[k]) and g[k] += gy[k] * D(a[k], b[k]) */
+#define BINARY_FLAT(F, D_A, D_B)                                                           \
+    static void F##_flat(size_t n, const double *a, const double *b, double *restrict y)   \
+    {                                                                                      \
+        for (size_t k = 0; k < n; k++) y[k] = F(a[k], b[k]);                               \
+    }                                                                                      \
+    static void D_A##_flat(size_t n, const double *a, const double *b, const double *gy,   \
+                           double *restrict g)                                             \
+    {                                                                                      \
+        for (size_t k = 0; k < n; k++) g[k] += gy[k] * D_A(a[k], b[k]);                    \
+    }                                                                                      \
+    static void D_B##_flat(size_t n, const double *a, const double *b, const double *gy,   \
+                           double *restrict g)                                             \
+    {                                                                                      \
+        for (size_t k = 0; k < n; k++) g[k] += gy[k] * D_B(a[k], b[k]);                    \
+    }
+
+#define BINARY_LOOPS(name)                                                                 \
+    BINARY_FLAT(name##_f, name##_da, name##_db)                                            \
+    BINARY_FORWARD_2D(name##_f)                                                            \
+    BINARY_GRAD_2D(name##_da)                                                              \
+    BINARY_GRAD_2D(name##_db)                                                              \
+    static void name##_vjp_2d(const bcast_view *v, const double *a, const double *b,       \
+                              const double *gy, double *ga, double *gb)                    \
+    {                                                                                      \
+        if (ga) name##_da_grad_2d(v, a, b, gy, ga, v->a_rs, v->a_cs);                      \
+        if (gb) name##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs);                      \
+    }                                                                                      \
+    static const binary_rule name##_rule = {name##_f, name##_da, name##_db,                \
+                                            name##_f_flat, name##_da_flat, name##_db_flat, \
+                                            name##_f_forward_2d, name##_vjp_2d};
+
+BINARY_LOOPS(add)
+BINARY_LOOPS(sub)
+BINARY_LOOPS(mul)
+BINARY_LOOPS(div)
 
 static bool binary_shape(ag_node *out, char *why, size_t len)
 {
     return bcast_shape(&out->in[0]->shape, &out->in[1]->shape, &out->shape, why, len);
+}
+
+static bool same_shape(const ag_node *out)
+{
+    const ag_shape *sa = &out->in[0]->shape, *sb = &out->in[1]->shape;
+    if (sa->ndim != sb->ndim) return false;
+    for (int i = 0; i < sa->ndim; i++)
+        if (sa->dims[i] != sb->dims[i]) return false;
+    return true;
 }
 
 static bool binary_forward(ag_node *out, char *why, size_t len)
@@ -45,12 +151,17 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
     const binary_rule *r = out->op->rule;
     const double *a = out->in[0]->value, *b = out->in[1]->value;
     double *y = out->value;
-    if (ag_shape_equal(&out->in[0]->shape, &out->in[1]->shape)) {
-        for (size_t k = 0; k < out->shape.size; k++) y[k] = r->f(a[k], b[k]);
+    if (same_shape(out)) {
+        r->forward_flat(out->shape.size, a, b, y);
         return true;
     }
     bcast_plan plan;
+    bcast_view view;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
+    if (bcast_view_make(&plan, &view)) {
+        r->forward_2d(&view, a, b, y);
+        return true;
+    }
     BCAST_FOR_EACH(&plan, k, ia, ib, { y[k] = r->f(a[ia], b[ib]); });
     return true;
 }
@@ -60,8 +171,18 @@ static void binary_vjp(ag_node *out)
     const binary_rule *r = out->op->rule;
     const double *a = out->in[0]->value, *b = out->in[1]->value, *gy = out->grad;
     double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
+    if (same_shape(out)) {
+        if (ga) r->grad_a_flat(out->shape.size, a, b, gy, ga);
+        if (gb) r->grad_b_flat(out->shape.size, a, b, gy, gb);
+        return;
+    }
     bcast_plan plan;
+    bcast_view view;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
+    if (bcast_view_make(&plan, &view)) {
+        r->vjp_2d(&view, a, b, gy, ga, gb);
+        return;
+    }
     BCAST_FOR_EACH(&plan, k, ia, ib, {
         if (ga) ga[ia] += gy[k] * r->df_da(a[ia], b[ib]);
         if (gb) gb[ib] += gy[k] * r->df_db(a[ia], b[ib]);
@@ -98,30 +219,34 @@ BINARY_OP(div, "/")
 
 /* ---- unary ------------------------------------------------------------------ */
 
-/* y = f(x; p) and dy/dx given x, y and the op constant p */
+/* y = f(x; p) and dy/dx given x, y and the op constant p, plus the same rule
+ * stamped into loops over n elements (see UNARY_OP) */
 typedef struct unary_rule {
     double (*f)(double x, double p);
     double (*df)(double x, double y, double p);
+    void (*forward_n)(size_t n, const double *x, double p, double *y);
+    void (*vjp_n)(size_t n, const double *x, const double *y, const double *gy, double p,
+                  double *gx);
 } unary_rule;
 
-static double neg_f(double x, double p) { (void)p; return -x; }
-static double neg_df(double x, double y, double p) { (void)x, (void)y, (void)p; return -1.0; }
-static double exp_f(double x, double p) { (void)p; return exp(x); }
-static double exp_df(double x, double y, double p) { (void)x, (void)p; return y; }
-static double log_f(double x, double p) { (void)p; return log(x); }
-static double log_df(double x, double y, double p) { (void)y, (void)p; return 1.0 / x; }
-static double tanh_f(double x, double p) { (void)p; return tanh(x); }
-static double tanh_df(double x, double y, double p) { (void)x, (void)p; return 1.0 - y * y; }
-static double relu_f(double x, double p) { (void)p; return x > 0.0 ? x : 0.0; }
+static inline double neg_f(double x, double p) { (void)p; return -x; }
+static inline double neg_df(double x, double y, double p) { (void)x, (void)y, (void)p; return -1.0; }
+static inline double exp_f(double x, double p) { (void)p; return exp(x); }
+static inline double exp_df(double x, double y, double p) { (void)x, (void)p; return y; }
+static inline double log_f(double x, double p) { (void)p; return log(x); }
+static inline double log_df(double x, double y, double p) { (void)y, (void)p; return 1.0 / x; }
+static inline double tanh_f(double x, double p) { (void)p; return tanh(x); }
+static inline double tanh_df(double x, double y, double p) { (void)x, (void)p; return 1.0 - y * y; }
+static inline double relu_f(double x, double p) { (void)p; return x > 0.0 ? x : 0.0; }
 /* relu'(0) = 0: the convention of PyTorch, JAX, ggml and micrograd */
-static double relu_df(double x, double y, double p) { (void)y, (void)p; return x > 0.0 ? 1.0 : 0.0; }
-static double pow_f(double x, double p) { return pow(x, p); }
-static double pow_df(double x, double y, double p)
+static inline double relu_df(double x, double y, double p) { (void)y, (void)p; return x > 0.0 ? 1.0 : 0.0; }
+static inline double pow_f(double x, double p) { return pow(x, p); }
+static inline double pow_df(double x, double y, double p)
 {
     (void)y;
     return p == 0.0 ? 0.0 : p * pow(x, p - 1.0);
 }
-static double sigmoid_f(double x, double p)
+static inline double sigmoid_f(double x, double p)
 {
     (void)p;
     /* split by sign so exp never overflows */
@@ -129,7 +254,7 @@ static double sigmoid_f(double x, double p)
     double e = exp(x);
     return e / (1.0 + e);
 }
-static double sigmoid_df(double x, double y, double p) { (void)x, (void)p; return y * (1.0 - y); }
+static inline double sigmoid_df(double x, double y, double p) { (void)x, (void)p; return y * (1.0 - y); }
 
 static bool unary_shape(ag_node *out, char *why, size_t len)
 {
@@ -142,17 +267,15 @@ static bool unary_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     const unary_rule *r = out->op->rule;
-    const double *x = out->in[0]->value;
-    for (size_t k = 0; k < out->shape.size; k++) out->value[k] = r->f(x[k], out->attr);
+    r->forward_n(out->shape.size, out->in[0]->value, out->attr, out->value);
     return true;
 }
 
 static void unary_vjp(ag_node *out)
 {
     const unary_rule *r = out->op->rule;
-    const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;
-    double *gx = out->in[0]->grad;
-    for (size_t k = 0; k < out->shape.size; k++) gx[k] += gy[k] * r->df(x[k], y[k], out->attr);
+    r->vjp_n(out->shape.size, out->in[0]->value, out->value, out->grad, out->attr,
+             out->in[0]->grad);
 }
 
 static void unary_jvp(ag_node *out)
@@ -164,7 +287,17 @@ static void unary_jvp(ag_node *out)
 }
 
 #define UNARY_OP(opname)                                                               \
-    static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
+    static void opname##_forward_n(size_t n, const double *x, double p, double *restrict y) \
+    {                                                                                  \
+        for (size_t k = 0; k < n; k++) y[k] = opname##_f(x[k], p);                     \
+    }                                                                                  \
+    static void opname##_vjp_n(size_t n, const double *x, const double *y,             \
+                               const double *gy, double p, double *restrict gx)        \
+    {                                                                                  \
+        for (size_t k = 0; k < n; k++) gx[k] += gy[k] * opname##_df(x[k], y[k], p);    \
+    }                                                                                  \
+    static const unary_rule opname##_rule = {opname##_f, opname##_df,                  \
+                                             opname##_forward_n, opname##_vjp_n};      \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .shape = unary_shape,   \
                                   .forward = unary_forward, .vjp = unary_vjp,          \
                                   .jvp = unary_jvp, .rule = &opname##_rule};

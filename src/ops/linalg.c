@@ -17,9 +17,14 @@ static bool matmul_shape(ag_node *out, char *why, size_t len)
         snprintf(why, len, "inner dimensions differ (%d vs %d)", a->dims[1], b->dims[0]);
         return false;
     }
-    int dims[2] = {a->dims[0], b->dims[1]};
-    const char *bad = NULL;
-    return ag_shape_make(&out->shape, 2, dims, &bad);
+    /* both factors are valid shapes; only the product's size can be too big */
+    size_t size = (size_t)a->dims[0] * (size_t)b->dims[1];
+    if (size > (size_t)1 << 40) {
+        snprintf(why, len, "the product would have %zu elements (over 2^40)", size);
+        return false;
+    }
+    out->shape = (ag_shape){.ndim = 2, .dims = {a->dims[0], b->dims[1], 1, 1}, .size = size};
+    return true;
 }
 
 static bool matmul_forward(ag_node *out, char *why, size_t len)

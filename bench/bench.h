@@ -1,0 +1,40 @@
+/* bench.h -- shared pieces of `make bench` (timing lives here, never in tests).
+ * Every figure line reads `name: value unit (min X max Y n=R)`, the median of
+ * R repetitions, as the peer scripts in ../shared/peers print them; lines
+ * starting with '#' are context. */
+#ifndef AGRAD_BENCH_H
+#define AGRAD_BENCH_H
+
+#include <agrad.h>
+
+#define BENCH_REPS 7
+
+/* ---- TestNet (3 -> 4 relu -> 2, softmax cross-entropy, one sample) ---------- */
+#define BN_IN 3
+#define BN_HID 4
+#define BN_OUT 2
+typedef struct hand_params {
+    double W1[BN_HID][BN_IN], b1[BN_HID], W2[BN_OUT][BN_HID], b2[BN_OUT];
+} hand_params;
+/* forward + loss + backward by hand; returns J, writes every gradient to G */
+double hand_testnet_step(const hand_params *P, const double *a0, int y, hand_params *G);
+
+/* ---- helpers (bench.c) ---------------------------------------------------------- */
+double bench_now(void);              /* seconds, monotonic */
+double bench_median(double *v, int n); /* sorts v */
+/* print the figure line for n values (sorts v) and return the median */
+double bench_report(const char *name, double *v, int n, const char *unit, const char *extra);
+/* a 0.5-scaled uniform random number in [-1, 1) from a fixed seed */
+double bench_uniform(void);
+
+/* the path of this executable (bench_mlp runs itself to time OpenBLAS) */
+extern char bench_self[4096];
+
+/* ---- the three benchmarks ------------------------------------------------------ */
+void bench_testnet(void);
+void bench_mlp(void);
+void bench_chain(void);
+/* the child mode `agrad_bench openblas-gemm NAME` (bench_mlp.c) */
+void bench_openblas_gemm(const char *name);
+
+#endif

@@ -1,0 +1,232 @@
+/* bench_mlp.c -- the MLP step of the peers (mlp_torch.py): 784 -> 1024 relu
+ * -> 1024 relu -> 10, softmax cross-entropy with labels, batch 256 (rows are
+ * samples), forward + backward + plain SGD, float64. GFLOP/s counts the
+ * conventional 6 * batch * sum(in*out) per step, as the peers do (agrad does
+ * not compute the input's gradient, which that count includes).
+ * Then the matrix product alone at 1024^3: agrad's ag_gemm, and OpenBLAS's
+ * cblas_dgemm when the bench was linked with it (mk/bench.mk), measured here
+ * in the same run, with the ratio the target is stated in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "internal.h"
+
+#ifdef BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+enum { BATCH = 256, IN = 784, HID = 1024, OUT = 10, N_PARAMS = 6, STEPS_PER_REP = 3 };
+#define MLP_FLOP (6.0 * BATCH * ((double)IN * HID + (double)HID * HID + (double)HID * OUT))
+
+typedef struct mlp {
+    ag_tensor *x, *labels, *p[N_PARAMS]; /* W1 b1 W2 b2 W3 b3 */
+    ag_graph *g;
+    ag_node *loss;
+} mlp;
+
+static ag_tensor *random_tensor(int ndim, const int *dims, double scale, bool param)
+{
+    ag_tensor *t = ag_tensor_zeros(ndim, dims);
+    for (size_t i = 0; i < ag_tensor_size(t); i++) ag_tensor_data(t)[i] = scale * bench_uniform();
+    if (param) ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+static void mlp_init(mlp *m)
+{
+    const int sizes[] = {IN, HID, HID, OUT};
+    m->x = random_tensor(2, (int[]){BATCH, IN}, 1.0, false);
+    m->labels = ag_tensor_zeros(1, (int[]){BATCH});
+    for (int i = 0; i < BATCH; i++) ag_tensor_data(m->labels)[i] = i % OUT;
+    for (int l = 0; l < 3; l++) {
+        m->p[2 * l] = random_tensor(2, (int[]){sizes[l], sizes[l + 1]}, 1.0 / sizes[l], true);
+        m->p[2 * l + 1] = random_tensor(1, (int[]){sizes[l + 1]}, 0.01, true);
+    }
+    m->g = ag_graph_new();
+}
+
+static void mlp_record(mlp *m)
+{
+    ag_graph *g = m->g;
+    ag_node *h = ag_input(g, m->x);
+    for (int l = 0; l < 3; l++) {
+        h = ag_add(ag_matmul(h, ag_param(g, m->p[2 * l])), ag_param(g, m->p[2 * l + 1]));
+        if (l < 2) h = ag_relu(h);
+    }
+    m->loss = ag_softmax_xent(h, ag_input(g, m->labels));
+}
+
+/* w -= lr * dw, dw = 0 */
+static void sgd(mlp *m, double lr)
+{
+    for (int i = 0; i < N_PARAMS; i++) {
+        double *w = ag_tensor_data(m->p[i]), *dw = ag_tensor_grad(m->p[i]);
+        size_t n = ag_tensor_size(m->p[i]);
+        for (size_t k = 0; k < n; k++) {
+            w[k] -= lr * dw[k];
+            dw[k] = 0.0;
+        }
+    }
+}
+
+static void mlp_step(mlp *m, bool replay)
+{
+    if (replay) {
+        ag_graph_forward(m->g);
+    } else {
+        ag_graph_reset(m->g);
+        mlp_record(m);
+    }
+    ag_backward(m->g, m->loss);
+    sgd(m, 0.01);
+}
+
+/* ms per step over BENCH_REPS repetitions; prints ms and GFLOP/s, returns
+ * the median GFLOP/s */
+static double time_mlp(mlp *m, bool replay, const char *name)
+{
+    double ms[BENCH_REPS], gf[BENCH_REPS];
+    mlp_step(m, replay);
+    mlp_step(m, replay);
+    for (int r = 0; r < BENCH_REPS; r++) {
+        double t0 = bench_now();
+        for (int s = 0; s < STEPS_PER_REP; s++) mlp_step(m, replay);
+        ms[r] = (bench_now() - t0) * 1e3 / STEPS_PER_REP;
+        gf[r] = MLP_FLOP / (ms[r] * 1e-3) * 1e-9;
+    }
+    char label[128];
+    snprintf(label, sizeof label, "%s_ms_per_step", name);
+    bench_report(label, ms, BENCH_REPS, "ms", "steps/rep=3");
+    snprintf(label, sizeof label, "%s_gflops", name);
+    return bench_report(label, gf, BENCH_REPS, "GFLOP/s", NULL);
+}
+
+typedef void (*gemm_fn)(int n, const double *A, const double *B, double *C);
+
+static void agrad_gemm(int n, const double *A, const double *B, double *C)
+{
+    ag_gemm(false, false, n, n, n, A, n, B, n, 0.0, C, n);
+}
+
+#ifdef BENCH_OPENBLAS
+static void openblas_gemm(int n, const double *A, const double *B, double *C)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+}
+#endif
+
+/* GFLOP/s of C = A B at n^3, median of BENCH_REPS repetitions of >= 0.3 s */
+static double time_gemm(gemm_fn fn, const char *name)
+{
+    enum { N = 1024 };
+    double *A = malloc(sizeof(double) * N * N), *B = malloc(sizeof(double) * N * N);
+    double *C = malloc(sizeof(double) * N * N), gf[BENCH_REPS];
+    for (size_t i = 0; i < (size_t)N * N; i++) A[i] = bench_uniform(), B[i] = bench_uniform();
+    double t0 = bench_now();
+    fn(N, A, B, C);
+    double one = bench_now() - t0;
+    int calls = (int)(0.3 / one) + 1;
+    for (int r = 0; r < BENCH_REPS; r++) {
+        t0 = bench_now();
+        for (int c = 0; c < calls; c++) fn(N, A, B, C);
+        gf[r] = 2.0 * N * N * (double)N * calls / (bench_now() - t0) * 1e-9;
+    }
+    char extra[32];
+    snprintf(extra, sizeof extra, "calls/rep=%d", calls);
+    double med = bench_report(name, gf, BENCH_REPS, "GFLOP/s", extra);
+    free(A);
+    free(B);
+    free(C);
+    return med;
+}
+
+#ifdef BENCH_OPENBLAS
+/* `agrad_bench openblas-gemm NAME`: OpenBLAS's dgemm at 1024^3 in this
+ * process, as figure NAME (run as a child with OPENBLAS_CORETYPE set). */
+void bench_openblas_gemm(const char *name)
+{
+    printf("# OpenBLAS: %s, core %s, %d threads\n", openblas_get_config(), openblas_get_corename(),
+           openblas_get_num_threads());
+    time_gemm(openblas_gemm, name);
+}
+
+/* Run `agrad_bench openblas-gemm NAME` with OPENBLAS_CORETYPE=core (NULL:
+ * OpenBLAS's own choice of kernel), echo what it prints, and return its
+ * median GFLOP/s (0 if it failed). OpenBLAS reads the variable when it is
+ * loaded, hence one process per kernel. */
+static double openblas_child(const char *core, const char *name)
+{
+    char cmd[sizeof bench_self + 128], line[512];
+    snprintf(cmd, sizeof cmd, "%s%s '%s' openblas-gemm %s", core ? "OPENBLAS_CORETYPE=" : "",
+             core ? core : "", bench_self, name);
+    fflush(stdout);
+    FILE *child = popen(cmd, "r");
+    if (!child) return 0.0;
+    double gflops = 0.0;
+    size_t len = strlen(name);
+    while (fgets(line, sizeof line, child)) {
+        fputs(line, stdout);
+        if (strncmp(line, name, len) == 0 && line[len] == ':') gflops = strtod(line + len + 1, NULL);
+    }
+    pclose(child);
+    return gflops;
+}
+#endif
+
+void bench_mlp(void)
+{
+    mlp m;
+    mlp_init(&m);
+    mlp_record(&m);
+    printf("# MLP 784-1024-1024-10 batch 256 float64, %.3f GFLOP/step; initial loss %.4f; "
+           "gemm %s, %d threads\n",
+           MLP_FLOP * 1e-9, ag_node_value(m.loss)[0], ag_gemm_isa(), ag_gemm_threads());
+    double mlp_gf = time_mlp(&m, false, "mlp_agrad_rebuild");
+    time_mlp(&m, true, "mlp_agrad_replay");
+    double own_gf = time_gemm(agrad_gemm, "agrad_gemm_n1024");
+    /* the AVX2 kernel alone: what a Zen 3 (no AVX-512) runs */
+    double mlp_avx2_gf = 0.0, own_avx2_gf = 0.0;
+    if (strcmp(ag_gemm_isa(), "avx512") == 0 && ag_gemm_use_isa("avx2")) {
+        mlp_avx2_gf = time_mlp(&m, false, "mlp_agrad_rebuild_avx2kernel");
+        own_avx2_gf = time_gemm(agrad_gemm, "agrad_gemm_avx2kernel_n1024");
+    }
+    ag_gemm_use_isa(NULL);
+#ifdef BENCH_OPENBLAS
+    /* OpenBLAS 0.3.21 does not know every CPU (it falls back to its SSE3
+     * "Prescott" kernel on some recent Xeons): time the kernel it picks, and
+     * its AVX2 (Haswell) and AVX-512 (SkylakeX) kernels where the CPU has them */
+    double blas_gf = openblas_child(NULL, "openblas_dgemm_n1024"), haswell_gf = 0.0, skx_gf = 0.0;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        haswell_gf = openblas_child("Haswell", "openblas_haswell_dgemm_n1024");
+    if (__builtin_cpu_supports("avx512f"))
+        skx_gf = openblas_child("SkylakeX", "openblas_skylakex_dgemm_n1024");
+#endif
+    double best_gf = blas_gf > haswell_gf ? blas_gf : haswell_gf;
+    best_gf = best_gf > skx_gf ? best_gf : skx_gf;
+    if (blas_gf > 0.0) {
+        printf("mlp_agrad_over_openblas_dgemm: %.2f (MLP step GFLOP/s / dgemm GFLOP/s of the "
+               "kernel OpenBLAS picks; target >= 0.85)\n", mlp_gf / blas_gf);
+        printf("mlp_agrad_over_openblas_best_dgemm: %.2f (against the fastest OpenBLAS kernel "
+               "above)\n", mlp_gf / best_gf);
+        printf("agrad_gemm_over_openblas_best_dgemm: %.2f (1024^3 product alone)\n",
+               own_gf / best_gf);
+    }
+    if (haswell_gf > 0.0 && mlp_avx2_gf > 0.0) {
+        printf("mlp_agrad_avx2kernel_over_openblas_haswell_dgemm: %.2f (both AVX2, as on Zen 3)\n",
+               mlp_avx2_gf / haswell_gf);
+        printf("agrad_gemm_avx2kernel_over_openblas_haswell_dgemm: %.2f (1024^3 product alone)\n",
+               own_avx2_gf / haswell_gf);
+    }
+#else
+    (void)mlp_gf, (void)own_gf, (void)mlp_avx2_gf, (void)own_avx2_gf;
+    printf("# OpenBLAS not found (pkg-config openblas): no dgemm comparison in this run\n");
+#endif
+    fflush(stdout);
+    ag_graph_free(m.g);
+    for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);
+    ag_tensor_free(m.x);
+    ag_tensor_free(m.labels);
+}

@@ -1,0 +1,140 @@
+/* bench_testnet.c -- one TestNet training step (forward + loss + backward, one
+ * sample, the network of examples/testnet) three ways:
+ *   hand     plain loops derived by hand (hand_testnet.c)
+ *   rebuild  agrad recording the graph anew each step (reset, record,
+ *            zero the parameter gradients, backward)
+ *   replay   agrad re-running one recorded graph (new input values, forward,
+ *            zero gradients, backward)
+ * Inputs and labels cycle through a 1024-entry table so nothing is constant.
+ * The three are interleaved repetition by repetition so that machine noise
+ * hits them alike; the ratios are of the medians. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define TABLE 1024
+
+typedef struct engine_net {
+    ag_tensor *W1, *b1, *W2, *b2, *a0, *y;
+    ag_graph *g;
+    ag_node *J;
+} engine_net;
+
+static double inputs[TABLE][BN_IN];
+static int labels[TABLE];
+
+static ag_tensor *param(int rows, int cols, const double *data)
+{
+    ag_tensor *t = ag_tensor_from(2, (int[]){rows, cols}, data);
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+/* z1 = W1 a0 + b1, a1 = relu(z1), z2 = W2 a1 + b2, J = softmax_xent(z2, y) */
+static void engine_record(engine_net *n)
+{
+    ag_graph *g = n->g;
+    ag_node *z1 = ag_add(ag_matmul(ag_param(g, n->W1), ag_input(g, n->a0)), ag_param(g, n->b1));
+    ag_node *z2 = ag_add(ag_matmul(ag_param(g, n->W2), ag_relu(z1)), ag_param(g, n->b2));
+    n->J = ag_softmax_xent(z2, ag_input(g, n->y));
+}
+
+static void engine_zero_grads(engine_net *n)
+{
+    ag_tensor_zero_grad(n->W1);
+    ag_tensor_zero_grad(n->b1);
+    ag_tensor_zero_grad(n->W2);
+    ag_tensor_zero_grad(n->b2);
+}
+
+static void engine_set_input(engine_net *n, long i)
+{
+    double *a0 = ag_tensor_data(n->a0);
+    for (int j = 0; j < BN_IN; j++) a0[j] = inputs[i & (TABLE - 1)][j];
+    ag_tensor_data(n->y)[0] = labels[i & (TABLE - 1)];
+}
+
+static double engine_rebuild_step(engine_net *n, long i)
+{
+    engine_set_input(n, i);
+    ag_graph_reset(n->g);
+    engine_record(n);
+    engine_zero_grads(n);
+    ag_backward(n->g, n->J);
+    return ag_node_value(n->J)[0];
+}
+
+static double engine_replay_step(engine_net *n, long i)
+{
+    engine_set_input(n, i);
+    ag_graph_forward(n->g);
+    engine_zero_grads(n);
+    ag_backward(n->g, n->J);
+    return ag_node_value(n->J)[0];
+}
+
+/* largest |engine - hand| over the loss and every gradient, for one sample */
+static double engine_vs_hand(engine_net *n, const hand_params *P)
+{
+    hand_params G;
+    double J = hand_testnet_step(P, inputs[5], labels[5], &G);
+    double J2 = engine_rebuild_step(n, 5), worst = J > J2 ? J - J2 : J2 - J;
+    const ag_tensor *t[] = {n->W1, n->b1, n->W2, n->b2};
+    const double *h[] = {&G.W1[0][0], G.b1, &G.W2[0][0], G.b2};
+    for (int k = 0; k < 4; k++)
+        for (size_t i = 0; i < ag_tensor_size(t[k]); i++) {
+            double d = ag_tensor_grad(t[k])[i] - h[k][i];
+            worst = d > worst ? d : -d > worst ? -d : worst;
+        }
+    return worst;
+}
+
+void bench_testnet(void)
+{
+    hand_params P, G;
+    double *p = &P.W1[0][0];
+    for (size_t i = 0; i < sizeof P / sizeof(double); i++) p[i] = 0.5 * bench_uniform();
+    for (int t = 0; t < TABLE; t++) {
+        for (int j = 0; j < BN_IN; j++) inputs[t][j] = 2.0 * bench_uniform();
+        labels[t] = bench_uniform() > 0.0;
+    }
+    engine_net n = {
+        .W1 = param(BN_HID, BN_IN, &P.W1[0][0]), .b1 = param(BN_HID, 1, P.b1),
+        .W2 = param(BN_OUT, BN_HID, &P.W2[0][0]), .b2 = param(BN_OUT, 1, P.b2),
+        .a0 = ag_tensor_zeros(2, (int[]){BN_IN, 1}), .y = ag_tensor_scalar(0), .g = ag_graph_new()};
+    printf("# TestNet step: agrad vs hand max |difference| over J and all gradients: %.1e\n",
+           engine_vs_hand(&n, &P));
+
+    enum { HAND_ITERS = 4000000, REBUILD_ITERS = 400000, REPLAY_ITERS = 1000000 };
+    double hand[BENCH_REPS], rebuild[BENCH_REPS], replay[BENCH_REPS], sink = 0.0;
+    /* warm up, and leave the recorded graph in place for replay */
+    for (long i = 0; i < 100000; i++) sink += hand_testnet_step(&P, inputs[i & (TABLE - 1)], labels[i & (TABLE - 1)], &G);
+    for (long i = 0; i < 100000; i++) sink += engine_rebuild_step(&n, i);
+    for (long i = 0; i < 100000; i++) sink += engine_replay_step(&n, i);
+    for (int r = 0; r < BENCH_REPS; r++) {
+        double t0 = bench_now();
+        for (long i = 0; i < HAND_ITERS; i++)
+            sink += hand_testnet_step(&P, inputs[i & (TABLE - 1)], labels[i & (TABLE - 1)], &G);
+        double t1 = bench_now();
+        for (long i = 0; i < REBUILD_ITERS; i++) sink += engine_rebuild_step(&n, i);
+        double t2 = bench_now();
+        for (long i = 0; i < REPLAY_ITERS; i++) sink += engine_replay_step(&n, i);
+        double t3 = bench_now();
+        hand[r] = (t1 - t0) * 1e9 / HAND_ITERS;
+        rebuild[r] = (t2 - t1) * 1e9 / REBUILD_ITERS;
+        replay[r] = (t3 - t2) * 1e9 / REPLAY_ITERS;
+    }
+    printf("# TestNet checksum %.6g (keeps every step alive)\n", sink + G.W1[0][0]);
+    double h = bench_report("testnet_hand_ns_per_step", hand, BENCH_REPS, "ns", NULL);
+    double rb = bench_report("testnet_agrad_rebuild_ns_per_step", rebuild, BENCH_REPS, "ns", NULL);
+    double rp = bench_report("testnet_agrad_replay_ns_per_step", replay, BENCH_REPS, "ns", NULL);
+    printf("testnet_ratio_rebuild_over_hand: %.2f x (target <= 5)\n", rb / h);
+    printf("testnet_ratio_replay_over_hand: %.2f x (target <= 2)\n", rp / h);
+    printf("# TestNet graph: %zu nodes, %zu bytes\n", ag_graph_size(n.g), ag_graph_bytes(n.g));
+    fflush(stdout);
+
+    ag_graph_free(n.g);
+    ag_tensor *all[] = {n.W1, n.b1, n.W2, n.b2, n.a0, n.y};
+    for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
+}

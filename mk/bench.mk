@@ -1,0 +1,59 @@
+# bench.mk -- kernel build flags, the BLAS option and the benchmarks.
+#   make bench              build bench/ and print every figure (medians)
+#   make BLAS=openblas ...  matmul through cblas_dgemm (libopenblas-dev);
+#                           switching back and forth rebuilds the kernel
+# The library's own kernels need nothing beyond a C11 compiler and pthreads.
+
+# the kernel thread pool (src/kernels/parallel.c)
+ALL_CFLAGS += -pthread
+LDLIBS += -pthread
+
+# The register tile relies on a*b+c becoming one fused multiply-add; GCC does
+# that in ISO C mode (-std=c11) only when told.
+$(BUILD)/src/kernels/gemm.o: ALL_CFLAGS += -ffp-contract=fast
+
+# The elementwise loops (src/ops/elementwise.c) vectorise once GCC uses its
+# full cost model instead of -O2's "very cheap" one, and relu's conditional
+# becomes a select instead of a mispredicted branch once floating-point
+# operations may be evaluated speculatively (-fno-trapping-math: no value
+# changes, only which exception flags may be raised; agrad reads none).
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo 1)
+$(BUILD)/src/ops/elementwise.o: ALL_CFLAGS += -fno-trapping-math \
+    $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
+
+# ---- BLAS=openblas -------------------------------------------------------------
+BLAS ?=
+OPENBLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+OPENBLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+ifeq ($(BLAS),openblas)
+ALL_CFLAGS += -DAG_USE_CBLAS $(OPENBLAS_CFLAGS)
+LDLIBS += $(OPENBLAS_LIBS)
+else ifneq ($(BLAS),)
+$(error BLAS=$(BLAS): only BLAS=openblas is supported)
+endif
+
+# a stamp per BLAS choice, so that changing it recompiles the kernel
+BLAS_STAMP := $(BUILD)/.blas-$(or $(BLAS),own)
+$(BUILD)/src/kernels/gemm.o: $(BLAS_STAMP)
+$(BLAS_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/.blas-*
+	@touch $@
+
+# ---- make bench ------------------------------------------------------------------
+# The bench links OpenBLAS (when installed) to time cblas_dgemm beside agrad.
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_HAVE_OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo 1)
+ifeq ($(BENCH_HAVE_OPENBLAS),1)
+BENCH_CFLAGS = -DBENCH_OPENBLAS $(OPENBLAS_CFLAGS)
+BENCH_LIBS = $(OPENBLAS_LIBS)
+endif
+
+.PHONY: bench
+$(BUILD)/bench/agrad_bench: $(BENCH_SRC) $(wildcard bench/*.h) $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc $(BENCH_CFLAGS) $(LDFLAGS) $(BENCH_SRC) $(BUILD)/libagrad.a \
+	    -o $@ $(LDLIBS) $(BENCH_LIBS)
+
+bench: $(BUILD)/bench/agrad_bench
+	./$(BUILD)/bench/agrad_bench

@@ -1,0 +1,163 @@
+/* gemm_tile.h -- the blocked, packed matrix product for one instruction set.
+ *
+ * Included by gemm.c once per instruction set with these macros defined:
+ *   GT_NAME(x)   prefix for the generated static functions (x ## _avx2, ...)
+ *   GT_TARGET    function attribute selecting the ISA (may be empty)
+ *   GT_VL        doubles per vector register (2, 4 or 8)
+ *   GT_MR        rows of the register tile; GT_ROWS(X) expands X(0) .. X(GT_MR-1)
+ * The register tile is GT_MR x GT_NR with GT_NR = 2 * GT_VL: two vectors per
+ * row of C, GT_MR broadcasts of A per step of k. Plain C with GCC vector
+ * extensions: the compiler picks the instructions (vfmadd231pd on AVX2/FMA and
+ * AVX-512 once gemm.c is built with -ffp-contract=fast, see mk/bench.mk).
+ *
+ * Blocking (BLIS order): for each NC-wide panel of columns, for each KC-deep
+ * slice of k, pack op(B)[KC x NC] into GT_NR-wide micro-panels; then for each
+ * MC-tall block of rows pack op(A)[MC x KC] into GT_MR-tall micro-panels and
+ * run the register tile over the block. Packing reads op(A) and op(B) through
+ * (row, column) strides, so transposed operands are never materialised. */
+
+#define GT_NR (2 * GT_VL)
+#ifdef __clang__
+#define GT_UNROLL _Pragma("unroll 4")
+#else
+#define GT_UNROLL _Pragma("GCC unroll 4")
+#endif
+
+typedef double GT_NAME(vec) __attribute__((vector_size(GT_VL * sizeof(double))));
+/* the same vector with the alignment of a double: loads and stores of C */
+typedef double GT_NAME(vec_u) __attribute__((vector_size(GT_VL * sizeof(double)), aligned(8)));
+
+/* Pack rows [0, mc) x k [0, kc) of op(A) (element (i, p) at a[i*rs + p*cs])
+ * into micro-panels of GT_MR rows: dst[panel][p][r], zero-padded rows. */
+static GT_TARGET void GT_NAME(pack_a)(int mc, int kc, const double *a, size_t rs, size_t cs,
+                                      double *restrict dst)
+{
+    for (int i0 = 0; i0 < mc; i0 += GT_MR) {
+        int m = mc - i0 < GT_MR ? mc - i0 : GT_MR;
+        const double *src = a + (size_t)i0 * rs;
+        if (m == GT_MR && rs == 1) { /* op(A) = A^T: a row of A is contiguous in r */
+            for (int p = 0; p < kc; p++)
+                for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)p * cs + r];
+        } else if (m == GT_MR && cs == 1) { /* A not transposed: GT_MR row streams */
+            for (int p = 0; p < kc; p++)
+                for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)r * rs + p];
+        } else {
+            for (int r = 0; r < GT_MR; r++) {
+                const double *row = src + (size_t)r * rs;
+                for (int p = 0; p < kc; p++)
+                    dst[(size_t)p * GT_MR + r] = r < m ? row[(size_t)p * cs] : 0.0;
+            }
+        }
+        dst += (size_t)kc * GT_MR;
+    }
+}
+
+/* Pack k [0, kc) x columns [0, nc) of op(B) (element (p, j) at b[p*rs + j*cs])
+ * into micro-panels of GT_NR columns: dst[panel][p][c], zero-padded columns. */
+static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const double *b, size_t rs, size_t cs,
+                                      double *restrict dst)
+{
+    for (int j0 = 0; j0 < nc; j0 += GT_NR) {
+        int n = nc - j0 < GT_NR ? nc - j0 : GT_NR;
+        const double *src = b + (size_t)j0 * cs;
+        if (n == GT_NR && cs == 1) { /* B not transposed: rows are contiguous */
+            for (int p = 0; p < kc; p++)
+                for (int c = 0; c < GT_NR; c++) dst[(size_t)p * GT_NR + c] = src[(size_t)p * rs + c];
+        } else {
+            for (int c = 0; c < GT_NR; c++) {
+                const double *col = src + (size_t)c * cs;
+                for (int p = 0; p < kc; p++)
+                    dst[(size_t)p * GT_NR + c] = c < n ? col[(size_t)p * rs] : 0.0;
+            }
+        }
+        dst += (size_t)kc * GT_NR;
+    }
+}
+
+/* The register tile: C[m x n] (= or +=) sum_p a[p][0..MR) (x) b[p][0..NR),
+ * m <= GT_MR, n <= GT_NR; a and b are packed micro-panels (64-byte aligned). */
+static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const double *restrict b,
+                                    double *restrict c, int ldc, bool accumulate, int m, int n)
+{
+    typedef GT_NAME(vec) vec;
+    typedef GT_NAME(vec_u) vec_u;
+#define GT_DECL(i) vec c##i##0 = {0}, c##i##1 = {0};
+    GT_ROWS(GT_DECL)
+#undef GT_DECL
+    /* C's rows are far apart (a large ldc): start fetching them now so the
+     * misses overlap the k loop instead of stalling the stores after it */
+#define GT_PREFETCH(i)                                                                     \
+    __builtin_prefetch(c + (size_t)(i) * ldc, 1);                                          \
+    __builtin_prefetch(c + (size_t)(i) * ldc + GT_NR - 1, 1);
+    GT_ROWS(GT_PREFETCH)
+#undef GT_PREFETCH
+    GT_UNROLL
+    for (int p = 0; p < kc; p++) {
+        vec b0 = *(const vec *)b, b1 = *(const vec *)(b + GT_VL);
+#define GT_FMA(i)                                                                          \
+    c##i##0 += b0 * a[i];                                                                  \
+    c##i##1 += b1 * a[i];
+        GT_ROWS(GT_FMA)
+#undef GT_FMA
+        a += GT_MR;
+        b += GT_NR;
+    }
+    if (m == GT_MR && n == GT_NR) {
+#define GT_STORE(i)                                                                        \
+    {                                                                                      \
+        vec_u *row = (vec_u *)(c + (size_t)(i) * ldc);                                     \
+        row[0] = accumulate ? row[0] + c##i##0 : c##i##0;                                  \
+        row[1] = accumulate ? row[1] + c##i##1 : c##i##1;                                  \
+    }
+        GT_ROWS(GT_STORE)
+#undef GT_STORE
+        return;
+    }
+    /* an edge tile: spill the registers, then copy the valid part */
+    vec tile[GT_MR][2];
+#define GT_SPILL(i) tile[i][0] = c##i##0, tile[i][1] = c##i##1;
+    GT_ROWS(GT_SPILL)
+#undef GT_SPILL
+    const double *t = (const double *)tile;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double *cij = c + (size_t)i * ldc + j;
+            *cij = (accumulate ? *cij : 0.0) + t[i * GT_NR + j];
+        }
+}
+
+/* C[M,N] (= or +=) op(A) op(B) for one thread, using workspace ws (at least
+ * GEMM_WS_DOUBLES doubles, 64-byte aligned). */
+static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
+{
+    double *pa = ws, *pb = ws + GEMM_MC * GEMM_KC;
+    int nc_step = balanced_step(pr->N, GEMM_NC, GT_NR);
+    int kc_step = balanced_step(pr->K, GEMM_KC, 1);
+    int mc_step = balanced_step(pr->M, GEMM_MC, GT_MR);
+    for (int jc = 0; jc < pr->N; jc += nc_step) {
+        int nc = pr->N - jc < nc_step ? pr->N - jc : nc_step;
+        for (int pc = 0; pc < pr->K; pc += kc_step) {
+            int kc = pr->K - pc < kc_step ? pr->K - pc : kc_step;
+            bool accumulate = pc > 0 || pr->beta != 0.0;
+            GT_NAME(pack_b)(kc, nc, pr->B + (size_t)pc * pr->b_rs + (size_t)jc * pr->b_cs,
+                            pr->b_rs, pr->b_cs, pb);
+            for (int ic = 0; ic < pr->M; ic += mc_step) {
+                int mc = pr->M - ic < mc_step ? pr->M - ic : mc_step;
+                GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
+                                pr->a_rs, pr->a_cs, pa);
+                double *cblock = pr->C + (size_t)ic * pr->ldc + jc;
+                for (int jr = 0; jr < nc; jr += GT_NR) {
+                    int n = nc - jr < GT_NR ? nc - jr : GT_NR;
+                    for (int ir = 0; ir < mc; ir += GT_MR) {
+                        int m = mc - ir < GT_MR ? mc - ir : GT_MR;
+                        GT_NAME(tile)(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
+                                      cblock + (size_t)ir * pr->ldc + jr, pr->ldc, accumulate, m, n);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef GT_NR
+#undef GT_UNROLL

@@ -1,0 +1,313 @@
+/* test_perf.c -- what the fast paths must keep true, never timings:
+ *  - a training step allocates nothing after the first one (rebuilding the
+ *    graph each step, or replaying it), for TestNet and for a small MLP whose
+ *    matrix products take the packed, multi-threaded path;
+ *  - ag_gemm agrees with the definition C = beta*C + op(A) op(B), computed
+ *    here by a plain triple loop, for every kernel this CPU runs, every
+ *    transpose combination, beta 0 (C not read: it starts as NaN) and 1,
+ *    padded leading dimensions, and shapes that cross the register tile and
+ *    cache block edges;
+ *  - the broadcasting fast paths of the elementwise ops give the same values
+ *    and gradients as the definition for bias rows, columns and scalars. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "internal.h"
+#include "testnet_model.h"
+
+/* ---- zero allocations per step ------------------------------------------------ */
+
+/* w -= lr * dw for each parameter, then zero its gradient */
+static void sgd(ag_tensor *const *params, int n, double lr)
+{
+    for (int i = 0; i < n; i++) {
+        double *w = ag_tensor_data(params[i]);
+        const double *dw = ag_tensor_grad(params[i]);
+        for (size_t k = 0; k < ag_tensor_size(params[i]); k++) w[k] -= lr * dw[k];
+        ag_tensor_zero_grad(params[i]);
+    }
+}
+
+static void testnet_step(testnet_model *m, ag_graph *g, bool replay)
+{
+    if (replay) {
+        ck_assert_msg(ag_graph_forward(g), "%s", ag_graph_error(g));
+    } else {
+        ag_graph_reset(g);
+        ck_assert_msg(testnet_model_record(m, g), "%s", ag_graph_error(g));
+    }
+    ck_assert_msg(ag_backward(g, m->J), "%s", ag_graph_error(g));
+    ag_tensor *params[] = {m->W1, m->b1, m->W2, m->b2};
+    sgd(params, 4, 0.1);
+}
+
+static void testnet_allocations(bool replay)
+{
+    counting_allocator_install(0);
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ck_assert(testnet_model_record(&m, g));
+    double first_loss = ag_node_value(m.J)[0];
+    testnet_step(&m, g, replay);
+    long after_first = counting_allocations();
+    for (int step = 0; step < 20; step++) {
+        /* a new input each step, as a training loop over data would */
+        ag_tensor_data(m.a0)[step % TN_IN] += 0.01;
+        testnet_step(&m, g, replay);
+        ck_assert_int_eq(counting_allocations(), after_first);
+    }
+    /* the steps did train: the loss fell */
+    ck_assert(ag_graph_forward(g));
+    ck_assert_double_lt(ag_node_value(m.J)[0], first_loss);
+    ag_graph_free(g);
+    testnet_model_free(&m);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+}
+
+START_TEST(testnet_rebuild_allocates_nothing_after_step_one) { testnet_allocations(false); }
+END_TEST
+
+START_TEST(testnet_replay_allocates_nothing_after_step_one) { testnet_allocations(true); }
+END_TEST
+
+/* An MLP sized so that its products take the packed path and the threads:
+ * X[32,256] -> 256 relu -> 256 relu -> 10, softmax cross-entropy. */
+enum { MLP_BATCH = 32, MLP_IN = 256, MLP_HID = 256, MLP_OUT = 10, MLP_PARAMS = 6 };
+
+typedef struct mlp {
+    ag_tensor *x, *labels, *p[MLP_PARAMS]; /* W1 b1 W2 b2 W3 b3 */
+    ag_node *loss;
+} mlp;
+
+static ag_tensor *random_tensor(test_rng *r, int ndim, const int *dims, double scale, bool param)
+{
+    ag_tensor *t = ag_tensor_zeros(ndim, dims);
+    ck_assert_ptr_nonnull(t);
+    for (size_t i = 0; i < ag_tensor_size(t); i++) ag_tensor_data(t)[i] = rng_uniform(r, -scale, scale);
+    if (param) ck_assert(ag_tensor_requires_grad(t, true));
+    return t;
+}
+
+static void mlp_init(mlp *m, test_rng *r)
+{
+    const int sizes[] = {MLP_IN, MLP_HID, MLP_HID, MLP_OUT};
+    m->x = random_tensor(r, 2, (int[]){MLP_BATCH, MLP_IN}, 1.0, false);
+    m->labels = ag_tensor_zeros(1, (int[]){MLP_BATCH});
+    for (int i = 0; i < MLP_BATCH; i++) ag_tensor_data(m->labels)[i] = rng_int(r, 0, MLP_OUT - 1);
+    for (int l = 0; l < 3; l++) {
+        double scale = sqrt(6.0 / sizes[l]);
+        m->p[2 * l] = random_tensor(r, 2, (int[]){sizes[l], sizes[l + 1]}, scale, true);
+        m->p[2 * l + 1] = random_tensor(r, 1, (int[]){sizes[l + 1]}, 0.1, true);
+    }
+}
+
+static void mlp_record(mlp *m, ag_graph *g)
+{
+    ag_node *h = ag_input(g, m->x);
+    for (int l = 0; l < 3; l++) {
+        h = ag_add(ag_matmul(h, ag_param(g, m->p[2 * l])), ag_param(g, m->p[2 * l + 1]));
+        if (l < 2) h = ag_relu(h);
+    }
+    m->loss = ag_softmax_xent(h, ag_input(g, m->labels));
+    ck_assert_msg(m->loss != NULL, "%s", ag_graph_error(g));
+}
+
+static void mlp_step(mlp *m, ag_graph *g, bool replay)
+{
+    if (replay) {
+        ck_assert_msg(ag_graph_forward(g), "%s", ag_graph_error(g));
+    } else {
+        ag_graph_reset(g);
+        mlp_record(m, g);
+    }
+    ck_assert_msg(ag_backward(g, m->loss), "%s", ag_graph_error(g));
+    sgd(m->p, MLP_PARAMS, 0.05);
+}
+
+static void mlp_allocations(bool replay)
+{
+    counting_allocator_install(0);
+    test_rng r = {42};
+    mlp m;
+    mlp_init(&m, &r);
+    ag_graph *g = ag_graph_new();
+    mlp_record(&m, g);
+    double first_loss = ag_node_value(m.loss)[0];
+    mlp_step(&m, g, replay);
+    long after_first = counting_allocations();
+    for (int step = 0; step < 5; step++) {
+        ag_tensor_data(m.x)[step] += 0.5;
+        mlp_step(&m, g, replay);
+        ck_assert_int_eq(counting_allocations(), after_first);
+    }
+    ck_assert(ag_graph_forward(g));
+    ck_assert_double_lt(ag_node_value(m.loss)[0], first_loss);
+    ag_graph_free(g);
+    for (int i = 0; i < MLP_PARAMS; i++) ag_tensor_free(m.p[i]);
+    ag_tensor_free(m.x);
+    ag_tensor_free(m.labels);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+}
+
+START_TEST(mlp_rebuild_allocates_nothing_after_step_one) { mlp_allocations(false); }
+END_TEST
+
+START_TEST(mlp_replay_allocates_nothing_after_step_one) { mlp_allocations(true); }
+END_TEST
+
+/* ---- gemm against the definition ------------------------------------------------ */
+
+/* Check ag_gemm on one shape: op(A) is M x K, op(B) is K x N, each stored
+ * with `pad` spare columns. */
+static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, double beta, int pad)
+{
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t a_rows = ta ? K : M, b_rows = tb ? N : K;
+    double *A = malloc(a_rows * lda * sizeof *A), *B = malloc(b_rows * ldb * sizeof *B);
+    double *C = malloc((size_t)M * ldc * sizeof *C), *C0 = malloc((size_t)M * ldc * sizeof *C0);
+    for (size_t i = 0; i < a_rows * lda; i++) A[i] = rng_uniform(r, -1.0, 1.0);
+    for (size_t i = 0; i < b_rows * ldb; i++) B[i] = rng_uniform(r, -1.0, 1.0);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = beta != 0.0 ? rng_uniform(r, -1.0, 1.0) : NAN;
+    memcpy(C, C0, (size_t)M * ldc * sizeof *C);
+
+    ag_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double s = 0.0, scale = 1.0;
+            for (int p = 0; p < K; p++) {
+                double a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                double b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                s += a * b;
+                scale += fabs(a * b);
+            }
+            double expected = (beta != 0.0 ? C0[(size_t)i * ldc + j] : 0.0) + s;
+            double got = C[(size_t)i * ldc + j];
+            ck_assert_msg(fabs(got - expected) <= 1e-13 * scale,
+                          "%s gemm ta=%d tb=%d %dx%dx%d beta=%g pad=%d: C[%d,%d] = %.17g, "
+                          "expected %.17g",
+                          ag_gemm_isa(), ta, tb, M, N, K, beta, pad, i, j, got, expected);
+        }
+        /* the padding columns of C are never written */
+        for (int j = N; j < ldc; j++)
+            ck_assert_msg(memcmp(&C[(size_t)i * ldc + j], &C0[(size_t)i * ldc + j], sizeof *C) == 0,
+                          "gemm wrote into the padding of C");
+    }
+    free(A);
+    free(B);
+    free(C);
+    free(C0);
+}
+
+/* shapes around the edges: 1, primes, the tiles (4, 6, 8, 12, 16), the cache
+ * blocks (MC 144, KC 256, NC 512), and one product large enough to be split
+ * over the threads */
+static const int gemm_shapes[][3] = {
+    {1, 1, 1},     {1, 7, 5},      {6, 1, 9},      {4, 1, 3},     {2, 3, 1},    {13, 17, 19},
+    {6, 8, 256},   {12, 16, 257},  {7, 9, 300},    {25, 33, 4},   {64, 64, 64}, {145, 23, 11},
+    {5, 1025, 3},  {289, 17, 70},  {17, 130, 513}, {150, 300, 260}, {97, 31, 1},
+    {40, 530, 30},
+};
+
+static void check_all_shapes(void)
+{
+    test_rng r = {7};
+    size_t n_shapes = sizeof gemm_shapes / sizeof gemm_shapes[0];
+    for (size_t s = 0; s < n_shapes; s++)
+        for (int t = 0; t < 4; t++)
+            for (int beta = 0; beta < 2; beta++)
+                check_gemm(&r, t & 1, t & 2, gemm_shapes[s][0], gemm_shapes[s][1],
+                           gemm_shapes[s][2], beta, (int)(s % 3));
+    /* and random shapes */
+    for (int i = 0; i < 40; i++) {
+        int M = rng_int(&r, 1, 80), N = rng_int(&r, 1, 80), K = rng_int(&r, 1, 300);
+        check_gemm(&r, rng_int(&r, 0, 1), rng_int(&r, 0, 1), M, N, K, rng_int(&r, 0, 1),
+                   rng_int(&r, 0, 2));
+    }
+}
+
+START_TEST(gemm_matches_definition_for_every_kernel)
+{
+    const char *isas[] = {"generic", "avx2", "avx512"};
+    int tried = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!ag_gemm_use_isa(isas[i])) continue; /* this CPU cannot run it */
+        tried++;
+        check_all_shapes();
+    }
+    ck_assert_int_ge(tried, 1);
+    ck_assert(ag_gemm_use_isa(NULL));
+}
+END_TEST
+
+/* ---- broadcasting fast paths against the definition ---------------------------- */
+
+/* out = a (op) b for a [R,C] matrix and b of shape b_dims, then the vjp with
+ * seed u; compared with loops written from the definition. */
+static void check_broadcast(int nd_b, const int *b_dims, int b_row_stride, int b_col_stride)
+{
+    enum { R = 5, C = 7 };
+    test_rng r = {11};
+    ag_tensor *ta = random_tensor(&r, 2, (int[]){R, C}, 2.0, true);
+    ag_tensor *tb = random_tensor(&r, nd_b, b_dims, 2.0, true);
+    for (size_t i = 0; i < ag_tensor_size(tb); i++) ag_tensor_data(tb)[i] += 3.0; /* away from 0 */
+    ag_node *(*ops[])(ag_node *, ag_node *) = {ag_add, ag_sub, ag_mul, ag_div};
+    for (int o = 0; o < 4; o++) {
+        ag_graph *g = ag_graph_new();
+        ag_node *y = ops[o](ag_param(g, ta), ag_param(g, tb));
+        ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+        double u[R * C];
+        for (int k = 0; k < R * C; k++) u[k] = rng_uniform(&r, -1.0, 1.0);
+        /* gradients accumulate: start them away from 0 */
+        for (size_t k = 0; k < ag_tensor_size(ta); k++) ag_tensor_grad(ta)[k] = 0.5;
+        for (size_t k = 0; k < ag_tensor_size(tb); k++) ag_tensor_grad(tb)[k] = 0.5;
+        ck_assert(ag_backward_seed(g, y, u));
+        const double *a = ag_tensor_data(ta), *b = ag_tensor_data(tb);
+        double gb[R * C];
+        for (int k = 0; k < R * C; k++) gb[k] = 0.5;
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < C; j++) {
+                double x = a[i * C + j], z = b[i * b_row_stride + j * b_col_stride];
+                double v = o == 0 ? x + z : o == 1 ? x - z : o == 2 ? x * z : x / z;
+                double da = o == 2 ? z : o == 3 ? 1.0 / z : 1.0;
+                double db = o == 0 ? 1.0 : o == 1 ? -1.0 : o == 2 ? x : -x / (z * z);
+                ck_assert_close(ag_node_value(y)[i * C + j], v, 1e-15);
+                ck_assert_close(ag_tensor_grad(ta)[i * C + j], 0.5 + u[i * C + j] * da, 1e-15);
+                gb[i * b_row_stride + j * b_col_stride] += u[i * C + j] * db;
+            }
+        for (size_t k = 0; k < ag_tensor_size(tb); k++) ck_assert_close(ag_tensor_grad(tb)[k], gb[k], 1e-13);
+        ag_graph_free(g);
+    }
+    ag_tensor_free(ta);
+    ag_tensor_free(tb);
+}
+
+START_TEST(broadcast_fast_paths_match_definition)
+{
+    check_broadcast(2, (int[]){5, 7}, 7, 1); /* same shape */
+    check_broadcast(1, (int[]){7}, 0, 1);    /* bias row */
+    check_broadcast(2, (int[]){1, 7}, 0, 1); /* bias row, 2-d */
+    check_broadcast(2, (int[]){5, 1}, 1, 0); /* column */
+    check_broadcast(0, NULL, 0, 0);          /* scalar */
+}
+END_TEST
+
+Suite *perf_suite(void)
+{
+    Suite *s = suite_create("perf");
+    TCase *tc = tcase_create("no allocation per step, kernels against definitions");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, testnet_rebuild_allocates_nothing_after_step_one);
+    tcase_add_test(tc, testnet_replay_allocates_nothing_after_step_one);
+    tcase_add_test(tc, mlp_rebuild_allocates_nothing_after_step_one);
+    tcase_add_test(tc, mlp_replay_allocates_nothing_after_step_one);
+    tcase_add_test(tc, gemm_matches_definition_for_every_kernel);
+    tcase_add_test(tc, broadcast_fast_paths_match_definition);
+    suite_add_tcase(s, tc);
+    return s;
+}
