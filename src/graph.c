@@ -146,7 +146,8 @@ ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
     n->in[1] = op->arity > 1 ? b : NULL;
     n->n_in = (uint8_t)op->arity;
     n->attr = attr;
-    char why[256] = "", operands[160];
+    char why[256], operands[160];
+    why[0] = '\0'; /* not the whole buffer: this runs for every recorded node */
     if (!op->shape(n, why, sizeof why)) {
         describe_operands(n, operands, sizeof operands);
         ag_graph_fail(g, "ag_%s: %s: %s", op->name, operands, why);
