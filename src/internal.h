@@ -139,6 +139,10 @@ ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr);
 ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
                           const ag_shape *shape);
 
+/* p = softmax(x) over n values, shifted by m = max x; *max = m and
+ * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */
+void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum);
+
 /* The registry of every differentiable op, for tests that iterate it. */
 extern const ag_op *const ag_all_ops[];
 extern const size_t ag_n_ops;

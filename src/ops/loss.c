@@ -58,11 +58,9 @@ static bool xent_forward(ag_node *out, char *why, size_t len)
                      out->in[1]->value[r], r, classes);
             return false;
         }
-        double m = z[0], s = 0.0;
-        for (size_t c = 1; c < classes; c++) m = z[c] > m ? z[c] : m;
-        for (size_t c = 0; c < classes; c++) s += p[c] = exp(z[c] - m);
-        for (size_t c = 0; c < classes; c++) p[c] /= s;
-        total += log(s) - (z[y] - m);
+        double m, log_s;
+        ag_softmax_row(z, classes, p, &m, &log_s);
+        total += log_s - (z[y] - m);
     }
     out->value[0] = total / (double)rows;
     return true;

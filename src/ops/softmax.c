@@ -25,18 +25,23 @@ static bool softmax_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
+void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum)
+{
+    double m = x[0], s = 0.0;
+    for (size_t c = 1; c < n; c++) m = x[c] > m ? x[c] : m;
+    for (size_t c = 0; c < n; c++) s += p[c] = exp(x[c] - m);
+    for (size_t c = 0; c < n; c++) p[c] /= s;
+    *max = m;
+    *log_sum = log(s);
+}
+
 static bool softmax_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
-    for (size_t r = 0; r < rows; r++) {
-        const double *x = out->in[0]->value + r * cols;
-        double *p = out->value + r * cols;
-        double m = x[0], s = 0.0;
-        for (size_t c = 1; c < cols; c++) m = x[c] > m ? x[c] : m;
-        for (size_t c = 0; c < cols; c++) s += p[c] = exp(x[c] - m);
-        for (size_t c = 0; c < cols; c++) p[c] /= s;
-    }
+    double m, log_s;
+    for (size_t r = 0; r < rows; r++)
+        ag_softmax_row(out->in[0]->value + r * cols, cols, out->value + r * cols, &m, &log_s);
     return true;
 }
 
@@ -85,11 +90,8 @@ static bool log_softmax_forward(ag_node *out, char *why, size_t len)
     size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
     for (size_t r = 0; r < rows; r++) {
         const double *x = out->in[0]->value + r * cols;
-        double *y = out->value + r * cols;
-        double m = x[0], s = 0.0;
-        for (size_t c = 1; c < cols; c++) m = x[c] > m ? x[c] : m;
-        for (size_t c = 0; c < cols; c++) s += exp(x[c] - m);
-        double log_s = log(s);
+        double *y = out->value + r * cols, m, log_s;
+        ag_softmax_row(x, cols, y, &m, &log_s); /* y holds p for a moment */
         for (size_t c = 0; c < cols; c++) y[c] = x[c] - m - log_s;
     }
     return true;
