@@ -55,6 +55,11 @@ const char *registry_name(size_t i);
  * gradient is not all zero. */
 void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opname);
 
+/* ag_last_error() contains `expected` (needs <string.h>) */
+#define ck_assert_last_error(expected)                                                 \
+    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
+                  ag_last_error(), expected)
+
 #define ck_assert_close(actual, expected, tol)                                         \
     do {                                                                               \
         double a_ = (actual), e_ = (expected);                                         \

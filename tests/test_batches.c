@@ -5,10 +5,6 @@
 
 #include "helpers.h"
 
-#define ck_assert_last_error(expected)                                                 \
-    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
-                  ag_last_error(), expected)
-
 #define N 10
 
 static ag_tensor *x, *y, *bx, *by;

@@ -16,10 +16,6 @@
 #include "helpers.h"
 #include "io/io_internal.h"
 
-#define ck_assert_last_error(expected)                                                 \
-    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
-                  ag_last_error(), expected)
-
 static char dir[64];
 static char path[128];
 

@@ -9,10 +9,6 @@
 
 #include "helpers.h"
 
-#define ck_assert_last_error(expected)                                                 \
-    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
-                  ag_last_error(), expected)
-
 static char dir[64];
 static char path[128], gzpath[128];
 

@@ -5,10 +5,6 @@
 
 #include "helpers.h"
 
-#define ck_assert_last_error(expected)                                                 \
-    ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
-                  ag_last_error(), expected)
-
 START_TEST(add_get_count_numel)
 {
     ag_params *ps = ag_params_new();
