@@ -100,7 +100,7 @@ $(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a
 	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
 check: $(BUILD)/tests/run_tests
-	@sh scripts/install-deps.sh graphviz   # the graph-picture test runs dot
+	@sh scripts/install-deps.sh graphviz || echo "(without Graphviz the graph-picture test fails)"
 	./$(BUILD)/tests/run_tests
 
 clean:
