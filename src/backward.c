@@ -1,9 +1,10 @@
 /* backward.c -- the reverse-mode sweep and replay of a recorded graph.
  *
  * Recording order is a topological order (an op's inputs exist before it), so
- * the reverse walk needs no sort and no recursion: one pass from the root
- * down marks the nodes the root depends on, a second applies each marked
- * node's vector-Jacobian product. */
+ * the reverse walk needs no sort and no recursion: one pass zeroes the
+ * intermediate gradients, a second walks down from the root, and each node it
+ * reaches (marked by a consumer, all of which come after it) marks its inputs
+ * and applies its vector-Jacobian product. */
 #include "internal.h"
 
 #include <string.h>
@@ -29,39 +30,44 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
     return true;
 }
 
-/* Zero every intermediate gradient and mark the nodes root depends on. */
-static void mark_and_zero(ag_graph *g, ag_node *root)
+/* Zero every intermediate gradient (a loop for the many tiny buffers). */
+static void zero_intermediate_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->grad && !n->leaf) memset(n->grad, 0, n->shape.size * sizeof(double));
+        if (!n->grad || n->leaf) continue;
+        if (n->shape.size <= 8)
+            for (size_t k = 0; k < n->shape.size; k++) n->grad[k] = 0.0;
+        else
+            memset(n->grad, 0, n->shape.size * sizeof(double));
     }
-    root->mark = 1;
-    for (size_t i = root->index + 1; i-- > 0;) {
-        ag_node *n = g->nodes[i];
-        if (!n->mark) continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k]->grad) n->in[k]->mark = 1;
-    }
+}
+
+/* Mark the inputs of n that take a gradient: they are on the root's path. */
+static void mark_inputs(ag_node *n)
+{
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k]->grad) n->in[k]->mark = 1;
 }
 
 bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
 {
     if (!root_is_valid(g, root, "ag_backward")) return false;
-    mark_and_zero(g, root);
+    zero_intermediate_grads(g);
     double *root_grad = root->grad;
     if (root->leaf) {
         for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
-        root->mark = 0;
         return true;
     }
+    root->mark = 1;
     for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
     if (g->trace) ag_trace_begin(g, root);
     for (size_t i = root->index + 1; i-- > 0;) {
         ag_node *n = g->nodes[i];
-        if (!n->mark) continue;
+        if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
         if (!n->op->vjp) continue;
+        mark_inputs(n);
         if (g->trace)
             ag_trace_vjp(g, n, root);
         else
