@@ -12,6 +12,25 @@
 
 #define TRIALS 8
 
+/* The seed's fixed TestNet recorded on a new graph (and its backward run
+ * when asked); free with ag_graph_free and testnet_model_free. */
+static ag_graph *testnet_recorded(testnet_model *m, bool run_backward)
+{
+    ck_assert(testnet_model_init(m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ck_assert_msg(testnet_model_record(m, g), "%s", ag_graph_error(g));
+    if (run_backward) ck_assert(ag_backward(g, m->J));
+    return g;
+}
+
+/* The first node of g named `name`, or NULL. */
+static ag_node *node_named(const ag_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (strcmp(ag_node_name(g->nodes[i]), name) == 0) return g->nodes[i];
+    return NULL;
+}
+
 /* <u, J v> from a JVP must equal <J^T u, v> from a VJP, for random u and v. */
 START_TEST(jvp_and_vjp_are_adjoint_for_every_op)
 {
@@ -81,17 +100,14 @@ END_TEST
 START_TEST(testnet_jacobians)
 {
     testnet_model m;
-    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
-    ag_graph *g = ag_graph_new();
-    ck_assert(testnet_model_record(&m, g));
-    ck_assert(ag_backward(g, m.J));
+    ag_graph *g = testnet_recorded(&m, true);
     double dW1_before = ag_tensor_grad(m.W1)[0];
     assert_jacobians_agree(g, m.a1, m.z1, "da1/dz1");
     assert_jacobians_agree(g, m.p, m.z2, "dp/dz2");
     assert_jacobians_agree(g, m.z2, m.a1, "dz2/da1");
     assert_jacobians_agree(g, m.J, m.z1, "dJ/dz1");
-    ag_node *W1 = m.z1; /* find the W1 leaf: first node of the graph */
-    while (ag_node_op(W1)[0] != 'p' || strcmp(ag_node_name(W1), "W1") != 0) W1 = g->nodes[W1->index - 1];
+    ag_node *W1 = node_named(g, "W1"); /* the parameter leaf */
+    ck_assert_ptr_nonnull(W1);
     assert_jacobians_agree(g, m.z2, W1, "dz2/dW1");
     ck_assert(ag_tensor_grad(m.W1)[0] == dW1_before); /* parameter gradients left as they were */
 
@@ -224,9 +240,7 @@ END_TEST
 static void capture_testnet_trace(char **text, size_t *len)
 {
     testnet_model m;
-    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
-    ag_graph *g = ag_graph_new();
-    ck_assert(testnet_model_record(&m, g));
+    ag_graph *g = testnet_recorded(&m, false);
     FILE *out = open_memstream(text, len);
     ag_graph_set_trace(g, out);
     ck_assert(ag_backward(g, m.J));
@@ -269,10 +283,7 @@ END_TEST
 START_TEST(dot_picture_is_valid_graphviz)
 {
     testnet_model m;
-    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
-    ag_graph *g = ag_graph_new();
-    ck_assert(testnet_model_record(&m, g));
-    ck_assert(ag_backward(g, m.J));
+    ag_graph *g = testnet_recorded(&m, true);
     char dir[] = "/tmp/agrad-dot-XXXXXX", path[64], cmd[256];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/g.dot", dir);

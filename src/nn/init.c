@@ -26,44 +26,31 @@ void ag_init_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev)
     for (size_t i = 0; t && rng && i < t->shape.size; i++) t->data[i] = ag_rng_normal(rng, mean, stddev);
 }
 
-/* fan_in = rows, fan_out = cols for 2-d; a vector counts as [1, n]; scalar 1, 1 */
-static void fans(const ag_tensor *t, double *fan_in, double *fan_out)
+/* sqrt(numerator / fan), fan = fan_in (+ fan_out when with_fan_out), where
+ * fan_in = rows and fan_out = cols for 2-d, a vector counts as [1, n] */
+static double fan_scale(const ag_tensor *t, double numerator, bool with_fan_out)
 {
-    *fan_in = t->shape.ndim >= 2 ? (double)t->shape.dims[0] : 1.0;
-    *fan_out = t->shape.ndim >= 2 ? (double)(t->shape.size / (size_t)t->shape.dims[0])
-                                  : (double)t->shape.size;
+    double fan_in = t->shape.ndim >= 2 ? (double)t->shape.dims[0] : 1.0;
+    double fan_out = (double)t->shape.size / fan_in;
+    return sqrt(numerator / (with_fan_out ? fan_in + fan_out : fan_in));
 }
 
 void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
-    double in, out;
-    fans(t, &in, &out);
-    double bound = sqrt(6.0 / (in + out));
-    ag_init_uniform(t, rng, -bound, bound);
+    if (t) ag_init_uniform(t, rng, -fan_scale(t, 6.0, true), fan_scale(t, 6.0, true));
 }
 
 void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
-    double in, out;
-    fans(t, &in, &out);
-    ag_init_normal(t, rng, 0.0, sqrt(2.0 / (in + out)));
+    if (t) ag_init_normal(t, rng, 0.0, fan_scale(t, 2.0, true));
 }
 
 void ag_init_he_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
-    double in, out;
-    fans(t, &in, &out);
-    double bound = sqrt(6.0 / in);
-    ag_init_uniform(t, rng, -bound, bound);
+    if (t) ag_init_uniform(t, rng, -fan_scale(t, 6.0, false), fan_scale(t, 6.0, false));
 }
 
 void ag_init_he_normal(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
-    double in, out;
-    fans(t, &in, &out);
-    ag_init_normal(t, rng, 0.0, sqrt(2.0 / in));
+    if (t) ag_init_normal(t, rng, 0.0, fan_scale(t, 2.0, false));
 }
