@@ -1,13 +1,15 @@
 /* backward.c -- the reverse-mode sweep and replay of a recorded graph.
  *
  * Recording order is a topological order (an op's inputs exist before it), so
- * the reverse walk needs no sort and no recursion: one pass zeroes the
- * intermediate gradients, a second walks down from the root, and each node it
- * reaches (marked by a consumer, all of which come after it) marks its inputs
- * and applies its vector-Jacobian product. */
+ * the reverse walk needs no sort and no recursion: it goes down from the
+ * root, and each node it reaches (marked by a consumer, all of which come
+ * after it) marks its inputs and applies its vector-Jacobian product.
+ *
+ * Replay: the walk writes down the nodes it reached (the schedule, see
+ * internal.h); the next backward from the same root on the unchanged graph
+ * runs that list straight through. ag_graph_forward likewise keeps the list
+ * of nodes to recompute. */
 #include "internal.h"
-
-#include <string.h>
 
 static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
 {
@@ -30,16 +32,33 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
     return true;
 }
 
-/* Zero every intermediate gradient (a loop for the many tiny buffers). */
+/* Room for both lists of the schedule (the graph fails when memory is short). */
+static bool schedule_reserve(ag_graph *g, const char *who)
+{
+    ag_schedule *s = &g->schedule;
+    if (s->capacity < 2 * g->n_nodes) {
+        size_t cap = 2 * g->cap_nodes;
+        ag_node **grown = ag_realloc(s->storage, cap * sizeof *grown);
+        if (!grown) {
+            ag_graph_fail(g, "%s: out of memory", who);
+            return false;
+        }
+        s->storage = grown;
+        s->capacity = cap;
+        s->forward_for = s->walk_for = 0; /* the lists moved */
+    }
+    s->forward = s->storage;
+    s->walk = s->storage + s->capacity / 2;
+    return true;
+}
+
+/* Zero every intermediate gradient: a backward ran before, possibly from
+ * another root, so even nodes this walk does not reach hold old values. */
 static void zero_intermediate_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (!n->grad || n->leaf) continue;
-        if (n->shape.size <= 8)
-            for (size_t k = 0; k < n->shape.size; k++) n->grad[k] = 0.0;
-        else
-            memset(n->grad, 0, n->shape.size * sizeof(double));
+        if (n->grad && !n->leaf) ag_zero_doubles(n->grad, n->shape.size);
     }
 }
 
@@ -50,22 +69,19 @@ static void mark_inputs(ag_node *n)
         if (n->in[k]->grad) n->in[k]->mark = 1;
 }
 
-bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
+/* The walk from the root (whose gradient is seeded), writing the schedule down. */
+static bool backward_walk(ag_graph *g, ag_node *root)
 {
-    if (!root_is_valid(g, root, "ag_backward")) return false;
-    zero_intermediate_grads(g);
-    double *root_grad = root->grad;
-    if (root->leaf) {
-        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
-        return true;
-    }
+    ag_schedule *s = &g->schedule;
+    size_t n_walk = 0;
     root->mark = 1;
-    for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
     if (g->trace) ag_trace_begin(g, root);
     for (size_t i = root->index + 1; i-- > 0;) {
         ag_node *n = g->nodes[i];
         if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
+        if (n->leaf) continue;
+        s->walk[n_walk++] = n;
         if (!n->op->vjp) continue;
         mark_inputs(n);
         if (g->trace)
@@ -77,7 +93,49 @@ bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
             return false;
         }
     }
+    s->n_walk = n_walk;
+    s->walk_for = g->n_nodes;
+    s->root = root;
     return true;
+}
+
+/* A repeat of the scheduled walk: the same nodes in the same order. */
+static void backward_scheduled(ag_graph *g)
+{
+    ag_schedule *s = &g->schedule;
+    for (size_t k = 1; k < s->n_walk; k++) /* walk[0] is the root, seeded */
+        ag_zero_doubles(s->walk[k]->grad, s->walk[k]->shape.size);
+    for (size_t k = 0; k < s->n_walk; k++) {
+        ag_node *n = s->walk[k];
+        if (n->op->vjp) n->op->vjp(n);
+    }
+}
+
+static bool schedule_fits(const ag_graph *g, const ag_node *root)
+{
+    const ag_schedule *s = &g->schedule;
+    return s->walk_for == g->n_nodes && s->root == root && !g->trace && !g->detect_anomaly;
+}
+
+bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
+{
+    if (!root_is_valid(g, root, "ag_backward")) return false;
+    double *root_grad = root->grad;
+    if (root->leaf) {
+        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
+        return true;
+    }
+    if (schedule_fits(g, root)) {
+        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
+        backward_scheduled(g);
+        return true;
+    }
+    if (!schedule_reserve(g, "ag_backward")) return false;
+    g->schedule.walk_for = 0; /* until this walk completes */
+    if (g->grads_dirty) zero_intermediate_grads(g);
+    g->grads_dirty = true;
+    for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
+    return backward_walk(g, root);
 }
 
 bool ag_backward(ag_graph *g, ag_node *root)
@@ -97,25 +155,42 @@ void ag_graph_zero_grad(ag_graph *g)
     if (!g) return;
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->leaf && n->grad) memset(n->grad, 0, n->shape.size * sizeof(double));
+        if (n->leaf && n->grad) ag_zero_doubles(n->grad, n->shape.size);
     }
+}
+
+/* The nodes ag_graph_forward recomputes: every one with a forward, in
+ * recording order (leaves hold the user's tensors and need nothing). */
+static bool forward_schedule(ag_graph *g)
+{
+    ag_schedule *s = &g->schedule;
+    if (s->forward_for == g->n_nodes) return true;
+    if (!schedule_reserve(g, "ag_graph_forward")) return false;
+    size_t count = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->leaf && g->nodes[i]->op->forward) s->forward[count++] = g->nodes[i];
+    s->n_forward = count;
+    s->forward_for = g->n_nodes;
+    return true;
+}
+
+static bool forward_node(ag_graph *g, ag_node *n)
+{
+    char why[256];
+    bool ok = n->op->forward(n, why, sizeof why);
+    if (!ok) ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
+    if (ok && g->detect_anomaly) ok = ag_check_value(g, n);
+    if (!ok) g->failed_in_replay = true;
+    return ok;
 }
 
 bool ag_graph_forward(ag_graph *g)
 {
     if (g && g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
     if (!g || g->failed) return false;
-    char why[256];
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        ag_node *n = g->nodes[i];
-        if (n->leaf || !n->op->forward) continue;
-        bool ok = n->op->forward(n, why, sizeof why);
-        if (!ok) ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
-        if (ok && g->detect_anomaly) ok = ag_check_value(g, n);
-        if (!ok) {
-            g->failed_in_replay = true;
-            return false;
-        }
-    }
+    if (!forward_schedule(g)) return false;
+    ag_schedule *s = &g->schedule;
+    for (size_t k = 0; k < s->n_forward; k++)
+        if (!forward_node(g, s->forward[k])) return false;
     return true;
 }

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- memory (alloc.c) ---------------------------------------------------- */
 void *ag_malloc(size_t size);
@@ -78,6 +79,23 @@ struct ag_node {
 
 #define AG_ERROR_SIZE 512
 
+/* Replay schedules, worked out from the graph once and reused while it does
+ * not change (backward.c). `forward`: the nodes ag_graph_forward runs, in
+ * order. `walk`: the non-leaf nodes the last backward from `root` reached,
+ * in the order it reached them (root first); a repeat from the same root
+ * zeroes their gradients and applies their vjps with no marking pass.
+ * Storage (2 pointers per node) grows with the graph and is kept across
+ * resets, so a replayed or rebuilt step allocates nothing. */
+typedef struct ag_schedule {
+    ag_node **storage;
+    size_t capacity;       /* pointers in storage */
+    ag_node **forward, **walk;
+    size_t n_forward, n_walk;
+    size_t forward_for;    /* graph size the forward list was made for; 0: none */
+    size_t walk_for;       /* same for the walk */
+    const ag_node *root;   /* the walk's root */
+} ag_schedule;
+
 struct ag_graph {
     ag_arena arena;
     ag_node **nodes; /* recording order == a topological order */
@@ -88,7 +106,15 @@ struct ag_graph {
     bool detect_anomaly; /* check every value and gradient for NaN/Inf */
     bool failed_in_replay; /* the error came from data in a replay: the next
                               replay may clear it */
+    bool grads_dirty; /* a backward ran since the reset: intermediate gradients
+                         hold its values (recording zeroes new ones) */
+    ag_schedule schedule;
 };
+
+/* Zero n doubles. Not a loop: GCC turns a short zeroing loop into `rep stos`,
+ * which costs tens of cycles to start; glibc's memset stores small sizes
+ * with a few vector moves. */
+static inline void ag_zero_doubles(double *x, size_t n) { memset(x, 0, n * sizeof(double)); }
 
 /* Anomaly detection (study/anomaly.c): false, with the graph's error set
  * naming the op, the node and its inputs' shapes, when n's value (after its

@@ -153,7 +153,7 @@ bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
 
 void ag_tensor_zero_grad(ag_tensor *t)
 {
-    if (t && t->grad) memset(t->grad, 0, t->shape.size * sizeof(double));
+    if (t && t->grad) ag_zero_doubles(t->grad, t->shape.size);
 }
 
 bool ag_tensor_set_name(ag_tensor *t, const char *name)

@@ -168,6 +168,68 @@ START_TEST(input_gets_no_gradient)
 }
 END_TEST
 
+START_TEST(backward_from_another_root_and_back)
+{
+    /* x = 2 (param), u = x*x, v = 3*x, a = u + v, b = v*v.
+     * da/dx = 2x + 3 = 7, db/dx = 2*v*3 = 18x = 36; du reached from a is 1,
+     * from b it is not reached and must read 0, not what a's walk left.
+     * The repeated walk from a (its schedule kept) must match the first. */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = scalar_param(2.0);
+    ag_node *x = ag_param(g, xt);
+    ag_node *u = ag_mul(x, x), *v = ag_mul(ag_scalar(g, 3.0), x);
+    ag_node *a = ag_add(u, v), *b = ag_mul(v, v);
+    for (int round = 0; round < 2; round++) {
+        ag_graph_zero_grad(g);
+        ck_assert(ag_backward(g, a));
+        ck_assert_close(ag_tensor_grad(xt)[0], 7.0, 1e-12);
+        ck_assert_close(ag_node_grad(u)[0], 1.0, 1e-12);
+        ag_graph_zero_grad(g);
+        ck_assert(ag_backward(g, a)); /* the same root again: scheduled */
+        ck_assert_close(ag_tensor_grad(xt)[0], 7.0, 1e-12);
+        ck_assert_close(ag_node_grad(v)[0], 1.0, 1e-12);
+        ag_graph_zero_grad(g);
+        ck_assert(ag_backward(g, b));
+        ck_assert_close(ag_tensor_grad(xt)[0], 36.0, 1e-12);
+        ck_assert(ag_node_grad(u)[0] == 0.0);
+        ck_assert_close(ag_node_grad(v)[0], 12.0, 1e-12); /* 2v */
+    }
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
+START_TEST(graph_grown_or_rerecorded_after_a_backward)
+{
+    /* The schedule of a backward must not outlive the graph it was made for:
+     * y = x*x at x = 3 (dy/dx = 6); then, on the same graph, z = y*x,
+     * replayed at x = 2 (z = 8, dz/dx = 3x^2 = 12); then after a reset
+     * another graph, w = x + x (dw/dx = 2). */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = scalar_param(3.0);
+    ag_node *x = ag_param(g, xt), *y = ag_mul(x, x);
+    ck_assert(ag_backward(g, y) && ag_graph_forward(g));
+    ck_assert_close(ag_tensor_grad(xt)[0], 6.0, 1e-12);
+    ag_node *z = ag_mul(y, x);
+    ag_tensor_zero_grad(xt);
+    ag_tensor_data(xt)[0] = 2.0;
+    ck_assert(ag_graph_forward(g) && ag_backward(g, z));
+    ck_assert_close(ag_node_value(z)[0], 8.0, 1e-12);
+    ck_assert_close(ag_tensor_grad(xt)[0], 12.0, 1e-12);
+    ag_graph_reset(g);
+    x = ag_param(g, xt);
+    ag_node *w = ag_add(x, x);
+    ag_tensor_zero_grad(xt);
+    ck_assert(ag_backward(g, w));
+    ck_assert_close(ag_tensor_grad(xt)[0], 2.0, 1e-12);
+    ag_tensor_data(xt)[0] = 5.0; /* replay of the new graph: w = 10 */
+    ck_assert(ag_graph_forward(g));
+    ck_assert_close(ag_node_value(w)[0], 10.0, 1e-12);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+}
+END_TEST
+
 START_TEST(frees_everything)
 {
     /* every block the library allocates is freed by graph_free + tensor_free */
@@ -198,6 +260,8 @@ Suite *graph_suite(void)
     tcase_add_test(tc, node_used_three_times);
     tcase_add_test(tc, scalar_expression_heavy_reuse);
     tcase_add_test(tc, million_node_chain);
+    tcase_add_test(tc, backward_from_another_root_and_back);
+    tcase_add_test(tc, graph_grown_or_rerecorded_after_a_backward);
     tcase_add_test(tc, second_backward_accumulates);
     tcase_add_test(tc, relu_derivative_at_zero_is_zero);
     tcase_add_test(tc, replay_sees_new_inputs);

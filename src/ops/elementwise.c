@@ -136,13 +136,12 @@ static bool binary_shape(ag_node *out, char *why, size_t len)
     return bcast_shape(&out->in[0]->shape, &out->in[1]->shape, &out->shape, why, len);
 }
 
+/* Both operands as large as the (broadcast) result: then they have its
+ * shape up to leading 1s, and element k of each goes with element k of y. */
 static bool same_shape(const ag_node *out)
 {
-    const ag_shape *sa = &out->in[0]->shape, *sb = &out->in[1]->shape;
-    if (sa->ndim != sb->ndim) return false;
-    for (int i = 0; i < sa->ndim; i++)
-        if (sa->dims[i] != sb->dims[i]) return false;
-    return true;
+    size_t n = out->shape.size;
+    return out->in[0]->shape.size == n && out->in[1]->shape.size == n;
 }
 
 static bool binary_forward(ag_node *out, char *why, size_t len)

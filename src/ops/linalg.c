@@ -27,13 +27,82 @@ static bool matmul_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
+/* Products with at most this many multiply-adds run the plain loops below:
+ * for TestNet's 4x3 @ 3x1 any call into the blocked kernel costs more than
+ * the arithmetic. Every operand here is row-major and contiguous. */
+#define MATMUL_SMALL_MAX 512
+
+static bool is_small(int M, int N, int K) { return (long long)M * N * K <= MATMUL_SMALL_MAX; }
+
+/* The loops below run over rows through pointers; N = 1 (a matrix times a
+ * vector, TestNet's case) has loops of its own, with no loop over j. */
+
+/* C[M,N] = A[M,K] @ B[K,N] */
+static void small_product(int M, int N, int K, const double *A, const double *B,
+                          double *restrict C)
+{
+    for (int i = 0; i < M; i++, A += K, C += N) {
+        if (N == 1) {
+            double s = 0.0;
+            for (int p = 0; p < K; p++) s += A[p] * B[p];
+            C[0] = s;
+            continue;
+        }
+        for (int j = 0; j < N; j++) C[j] = 0.0;
+        for (int p = 0; p < K; p++) {
+            const double a = A[p], *b = B + (size_t)p * N;
+            for (int j = 0; j < N; j++) C[j] += a * b[j];
+        }
+    }
+}
+
+/* dA[M,K] += dC[M,N] @ B^T, B being [K,N] */
+static void small_grad_a(int M, int N, int K, const double *dC, const double *B,
+                         double *restrict dA)
+{
+    for (int i = 0; i < M; i++, dC += N, dA += K) {
+        if (N == 1) {
+            const double g = dC[0];
+            for (int p = 0; p < K; p++) dA[p] += g * B[p];
+            continue;
+        }
+        for (int p = 0; p < K; p++) {
+            const double *b = B + (size_t)p * N;
+            double s = 0.0;
+            for (int j = 0; j < N; j++) s += dC[j] * b[j];
+            dA[p] += s;
+        }
+    }
+}
+
+/* dB[K,N] += A^T @ dC, A being [M,K] and dC [M,N] */
+static void small_grad_b(int M, int N, int K, const double *A, const double *dC,
+                         double *restrict dB)
+{
+    for (int i = 0; i < M; i++, A += K, dC += N) {
+        if (N == 1) {
+            const double g = dC[0];
+            for (int p = 0; p < K; p++) dB[p] += A[p] * g;
+            continue;
+        }
+        for (int p = 0; p < K; p++) {
+            const double a = A[p];
+            double *db = dB + (size_t)p * N;
+            for (int j = 0; j < N; j++) db[j] += a * dC[j];
+        }
+    }
+}
+
 static bool matmul_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     int M = out->in[0]->shape.dims[0], K = out->in[0]->shape.dims[1];
     int N = out->in[1]->shape.dims[1];
-    ag_gemm(false, false, M, N, K, out->in[0]->value, K, out->in[1]->value, N, 0.0,
-            out->value, N);
+    if (is_small(M, N, K))
+        small_product(M, N, K, out->in[0]->value, out->in[1]->value, out->value);
+    else
+        ag_gemm(false, false, M, N, K, out->in[0]->value, K, out->in[1]->value, N, 0.0,
+                out->value, N);
     return true;
 }
 
@@ -41,6 +110,11 @@ static void matmul_vjp(ag_node *out)
 {
     ag_node *a = out->in[0], *b = out->in[1];
     int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
+    if (is_small(M, N, K)) {
+        if (a->grad) small_grad_a(M, N, K, out->grad, b->value, a->grad);
+        if (b->grad) small_grad_b(M, N, K, a->value, out->grad, b->grad);
+        return;
+    }
     if (a->grad) ag_gemm(false, true, M, K, N, out->grad, N, b->value, N, 1.0, a->grad, K);
     if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
 }

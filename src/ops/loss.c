@@ -41,8 +41,9 @@ static size_t xent_aux(const ag_node *out) { return out->in[0]->shape.size; }
 static long label_of(const ag_node *out, size_t r, size_t classes)
 {
     double y = out->in[1]->value[r];
-    if (!(y >= 0.0 && y < (double)classes) || y != floor(y)) return -1;
-    return (long)y;
+    if (!(y >= 0.0 && y < (double)classes)) return -1;
+    long index = (long)y; /* in range, so the conversion is defined */
+    return (double)index == y ? index : -1;
 }
 
 static bool xent_forward(ag_node *out, char *why, size_t len)
@@ -62,7 +63,7 @@ static bool xent_forward(ag_node *out, char *why, size_t len)
         ag_softmax_row(z, classes, p, &m, &log_s);
         total += log_s - (z[y] - m);
     }
-    out->value[0] = total / (double)rows;
+    out->value[0] = rows == 1 ? total : total / (double)rows; /* a division is slow */
     return true;
 }
 
@@ -71,7 +72,7 @@ static void xent_vjp(ag_node *out)
     double *gz = out->in[0]->grad;
     if (!gz) return;
     size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
-    double g = out->grad[0] / (double)rows;
+    double g = rows == 1 ? out->grad[0] : out->grad[0] / (double)rows;
     for (size_t r = 0; r < rows; r++) {
         long y = label_of(out, r, classes);
         for (size_t c = 0; c < classes; c++)

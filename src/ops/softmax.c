@@ -30,7 +30,8 @@ void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *l
     double m = x[0], s = 0.0;
     for (size_t c = 1; c < n; c++) m = x[c] > m ? x[c] : m;
     for (size_t c = 0; c < n; c++) s += p[c] = exp(x[c] - m);
-    for (size_t c = 0; c < n; c++) p[c] /= s;
+    double inv = 1.0 / s; /* one division; p then carries one rounding more */
+    for (size_t c = 0; c < n; c++) p[c] *= inv;
     *max = m;
     *log_sum = log(s);
 }
