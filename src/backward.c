@@ -174,14 +174,13 @@ static bool forward_schedule(ag_graph *g)
     return true;
 }
 
-static bool forward_node(ag_graph *g, ag_node *n)
+/* A replay stopped at node n: its op refused the data (why) or, with
+ * anomaly detection on, produced a NaN or an Inf (why NULL, error set). */
+static bool replay_failed(ag_graph *g, const ag_node *n, const char *why)
 {
-    char why[256];
-    bool ok = n->op->forward(n, why, sizeof why);
-    if (!ok) ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
-    if (ok && g->detect_anomaly) ok = ag_check_value(g, n);
-    if (!ok) g->failed_in_replay = true;
-    return ok;
+    if (why) ag_graph_fail(g, "ag_%s: %s", n->op->name, why);
+    g->failed_in_replay = true;
+    return false;
 }
 
 bool ag_graph_forward(ag_graph *g)
@@ -190,7 +189,11 @@ bool ag_graph_forward(ag_graph *g)
     if (!g || g->failed) return false;
     if (!forward_schedule(g)) return false;
     ag_schedule *s = &g->schedule;
-    for (size_t k = 0; k < s->n_forward; k++)
-        if (!forward_node(g, s->forward[k])) return false;
+    char why[256];
+    for (size_t k = 0; k < s->n_forward; k++) {
+        ag_node *n = s->forward[k];
+        if (!n->op->forward(n, why, sizeof why)) return replay_failed(g, n, why);
+        if (g->detect_anomaly && !ag_check_value(g, n)) return replay_failed(g, n, NULL);
+    }
     return true;
 }

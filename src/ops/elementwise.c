@@ -19,11 +19,8 @@
 
 /* ---- binary ---------------------------------------------------------------- */
 
-/* loops of one rule: over n elements of same-shape operands, and over a 2-d
- * view of a broadcast (see BINARY_LOOPS) */
-typedef void (*binary_forward_flat)(size_t n, const double *a, const double *b, double *y);
-typedef void (*binary_grad_flat)(size_t n, const double *a, const double *b, const double *gy,
-                                 double *g);
+/* loops of one rule over a 2-d view of a broadcast (see BINARY_LOOPS); the
+ * same-shape loops are called directly by each op (BINARY_OP) */
 typedef void (*binary_forward_loop)(const bcast_view *v, const double *a, const double *b,
                                     double *y);
 typedef void (*binary_vjp_loop)(const bcast_view *v, const double *a, const double *b,
@@ -33,8 +30,6 @@ typedef struct binary_rule {
     double (*f)(double a, double b);
     double (*df_da)(double a, double b);
     double (*df_db)(double a, double b);
-    binary_forward_flat forward_flat;
-    binary_grad_flat grad_a_flat, grad_b_flat;
     binary_forward_loop forward_2d;
     binary_vjp_loop vjp_2d;
 } binary_rule;
@@ -123,7 +118,6 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
         if (gb) name##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs);                      \
     }                                                                                      \
     static const binary_rule name##_rule = {name##_f, name##_da, name##_db,                \
-                                            name##_f_flat, name##_da_flat, name##_db_flat, \
                                             name##_f_forward_2d, name##_vjp_2d};
 
 BINARY_LOOPS(add)
@@ -144,16 +138,13 @@ static bool same_shape(const ag_node *out)
     return out->in[0]->shape.size == n && out->in[1]->shape.size == n;
 }
 
+/* the broadcast cases (each op handles same shapes itself, BINARY_OP) */
 static bool binary_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     const binary_rule *r = out->op->rule;
     const double *a = out->in[0]->value, *b = out->in[1]->value;
     double *y = out->value;
-    if (same_shape(out)) {
-        r->forward_flat(out->shape.size, a, b, y);
-        return true;
-    }
     bcast_plan plan;
     bcast_view view;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
@@ -170,11 +161,6 @@ static void binary_vjp(ag_node *out)
     const binary_rule *r = out->op->rule;
     const double *a = out->in[0]->value, *b = out->in[1]->value, *gy = out->grad;
     double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
-    if (same_shape(out)) {
-        if (ga) r->grad_a_flat(out->shape.size, a, b, gy, ga);
-        if (gb) r->grad_b_flat(out->shape.size, a, b, gy, gb);
-        return;
-    }
     bcast_plan plan;
     bcast_view view;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
@@ -204,10 +190,31 @@ static void binary_jvp(ag_node *out)
     });
 }
 
+/* Each op's own forward and vjp take same-shape operands straight to its
+ * loops (no call through the rule: on tiny tensors the call costs more than
+ * the loop); broadcasts go through the shared code above. */
 #define BINARY_OP(opname, sym)                                                         \
+    static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
+    {                                                                                  \
+        if (!same_shape(out)) return binary_forward(out, why, len);                    \
+        opname##_f_flat(out->shape.size, out->in[0]->value, out->in[1]->value,          \
+                        out->value);                                                   \
+        return true;                                                                   \
+    }                                                                                  \
+    static void opname##_vjp(ag_node *out)                                             \
+    {                                                                                  \
+        if (!same_shape(out)) {                                                        \
+            binary_vjp(out);                                                           \
+            return;                                                                    \
+        }                                                                              \
+        const ag_node *a = out->in[0], *b = out->in[1];                                \
+        size_t n = out->shape.size;                                                    \
+        if (a->grad) opname##_da_flat(n, a->value, b->value, out->grad, a->grad);      \
+        if (b->grad) opname##_db_flat(n, a->value, b->value, out->grad, b->grad);      \
+    }                                                                                  \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,          \
-                                  .shape = binary_shape, .forward = binary_forward,    \
-                                  .vjp = binary_vjp, .jvp = binary_jvp,                \
+                                  .shape = binary_shape, .forward = opname##_forward,  \
+                                  .vjp = opname##_vjp, .jvp = binary_jvp,              \
                                   .rule = &opname##_rule};                             \
     ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record(&ag_op_##opname, a, b, 0); }
 
@@ -218,14 +225,11 @@ BINARY_OP(div, "/")
 
 /* ---- unary ------------------------------------------------------------------ */
 
-/* y = f(x; p) and dy/dx given x, y and the op constant p, plus the same rule
- * stamped into loops over n elements (see UNARY_OP) */
+/* y = f(x; p) and dy/dx given x, y and the op constant p (the forward and
+ * vjp loops are stamped from the same inline functions by UNARY_OP) */
 typedef struct unary_rule {
     double (*f)(double x, double p);
     double (*df)(double x, double y, double p);
-    void (*forward_n)(size_t n, const double *x, double p, double *y);
-    void (*vjp_n)(size_t n, const double *x, const double *y, const double *gy, double p,
-                  double *gx);
 } unary_rule;
 
 static inline double neg_f(double x, double p) { (void)p; return -x; }
@@ -262,21 +266,6 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static bool unary_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    const unary_rule *r = out->op->rule;
-    r->forward_n(out->shape.size, out->in[0]->value, out->attr, out->value);
-    return true;
-}
-
-static void unary_vjp(ag_node *out)
-{
-    const unary_rule *r = out->op->rule;
-    r->vjp_n(out->shape.size, out->in[0]->value, out->value, out->grad, out->attr,
-             out->in[0]->grad);
-}
-
 static void unary_jvp(ag_node *out)
 {
     const unary_rule *r = out->op->rule;
@@ -286,19 +275,25 @@ static void unary_jvp(ag_node *out)
 }
 
 #define UNARY_OP(opname)                                                               \
-    static void opname##_forward_n(size_t n, const double *x, double p, double *restrict y) \
+    static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
     {                                                                                  \
-        for (size_t k = 0; k < n; k++) y[k] = opname##_f(x[k], p);                     \
+        (void)why, (void)len;                                                          \
+        const double *x = out->in[0]->value, p = out->attr;                            \
+        double *restrict y = out->value;                                               \
+        for (size_t k = 0, n = out->shape.size; k < n; k++) y[k] = opname##_f(x[k], p); \
+        return true;                                                                   \
     }                                                                                  \
-    static void opname##_vjp_n(size_t n, const double *x, const double *y,             \
-                               const double *gy, double p, double *restrict gx)        \
+    static void opname##_vjp(ag_node *out)                                             \
     {                                                                                  \
-        for (size_t k = 0; k < n; k++) gx[k] += gy[k] * opname##_df(x[k], y[k], p);    \
+        const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;         \
+        const double p = out->attr;                                                    \
+        double *restrict gx = out->in[0]->grad;                                        \
+        for (size_t k = 0, n = out->shape.size; k < n; k++)                            \
+            gx[k] += gy[k] * opname##_df(x[k], y[k], p);                               \
     }                                                                                  \
-    static const unary_rule opname##_rule = {opname##_f, opname##_df,                  \
-                                             opname##_forward_n, opname##_vjp_n};      \
+    static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .shape = unary_shape,   \
-                                  .forward = unary_forward, .vjp = unary_vjp,          \
+                                  .forward = opname##_forward, .vjp = opname##_vjp,    \
                                   .jvp = unary_jvp, .rule = &opname##_rule};
 
 UNARY_OP(neg)

@@ -34,20 +34,68 @@ static bool matmul_shape(ag_node *out, char *why, size_t len)
 
 static bool is_small(int M, int N, int K) { return (long long)M * N * K <= MATMUL_SMALL_MAX; }
 
-/* The loops below run over rows through pointers; N = 1 (a matrix times a
- * vector, TestNet's case) has loops of its own, with no loop over j. */
+/* The loops below run over rows through pointers. N = 1 (a matrix times a
+ * vector: TestNet's case) has loops of its own, two rows at a time so that
+ * each load of the vector serves both. */
+
+/* y[M] = A[M,K] @ x[K] */
+static void small_matvec(int M, int K, const double *A, const double *x, double *restrict y)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, A += 2 * K) {
+        const double *a1 = A + K;
+        double s0 = 0.0, s1 = 0.0;
+        for (int p = 0; p < K; p++) {
+            s0 += A[p] * x[p];
+            s1 += a1[p] * x[p];
+        }
+        y[i] = s0;
+        y[i + 1] = s1;
+    }
+    if (i < M) {
+        double s = 0.0;
+        for (int p = 0; p < K; p++) s += A[p] * x[p];
+        y[i] = s;
+    }
+}
+
+/* dA[M,K] += dy[M] x[K]^T (the outer product) */
+static void small_outer_acc(int M, int K, const double *dy, const double *x, double *restrict dA)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, dA += 2 * K) {
+        const double g0 = dy[i], g1 = dy[i + 1];
+        double *d1 = dA + K;
+        for (int p = 0; p < K; p++) {
+            dA[p] += g0 * x[p];
+            d1[p] += g1 * x[p];
+        }
+    }
+    if (i < M)
+        for (int p = 0; p < K; p++) dA[p] += dy[i] * x[p];
+}
+
+/* dx[K] += A[M,K]^T dy[M] */
+static void small_matvec_t_acc(int M, int K, const double *A, const double *dy, double *restrict dx)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, A += 2 * K) {
+        const double g0 = dy[i], g1 = dy[i + 1], *a1 = A + K;
+        for (int p = 0; p < K; p++) dx[p] += A[p] * g0 + a1[p] * g1;
+    }
+    if (i < M)
+        for (int p = 0; p < K; p++) dx[p] += A[p] * dy[i];
+}
 
 /* C[M,N] = A[M,K] @ B[K,N] */
 static void small_product(int M, int N, int K, const double *A, const double *B,
                           double *restrict C)
 {
+    if (N == 1) {
+        small_matvec(M, K, A, B, C);
+        return;
+    }
     for (int i = 0; i < M; i++, A += K, C += N) {
-        if (N == 1) {
-            double s = 0.0;
-            for (int p = 0; p < K; p++) s += A[p] * B[p];
-            C[0] = s;
-            continue;
-        }
         for (int j = 0; j < N; j++) C[j] = 0.0;
         for (int p = 0; p < K; p++) {
             const double a = A[p], *b = B + (size_t)p * N;
@@ -60,37 +108,33 @@ static void small_product(int M, int N, int K, const double *A, const double *B,
 static void small_grad_a(int M, int N, int K, const double *dC, const double *B,
                          double *restrict dA)
 {
-    for (int i = 0; i < M; i++, dC += N, dA += K) {
-        if (N == 1) {
-            const double g = dC[0];
-            for (int p = 0; p < K; p++) dA[p] += g * B[p];
-            continue;
-        }
+    if (N == 1) {
+        small_outer_acc(M, K, dC, B, dA);
+        return;
+    }
+    for (int i = 0; i < M; i++, dC += N, dA += K)
         for (int p = 0; p < K; p++) {
             const double *b = B + (size_t)p * N;
             double s = 0.0;
             for (int j = 0; j < N; j++) s += dC[j] * b[j];
             dA[p] += s;
         }
-    }
 }
 
 /* dB[K,N] += A^T @ dC, A being [M,K] and dC [M,N] */
 static void small_grad_b(int M, int N, int K, const double *A, const double *dC,
                          double *restrict dB)
 {
-    for (int i = 0; i < M; i++, A += K, dC += N) {
-        if (N == 1) {
-            const double g = dC[0];
-            for (int p = 0; p < K; p++) dB[p] += A[p] * g;
-            continue;
-        }
+    if (N == 1) {
+        small_matvec_t_acc(M, K, A, dC, dB);
+        return;
+    }
+    for (int i = 0; i < M; i++, A += K, dC += N)
         for (int p = 0; p < K; p++) {
             const double a = A[p];
             double *db = dB + (size_t)p * N;
             for (int j = 0; j < N; j++) db[j] += a * dC[j];
         }
-    }
 }
 
 static bool matmul_forward(ag_node *out, char *why, size_t len)

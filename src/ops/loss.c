@@ -9,8 +9,14 @@
 #include <math.h>
 #include <stdio.h>
 
-/* rows N of the logits; C = size / N (stored in attr by the shape rule) */
+/* rows N of the logits (stored in attr by the shape rule) and classes C:
+ * a vector is one row of all its values, an [N,C] matrix N rows of C */
 static size_t rows_of(const ag_node *out) { return (size_t)out->attr; }
+static size_t classes_of(const ag_node *out)
+{
+    const ag_shape *z = &out->in[0]->shape;
+    return rows_of(out) == 1 ? z->size : (size_t)z->dims[1];
+}
 
 static bool xent_shape(ag_node *out, char *why, size_t len)
 {
@@ -48,7 +54,7 @@ static long label_of(const ag_node *out, size_t r, size_t classes)
 
 static bool xent_forward(ag_node *out, char *why, size_t len)
 {
-    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    size_t rows = rows_of(out), classes = classes_of(out);
     double total = 0.0;
     for (size_t r = 0; r < rows; r++) {
         const double *z = out->in[0]->value + r * classes;
@@ -71,7 +77,7 @@ static void xent_vjp(ag_node *out)
 {
     double *gz = out->in[0]->grad;
     if (!gz) return;
-    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    size_t rows = rows_of(out), classes = classes_of(out);
     double g = rows == 1 ? out->grad[0] : out->grad[0] / (double)rows;
     for (size_t r = 0; r < rows; r++) {
         long y = label_of(out, r, classes);
@@ -83,7 +89,7 @@ static void xent_vjp(ag_node *out)
 static void xent_jvp(ag_node *out)
 {
     const double *tz = out->in[0]->tangent;
-    size_t rows = rows_of(out), classes = out->in[0]->shape.size / rows;
+    size_t rows = rows_of(out), classes = classes_of(out);
     double t = 0.0;
     if (tz)
         for (size_t r = 0; r < rows; r++) {

@@ -9,11 +9,10 @@
 #include <math.h>
 #include <stdio.h>
 
-static size_t softmax_rows(const ag_shape *s)
-{
-    bool matrix = s->ndim == 2 && s->dims[0] > 1 && s->dims[1] > 1;
-    return matrix ? (size_t)s->dims[0] : 1;
-}
+static bool is_matrix(const ag_shape *s) { return s->ndim == 2 && s->dims[0] > 1 && s->dims[1] > 1; }
+static size_t softmax_rows(const ag_shape *s) { return is_matrix(s) ? (size_t)s->dims[0] : 1; }
+/* no division: an integer one costs more than a small softmax */
+static size_t softmax_cols(const ag_shape *s) { return is_matrix(s) ? (size_t)s->dims[1] : s->size; }
 
 static bool softmax_shape(ag_node *out, char *why, size_t len)
 {
@@ -39,7 +38,7 @@ void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *l
 static bool softmax_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
     double m, log_s;
     for (size_t r = 0; r < rows; r++)
         ag_softmax_row(out->in[0]->value + r * cols, cols, out->value + r * cols, &m, &log_s);
@@ -50,7 +49,7 @@ static bool softmax_forward(ag_node *out, char *why, size_t len)
  * symmetric Jacobian diag(p) - p p^T, used by both vjp and jvp */
 static void softmax_jacobian_apply(const ag_node *out, const double *v, double *dst, bool add)
 {
-    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
     for (size_t r = 0; r < rows; r++) {
         const double *p = out->value + r * cols, *vr = v + r * cols;
         double *d = dst + r * cols, dotp = 0.0;
@@ -88,7 +87,7 @@ ag_node *ag_softmax(ag_node *a) { return ag_record(&ag_op_softmax, a, NULL, 0); 
 static bool log_softmax_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
     for (size_t r = 0; r < rows; r++) {
         const double *x = out->in[0]->value + r * cols;
         double *y = out->value + r * cols, m, log_s;
@@ -100,7 +99,7 @@ static bool log_softmax_forward(ag_node *out, char *why, size_t len)
 
 static void log_softmax_vjp(ag_node *out)
 {
-    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
     for (size_t r = 0; r < rows; r++) {
         const double *y = out->value + r * cols, *gy = out->grad + r * cols;
         double *gx = out->in[0]->grad + r * cols, total = 0.0;
@@ -111,7 +110,7 @@ static void log_softmax_vjp(ag_node *out)
 
 static void log_softmax_jvp(ag_node *out)
 {
-    size_t rows = softmax_rows(&out->shape), cols = out->shape.size / rows;
+    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
     for (size_t r = 0; r < rows; r++) {
         const double *y = out->value + r * cols, *tx = out->in[0]->tangent + r * cols;
         double *ty = out->tangent + r * cols, dotp = 0.0;
