@@ -15,16 +15,25 @@
 
 #define ARENA_SMALL_ALIGN 8
 #define ARENA_LARGE_ALIGN 64
-#define ARENA_LARGE_FROM 256
+#define ARENA_LARGE_FROM AG_ARENA_LARGE_FROM
 #define ARENA_MIN_CHUNK ((size_t)1 << 16)
 #define ARENA_MAX_CHUNK ((size_t)1 << 22)
 
 struct ag_arena_chunk {
     ag_arena_chunk *next;
     size_t capacity; /* bytes in data[] */
-    size_t used;
+    size_t used;     /* of the current chunk: as of the last slow-path call
+                        (the inline path bumps the arena's cursor) */
     _Alignas(16) unsigned char data[];
 };
+
+/* The inline path allocates from [cursor, limit): the current chunk's rest. */
+static void set_current(ag_arena *arena, ag_arena_chunk *chunk)
+{
+    arena->current = chunk;
+    arena->cursor = chunk ? chunk->data + chunk->used : NULL;
+    arena->limit = chunk ? chunk->data + chunk->capacity : NULL;
+}
 
 static ag_arena_chunk *chunk_new(size_t capacity)
 {
@@ -48,19 +57,20 @@ static void *chunk_take(ag_arena_chunk *chunk, size_t size, size_t align)
 
 /* Every chunk's data starts 16-byte aligned and `used` stays a multiple of 8,
  * so a small request is 8-byte aligned at data + used with no arithmetic. */
-__attribute__((noinline)) static void *arena_alloc_slow(ag_arena *arena, size_t size)
+void *ag_arena_alloc_slow(ag_arena *arena, size_t size)
 {
     if (size > SIZE_MAX / 2) {
         ag_set_last_error("arena allocation of %zu bytes overflows", size);
         return NULL;
     }
+    if (arena->current) arena->current->used = (size_t)(arena->cursor - arena->current->data);
     size_t align = size >= ARENA_LARGE_FROM ? ARENA_LARGE_ALIGN : ARENA_SMALL_ALIGN;
     size = (size + ARENA_SMALL_ALIGN - 1) & ~(size_t)(ARENA_SMALL_ALIGN - 1);
     /* try the current chunk, then the kept chunks after it (after a reset) */
     for (ag_arena_chunk *c = arena->current; c; c = c->next) {
         void *p = chunk_take(c, size, align);
         if (p) {
-            arena->current = c;
+            set_current(arena, c);
             return p;
         }
     }
@@ -76,28 +86,15 @@ __attribute__((noinline)) static void *arena_alloc_slow(ag_arena *arena, size_t 
     else
         arena->first = chunk;
     arena->last = chunk;
-    arena->current = chunk;
-    return chunk_take(chunk, size, align);
-}
-
-void *ag_arena_alloc(ag_arena *arena, size_t size)
-{
-    ag_arena_chunk *c = arena->current;
-    if (c && size < ARENA_LARGE_FROM) { /* the common case: a node, a small buffer */
-        size_t need = (size + ARENA_SMALL_ALIGN - 1) & ~(size_t)(ARENA_SMALL_ALIGN - 1);
-        if (need <= c->capacity - c->used) {
-            void *p = c->data + c->used;
-            c->used += need;
-            return p;
-        }
-    }
-    return arena_alloc_slow(arena, size);
+    void *p = chunk_take(chunk, size, align);
+    set_current(arena, chunk);
+    return p;
 }
 
 void ag_arena_reset(ag_arena *arena)
 {
     for (ag_arena_chunk *c = arena->first; c; c = c->next) c->used = 0;
-    arena->current = arena->first;
+    set_current(arena, arena->first);
 }
 
 void ag_arena_release(ag_arena *arena)
@@ -108,7 +105,8 @@ void ag_arena_release(ag_arena *arena)
         ag_free(c);
         c = next;
     }
-    arena->first = arena->current = arena->last = NULL;
+    arena->first = arena->last = NULL;
+    set_current(arena, NULL);
 }
 
 size_t ag_arena_capacity(const ag_arena *arena)

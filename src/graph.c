@@ -60,17 +60,22 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...)
     g->failed_in_replay = false;
 }
 
-/* Append `node` to the recording order; grows the array (kept across reset). */
-static bool push_node(ag_graph *g, ag_node *node)
+/* Grow the recording-order array (kept across reset). */
+__attribute__((noinline)) static bool grow_nodes(ag_graph *g)
 {
-    if (g->n_nodes == g->cap_nodes) {
-        size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
-        if (cap > UINT32_MAX) return false;
-        ag_node **grown = ag_realloc(g->nodes, cap * sizeof *grown);
-        if (!grown) return false;
-        g->nodes = grown;
-        g->cap_nodes = cap;
-    }
+    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+    if (cap > UINT32_MAX) return false;
+    ag_node **grown = ag_realloc(g->nodes, cap * sizeof *grown);
+    if (!grown) return false;
+    g->nodes = grown;
+    g->cap_nodes = cap;
+    return true;
+}
+
+/* Append `node` to the recording order. */
+static inline bool push_node(ag_graph *g, ag_node *node)
+{
+    if (g->n_nodes == g->cap_nodes && !grow_nodes(g)) return false;
     node->index = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = node;
     return true;

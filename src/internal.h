@@ -46,11 +46,27 @@ typedef struct ag_arena {
     ag_arena_chunk *first;
     ag_arena_chunk *current; /* where the next allocation is tried first */
     ag_arena_chunk *last;    /* new chunks are appended here */
+    unsigned char *cursor, *limit; /* the free bytes of `current` */
 } ag_arena;
 
+#define AG_ARENA_LARGE_FROM 256
+
 /* 8-byte aligned, and 64-byte (cache line) aligned from 256 bytes up: a
- * scalar node's value and gradient sit right after the node, with no padding. */
-void *ag_arena_alloc(ag_arena *arena, size_t size);
+ * scalar node's value and gradient sit right after the node, with no padding.
+ * A small request that fits the current chunk is a pointer bump, inline
+ * (recording makes two or three per node); the rest goes to arena.c. */
+void *ag_arena_alloc_slow(ag_arena *arena, size_t size);
+static inline void *ag_arena_alloc(ag_arena *arena, size_t size)
+{
+    size_t need = (size + 7) & ~(size_t)7;
+    if (size < AG_ARENA_LARGE_FROM &&
+        need <= (uintptr_t)arena->limit - (uintptr_t)arena->cursor) {
+        void *p = arena->cursor;
+        arena->cursor += need;
+        return p;
+    }
+    return ag_arena_alloc_slow(arena, size);
+}
 void ag_arena_reset(ag_arena *arena);
 void ag_arena_release(ag_arena *arena);
 size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
