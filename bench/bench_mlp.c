@@ -52,7 +52,7 @@ static void mlp_record(mlp *m)
     ag_graph *g = m->g;
     ag_node *h = ag_input(g, m->x);
     for (int l = 0; l < 3; l++) {
-        h = ag_add(ag_matmul(h, ag_param(g, m->p[2 * l])), ag_param(g, m->p[2 * l + 1]));
+        h = ag_linear(h, ag_param(g, m->p[2 * l]), ag_param(g, m->p[2 * l + 1]));
         if (l < 2) h = ag_relu(h);
     }
     m->loss = ag_softmax_xent(h, ag_input(g, m->labels));

@@ -1,10 +1,13 @@
 /* bench_testnet.c -- one TestNet training step (forward + loss + backward, one
- * sample, the network of examples/testnet) three ways:
+ * sample, the network of examples/testnet) five ways:
  *   hand     plain loops derived by hand (hand_testnet.c)
  *   rebuild  agrad recording the graph anew each step (reset, record,
  *            zero the parameter gradients, backward)
  *   replay   agrad re-running one recorded graph (new input values, forward,
  *            zero gradients, backward)
+ * each of the two agrad ways with the layers written as matmul then add (as
+ * examples/testnet does, node for node like the derivation) and as one
+ * ag_linear node per layer (as ag_dense records them).
  * Inputs and labels cycle through a 1024-entry table so nothing is constant.
  * The three are interleaved repetition by repetition so that machine noise
  * hits them alike; the ratios are of the medians. */
@@ -19,6 +22,7 @@ typedef struct engine_net {
     ag_tensor *W1, *b1, *W2, *b2, *a0, *y;
     ag_graph *g;
     ag_node *J;
+    bool fused; /* layers as ag_linear instead of ag_matmul + ag_add */
 } engine_net;
 
 static double inputs[TABLE][BN_IN];
@@ -31,13 +35,19 @@ static ag_tensor *param(int rows, int cols, const double *data)
     return t;
 }
 
+/* W x + b, as one node or two */
+static ag_node *layer(const engine_net *n, ag_tensor *W, ag_node *x, ag_tensor *b)
+{
+    ag_node *Wn = ag_param(n->g, W), *bn = ag_param(n->g, b);
+    return n->fused ? ag_linear(Wn, x, bn) : ag_add(ag_matmul(Wn, x), bn);
+}
+
 /* z1 = W1 a0 + b1, a1 = relu(z1), z2 = W2 a1 + b2, J = softmax_xent(z2, y) */
 static void engine_record(engine_net *n)
 {
-    ag_graph *g = n->g;
-    ag_node *z1 = ag_add(ag_matmul(ag_param(g, n->W1), ag_input(g, n->a0)), ag_param(g, n->b1));
-    ag_node *z2 = ag_add(ag_matmul(ag_param(g, n->W2), ag_relu(z1)), ag_param(g, n->b2));
-    n->J = ag_softmax_xent(z2, ag_input(g, n->y));
+    ag_node *z1 = layer(n, n->W1, ag_input(n->g, n->a0), n->b1);
+    ag_node *z2 = layer(n, n->W2, ag_relu(z1), n->b2);
+    n->J = ag_softmax_xent(z2, ag_input(n->g, n->y));
 }
 
 static void engine_zero_grads(engine_net *n)
@@ -99,42 +109,58 @@ void bench_testnet(void)
         for (int j = 0; j < BN_IN; j++) inputs[t][j] = 2.0 * bench_uniform();
         labels[t] = bench_uniform() > 0.0;
     }
-    engine_net n = {
+    engine_net split = {
         .W1 = param(BN_HID, BN_IN, &P.W1[0][0]), .b1 = param(BN_HID, 1, P.b1),
         .W2 = param(BN_OUT, BN_HID, &P.W2[0][0]), .b2 = param(BN_OUT, 1, P.b2),
         .a0 = ag_tensor_zeros(2, (int[]){BN_IN, 1}), .y = ag_tensor_scalar(0), .g = ag_graph_new()};
-    printf("# TestNet step: agrad vs hand max |difference| over J and all gradients: %.1e\n",
-           engine_vs_hand(&n, &P));
+    engine_net fused = split; /* the same tensors, a graph of its own */
+    fused.fused = true;
+    fused.g = ag_graph_new();
+    engine_net *nets[2] = {&split, &fused};
+    printf("# TestNet step: agrad vs hand max |difference| over J and all gradients: %.1e "
+           "(matmul + add), %.1e (linear)\n", engine_vs_hand(&split, &P), engine_vs_hand(&fused, &P));
 
     enum { HAND_ITERS = 4000000, REBUILD_ITERS = 400000, REPLAY_ITERS = 1000000 };
-    double hand[BENCH_REPS], rebuild[BENCH_REPS], replay[BENCH_REPS], sink = 0.0;
-    /* warm up, and leave the recorded graph in place for replay */
+    double hand[BENCH_REPS], rebuild[2][BENCH_REPS], replay[2][BENCH_REPS], sink = 0.0;
+    /* warm up, and leave each recorded graph in place for replay */
     for (long i = 0; i < 100000; i++) sink += hand_testnet_step(&P, inputs[i & (TABLE - 1)], labels[i & (TABLE - 1)], &G);
-    for (long i = 0; i < 100000; i++) sink += engine_rebuild_step(&n, i);
-    for (long i = 0; i < 100000; i++) sink += engine_replay_step(&n, i);
+    for (int k = 0; k < 2; k++) {
+        for (long i = 0; i < 100000; i++) sink += engine_rebuild_step(nets[k], i);
+        for (long i = 0; i < 100000; i++) sink += engine_replay_step(nets[k], i);
+    }
     for (int r = 0; r < BENCH_REPS; r++) {
         double t0 = bench_now();
         for (long i = 0; i < HAND_ITERS; i++)
             sink += hand_testnet_step(&P, inputs[i & (TABLE - 1)], labels[i & (TABLE - 1)], &G);
-        double t1 = bench_now();
-        for (long i = 0; i < REBUILD_ITERS; i++) sink += engine_rebuild_step(&n, i);
-        double t2 = bench_now();
-        for (long i = 0; i < REPLAY_ITERS; i++) sink += engine_replay_step(&n, i);
-        double t3 = bench_now();
-        hand[r] = (t1 - t0) * 1e9 / HAND_ITERS;
-        rebuild[r] = (t2 - t1) * 1e9 / REBUILD_ITERS;
-        replay[r] = (t3 - t2) * 1e9 / REPLAY_ITERS;
+        hand[r] = (bench_now() - t0) * 1e9 / HAND_ITERS;
+        for (int k = 0; k < 2; k++) {
+            double t1 = bench_now();
+            for (long i = 0; i < REBUILD_ITERS; i++) sink += engine_rebuild_step(nets[k], i);
+            double t2 = bench_now();
+            for (long i = 0; i < REPLAY_ITERS; i++) sink += engine_replay_step(nets[k], i);
+            double t3 = bench_now();
+            rebuild[k][r] = (t2 - t1) * 1e9 / REBUILD_ITERS;
+            replay[k][r] = (t3 - t2) * 1e9 / REPLAY_ITERS;
+        }
     }
     printf("# TestNet checksum %.6g (keeps every step alive)\n", sink + G.W1[0][0]);
     double h = bench_report("testnet_hand_ns_per_step", hand, BENCH_REPS, "ns", NULL);
-    double rb = bench_report("testnet_agrad_rebuild_ns_per_step", rebuild, BENCH_REPS, "ns", NULL);
-    double rp = bench_report("testnet_agrad_replay_ns_per_step", replay, BENCH_REPS, "ns", NULL);
-    printf("testnet_ratio_rebuild_over_hand: %.2f x (target <= 5)\n", rb / h);
-    printf("testnet_ratio_replay_over_hand: %.2f x (target <= 2)\n", rp / h);
-    printf("# TestNet graph: %zu nodes, %zu bytes\n", ag_graph_size(n.g), ag_graph_bytes(n.g));
+    const char *way[2] = {"", "_linear"}, *what[2] = {"matmul + add", "ag_linear"};
+    for (int k = 0; k < 2; k++) {
+        char name[96];
+        printf("# agrad with each layer as %s (%zu nodes, %zu bytes of graph)\n", what[k],
+               ag_graph_size(nets[k]->g), ag_graph_bytes(nets[k]->g));
+        snprintf(name, sizeof name, "testnet_agrad%s_rebuild_ns_per_step", way[k]);
+        double rb = bench_report(name, rebuild[k], BENCH_REPS, "ns", NULL);
+        snprintf(name, sizeof name, "testnet_agrad%s_replay_ns_per_step", way[k]);
+        double rp = bench_report(name, replay[k], BENCH_REPS, "ns", NULL);
+        printf("testnet%s_ratio_rebuild_over_hand: %.2f x (target <= 5)\n", way[k], rb / h);
+        printf("testnet%s_ratio_replay_over_hand: %.2f x (target <= 2)\n", way[k], rp / h);
+    }
     fflush(stdout);
 
-    ag_graph_free(n.g);
-    ag_tensor *all[] = {n.W1, n.b1, n.W2, n.b2, n.a0, n.y};
+    ag_graph_free(split.g);
+    ag_graph_free(fused.g);
+    ag_tensor *all[] = {split.W1, split.b1, split.W2, split.b2, split.a0, split.y};
     for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
 }

@@ -160,6 +160,11 @@ ag_node *ag_pow(ag_node *a, double p);
 
 /** [M,K] @ [K,N] -> [M,N]. */
 ag_node *ag_matmul(ag_node *a, ag_node *b);
+/** a @ b + bias in one node (a dense layer; PyTorch's addmm): [M,K] @ [K,N]
+ * plus a bias of shape [M,N], [N] or [1,N] (added to every row), [M,1]
+ * (added to every column) or a scalar. Same values as ag_add(ag_matmul(a, b),
+ * bias), one pass and one node fewer. */
+ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
 
 /**@{*/
 /** Sum / mean of every element -> scalar (0-d). */
@@ -363,8 +368,8 @@ typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMO
 
 /** Apply an activation (AG_ACT_NONE returns x). */
 ag_node *ag_activate(ag_node *x, ag_activation act);
-/** Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]); b may
- * be NULL. */
+/** Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]), the
+ * product and the bias in one ag_linear node; b may be NULL. */
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act);
 
 /** A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]

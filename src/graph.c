@@ -98,7 +98,7 @@ static ag_node *node_new(ag_graph *g, const ag_op *op)
      * with `rep stos`, slow to start */
     n->op = op;
     n->graph = g;
-    n->in[0] = n->in[1] = NULL;
+    n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = (ag_shape){0};
     n->value = n->grad = n->tangent = n->aux = NULL;
     n->leaf = NULL;
@@ -109,17 +109,24 @@ static ag_node *node_new(ag_graph *g, const ag_op *op)
     return n;
 }
 
-/* Describe the operands' shapes for an error message: "(4x3) @ (2x1)". */
+/* Describe the operands' shapes for an error message: "(4x3) @ (2x1)", and
+ * a third operand (linear's bias) after " + ". */
 static void describe_operands(const ag_node *n, char *buf, size_t len)
 {
-    char sa[64], sb[64];
+    char sa[64], sb[64], sc[64];
     ag_shape_str(&n->in[0]->shape, sa, sizeof sa);
     if (n->n_in < 2) {
         snprintf(buf, len, "(%s)", sa);
         return;
     }
     ag_shape_str(&n->in[1]->shape, sb, sizeof sb);
-    snprintf(buf, len, "(%s) %s (%s)", sa, n->op->symbol ? n->op->symbol : "and", sb);
+    const char *symbol = n->op->symbol ? n->op->symbol : "and";
+    if (n->n_in < 3) {
+        snprintf(buf, len, "(%s) %s (%s)", sa, symbol, sb);
+        return;
+    }
+    ag_shape_str(&n->in[2]->shape, sc, sizeof sc);
+    snprintf(buf, len, "(%s) %s (%s) + (%s)", sa, symbol, sb, sc);
 }
 
 /* Allocate value, gradient and op-private buffers after the shape is known. */
@@ -135,39 +142,51 @@ static bool node_buffers(ag_graph *g, ag_node *n)
     return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
 }
 
-static ag_graph *operands_graph(const ag_op *op, ag_node *a, ag_node *b)
+/* The graph of an op's operands; NULL (recorded on the graph when there is
+ * one) when an operand is NULL, operands come from two graphs, or the graph
+ * has already failed. */
+static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
 {
-    ag_graph *g = a ? a->graph : b ? b->graph : NULL;
+    ag_graph *g = NULL;
+    for (int k = 0; k < op->arity && !g; k++) g = in[k] ? in[k]->graph : NULL;
     if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
-    if (!a || (op->arity > 1 && !b)) {
-        ag_graph_fail(g, "ag_%s: operand is NULL (an earlier call failed?)", op->name);
-        return NULL;
-    }
-    if (op->arity > 1 && a->graph != b->graph) {
-        ag_graph_fail(g, "ag_%s: operands belong to different graphs", op->name);
-        return NULL;
+    for (int k = 0; k < op->arity; k++) {
+        if (!in[k]) {
+            ag_graph_fail(g, "ag_%s: operand is NULL (an earlier call failed?)", op->name);
+            return NULL;
+        }
+        if (in[k]->graph != g) {
+            ag_graph_fail(g, "ag_%s: operands belong to different graphs", op->name);
+            return NULL;
+        }
     }
     return g->failed ? NULL : g;
 }
 
 ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr)
 {
-    return ag_record_shaped(op, a, b, attr, NULL);
+    ag_node *in[AG_MAX_INPUTS] = {a, b};
+    return ag_record_n(op, in, attr, NULL);
 }
 
 ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
                           const ag_shape *shape)
 {
-    ag_graph *g = operands_graph(op, a, b);
+    ag_node *in[AG_MAX_INPUTS] = {a, b};
+    return ag_record_n(op, in, attr, shape);
+}
+
+ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_shape *shape)
+{
+    ag_graph *g = operands_graph(op, in);
     if (!g) return NULL;
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
     if (shape) n->shape = *shape;
-    n->in[0] = a;
-    n->in[1] = op->arity > 1 ? b : NULL;
+    for (int k = 0; k < op->arity; k++) n->in[k] = in[k];
     n->n_in = (uint8_t)op->arity;
     n->attr = attr;
-    char why[256], operands[160];
+    char why[256], operands[224];
     why[0] = '\0'; /* not the whole buffer: this runs for every recorded node */
     if (!op->shape(n, why, sizeof why)) {
         describe_operands(n, operands, sizeof operands);

@@ -74,7 +74,7 @@ size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
 /* ---- graph and nodes (graph.c) -------------------------------------------- */
 typedef struct ag_op ag_op;
 
-#define AG_MAX_INPUTS 2
+#define AG_MAX_INPUTS 3 /* linear: a, b and the bias */
 
 struct ag_node {
     const ag_op *op;
@@ -194,10 +194,19 @@ ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr);
  * holds *shape when op->shape runs, which validates it. */
 ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
                           const ag_shape *shape);
+/* Any arity: in[0 .. op->arity-1]; shape may be NULL. */
+ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_shape *shape);
 
 /* p = softmax(x) over n values, shifted by m = max x; *max = m and
  * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum);
+
+/* matmul's rule, forward, vjp and jvp on out->in[0] @ out->in[1], shared
+ * with linear (ops/linalg.c). */
+bool ag_matmul_shape(ag_node *out, char *why, size_t len);
+bool ag_matmul_forward(ag_node *out, char *why, size_t len);
+void ag_matmul_vjp(ag_node *out);
+void ag_matmul_jvp(ag_node *out);
 
 /* The registry of every differentiable op, for tests that iterate it. */
 extern const ag_op *const ag_all_ops[];

@@ -30,8 +30,8 @@ long counting_live_blocks(void);
  * domain and away from kinks. Differentiable operands are parameter tensors,
  * stored in params[] (at most 2); other operands (labels) go in extra[]. */
 typedef struct op_case {
-    ag_tensor *params[2];
-    ag_node *param_nodes[2]; /* the leaves recording params[] */
+    ag_tensor *params[3]; /* up to three operands (linear) */
+    ag_node *param_nodes[3]; /* the leaves recording params[] */
     int n_params;
     ag_tensor *extra[2];
     int n_extra;

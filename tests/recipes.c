@@ -123,6 +123,22 @@ static bool matmul_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
+/* a @ b + bias with each bias broadcast; sometimes large enough (over 512
+ * multiply-adds) for the blocked kernel instead of the small loops */
+static bool linear_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    bool large = rng_int(r, 0, 2) == 0;
+    int M = large ? rng_int(r, 9, 12) : rng_int(r, 1, 5), K = large ? rng_int(r, 7, 9) : rng_int(r, 1, 5);
+    int N = large ? rng_int(r, 9, 12) : rng_int(r, 1, 5);
+    ag_node *a = add_param(g, c, random_param(r, 2, (int[]){M, K}, -2.0, 2.0, false));
+    ag_node *b = add_param(g, c, random_param(r, 2, (int[]){K, N}, -2.0, 2.0, false));
+    int kind = rng_int(r, 0, 4), nd[] = {2, 1, 2, 2, 0};
+    int dims[5][2] = {{M, N}, {N, 0}, {1, N}, {M, 1}, {0, 0}};
+    ag_node *bias = add_param(g, c, random_param(r, nd[kind], dims[kind], -2.0, 2.0, false));
+    c->out = ag_linear(a, b, bias);
+    return c->out != NULL;
+}
+
 static bool softmax_xent_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
     int N = rng_int(r, 1, 4), C = rng_int(r, 2, 5);
@@ -189,7 +205,7 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"sum", sum_recipe},         {"mean", mean_recipe},       {"softmax", softmax_recipe},
     {"softmax_xent", softmax_xent_recipe}, {"transpose", transpose_recipe},
     {"reshape", reshape_recipe},   {"sum_axis", sum_axis_recipe}, {"mean_axis", mean_axis_recipe},
-    {"log_softmax", log_softmax_recipe}, {"mse", mse_recipe},
+    {"log_softmax", log_softmax_recipe}, {"mse", mse_recipe}, {"linear", linear_recipe},
 };
 
 op_recipe recipe_for(const char *name)

@@ -65,6 +65,21 @@ START_TEST(matmul_by_hand)
 }
 END_TEST
 
+START_TEST(linear_by_hand)
+{
+    /* the product above, [58 64; 139 154], plus each kind of bias:
+     * [1 2; 3 4] -> [59 66; 142 158]; row [10 20] -> [68 84; 149 174];
+     * column [100; 200] -> [158 164; 339 354]; scalar 0.5 -> +0.5 */
+    ag_node *a = mat(2, 3, (double[]){1, 2, 3, 4, 5, 6});
+    ag_node *b = mat(3, 2, (double[]){7, 8, 9, 10, 11, 12});
+    assert_values(ag_linear(a, b, mat(2, 2, (double[]){1, 2, 3, 4})), 4, (double[]){59, 66, 142, 158});
+    assert_values(ag_linear(a, b, vec(2, (double[]){10, 20})), 4, (double[]){68, 84, 149, 174});
+    assert_values(ag_linear(a, b, mat(1, 2, (double[]){10, 20})), 4, (double[]){68, 84, 149, 174});
+    assert_values(ag_linear(a, b, mat(2, 1, (double[]){100, 200})), 4, (double[]){158, 164, 339, 354});
+    assert_values(ag_linear(a, b, ag_scalar(g, 0.5)), 4, (double[]){58.5, 64.5, 139.5, 154.5});
+}
+END_TEST
+
 START_TEST(reductions)
 {
     ag_node *m = mat(2, 3, (double[]){1, 2, 3, 4, 5, 6});
@@ -147,6 +162,7 @@ Suite *ops_forward_suite(void)
     tcase_add_test(tc, add_sub_mul_div_broadcast);
     tcase_add_test(tc, unary_maps);
     tcase_add_test(tc, matmul_by_hand);
+    tcase_add_test(tc, linear_by_hand);
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, softmax_and_xent);
     tcase_add_test(tc, xent_with_huge_logits);

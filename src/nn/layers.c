@@ -24,8 +24,7 @@ ag_node *ag_activate(ag_node *x, ag_activation act)
 
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act)
 {
-    ag_node *y = ag_matmul(x, ag_param(g, W));
-    if (b) y = ag_add(y, ag_param(g, b));
+    ag_node *y = b ? ag_linear(x, ag_param(g, W), ag_param(g, b)) : ag_matmul(x, ag_param(g, W));
     return ag_activate(y, act);
 }
 

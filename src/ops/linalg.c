@@ -1,4 +1,4 @@
-/* linalg.c -- matrix product.
+/* linalg.c -- matrix product (and its parts, which linear.c reuses).
  *   forward  C[M,N] = A[M,K] @ B[K,N]
  *   vjp      dA += dC @ B^T,  dB += A^T @ dC   (no transpose is materialised)
  *   jvp      tC  = tA @ B + A @ tB                                          */
@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-static bool matmul_shape(ag_node *out, char *why, size_t len)
+bool ag_matmul_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *a = &out->in[0]->shape, *b = &out->in[1]->shape;
     if (a->ndim != 2 || b->ndim != 2) {
@@ -137,7 +137,7 @@ static void small_grad_b(int M, int N, int K, const double *A, const double *dC,
         }
 }
 
-static bool matmul_forward(ag_node *out, char *why, size_t len)
+bool ag_matmul_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     int M = out->in[0]->shape.dims[0], K = out->in[0]->shape.dims[1];
@@ -150,7 +150,7 @@ static bool matmul_forward(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static void matmul_vjp(ag_node *out)
+void ag_matmul_vjp(ag_node *out)
 {
     ag_node *a = out->in[0], *b = out->in[1];
     int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
@@ -163,7 +163,7 @@ static void matmul_vjp(ag_node *out)
     if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
 }
 
-static void matmul_jvp(ag_node *out)
+void ag_matmul_jvp(ag_node *out)
 {
     ag_node *a = out->in[0], *b = out->in[1];
     int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
@@ -177,7 +177,7 @@ static void matmul_jvp(ag_node *out)
 }
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
-                            .shape = matmul_shape, .forward = matmul_forward,
-                            .vjp = matmul_vjp, .jvp = matmul_jvp};
+                            .shape = ag_matmul_shape, .forward = ag_matmul_forward,
+                            .vjp = ag_matmul_vjp, .jvp = ag_matmul_jvp};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record(&ag_op_matmul, a, b, 0); }
