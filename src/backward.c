@@ -119,15 +119,16 @@ static bool schedule_fits(const ag_graph *g, const ag_node *root)
 
 bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
 {
+    /* the same root as the last walk on the unchanged graph: it was valid then */
+    if (g && !g->failed && root && schedule_fits(g, root)) {
+        for (size_t i = 0; i < root->shape.size; i++) root->grad[i] = seed ? seed[i] : 1.0;
+        backward_scheduled(g);
+        return true;
+    }
     if (!root_is_valid(g, root, "ag_backward")) return false;
     double *root_grad = root->grad;
     if (root->leaf) {
         for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
-        return true;
-    }
-    if (schedule_fits(g, root)) {
-        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
-        backward_scheduled(g);
         return true;
     }
     if (!schedule_reserve(g, "ag_backward")) return false;
