@@ -36,8 +36,15 @@ static GT_TARGET void GT_NAME(pack_a)(int mc, int kc, const double *a, size_t rs
         int m = mc - i0 < GT_MR ? mc - i0 : GT_MR;
         const double *src = a + (size_t)i0 * rs;
         if (m == GT_MR && rs == 1) { /* op(A) = A^T: a row of A is contiguous in r */
-            for (int p = 0; p < kc; p++)
-                for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)p * cs + r];
+            for (int p = 0; p < kc; p++) {
+                const double *from = src + (size_t)p * cs;
+                double *to = dst + (size_t)p * GT_MR;
+                /* written out, not a loop: GCC would make a short copy loop a
+                 * memcpy call per row */
+#define GT_COPY(r) to[r] = from[r];
+                GT_ROWS(GT_COPY)
+#undef GT_COPY
+            }
         } else if (m == GT_MR && cs == 1) { /* A not transposed: GT_MR row streams */
             for (int p = 0; p < kc; p++)
                 for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)r * rs + p];
@@ -57,20 +64,37 @@ static GT_TARGET void GT_NAME(pack_a)(int mc, int kc, const double *a, size_t rs
 static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const double *b, size_t rs, size_t cs,
                                       double *restrict dst)
 {
-    for (int j0 = 0; j0 < nc; j0 += GT_NR) {
-        int n = nc - j0 < GT_NR ? nc - j0 : GT_NR;
-        const double *src = b + (size_t)j0 * cs;
-        if (n == GT_NR && cs == 1) { /* B not transposed: rows are contiguous */
-            for (int p = 0; p < kc; p++)
-                for (int c = 0; c < GT_NR; c++) dst[(size_t)p * GT_NR + c] = src[(size_t)p * rs + c];
-        } else {
-            for (int c = 0; c < GT_NR; c++) {
-                const double *col = src + (size_t)c * cs;
-                for (int p = 0; p < kc; p++)
-                    dst[(size_t)p * GT_NR + c] = c < n ? col[(size_t)p * rs] : 0.0;
+    int full = nc / GT_NR * GT_NR; /* columns in whole panels */
+    if (cs == 1) {
+        /* B not transposed: read each row of the block once, front to back,
+         * handing GT_NR-wide pieces to every panel (two vector copies each:
+         * a copy loop would become a memcpy call) */
+        for (int p = 0; p < kc; p++) {
+            const double *row = b + (size_t)p * rs;
+            double *to = dst + (size_t)p * GT_NR;
+            for (int j0 = 0; j0 < full; j0 += GT_NR, to += (size_t)kc * GT_NR) {
+                const GT_NAME(vec_u) *from = (const GT_NAME(vec_u) *)(row + j0);
+                ((GT_NAME(vec) *)to)[0] = from[0];
+                ((GT_NAME(vec) *)to)[1] = from[1];
             }
         }
-        dst += (size_t)kc * GT_NR;
+    } else {
+        /* B^T: GT_NR column streams per panel, contiguous stores */
+        for (int j0 = 0; j0 < full; j0 += GT_NR) {
+            const double *src = b + (size_t)j0 * cs;
+            double *to = dst + (size_t)j0 * kc;
+            for (int p = 0; p < kc; p++)
+                for (int c = 0; c < GT_NR; c++) to[(size_t)p * GT_NR + c] = src[(size_t)c * cs + (size_t)p * rs];
+        }
+    }
+    if (full == nc) return;
+    /* the last, partial panel, zero-padded */
+    int n = nc - full;
+    const double *src = b + (size_t)full * cs;
+    double *to = dst + (size_t)full * kc;
+    for (int c = 0; c < GT_NR; c++) {
+        const double *col = src + (size_t)c * cs;
+        for (int p = 0; p < kc; p++) to[(size_t)p * GT_NR + c] = c < n ? col[(size_t)p * rs] : 0.0;
     }
 }
 
