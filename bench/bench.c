@@ -85,7 +85,7 @@ int main(int argc, char **argv)
         snprintf(bench_self, sizeof bench_self, "%s", argv[0]);
 #ifdef BENCH_OPENBLAS
     if (only && strcmp(only, "openblas-gemm") == 0 && argc > 2) {
-        bench_openblas_gemm(argv[2]);
+        bench_openblas_gemm(argv[2], argc > 3 ? atoi(argv[3]) : BENCH_REPS);
         return 0;
     }
 #endif

@@ -34,7 +34,7 @@ extern char bench_self[4096];
 void bench_testnet(void);
 void bench_mlp(void);
 void bench_chain(void);
-/* the child mode `agrad_bench openblas-gemm NAME` (bench_mlp.c) */
-void bench_openblas_gemm(const char *name);
+/* the child mode `agrad_bench openblas-gemm NAME [REPS]` (bench_mlp.c) */
+void bench_openblas_gemm(const char *name, int reps);
 
 #endif
