@@ -1,6 +1,6 @@
 /* bench_mlp.c -- the MLP step of the peers (mlp_torch.py): 784 -> 1024 relu
  * -> 1024 relu -> 10, softmax cross-entropy with labels, batch 256 (rows are
- * samples), forward + backward + plain SGD, float64. GFLOP/s counts the
+ * samples), forward + backward + plain SGD (ag_optimizer), float64. GFLOP/s counts the
  * conventional 6 * batch * sum(in*out) per step, as the peers do (agrad does
  * not compute the input's gradient, which that count includes).
  * Then the matrix product alone at 1024^3: agrad's ag_gemm, and OpenBLAS's
@@ -24,6 +24,7 @@ typedef struct mlp {
     ag_tensor *x, *labels, *p[N_PARAMS]; /* W1 b1 W2 b2 W3 b3 */
     ag_graph *g;
     ag_node *loss;
+    ag_optimizer *sgd;
 } mlp;
 
 static ag_tensor *random_tensor(int ndim, const int *dims, double scale, bool param)
@@ -45,6 +46,8 @@ static void mlp_init(mlp *m)
         m->p[2 * l + 1] = random_tensor(1, (int[]){sizes[l + 1]}, 0.01, true);
     }
     m->g = ag_graph_new();
+    ag_optimizer_config sgd = ag_sgd_config(0.01);
+    m->sgd = ag_optimizer_new(N_PARAMS, m->p, &sgd);
 }
 
 static void mlp_record(mlp *m)
@@ -58,19 +61,6 @@ static void mlp_record(mlp *m)
     m->loss = ag_softmax_xent(h, ag_input(g, m->labels));
 }
 
-/* w -= lr * dw, dw = 0 */
-static void sgd(mlp *m, double lr)
-{
-    for (int i = 0; i < N_PARAMS; i++) {
-        double *w = ag_tensor_data(m->p[i]), *dw = ag_tensor_grad(m->p[i]);
-        size_t n = ag_tensor_size(m->p[i]);
-        for (size_t k = 0; k < n; k++) {
-            w[k] -= lr * dw[k];
-            dw[k] = 0.0;
-        }
-    }
-}
-
 static void mlp_step(mlp *m, bool replay)
 {
     if (replay) {
@@ -80,7 +70,8 @@ static void mlp_step(mlp *m, bool replay)
         mlp_record(m);
     }
     ag_backward(m->g, m->loss);
-    sgd(m, 0.01);
+    ag_optimizer_step(m->sgd); /* w -= 0.01 dw */
+    ag_optimizer_zero_grad(m->sgd);
 }
 
 /* GFLOP/s of one repetition: STEPS_PER_REP steps */
@@ -280,6 +271,7 @@ void bench_mlp(void)
     printf("# OpenBLAS not found (pkg-config openblas): no dgemm comparison in this run\n");
 #endif
     fflush(stdout);
+    ag_optimizer_free(m.sgd);
     ag_graph_free(m.g);
     for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);
     ag_tensor_free(m.x);
