@@ -27,6 +27,8 @@ typedef struct ag_shape {
 /* Fill `shape` from (ndim, dims); false with *why set on a bad shape. */
 bool ag_shape_make(ag_shape *shape, int ndim, const int *dims, const char **why);
 bool ag_shape_equal(const ag_shape *a, const ag_shape *b);
+/* The shape of a scalar (0-d, one element). */
+static inline ag_shape ag_scalar_shape(void) { return (ag_shape){.ndim = 0, .dims = {1, 1, 1, 1}, .size = 1}; }
 char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize);
 /* Print values laid out by shape (scalar, vector or rows of a matrix). */
 void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int digits);

@@ -6,8 +6,8 @@
 static bool scalar_shape(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    const char *bad = NULL;
-    return ag_shape_make(&out->shape, 0, NULL, &bad);
+    out->shape = ag_scalar_shape();
+    return true;
 }
 
 /* the factor each element is weighted by: 1 for sum, 1/n for mean */
