@@ -208,6 +208,10 @@ void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *l
 bool ag_matmul_shape(ag_node *out, char *why, size_t len);
 bool ag_matmul_forward(ag_node *out, char *why, size_t len);
 void ag_matmul_vjp(ag_node *out);
+/* Small products (plain loops, no blocked kernel): whether out is one, and
+ * out->value = init + the product, init an [M,N] array or NULL for 0. */
+bool ag_matmul_is_small(const ag_node *out);
+void ag_matmul_small(const ag_node *out, const double *init);
 void ag_matmul_jvp(ag_node *out);
 
 /* The registry of every differentiable op, for tests that iterate it. */

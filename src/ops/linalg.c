@@ -38,13 +38,15 @@ static bool is_small(int M, int N, int K) { return (long long)M * N * K <= MATMU
  * vector: TestNet's case) has loops of its own, two rows at a time so that
  * each load of the vector serves both. */
 
-/* y[M] = A[M,K] @ x[K] */
-static void small_matvec(int M, int K, const double *A, const double *x, double *restrict y)
+/* y[M] = init + A[M,K] @ x[K] (init NULL: 0), each sum started from init
+ * as a hand-written layer starts from its bias */
+static void small_matvec(int M, int K, const double *A, const double *x, const double *init,
+                         double *restrict y)
 {
     int i = 0;
     for (; i + 1 < M; i += 2, A += 2 * K) {
         const double *a1 = A + K;
-        double s0 = 0.0, s1 = 0.0;
+        double s0 = init ? init[i] : 0.0, s1 = init ? init[i + 1] : 0.0;
         for (int p = 0; p < K; p++) {
             s0 += A[p] * x[p];
             s1 += a1[p] * x[p];
@@ -53,7 +55,7 @@ static void small_matvec(int M, int K, const double *A, const double *x, double 
         y[i + 1] = s1;
     }
     if (i < M) {
-        double s = 0.0;
+        double s = init ? init[i] : 0.0;
         for (int p = 0; p < K; p++) s += A[p] * x[p];
         y[i] = s;
     }
@@ -87,16 +89,16 @@ static void small_matvec_t_acc(int M, int K, const double *A, const double *dy, 
         for (int p = 0; p < K; p++) dx[p] += A[p] * dy[i];
 }
 
-/* C[M,N] = A[M,K] @ B[K,N] */
+/* C[M,N] = init + A[M,K] @ B[K,N] (init NULL: 0, else [M,N]) */
 static void small_product(int M, int N, int K, const double *A, const double *B,
-                          double *restrict C)
+                          const double *init, double *restrict C)
 {
     if (N == 1) {
-        small_matvec(M, K, A, B, C);
+        small_matvec(M, K, A, B, init, C);
         return;
     }
     for (int i = 0; i < M; i++, A += K, C += N) {
-        for (int j = 0; j < N; j++) C[j] = 0.0;
+        for (int j = 0; j < N; j++) C[j] = init ? init[(size_t)i * N + j] : 0.0;
         for (int p = 0; p < K; p++) {
             const double a = A[p], *b = B + (size_t)p * N;
             for (int j = 0; j < N; j++) C[j] += a * b[j];
@@ -137,13 +139,25 @@ static void small_grad_b(int M, int N, int K, const double *A, const double *dC,
         }
 }
 
+bool ag_matmul_is_small(const ag_node *out)
+{
+    return is_small(out->in[0]->shape.dims[0], out->in[1]->shape.dims[1], out->in[0]->shape.dims[1]);
+}
+
+void ag_matmul_small(const ag_node *out, const double *init)
+{
+    int M = out->in[0]->shape.dims[0], K = out->in[0]->shape.dims[1];
+    small_product(M, out->in[1]->shape.dims[1], K, out->in[0]->value, out->in[1]->value, init,
+                  out->value);
+}
+
 bool ag_matmul_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     int M = out->in[0]->shape.dims[0], K = out->in[0]->shape.dims[1];
     int N = out->in[1]->shape.dims[1];
     if (is_small(M, N, K))
-        small_product(M, N, K, out->in[0]->value, out->in[1]->value, out->value);
+        small_product(M, N, K, out->in[0]->value, out->in[1]->value, NULL, out->value);
     else
         ag_gemm(false, false, M, N, K, out->in[0]->value, K, out->in[1]->value, N, 0.0,
                 out->value, N);

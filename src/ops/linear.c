@@ -11,6 +11,7 @@
 #include "../internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_SCALAR };
 
@@ -77,10 +78,43 @@ static void bias_grad(enum bias_kind kind, int M, int N, const double *dy, doubl
     }
 }
 
+/* The bias laid out as Y itself: each sum can start from it. */
+static bool bias_is_flat(enum bias_kind kind, int M, int N)
+{
+    return kind == BIAS_SAME || (kind == BIAS_COLUMN && N == 1) || (kind == BIAS_ROW && M == 1);
+}
+
+/* y[M,N] = the bias c along its broadcast */
+static void set_bias(enum bias_kind kind, int M, int N, const double *c, double *restrict y)
+{
+    size_t size = (size_t)M * N;
+    if (bias_is_flat(kind, M, N)) {
+        memcpy(y, c, size * sizeof(double));
+    } else if (kind == BIAS_SCALAR) {
+        for (size_t k = 0; k < size; k++) y[k] = c[0];
+    } else if (kind == BIAS_ROW) {
+        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, c, (size_t)N * sizeof(double));
+    } else {
+        for (int i = 0; i < M; i++, y += N)
+            for (int j = 0; j < N; j++) y[j] = c[i];
+    }
+}
+
 static bool linear_forward(ag_node *out, char *why, size_t len)
 {
-    ag_matmul_forward(out, why, len);
-    add_bias(bias_kind(out), out->shape.dims[0], out->shape.dims[1], out->in[2]->value, out->value);
+    (void)why, (void)len;
+    enum bias_kind kind = bias_kind(out);
+    const ag_node *a = out->in[0], *b = out->in[1], *c = out->in[2];
+    int M = out->shape.dims[0], N = out->shape.dims[1], K = a->shape.dims[1];
+    if (ag_matmul_is_small(out)) {
+        bool flat = bias_is_flat(kind, M, N);
+        ag_matmul_small(out, flat ? c->value : NULL);
+        if (!flat) add_bias(kind, M, N, c->value, out->value);
+        return true;
+    }
+    /* the blocked kernel adds the product to Y holding the bias: no pass after */
+    set_bias(kind, M, N, c->value, out->value);
+    ag_gemm(false, false, M, N, K, a->value, K, b->value, N, 1.0, out->value, N);
     return true;
 }
 
