@@ -203,15 +203,9 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
  * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum);
 
-/* matmul's rule, forward, vjp and jvp on out->in[0] @ out->in[1], shared
- * with linear (ops/linalg.c). */
+/* matmul's shape rule and jvp on out->in[0] @ out->in[1], shared with linear
+ * (ops/linalg.c; the values and gradients are in ops/matmul_kernels.h). */
 bool ag_matmul_shape(ag_node *out, char *why, size_t len);
-bool ag_matmul_forward(ag_node *out, char *why, size_t len);
-void ag_matmul_vjp(ag_node *out);
-/* Small products (plain loops, no blocked kernel): whether out is one, and
- * out->value = init + the product, init an [M,N] array or NULL for 0. */
-bool ag_matmul_is_small(const ag_node *out);
-void ag_matmul_small(const ag_node *out, const double *init);
 void ag_matmul_jvp(ag_node *out);
 
 /* The registry of every differentiable op, for tests that iterate it. */

@@ -1,6 +1,7 @@
 /* test_testnet.c -- TestNet: the seed's hand derivation (testnet_hand.c,
  * plain loops) against autograd, every number to 1e-12. */
 #include <math.h>
+#include <string.h>
 
 #include "helpers.h"
 #include "testnet_model.h"
@@ -63,12 +64,54 @@ START_TEST(random_weights_match_hand_derivation)
 }
 END_TEST
 
+/* Each layer as one ag_linear node, recorded once and replayed on 50 random
+ * inputs and labels (the replay's kept walk against the hand derivation).
+ * linear starts each sum from the bias, in the hand loop's order, so z1 and
+ * z2 are the hand's numbers bit for bit. */
+START_TEST(replayed_linear_layers_match_hand_derivation)
+{
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label));
+    ag_graph *g = ag_graph_new();
+    ag_node *a0 = ag_input(g, m.a0);
+    ag_node *z1 = ag_linear(ag_param(g, m.W1), a0, ag_param(g, m.b1));
+    ag_node *z2 = ag_linear(ag_param(g, m.W2), ag_relu(z1), ag_param(g, m.b2));
+    ag_node *J = ag_softmax_xent(z2, ag_input(g, m.label));
+    ck_assert_msg(J != NULL, "%s", ag_graph_error(g));
+    test_rng r = {77};
+    for (int step = 0; step < 50; step++) {
+        double x[TN_IN] = {rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2)};
+        int label = rng_int(&r, 0, 1);
+        memcpy(ag_tensor_data(m.a0), x, sizeof x);
+        ag_tensor_data(m.label)[0] = label;
+        ag_graph_zero_grad(g);
+        ck_assert(ag_graph_forward(g) && ag_backward(g, J));
+        testnet_forward F;
+        testnet_grads G;
+        testnet_hand_forward(&testnet_weights, x, label, &F);
+        testnet_hand_backward(&testnet_weights, x, label, &F, &G);
+        for (int i = 0; i < TN_HID; i++) ck_assert(ag_node_value(z1)[i] == F.z1[i]);
+        for (int k = 0; k < TN_OUT; k++) ck_assert(ag_node_value(z2)[k] == F.z2[k]);
+        assert_same("J", 1, &F.J, ag_node_value(J));
+        assert_same("dJ/dz2", TN_OUT, G.dz2, ag_node_grad(z2));
+        assert_same("dJ/dz1", TN_HID, G.dz1, ag_node_grad(z1));
+        assert_same("dJ/dW1", 12, &G.W1[0][0], ag_tensor_grad(m.W1));
+        assert_same("dJ/db1", 4, G.b1, ag_tensor_grad(m.b1));
+        assert_same("dJ/dW2", 8, &G.W2[0][0], ag_tensor_grad(m.W2));
+        assert_same("dJ/db2", 2, G.b2, ag_tensor_grad(m.b2));
+    }
+    ag_graph_free(g);
+    testnet_model_free(&m);
+}
+END_TEST
+
 Suite *testnet_suite(void)
 {
     Suite *s = suite_create("testnet");
     TCase *tc = tcase_create("hand vs autograd");
     tcase_add_test(tc, fixed_example_matches_hand_derivation);
     tcase_add_test(tc, random_weights_match_hand_derivation);
+    tcase_add_test(tc, replayed_linear_layers_match_hand_derivation);
     suite_add_tcase(s, tc);
     return s;
 }

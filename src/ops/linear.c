@@ -6,9 +6,9 @@
  *   row     [N] or [1,N]     Y[i,j] += c[j]     dc[j]   += sum_i dY[i,j]
  *   column  [M,1]            Y[i,j] += c[i]     dc[i]   += sum_j dY[i,j]
  *   scalar  []               Y[i,j] += c        dc      += sum dY
- *   vjp  dA += dY @ B^T, dB += A^T @ dY (ag_matmul_grads)
+ *   vjp  dA += dY @ B^T, dB += A^T @ dY (matmul_grads)
  *   jvp  tY = tA @ B + A @ tB + broadcast(tc)                             */
-#include "../internal.h"
+#include "matmul_kernels.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -106,21 +106,21 @@ static bool linear_forward(ag_node *out, char *why, size_t len)
     enum bias_kind kind = bias_kind(out);
     const ag_node *a = out->in[0], *b = out->in[1], *c = out->in[2];
     int M = out->shape.dims[0], N = out->shape.dims[1], K = a->shape.dims[1];
-    if (ag_matmul_is_small(out)) {
-        bool flat = bias_is_flat(kind, M, N);
-        ag_matmul_small(out, flat ? c->value : NULL);
-        if (!flat) add_bias(kind, M, N, c->value, out->value);
-        return true;
+    if (bias_is_flat(kind, M, N)) {
+        matmul_values(out, c->value); /* each sum starts from its bias */
+    } else if (is_small(M, N, K)) {
+        matmul_values(out, NULL);
+        add_bias(kind, M, N, c->value, out->value);
+    } else { /* the blocked kernel adds the product onto Y holding the bias */
+        set_bias(kind, M, N, c->value, out->value);
+        ag_gemm(false, false, M, N, K, a->value, K, b->value, N, 1.0, out->value, N);
     }
-    /* the blocked kernel adds the product to Y holding the bias: no pass after */
-    set_bias(kind, M, N, c->value, out->value);
-    ag_gemm(false, false, M, N, K, a->value, K, b->value, N, 1.0, out->value, N);
     return true;
 }
 
 static void linear_vjp(ag_node *out)
 {
-    ag_matmul_vjp(out);
+    matmul_grads(out);
     if (out->in[2]->grad)
         bias_grad(bias_kind(out), out->shape.dims[0], out->shape.dims[1], out->grad, out->in[2]->grad);
 }

@@ -1,0 +1,149 @@
+/* matmul_kernels.h -- the matrix product's values and gradients, small or
+ * large, shared by matmul (linalg.c) and linear (linear.c). Static inline so
+ * that TestNet-sized products cost no call beyond the op's own. */
+#ifndef AGRAD_OPS_MATMUL_KERNELS_H
+#define AGRAD_OPS_MATMUL_KERNELS_H
+
+#include "../internal.h"
+
+/* Products with at most this many multiply-adds run the plain loops below:
+ * for TestNet's 4x3 @ 3x1 any call into the blocked kernel costs more than
+ * the arithmetic. Every operand here is row-major and contiguous. */
+#define MATMUL_SMALL_MAX 512
+
+static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <= MATMUL_SMALL_MAX; }
+
+/* The loops below run over rows through pointers. N = 1 (a matrix times a
+ * vector: TestNet's case) has loops of its own, two rows at a time so that
+ * each load of the vector serves both. */
+
+/* y[M] = init + A[M,K] @ x[K] (init NULL: 0), each sum started from init
+ * as a hand-written layer starts from its bias */
+static inline void small_matvec(int M, int K, const double *A, const double *x, const double *init,
+                         double *restrict y)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, A += 2 * K) {
+        const double *a1 = A + K;
+        double s0 = init ? init[i] : 0.0, s1 = init ? init[i + 1] : 0.0;
+        for (int p = 0; p < K; p++) {
+            s0 += A[p] * x[p];
+            s1 += a1[p] * x[p];
+        }
+        y[i] = s0;
+        y[i + 1] = s1;
+    }
+    if (i < M) {
+        double s = init ? init[i] : 0.0;
+        for (int p = 0; p < K; p++) s += A[p] * x[p];
+        y[i] = s;
+    }
+}
+
+/* dA[M,K] += dy[M] x[K]^T (the outer product) */
+static inline void small_outer_acc(int M, int K, const double *dy, const double *x, double *restrict dA)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, dA += 2 * K) {
+        const double g0 = dy[i], g1 = dy[i + 1];
+        double *d1 = dA + K;
+        for (int p = 0; p < K; p++) {
+            dA[p] += g0 * x[p];
+            d1[p] += g1 * x[p];
+        }
+    }
+    if (i < M)
+        for (int p = 0; p < K; p++) dA[p] += dy[i] * x[p];
+}
+
+/* dx[K] += A[M,K]^T dy[M] */
+static inline void small_matvec_t_acc(int M, int K, const double *A, const double *dy, double *restrict dx)
+{
+    int i = 0;
+    for (; i + 1 < M; i += 2, A += 2 * K) {
+        const double g0 = dy[i], g1 = dy[i + 1], *a1 = A + K;
+        for (int p = 0; p < K; p++) dx[p] += A[p] * g0 + a1[p] * g1;
+    }
+    if (i < M)
+        for (int p = 0; p < K; p++) dx[p] += A[p] * dy[i];
+}
+
+/* C[M,N] = init + A[M,K] @ B[K,N] (init NULL: 0, else [M,N]) */
+static inline void small_product(int M, int N, int K, const double *A, const double *B,
+                          const double *init, double *restrict C)
+{
+    if (N == 1) {
+        small_matvec(M, K, A, B, init, C);
+        return;
+    }
+    for (int i = 0; i < M; i++, A += K, C += N) {
+        for (int j = 0; j < N; j++) C[j] = init ? init[(size_t)i * N + j] : 0.0;
+        for (int p = 0; p < K; p++) {
+            const double a = A[p], *b = B + (size_t)p * N;
+            for (int j = 0; j < N; j++) C[j] += a * b[j];
+        }
+    }
+}
+
+/* dA[M,K] += dC[M,N] @ B^T, B being [K,N] */
+static inline void small_grad_a(int M, int N, int K, const double *dC, const double *B,
+                         double *restrict dA)
+{
+    if (N == 1) {
+        small_outer_acc(M, K, dC, B, dA);
+        return;
+    }
+    for (int i = 0; i < M; i++, dC += N, dA += K)
+        for (int p = 0; p < K; p++) {
+            const double *b = B + (size_t)p * N;
+            double s = 0.0;
+            for (int j = 0; j < N; j++) s += dC[j] * b[j];
+            dA[p] += s;
+        }
+}
+
+/* dB[K,N] += A^T @ dC, A being [M,K] and dC [M,N] */
+static inline void small_grad_b(int M, int N, int K, const double *A, const double *dC,
+                         double *restrict dB)
+{
+    if (N == 1) {
+        small_matvec_t_acc(M, K, A, dC, dB);
+        return;
+    }
+    for (int i = 0; i < M; i++, A += K, dC += N)
+        for (int p = 0; p < K; p++) {
+            const double a = A[p];
+            double *db = dB + (size_t)p * N;
+            for (int j = 0; j < N; j++) db[j] += a * dC[j];
+        }
+}
+
+/* out->value = init + in[0] @ in[1]; init NULL (0) or an [M,N] array that
+ * is not out->value */
+static inline void matmul_values(const ag_node *out, const double *init)
+{
+    const ag_node *a = out->in[0], *b = out->in[1];
+    int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
+    if (is_small(M, N, K)) {
+        small_product(M, N, K, a->value, b->value, init, out->value);
+        return;
+    }
+    if (init) memcpy(out->value, init, (size_t)M * N * sizeof(double));
+    ag_gemm(false, false, M, N, K, a->value, K, b->value, N, init ? 1.0 : 0.0, out->value, N);
+}
+
+/* in[0]->grad += dY @ B^T, in[1]->grad += A^T @ dY (those that exist) */
+static inline void matmul_grads(const ag_node *out)
+{
+    const ag_node *a = out->in[0], *b = out->in[1];
+    int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
+    if (is_small(M, N, K)) {
+        if (a->grad) small_grad_a(M, N, K, out->grad, b->value, a->grad);
+        if (b->grad) small_grad_b(M, N, K, a->value, out->grad, b->grad);
+        return;
+    }
+    if (a->grad) ag_gemm(false, true, M, K, N, out->grad, N, b->value, N, 1.0, a->grad, K);
+    if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
+}
+
+#endif
