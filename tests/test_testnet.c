@@ -13,6 +13,15 @@ static void assert_same(const char *what, size_t n, const double *hand, const do
     ck_assert_msg(d.pass, "%s: element %zu differs by %g", what, d.worst, d.max_abs);
 }
 
+/* The four parameter gradients against the hand's. */
+static void assert_param_grads(const testnet_grads *G, const testnet_model *m)
+{
+    assert_same("dJ/dW1", 12, &G->W1[0][0], ag_tensor_grad(m->W1));
+    assert_same("dJ/db1", 4, G->b1, ag_tensor_grad(m->b1));
+    assert_same("dJ/dW2", 8, &G->W2[0][0], ag_tensor_grad(m->W2));
+    assert_same("dJ/db2", 2, G->b2, ag_tensor_grad(m->b2));
+}
+
 /* Run the comparison for one parameter set, input and label. */
 static void check_testnet(const testnet_params *P, const double a0[TN_IN], int label)
 {
@@ -33,10 +42,7 @@ static void check_testnet(const testnet_params *P, const double a0[TN_IN], int l
     assert_same("dJ/dz2", TN_OUT, G.dz2, ag_node_grad(m.z2));
     assert_same("dJ/da1", TN_HID, G.da1, ag_node_grad(m.a1));
     assert_same("dJ/dz1", TN_HID, G.dz1, ag_node_grad(m.z1));
-    assert_same("dJ/dW1", 12, &G.W1[0][0], ag_tensor_grad(m.W1));
-    assert_same("dJ/db1", 4, G.b1, ag_tensor_grad(m.b1));
-    assert_same("dJ/dW2", 8, &G.W2[0][0], ag_tensor_grad(m.W2));
-    assert_same("dJ/db2", 2, G.b2, ag_tensor_grad(m.b2));
+    assert_param_grads(&G, &m);
     ag_graph_free(g);
     testnet_model_free(&m);
 }
@@ -95,10 +101,7 @@ START_TEST(replayed_linear_layers_match_hand_derivation)
         assert_same("J", 1, &F.J, ag_node_value(J));
         assert_same("dJ/dz2", TN_OUT, G.dz2, ag_node_grad(z2));
         assert_same("dJ/dz1", TN_HID, G.dz1, ag_node_grad(z1));
-        assert_same("dJ/dW1", 12, &G.W1[0][0], ag_tensor_grad(m.W1));
-        assert_same("dJ/db1", 4, G.b1, ag_tensor_grad(m.b1));
-        assert_same("dJ/dW2", 8, &G.W2[0][0], ag_tensor_grad(m.W2));
-        assert_same("dJ/db2", 2, G.b2, ag_tensor_grad(m.b2));
+        assert_param_grads(&G, &m);
     }
     ag_graph_free(g);
     testnet_model_free(&m);
