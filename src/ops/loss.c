@@ -55,10 +55,9 @@ static long label_of(const ag_node *out, size_t r, size_t classes)
 static bool xent_forward(ag_node *out, char *why, size_t len)
 {
     size_t rows = rows_of(out), classes = classes_of(out);
-    double total = 0.0;
-    for (size_t r = 0; r < rows; r++) {
-        const double *z = out->in[0]->value + r * classes;
-        double *p = out->aux + r * classes;
+    const double *z = out->in[0]->value;
+    double *p = out->aux, total = 0.0;
+    for (size_t r = 0; r < rows; r++, z += classes, p += classes) {
         long y = label_of(out, r, classes);
         if (y < 0) {
             snprintf(why, len, "label %g in row %zu is not a class index in [0, %zu)",
@@ -73,16 +72,17 @@ static bool xent_forward(ag_node *out, char *why, size_t len)
     return true;
 }
 
+/* dz += g (p - onehot(y)) row by row, g = dJ / N */
 static void xent_vjp(ag_node *out)
 {
     double *gz = out->in[0]->grad;
     if (!gz) return;
     size_t rows = rows_of(out), classes = classes_of(out);
     double g = rows == 1 ? out->grad[0] : out->grad[0] / (double)rows;
-    for (size_t r = 0; r < rows; r++) {
-        long y = label_of(out, r, classes);
-        for (size_t c = 0; c < classes; c++)
-            gz[r * classes + c] += g * (out->aux[r * classes + c] - ((long)c == y ? 1.0 : 0.0));
+    const double *p = out->aux;
+    for (size_t r = 0; r < rows; r++, gz += classes, p += classes) {
+        for (size_t c = 0; c < classes; c++) gz[c] += g * p[c];
+        gz[label_of(out, r, classes)] -= g; /* the forward checked every label */
     }
 }
 
