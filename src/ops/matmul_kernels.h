@@ -14,14 +14,37 @@
 static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <= MATMUL_SMALL_MAX; }
 
 /* The loops below run over rows through pointers. N = 1 (a matrix times a
- * vector: TestNet's case) has loops of its own, two rows at a time so that
- * each load of the vector serves both. */
+ * vector: TestNet's case) has loops of its own: for a short vector (K <= 4,
+ * as TestNet's 3 and 4, or iris's 4 features) a copy of each loop with K a
+ * constant, so the loop over p unrolls and the vector stays in registers;
+ * for longer ones two rows at a time, so each load of the vector serves both. */
+#define SMALL_K_MAX 4
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* y[M] = init + A[M,K] @ x[K] (init NULL: 0), each sum started from init
  * as a hand-written layer starts from its bias */
-static inline void small_matvec(int M, int K, const double *A, const double *x, const double *init,
-                         double *restrict y)
+static ALWAYS_INLINE void matvec_fixed_k(int M, const int K, const double *A, const double *x,
+                                         const double *init, double *restrict y)
 {
+    double xr[SMALL_K_MAX];
+    for (int p = 0; p < K; p++) xr[p] = x[p];
+    for (int i = 0; i < M; i++, A += K) {
+        double s = init ? init[i] : 0.0;
+        for (int p = 0; p < K; p++) s += A[p] * xr[p];
+        y[i] = s;
+    }
+}
+
+static inline void small_matvec(int M, int K, const double *A, const double *x, const double *init,
+                                double *restrict y)
+{
+    switch (K) {
+    case 1: matvec_fixed_k(M, 1, A, x, init, y); return;
+    case 2: matvec_fixed_k(M, 2, A, x, init, y); return;
+    case 3: matvec_fixed_k(M, 3, A, x, init, y); return;
+    case 4: matvec_fixed_k(M, 4, A, x, init, y); return;
+    default: break;
+    }
     int i = 0;
     for (; i + 1 < M; i += 2, A += 2 * K) {
         const double *a1 = A + K;
@@ -41,8 +64,26 @@ static inline void small_matvec(int M, int K, const double *A, const double *x, 
 }
 
 /* dA[M,K] += dy[M] x[K]^T (the outer product) */
+static ALWAYS_INLINE void outer_fixed_k(int M, const int K, const double *dy, const double *x,
+                                        double *restrict dA)
+{
+    double xr[SMALL_K_MAX];
+    for (int p = 0; p < K; p++) xr[p] = x[p];
+    for (int i = 0; i < M; i++, dA += K) {
+        const double g = dy[i];
+        for (int p = 0; p < K; p++) dA[p] += g * xr[p];
+    }
+}
+
 static inline void small_outer_acc(int M, int K, const double *dy, const double *x, double *restrict dA)
 {
+    switch (K) {
+    case 1: outer_fixed_k(M, 1, dy, x, dA); return;
+    case 2: outer_fixed_k(M, 2, dy, x, dA); return;
+    case 3: outer_fixed_k(M, 3, dy, x, dA); return;
+    case 4: outer_fixed_k(M, 4, dy, x, dA); return;
+    default: break;
+    }
     int i = 0;
     for (; i + 1 < M; i += 2, dA += 2 * K) {
         const double g0 = dy[i], g1 = dy[i + 1];
@@ -56,9 +97,28 @@ static inline void small_outer_acc(int M, int K, const double *dy, const double 
         for (int p = 0; p < K; p++) dA[p] += dy[i] * x[p];
 }
 
-/* dx[K] += A[M,K]^T dy[M] */
+/* dx[K] += A[M,K]^T dy[M], the sums for x in registers row after row */
+static ALWAYS_INLINE void matvec_t_fixed_k(int M, const int K, const double *A, const double *dy,
+                                           double *restrict dx)
+{
+    double acc[SMALL_K_MAX];
+    for (int p = 0; p < K; p++) acc[p] = dx[p];
+    for (int i = 0; i < M; i++, A += K) {
+        const double g = dy[i];
+        for (int p = 0; p < K; p++) acc[p] += A[p] * g;
+    }
+    for (int p = 0; p < K; p++) dx[p] = acc[p];
+}
+
 static inline void small_matvec_t_acc(int M, int K, const double *A, const double *dy, double *restrict dx)
 {
+    switch (K) {
+    case 1: matvec_t_fixed_k(M, 1, A, dy, dx); return;
+    case 2: matvec_t_fixed_k(M, 2, A, dy, dx); return;
+    case 3: matvec_t_fixed_k(M, 3, A, dy, dx); return;
+    case 4: matvec_t_fixed_k(M, 4, A, dy, dx); return;
+    default: break;
+    }
     int i = 0;
     for (; i + 1 < M; i += 2, A += 2 * K) {
         const double g0 = dy[i], g1 = dy[i + 1], *a1 = A + K;
@@ -70,7 +130,7 @@ static inline void small_matvec_t_acc(int M, int K, const double *A, const doubl
 
 /* C[M,N] = init + A[M,K] @ B[K,N] (init NULL: 0, else [M,N]) */
 static inline void small_product(int M, int N, int K, const double *A, const double *B,
-                          const double *init, double *restrict C)
+                                 const double *init, double *restrict C)
 {
     if (N == 1) {
         small_matvec(M, K, A, B, init, C);
