@@ -133,8 +133,8 @@ static void describe_operands(const ag_node *n, char *buf, size_t len)
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
     n->value = arena_doubles(g, n->shape.size);
-    bool wants_grad = false;
-    for (int i = 0; i < n->n_in; i++) wants_grad |= n->in[i]->grad != NULL;
+    bool wants_grad = n->in[0]->grad || (n->n_in > 1 && n->in[1]->grad) ||
+                      (n->n_in > 2 && n->in[2]->grad);
     if (wants_grad) n->grad = arena_doubles(g, n->shape.size);
     if (n->grad) ag_zero_doubles(n->grad, n->shape.size); /* backward adds into it */
     size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
@@ -147,6 +147,10 @@ static bool node_buffers(ag_graph *g, ag_node *n)
  * has already failed. */
 static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
 {
+    /* the common case first: every operand there, all from one graph */
+    ag_node *a = in[0], *b = op->arity > 1 ? in[1] : a, *c = op->arity > 2 ? in[2] : a;
+    if (a && b && c && b->graph == a->graph && c->graph == a->graph)
+        return a->graph->failed ? NULL : a->graph;
     ag_graph *g = NULL;
     for (int k = 0; k < op->arity && !g; k++) g = in[k] ? in[k]->graph : NULL;
     if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
@@ -183,7 +187,9 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
     if (shape) n->shape = *shape;
-    for (int k = 0; k < op->arity; k++) n->in[k] = in[k];
+    n->in[0] = in[0]; /* arity 1 to AG_MAX_INPUTS; node_new left the rest NULL */
+    if (op->arity > 1) n->in[1] = in[1];
+    if (op->arity > 2) n->in[2] = in[2];
     n->n_in = (uint8_t)op->arity;
     n->attr = attr;
     char why[256], operands[224];
