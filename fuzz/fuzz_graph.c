@@ -26,10 +26,10 @@ static ag_tensor *random_tensor(reader *r)
     return t;
 }
 
-/* Apply op number `code` to pool operands a, b. */
-static ag_node *apply(unsigned code, ag_node *a, ag_node *b, reader *r)
+/* Apply op number `code` to pool operands a, b (and c, linear's bias). */
+static ag_node *apply(unsigned code, ag_node *a, ag_node *b, ag_node *c, reader *r)
 {
-    switch (code % 22) {
+    switch (code % 23) {
     case 0: return ag_add(a, b);
     case 1: return ag_sub(a, b);
     case 2: return ag_mul(a, b);
@@ -51,6 +51,7 @@ static ag_node *apply(unsigned code, ag_node *a, ag_node *b, reader *r)
     case 18: return ag_mean_axis(a, (int)(take(r) % 5) - 2);
     case 19: return ag_reshape(a, 2, (int[]){(int)(take(r) % 5) - 1, -1});
     case 20: return ag_mse(a, b);
+    case 21: return ag_linear(a, b, c);
     default: return ag_softmax_xent_label(a, (int)(take(r) % 5) - 1);
     }
 }
@@ -70,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < MAX_OPS && r.at < r.size; k++) {
         unsigned code = take(&r);
         ag_node *a = pool[take(&r) % n_pool], *b = pool[take(&r) % n_pool];
-        ag_node *y = apply(code, a, b, &r);
+        ag_node *c = pool[take(&r) % n_pool];
+        ag_node *y = apply(code, a, b, c, &r);
         if (take(&r) & 1) ag_graph_reset(g), n_pool = 0; /* stale nodes are then unused */
         if (n_pool == 0)
             for (int i = 0; i < LEAVES; i++) pool[n_pool++] = ag_param(g, leaves[i]);
