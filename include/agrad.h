@@ -162,8 +162,11 @@ ag_node *ag_pow(ag_node *a, double p);
 ag_node *ag_matmul(ag_node *a, ag_node *b);
 /** a @ b + bias in one node (a dense layer; PyTorch's addmm): [M,K] @ [K,N]
  * plus a bias of shape [M,N], [N] or [1,N] (added to every row), [M,1]
- * (added to every column) or a scalar. Same values as ag_add(ag_matmul(a, b),
- * bias), one pass and one node fewer. */
+ * (added to every column) or a single value ([], [1] or [1,1]: added
+ * everywhere). bias NULL: no bias, the same as ag_matmul(a, b). The values
+ * are those of ag_add(ag_matmul(a, b), bias) up to rounding (a bias laid out
+ * as the product starts each sum, as a hand-written layer does), with one
+ * node and one pass fewer. */
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
 
 /**@{*/

@@ -132,8 +132,8 @@ static bool linear_recipe(ag_graph *g, test_rng *r, op_case *c)
     int N = large ? rng_int(r, 9, 12) : rng_int(r, 1, 5);
     ag_node *a = add_param(g, c, random_param(r, 2, (int[]){M, K}, -2.0, 2.0, false));
     ag_node *b = add_param(g, c, random_param(r, 2, (int[]){K, N}, -2.0, 2.0, false));
-    int kind = rng_int(r, 0, 4), nd[] = {2, 1, 2, 2, 0};
-    int dims[5][2] = {{M, N}, {N, 0}, {1, N}, {M, 1}, {0, 0}};
+    int kind = rng_int(r, 0, 5), nd[] = {2, 1, 2, 2, 0, 1};
+    int dims[6][2] = {{M, N}, {N, 0}, {1, N}, {M, 1}, {0, 0}, {1, 0}};
     ag_node *bias = add_param(g, c, random_param(r, nd[kind], dims[kind], -2.0, 2.0, false));
     c->out = ag_linear(a, b, bias);
     return c->out != NULL;

@@ -48,17 +48,17 @@ END_TEST
 START_TEST(linear_bias_mismatch)
 {
     ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 2), zeros(2, 4)));
-    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be [4,2], [2] (a row), "
-                    "[4,1] (a column) or a scalar for the [4,2] product");
+    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be [4,2], [2] or [1,2] "
+                    "(a row), [4,1] (a column) or one value for the [4,2] product");
 }
 END_TEST
 
-START_TEST(linear_inner_mismatch_and_null_bias)
+START_TEST(linear_inner_mismatch_and_null_operand)
 {
     ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(2, 1), zeros(4, 1)));
     ck_assert_error("ag_linear: (4x3) @ (2x1) + (4x1): inner dimensions differ (3 vs 2)");
     ag_graph_reset(g);
-    ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 1), NULL));
+    ck_assert_ptr_null(ag_linear(NULL, zeros(3, 1), zeros(4, 1)));
     ck_assert_error("ag_linear: operand is NULL");
 }
 END_TEST
@@ -281,7 +281,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, matmul_mismatch);
     tcase_add_test(tc, matmul_needs_matrices);
     tcase_add_test(tc, linear_bias_mismatch);
-    tcase_add_test(tc, linear_inner_mismatch_and_null_bias);
+    tcase_add_test(tc, linear_inner_mismatch_and_null_operand);
     tcase_add_test(tc, add_mismatch);
     tcase_add_test(tc, label_out_of_range);
     tcase_add_test(tc, label_not_whole_or_negative);

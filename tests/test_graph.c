@@ -2,6 +2,7 @@
  * chains, repeated backward, replay, relu at 0, memory reuse. Expected values
  * are derived by hand in the comments. */
 #include <math.h>
+#include <string.h>
 
 #include "helpers.h"
 
@@ -230,6 +231,32 @@ START_TEST(graph_grown_or_rerecorded_after_a_backward)
 }
 END_TEST
 
+START_TEST(labels_changed_without_replay_are_not_read)
+{
+    /* z = [0.5, -0.25], label 1: p0 = 1 / (1 + e^-0.75), dJ/dz = [p0, p1 - 1].
+     * A label changed (even to one out of range) without ag_graph_forward is
+     * not read by backward: the gradient still goes with the forward's p. */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *zt = ag_tensor_from(1, (int[]){2}, (double[]){0.5, -0.25});
+    ag_tensor *yt = ag_tensor_scalar(1);
+    ag_tensor_requires_grad(zt, true);
+    ag_node *J = ag_softmax_xent(ag_param(g, zt), ag_input(g, yt));
+    double p0 = 1.0 / (1.0 + exp(-0.75));
+    for (int round = 0; round < 2; round++) { /* walked, then scheduled */
+        ag_tensor_zero_grad(zt);
+        ck_assert(ag_backward(g, J));
+        ck_assert_close(ag_tensor_grad(zt)[0], p0, 1e-15);
+        ck_assert_close(ag_tensor_grad(zt)[1], (1.0 - p0) - 1.0, 1e-15);
+        ag_tensor_data(yt)[0] = 7.0;
+    }
+    ck_assert(!ag_graph_forward(g)); /* the replay does read it, and says so */
+    ck_assert_ptr_nonnull(strstr(ag_graph_error(g), "label 7 in row 0 is not a class index in [0, 2)"));
+    ag_graph_free(g);
+    ag_tensor_free(zt);
+    ag_tensor_free(yt);
+}
+END_TEST
+
 START_TEST(frees_everything)
 {
     /* every block the library allocates is freed by graph_free + tensor_free */
@@ -262,6 +289,7 @@ Suite *graph_suite(void)
     tcase_add_test(tc, million_node_chain);
     tcase_add_test(tc, backward_from_another_root_and_back);
     tcase_add_test(tc, graph_grown_or_rerecorded_after_a_backward);
+    tcase_add_test(tc, labels_changed_without_replay_are_not_read);
     tcase_add_test(tc, second_backward_accumulates);
     tcase_add_test(tc, relu_derivative_at_zero_is_zero);
     tcase_add_test(tc, replay_sees_new_inputs);

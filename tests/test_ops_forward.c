@@ -69,7 +69,8 @@ START_TEST(linear_by_hand)
 {
     /* the product above, [58 64; 139 154], plus each kind of bias:
      * [1 2; 3 4] -> [59 66; 142 158]; row [10 20] -> [68 84; 149 174];
-     * column [100; 200] -> [158 164; 339 354]; scalar 0.5 -> +0.5 */
+     * column [100; 200] -> [158 164; 339 354]; one value 0.5 (0-d, [1] or
+     * [1,1]) -> +0.5; no bias -> the product */
     ag_node *a = mat(2, 3, (double[]){1, 2, 3, 4, 5, 6});
     ag_node *b = mat(3, 2, (double[]){7, 8, 9, 10, 11, 12});
     assert_values(ag_linear(a, b, mat(2, 2, (double[]){1, 2, 3, 4})), 4, (double[]){59, 66, 142, 158});
@@ -77,6 +78,11 @@ START_TEST(linear_by_hand)
     assert_values(ag_linear(a, b, mat(1, 2, (double[]){10, 20})), 4, (double[]){68, 84, 149, 174});
     assert_values(ag_linear(a, b, mat(2, 1, (double[]){100, 200})), 4, (double[]){158, 164, 339, 354});
     assert_values(ag_linear(a, b, ag_scalar(g, 0.5)), 4, (double[]){58.5, 64.5, 139.5, 154.5});
+    assert_values(ag_linear(a, b, vec(1, (double[]){0.5})), 4, (double[]){58.5, 64.5, 139.5, 154.5});
+    assert_values(ag_linear(a, b, mat(1, 1, (double[]){0.5})), 4, (double[]){58.5, 64.5, 139.5, 154.5});
+    ag_node *no_bias = ag_linear(a, b, NULL); /* the product alone */
+    assert_values(no_bias, 4, (double[]){58, 64, 139, 154});
+    ck_assert_str_eq(ag_node_op(no_bias), "matmul");
 }
 END_TEST
 

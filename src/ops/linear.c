@@ -5,7 +5,7 @@
  *   same    [M,N]            Y[i,j] += c[i,j]   dc[i,j] += dY[i,j]
  *   row     [N] or [1,N]     Y[i,j] += c[j]     dc[j]   += sum_i dY[i,j]
  *   column  [M,1]            Y[i,j] += c[i]     dc[i]   += sum_j dY[i,j]
- *   scalar  []               Y[i,j] += c        dc      += sum dY
+ *   scalar  [], [1], [1,1]   Y[i,j] += c        dc      += sum dY
  *   vjp  dA += dY @ B^T, dB += A^T @ dY (matmul_grads)
  *   jvp  tY = tA @ B + A @ tB + broadcast(tc)                             */
 #include "matmul_kernels.h"
@@ -28,11 +28,11 @@ static bool linear_shape(ag_node *out, char *why, size_t len)
         out->attr = BIAS_ROW;
     else if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == 1)
         out->attr = BIAS_COLUMN;
-    else if (c->ndim == 0)
+    else if (c->size == 1) /* a scalar, [1] or [1,1]: added everywhere, as ag_add would */
         out->attr = BIAS_SCALAR;
     else {
-        snprintf(why, len, "the bias must be [%d,%d], [%d] (a row), [%d,1] (a column) or a "
-                           "scalar for the [%d,%d] product", M, N, N, M, M, N);
+        snprintf(why, len, "the bias must be [%d,%d], [%d] or [1,%d] (a row), [%d,1] (a column) "
+                           "or one value for the [%d,%d] product", M, N, N, N, M, M, N);
         return false;
     }
     return true;
@@ -139,6 +139,9 @@ const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
 {
+    /* no bias: the product alone (a NULL left by a failed call has already
+     * failed the graph, and matmul then returns NULL too) */
+    if (!bias) return ag_matmul(a, b);
     ag_node *in[AG_MAX_INPUTS] = {a, b, bias};
     return ag_record_n(&ag_op_linear, in, 0, NULL);
 }

@@ -3,7 +3,10 @@
  *   m = max_c z_c,  s = sum_c exp(z_c - m),  p_c = exp(z_c - m) / s
  *   J_row = log s - (z_y - m)   (= -log p_y, never exp of a large number)
  *   J = mean over rows;  dJ/dz_c = (p_c - [c == y]) / N
- * The probabilities p are kept in the node's aux buffer for the vjp.        */
+ * The probabilities p, and the label of each row as the forward read it,
+ * are kept in the node's aux buffer for the vjp and jvp, so a gradient always
+ * matches the forward that made p (labels changed without a replay are not
+ * read).                                                                      */
 #include "../internal.h"
 
 #include <math.h>
@@ -41,7 +44,9 @@ static bool xent_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static size_t xent_aux(const ag_node *out) { return out->in[0]->shape.size; }
+/* aux: p [rows x classes], then the rows' label indices (as doubles) */
+static size_t xent_aux(const ag_node *out) { return out->in[0]->shape.size + rows_of(out); }
+static double *labels_seen(const ag_node *out) { return out->aux + out->in[0]->shape.size; }
 
 /* label of row r as an index, or -1 if it is not a whole number in [0, C) */
 static long label_of(const ag_node *out, size_t r, size_t classes)
@@ -56,7 +61,7 @@ static bool xent_forward(ag_node *out, char *why, size_t len)
 {
     size_t rows = rows_of(out), classes = classes_of(out);
     const double *z = out->in[0]->value;
-    double *p = out->aux, total = 0.0;
+    double *p = out->aux, *seen = labels_seen(out), total = 0.0;
     for (size_t r = 0; r < rows; r++, z += classes, p += classes) {
         long y = label_of(out, r, classes);
         if (y < 0) {
@@ -64,6 +69,7 @@ static bool xent_forward(ag_node *out, char *why, size_t len)
                      out->in[1]->value[r], r, classes);
             return false;
         }
+        seen[r] = (double)y;
         double m, log_s;
         ag_softmax_row(z, classes, p, &m, &log_s);
         total += log_s - (z[y] - m);
@@ -79,10 +85,10 @@ static void xent_vjp(ag_node *out)
     if (!gz) return;
     size_t rows = rows_of(out), classes = classes_of(out);
     double g = rows == 1 ? out->grad[0] : out->grad[0] / (double)rows;
-    const double *p = out->aux;
+    const double *p = out->aux, *seen = labels_seen(out);
     for (size_t r = 0; r < rows; r++, gz += classes, p += classes) {
         for (size_t c = 0; c < classes; c++) gz[c] += g * p[c];
-        gz[label_of(out, r, classes)] -= g; /* the forward checked every label */
+        gz[(size_t)seen[r]] -= g;
     }
 }
 
@@ -90,12 +96,12 @@ static void xent_jvp(ag_node *out)
 {
     const double *tz = out->in[0]->tangent;
     size_t rows = rows_of(out), classes = classes_of(out);
+    const double *p = out->aux, *seen = labels_seen(out);
     double t = 0.0;
     if (tz)
-        for (size_t r = 0; r < rows; r++) {
-            long y = label_of(out, r, classes);
-            for (size_t c = 0; c < classes; c++)
-                t += (out->aux[r * classes + c] - ((long)c == y ? 1.0 : 0.0)) * tz[r * classes + c];
+        for (size_t r = 0; r < rows; r++, p += classes, tz += classes) {
+            for (size_t c = 0; c < classes; c++) t += p[c] * tz[c];
+            t -= tz[(size_t)seen[r]];
         }
     out->tangent[0] = t / (double)rows;
 }

@@ -52,7 +52,9 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
     double *before[AG_MAX_INPUTS] = {NULL};
     for (int k = 0; k < n->n_in; k++) {
         const ag_node *in = n->in[k];
-        if (!in->grad || (k == 1 && in == n->in[0])) continue;
+        bool repeated = false; /* an operand used twice gets one combined share */
+        for (int j = 0; j < k; j++) repeated |= n->in[j] == in;
+        if (!in->grad || repeated) continue;
         before[k] = ag_malloc(in->shape.size * sizeof(double));
         if (before[k]) memcpy(before[k], in->grad, in->shape.size * sizeof(double));
     }
