@@ -129,6 +129,16 @@ static void describe_operands(const ag_node *n, char *buf, size_t len)
     snprintf(buf, len, "(%s) %s (%s) + (%s)", sa, symbol, sb, sc);
 }
 
+/* The shape rule refused the operands: "ag_matmul: (4x3) @ (2x1): why".
+ * Out of line, so recording keeps a small stack frame. */
+__attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_node *n,
+                                                         const char *why)
+{
+    char operands[224];
+    describe_operands(n, operands, sizeof operands);
+    ag_graph_fail(g, "ag_%s: %s: %s", n->op->name, operands, why);
+}
+
 /* Allocate value, gradient and op-private buffers after the shape is known. */
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
@@ -192,11 +202,10 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
     if (op->arity > 2) n->in[2] = in[2];
     n->n_in = (uint8_t)op->arity;
     n->attr = attr;
-    char why[256], operands[224];
+    char why[256];
     why[0] = '\0'; /* not the whole buffer: this runs for every recorded node */
     if (!op->shape(n, why, sizeof why)) {
-        describe_operands(n, operands, sizeof operands);
-        ag_graph_fail(g, "ag_%s: %s: %s", op->name, operands, why);
+        shape_failed(g, n, why);
         return NULL;
     }
     if (!node_buffers(g, n) || !push_node(g, n)) {

@@ -111,30 +111,39 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
 
 static void sgd_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad, double *b)
 {
+    /* the settings in locals: stores to p (doubles) could otherwise alias
+     * them, and every element would reload them */
+    const double lr = c->lr, decay = c->weight_decay, momentum = c->momentum;
+    const double keep = 1.0 - c->dampening;
+    const bool nesterov = c->nesterov, first = step == 1;
+    if (momentum == 0.0) { /* plain SGD: one vectorisable loop */
+        for (size_t i = 0; i < n; i++) p[i] -= lr * (grad[i] + decay * p[i]);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
-        double g = grad[i] + c->weight_decay * p[i];
-        if (c->momentum != 0.0) {
-            b[i] = step == 1 ? g : c->momentum * b[i] + (1.0 - c->dampening) * g;
-            g = c->nesterov ? g + c->momentum * b[i] : b[i];
-        }
-        p[i] -= c->lr * g;
+        double g = grad[i] + decay * p[i];
+        b[i] = first ? g : momentum * b[i] + keep * g;
+        g = nesterov ? g + momentum * b[i] : b[i];
+        p[i] -= lr * g;
     }
 }
 
 static void adam_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad,
                         double *m, double *v)
 {
-    bool decoupled = c->kind == AG_OPTIM_ADAMW;
-    double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
+    const bool decoupled = c->kind == AG_OPTIM_ADAMW;
+    const double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
+    /* the settings in locals, as in sgd_update */
+    const double lr = c->lr, decay = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     for (size_t i = 0; i < n; i++) {
         double g = grad[i];
         if (decoupled)
-            p[i] -= c->lr * c->weight_decay * p[i];
+            p[i] -= lr * decay * p[i];
         else
-            g += c->weight_decay * p[i];
-        m[i] = c->beta1 * m[i] + (1.0 - c->beta1) * g;
-        v[i] = c->beta2 * v[i] + (1.0 - c->beta2) * g * g;
-        p[i] -= c->lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + c->eps);
+            g += decay * p[i];
+        m[i] = b1 * m[i] + (1.0 - b1) * g;
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+        p[i] -= lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + eps);
     }
 }
 
