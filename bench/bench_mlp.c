@@ -112,7 +112,8 @@ static void openblas_gemm(int n, const double *A, const double *B, double *C)
 }
 #endif
 
-/* GFLOP/s of C = A B at n^3, median of `reps` repetitions of >= 0.3 s */
+/* GFLOP/s of C = A B at n^3, median of `reps` repetitions of >= 0.3 s,
+ * printed as figure `name` (NULL: not printed) */
 static double time_gemm(gemm_fn fn, const char *name, int reps)
 {
     enum { N = 1024 };
@@ -131,7 +132,7 @@ static double time_gemm(gemm_fn fn, const char *name, int reps)
     }
     char extra[32];
     snprintf(extra, sizeof extra, "calls/rep=%d", calls);
-    double med = bench_report(name, gf, reps, "GFLOP/s", extra);
+    double med = name ? bench_report(name, gf, reps, "GFLOP/s", extra) : bench_median(gf, reps);
     free(A);
     free(B);
     free(C);
@@ -139,26 +140,6 @@ static double time_gemm(gemm_fn fn, const char *name, int reps)
 }
 
 #ifdef BENCH_OPENBLAS
-/* GFLOP/s of one repetition (>= 0.3 s) of agrad's 1024^3 product, unprinted */
-static double time_gemm_quiet(gemm_fn fn)
-{
-    enum { N = 1024 };
-    double *A = malloc(sizeof(double) * N * N), *B = malloc(sizeof(double) * N * N);
-    double *C = malloc(sizeof(double) * N * N);
-    for (size_t i = 0; i < (size_t)N * N; i++) A[i] = bench_uniform(), B[i] = bench_uniform();
-    fn(N, A, B, C);
-    int calls = 0;
-    double t0 = bench_now(), t;
-    do {
-        fn(N, A, B, C);
-        calls++;
-    } while ((t = bench_now() - t0) < 0.3);
-    free(A);
-    free(B);
-    free(C);
-    return 2.0 * N * N * (double)N * calls / t * 1e-9;
-}
-
 /* `agrad_bench openblas-gemm NAME [REPS]`: OpenBLAS's dgemm at 1024^3 in
  * this process, as figure NAME (run as a child with OPENBLAS_CORETYPE set). */
 void bench_openblas_gemm(const char *name, int reps)
@@ -201,7 +182,7 @@ static void paired_mlp_over_openblas(mlp *m, const char *core)
     snprintf(name, sizeof name, "openblas_%s_pair", core ? core : "default");
     for (int r = 0; r < BENCH_REPS; r++) {
         double mlp_gf = mlp_rep(m, false, &ms);
-        double own_gf = time_gemm_quiet(agrad_gemm);
+        double own_gf = time_gemm(agrad_gemm, NULL, 1);
         double blas_gf = openblas_child(core, name, 1, false);
         ratio[r] = blas_gf > 0.0 ? mlp_gf / blas_gf : 0.0;
         gemm_ratio[r] = blas_gf > 0.0 ? own_gf / blas_gf : 0.0;

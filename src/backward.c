@@ -47,10 +47,12 @@ static bool schedule_reserve(ag_graph *g, const char *who)
         s->capacity = cap;
         s->forward_for = s->walk_for = 0; /* the lists moved */
     }
-    s->forward = s->storage;
-    s->walk = s->storage + s->capacity / 2;
     return true;
 }
+
+/* The two lists in the schedule's storage. */
+static ag_node **forward_list(const ag_schedule *s) { return s->storage; }
+static ag_node **walk_list(const ag_schedule *s) { return s->storage + s->capacity / 2; }
 
 /* Zero every intermediate gradient: a backward ran before, possibly from
  * another root, so even nodes this walk does not reach hold old values. */
@@ -73,6 +75,7 @@ static void mark_inputs(ag_node *n)
 static bool backward_walk(ag_graph *g, ag_node *root)
 {
     ag_schedule *s = &g->schedule;
+    ag_node **walk = walk_list(s);
     size_t n_walk = 0;
     root->mark = 1;
     if (g->trace) ag_trace_begin(g, root);
@@ -81,7 +84,7 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
         if (n->leaf) continue;
-        s->walk[n_walk++] = n;
+        walk[n_walk++] = n;
         if (!n->op->vjp) continue;
         mark_inputs(n);
         if (g->trace)
@@ -102,11 +105,12 @@ static bool backward_walk(ag_graph *g, ag_node *root)
 /* A repeat of the scheduled walk: the same nodes in the same order. */
 static void backward_scheduled(ag_graph *g)
 {
-    ag_schedule *s = &g->schedule;
+    const ag_schedule *s = &g->schedule;
+    ag_node **walk = walk_list(s);
     for (size_t k = 1; k < s->n_walk; k++) /* walk[0] is the root, seeded */
-        ag_zero_doubles(s->walk[k]->grad, s->walk[k]->shape.size);
+        ag_zero_doubles(walk[k]->grad, walk[k]->shape.size);
     for (size_t k = 0; k < s->n_walk; k++) {
-        ag_node *n = s->walk[k];
+        ag_node *n = walk[k];
         if (n->op->vjp) n->op->vjp(n);
     }
 }
@@ -167,9 +171,10 @@ static bool forward_schedule(ag_graph *g)
     ag_schedule *s = &g->schedule;
     if (s->forward_for == g->n_nodes) return true;
     if (!schedule_reserve(g, "ag_graph_forward")) return false;
+    ag_node **forward = forward_list(s);
     size_t count = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->leaf && g->nodes[i]->op->forward) s->forward[count++] = g->nodes[i];
+        if (!g->nodes[i]->leaf && g->nodes[i]->op->forward) forward[count++] = g->nodes[i];
     s->n_forward = count;
     s->forward_for = g->n_nodes;
     return true;
@@ -189,10 +194,11 @@ bool ag_graph_forward(ag_graph *g)
     if (g && g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
     if (!g || g->failed) return false;
     if (!forward_schedule(g)) return false;
-    ag_schedule *s = &g->schedule;
+    const ag_schedule *s = &g->schedule;
+    ag_node **forward = forward_list(s);
     char why[256];
     for (size_t k = 0; k < s->n_forward; k++) {
-        ag_node *n = s->forward[k];
+        ag_node *n = forward[k];
         if (!n->op->forward(n, why, sizeof why)) return replay_failed(g, n, why);
         if (g->detect_anomaly && !ag_check_value(g, n)) return replay_failed(g, n, NULL);
     }

@@ -98,16 +98,15 @@ struct ag_node {
 #define AG_ERROR_SIZE 512
 
 /* Replay schedules, worked out from the graph once and reused while it does
- * not change (backward.c). `forward`: the nodes ag_graph_forward runs, in
- * order. `walk`: the non-leaf nodes the last backward from `root` reached,
+ * not change (backward.c). The forward list: the nodes ag_graph_forward runs, in
+ * order. The walk: the non-leaf nodes the last backward from `root` reached,
  * in the order it reached them (root first); a repeat from the same root
  * zeroes their gradients and applies their vjps with no marking pass.
  * Storage (2 pointers per node) grows with the graph and is kept across
  * resets, so a replayed or rebuilt step allocates nothing. */
 typedef struct ag_schedule {
-    ag_node **storage;
+    ag_node **storage;     /* the forward list, then (from capacity / 2) the walk */
     size_t capacity;       /* pointers in storage */
-    ag_node **forward, **walk;
     size_t n_forward, n_walk;
     size_t forward_for;    /* graph size the forward list was made for; 0: none */
     size_t walk_for;       /* same for the walk */

@@ -1,21 +1,40 @@
 /* linear.c -- the dense layer's op, fused: Y[M,N] = A[M,K] @ B[K,N] + bias.
  * One node instead of a matmul and an add: one pass fewer over Y, no
  * intermediate product to keep or to zero, one op fewer to dispatch.
- * The bias is added along its broadcast (attr holds which):
- *   same    [M,N]            Y[i,j] += c[i,j]   dc[i,j] += dY[i,j]
- *   row     [N] or [1,N]     Y[i,j] += c[j]     dc[j]   += sum_i dY[i,j]
- *   column  [M,1]            Y[i,j] += c[i]     dc[i]   += sum_j dY[i,j]
- *   scalar  [], [1], [1,1]   Y[i,j] += c        dc      += sum dY
+ * The bias c is added along its broadcast, element (i, j) of it being
+ * c[i*rs + j*cs] (attr holds which broadcast; the strides follow; a bias of
+ * Y's size is read straight):
+ *   same    [M,N]            (flat)       dc[i,j] += dY[i,j]
+ *   row     [N] or [1,N]     rs 0, cs 1   dc[j]   += sum_i dY[i,j]
+ *   column  [M,1]            rs 1, cs 0   dc[i]   += sum_j dY[i,j]
+ *   scalar  [], [1], [1,1]   rs 0, cs 0   dc      += sum dY
  *   vjp  dA += dY @ B^T, dB += A^T @ dY (matmul_grads)
  *   jvp  tY = tA @ B + A @ tB + broadcast(tc)                             */
 #include "matmul_kernels.h"
 
 #include <stdio.h>
-#include <string.h>
 
 enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_SCALAR };
 
-static enum bias_kind bias_kind(const ag_node *out) { return (enum bias_kind)out->attr; }
+/* How the bias lies over Y [M,N]: element (i, j) is c[i*rs + j*cs]; flat
+ * when it has Y's size, and so Y's layout (same shape, a column when N = 1,
+ * a row when M = 1, one value for a 1x1 Y). */
+typedef struct bias_view {
+    int M, N;
+    size_t rs, cs;
+    bool flat;
+} bias_view;
+
+static bias_view bias_of(const ag_node *out)
+{
+    /* by kind (same, row, column, scalar); a same-shape bias is always flat,
+     * and a flat bias is read straight, so its strides are never used */
+    static const unsigned char row_step[] = {0, 0, 1, 0}, col_step[] = {1, 1, 0, 0};
+    int kind = (int)out->attr;
+    return (bias_view){.M = out->shape.dims[0], .N = out->shape.dims[1],
+                       .rs = row_step[kind], .cs = col_step[kind],
+                       .flat = out->in[2]->shape.size == out->shape.size};
+}
 
 static bool linear_shape(ag_node *out, char *why, size_t len)
 {
@@ -38,82 +57,54 @@ static bool linear_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-/* y[M,N] += the bias c along its broadcast. A bias that matches y element
- * for element (same shape, or a column when N = 1: TestNet's) is one flat loop. */
-static void add_bias(enum bias_kind kind, int M, int N, const double *c, double *restrict y)
+/* y[M,N] (= or +=) the bias c along its broadcast */
+static void apply_bias(const bias_view *v, const double *c, double *restrict y, bool add)
 {
-    size_t size = (size_t)M * N;
-    if (kind == BIAS_SAME || (kind == BIAS_COLUMN && N == 1)) {
-        for (size_t k = 0; k < size; k++) y[k] += c[k];
-    } else if (kind == BIAS_SCALAR) {
-        for (size_t k = 0; k < size; k++) y[k] += c[0];
-    } else if (kind == BIAS_ROW) {
-        for (int i = 0; i < M; i++, y += N)
-            for (int j = 0; j < N; j++) y[j] += c[j];
-    } else {
-        for (int i = 0; i < M; i++, y += N)
-            for (int j = 0; j < N; j++) y[j] += c[i];
+    if (v->flat) {
+        for (size_t k = 0, size = (size_t)v->M * v->N; k < size; k++) y[k] = add ? y[k] + c[k] : c[k];
+        return;
+    }
+    for (int i = 0; i < v->M; i++, y += v->N) {
+        const double *ci = c + (size_t)i * v->rs;
+        if (v->cs) /* a row of the bias: contiguous, the loop vectorises */
+            for (int j = 0; j < v->N; j++) y[j] = add ? y[j] + ci[j] : ci[j];
+        else /* one bias value for the whole row */
+            for (int j = 0; j < v->N; j++) y[j] = add ? y[j] + ci[0] : ci[0];
     }
 }
 
-/* dc += dy[M,N] summed over the bias's broadcast dimensions */
-static void bias_grad(enum bias_kind kind, int M, int N, const double *dy, double *restrict dc)
+/* dc += dy[M,N] summed over the bias's broadcast dimensions, in row order */
+static void bias_grad(const bias_view *v, const double *dy, double *restrict dc)
 {
-    size_t size = (size_t)M * N;
-    if (kind == BIAS_SAME || (kind == BIAS_COLUMN && N == 1)) {
-        for (size_t k = 0; k < size; k++) dc[k] += dy[k];
-    } else if (kind == BIAS_SCALAR) {
-        double s = dc[0];
-        for (size_t k = 0; k < size; k++) s += dy[k];
-        dc[0] = s;
-    } else if (kind == BIAS_ROW) {
-        for (int i = 0; i < M; i++, dy += N)
-            for (int j = 0; j < N; j++) dc[j] += dy[j];
-    } else {
-        for (int i = 0; i < M; i++, dy += N) {
-            double s = dc[i];
-            for (int j = 0; j < N; j++) s += dy[j];
-            dc[i] = s;
+    if (v->flat) {
+        for (size_t k = 0, size = (size_t)v->M * v->N; k < size; k++) dc[k] += dy[k];
+        return;
+    }
+    for (int i = 0; i < v->M; i++, dy += v->N) {
+        double *ci = dc + (size_t)i * v->rs;
+        if (v->cs) { /* a row of the bias takes a row of dY */
+            for (int j = 0; j < v->N; j++) ci[j] += dy[j];
+        } else { /* one bias value takes the whole row */
+            double s = ci[0];
+            for (int j = 0; j < v->N; j++) s += dy[j];
+            ci[0] = s;
         }
-    }
-}
-
-/* The bias laid out as Y itself: each sum can start from it. */
-static bool bias_is_flat(enum bias_kind kind, int M, int N)
-{
-    return kind == BIAS_SAME || (kind == BIAS_COLUMN && N == 1) || (kind == BIAS_ROW && M == 1);
-}
-
-/* y[M,N] = the bias c along its broadcast */
-static void set_bias(enum bias_kind kind, int M, int N, const double *c, double *restrict y)
-{
-    size_t size = (size_t)M * N;
-    if (bias_is_flat(kind, M, N)) {
-        memcpy(y, c, size * sizeof(double));
-    } else if (kind == BIAS_SCALAR) {
-        for (size_t k = 0; k < size; k++) y[k] = c[0];
-    } else if (kind == BIAS_ROW) {
-        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, c, (size_t)N * sizeof(double));
-    } else {
-        for (int i = 0; i < M; i++, y += N)
-            for (int j = 0; j < N; j++) y[j] = c[i];
     }
 }
 
 static bool linear_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    enum bias_kind kind = bias_kind(out);
+    bias_view v = bias_of(out);
     const ag_node *a = out->in[0], *b = out->in[1], *c = out->in[2];
-    int M = out->shape.dims[0], N = out->shape.dims[1], K = a->shape.dims[1];
-    if (bias_is_flat(kind, M, N)) {
-        matmul_values(out, c->value); /* each sum starts from its bias */
-    } else if (is_small(M, N, K)) {
-        matmul_values(out, NULL);
-        add_bias(kind, M, N, c->value, out->value);
+    int K = a->shape.dims[1];
+    if (is_small(v.M, v.N, K)) {
+        /* a flat bias starts each sum, as a hand-written layer does */
+        small_product(v.M, v.N, K, a->value, b->value, v.flat ? c->value : NULL, out->value);
+        if (!v.flat) apply_bias(&v, c->value, out->value, true);
     } else { /* the blocked kernel adds the product onto Y holding the bias */
-        set_bias(kind, M, N, c->value, out->value);
-        ag_gemm(false, false, M, N, K, a->value, K, b->value, N, 1.0, out->value, N);
+        apply_bias(&v, c->value, out->value, false);
+        ag_gemm(false, false, v.M, v.N, K, a->value, K, b->value, v.N, 1.0, out->value, v.N);
     }
     return true;
 }
@@ -121,16 +112,19 @@ static bool linear_forward(ag_node *out, char *why, size_t len)
 static void linear_vjp(ag_node *out)
 {
     matmul_grads(out);
-    if (out->in[2]->grad)
-        bias_grad(bias_kind(out), out->shape.dims[0], out->shape.dims[1], out->grad, out->in[2]->grad);
+    if (out->in[2]->grad) {
+        bias_view v = bias_of(out);
+        bias_grad(&v, out->grad, out->in[2]->grad);
+    }
 }
 
 static void linear_jvp(ag_node *out)
 {
     ag_matmul_jvp(out);
-    if (out->in[2]->tangent)
-        add_bias(bias_kind(out), out->shape.dims[0], out->shape.dims[1], out->in[2]->tangent,
-                 out->tangent);
+    if (out->in[2]->tangent) {
+        bias_view v = bias_of(out);
+        apply_bias(&v, out->in[2]->tangent, out->tangent, true);
+    }
 }
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",

@@ -178,18 +178,15 @@ static inline void small_grad_b(int M, int N, int K, const double *A, const doub
         }
 }
 
-/* out->value = init + in[0] @ in[1]; init NULL (0) or an [M,N] array that
- * is not out->value */
-static inline void matmul_values(const ag_node *out, const double *init)
+/* out->value = in[0] @ in[1] */
+static inline void matmul_values(const ag_node *out)
 {
     const ag_node *a = out->in[0], *b = out->in[1];
     int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
-    if (is_small(M, N, K)) {
-        small_product(M, N, K, a->value, b->value, init, out->value);
-        return;
-    }
-    if (init) memcpy(out->value, init, (size_t)M * N * sizeof(double));
-    ag_gemm(false, false, M, N, K, a->value, K, b->value, N, init ? 1.0 : 0.0, out->value, N);
+    if (is_small(M, N, K))
+        small_product(M, N, K, a->value, b->value, NULL, out->value);
+    else
+        ag_gemm(false, false, M, N, K, a->value, K, b->value, N, 0.0, out->value, N);
 }
 
 /* in[0]->grad += dY @ B^T, in[1]->grad += A^T @ dY (those that exist) */

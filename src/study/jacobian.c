@@ -57,6 +57,16 @@ static void restore_leaf_grads(ag_graph *g, saved_grads *s)
     ag_free(s->copies);
 }
 
+/* J when every sweep went through; otherwise J is freed and the graph fails
+ * with "who: out of memory" (unless an earlier error stands). */
+static ag_tensor *jacobian_done(ag_graph *g, const char *who, ag_tensor *J, bool ok)
+{
+    if (ok) return J;
+    ag_graph_fail(g, "%s: out of memory", who);
+    ag_tensor_free(J);
+    return NULL;
+}
+
 ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
 {
     ag_tensor *J = jacobian_alloc(g, "ag_jacobian_rev", out, wrt);
@@ -80,12 +90,7 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
     }
     restore_leaf_grads(g, &saved);
     ag_free(seed);
-    if (!ok) {
-        ag_graph_fail(g, "ag_jacobian_rev: out of memory");
-        ag_tensor_free(J);
-        return NULL;
-    }
-    return J;
+    return jacobian_done(g, "ag_jacobian_rev", J, ok);
 }
 
 ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt)
@@ -102,10 +107,5 @@ ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt)
         for (size_t i = 0; ok && i < m; i++) J->data[i * n + j] = out->tangent ? out->tangent[i] : 0.0;
     }
     ag_free(tangent);
-    if (!ok) {
-        ag_graph_fail(g, "ag_jacobian_fwd: out of memory");
-        ag_tensor_free(J);
-        return NULL;
-    }
-    return J;
+    return jacobian_done(g, "ag_jacobian_fwd", J, ok);
 }
