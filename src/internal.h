@@ -3,10 +3,16 @@
 #define AGRAD_INTERNAL_H
 
 #include "agrad.h"
+#include "kernels/parallel.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+
+/* For the loops of tiny tensors' hot paths: GCC does not inline a function
+ * with several call sites on its own, and on TestNet's sizes the call costs
+ * as much as the loop. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- memory (alloc.c) ---------------------------------------------------- */
 void *ag_malloc(size_t size);
@@ -128,9 +134,13 @@ struct ag_graph {
     ag_schedule schedule;
 };
 
+/* Zero n >= AG_PARALLEL_RANGE_MIN doubles on the kernel threads (tensor.c). */
+void ag_zero_doubles_large(double *x, size_t n);
+
 /* Zero n doubles. Tiny gradients (TestNet's) are the common case: glibc's
  * memset costs a call and a dispatch, and GCC turns a short zeroing loop
- * into `rep stos`, slow to start; straight stores avoid both. */
+ * into `rep stos`, slow to start; straight stores avoid both. Large ones
+ * (an MLP's activations) are split over the kernel threads. */
 static inline void ag_zero_doubles(double *x, size_t n)
 {
     switch (n) {
@@ -143,7 +153,11 @@ static inline void ag_zero_doubles(double *x, size_t n)
     case 2: x[1] = 0.0; /* fall through */
     case 1: x[0] = 0.0; /* fall through */
     case 0: return;
-    default: memset(x, 0, n * sizeof(double));
+    default:
+        if (n < AG_PARALLEL_RANGE_MIN)
+            memset(x, 0, n * sizeof(double));
+        else
+            ag_zero_doubles_large(x, n);
     }
 }
 

@@ -151,6 +151,13 @@ bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
     return !requires || t->grad != NULL;
 }
 
+static void zero_range(void *ctx, size_t lo, size_t hi)
+{
+    memset((double *)ctx + lo, 0, (hi - lo) * sizeof(double));
+}
+
+void ag_zero_doubles_large(double *x, size_t n) { ag_parallel_range_split(n, 1, zero_range, x); }
+
 void ag_tensor_zero_grad(ag_tensor *t)
 {
     if (t && t->grad) ag_zero_doubles(t->grad, t->shape.size);

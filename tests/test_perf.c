@@ -8,7 +8,9 @@
  *    padded leading dimensions, and shapes that cross the register tile and
  *    cache block edges;
  *  - the broadcasting fast paths of the elementwise ops give the same values
- *    and gradients as the definition for bias rows, columns and scalars. */
+ *    and gradients as the definition for bias rows, columns and scalars;
+ *  - so do the passes over large tensors that are split over the threads
+ *    (elementwise ops, linear's bias, the zeroing of intermediate gradients). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,10 +250,11 @@ END_TEST
 /* ---- broadcasting fast paths against the definition ---------------------------- */
 
 /* out = a (op) b for a [R,C] matrix and b of shape b_dims, then the vjp with
- * seed u; compared with loops written from the definition. */
-static void check_broadcast(int nd_b, const int *b_dims, int b_row_stride, int b_col_stride)
+ * seed u; compared with loops written from the definition. From
+ * AG_PARALLEL_RANGE_MIN elements on, the loops run split over the threads. */
+static void check_broadcast(int R, int C, int nd_b, const int *b_dims, int b_row_stride,
+                            int b_col_stride)
 {
-    enum { R = 5, C = 7 };
     test_rng r = {11};
     ag_tensor *ta = random_tensor(&r, 2, (int[]){R, C}, 2.0, true);
     ag_tensor *tb = random_tensor(&r, nd_b, b_dims, 2.0, true);
@@ -261,14 +264,13 @@ static void check_broadcast(int nd_b, const int *b_dims, int b_row_stride, int b
         ag_graph *g = ag_graph_new();
         ag_node *y = ops[o](ag_param(g, ta), ag_param(g, tb));
         ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
-        double u[R * C];
+        double *u = malloc((size_t)R * C * sizeof *u), *gb = malloc((size_t)R * C * sizeof *gb);
         for (int k = 0; k < R * C; k++) u[k] = rng_uniform(&r, -1.0, 1.0);
         /* gradients accumulate: start them away from 0 */
         for (size_t k = 0; k < ag_tensor_size(ta); k++) ag_tensor_grad(ta)[k] = 0.5;
         for (size_t k = 0; k < ag_tensor_size(tb); k++) ag_tensor_grad(tb)[k] = 0.5;
         ck_assert(ag_backward_seed(g, y, u));
         const double *a = ag_tensor_data(ta), *b = ag_tensor_data(tb);
-        double gb[R * C];
         for (int k = 0; k < R * C; k++) gb[k] = 0.5;
         for (int i = 0; i < R; i++)
             for (int j = 0; j < C; j++) {
@@ -280,20 +282,137 @@ static void check_broadcast(int nd_b, const int *b_dims, int b_row_stride, int b
                 ck_assert_close(ag_tensor_grad(ta)[i * C + j], 0.5 + u[i * C + j] * da, 1e-15);
                 gb[i * b_row_stride + j * b_col_stride] += u[i * C + j] * db;
             }
-        for (size_t k = 0; k < ag_tensor_size(tb); k++) ck_assert_close(ag_tensor_grad(tb)[k], gb[k], 1e-13);
+        /* a broadcast b sums up to R * C terms of size <= 2 / 3^2 */
+        for (size_t k = 0; k < ag_tensor_size(tb); k++)
+            ck_assert_close(ag_tensor_grad(tb)[k], gb[k], 1e-15 * R * C);
+        free(u);
+        free(gb);
         ag_graph_free(g);
     }
     ag_tensor_free(ta);
     ag_tensor_free(tb);
 }
 
+static void check_broadcasts(int R, int C)
+{
+    check_broadcast(R, C, 2, (int[]){R, C}, C, 1); /* same shape */
+    check_broadcast(R, C, 1, (int[]){C}, 0, 1);    /* bias row */
+    check_broadcast(R, C, 2, (int[]){1, C}, 0, 1); /* bias row, 2-d */
+    check_broadcast(R, C, 2, (int[]){R, 1}, 1, 0); /* column */
+    check_broadcast(R, C, 0, NULL, 0, 0);          /* scalar */
+}
+
 START_TEST(broadcast_fast_paths_match_definition)
 {
-    check_broadcast(2, (int[]){5, 7}, 7, 1); /* same shape */
-    check_broadcast(1, (int[]){7}, 0, 1);    /* bias row */
-    check_broadcast(2, (int[]){1, 7}, 0, 1); /* bias row, 2-d */
-    check_broadcast(2, (int[]){5, 1}, 1, 0); /* column */
-    check_broadcast(0, NULL, 0, 0);          /* scalar */
+    check_broadcasts(5, 7);
+    /* above AG_PARALLEL_RANGE_MIN: rows split over the threads, odd widths */
+    ck_assert_int_ge(301 * 131, AG_PARALLEL_RANGE_MIN);
+    check_broadcasts(301, 131);
+}
+END_TEST
+
+/* ---- large tensors: the passes split over the threads ---------------------------- */
+
+/* relu, tanh and exp on a tensor of n elements, n past AG_PARALLEL_RANGE_MIN
+ * and not a multiple of the 8-element pieces: each value and gradient element
+ * against its closed form. */
+START_TEST(unary_ops_on_large_tensors_match_closed_forms)
+{
+    enum { N = 40009 };
+    ck_assert_int_ge(N, AG_PARALLEL_RANGE_MIN);
+    test_rng r = {21};
+    ag_tensor *x = random_tensor(&r, 1, (int[]){N}, 2.0, true);
+    for (int op = 0; op < 3; op++) {
+        ag_graph *g = ag_graph_new();
+        ag_node *xn = ag_param(g, x);
+        ag_node *y = op == 0 ? ag_relu(xn) : op == 1 ? ag_tanh(xn) : ag_exp(xn);
+        ag_node *loss = ag_sum(ag_mul(y, ag_input(g, x))); /* d loss / dy = x */
+        ag_tensor_zero_grad(x);
+        ck_assert_msg(ag_backward(g, loss), "%s", ag_graph_error(g));
+        const double *xv = ag_tensor_data(x), *yv = ag_node_value(y), *gx = ag_tensor_grad(x);
+        for (int k = 0; k < N; k++) {
+            double v = xv[k];
+            double f = op == 0 ? (v > 0.0 ? v : 0.0) : op == 1 ? tanh(v) : exp(v);
+            double df = op == 0 ? (v > 0.0 ? 1.0 : 0.0) : op == 1 ? 1.0 - f * f : f;
+            ck_assert_close(yv[k], f, 1e-15 * (1.0 + fabs(f)));
+            /* x enters the product as an input (no gradient there): f'(x) x */
+            ck_assert_close(gx[k], df * v, 1e-14 * (1.0 + fabs(f)));
+        }
+        ag_graph_free(g);
+    }
+    ag_tensor_free(x);
+}
+END_TEST
+
+/* y = A @ B + bias for every bias shape on a [M,N] product past
+ * AG_PARALLEL_RANGE_MIN, backward with seed u; the bias gradient (sums of u
+ * over rows, columns or everything) and the values against plain loops. */
+static void check_large_linear(int nd_c, const int *c_dims, int c_rs, int c_cs)
+{
+    enum { M = 203, K = 3, N = 173 };
+    test_rng r = {31};
+    ag_tensor *a = random_tensor(&r, 2, (int[]){M, K}, 1.0, false);
+    ag_tensor *b = random_tensor(&r, 2, (int[]){K, N}, 1.0, false);
+    ag_tensor *c = random_tensor(&r, nd_c, c_dims, 1.0, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *y = ag_linear(ag_input(g, a), ag_input(g, b), ag_param(g, c));
+    ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+    double *u = malloc((size_t)M * N * sizeof *u), *dc = calloc(ag_tensor_size(c), sizeof *dc);
+    for (int k = 0; k < M * N; k++) u[k] = rng_uniform(&r, -1.0, 1.0);
+    ag_tensor_zero_grad(c);
+    ck_assert(ag_backward_seed(g, y, u));
+    const double *A = ag_tensor_data(a), *B = ag_tensor_data(b), *C = ag_tensor_data(c);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = C[i * c_rs + j * c_cs];
+            for (int p = 0; p < K; p++) s += A[i * K + p] * B[p * N + j];
+            ck_assert_close(ag_node_value(y)[i * N + j], s, 1e-14);
+            dc[i * c_rs + j * c_cs] += u[i * N + j];
+        }
+    for (size_t k = 0; k < ag_tensor_size(c); k++)
+        ck_assert_close(ag_tensor_grad(c)[k], dc[k], 1e-15 * M * N);
+    free(u);
+    free(dc);
+    ag_graph_free(g);
+    ag_tensor_free(a);
+    ag_tensor_free(b);
+    ag_tensor_free(c);
+}
+
+START_TEST(linear_bias_on_large_products_matches_definition)
+{
+    enum { M = 203, N = 173 };
+    ck_assert_int_ge(M * N, AG_PARALLEL_RANGE_MIN);
+    check_large_linear(2, (int[]){M, N}, N, 1); /* same shape */
+    check_large_linear(1, (int[]){N}, 0, 1);    /* row: by blocks of columns */
+    check_large_linear(2, (int[]){M, 1}, 1, 0); /* column: by rows */
+    check_large_linear(0, NULL, 0, 0);          /* scalar */
+}
+END_TEST
+
+/* A repeated backward zeroes large intermediate gradients (split over the
+ * threads) before the walk: loss = sum(relu(w * x) * x) twice gives the
+ * parameter 2 x (relu'(w x) x^2), not 1 + 2 times it. */
+START_TEST(repeated_backward_zeroes_large_intermediates)
+{
+    enum { N = 50003 };
+    test_rng r = {41};
+    ag_tensor *w = random_tensor(&r, 1, (int[]){N}, 1.0, true);
+    ag_tensor *x = random_tensor(&r, 1, (int[]){N}, 1.0, false);
+    ag_graph *g = ag_graph_new();
+    ag_node *xn = ag_input(g, x);
+    ag_node *loss = ag_sum(ag_mul(ag_relu(ag_mul(ag_param(g, w), xn)), xn));
+    ag_tensor_zero_grad(w);
+    ck_assert(ag_backward(g, loss));
+    ck_assert(ag_backward(g, loss)); /* the scheduled repeat */
+    const double *wv = ag_tensor_data(w), *xv = ag_tensor_data(x);
+    for (int k = 0; k < N; k++) {
+        double expected = wv[k] * xv[k] > 0.0 ? 2.0 * xv[k] * xv[k] : 0.0;
+        ck_assert_close(ag_tensor_grad(w)[k], expected, 1e-15);
+    }
+    ag_graph_free(g);
+    ag_tensor_free(w);
+    ag_tensor_free(x);
 }
 END_TEST
 
@@ -308,6 +427,9 @@ Suite *perf_suite(void)
     tcase_add_test(tc, mlp_replay_allocates_nothing_after_step_one);
     tcase_add_test(tc, gemm_matches_definition_for_every_kernel);
     tcase_add_test(tc, broadcast_fast_paths_match_definition);
+    tcase_add_test(tc, unary_ops_on_large_tensors_match_closed_forms);
+    tcase_add_test(tc, linear_bias_on_large_products_matches_definition);
+    tcase_add_test(tc, repeated_backward_zeroes_large_intermediates);
     suite_add_tcase(s, tc);
     return s;
 }

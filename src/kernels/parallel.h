@@ -1,4 +1,6 @@
-/* parallel.h -- a tiny fork-join pool for the large kernels (kernels only).
+/* parallel.h -- a tiny fork-join pool for the large kernels: matrix
+ * products, optimiser updates and the passes of elementwise ops, bias adds
+ * and gradient zeroing over large tensors.
  *
  * Why not OpenMP: libgomp allocates at load time and keeps the block until
  * exit, so every program linked with it shows a "still reachable" block under
@@ -8,6 +10,8 @@
  * joined when the library is unloaded (or the process exits). */
 #ifndef AGRAD_KERNELS_PARALLEL_H
 #define AGRAD_KERNELS_PARALLEL_H
+
+#include <stddef.h>
 
 /* fn(ctx, tid, nthreads) is called once for each tid in [0, nthreads). */
 typedef void (*ag_parallel_fn)(void *ctx, int tid, int nthreads);
@@ -22,5 +26,30 @@ int ag_parallel_threads(void);
  * the pool is busy with another caller's job, or when a worker cannot be
  * started; fn must therefore split its work by the nthreads it is given. */
 void ag_parallel_run(int nthreads, ag_parallel_fn fn, void *ctx);
+
+/* fn(ctx, lo, hi) handles items [lo, hi) of a loop over n independent items
+ * (elements, rows or columns: each item writes only its own outputs). */
+typedef void (*ag_range_fn)(void *ctx, size_t lo, size_t hi);
+
+/* Loops over fewer doubles than this run on the caller alone: waking a worker
+ * (microseconds) costs more than half of a shorter pass saves. */
+#define AG_PARALLEL_RANGE_MIN ((size_t)1 << 15)
+
+/* fn over [0, n) in one contiguous piece per thread; pieces of elements
+ * (doubles_per_item 1) are whole cache lines, so no two threads write the same one */
+void ag_parallel_range_split(size_t n, size_t doubles_per_item, ag_range_fn fn, void *ctx);
+
+/* The loop over n items of doubles_per_item doubles each: on the caller when
+ * small (the common, tiny case pays one comparison), else split. A macro, so
+ * the small case is a direct call of fn, which the compiler inlines (through
+ * an inline function it stays a call through a pointer). */
+#define AG_PARALLEL_RANGE(n, doubles_per_item, fn, ctx)                                    \
+    do {                                                                                   \
+        size_t n_ = (n), per_item_ = (doubles_per_item);                                   \
+        if (n_ * per_item_ < AG_PARALLEL_RANGE_MIN)                                        \
+            fn((ctx), 0, n_);                                                              \
+        else                                                                               \
+            ag_parallel_range_split(n_, per_item_, fn, (ctx));                             \
+    } while (0)
 
 #endif

@@ -19,12 +19,13 @@
 
 /* ---- binary ---------------------------------------------------------------- */
 
-/* loops of one rule over a 2-d view of a broadcast (see BINARY_LOOPS); the
- * same-shape loops are called directly by each op (BINARY_OP) */
+/* loops of one rule over rows [r0, r1) of a 2-d view of a broadcast (see
+ * BINARY_LOOPS); the same-shape loops are called directly by each op
+ * (BINARY_OP). Row ranges let a large tensor's pass split over the threads. */
 typedef void (*binary_forward_loop)(const bcast_view *v, const double *a, const double *b,
-                                    double *y);
+                                    double *y, size_t r0, size_t r1);
 typedef void (*binary_vjp_loop)(const bcast_view *v, const double *a, const double *b,
-                                const double *gy, double *ga, double *gb);
+                                const double *gy, double *ga, double *gb, size_t r0, size_t r1);
 
 typedef struct binary_rule {
     double (*f)(double a, double b);
@@ -51,10 +52,11 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
  * along a row read once per row. */
 #define BINARY_FORWARD_2D(F)                                                               \
     static void F##_forward_2d(const bcast_view *v, const double *a, const double *b,      \
-                               double *restrict y)                                         \
+                               double *restrict y, size_t r0, size_t r1)                   \
     {                                                                                      \
         size_t n = v->cols;                                                                \
-        for (size_t r = 0; r < v->rows; r++, y += n) {                                     \
+        y += r0 * n;                                                                       \
+        for (size_t r = r0; r < r1; r++, y += n) {                                         \
             const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
             if (v->a_cs && v->b_cs)                                                        \
                 for (size_t c = 0; c < n; c++) y[c] = F(ar[c], br[c]);                     \
@@ -72,10 +74,12 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
  * into one element, in the same order as the element-by-element visit. */
 #define BINARY_GRAD_2D(D)                                                                  \
     static void D##_grad_2d(const bcast_view *v, const double *a, const double *b,         \
-                            const double *gy, double *restrict g, size_t rs, size_t cs)    \
+                            const double *gy, double *restrict g, size_t rs, size_t cs,    \
+                            size_t r0, size_t r1)                                          \
     {                                                                                      \
         size_t n = v->cols;                                                                \
-        for (size_t r = 0; r < v->rows; r++, gy += n) {                                    \
+        gy += r0 * n;                                                                      \
+        for (size_t r = r0; r < r1; r++, gy += n) {                                        \
             const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
             size_t ac = v->a_cs, bc = v->b_cs;                                             \
             double *gr = g + r * rs;                                                       \
@@ -89,21 +93,32 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
         }                                                                                  \
     }
 
-/* same shapes: y[k] = F(a[k], b[k]) and g[k] += gy[k] * D(a[k], b[k]) */
+/* same shapes, elements [lo, hi) of the node ctx: y[k] = F(a[k], b[k]), and
+ * g[k] += gy[k] * D(a[k], b[k]) for each operand's gradient in turn (a and b
+ * may be one node, so the two gradients are not updated in one loop) */
 #define BINARY_FLAT(F, D_A, D_B)                                                           \
-    static void F##_flat(size_t n, const double *a, const double *b, double *restrict y)   \
+    static ALWAYS_INLINE void F##_flat(void *ctx, size_t lo, size_t hi)                    \
     {                                                                                      \
-        for (size_t k = 0; k < n; k++) y[k] = F(a[k], b[k]);                               \
+        const ag_node *out = ctx;                                                          \
+        const double *a = out->in[0]->value, *b = out->in[1]->value;                       \
+        double *restrict y = out->value;                                                   \
+        for (size_t k = lo; k < hi; k++) y[k] = F(a[k], b[k]);                             \
     }                                                                                      \
-    static void D_A##_flat(size_t n, const double *a, const double *b, const double *gy,   \
-                           double *restrict g)                                             \
+    static void D_A##_flat(const double *a, const double *b, const double *gy,             \
+                           double *restrict g, size_t lo, size_t hi)                       \
     {                                                                                      \
-        for (size_t k = 0; k < n; k++) g[k] += gy[k] * D_A(a[k], b[k]);                    \
+        for (size_t k = lo; k < hi; k++) g[k] += gy[k] * D_A(a[k], b[k]);                  \
     }                                                                                      \
-    static void D_B##_flat(size_t n, const double *a, const double *b, const double *gy,   \
-                           double *restrict g)                                             \
+    static void D_B##_flat(const double *a, const double *b, const double *gy,             \
+                           double *restrict g, size_t lo, size_t hi)                       \
     {                                                                                      \
-        for (size_t k = 0; k < n; k++) g[k] += gy[k] * D_B(a[k], b[k]);                    \
+        for (size_t k = lo; k < hi; k++) g[k] += gy[k] * D_B(a[k], b[k]);                  \
+    }                                                                                      \
+    static ALWAYS_INLINE void F##_flat_vjp(void *ctx, size_t lo, size_t hi)                \
+    {                                                                                      \
+        const ag_node *out = ctx, *a = out->in[0], *b = out->in[1];                        \
+        if (a->grad) D_A##_flat(a->value, b->value, out->grad, a->grad, lo, hi);           \
+        if (b->grad) D_B##_flat(a->value, b->value, out->grad, b->grad, lo, hi);           \
     }
 
 #define BINARY_LOOPS(name)                                                                 \
@@ -112,10 +127,11 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
     BINARY_GRAD_2D(name##_da)                                                              \
     BINARY_GRAD_2D(name##_db)                                                              \
     static void name##_vjp_2d(const bcast_view *v, const double *a, const double *b,       \
-                              const double *gy, double *ga, double *gb)                    \
+                              const double *gy, double *ga, double *gb, size_t r0,         \
+                              size_t r1)                                                   \
     {                                                                                      \
-        if (ga) name##_da_grad_2d(v, a, b, gy, ga, v->a_rs, v->a_cs);                      \
-        if (gb) name##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs);                      \
+        if (ga) name##_da_grad_2d(v, a, b, gy, ga, v->a_rs, v->a_cs, r0, r1);              \
+        if (gb) name##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs, r0, r1);              \
     }                                                                                      \
     static const binary_rule name##_rule = {name##_f, name##_da, name##_db,                \
                                             name##_f_forward_2d, name##_vjp_2d};
@@ -138,6 +154,27 @@ static bool same_shape(const ag_node *out)
     return out->in[0]->shape.size == n && out->in[1]->shape.size == n;
 }
 
+/* a broadcast seen as a 2-d view, for the row-range loops */
+typedef struct view_job {
+    const binary_rule *rule;
+    bcast_view view;
+    const ag_node *out;
+} view_job;
+
+static void view_forward_rows(void *ctx, size_t r0, size_t r1)
+{
+    const view_job *job = ctx;
+    const ag_node *out = job->out;
+    job->rule->forward_2d(&job->view, out->in[0]->value, out->in[1]->value, out->value, r0, r1);
+}
+
+static void view_vjp_rows(void *ctx, size_t r0, size_t r1)
+{
+    const view_job *job = ctx;
+    const ag_node *out = job->out, *a = out->in[0], *b = out->in[1];
+    job->rule->vjp_2d(&job->view, a->value, b->value, out->grad, a->grad, b->grad, r0, r1);
+}
+
 /* the broadcast cases (each op handles same shapes itself, BINARY_OP) */
 static bool binary_forward(ag_node *out, char *why, size_t len)
 {
@@ -146,10 +183,10 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
     const double *a = out->in[0]->value, *b = out->in[1]->value;
     double *y = out->value;
     bcast_plan plan;
-    bcast_view view;
+    view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
-    if (bcast_view_make(&plan, &view)) {
-        r->forward_2d(&view, a, b, y);
+    if (bcast_view_make(&plan, &job.view)) {
+        AG_PARALLEL_RANGE(job.view.rows, job.view.cols, view_forward_rows, &job);
         return true;
     }
     BCAST_FOR_EACH(&plan, k, ia, ib, { y[k] = r->f(a[ia], b[ib]); });
@@ -162,10 +199,16 @@ static void binary_vjp(ag_node *out)
     const double *a = out->in[0]->value, *b = out->in[1]->value, *gy = out->grad;
     double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
     bcast_plan plan;
-    bcast_view view;
+    view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
-    if (bcast_view_make(&plan, &view)) {
-        r->vjp_2d(&view, a, b, gy, ga, gb);
+    if (bcast_view_make(&plan, &job.view)) {
+        const bcast_view *v = &job.view;
+        /* rows may go to different threads only if no gradient sums over
+         * them (an operand repeated down the rows, rs 0, sums its column) */
+        if ((!ga || v->a_rs) && (!gb || v->b_rs))
+            AG_PARALLEL_RANGE(v->rows, v->cols, view_vjp_rows, &job);
+        else
+            view_vjp_rows(&job, 0, v->rows);
         return;
     }
     BCAST_FOR_EACH(&plan, k, ia, ib, {
@@ -197,20 +240,15 @@ static void binary_jvp(ag_node *out)
     static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
     {                                                                                  \
         if (!same_shape(out)) return binary_forward(out, why, len);                    \
-        opname##_f_flat(out->shape.size, out->in[0]->value, out->in[1]->value,          \
-                        out->value);                                                   \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat, out);                   \
         return true;                                                                   \
     }                                                                                  \
     static void opname##_vjp(ag_node *out)                                             \
     {                                                                                  \
-        if (!same_shape(out)) {                                                        \
+        if (same_shape(out))                                                           \
+            AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat_vjp, out);           \
+        else                                                                           \
             binary_vjp(out);                                                           \
-            return;                                                                    \
-        }                                                                              \
-        const ag_node *a = out->in[0], *b = out->in[1];                                \
-        size_t n = out->shape.size;                                                    \
-        if (a->grad) opname##_da_flat(n, a->value, b->value, out->grad, a->grad);      \
-        if (b->grad) opname##_db_flat(n, a->value, b->value, out->grad, b->grad);      \
     }                                                                                  \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,          \
                                   .shape = binary_shape, .forward = opname##_forward,  \
@@ -274,22 +312,33 @@ static void unary_jvp(ag_node *out)
         out->tangent[k] = tx ? r->df(x[k], y[k], out->attr) * tx[k] : 0.0;
 }
 
+/* Each loop runs over a range of elements [lo, hi) of the node `ctx`, so a
+ * large tensor's pass is split over the kernel threads (AG_PARALLEL_RANGE). */
 #define UNARY_OP(opname)                                                               \
+    static ALWAYS_INLINE void opname##_forward_range(void *ctx, size_t lo, size_t hi)  \
+    {                                                                                  \
+        const ag_node *out = ctx;                                                      \
+        const double *x = out->in[0]->value, p = out->attr;                            \
+        double *restrict y = out->value;                                               \
+        for (size_t k = lo; k < hi; k++) y[k] = opname##_f(x[k], p);                   \
+    }                                                                                  \
+    static ALWAYS_INLINE void opname##_vjp_range(void *ctx, size_t lo, size_t hi)      \
+    {                                                                                  \
+        const ag_node *out = ctx;                                                      \
+        const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;         \
+        const double p = out->attr;                                                    \
+        double *restrict gx = out->in[0]->grad;                                        \
+        for (size_t k = lo; k < hi; k++) gx[k] += gy[k] * opname##_df(x[k], y[k], p);  \
+    }                                                                                  \
     static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
     {                                                                                  \
         (void)why, (void)len;                                                          \
-        const double *x = out->in[0]->value, p = out->attr;                            \
-        double *restrict y = out->value;                                               \
-        for (size_t k = 0, n = out->shape.size; k < n; k++) y[k] = opname##_f(x[k], p); \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_forward_range, out);            \
         return true;                                                                   \
     }                                                                                  \
     static void opname##_vjp(ag_node *out)                                             \
     {                                                                                  \
-        const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;         \
-        const double p = out->attr;                                                    \
-        double *restrict gx = out->in[0]->grad;                                        \
-        for (size_t k = 0, n = out->shape.size; k < n; k++)                            \
-            gx[k] += gy[k] * opname##_df(x[k], y[k], p);                               \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_vjp_range, out);                \
     }                                                                                  \
     static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .shape = unary_shape,   \

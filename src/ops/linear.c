@@ -57,39 +57,129 @@ static bool linear_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-/* y[M,N] (= or +=) the bias c along its broadcast */
-static void apply_bias(const bias_view *v, const double *c, double *restrict y, bool add)
+/* One pass between Y [M,N] and the bias, split over the kernel threads when
+ * large (AG_PARALLEL_RANGE): each piece is a range of Y's elements (flat
+ * bias), of its rows, or of its columns (a row bias summing dY down them).
+ * set_bias's range functions are inlined where called directly, and
+ * bias_grad adds a tiny flat bias's gradient before any job is built, so a
+ * tiny layer (TestNet's) pays neither a call nor a store. */
+typedef struct bias_pass {
+    const bias_view *v;
+    const double *from;
+    double *to;
+} bias_pass;
+
+/* y = y + c (add) or c, elements [lo, hi) of a flat bias */
+static ALWAYS_INLINE void bias_add_flat(const double *c, double *restrict y, bool add, size_t lo,
+                                        size_t hi)
+{
+    for (size_t k = lo; k < hi; k++) y[k] = add ? y[k] + c[k] : c[k];
+}
+
+static ALWAYS_INLINE void bias_set_flat_range(void *ctx, size_t lo, size_t hi)
+{
+    const bias_pass *job = ctx;
+    bias_add_flat(job->from, job->to, false, lo, hi);
+}
+
+/* y = c along its broadcast, rows [r0, r1) of Y */
+static ALWAYS_INLINE void bias_set_rows_range(void *ctx, size_t r0, size_t r1)
+{
+    const bias_pass *job = ctx;
+    const bias_view *v = job->v;
+    double *restrict y = job->to + r0 * (size_t)v->N;
+    for (size_t i = r0; i < r1; i++, y += v->N) {
+        const double *ci = job->from + i * v->rs;
+        if (v->cs) /* a row of the bias: contiguous, the loop vectorises */
+            for (int j = 0; j < v->N; j++) y[j] = ci[j];
+        else /* one bias value for the whole row */
+            for (int j = 0; j < v->N; j++) y[j] = ci[0];
+    }
+}
+
+/* y[M,N] = the bias c along its broadcast (the blocked kernel then adds the
+ * product onto it) */
+static void set_bias(const bias_view *v, const double *c, double *y)
+{
+    bias_pass job = {v, c, y};
+    if (v->flat)
+        AG_PARALLEL_RANGE((size_t)v->M * v->N, 1, bias_set_flat_range, &job);
+    else
+        AG_PARALLEL_RANGE((size_t)v->M, (size_t)v->N, bias_set_rows_range, &job);
+}
+
+/* y[M,N] += the bias c along its broadcast (a small product's: on one thread) */
+static void add_bias(const bias_view *v, const double *c, double *restrict y)
 {
     if (v->flat) {
-        for (size_t k = 0, size = (size_t)v->M * v->N; k < size; k++) y[k] = add ? y[k] + c[k] : c[k];
+        bias_add_flat(c, y, true, 0, (size_t)v->M * v->N);
         return;
     }
     for (int i = 0; i < v->M; i++, y += v->N) {
         const double *ci = c + (size_t)i * v->rs;
-        if (v->cs) /* a row of the bias: contiguous, the loop vectorises */
-            for (int j = 0; j < v->N; j++) y[j] = add ? y[j] + ci[j] : ci[j];
-        else /* one bias value for the whole row */
-            for (int j = 0; j < v->N; j++) y[j] = add ? y[j] + ci[0] : ci[0];
+        for (int j = 0; j < v->N; j++) y[j] += ci[j * v->cs];
+    }
+}
+
+/* Columns of a row bias's gradient go to the threads in blocks of 8: a
+ * cache line of dc each, so no two threads write the same line. */
+#define BIAS_COLUMN_BLOCK 8
+
+/* dc[k] += dy[k], elements [lo, hi) (a flat bias) */
+static void bias_grad_flat_range(void *ctx, size_t lo, size_t hi)
+{
+    const bias_pass *job = ctx;
+    const double *dy = job->from;
+    double *restrict dc = job->to;
+    for (size_t k = lo; k < hi; k++) dc[k] += dy[k];
+}
+
+/* a row bias: dc[j] += sum_i dy[i,j] top to bottom, for the columns of
+ * blocks [lo, hi) */
+static void bias_grad_columns_range(void *ctx, size_t lo, size_t hi)
+{
+    const bias_pass *job = ctx;
+    size_t N = (size_t)job->v->N;
+    size_t j0 = lo * BIAS_COLUMN_BLOCK, j1 = hi * BIAS_COLUMN_BLOCK < N ? hi * BIAS_COLUMN_BLOCK : N;
+    const double *dy = job->from;
+    double *restrict dc = job->to;
+    for (int i = 0; i < job->v->M; i++, dy += N)
+        for (size_t j = j0; j < j1; j++) dc[j] += dy[j];
+}
+
+/* a column bias (rs 1) or, over all rows, a scalar (rs 0): each row of dy
+ * summed into its bias value, rows [lo, hi) */
+static void bias_grad_rows_range(void *ctx, size_t lo, size_t hi)
+{
+    const bias_pass *job = ctx;
+    size_t N = (size_t)job->v->N;
+    double *dc = job->to;
+    for (size_t i = lo; i < hi; i++) {
+        const double *dy = job->from + i * N;
+        double *ci = dc + i * job->v->rs, s = ci[0];
+        for (size_t j = 0; j < N; j++) s += dy[j];
+        ci[0] = s;
     }
 }
 
 /* dc += dy[M,N] summed over the bias's broadcast dimensions, in row order */
-static void bias_grad(const bias_view *v, const double *dy, double *restrict dc)
+static void bias_grad(const bias_view *v, const double *dy, double *dc)
 {
-    if (v->flat) {
-        for (size_t k = 0, size = (size_t)v->M * v->N; k < size; k++) dc[k] += dy[k];
+    size_t M = (size_t)v->M, N = (size_t)v->N;
+    if (v->flat && M * N < AG_PARALLEL_RANGE_MIN) { /* a tiny layer: no job in memory */
+        for (size_t k = 0; k < M * N; k++) dc[k] += dy[k];
         return;
     }
-    for (int i = 0; i < v->M; i++, dy += v->N) {
-        double *ci = dc + (size_t)i * v->rs;
-        if (v->cs) { /* a row of the bias takes a row of dY */
-            for (int j = 0; j < v->N; j++) ci[j] += dy[j];
-        } else { /* one bias value takes the whole row */
-            double s = ci[0];
-            for (int j = 0; j < v->N; j++) s += dy[j];
-            ci[0] = s;
-        }
-    }
+    bias_pass job = {v, dy, dc};
+    if (v->flat)
+        ag_parallel_range_split(M * N, 1, bias_grad_flat_range, &job);
+    else if (v->cs) /* a row bias: by blocks of columns */
+        AG_PARALLEL_RANGE((N + BIAS_COLUMN_BLOCK - 1) / BIAS_COLUMN_BLOCK, M * BIAS_COLUMN_BLOCK,
+                          bias_grad_columns_range, &job);
+    else if (v->rs) /* a column bias: by rows */
+        AG_PARALLEL_RANGE(M, N, bias_grad_rows_range, &job);
+    else /* a scalar: one sum, on one thread */
+        bias_grad_rows_range(&job, 0, M);
 }
 
 static bool linear_forward(ag_node *out, char *why, size_t len)
@@ -101,9 +191,9 @@ static bool linear_forward(ag_node *out, char *why, size_t len)
     if (is_small(v.M, v.N, K)) {
         /* a flat bias starts each sum, as a hand-written layer does */
         small_product(v.M, v.N, K, a->value, b->value, v.flat ? c->value : NULL, out->value);
-        if (!v.flat) apply_bias(&v, c->value, out->value, true);
+        if (!v.flat) add_bias(&v, c->value, out->value);
     } else { /* the blocked kernel adds the product onto Y holding the bias */
-        apply_bias(&v, c->value, out->value, false);
+        set_bias(&v, c->value, out->value);
         ag_gemm(false, false, v.M, v.N, K, a->value, K, b->value, v.N, 1.0, out->value, v.N);
     }
     return true;
@@ -123,7 +213,7 @@ static void linear_jvp(ag_node *out)
     ag_matmul_jvp(out);
     if (out->in[2]->tangent) {
         bias_view v = bias_of(out);
-        apply_bias(&v, out->in[2]->tangent, out->tangent, true);
+        add_bias(&v, out->in[2]->tangent, out->tangent);
     }
 }
 

@@ -19,7 +19,6 @@ static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <
  * constant, so the loop over p unrolls and the vector stays in registers;
  * for longer ones two rows at a time, so each load of the vector serves both. */
 #define SMALL_K_MAX 4
-#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* y[M] = init + A[M,K] @ x[K] (init NULL: 0), each sum started from init
  * as a hand-written layer starts from its bias */
