@@ -144,6 +144,14 @@ void ag_zero_doubles_large(double *x, size_t n);
 static inline void ag_zero_doubles(double *x, size_t n)
 {
     switch (n) {
+    case 16: x[15] = 0.0; /* fall through */
+    case 15: x[14] = 0.0; /* fall through */
+    case 14: x[13] = 0.0; /* fall through */
+    case 13: x[12] = 0.0; /* fall through */
+    case 12: x[11] = 0.0; /* fall through */
+    case 11: x[10] = 0.0; /* fall through */
+    case 10: x[9] = 0.0; /* fall through */
+    case 9: x[8] = 0.0; /* fall through */
     case 8: x[7] = 0.0; /* fall through */
     case 7: x[6] = 0.0; /* fall through */
     case 6: x[5] = 0.0; /* fall through */
