@@ -1,7 +1,8 @@
 # agrad -- build, test and run the examples.
 #   make            build build/libagrad.a and build/libagrad.so
 #   make testnet    build and run examples/testnet (the seed's TestNet)
-#   make check      build and run every Check test (SAN=1: ASan + UBSan)
+#   make check      build and run every Check test (SAN=1: ASan + UBSan,
+#                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
 # Missing Debian packages are installed by scripts/install-deps.sh.
 
@@ -17,6 +18,11 @@ ifeq ($(SAN),1)
 BUILD   := build/san
 ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+# ThreadSanitizer: the kernel thread pool and the work split over it
+BUILD   := build/tsan
+ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 else
 BUILD   := build
 endif
