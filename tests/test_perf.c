@@ -282,9 +282,12 @@ static void check_broadcast(int R, int C, int nd_b, const int *b_dims, int b_row
                 ck_assert_close(ag_tensor_grad(ta)[i * C + j], 0.5 + u[i * C + j] * da, 1e-15);
                 gb[i * b_row_stride + j * b_col_stride] += u[i * C + j] * db;
             }
-        /* a broadcast b sums up to R * C terms of size <= 2 / 3^2 */
+        /* b's gradient sums its terms in the order of these loops (row by
+         * row), however the rows are split over the threads: equal exactly,
+         * so a split that reorders or races the sum fails here */
         for (size_t k = 0; k < ag_tensor_size(tb); k++)
-            ck_assert_close(ag_tensor_grad(tb)[k], gb[k], 1e-15 * R * C);
+            ck_assert_msg(ag_tensor_grad(tb)[k] == gb[k], "%dx%d: grad b[%zu] = %.17g, expected %.17g",
+                          R, C, k, ag_tensor_grad(tb)[k], gb[k]);
         free(u);
         free(gb);
         ag_graph_free(g);
@@ -369,8 +372,10 @@ static void check_large_linear(int nd_c, const int *c_dims, int c_rs, int c_cs)
             ck_assert_close(ag_node_value(y)[i * N + j], s, 1e-14);
             dc[i * c_rs + j * c_cs] += u[i * N + j];
         }
+    /* the bias gradient is summed in this loop's order on any thread count */
     for (size_t k = 0; k < ag_tensor_size(c); k++)
-        ck_assert_close(ag_tensor_grad(c)[k], dc[k], 1e-15 * M * N);
+        ck_assert_msg(ag_tensor_grad(c)[k] == dc[k], "grad c[%zu] = %.17g, expected %.17g", k,
+                      ag_tensor_grad(c)[k], dc[k]);
     free(u);
     free(dc);
     ag_graph_free(g);

@@ -6,8 +6,9 @@
  * exit, so every program linked with it shows a "still reachable" block under
  * `valgrind --errors-for-leak-kinds=all` even if it never runs a parallel
  * region. This pool costs nothing until a kernel first asks for two or more
- * threads; its workers sleep on a condition variable between jobs and are
- * joined when the library is unloaded (or the process exits). */
+ * threads; between jobs its workers poll briefly, then sleep on a condition
+ * variable, and they are joined when the library is unloaded (or the process
+ * exits). */
 #ifndef AGRAD_KERNELS_PARALLEL_H
 #define AGRAD_KERNELS_PARALLEL_H
 
@@ -35,8 +36,9 @@ typedef void (*ag_range_fn)(void *ctx, size_t lo, size_t hi);
  * (microseconds) costs more than half of a shorter pass saves. */
 #define AG_PARALLEL_RANGE_MIN ((size_t)1 << 15)
 
-/* fn over [0, n) in one contiguous piece per thread; pieces of elements
- * (doubles_per_item 1) are whole cache lines, so no two threads write the same one */
+/* fn over [0, n) in one contiguous piece per thread. Items of fewer than 8
+ * doubles go in multiples of 8 items (a 64-byte line's worth, so threads
+ * share at most the lines at piece ends when the base is not line-aligned). */
 void ag_parallel_range_split(size_t n, size_t doubles_per_item, ag_range_fn fn, void *ctx);
 
 /* The loop over n items of doubles_per_item doubles each: on the caller when
@@ -45,11 +47,11 @@ void ag_parallel_range_split(size_t n, size_t doubles_per_item, ag_range_fn fn, 
  * an inline function it stays a call through a pointer). */
 #define AG_PARALLEL_RANGE(n, doubles_per_item, fn, ctx)                                    \
     do {                                                                                   \
-        size_t n_ = (n), per_item_ = (doubles_per_item);                                   \
-        if (n_ * per_item_ < AG_PARALLEL_RANGE_MIN)                                        \
-            fn((ctx), 0, n_);                                                              \
+        size_t ag_range_n_ = (n), ag_range_per_item_ = (doubles_per_item);                 \
+        if (ag_range_n_ * ag_range_per_item_ < AG_PARALLEL_RANGE_MIN)                      \
+            fn((ctx), 0, ag_range_n_);                                                     \
         else                                                                               \
-            ag_parallel_range_split(n_, per_item_, fn, (ctx));                             \
+            ag_parallel_range_split(ag_range_n_, ag_range_per_item_, fn, (ctx));           \
     } while (0)
 
 #endif

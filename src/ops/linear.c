@@ -108,7 +108,8 @@ static void set_bias(const bias_view *v, const double *c, double *y)
         AG_PARALLEL_RANGE((size_t)v->M, (size_t)v->N, bias_set_rows_range, &job);
 }
 
-/* y[M,N] += the bias c along its broadcast (a small product's: on one thread) */
+/* y[M,N] += the bias c along its broadcast, on one thread (a small
+ * product's bias, and the tangent's in linear_jvp) */
 static void add_bias(const bias_view *v, const double *c, double *restrict y)
 {
     if (v->flat) {
@@ -121,8 +122,9 @@ static void add_bias(const bias_view *v, const double *c, double *restrict y)
     }
 }
 
-/* Columns of a row bias's gradient go to the threads in blocks of 8: a
- * cache line of dc each, so no two threads write the same line. */
+/* Columns of a row bias's gradient go to the threads in blocks of 8 (a
+ * cache line's worth of dc each): whole vectors per thread, and little
+ * sharing of lines between threads. */
 #define BIAS_COLUMN_BLOCK 8
 
 /* dc[k] += dy[k], elements [lo, hi) (a flat bias) */
