@@ -347,6 +347,46 @@ START_TEST(unary_ops_on_large_tensors_match_closed_forms)
 }
 END_TEST
 
+/* x (op) c and c (op) x for a scalar input c on a large x: a one-row view,
+ * split by columns forward, and in the vjp when only x takes a gradient;
+ * loss = sum(y * w) so dy = w, and dx = w * df/dx, exactly (one product each) */
+START_TEST(scalar_broadcast_on_large_tensors_matches_definition)
+{
+    enum { N = 40009 };
+    test_rng r = {51};
+    ag_tensor *x = random_tensor(&r, 1, (int[]){N}, 2.0, true);
+    ag_tensor *w = random_tensor(&r, 1, (int[]){N}, 1.0, false);
+    for (size_t k = 0; k < N; k++) ag_tensor_data(x)[k] += 3.0; /* away from 0: c / x */
+    ag_tensor *c = ag_tensor_scalar(1.7);
+    ag_node *(*ops[])(ag_node *, ag_node *) = {ag_add, ag_sub, ag_mul, ag_div};
+    for (int o = 0; o < 8; o++) {
+        bool x_first = o < 4;
+        ag_graph *g = ag_graph_new();
+        ag_node *xn = ag_param(g, x), *cn = ag_input(g, c);
+        ag_node *y = x_first ? ops[o % 4](xn, cn) : ops[o % 4](cn, xn);
+        ag_node *loss = ag_sum(ag_mul(y, ag_input(g, w)));
+        ag_tensor_zero_grad(x);
+        ck_assert_msg(ag_backward(g, loss), "%s", ag_graph_error(g));
+        const double *xv = ag_tensor_data(x), *wv = ag_tensor_data(w);
+        for (int k = 0; k < N; k++) {
+            double a = x_first ? xv[k] : 1.7, b = x_first ? 1.7 : xv[k];
+            int op = o % 4;
+            double f = op == 0 ? a + b : op == 1 ? a - b : op == 2 ? a * b : a / b;
+            double df = x_first ? (op == 2 ? b : op == 3 ? 1.0 / b : 1.0)
+                                : (op == 0 ? 1.0 : op == 1 ? -1.0 : op == 2 ? a : -a / (b * b));
+            ck_assert_msg(ag_node_value(y)[k] == f, "op %d: y[%d] = %.17g, expected %.17g", o, k,
+                          ag_node_value(y)[k], f);
+            ck_assert_msg(ag_tensor_grad(x)[k] == wv[k] * df, "op %d: dx[%d] = %.17g, expected %.17g",
+                          o, k, ag_tensor_grad(x)[k], wv[k] * df);
+        }
+        ag_graph_free(g);
+    }
+    ag_tensor_free(x);
+    ag_tensor_free(w);
+    ag_tensor_free(c);
+}
+END_TEST
+
 /* y = A @ B + bias for every bias shape on a [M,N] product past
  * AG_PARALLEL_RANGE_MIN, backward with seed u; the bias gradient (sums of u
  * over rows, columns or everything) and the values against plain loops. */
@@ -433,6 +473,7 @@ Suite *perf_suite(void)
     tcase_add_test(tc, gemm_matches_definition_for_every_kernel);
     tcase_add_test(tc, broadcast_fast_paths_match_definition);
     tcase_add_test(tc, unary_ops_on_large_tensors_match_closed_forms);
+    tcase_add_test(tc, scalar_broadcast_on_large_tensors_matches_definition);
     tcase_add_test(tc, linear_bias_on_large_products_matches_definition);
     tcase_add_test(tc, repeated_backward_zeroes_large_intermediates);
     suite_add_tcase(s, tc);

@@ -175,6 +175,34 @@ static void view_vjp_rows(void *ctx, size_t r0, size_t r1)
     job->rule->vjp_2d(&job->view, a->value, b->value, out->grad, a->grad, b->grad, r0, r1);
 }
 
+/* A view of one row (a scalar with a tensor) splits by columns: columns
+ * [c0, c1) are the same loops on a shorter row starting at c0. */
+static bcast_view view_columns(const bcast_view *v, size_t c0, size_t c1)
+{
+    bcast_view sub = *v;
+    sub.cols = c1 - c0;
+    return sub;
+}
+
+static void view_forward_columns(void *ctx, size_t c0, size_t c1)
+{
+    const view_job *job = ctx;
+    const ag_node *out = job->out;
+    const bcast_view *v = &job->view, sub = view_columns(v, c0, c1);
+    job->rule->forward_2d(&sub, out->in[0]->value + c0 * v->a_cs, out->in[1]->value + c0 * v->b_cs,
+                          out->value + c0, 0, 1);
+}
+
+/* only when no gradient sums along the row (each operand with one has cs 1) */
+static void view_vjp_columns(void *ctx, size_t c0, size_t c1)
+{
+    const view_job *job = ctx;
+    const ag_node *out = job->out, *a = out->in[0], *b = out->in[1];
+    const bcast_view *v = &job->view, sub = view_columns(v, c0, c1);
+    job->rule->vjp_2d(&sub, a->value + c0 * v->a_cs, b->value + c0 * v->b_cs, out->grad + c0,
+                      a->grad ? a->grad + c0 : NULL, b->grad ? b->grad + c0 : NULL, 0, 1);
+}
+
 /* the broadcast cases (each op handles same shapes itself, BINARY_OP) */
 static bool binary_forward(ag_node *out, char *why, size_t len)
 {
@@ -186,7 +214,10 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
     view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
     if (bcast_view_make(&plan, &job.view)) {
-        AG_PARALLEL_RANGE(job.view.rows, job.view.cols, view_forward_rows, &job);
+        if (job.view.rows == 1)
+            AG_PARALLEL_RANGE(job.view.cols, 1, view_forward_columns, &job);
+        else
+            AG_PARALLEL_RANGE(job.view.rows, job.view.cols, view_forward_rows, &job);
         return true;
     }
     BCAST_FOR_EACH(&plan, k, ia, ib, { y[k] = r->f(a[ia], b[ib]); });
@@ -203,9 +234,12 @@ static void binary_vjp(ag_node *out)
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
     if (bcast_view_make(&plan, &job.view)) {
         const bcast_view *v = &job.view;
-        /* rows may go to different threads only if no gradient sums over
-         * them (an operand repeated down the rows, rs 0, sums its column) */
-        if ((!ga || v->a_rs) && (!gb || v->b_rs))
+        /* rows (columns of a one-row view) may go to different threads only
+         * if no gradient sums over them: an operand repeated down the rows
+         * (rs 0) sums its column, one repeated along a row (cs 0) its row */
+        if (v->rows == 1 && (!ga || v->a_cs) && (!gb || v->b_cs))
+            AG_PARALLEL_RANGE(v->cols, 1, view_vjp_columns, &job);
+        else if (v->rows > 1 && (!ga || v->a_rs) && (!gb || v->b_rs))
             AG_PARALLEL_RANGE(v->rows, v->cols, view_vjp_rows, &job);
         else
             view_vjp_rows(&job, 0, v->rows);
