@@ -15,7 +15,6 @@
 
 #define ARENA_SMALL_ALIGN 8
 #define ARENA_LARGE_ALIGN 64
-#define ARENA_LARGE_FROM AG_ARENA_LARGE_FROM
 #define ARENA_MIN_CHUNK ((size_t)1 << 16)
 #define ARENA_MAX_CHUNK ((size_t)1 << 22)
 
@@ -64,7 +63,7 @@ void *ag_arena_alloc_slow(ag_arena *arena, size_t size)
         return NULL;
     }
     if (arena->current) arena->current->used = (size_t)(arena->cursor - arena->current->data);
-    size_t align = size >= ARENA_LARGE_FROM ? ARENA_LARGE_ALIGN : ARENA_SMALL_ALIGN;
+    size_t align = size >= AG_ARENA_LARGE_FROM ? ARENA_LARGE_ALIGN : ARENA_SMALL_ALIGN;
     size = (size + ARENA_SMALL_ALIGN - 1) & ~(size_t)(ARENA_SMALL_ALIGN - 1);
     /* try the current chunk, then the kept chunks after it (after a reset) */
     for (ag_arena_chunk *c = arena->current; c; c = c->next) {

@@ -115,6 +115,16 @@ static void backward_scheduled(ag_graph *g)
     }
 }
 
+/* The root's gradient: the seed (all ones when NULL), written or, for a
+ * leaf root whose gradient accumulates, added. */
+static inline void seed_root(ag_node *root, const double *seed, bool add)
+{
+    for (size_t i = 0; i < root->shape.size; i++) {
+        double s = seed ? seed[i] : 1.0;
+        root->grad[i] = add ? root->grad[i] + s : s;
+    }
+}
+
 static bool schedule_fits(const ag_graph *g, const ag_node *root)
 {
     const ag_schedule *s = &g->schedule;
@@ -125,21 +135,20 @@ bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
 {
     /* the same root as the last walk on the unchanged graph: it was valid then */
     if (g && !g->failed && root && schedule_fits(g, root)) {
-        for (size_t i = 0; i < root->shape.size; i++) root->grad[i] = seed ? seed[i] : 1.0;
+        seed_root(root, seed, false);
         backward_scheduled(g);
         return true;
     }
     if (!root_is_valid(g, root, "ag_backward")) return false;
-    double *root_grad = root->grad;
     if (root->leaf) {
-        for (size_t i = 0; i < root->shape.size; i++) root_grad[i] += seed ? seed[i] : 1.0;
+        seed_root(root, seed, true);
         return true;
     }
     if (!schedule_reserve(g, "ag_backward")) return false;
     g->schedule.walk_for = 0; /* until this walk completes */
     if (g->grads_dirty) zero_intermediate_grads(g);
     g->grads_dirty = true;
-    for (size_t i = 0; i < root->shape.size; i++) root_grad[i] = seed ? seed[i] : 1.0;
+    seed_root(root, seed, false);
     return backward_walk(g, root);
 }
 

@@ -249,6 +249,17 @@ END_TEST
 
 /* ---- broadcasting fast paths against the definition ---------------------------- */
 
+/* The binary ops (index 0-3), and each one's value and
+ * partial derivatives at (x, z) written from the definitions. */
+static ag_node *(*const BINARY_OPS[])(ag_node *, ag_node *) = {ag_add, ag_sub, ag_mul, ag_div};
+
+static void binary_reference(int op, double x, double z, double *f, double *df_dx, double *df_dz)
+{
+    *f = op == 0 ? x + z : op == 1 ? x - z : op == 2 ? x * z : x / z;
+    *df_dx = op == 2 ? z : op == 3 ? 1.0 / z : 1.0;
+    *df_dz = op == 0 ? 1.0 : op == 1 ? -1.0 : op == 2 ? x : -x / (z * z);
+}
+
 /* out = a (op) b for a [R,C] matrix and b of shape b_dims, then the vjp with
  * seed u; compared with loops written from the definition. From
  * AG_PARALLEL_RANGE_MIN elements on, the loops run split over the threads. */
@@ -259,10 +270,9 @@ static void check_broadcast(int R, int C, int nd_b, const int *b_dims, int b_row
     ag_tensor *ta = random_tensor(&r, 2, (int[]){R, C}, 2.0, true);
     ag_tensor *tb = random_tensor(&r, nd_b, b_dims, 2.0, true);
     for (size_t i = 0; i < ag_tensor_size(tb); i++) ag_tensor_data(tb)[i] += 3.0; /* away from 0 */
-    ag_node *(*ops[])(ag_node *, ag_node *) = {ag_add, ag_sub, ag_mul, ag_div};
     for (int o = 0; o < 4; o++) {
         ag_graph *g = ag_graph_new();
-        ag_node *y = ops[o](ag_param(g, ta), ag_param(g, tb));
+        ag_node *y = BINARY_OPS[o](ag_param(g, ta), ag_param(g, tb));
         ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
         double *u = malloc((size_t)R * C * sizeof *u), *gb = malloc((size_t)R * C * sizeof *gb);
         for (int k = 0; k < R * C; k++) u[k] = rng_uniform(&r, -1.0, 1.0);
@@ -275,9 +285,8 @@ static void check_broadcast(int R, int C, int nd_b, const int *b_dims, int b_row
         for (int i = 0; i < R; i++)
             for (int j = 0; j < C; j++) {
                 double x = a[i * C + j], z = b[i * b_row_stride + j * b_col_stride];
-                double v = o == 0 ? x + z : o == 1 ? x - z : o == 2 ? x * z : x / z;
-                double da = o == 2 ? z : o == 3 ? 1.0 / z : 1.0;
-                double db = o == 0 ? 1.0 : o == 1 ? -1.0 : o == 2 ? x : -x / (z * z);
+                double v, da, db;
+                binary_reference(o, x, z, &v, &da, &db);
                 ck_assert_close(ag_node_value(y)[i * C + j], v, 1e-15);
                 ck_assert_close(ag_tensor_grad(ta)[i * C + j], 0.5 + u[i * C + j] * da, 1e-15);
                 gb[i * b_row_stride + j * b_col_stride] += u[i * C + j] * db;
@@ -358,22 +367,19 @@ START_TEST(scalar_broadcast_on_large_tensors_matches_definition)
     ag_tensor *w = random_tensor(&r, 1, (int[]){N}, 1.0, false);
     for (size_t k = 0; k < N; k++) ag_tensor_data(x)[k] += 3.0; /* away from 0: c / x */
     ag_tensor *c = ag_tensor_scalar(1.7);
-    ag_node *(*ops[])(ag_node *, ag_node *) = {ag_add, ag_sub, ag_mul, ag_div};
     for (int o = 0; o < 8; o++) {
         bool x_first = o < 4;
         ag_graph *g = ag_graph_new();
         ag_node *xn = ag_param(g, x), *cn = ag_input(g, c);
-        ag_node *y = x_first ? ops[o % 4](xn, cn) : ops[o % 4](cn, xn);
+        ag_node *y = x_first ? BINARY_OPS[o % 4](xn, cn) : BINARY_OPS[o % 4](cn, xn);
         ag_node *loss = ag_sum(ag_mul(y, ag_input(g, w)));
         ag_tensor_zero_grad(x);
         ck_assert_msg(ag_backward(g, loss), "%s", ag_graph_error(g));
         const double *xv = ag_tensor_data(x), *wv = ag_tensor_data(w);
         for (int k = 0; k < N; k++) {
-            double a = x_first ? xv[k] : 1.7, b = x_first ? 1.7 : xv[k];
-            int op = o % 4;
-            double f = op == 0 ? a + b : op == 1 ? a - b : op == 2 ? a * b : a / b;
-            double df = x_first ? (op == 2 ? b : op == 3 ? 1.0 / b : 1.0)
-                                : (op == 0 ? 1.0 : op == 1 ? -1.0 : op == 2 ? a : -a / (b * b));
+            double f, df_da, df_db;
+            binary_reference(o % 4, x_first ? xv[k] : 1.7, x_first ? 1.7 : xv[k], &f, &df_da, &df_db);
+            double df = x_first ? df_da : df_db; /* d/dx: x is a, or b */
             ck_assert_msg(ag_node_value(y)[k] == f, "op %d: y[%d] = %.17g, expected %.17g", o, k,
                           ag_node_value(y)[k], f);
             ck_assert_msg(ag_tensor_grad(x)[k] == wv[k] * df, "op %d: dx[%d] = %.17g, expected %.17g",

@@ -4,8 +4,9 @@
  * job, bumps the generation and wakes the workers; each worker runs its tid
  * and counts itself done; the caller runs tid 0 and waits for the count.
  * Workers are started on the first job that wants them; between jobs they
- * poll the generation for a while, then sleep on `wake`. After fork() the child has no workers: an atfork handler
- * forgets them so the child starts its own if it needs them. */
+ * poll the generation for a while, then sleep on `wake`. After fork() the
+ * child has no workers: an atfork handler forgets them so the child starts
+ * its own if it needs them. */
 #include "parallel.h"
 
 #include <pthread.h>

@@ -37,7 +37,9 @@ static double fan_scale(const ag_tensor *t, double numerator, bool with_fan_out)
 
 void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (t) ag_init_uniform(t, rng, -fan_scale(t, 6.0, true), fan_scale(t, 6.0, true));
+    if (!t) return;
+    double bound = fan_scale(t, 6.0, true);
+    ag_init_uniform(t, rng, -bound, bound);
 }
 
 void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng)
@@ -47,7 +49,9 @@ void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng)
 
 void ag_init_he_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (t) ag_init_uniform(t, rng, -fan_scale(t, 6.0, false), fan_scale(t, 6.0, false));
+    if (!t) return;
+    double bound = fan_scale(t, 6.0, false);
+    ag_init_uniform(t, rng, -bound, bound);
 }
 
 void ag_init_he_normal(ag_tensor *t, ag_rng *rng)

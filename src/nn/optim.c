@@ -7,7 +7,6 @@
  *   AdamW:     p -= lr * weight_decay * p first (decoupled), then Adam on
  *              the plain gradient.                                          */
 #include "../internal.h"
-#include "../kernels/parallel.h"
 
 #include <math.h>
 #include <string.h>

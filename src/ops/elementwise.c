@@ -93,6 +93,14 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
         }                                                                                  \
     }
 
+/* same shapes: g[k] += gy[k] * D(a[k], b[k]) for k in [lo, hi) */
+#define BINARY_GRAD_FLAT(D)                                                                \
+    static void D##_flat(const double *a, const double *b, const double *gy,               \
+                         double *restrict g, size_t lo, size_t hi)                         \
+    {                                                                                      \
+        for (size_t k = lo; k < hi; k++) g[k] += gy[k] * D(a[k], b[k]);                    \
+    }
+
 /* same shapes, elements [lo, hi) of the node ctx: y[k] = F(a[k], b[k]), and
  * g[k] += gy[k] * D(a[k], b[k]) for each operand's gradient in turn (a and b
  * may be one node, so the two gradients are not updated in one loop) */
@@ -104,16 +112,8 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
         double *restrict y = out->value;                                                   \
         for (size_t k = lo; k < hi; k++) y[k] = F(a[k], b[k]);                             \
     }                                                                                      \
-    static void D_A##_flat(const double *a, const double *b, const double *gy,             \
-                           double *restrict g, size_t lo, size_t hi)                       \
-    {                                                                                      \
-        for (size_t k = lo; k < hi; k++) g[k] += gy[k] * D_A(a[k], b[k]);                  \
-    }                                                                                      \
-    static void D_B##_flat(const double *a, const double *b, const double *gy,             \
-                           double *restrict g, size_t lo, size_t hi)                       \
-    {                                                                                      \
-        for (size_t k = lo; k < hi; k++) g[k] += gy[k] * D_B(a[k], b[k]);                  \
-    }                                                                                      \
+    BINARY_GRAD_FLAT(D_A)                                                                  \
+    BINARY_GRAD_FLAT(D_B)                                                                  \
     static ALWAYS_INLINE void F##_flat_vjp(void *ctx, size_t lo, size_t hi)                \
     {                                                                                      \
         const ag_node *out = ctx, *a = out->in[0], *b = out->in[1];                        \

@@ -20,6 +20,17 @@ static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <
  * for longer ones two rows at a time, so each load of the vector serves both. */
 #define SMALL_K_MAX 4
 
+/* Return after fn(M, K, ...) with K as a constant when 1 <= K <= SMALL_K_MAX
+ * (fn's loop over K then unrolls); otherwise go on to the general loops. */
+#define SMALL_K_DISPATCH(fn, M, K, ...)                                                    \
+    switch (K) {                                                                           \
+    case 1: fn(M, 1, __VA_ARGS__); return;                                                 \
+    case 2: fn(M, 2, __VA_ARGS__); return;                                                 \
+    case 3: fn(M, 3, __VA_ARGS__); return;                                                 \
+    case 4: fn(M, 4, __VA_ARGS__); return;                                                 \
+    default: break;                                                                        \
+    }
+
 /* y[M] = init + A[M,K] @ x[K] (init NULL: 0), each sum started from init
  * as a hand-written layer starts from its bias */
 static ALWAYS_INLINE void matvec_fixed_k(int M, const int K, const double *A, const double *x,
@@ -37,13 +48,7 @@ static ALWAYS_INLINE void matvec_fixed_k(int M, const int K, const double *A, co
 static inline void small_matvec(int M, int K, const double *A, const double *x, const double *init,
                                 double *restrict y)
 {
-    switch (K) {
-    case 1: matvec_fixed_k(M, 1, A, x, init, y); return;
-    case 2: matvec_fixed_k(M, 2, A, x, init, y); return;
-    case 3: matvec_fixed_k(M, 3, A, x, init, y); return;
-    case 4: matvec_fixed_k(M, 4, A, x, init, y); return;
-    default: break;
-    }
+    SMALL_K_DISPATCH(matvec_fixed_k, M, K, A, x, init, y);
     int i = 0;
     for (; i + 1 < M; i += 2, A += 2 * K) {
         const double *a1 = A + K;
@@ -76,13 +81,7 @@ static ALWAYS_INLINE void outer_fixed_k(int M, const int K, const double *dy, co
 
 static inline void small_outer_acc(int M, int K, const double *dy, const double *x, double *restrict dA)
 {
-    switch (K) {
-    case 1: outer_fixed_k(M, 1, dy, x, dA); return;
-    case 2: outer_fixed_k(M, 2, dy, x, dA); return;
-    case 3: outer_fixed_k(M, 3, dy, x, dA); return;
-    case 4: outer_fixed_k(M, 4, dy, x, dA); return;
-    default: break;
-    }
+    SMALL_K_DISPATCH(outer_fixed_k, M, K, dy, x, dA);
     int i = 0;
     for (; i + 1 < M; i += 2, dA += 2 * K) {
         const double g0 = dy[i], g1 = dy[i + 1];
@@ -111,13 +110,7 @@ static ALWAYS_INLINE void matvec_t_fixed_k(int M, const int K, const double *A, 
 
 static inline void small_matvec_t_acc(int M, int K, const double *A, const double *dy, double *restrict dx)
 {
-    switch (K) {
-    case 1: matvec_t_fixed_k(M, 1, A, dy, dx); return;
-    case 2: matvec_t_fixed_k(M, 2, A, dy, dx); return;
-    case 3: matvec_t_fixed_k(M, 3, A, dy, dx); return;
-    case 4: matvec_t_fixed_k(M, 4, A, dy, dx); return;
-    default: break;
-    }
+    SMALL_K_DISPATCH(matvec_t_fixed_k, M, K, A, dy, dx);
     int i = 0;
     for (; i + 1 < M; i += 2, A += 2 * K) {
         const double g0 = dy[i], g1 = dy[i + 1], *a1 = A + K;
