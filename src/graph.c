@@ -212,7 +212,7 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
         ag_graph_fail(g, "ag_%s: out of memory", op->name);
         return NULL;
     }
-    if (!op->forward(n, why, sizeof why)) {
+    if (!n->op->forward(n, why, sizeof why)) { /* the shape rule may pick a variant */
         ag_graph_fail(g, "ag_%s: %s", op->name, why);
         return NULL;
     }

@@ -197,7 +197,13 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...);
  *  jvp:     compute out->tangent from the inputs' tangents (NULL tangent =
  *           zero).
  *  aux_size: doubles of op-private storage the node needs (may be NULL).
- * Every field is named at each definition, so adding one breaks nothing. */
+ * Every field is named at each definition, so adding one breaks nothing.
+ * Variants: a shape rule may set out->op to a variant of its op, a
+ * descriptor with the same name, arity, symbol, shape rule and jvp whose
+ * forward and vjp are specialised for the shapes it saw (matmul's and
+ * linear's matrix times a short vector). The choice is made once, when the
+ * node is recorded, and every replay runs the specialised loops with no
+ * dispatch; a variant computes the same sums in the same order. */
 struct ag_op {
     const char *name;
     int arity;

@@ -467,6 +467,162 @@ START_TEST(repeated_backward_zeroes_large_intermediates)
 }
 END_TEST
 
+/* ---- tiny products and tensors: the specialised paths ----------------------------- */
+
+/* y = A x (+ c) for A [M,K] and x [K,1], recorded as matmul, or linear with
+ * a column bias, for each set of operands taking a gradient (mask bit 0: A,
+ * 1: x, 2: c); backward with seed u onto gradients that start at 0.5. K up to
+ * 4 takes the matrix-vector variant, K = 5 the general path: the values
+ * equal the definition's sum taken in order (c, then p = 0 .. K-1), exactly,
+ * as the hand derivation of TestNet computes them. */
+static void check_matvec(int M, int K, bool with_bias, int mask)
+{
+    test_rng r = {61};
+    ag_tensor *a = random_tensor(&r, 2, (int[]){M, K}, 1.0, mask & 1);
+    ag_tensor *x = random_tensor(&r, 2, (int[]){K, 1}, 1.0, mask & 2);
+    ag_tensor *c = random_tensor(&r, 2, (int[]){M, 1}, 1.0, mask & 4);
+    ag_tensor *ts[3] = {a, x, c};
+    ag_graph *g = ag_graph_new();
+    ag_node *in[3];
+    for (int k = 0; k < 3; k++) in[k] = mask & (1 << k) ? ag_param(g, ts[k]) : ag_input(g, ts[k]);
+    ag_node *y = with_bias ? ag_linear(in[0], in[1], in[2]) : ag_matmul(in[0], in[1]);
+    ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+    ck_assert_str_eq(ag_node_op(y), with_bias ? "linear" : "matmul");
+    double u[8];
+    for (int i = 0; i < M; i++) u[i] = rng_uniform(&r, -1.0, 1.0);
+    for (int k = 0; k < 3; k++)
+        if (mask & (1 << k))
+            for (size_t e = 0; e < ag_tensor_size(ts[k]); e++) ag_tensor_grad(ts[k])[e] = 0.5;
+    bool takes_grad = (mask & 3) || (with_bias && (mask & 4)); /* else: no backward */
+    ck_assert(!takes_grad || ag_backward_seed(g, y, u));
+    const double *A = ag_tensor_data(a), *X = ag_tensor_data(x), *C = ag_tensor_data(c);
+    for (int i = 0; i < M; i++) {
+        double s = with_bias ? C[i] : 0.0;
+        for (int p = 0; p < K; p++) s += A[i * K + p] * X[p];
+        ck_assert_msg(ag_node_value(y)[i] == s, "%dx%d bias %d: y[%d] = %.17g, expected %.17g",
+                      M, K, with_bias, i, ag_node_value(y)[i], s);
+    }
+    for (int i = 0; i < M; i++)
+        for (int p = 0; p < K && (mask & 1); p++) /* dA = u x^T, one product per element */
+            ck_assert(ag_tensor_grad(a)[i * K + p] == 0.5 + u[i] * X[p]);
+    for (int p = 0; p < K && (mask & 2); p++) { /* dx = A^T u */
+        double s = 0.0;
+        for (int i = 0; i < M; i++) s += A[i * K + p] * u[i];
+        ck_assert_close(ag_tensor_grad(x)[p], 0.5 + s, 1e-15);
+    }
+    for (int i = 0; i < M && with_bias && (mask & 4); i++) /* dc = u */
+        ck_assert(ag_tensor_grad(c)[i] == 0.5 + u[i]);
+    ag_graph_free(g);
+    for (int k = 0; k < 3; k++) ag_tensor_free(ts[k]);
+}
+
+START_TEST(matvec_variants_match_definition)
+{
+    const int rows[] = {1, 2, 4, 7};
+    for (int K = 1; K <= 5; K++)
+        for (int m = 0; m < 4; m++)
+            for (int mask = 0; mask < 8; mask++) {
+                check_matvec(rows[m], K, false, mask);
+                check_matvec(rows[m], K, true, mask);
+            }
+}
+END_TEST
+
+/* A replayed TestNet-shaped layer with new values in every operand: the
+ * variant reads its operands afresh at each replay (it keeps no copy). */
+START_TEST(matvec_variant_replays_with_new_values)
+{
+    ag_tensor *W = ag_tensor_from(2, (int[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    ag_tensor *x = ag_tensor_from(2, (int[]){3, 1}, (double[]){1, 0, -1});
+    ag_tensor *b = ag_tensor_from(2, (int[]){2, 1}, (double[]){0.5, -0.5});
+    ag_tensor_requires_grad(W, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *y = ag_linear(ag_param(g, W), ag_input(g, x), ag_input(g, b));
+    ag_node *loss = ag_sum(y);
+    /* y = (1 - 3 + 0.5, 4 - 6 - 0.5) = (-1.5, -2.5) */
+    ck_assert(ag_node_value(y)[0] == -1.5 && ag_node_value(y)[1] == -2.5);
+    ag_tensor_data(W)[0] = 10;
+    ag_tensor_data(x)[2] = 2;
+    ag_tensor_data(b)[1] = 1;
+    ck_assert(ag_graph_forward(g));
+    /* y = (10 + 6 + 0.5, 4 + 12 + 1) = (16.5, 17); dW = 1 x^T in each row */
+    ck_assert(ag_node_value(y)[0] == 16.5 && ag_node_value(y)[1] == 17.0);
+    ag_tensor_zero_grad(W);
+    ck_assert(ag_backward(g, loss));
+    const double dW[6] = {1, 0, 2, 1, 0, 2};
+    for (int k = 0; k < 6; k++) ck_assert(ag_tensor_grad(W)[k] == dW[k]);
+    ag_graph_free(g);
+    ag_tensor_free(W);
+    ag_tensor_free(x);
+    ag_tensor_free(b);
+}
+END_TEST
+
+/* Each unary op on tensors of 1 to 9 elements (straight code up to 8, the
+ * loop from 9) against its closed form, relu also at its special points:
+ * relu(x) = x for x > 0, else +0 (NaN, -0 and -inf too), relu'(x) = [x > 0]. */
+START_TEST(unary_ops_on_tiny_tensors_match_closed_forms)
+{
+    static const double specials[9] = {-INFINITY, -2.0, -0.0, 0.0, NAN, 1e-300, 3.0, INFINITY, -1e-300};
+    test_rng r = {71};
+    for (int n = 1; n <= 9; n++)
+        for (int op = 0; op < 4; op++) {
+            ag_tensor *x = random_tensor(&r, 1, (int[]){n}, 2.0, true);
+            if (op == 3) memcpy(ag_tensor_data(x), specials, (size_t)n * sizeof(double));
+            ag_tensor *w = random_tensor(&r, 1, (int[]){n}, 1.0, false);
+            ag_graph *g = ag_graph_new();
+            ag_node *xn = ag_param(g, x);
+            ag_node *y = op == 1 ? ag_tanh(xn) : op == 2 ? ag_exp(xn) : ag_relu(xn);
+            ag_tensor_zero_grad(x);
+            ck_assert(ag_backward_seed(g, y, ag_tensor_data(w)));
+            for (int k = 0; k < n; k++) {
+                double v = ag_tensor_data(x)[k], wk = ag_tensor_data(w)[k];
+                double f = op == 1 ? tanh(v) : op == 2 ? exp(v) : (v > 0.0 ? v : 0.0);
+                double df = op == 1 ? 1.0 - f * f : op == 2 ? f : (v > 0.0 ? 1.0 : 0.0);
+                double got = ag_node_value(y)[k];
+                ck_assert_msg(got == f && signbit(got) == signbit(f), "op %d n %d: y[%d] = %g, expected %g",
+                              op, n, k, got, f);
+                ck_assert_msg(ag_tensor_grad(x)[k] == wk * df, "op %d n %d: dx[%d] = %.17g, expected %.17g",
+                              op, n, k, ag_tensor_grad(x)[k], wk * df);
+            }
+            ag_graph_free(g);
+            ag_tensor_free(x);
+            ag_tensor_free(w);
+        }
+}
+END_TEST
+
+/* The four binary ops on same-shape tensors of 1 to 9 elements against the
+ * definitions, both operands taking gradients from a seed u. */
+START_TEST(binary_ops_on_tiny_tensors_match_definition)
+{
+    test_rng r = {81};
+    for (int n = 1; n <= 9; n++)
+        for (int o = 0; o < 4; o++) {
+            ag_tensor *a = random_tensor(&r, 1, (int[]){n}, 2.0, true);
+            ag_tensor *b = random_tensor(&r, 1, (int[]){n}, 2.0, true);
+            ag_tensor *u = random_tensor(&r, 1, (int[]){n}, 1.0, false);
+            for (int k = 0; k < n; k++) ag_tensor_data(b)[k] += 3.0; /* away from 0 */
+            ag_graph *g = ag_graph_new();
+            ag_node *y = BINARY_OPS[o](ag_param(g, a), ag_param(g, b));
+            ag_tensor_zero_grad(a);
+            ag_tensor_zero_grad(b);
+            ck_assert(ag_backward_seed(g, y, ag_tensor_data(u)));
+            for (int k = 0; k < n; k++) {
+                double f, da, db, uk = ag_tensor_data(u)[k];
+                binary_reference(o, ag_tensor_data(a)[k], ag_tensor_data(b)[k], &f, &da, &db);
+                ck_assert_msg(ag_node_value(y)[k] == f, "op %d n %d: y[%d]", o, n, k);
+                ck_assert_msg(ag_tensor_grad(a)[k] == uk * da, "op %d n %d: da[%d]", o, n, k);
+                ck_assert_msg(ag_tensor_grad(b)[k] == uk * db, "op %d n %d: db[%d]", o, n, k);
+            }
+            ag_graph_free(g);
+            ag_tensor_free(a);
+            ag_tensor_free(b);
+            ag_tensor_free(u);
+        }
+}
+END_TEST
+
 Suite *perf_suite(void)
 {
     Suite *s = suite_create("perf");
@@ -482,6 +638,10 @@ Suite *perf_suite(void)
     tcase_add_test(tc, scalar_broadcast_on_large_tensors_matches_definition);
     tcase_add_test(tc, linear_bias_on_large_products_matches_definition);
     tcase_add_test(tc, repeated_backward_zeroes_large_intermediates);
+    tcase_add_test(tc, matvec_variants_match_definition);
+    tcase_add_test(tc, matvec_variant_replays_with_new_values);
+    tcase_add_test(tc, unary_ops_on_tiny_tensors_match_closed_forms);
+    tcase_add_test(tc, binary_ops_on_tiny_tensors_match_definition);
     suite_add_tcase(s, tc);
     return s;
 }

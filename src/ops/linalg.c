@@ -7,6 +7,10 @@
 
 #include <stdio.h>
 
+/* the matrix-vector variants, for K = 1 .. SMALL_K_MAX (defined below) */
+static const ag_op matmul_matvec_ops[SMALL_K_MAX];
+
+/* The product's shape (also linear's); no variant chosen */
 bool ag_matmul_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *a = &out->in[0]->shape, *b = &out->in[1]->shape;
@@ -25,6 +29,15 @@ bool ag_matmul_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     out->shape = (ag_shape){.ndim = 2, .dims = {a->dims[0], b->dims[1], 1, 1}, .size = size};
+    return true;
+}
+
+/* ag_matmul_shape, and the matrix-vector variant where one fits */
+static bool matmul_shape(ag_node *out, char *why, size_t len)
+{
+    if (!ag_matmul_shape(out, why, len)) return false;
+    int M = out->shape.dims[0], N = out->shape.dims[1], K = out->in[0]->shape.dims[1];
+    if (takes_matvec_variant(M, N, K)) out->op = &matmul_matvec_ops[K - 1];
     return true;
 }
 
@@ -50,8 +63,16 @@ void ag_matmul_jvp(ag_node *out)
     if (b->tangent) ag_gemm(false, false, M, N, K, a->value, K, b->tangent, N, beta, out->tangent, N);
 }
 
+MATVEC_VARIANTS(matmul_matvec, false)
+
+#define MATMUL_VARIANT(K)                                                                  \
+    {.name = "matmul", .arity = 2, .symbol = "@", .shape = matmul_shape,                   \
+     .forward = matmul_matvec##K##_forward, .vjp = matmul_matvec##K##_vjp, .jvp = ag_matmul_jvp}
+static const ag_op matmul_matvec_ops[SMALL_K_MAX] = {MATMUL_VARIANT(1), MATMUL_VARIANT(2),
+                                                     MATMUL_VARIANT(3), MATMUL_VARIANT(4)};
+
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
-                            .shape = ag_matmul_shape, .forward = matmul_forward,
+                            .shape = matmul_shape, .forward = matmul_forward,
                             .vjp = matmul_vjp, .jvp = ag_matmul_jvp};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record(&ag_op_matmul, a, b, 0); }

@@ -14,6 +14,9 @@
 
 #include <stdio.h>
 
+/* a layer's matrix-vector variants, for K = 1 .. SMALL_K_MAX (defined below) */
+static const ag_op linear_matvec_ops[SMALL_K_MAX];
+
 enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_SCALAR };
 
 /* How the bias lies over Y [M,N]: element (i, j) is c[i*rs + j*cs]; flat
@@ -54,6 +57,8 @@ static bool linear_shape(ag_node *out, char *why, size_t len)
                            "or one value for the [%d,%d] product", M, N, N, N, M, M, N);
         return false;
     }
+    if (takes_matvec_variant(M, N, out->in[0]->shape.dims[1]) && c->size == (size_t)M)
+        out->op = &linear_matvec_ops[out->in[0]->shape.dims[1] - 1];
     return true;
 }
 
@@ -218,6 +223,16 @@ static void linear_jvp(ag_node *out)
         add_bias(&v, out->in[2]->tangent, out->tangent);
     }
 }
+
+/* a matrix times a short vector with a bias of M values (a column [M,1], or
+ * [M] or [1,M] when M = 1, all read straight): TestNet's layers */
+MATVEC_VARIANTS(linear_matvec, true)
+
+#define LINEAR_VARIANT(K)                                                                  \
+    {.name = "linear", .arity = 3, .symbol = "@", .shape = linear_shape,                   \
+     .forward = linear_matvec##K##_forward, .vjp = linear_matvec##K##_vjp, .jvp = linear_jvp}
+static const ag_op linear_matvec_ops[SMALL_K_MAX] = {LINEAR_VARIANT(1), LINEAR_VARIANT(2),
+                                                     LINEAR_VARIANT(3), LINEAR_VARIANT(4)};
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .forward = linear_forward,

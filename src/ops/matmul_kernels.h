@@ -19,6 +19,9 @@ static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <
  * constant, so the loop over p unrolls and the vector stays in registers;
  * for longer ones two rows at a time, so each load of the vector serves both. */
 #define SMALL_K_MAX 4
+/* Unroll a loop over K <= SMALL_K_MAX completely (GCC at -O2 does not on
+ * its own): the vector's K values then live in registers. */
+#define AG_UNROLL_K _Pragma("GCC unroll 4")
 
 /* Return after fn(M, K, ...) with K as a constant when 1 <= K <= SMALL_K_MAX
  * (fn's loop over K then unrolls); otherwise go on to the general loops. */
@@ -37,9 +40,11 @@ static ALWAYS_INLINE void matvec_fixed_k(int M, const int K, const double *A, co
                                          const double *init, double *restrict y)
 {
     double xr[SMALL_K_MAX];
+    AG_UNROLL_K
     for (int p = 0; p < K; p++) xr[p] = x[p];
     for (int i = 0; i < M; i++, A += K) {
         double s = init ? init[i] : 0.0;
+        AG_UNROLL_K
         for (int p = 0; p < K; p++) s += A[p] * xr[p];
         y[i] = s;
     }
@@ -72,9 +77,11 @@ static ALWAYS_INLINE void outer_fixed_k(int M, const int K, const double *dy, co
                                         double *restrict dA)
 {
     double xr[SMALL_K_MAX];
+    AG_UNROLL_K
     for (int p = 0; p < K; p++) xr[p] = x[p];
     for (int i = 0; i < M; i++, dA += K) {
         const double g = dy[i];
+        AG_UNROLL_K
         for (int p = 0; p < K; p++) dA[p] += g * xr[p];
     }
 }
@@ -100,11 +107,14 @@ static ALWAYS_INLINE void matvec_t_fixed_k(int M, const int K, const double *A, 
                                            double *restrict dx)
 {
     double acc[SMALL_K_MAX];
+    AG_UNROLL_K
     for (int p = 0; p < K; p++) acc[p] = dx[p];
     for (int i = 0; i < M; i++, A += K) {
         const double g = dy[i];
+        AG_UNROLL_K
         for (int p = 0; p < K; p++) acc[p] += A[p] * g;
     }
+    AG_UNROLL_K
     for (int p = 0; p < K; p++) dx[p] = acc[p];
 }
 
@@ -193,6 +203,47 @@ static inline void matmul_grads(const ag_node *out)
     }
     if (a->grad) ag_gemm(false, true, M, K, N, out->grad, N, b->value, N, 1.0, a->grad, K);
     if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
+}
+
+/* Variants for a matrix times a short vector: Y [M,1] = A [M,K] @ x [K,1]
+ * (+ a bias c of M values when WITH_BIAS), K a constant in 1..SMALL_K_MAX
+ * and the product small (TestNet's layers; a 4-feature sample). The shape
+ * rule of matmul or linear gives such a node the descriptor of its variant
+ * (see struct ag_op), so a replay goes straight to the loops above with K
+ * unrolled, past the size, shape and bias tests: the same loops in the same
+ * order as the general path, so the same bits.
+ *   y = c + A x;  dA += dy x^T,  dx += A^T dy,  dc += dy                    */
+#define MATVEC_VARIANT(prefix, K, WITH_BIAS)                                               \
+    static bool prefix##K##_forward(ag_node *out, char *why, size_t len)                   \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        matvec_fixed_k(out->shape.dims[0], K, out->in[0]->value, out->in[1]->value,        \
+                       WITH_BIAS ? out->in[2]->value : NULL, out->value);                  \
+        return true;                                                                       \
+    }                                                                                      \
+    static void prefix##K##_vjp(ag_node *out)                                              \
+    {                                                                                      \
+        const ag_node *a = out->in[0], *x = out->in[1];                                    \
+        int M = out->shape.dims[0];                                                        \
+        if (a->grad) outer_fixed_k(M, K, out->grad, x->value, a->grad);                    \
+        if (x->grad) matvec_t_fixed_k(M, K, a->value, out->grad, x->grad);                 \
+        if (WITH_BIAS && out->in[2]->grad) {                                               \
+            double *restrict dc = out->in[2]->grad;                                        \
+            for (int i = 0; i < M; i++) dc[i] += out->grad[i];                             \
+        }                                                                                  \
+    }
+
+/* The four variants' functions, prefix1_forward .. prefix4_vjp. */
+#define MATVEC_VARIANTS(prefix, WITH_BIAS)                                                 \
+    MATVEC_VARIANT(prefix, 1, WITH_BIAS)                                                   \
+    MATVEC_VARIANT(prefix, 2, WITH_BIAS)                                                   \
+    MATVEC_VARIANT(prefix, 3, WITH_BIAS)                                                   \
+    MATVEC_VARIANT(prefix, 4, WITH_BIAS)
+
+/* Whether a product of A [M,K] and B [K,N] takes a matrix-vector variant. */
+static inline bool takes_matvec_variant(int M, int N, int K)
+{
+    return N == 1 && K <= SMALL_K_MAX && is_small(M, N, K);
 }
 
 #endif
