@@ -131,7 +131,9 @@ static bool schedule_fits(const ag_graph *g, const ag_node *root)
     return s->walk_for == g->n_nodes && s->root == root && !g->trace && !g->detect_anomaly;
 }
 
-bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
+/* ag_backward_seed's body, inlined into ag_backward too: a replayed step's
+ * backward then costs one call */
+static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double *seed)
 {
     /* the same root as the last walk on the unchanged graph: it was valid then */
     if (g && !g->failed && root && schedule_fits(g, root)) {
@@ -152,6 +154,11 @@ bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
     return backward_walk(g, root);
 }
 
+bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
+{
+    return backward_from(g, root, seed);
+}
+
 bool ag_backward(ag_graph *g, ag_node *root)
 {
     if (root && root->shape.size != 1 && g && !g->failed) {
@@ -161,7 +168,7 @@ bool ag_backward(ag_graph *g, ag_node *root)
                       ag_shape_str(&root->shape, shape, sizeof shape));
         return false;
     }
-    return ag_backward_seed(g, root, NULL);
+    return backward_from(g, root, NULL);
 }
 
 void ag_graph_zero_grad(ag_graph *g)

@@ -124,8 +124,8 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
 
 /* same shapes: g[k] += gy[k] * D(a[k], b[k]) for k in [lo, hi) */
 #define BINARY_GRAD_FLAT(D)                                                                \
-    static void D##_flat(const double *a, const double *b, const double *gy,               \
-                         double *restrict g, size_t lo, size_t hi)                         \
+    static ALWAYS_INLINE void D##_flat(const double *a, const double *b, const double *gy, \
+                                       double *restrict g, size_t lo, size_t hi)           \
     {                                                                                      \
         FOR_ELEMENTS(lo, hi, k, g[k] += gy[k] * D(a[k], b[k]));                            \
     }

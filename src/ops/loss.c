@@ -12,9 +12,10 @@
 #include <math.h>
 #include <stdio.h>
 
-/* rows N of the logits (stored in attr by the shape rule) and classes C:
+/* rows N of the logits (stored in attr by the shape rule; converted through
+ * long, one instruction where size_t takes a branch) and classes C:
  * a vector is one row of all its values, an [N,C] matrix N rows of C */
-static size_t rows_of(const ag_node *out) { return (size_t)out->attr; }
+static size_t rows_of(const ag_node *out) { return (size_t)(long)out->attr; }
 static size_t classes_of(const ag_node *out)
 {
     const ag_shape *z = &out->in[0]->shape;
@@ -88,7 +89,7 @@ static void xent_vjp(ag_node *out)
     const double *p = out->aux, *seen = labels_seen(out);
     for (size_t r = 0; r < rows; r++, gz += classes, p += classes) {
         for (size_t c = 0; c < classes; c++) gz[c] += g * p[c];
-        gz[(size_t)seen[r]] -= g;
+        gz[(long)seen[r]] -= g;
     }
 }
 
@@ -101,7 +102,7 @@ static void xent_jvp(ag_node *out)
     if (tz)
         for (size_t r = 0; r < rows; r++, p += classes, tz += classes) {
             for (size_t c = 0; c < classes; c++) t += p[c] * tz[c];
-            t -= tz[(size_t)seen[r]];
+            t -= tz[(long)seen[r]];
         }
     out->tangent[0] = t / (double)rows;
 }
