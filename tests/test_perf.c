@@ -469,6 +469,8 @@ END_TEST
 
 /* ---- tiny products and tensors: the specialised paths ----------------------------- */
 
+extern const ag_op ag_op_matmul, ag_op_linear;
+
 /* y = A x (+ c) for A [M,K] and x [K,1], recorded as matmul, or linear with
  * a column bias, for each set of operands taking a gradient (mask bit 0: A,
  * 1: x, 2: c); backward with seed u onto gradients that start at 0.5. K up to
@@ -488,6 +490,10 @@ static void check_matvec(int M, int K, bool with_bias, int mask)
     ag_node *y = with_bias ? ag_linear(in[0], in[1], in[2]) : ag_matmul(in[0], in[1]);
     ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
     ck_assert_str_eq(ag_node_op(y), with_bias ? "linear" : "matmul");
+    /* the variant is chosen for K <= 4 (its own forward), not for K = 5 */
+    const ag_op *general = with_bias ? &ag_op_linear : &ag_op_matmul;
+    ck_assert_msg((y->op->forward != general->forward) == (K <= 4), "%dx%d: variant %s", M, K,
+                  y->op->forward != general->forward ? "chosen" : "not chosen");
     double u[8];
     for (int i = 0; i < M; i++) u[i] = rng_uniform(&r, -1.0, 1.0);
     for (int k = 0; k < 3; k++)
@@ -505,10 +511,14 @@ static void check_matvec(int M, int K, bool with_bias, int mask)
     for (int i = 0; i < M; i++)
         for (int p = 0; p < K && (mask & 1); p++) /* dA = u x^T, one product per element */
             ck_assert(ag_tensor_grad(a)[i * K + p] == 0.5 + u[i] * X[p]);
-    for (int p = 0; p < K && (mask & 2); p++) { /* dx = A^T u */
-        double s = 0.0;
+    for (int p = 0; p < K && (mask & 2); p++) { /* dx = A^T u, added row by row */
+        double s = 0.5;
         for (int i = 0; i < M; i++) s += A[i * K + p] * u[i];
-        ck_assert_close(ag_tensor_grad(x)[p], 0.5 + s, 1e-15);
+        if (K <= 4) /* the variant: this order exactly */
+            ck_assert_msg(ag_tensor_grad(x)[p] == s, "%dx%d: dx[%d] = %.17g, expected %.17g", M, K,
+                          p, ag_tensor_grad(x)[p], s);
+        else /* the general loops add two rows at a time */
+            ck_assert_close(ag_tensor_grad(x)[p], s, 1e-15);
     }
     for (int i = 0; i < M && with_bias && (mask & 4); i++) /* dc = u */
         ck_assert(ag_tensor_grad(c)[i] == 0.5 + u[i]);
@@ -559,27 +569,55 @@ START_TEST(matvec_variant_replays_with_new_values)
 END_TEST
 
 /* Each unary op on tensors of 1 to 9 elements (straight code up to 8, the
- * loop from 9) against its closed form, relu also at its special points:
+ * loop from 9) against its closed form, and relu also at its special points:
  * relu(x) = x for x > 0, else +0 (NaN, -0 and -inf too), relu'(x) = [x > 0]. */
+enum { UNARY_TINY_CASES = 8 };
+static ag_node *unary_tiny_op(int op, ag_node *x)
+{
+    switch (op) {
+    case 0: return ag_neg(x);
+    case 1: return ag_exp(x);
+    case 2: return ag_log(x);
+    case 3: return ag_tanh(x);
+    case 4: return ag_sigmoid(x);
+    case 5: return ag_pow(x, 3.0);
+    default: return ag_relu(x); /* 6: random values, 7: the special points */
+    }
+}
+
+/* f(v) and f'(v) of case op, written from the definitions */
+static void unary_tiny_reference(int op, double v, double *f, double *df)
+{
+    switch (op) {
+    case 0: *f = -v, *df = -1.0; break;
+    case 1: *f = exp(v), *df = *f; break;
+    case 2: *f = log(v), *df = 1.0 / v; break;
+    case 3: *f = tanh(v), *df = 1.0 - *f * *f; break;
+    case 4: *f = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v)), *df = *f * (1.0 - *f); break;
+    case 5: *f = pow(v, 3.0), *df = 3.0 * pow(v, 2.0); break;
+    default: *f = v > 0.0 ? v : 0.0, *df = v > 0.0 ? 1.0 : 0.0;
+    }
+}
+
 START_TEST(unary_ops_on_tiny_tensors_match_closed_forms)
 {
-    static const double specials[9] = {-INFINITY, -2.0, -0.0, 0.0, NAN, 1e-300, 3.0, INFINITY, -1e-300};
+    static const double specials[9] = {-INFINITY, -2.0, -0.0, 0.0, NAN, 5e-324, 3.0, INFINITY, -5e-324};
     test_rng r = {71};
     for (int n = 1; n <= 9; n++)
-        for (int op = 0; op < 4; op++) {
+        for (int op = 0; op < UNARY_TINY_CASES; op++) {
             ag_tensor *x = random_tensor(&r, 1, (int[]){n}, 2.0, true);
-            if (op == 3) memcpy(ag_tensor_data(x), specials, (size_t)n * sizeof(double));
+            double *xv = ag_tensor_data(x);
+            if (op == 2)
+                for (int k = 0; k < n; k++) xv[k] = fabs(xv[k]) + 0.1; /* log's domain */
+            if (op == 7) memcpy(xv, specials, (size_t)n * sizeof(double));
             ag_tensor *w = random_tensor(&r, 1, (int[]){n}, 1.0, false);
             ag_graph *g = ag_graph_new();
-            ag_node *xn = ag_param(g, x);
-            ag_node *y = op == 1 ? ag_tanh(xn) : op == 2 ? ag_exp(xn) : ag_relu(xn);
+            ag_node *y = unary_tiny_op(op, ag_param(g, x));
             ag_tensor_zero_grad(x);
             ck_assert(ag_backward_seed(g, y, ag_tensor_data(w)));
             for (int k = 0; k < n; k++) {
-                double v = ag_tensor_data(x)[k], wk = ag_tensor_data(w)[k];
-                double f = op == 1 ? tanh(v) : op == 2 ? exp(v) : (v > 0.0 ? v : 0.0);
-                double df = op == 1 ? 1.0 - f * f : op == 2 ? f : (v > 0.0 ? 1.0 : 0.0);
-                double got = ag_node_value(y)[k];
+                double f, df, wk = ag_tensor_data(w)[k], got = ag_node_value(y)[k];
+                unary_tiny_reference(op, xv[k], &f, &df);
                 ck_assert_msg(got == f && signbit(got) == signbit(f), "op %d n %d: y[%d] = %g, expected %g",
                               op, n, k, got, f);
                 ck_assert_msg(ag_tensor_grad(x)[k] == wk * df, "op %d n %d: dx[%d] = %.17g, expected %.17g",
@@ -623,6 +661,47 @@ START_TEST(binary_ops_on_tiny_tensors_match_definition)
 }
 END_TEST
 
+/* One operand in both places on tiny sizes, so both gradient updates land in
+ * one buffer, one after the other: x * x gives dx = (u x) + (u x) exactly,
+ * W @ W for a [1,1] W gives 2 u w, and linear(W, x, x) with x [M,1] for
+ * M = 1 adds u to dx after W^T u. */
+START_TEST(tiny_ops_with_one_operand_twice_match_definition)
+{
+    test_rng r = {91};
+    for (int n = 1; n <= 9; n++) {
+        ag_tensor *x = random_tensor(&r, 1, (int[]){n}, 2.0, true);
+        ag_tensor *u = random_tensor(&r, 1, (int[]){n}, 1.0, false);
+        ag_graph *g = ag_graph_new();
+        ag_node *xn = ag_param(g, x);
+        ag_node *y = ag_mul(xn, xn);
+        ag_tensor_zero_grad(x);
+        ck_assert(ag_backward_seed(g, y, ag_tensor_data(u)));
+        for (int k = 0; k < n; k++) {
+            double v = ag_tensor_data(x)[k], uk = ag_tensor_data(u)[k];
+            ck_assert(ag_node_value(y)[k] == v * v);
+            ck_assert_msg(ag_tensor_grad(x)[k] == uk * v + uk * v, "n %d: dx[%d]", n, k);
+        }
+        ag_graph_free(g);
+        ag_tensor_free(x);
+        ag_tensor_free(u);
+    }
+    ag_tensor *w = ag_tensor_from(2, (int[]){1, 1}, (double[]){1.5});
+    ag_tensor_requires_grad(w, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *wn = ag_param(g, w);
+    ag_node *ww = ag_matmul(wn, wn), *lin = ag_linear(wn, wn, wn);
+    ck_assert(ag_node_value(ww)[0] == 2.25 && ag_node_value(lin)[0] == 3.75);
+    ag_tensor_zero_grad(w);
+    ck_assert(ag_backward_seed(g, ww, (double[]){0.5}));
+    ck_assert(ag_tensor_grad(w)[0] == 0.75 + 0.75); /* d(w^2) = 2 w u */
+    ag_tensor_zero_grad(w);
+    ck_assert(ag_backward_seed(g, lin, (double[]){0.5}));
+    ck_assert(ag_tensor_grad(w)[0] == 0.75 + 0.75 + 0.5); /* d(w^2 + w) = (2 w + 1) u */
+    ag_graph_free(g);
+    ag_tensor_free(w);
+}
+END_TEST
+
 Suite *perf_suite(void)
 {
     Suite *s = suite_create("perf");
@@ -642,6 +721,7 @@ Suite *perf_suite(void)
     tcase_add_test(tc, matvec_variant_replays_with_new_values);
     tcase_add_test(tc, unary_ops_on_tiny_tensors_match_closed_forms);
     tcase_add_test(tc, binary_ops_on_tiny_tensors_match_definition);
+    tcase_add_test(tc, tiny_ops_with_one_operand_twice_match_definition);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,7 +23,9 @@
  * pairs of doubles the previous op has just written one at a time, and the
  * processor cannot forward two pending 8-byte stores to one 16-byte load
  * (a stall of a dozen cycles or so); it also tests for aliasing and for a
- * remainder. Straight code made a TestNet replay step about 10% faster. */
+ * remainder. Straight code made a TestNet replay step about 10% faster.
+ * STMT is one expression statement (no break or continue), and lo and hi
+ * are read more than once. */
 #define TINY_ELEMENTS 8
 #define FOR_ELEMENTS(lo, hi, k, STMT) FOR_ELEMENTS_AS(lo, hi, k, STMT, STMT)
 /* the same with a statement of its own for the straight code */

@@ -20,8 +20,13 @@ static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <
  * for longer ones two rows at a time, so each load of the vector serves both. */
 #define SMALL_K_MAX 4
 /* Unroll a loop over K <= SMALL_K_MAX completely (GCC at -O2 does not on
- * its own): the vector's K values then live in registers. */
+ * its own): the vector's K values then live in registers. GCC 8 and clang
+ * know the pragma; older compilers would warn, so they go without. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
 #define AG_UNROLL_K _Pragma("GCC unroll 4")
+#else
+#define AG_UNROLL_K
+#endif
 
 /* Return after fn(M, K, ...) with K as a constant when 1 <= K <= SMALL_K_MAX
  * (fn's loop over K then unrolls); otherwise go on to the general loops. */
@@ -211,7 +216,8 @@ static inline void matmul_grads(const ag_node *out)
  * rule of matmul or linear gives such a node the descriptor of its variant
  * (see struct ag_op), so a replay goes straight to the loops above with K
  * unrolled, past the size, shape and bias tests: the same loops in the same
- * order as the general path, so the same bits.
+ * order as the general path, so the same bits (but for the sign of a NaN,
+ * which IEEE leaves open and the compiler's operand order decides).
  *   y = c + A x;  dA += dy x^T,  dx += A^T dy,  dc += dy                    */
 #define MATVEC_VARIANT(prefix, K, WITH_BIAS)                                               \
     static bool prefix##K##_forward(ag_node *out, char *why, size_t len)                   \
