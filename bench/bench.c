@@ -83,6 +83,8 @@ int main(int argc, char **argv)
         bench_self[len] = '\0';
     else
         snprintf(bench_self, sizeof bench_self, "%s", argv[0]);
+    if (only && strcmp(only, "testnet-steps") == 0 && argc > 3)
+        return bench_testnet_steps(argv[2], atol(argv[3]));
 #ifdef BENCH_OPENBLAS
     if (only && strcmp(only, "openblas-gemm") == 0 && argc > 2) {
         bench_openblas_gemm(argv[2], argc > 3 ? atoi(argv[3]) : BENCH_REPS);

@@ -32,6 +32,10 @@ extern char bench_self[4096];
 
 /* ---- the three benchmarks ------------------------------------------------------ */
 void bench_testnet(void);
+/* `agrad_bench testnet-steps WAY N`: N TestNet steps of one way (hand,
+ * rebuild, replay, linear-rebuild, linear-replay) and no timing, for
+ * counting instructions (bench/instructions.sh); 2 for an unknown way */
+int bench_testnet_steps(const char *way, long n);
 void bench_mlp(void);
 void bench_chain(void);
 /* the child mode `agrad_bench openblas-gemm NAME [REPS]` (bench_mlp.c) */

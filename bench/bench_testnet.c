@@ -100,22 +100,66 @@ static double engine_vs_hand(engine_net *n, const hand_params *P)
     return worst;
 }
 
-void bench_testnet(void)
+/* Random parameters and input table; the two engine nets on the same
+ * parameter tensors, each with a graph of its own. */
+static void testnet_setup(hand_params *P, engine_net *split, engine_net *fused)
 {
-    hand_params P, G;
-    double *p = &P.W1[0][0];
-    for (size_t i = 0; i < sizeof P / sizeof(double); i++) p[i] = 0.5 * bench_uniform();
+    double *p = &P->W1[0][0];
+    for (size_t i = 0; i < sizeof *P / sizeof(double); i++) p[i] = 0.5 * bench_uniform();
     for (int t = 0; t < TABLE; t++) {
         for (int j = 0; j < BN_IN; j++) inputs[t][j] = 2.0 * bench_uniform();
         labels[t] = bench_uniform() > 0.0;
     }
-    engine_net split = {
-        .W1 = param(BN_HID, BN_IN, &P.W1[0][0]), .b1 = param(BN_HID, 1, P.b1),
-        .W2 = param(BN_OUT, BN_HID, &P.W2[0][0]), .b2 = param(BN_OUT, 1, P.b2),
+    *split = (engine_net){
+        .W1 = param(BN_HID, BN_IN, &P->W1[0][0]), .b1 = param(BN_HID, 1, P->b1),
+        .W2 = param(BN_OUT, BN_HID, &P->W2[0][0]), .b2 = param(BN_OUT, 1, P->b2),
         .a0 = ag_tensor_zeros(2, (int[]){BN_IN, 1}), .y = ag_tensor_scalar(0), .g = ag_graph_new()};
-    engine_net fused = split; /* the same tensors, a graph of its own */
-    fused.fused = true;
-    fused.g = ag_graph_new();
+    *fused = *split;
+    fused->fused = true;
+    fused->g = ag_graph_new();
+}
+
+static void testnet_teardown(engine_net *split, engine_net *fused)
+{
+    ag_graph_free(split->g);
+    ag_graph_free(fused->g);
+    ag_tensor *all[] = {split->W1, split->b1, split->W2, split->b2, split->a0, split->y};
+    for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
+}
+
+int bench_testnet_steps(const char *way, long n)
+{
+    hand_params P, G;
+    engine_net split, fused;
+    testnet_setup(&P, &split, &fused);
+    bool linear = strncmp(way, "linear-", 7) == 0;
+    const char *what = linear ? way + 7 : way;
+    engine_net *net = linear ? &fused : &split;
+    double sink = engine_rebuild_step(net, 0); /* recorded once, as for replay */
+    int known = 1;
+    if (strcmp(way, "hand") == 0)
+        for (long i = 0; i < n; i++)
+            sink += hand_testnet_step(&P, inputs[i & (TABLE - 1)], labels[i & (TABLE - 1)], &G);
+    else if (strcmp(what, "rebuild") == 0)
+        for (long i = 0; i < n; i++) sink += engine_rebuild_step(net, i);
+    else if (strcmp(what, "replay") == 0)
+        for (long i = 0; i < n; i++) sink += engine_replay_step(net, i);
+    else
+        known = 0;
+    if (known)
+        printf("# %ld %s steps, checksum %.6g\n", n, way, sink);
+    else
+        fprintf(stderr, "agrad_bench testnet-steps: unknown way '%s' (hand, rebuild, replay, "
+                        "linear-rebuild or linear-replay)\n", way);
+    testnet_teardown(&split, &fused);
+    return known ? 0 : 2;
+}
+
+void bench_testnet(void)
+{
+    hand_params P, G;
+    engine_net split, fused;
+    testnet_setup(&P, &split, &fused);
     engine_net *nets[2] = {&split, &fused};
     printf("# TestNet step: agrad vs hand max |difference| over J and all gradients: %.1e "
            "(matmul + add), %.1e (linear)\n", engine_vs_hand(&split, &P), engine_vs_hand(&fused, &P));
@@ -159,8 +203,5 @@ void bench_testnet(void)
     }
     fflush(stdout);
 
-    ag_graph_free(split.g);
-    ag_graph_free(fused.g);
-    ag_tensor *all[] = {split.W1, split.b1, split.W2, split.b2, split.a0, split.y};
-    for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
+    testnet_teardown(&split, &fused);
 }

@@ -57,3 +57,8 @@ $(BUILD)/bench/agrad_bench: $(BENCH_SRC) $(wildcard bench/*.h) $(BUILD)/libagrad
 
 bench: $(BUILD)/bench/agrad_bench
 	./$(BUILD)/bench/agrad_bench
+
+# instructions per TestNet step under callgrind (needs valgrind)
+.PHONY: bench-instructions
+bench-instructions: $(BUILD)/bench/agrad_bench
+	bench/instructions.sh ./$(BUILD)/bench/agrad_bench
