@@ -702,6 +702,56 @@ START_TEST(tiny_ops_with_one_operand_twice_match_definition)
 }
 END_TEST
 
+/* Softmax rows of 1 to 5 values, with ties, infinities and NaN: each p and
+ * the cross-entropy against the definition with every exp called,
+ * p_c = exp(x_c - m) * (1 / sum), J = log(sum) - (x_y - m), bit for bit
+ * (NaN where the definition gives NaN). The op skips the call for the
+ * maximum, exp(0) = 1, when the maximum is finite. */
+static void check_softmax_row(const double *x, int n)
+{
+    double m = x[0], s = 0.0, e[8];
+    for (int c = 1; c < n; c++) m = x[c] > m ? x[c] : m;
+    for (int c = 0; c < n; c++) s += e[c] = exp(x[c] - m);
+    ag_tensor *t = ag_tensor_from(1, (int[]){n}, x);
+    ag_graph *g = ag_graph_new();
+    ag_node *p = ag_softmax(ag_input(g, t));
+    ag_node *J = ag_softmax_xent_label(ag_input(g, t), n - 1);
+    ck_assert_msg(p && J, "%s", ag_graph_error(g));
+    for (int c = 0; c < n; c++) {
+        double want = e[c] * (1.0 / s), got = ag_node_value(p)[c];
+        ck_assert_msg(got == want || (isnan(got) && isnan(want)), "n %d: p[%d] = %.17g, expected %.17g",
+                      n, c, got, want);
+    }
+    double want_J = log(s) - (x[n - 1] - m), got_J = ag_node_value(J)[0];
+    ck_assert_msg(got_J == want_J || (isnan(got_J) && isnan(want_J)), "n %d: J = %.17g, expected %.17g",
+                  n, got_J, want_J);
+    ag_graph_free(g);
+    ag_tensor_free(t);
+}
+
+START_TEST(softmax_rows_match_definition_at_special_values)
+{
+    static const double rows[][5] = {
+        {0.3, -1.2, 2.5, 2.5, 0.0},         /* a tie for the maximum */
+        {-700.0, 710.0, 3.0, -1e-300, 5e-324},
+        {-INFINITY, 1.0, -INFINITY, 0.5, 2.0},
+        {INFINITY, 1.0, 2.0, INFINITY, 0.0}, /* an infinite maximum: NaN, as defined */
+        {NAN, 1.0, 2.0, 3.0, 4.0},           /* NaN first: the maximum stays NaN */
+        {1.0, NAN, 2.0, 0.5, -3.0},
+        {-0.0, 0.0, -0.0, 0.0, -0.0},
+    };
+    test_rng r = {101};
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++)
+        for (int n = 1; n <= 5; n++) check_softmax_row(rows[k], n);
+    for (int i = 0; i < 200; i++) { /* and random rows */
+        double x[5];
+        int n = rng_int(&r, 1, 5);
+        for (int c = 0; c < n; c++) x[c] = rng_uniform(&r, -30.0, 30.0);
+        check_softmax_row(x, n);
+    }
+}
+END_TEST
+
 Suite *perf_suite(void)
 {
     Suite *s = suite_create("perf");
@@ -722,6 +772,7 @@ Suite *perf_suite(void)
     tcase_add_test(tc, unary_ops_on_tiny_tensors_match_closed_forms);
     tcase_add_test(tc, binary_ops_on_tiny_tensors_match_definition);
     tcase_add_test(tc, tiny_ops_with_one_operand_twice_match_definition);
+    tcase_add_test(tc, softmax_rows_match_definition_at_special_values);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,8 +27,13 @@ static bool softmax_shape(ag_node *out, char *why, size_t len)
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum)
 {
     double m = x[0], s = 0.0;
-    for (size_t c = 1; c < n; c++) m = x[c] > m ? x[c] : m;
-    for (size_t c = 0; c < n; c++) s += p[c] = exp(x[c] - m);
+    size_t top = 0; /* x[top] = m */
+    for (size_t c = 1; c < n; c++)
+        if (x[c] > m) m = x[c], top = c;
+    /* exp(x[top] - m) = exp(0) = 1 exactly when m is finite: one call fewer
+     * (half of a two-class row's) */
+    size_t skip = isfinite(m) ? top : n;
+    for (size_t c = 0; c < n; c++) s += p[c] = c == skip ? 1.0 : exp(x[c] - m);
     double inv = 1.0 / s; /* one division; p then carries one rounding more */
     for (size_t c = 0; c < n; c++) p[c] *= inv;
     *max = m;
