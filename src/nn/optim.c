@@ -108,6 +108,20 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
     return o;
 }
 
+/* SGD with momentum (PyTorch's formulation); `first` and `nesterov`
+ * constants in each copy, so the loop has no branch and vectorises */
+static ALWAYS_INLINE void momentum_loop(size_t n, double *p, const double *grad, double *b, double lr,
+                                        double decay, double momentum, double keep, const bool first,
+                                        const bool nesterov)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = grad[i] + decay * p[i];
+        b[i] = first ? g : momentum * b[i] + keep * g;
+        g = nesterov ? g + momentum * b[i] : b[i];
+        p[i] -= lr * g;
+    }
+}
+
 static void sgd_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad, double *b)
 {
     /* the settings in locals: stores to p (doubles) could otherwise alias
@@ -119,18 +133,21 @@ static void sgd_update(const ag_optimizer_config *c, long step, size_t n, double
         for (size_t i = 0; i < n; i++) p[i] -= lr * (grad[i] + decay * p[i]);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        double g = grad[i] + decay * p[i];
-        b[i] = first ? g : momentum * b[i] + keep * g;
-        g = nesterov ? g + momentum * b[i] : b[i];
-        p[i] -= lr * g;
-    }
+    if (first && nesterov)
+        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, true, true);
+    else if (first)
+        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, true, false);
+    else if (nesterov)
+        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, false, true);
+    else
+        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, false, false);
 }
 
-static void adam_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad,
-                        double *m, double *v)
+/* Adam's loop with `decoupled` (AdamW) a constant in each copy: a branch in
+ * the loop would keep it from vectorising */
+static ALWAYS_INLINE void adam_loop(const ag_optimizer_config *c, long step, size_t n, double *p,
+                                   const double *grad, double *m, double *v, const bool decoupled)
 {
-    const bool decoupled = c->kind == AG_OPTIM_ADAMW;
     const double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
     /* the settings in locals, as in sgd_update */
     const double lr = c->lr, decay = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
@@ -144,6 +161,15 @@ static void adam_update(const ag_optimizer_config *c, long step, size_t n, doubl
         v[i] = b2 * v[i] + (1.0 - b2) * g * g;
         p[i] -= lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + eps);
     }
+}
+
+static void adam_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad,
+                        double *m, double *v)
+{
+    if (c->kind == AG_OPTIM_ADAMW)
+        adam_loop(c, step, n, p, grad, m, v, true);
+    else
+        adam_loop(c, step, n, p, grad, m, v, false);
 }
 
 /* Elements [lo, hi) of every parameter: thread tid's share of each of
