@@ -8,6 +8,12 @@
 ALL_CFLAGS += -pthread
 LDLIBS += -pthread
 
+# Every function starts on a 64-byte line. A TestNet step is a few dozen
+# short functions, and where they fall against cache lines and the decoded
+# instruction cache moved its time by 10 % (same instruction count) when
+# unrelated code grew; aligned, the step keeps its speed whatever precedes it.
+ALL_CFLAGS += -falign-functions=64
+
 # The register tile relies on a*b+c becoming one fused multiply-add; GCC does
 # that in ISO C mode (-std=c11) only when told.
 $(BUILD)/src/kernels/gemm.o: ALL_CFLAGS += -ffp-contract=fast
