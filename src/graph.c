@@ -86,12 +86,18 @@ static double *arena_doubles(ag_graph *g, size_t count)
     return ag_arena_alloc(&g->arena, count * sizeof(double));
 }
 
-/* A fresh zeroed node for `op` in g's arena; NULL (graph failed) on OOM. */
-static ag_node *node_new(ag_graph *g, const ag_op *op)
+__attribute__((noinline, cold)) static void node_out_of_memory(ag_graph *g, const ag_op *op)
+{
+    ag_graph_fail(g, "ag_%s: out of memory", op->name);
+}
+
+/* A fresh zeroed node for `op` in g's arena; NULL (graph failed) on OOM.
+ * Inlined (its call cost as much as its body), the failure out of line. */
+static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
 {
     ag_node *n = ag_arena_alloc(&g->arena, sizeof *n);
     if (!n) {
-        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        node_out_of_memory(g, op);
         return NULL;
     }
     /* field by field (a new field goes here too): GCC zeroes a whole struct
@@ -127,6 +133,12 @@ static void describe_operands(const ag_node *n, char *buf, size_t len)
     }
     ag_shape_str(&n->in[2]->shape, sc, sizeof sc);
     snprintf(buf, len, "(%s) %s (%s) + (%s)", sa, symbol, sb, sc);
+}
+
+/* The forward refused the values (a label out of range): "ag_op: why". */
+__attribute__((noinline, cold)) static void forward_failed(ag_graph *g, const ag_op *op, const char *why)
+{
+    ag_graph_fail(g, "ag_%s: %s", op->name, why);
 }
 
 /* The shape rule refused the operands: "ag_matmul: (4x3) @ (2x1): why".
@@ -209,11 +221,11 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
         return NULL;
     }
     if (!node_buffers(g, n) || !push_node(g, n)) {
-        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        node_out_of_memory(g, op);
         return NULL;
     }
     if (!n->op->forward(n, why, sizeof why)) { /* the shape rule may pick a variant */
-        ag_graph_fail(g, "ag_%s: %s", op->name, why);
+        forward_failed(g, op, why);
         return NULL;
     }
     if (g->detect_anomaly && !ag_check_value(g, n)) return NULL;
@@ -222,13 +234,20 @@ ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_
 
 /* ---- leaves ---------------------------------------------------------------- */
 
-static ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
+/* A leaf of a NULL tensor: say so, with the error that likely made it NULL. */
+__attribute__((noinline, cold)) static void leaf_of_null(ag_graph *g, const ag_op *op)
+{
+    const char *earlier = ag_last_error();
+    ag_graph_fail(g, "ag_%s: tensor is NULL%s%s%s", op->name, earlier[0] ? " (did its creation fail? " : "",
+                  earlier, earlier[0] ? ")" : "");
+}
+
+/* Inlined into ag_param and ag_input, the failures out of line, as node_new. */
+static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
 {
     if (!g || g->failed) return NULL;
     if (!t) {
-        const char *earlier = ag_last_error();
-        ag_graph_fail(g, "ag_%s: tensor is NULL%s%s%s", op->name, earlier[0] ? " (did its creation fail? " : "",
-                      earlier, earlier[0] ? ")" : "");
+        leaf_of_null(g, op);
         return NULL;
     }
     ag_node *n = node_new(g, op);
@@ -238,7 +257,7 @@ static ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_tensor *t)
     n->value = t->data;
     n->name = t->name;
     if (!push_node(g, n)) {
-        ag_graph_fail(g, "ag_%s: out of memory", op->name);
+        node_out_of_memory(g, op);
         return NULL;
     }
     return n;
