@@ -19,14 +19,9 @@ static inline bool is_small(int M, int N, int K) { return (long long)M * N * K <
  * constant, so the loop over p unrolls and the vector stays in registers;
  * for longer ones two rows at a time, so each load of the vector serves both. */
 #define SMALL_K_MAX 4
-/* Unroll a loop over K <= SMALL_K_MAX completely (GCC at -O2 does not on
- * its own): the vector's K values then live in registers. GCC 8 and clang
- * know the pragma; older compilers would warn, so they go without. */
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
-#define AG_UNROLL_K _Pragma("GCC unroll 4")
-#else
-#define AG_UNROLL_K
-#endif
+/* Unroll a loop over K <= SMALL_K_MAX completely: the vector's K values
+ * then live in registers. */
+#define AG_UNROLL_K AG_UNROLL(4)
 
 /* Return after fn(M, K, ...) with K as a constant when 1 <= K <= SMALL_K_MAX
  * (fn's loop over K then unrolls); otherwise go on to the general loops. */
