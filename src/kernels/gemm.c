@@ -32,6 +32,7 @@ typedef struct gemm_problem {
     double beta;
     double *C;
     int ldc;
+    const double *packed_a; /* op(A) already packed for every block, or NULL */
 } gemm_problem;
 
 /* Block sizes shared by every instruction set (each MR and NR divides them):
@@ -106,25 +107,26 @@ static int balanced_step(int n, int max_step, int multiple)
 
 typedef struct gemm_kernel {
     void (*blocked)(const gemm_problem *pr, double *ws);
+    void (*pack_a_blocks)(const gemm_problem *pr, double *dst, int part, int parts);
     const char *isa;
     int mr, nr;
 } gemm_kernel;
 
-static gemm_kernel kernel = {blocked_generic, "generic", 4, 4};
+static gemm_kernel kernel = {blocked_generic, pack_a_blocks_generic, "generic", 4, 4};
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
 /* The best kernel this CPU runs, no better than `cap` (NULL: no cap). */
 static gemm_kernel kernel_best(const char *cap)
 {
-    gemm_kernel best = {blocked_generic, "generic", 4, 4};
+    gemm_kernel best = {blocked_generic, pack_a_blocks_generic, "generic", 4, 4};
 #ifdef GEMM_X86
     bool allow_avx2 = !cap || strcmp(cap, "generic") != 0;
     bool allow_avx512 = allow_avx2 && (!cap || strcmp(cap, "avx2") != 0);
     __builtin_cpu_init();
     if (allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        best = (gemm_kernel){blocked_avx2, "avx2", 6, 8};
+        best = (gemm_kernel){blocked_avx2, pack_a_blocks_avx2, "avx2", 6, 8};
     if (allow_avx512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
-        best = (gemm_kernel){blocked_avx512, "avx512", 12, 16};
+        best = (gemm_kernel){blocked_avx512, pack_a_blocks_avx512, "avx512", 12, 16};
 #else
     (void)cap;
 #endif
@@ -280,13 +282,37 @@ static void gemm_part(void *ctx, int tid, int nthreads)
     gemm_blocked(&sub);
 }
 
+/* Bands of columns all read the whole of op(A): it is packed once, the
+ * threads sharing the work, into this buffer (4 MiB, static so a step never
+ * allocates), and every band reads it from there. One product at a time
+ * uses it; a concurrent one, or an op(A) too large for it, has each band
+ * pack op(A) itself. The packed values and the sums are the same either
+ * way, so are the results. */
+#define GEMM_SHARED_A_DOUBLES ((size_t)1 << 19)
+static _Alignas(64) double shared_a[GEMM_SHARED_A_DOUBLES];
+static atomic_int shared_a_taken;
+
+static void pack_a_part(void *ctx, int tid, int nthreads)
+{
+    const gemm_split *sp = ctx;
+    kernel_get()->pack_a_blocks(&sp->pr, shared_a, tid, nthreads);
+}
+
+/* Whether op(A) of pr fits the shared buffer (padded to the tile's rows),
+ * and the buffer was free; true claims it. */
+static bool shared_a_claim(const gemm_problem *pr, int mr)
+{
+    size_t doubles = (size_t)((pr->M + mr - 1) / mr) * (size_t)mr * (size_t)pr->K;
+    return doubles <= GEMM_SHARED_A_DOUBLES && atomic_exchange(&shared_a_taken, 1) == 0;
+}
+
 /* The packed path for everything that is not tiny, split over the threads
  * when large; kept out of ag_gemm so the tiny path pays for none of it. */
 __attribute__((noinline)) static void gemm_large(const gemm_problem *pr)
 {
     const gemm_kernel *k = kernel_get();
     /* split the dimension whose band leaves the smaller operand to re-pack:
-     * bands of columns each pack all of op(A) (M x K), bands of rows all of
+     * bands of columns each read all of op(A) (M x K), bands of rows all of
      * op(B) (K x N) */
     bool along_n = pr->M <= pr->N;
     int unit = along_n ? k->nr : k->mr;
@@ -295,10 +321,17 @@ __attribute__((noinline)) static void gemm_large(const gemm_problem *pr)
     int units = ((along_n ? pr->N : pr->M) + unit - 1) / unit;
     if (nthreads > units) nthreads = units;
     gemm_split sp = {.pr = *pr, .along_n = along_n, .unit = unit};
-    if (nthreads > 1)
-        ag_parallel_run(nthreads, gemm_part, &sp);
-    else
+    if (nthreads < 2) {
         gemm_part(&sp, 0, 1);
+        return;
+    }
+    bool share_a = along_n && shared_a_claim(pr, k->mr);
+    if (share_a) {
+        ag_parallel_run(nthreads, pack_a_part, &sp);
+        sp.pr.packed_a = shared_a;
+    }
+    ag_parallel_run(nthreads, gemm_part, &sp);
+    if (share_a) atomic_store(&shared_a_taken, 0);
 }
 
 void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
@@ -319,6 +352,7 @@ void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
     return;
 #endif
     gemm_problem pr = {.M = M, .N = N, .K = K, .A = A, .B = B, .a_rs = a_rs, .a_cs = a_cs,
-                       .b_rs = b_rs, .b_cs = b_cs, .beta = beta, .C = C, .ldc = ldc};
+                       .b_rs = b_rs, .b_cs = b_cs, .beta = beta, .C = C, .ldc = ldc,
+                       .packed_a = NULL};
     gemm_large(&pr);
 }

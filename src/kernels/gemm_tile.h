@@ -150,8 +150,31 @@ static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const doub
         }
 }
 
+/* op(A) packed block by block, (pc, ic) in the order blocked() visits them,
+ * each block as pack_a leaves it (ceil(mc / GT_MR) micro-panels of kc x
+ * GT_MR): the blocks whose index is part modulo parts, so that threads can
+ * share the packing of one op(A) (gemm.c's shared path). */
+static GT_TARGET void GT_NAME(pack_a_blocks)(const gemm_problem *pr, double *dst, int part, int parts)
+{
+    int kc_step = balanced_step(pr->K, GEMM_KC, 1);
+    int mc_step = balanced_step(pr->M, GEMM_MC, GT_MR);
+    int block = 0;
+    for (int pc = 0; pc < pr->K; pc += kc_step) {
+        int kc = pr->K - pc < kc_step ? pr->K - pc : kc_step;
+        for (int ic = 0; ic < pr->M; ic += mc_step, block++) {
+            int mc = pr->M - ic < mc_step ? pr->M - ic : mc_step;
+            if (block % parts == part)
+                GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
+                                pr->a_rs, pr->a_cs, dst);
+            dst += (size_t)(mc + GT_MR - 1) / GT_MR * GT_MR * kc;
+        }
+    }
+}
+
 /* C[M,N] (= or +=) op(A) op(B) for one thread, using workspace ws (at least
- * GEMM_WS_DOUBLES doubles, 64-byte aligned). */
+ * GEMM_WS_DOUBLES doubles, 64-byte aligned); op(A) is read from
+ * pr->packed_a when set (pack_a_blocks' layout), else packed block by block
+ * into ws. */
 static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
 {
     double *pa = ws, *pb = ws + GEMM_MC * GEMM_KC;
@@ -160,6 +183,7 @@ static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
     int mc_step = balanced_step(pr->M, GEMM_MC, GT_MR);
     for (int jc = 0; jc < pr->N; jc += nc_step) {
         int nc = pr->N - jc < nc_step ? pr->N - jc : nc_step;
+        const double *shared_a = pr->packed_a;
         for (int pc = 0; pc < pr->K; pc += kc_step) {
             int kc = pr->K - pc < kc_step ? pr->K - pc : kc_step;
             bool accumulate = pc > 0 || pr->beta != 0.0;
@@ -167,14 +191,20 @@ static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
                             pr->b_rs, pr->b_cs, pb);
             for (int ic = 0; ic < pr->M; ic += mc_step) {
                 int mc = pr->M - ic < mc_step ? pr->M - ic : mc_step;
-                GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
-                                pr->a_rs, pr->a_cs, pa);
+                const double *a_block = pa;
+                if (shared_a) {
+                    a_block = shared_a;
+                    shared_a += (size_t)(mc + GT_MR - 1) / GT_MR * GT_MR * kc;
+                } else {
+                    GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
+                                    pr->a_rs, pr->a_cs, pa);
+                }
                 double *cblock = pr->C + (size_t)ic * pr->ldc + jc;
                 for (int jr = 0; jr < nc; jr += GT_NR) {
                     int n = nc - jr < GT_NR ? nc - jr : GT_NR;
                     for (int ir = 0; ir < mc; ir += GT_MR) {
                         int m = mc - ir < GT_MR ? mc - ir : GT_MR;
-                        GT_NAME(tile)(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
+                        GT_NAME(tile)(kc, a_block + (size_t)ir * kc, pb + (size_t)jr * kc,
                                       cblock + (size_t)ir * pr->ldc + jr, pr->ldc, accumulate, m, n);
                     }
                 }
