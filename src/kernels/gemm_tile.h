@@ -150,6 +150,12 @@ static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const doub
         }
 }
 
+/* doubles pack_a writes for an mc x kc block: whole micro-panels of GT_MR rows */
+static inline size_t GT_NAME(packed_a_size)(int mc, int kc)
+{
+    return (size_t)(mc + GT_MR - 1) / GT_MR * GT_MR * (size_t)kc;
+}
+
 /* op(A) packed block by block, (pc, ic) in the order blocked() visits them,
  * each block as pack_a leaves it (ceil(mc / GT_MR) micro-panels of kc x
  * GT_MR): the blocks whose index is part modulo parts, so that threads can
@@ -166,7 +172,7 @@ static GT_TARGET void GT_NAME(pack_a_blocks)(const gemm_problem *pr, double *dst
             if (block % parts == part)
                 GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
                                 pr->a_rs, pr->a_cs, dst);
-            dst += (size_t)(mc + GT_MR - 1) / GT_MR * GT_MR * kc;
+            dst += GT_NAME(packed_a_size)(mc, kc);
         }
     }
 }
@@ -194,7 +200,7 @@ static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
                 const double *a_block = pa;
                 if (shared_a) {
                     a_block = shared_a;
-                    shared_a += (size_t)(mc + GT_MR - 1) / GT_MR * GT_MR * kc;
+                    shared_a += GT_NAME(packed_a_size)(mc, kc);
                 } else {
                     GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
                                     pr->a_rs, pr->a_cs, pa);

@@ -63,13 +63,7 @@ void ag_matmul_jvp(ag_node *out)
     if (b->tangent) ag_gemm(false, false, M, N, K, a->value, K, b->tangent, N, beta, out->tangent, N);
 }
 
-MATVEC_VARIANTS(matmul_matvec, false)
-
-#define MATMUL_VARIANT(K)                                                                  \
-    {.name = "matmul", .arity = 2, .symbol = "@", .shape = matmul_shape,                   \
-     .forward = matmul_matvec##K##_forward, .vjp = matmul_matvec##K##_vjp, .jvp = ag_matmul_jvp}
-static const ag_op matmul_matvec_ops[SMALL_K_MAX] = {MATMUL_VARIANT(1), MATMUL_VARIANT(2),
-                                                     MATMUL_VARIANT(3), MATMUL_VARIANT(4)};
+MATVEC_VARIANT_TABLE(matmul_matvec_ops, matmul_matvec, false, "matmul", matmul_shape, ag_matmul_jvp)
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
                             .shape = matmul_shape, .forward = matmul_forward,

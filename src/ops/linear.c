@@ -240,13 +240,7 @@ static void linear_jvp(ag_node *out)
 
 /* a matrix times a short vector with a bias of M values (a column [M,1], or
  * [M] or [1,M] when M = 1, all read straight): TestNet's layers */
-MATVEC_VARIANTS(linear_matvec, true)
-
-#define LINEAR_VARIANT(K)                                                                  \
-    {.name = "linear", .arity = 3, .symbol = "@", .shape = linear_shape,                   \
-     .forward = linear_matvec##K##_forward, .vjp = linear_matvec##K##_vjp, .jvp = linear_jvp}
-static const ag_op linear_matvec_ops[SMALL_K_MAX] = {LINEAR_VARIANT(1), LINEAR_VARIANT(2),
-                                                     LINEAR_VARIANT(3), LINEAR_VARIANT(4)};
+MATVEC_VARIANT_TABLE(linear_matvec_ops, linear_matvec, true, "linear", linear_shape, linear_jvp)
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .forward = linear_forward,

@@ -234,12 +234,24 @@ static inline void matmul_grads(const ag_node *out)
         }                                                                                  \
     }
 
-/* The four variants' functions, prefix1_forward .. prefix4_vjp. */
-#define MATVEC_VARIANTS(prefix, WITH_BIAS)                                                 \
+/* The descriptor of variant K: the op's name, arity, shape rule and jvp,
+ * the variant's forward and vjp. */
+#define MATVEC_VARIANT_OP(prefix, K, WITH_BIAS, NAME, SHAPE, JVP)                          \
+    {.name = NAME, .arity = (WITH_BIAS) ? 3 : 2, .symbol = "@", .shape = SHAPE,            \
+     .forward = prefix##K##_forward, .vjp = prefix##K##_vjp, .jvp = JVP}
+
+/* The four variants' functions (prefix1_forward .. prefix4_vjp) and the
+ * table of their descriptors, table[K - 1] for K = 1 .. SMALL_K_MAX. */
+#define MATVEC_VARIANT_TABLE(table, prefix, WITH_BIAS, NAME, SHAPE, JVP)                   \
     MATVEC_VARIANT(prefix, 1, WITH_BIAS)                                                   \
     MATVEC_VARIANT(prefix, 2, WITH_BIAS)                                                   \
     MATVEC_VARIANT(prefix, 3, WITH_BIAS)                                                   \
-    MATVEC_VARIANT(prefix, 4, WITH_BIAS)
+    MATVEC_VARIANT(prefix, 4, WITH_BIAS)                                                   \
+    static const ag_op table[SMALL_K_MAX] = {                                              \
+        MATVEC_VARIANT_OP(prefix, 1, WITH_BIAS, NAME, SHAPE, JVP),                         \
+        MATVEC_VARIANT_OP(prefix, 2, WITH_BIAS, NAME, SHAPE, JVP),                         \
+        MATVEC_VARIANT_OP(prefix, 3, WITH_BIAS, NAME, SHAPE, JVP),                         \
+        MATVEC_VARIANT_OP(prefix, 4, WITH_BIAS, NAME, SHAPE, JVP)};
 
 /* Whether a product of A [M,K] and B [K,N] takes a matrix-vector variant. */
 static inline bool takes_matvec_variant(int M, int N, int K)
