@@ -149,23 +149,40 @@ void bench_openblas_gemm(const char *name, int reps)
     time_gemm(openblas_gemm, name, reps);
 }
 
-/* Run `agrad_bench openblas-gemm NAME REPS` with OPENBLAS_CORETYPE=core
- * (NULL: OpenBLAS's own choice of kernel), echo what it prints when `echo`,
- * and return its median GFLOP/s (0 if it failed). OpenBLAS reads the
- * variable when it is loaded, hence one process per kernel. */
-static double openblas_child(const char *core, const char *name, int reps, bool echo)
+/* Which kernel a child should run. OpenBLAS reads OPENBLAS_CORETYPE (and
+ * OPENBLAS_L2_SIZE) when it is loaded, hence one process per kernel. Some
+ * machines set both for old OpenBLAS builds; they then hold every program on
+ * the machine, PyTorch included, to an older kernel, so "OpenBLAS's own
+ * choice" is measured with both removed, and the setting the environment
+ * makes is measured apart, under its own name. */
+typedef enum { KERNEL_OWN_CHOICE, KERNEL_AS_ENVIRONMENT_SETS, KERNEL_NAMED } kernel_choice;
+
+/* Run `agrad_bench openblas-gemm NAME REPS` with the kernel `core` (for
+ * KERNEL_NAMED), echo what it prints when `echo`, write the kernel OpenBLAS
+ * reports having run into ran[RAN_SIZE] (when not NULL) and return its
+ * median GFLOP/s (0 if it failed). */
+enum { RAN_SIZE = 32 };
+static double openblas_child(kernel_choice choice, const char *core, const char *name, int reps,
+                             bool echo, char *ran)
 {
-    char cmd[sizeof bench_self + 128], line[512];
-    snprintf(cmd, sizeof cmd, "%s%s '%s' openblas-gemm %s %d", core ? "OPENBLAS_CORETYPE=" : "",
-             core ? core : "", bench_self, name, reps);
+    char cmd[sizeof bench_self + 160], line[512];
+    const char *env = choice == KERNEL_OWN_CHOICE ? "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+                      : choice == KERNEL_NAMED    ? "env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="
+                                                  : "";
+    snprintf(cmd, sizeof cmd, "%s%s '%s' openblas-gemm %s %d", env,
+             choice == KERNEL_NAMED ? core : "", bench_self, name, reps);
     fflush(stdout);
     FILE *child = popen(cmd, "r");
     if (!child) return 0.0;
     double gflops = 0.0;
     size_t len = strlen(name);
+    if (ran) snprintf(ran, RAN_SIZE, "unknown");
     while (fgets(line, sizeof line, child)) {
         if (echo) fputs(line, stdout);
         if (strncmp(line, name, len) == 0 && line[len] == ':') gflops = strtod(line + len + 1, NULL);
+        const char *corename = strstr(line, ", core ");
+        if (ran && strncmp(line, "# OpenBLAS:", 11) == 0 && corename)
+            sscanf(corename + 7, "%31[^,\n]", ran);
     }
     pclose(child);
     return gflops;
@@ -175,23 +192,26 @@ static double openblas_child(const char *core, const char *name, int reps, bool 
  * one minute to the next), so the ratio the target is stated in is also
  * measured in pairs: a repetition of the MLP step, then right after it a
  * repetition of OpenBLAS's fastest kernel; the median of the pair ratios. */
-static void paired_mlp_over_openblas(mlp *m, const char *core)
+static void paired_mlp_over_openblas(mlp *m, kernel_choice choice, const char *core)
 {
     double ratio[BENCH_REPS], gemm_ratio[BENCH_REPS], ms;
-    char name[64];
-    snprintf(name, sizeof name, "openblas_%s_pair", core ? core : "default");
+    char name[64], against[96];
+    snprintf(name, sizeof name, "openblas_%s_pair", core);
+    snprintf(against, sizeof against, "OpenBLAS %s kernel", core);
     for (int r = 0; r < BENCH_REPS; r++) {
         double mlp_gf = mlp_rep(m, false, &ms);
         double own_gf = time_gemm(agrad_gemm, NULL, 1);
-        double blas_gf = openblas_child(core, name, 1, false);
+        double blas_gf = openblas_child(choice, core, name, 1, false, NULL);
         ratio[r] = blas_gf > 0.0 ? mlp_gf / blas_gf : 0.0;
         gemm_ratio[r] = blas_gf > 0.0 ? own_gf / blas_gf : 0.0;
     }
-    printf("# in pairs, each agrad repetition next to one of OpenBLAS's %s kernel:\n",
-           core ? core : "default");
-    bench_report("mlp_agrad_over_openblas_best_dgemm_paired", ratio, BENCH_REPS, "x",
-                 "target >= 0.85");
-    bench_report("agrad_gemm_over_openblas_best_dgemm_paired", gemm_ratio, BENCH_REPS, "x", NULL);
+    printf("# in pairs, each agrad repetition next to one of OpenBLAS's fastest kernel "
+           "(%s):\n", core);
+    char target[128];
+    snprintf(target, sizeof target, "%s; target >= 0.85", against);
+    bench_report("mlp_agrad_over_openblas_best_dgemm_paired", ratio, BENCH_REPS, "x", target);
+    bench_report("agrad_gemm_over_openblas_best_dgemm_paired", gemm_ratio, BENCH_REPS, "x",
+                 against);
 }
 #endif
 
@@ -215,31 +235,47 @@ void bench_mlp(void)
     ag_gemm_use_isa(NULL);
 #ifdef BENCH_OPENBLAS
     /* OpenBLAS 0.3.21 does not know every CPU (it falls back to its SSE3
-     * "Prescott" kernel on some recent Xeons): time the kernel it picks, and
-     * its AVX2 (Haswell) and AVX-512 (SkylakeX) kernels where the CPU has them */
-    double blas_gf = openblas_child(NULL, "openblas_dgemm_n1024", BENCH_REPS, true);
+     * "Prescott" kernel on some recent Xeons): time the kernel it picks, the
+     * one the environment's OPENBLAS_CORETYPE holds it to (if set), and its
+     * AVX2 (Haswell) and AVX-512 (SkylakeX) kernels where the CPU has them */
+    char own_core[RAN_SIZE], best_core[RAN_SIZE];
+    double blas_gf = openblas_child(KERNEL_OWN_CHOICE, NULL, "openblas_ownchoice_dgemm_n1024",
+                                    BENCH_REPS, true, own_core);
+    printf("# OpenBLAS's own choice of kernel here (OPENBLAS_CORETYPE unset): %s\n", own_core);
+    snprintf(best_core, sizeof best_core, "%s", own_core);
+    const char *env_core = getenv("OPENBLAS_CORETYPE");
+    if (env_core && env_core[0]) {
+        char ran[RAN_SIZE];
+        openblas_child(KERNEL_AS_ENVIRONMENT_SETS, NULL, "openblas_envcoretype_dgemm_n1024",
+                       BENCH_REPS, true, ran);
+        printf("# the environment sets OPENBLAS_CORETYPE=%s: OpenBLAS ran %s (PyTorch and numpy "
+               "get it too unless they drop it)\n", env_core, ran);
+    }
     double haswell_gf = 0.0, skx_gf = 0.0;
-    const char *best_core = NULL;
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        haswell_gf = openblas_child("Haswell", "openblas_haswell_dgemm_n1024", BENCH_REPS, true);
-        best_core = haswell_gf > blas_gf ? "Haswell" : NULL;
+        haswell_gf = openblas_child(KERNEL_NAMED, "Haswell", "openblas_haswell_dgemm_n1024",
+                                    BENCH_REPS, true, NULL);
+        if (haswell_gf > blas_gf) snprintf(best_core, sizeof best_core, "Haswell");
     }
     if (__builtin_cpu_supports("avx512f")) {
-        skx_gf = openblas_child("SkylakeX", "openblas_skylakex_dgemm_n1024", BENCH_REPS, true);
-        best_core = skx_gf > (haswell_gf > blas_gf ? haswell_gf : blas_gf) ? "SkylakeX" : best_core;
+        skx_gf = openblas_child(KERNEL_NAMED, "SkylakeX", "openblas_skylakex_dgemm_n1024",
+                                BENCH_REPS, true, NULL);
+        if (skx_gf > (haswell_gf > blas_gf ? haswell_gf : blas_gf))
+            snprintf(best_core, sizeof best_core, "SkylakeX");
     }
 #endif
-    paired_mlp_over_openblas(&m, best_core);
+    bool best_is_own = strcmp(best_core, own_core) == 0;
+    paired_mlp_over_openblas(&m, best_is_own ? KERNEL_OWN_CHOICE : KERNEL_NAMED, best_core);
     double best_gf = blas_gf > haswell_gf ? blas_gf : haswell_gf;
     best_gf = best_gf > skx_gf ? best_gf : skx_gf;
     if (blas_gf > 0.0) {
-        printf("mlp_agrad_over_openblas_dgemm: %.2f (MLP step GFLOP/s / dgemm GFLOP/s of the "
-               "kernel OpenBLAS picks; target >= 0.85)\n", mlp_gf / blas_gf);
-        printf("mlp_agrad_over_openblas_best_dgemm: %.2f (against the fastest OpenBLAS kernel "
-               "above)\n", mlp_gf / best_gf);
-        printf("agrad_gemm_over_openblas_best_dgemm: %.2f (1024^3 product alone)\n",
-               own_gf / best_gf);
+        printf("mlp_agrad_over_openblas_ownchoice_dgemm: %.2f (MLP step GFLOP/s / dgemm GFLOP/s "
+               "of the kernel OpenBLAS picks, %s)\n", mlp_gf / blas_gf, own_core);
+        printf("mlp_agrad_over_openblas_best_dgemm: %.2f (against OpenBLAS's fastest kernel "
+               "here, %s; target >= 0.85)\n", mlp_gf / best_gf, best_core);
+        printf("agrad_gemm_over_openblas_best_dgemm: %.2f (1024^3 product alone, against %s)\n",
+               own_gf / best_gf, best_core);
     }
     if (haswell_gf > 0.0 && mlp_avx2_gf > 0.0) {
         printf("mlp_agrad_avx2kernel_over_openblas_haswell_dgemm: %.2f (both AVX2, as on Zen 3)\n",

@@ -60,13 +60,20 @@ BENCH_CFLAGS = -DBENCH_OPENBLAS $(OPENBLAS_CFLAGS)
 BENCH_LIBS = $(OPENBLAS_LIBS)
 endif
 
-.PHONY: bench
+# `make bench` installs libopenblas-dev first (Debian then points libblas.so.3,
+# which PyTorch's matmuls go through, at OpenBLAS too: the peers get their
+# fast kernels), then runs in a fresh make that sees it.
+.PHONY: bench bench-run
 $(BUILD)/bench/agrad_bench: $(BENCH_SRC) $(wildcard bench/*.h) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc $(BENCH_CFLAGS) $(LDFLAGS) $(BENCH_SRC) $(BUILD)/libagrad.a \
 	    -o $@ $(LDLIBS) $(BENCH_LIBS)
 
-bench: $(BUILD)/bench/agrad_bench
+bench:
+	@sh scripts/install-deps.sh libopenblas-dev || echo "(no OpenBLAS: the dgemm comparison is left out)"
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BUILD)/bench/agrad_bench
 	./$(BUILD)/bench/agrad_bench
 
 # instructions per TestNet step under callgrind (needs valgrind)
