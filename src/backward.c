@@ -19,9 +19,13 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
         ag_graph_fail(g, "%s: root is NULL (an earlier call failed?)", who);
         return false;
     }
-    if (root->graph != g || root->index >= g->n_nodes || g->nodes[root->index] != root) {
-        ag_graph_fail(g, "%s: root node is not in this graph (another graph, or recorded "
-                         "before the last reset)", who);
+    if (root->graph != g) {
+        ag_graph_fail(g, "%s: root node is not in this graph (it belongs to another graph)", who);
+        return false;
+    }
+    if (!ag_node_is_current(g, root) || root->index >= g->n_nodes || g->nodes[root->index] != root) {
+        ag_graph_fail(g, "%s: root is a node recorded before the last reset of this graph "
+                         "(ag_graph_reset releases every node)", who);
         return false;
     }
     if (!root->grad) {

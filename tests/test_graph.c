@@ -278,6 +278,61 @@ START_TEST(frees_everything)
 }
 END_TEST
 
+/* ag_graph_error(g) contains `expected` */
+static void assert_graph_error(ag_graph *g, const char *expected)
+{
+    const char *e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
+}
+
+START_TEST(node_used_after_reset_is_refused)
+{
+    /* x was the first node: after the reset the next node takes its memory,
+     * so tanh(x) would be recorded as its own input */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = scalar_param(0.5);
+    ag_node *x = ag_param(g, wt);
+    ck_assert_ptr_nonnull(ag_tanh(x));
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_tanh(x));
+    assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+    /* the second operand, next to a current one */
+    ag_graph_reset(g);
+    ag_node *old_c = ag_scalar(g, 2.0), *old_y = ag_mul(ag_param(g, wt), old_c);
+    ck_assert_ptr_nonnull(old_y);
+    ag_graph_reset(g);
+    ag_node *w = ag_param(g, wt);
+    ck_assert_ptr_null(ag_add(w, old_y));
+    assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
+    /* as the root of a backward, the out or wrt of a Jacobian, a JVP seed */
+    ag_graph_reset(g);
+    old_c = ag_scalar(g, 2.0);
+    old_y = ag_mul(ag_param(g, wt), old_c);
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    ag_node *y = ag_tanh(w);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(!ag_backward(g, old_y));
+    assert_graph_error(g, "ag_backward: root is a node recorded before the last reset");
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    y = ag_tanh(w);
+    ck_assert_ptr_null(ag_jacobian_rev(g, old_y, w));
+    assert_graph_error(g, "ag_jacobian_rev: out is a node recorded before the last reset");
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    y = ag_tanh(w);
+    ck_assert(!ag_jvp(g, 1, &old_y, (const double *const[]){(double[]){1.0}}));
+    assert_graph_error(g, "ag_jvp: seed 0 is a node recorded before the last reset");
+    /* current nodes still work after all that */
+    ag_graph_reset(g);
+    y = ag_tanh(ag_param(g, wt));
+    ck_assert(ag_backward(g, y));
+    ag_graph_free(g);
+    ag_tensor_free(wt);
+}
+END_TEST
+
 Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -295,6 +350,7 @@ Suite *graph_suite(void)
     tcase_add_test(tc, replay_sees_new_inputs);
     tcase_add_test(tc, input_gets_no_gradient);
     tcase_add_test(tc, frees_everything);
+    tcase_add_test(tc, node_used_after_reset_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

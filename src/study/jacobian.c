@@ -5,17 +5,23 @@
 
 #include <string.h>
 
-static bool in_graph(const ag_graph *g, const ag_node *n)
+/* "" when n is a current node of g, else why not */
+static const char *not_in_graph(const ag_graph *g, const ag_node *n)
 {
-    return n && n->graph == g && n->index < g->n_nodes && g->nodes[n->index] == n;
+    if (!n) return "is NULL (an earlier call failed?)";
+    if (n->graph != g) return "belongs to another graph";
+    if (!ag_node_is_current(g, n) || n->index >= g->n_nodes || g->nodes[n->index] != n)
+        return "is a node recorded before the last reset of this graph";
+    return "";
 }
 
 static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *out,
                                  const ag_node *wrt)
 {
     if (!g || g->failed) return NULL;
-    if (!in_graph(g, out) || !in_graph(g, wrt)) {
-        ag_graph_fail(g, "%s: out or wrt is NULL or not in this graph", who);
+    const char *why_out = not_in_graph(g, out), *why_wrt = not_in_graph(g, wrt);
+    if (why_out[0] || why_wrt[0]) {
+        ag_graph_fail(g, "%s: %s %s", who, why_out[0] ? "out" : "wrt", why_out[0] ? why_out : why_wrt);
         return NULL;
     }
     if (wrt->index > out->index) {
