@@ -277,8 +277,11 @@ const double *ag_node_tangent(const ag_node *n);
  * caller frees it): row i is d out_i / d wrt. By reverse mode (one VJP sweep
  * per output element; wrt must receive a gradient, i.e. depend on a tensor that
  * requires grad) or by forward mode (one JVP sweep per element of wrt). wrt
- * may be a leaf or an intermediate node recorded before out. Parameter
- * gradients are left as they were. NULL with the graph's error set on misuse. */
+ * may be a leaf or an intermediate node recorded before out. The Jacobian is
+ * with respect to the node wrt alone: where one tensor has several leaves
+ * in the graph (two ag_param calls), the others are held fixed, in both
+ * modes. Parameter gradients are left as they were. NULL with the graph's
+ * error set on misuse. */
 ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt);
 ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
 /**@}*/

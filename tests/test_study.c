@@ -91,6 +91,13 @@ START_TEST(jacobians_agree_for_every_op)
         ck_assert_msg(recipe_for(name) != NULL, "op '%s' has no recipe", name);
         ck_assert(recipe_for(name)(g, &r, &c));
         for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, c.out, c.param_nodes[p], name);
+        /* a second leaf of the first operand's tensor: a Jacobian is with
+         * respect to one node, not to every leaf of its tensor */
+        ag_node *twin = ag_param(g, c.params[0]);
+        ag_node *shared = ag_add(ag_sum(c.out), ag_sum(ag_mul(twin, twin)));
+        ck_assert_msg(shared != NULL, "%s: %s", name, ag_graph_error(g));
+        for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, shared, c.param_nodes[p], name);
+        assert_jacobians_agree(g, shared, twin, name);
         op_case_free(&c);
         ag_graph_free(g);
     }
@@ -125,6 +132,34 @@ START_TEST(testnet_jacobians)
     ag_tensor_free(Jz);
     ag_graph_free(g);
     testnet_model_free(&m);
+}
+END_TEST
+
+START_TEST(jacobian_of_one_of_two_leaves_of_a_tensor)
+{
+    /* y = p1 * p2, p1 and p2 two leaves of t = (3, 5): dy/dp1 = diag(p2) =
+     * diag(3, 5) by either mode (the reverse mode gave diag(6, 10), the sum
+     * over both leaves) */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = ag_tensor_from(1, (int[]){2}, (double[]){3, 5});
+    ag_tensor_requires_grad(t, true);
+    ag_node *p1 = ag_param(g, t), *p2 = ag_param(g, t), *y = ag_mul(p1, p2);
+    ag_tensor *rev = ag_jacobian_rev(g, y, p1), *fwd = ag_jacobian_fwd(g, y, p1);
+    ck_assert_msg(rev && fwd, "%s", ag_graph_error(g));
+    const double expected[4] = {3, 0, 0, 5};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_close(ag_tensor_data(rev)[k], expected[k], 0);
+        ck_assert_close(ag_tensor_data(fwd)[k], expected[k], 0);
+    }
+    ck_assert(ag_tensor_grad(t)[0] == 0 && ag_tensor_grad(t)[1] == 0); /* left as they were */
+    /* the tensor's gradient, once a backward runs, sums both leaves: 2t */
+    ck_assert(ag_backward(g, ag_sum(y)));
+    ck_assert_close(ag_tensor_grad(t)[0], 6.0, 0);
+    ck_assert_close(ag_tensor_grad(t)[1], 10.0, 0);
+    ag_tensor_free(rev);
+    ag_tensor_free(fwd);
+    ag_tensor_free(t);
+    ag_graph_free(g);
 }
 END_TEST
 
@@ -317,6 +352,7 @@ Suite *study_suite(void)
     tcase_add_loop_test(tc, jvp_and_vjp_are_adjoint_for_every_op, 0, (int)registry_size());
     tcase_add_loop_test(tc, jacobians_agree_for_every_op, 0, (int)registry_size());
     tcase_add_test(tc, testnet_jacobians);
+    tcase_add_test(tc, jacobian_of_one_of_two_leaves_of_a_tensor);
     tcase_add_test(tc, jacobian_misuse);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradcheck, compare, trace, dot");

@@ -87,6 +87,16 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
     saved_grads saved = {0};
     double *seed = ag_calloc(m, sizeof(double));
     bool ok = seed && save_leaf_grads(g, &saved);
+    /* A leaf's gradient is its tensor's, shared by every leaf of that tensor
+     * (y = p1 * p2 with p1, p2 leaves of one tensor would give dy/dp1 +
+     * dy/dp2): for the sweeps wrt gathers into a buffer of its own, so the
+     * rows are d out / d wrt for this node alone, as forward mode's are. */
+    double *tensor_grad = wrt->grad, *own = NULL;
+    if (ok && wrt->leaf) {
+        own = ag_calloc(n, sizeof(double));
+        ok = own != NULL;
+        if (ok) wrt->grad = own;
+    }
     for (size_t i = 0; ok && i < m; i++) {
         ag_graph_zero_grad(g); /* leaves accumulate; each row starts from zero */
         seed[i] = 1.0;
@@ -94,6 +104,8 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
         seed[i] = 0.0;
         if (ok) memcpy(J->data + i * n, wrt->grad, n * sizeof(double));
     }
+    wrt->grad = tensor_grad;
+    ag_free(own);
     restore_leaf_grads(g, &saved);
     ag_free(seed);
     return jacobian_done(g, "ag_jacobian_rev", J, ok);
