@@ -224,9 +224,16 @@ int ag_node_dim(const ag_node *n, int dim);
 size_t ag_node_size(const ag_node *n);
 /** The node's value (valid until reset). */
 const double *ag_node_value(const ag_node *n);
-/** Gradient of the last backward root with respect to this node (zeros when
- * the root does not depend on it), or NULL if the node has no gradient at all
- * (no parameter that requires grad below it). Valid until reset. */
+/** The node's gradient, or NULL if it has none (no tensor that requires
+ * grad below it; for a leaf, its tensor did not require grad when the leaf
+ * was recorded, or it is an input or a constant). Valid until reset.
+ *  - an op's node: d(root)/d(node) for the root of the last backward (zeros
+ *    when that root does not depend on it); each backward starts it afresh.
+ *  - a parameter leaf: its tensor's gradient, ag_tensor_grad (PyTorch's
+ *    leaf .grad): the sum over every backward since the gradient was last
+ *    zeroed and over every leaf of that tensor in the graph (ag_param(g, t)
+ *    twice makes two leaves that share it). For the derivative with respect
+ *    to one leaf alone, use ag_jacobian_rev or ag_jacobian_fwd. */
 const double *ag_node_grad(const ag_node *n);
 /** Name of the op that made the node ("matmul", "param", ...). */
 const char *ag_node_op(const ag_node *n);

@@ -333,6 +333,42 @@ START_TEST(node_used_after_reset_is_refused)
 }
 END_TEST
 
+START_TEST(node_grad_of_a_parameter_leaf_is_its_tensors_gradient)
+{
+    /* y = sum(p1 * p2 * c) with p1, p2 two leaves of t = (3, 5), c = (1, 2):
+     * dy/dp1 = p2 c, dy/dp2 = p1 c, and t's gradient is their sum 2 t c =
+     * (6, 20); both leaves report it, a second backward adds it again
+     * (12, 40), zeroing clears it. The op node p1 * p2 holds dy/d(p1 p2) = c
+     * from the last backward alone. */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = ag_tensor_from(1, (int[]){2}, (double[]){3, 5});
+    ag_tensor *x = ag_tensor_from(1, (int[]){2}, (double[]){1, 1});
+    ag_tensor_requires_grad(t, true);
+    ag_node *p1 = ag_param(g, t), *p2 = ag_param(g, t), *in = ag_input(g, x);
+    ag_node *prod = ag_mul(p1, p2);
+    ag_node *y = ag_sum(ag_mul(ag_mul(prod, in), ag_constant(g, 1, (int[]){2}, (double[]){1, 2})));
+    ck_assert(ag_backward(g, y));
+    for (int k = 0; k < 2; k++) {
+        double expected = 2.0 * ag_tensor_data(t)[k] * (k + 1);
+        ck_assert_close(ag_node_grad(p1)[k], expected, 0);
+        ck_assert_close(ag_node_grad(p2)[k], expected, 0);
+        ck_assert_close(ag_tensor_grad(t)[k], expected, 0);
+        ck_assert_close(ag_node_grad(prod)[k], k + 1.0, 0);
+    }
+    ck_assert(ag_backward(g, y));
+    for (int k = 0; k < 2; k++) {
+        ck_assert_close(ag_node_grad(p1)[k], 4.0 * ag_tensor_data(t)[k] * (k + 1), 0);
+        ck_assert_close(ag_node_grad(prod)[k], k + 1.0, 0); /* afresh */
+    }
+    ag_graph_zero_grad(g);
+    ck_assert(ag_node_grad(p1)[0] == 0.0 && ag_node_grad(p2)[1] == 0.0);
+    ck_assert_ptr_null(ag_node_grad(in)); /* an input has none */
+    ag_graph_free(g);
+    ag_tensor_free(t);
+    ag_tensor_free(x);
+}
+END_TEST
+
 Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -351,6 +387,7 @@ Suite *graph_suite(void)
     tcase_add_test(tc, input_gets_no_gradient);
     tcase_add_test(tc, frees_everything);
     tcase_add_test(tc, node_used_after_reset_is_refused);
+    tcase_add_test(tc, node_grad_of_a_parameter_leaf_is_its_tensors_gradient);
     suite_add_tcase(s, tc);
     return s;
 }
