@@ -334,7 +334,13 @@ void ag_graph_set_trace(ag_graph *g, FILE *out);
 /** Anomaly detection (off by default, as PyTorch's detect_anomaly): when on,
  * every op's value and every gradient a backward sends are checked for NaN
  * and Inf; the first one found stops the pass with an error naming the op,
- * the node and its inputs' shapes. It costs a pass over each buffer. */
+ * the node and its inputs' shapes. A NaN or an Inf that came in rather
+ * than being made (an operand's value already holds it) names the leaf it
+ * came through ("parameter 'w' holds NaN at element 1: it came in through
+ * that leaf"), or the operand made before detection was turned on. Before
+ * a backward, a parameter gradient that already holds one (left from an
+ * earlier backward, not zeroed) is reported as such, naming the parameter.
+ * It costs a pass over each buffer. */
 void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
 
 /** Write the graph as Graphviz DOT: one box per node (name, op, shape, value

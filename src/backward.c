@@ -146,6 +146,7 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
         return true;
     }
     if (!root_is_valid(g, root, "ag_backward")) return false;
+    if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
     if (root->leaf) {
         seed_root(root, seed, true);
         return true;

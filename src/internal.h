@@ -197,6 +197,11 @@ static inline void ag_zero_doubles(double *x, size_t n)
  * forward) or an input's gradient (after n's vjp) holds a NaN or an Inf. */
 bool ag_check_value(ag_graph *g, const ag_node *n);
 bool ag_check_input_grads(ag_graph *g, const ag_node *n);
+/* A NaN or an Inf that came in rather than being made by n (an input's value
+ * holds it) is reported as such, naming the leaf it came through. Before a
+ * backward: false, the error naming the leaf, when a parameter leaf's
+ * gradient already holds a NaN or an Inf (left from an earlier backward). */
+bool ag_check_leaf_grads(ag_graph *g);
 
 /* Backward tracing (study/trace.c): header line, and one node's vjp with
  * the gradient that arrived and each input's share printed. */

@@ -184,6 +184,78 @@ START_TEST(jacobian_misuse)
 }
 END_TEST
 
+/* ---- anomaly detection: where a NaN came from -------------------------------- */
+
+static void assert_error_has(ag_graph *g, const char *expected)
+{
+    const char *e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
+}
+
+static ag_tensor *named_tensor(const char *name, int n, const double *values, bool requires_grad)
+{
+    ag_tensor *t = ag_tensor_from(1, (int[]){n}, values);
+    ag_tensor_set_name(t, name);
+    ag_tensor_requires_grad(t, requires_grad);
+    return t;
+}
+
+START_TEST(anomaly_names_the_leaf_a_nan_came_in_through)
+{
+    /* forward: the NaN is in the leaves' data, ag_add only passes it on */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *w = named_tensor("w", 2, (double[]){1.0, NAN}, true);
+    ag_tensor *x = named_tensor("x", 2, (double[]){-INFINITY, 2.0}, false);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert_ptr_null(ag_add(ag_scalar(g, 1.0), ag_param(g, w)));
+    assert_error_has(g, "anomaly: parameter 'w' holds NaN at element 1: it came in through that leaf "
+                        "(operand 2 of ag_add");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_neg(ag_input(g, x)));
+    assert_error_has(g, "anomaly: input 'x' holds -Inf at element 0: it came in through that leaf");
+    /* backward of a graph recorded with detection off: mul's vjp sends
+     * d(w u)/du = w, NaN, to u's gradient */
+    ag_graph_reset(g);
+    ag_graph_set_detect_anomaly(g, false);
+    ag_tensor *u = named_tensor("u", 2, (double[]){3.0, 4.0}, true);
+    ag_node *root = ag_sum(ag_mul(ag_param(g, w), ag_param(g, u)));
+    ck_assert_ptr_nonnull(root);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert(!ag_backward(g, root));
+    assert_error_has(g, "anomaly: parameter 'w' holds NaN at element 1: it came in through that leaf");
+    assert_error_has(g, "(operand 1 of ag_mul");
+    assert_error_has(g, "backward pass");
+    ag_graph_free(g);
+    ag_tensor_free(u);
+    ag_tensor_free(w);
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(anomaly_names_a_stale_parameter_gradient)
+{
+    /* d sqrt(v)/dv at v = 0 is Inf: a backward without detection leaves it in
+     * v's gradient; the next backward, with detection, is fine itself
+     * (tanh's gradient is finite) and says the gradient was stale */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *v = named_tensor("v", 1, (double[]){0.0}, true);
+    ck_assert(ag_backward(g, ag_sum(ag_pow(ag_param(g, v), 0.5))));
+    ck_assert(isinf(ag_tensor_grad(v)[0]));
+    ag_graph_reset(g);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert(!ag_backward(g, ag_sum(ag_tanh(ag_param(g, v)))));
+    assert_error_has(g, "anomaly: the gradient of parameter 'v' already held Inf at element 0 before this backward");
+    ck_assert_msg(!strstr(ag_graph_error(g), "ag_tanh"), "%s", ag_graph_error(g));
+    /* zeroed, the same backward runs */
+    ag_graph_reset(g);
+    ag_tensor_zero_grad(v);
+    ck_assert_msg(ag_backward(g, ag_sum(ag_tanh(ag_param(g, v)))), "%s", ag_graph_error(g));
+    ck_assert_close(ag_tensor_grad(v)[0], 1.0, 0); /* tanh'(0) = 1 */
+    ag_graph_free(g);
+    ag_tensor_free(v);
+}
+END_TEST
+
 /* ---- gradcheck ------------------------------------------------------------- */
 
 static ag_node *testnet_loss(ag_graph *g, void *user)
@@ -354,6 +426,8 @@ Suite *study_suite(void)
     tcase_add_test(tc, testnet_jacobians);
     tcase_add_test(tc, jacobian_of_one_of_two_leaves_of_a_tensor);
     tcase_add_test(tc, jacobian_misuse);
+    tcase_add_test(tc, anomaly_names_the_leaf_a_nan_came_in_through);
+    tcase_add_test(tc, anomaly_names_a_stale_parameter_gradient);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradcheck, compare, trace, dot");
     tcase_add_test(tc, gradcheck_passes_on_testnet);
