@@ -10,7 +10,10 @@
  * Errors are sticky: the first failing op stores a message on its graph
  * (ag_graph_error) and returns NULL; every later op on that graph, or given a
  * NULL operand, returns NULL too, so a whole forward pass is checked once.
- * Functions without a graph (tensor creation) report through ag_last_error().
+ * Functions without a graph (tensor creation), and graph functions given a
+ * NULL graph (ag_backward(NULL, ...), ag_jvp, the Jacobians, ag_graph_forward,
+ * ag_graph_zero_grad, ag_graph_set_trace, ag_graph_set_detect_anomaly),
+ * report through ag_last_error(), naming the function.
  * The library never aborts, asserts on user input or exits.
  *
  * Shapes: row-major, 0-d (scalar) to AG_MAX_DIMS dimensions.
@@ -142,7 +145,9 @@ ag_node *ag_scalar(ag_graph *g, double value);
 /** Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
  * right and each pair of sizes must be equal or one of them 1 (a scalar
  * broadcasts everywhere, a bias [C] over a matrix [N,C], a column [R,1] over
- * [R,C]). A broadcast operand's gradient is summed back to its shape. */
+ * [R,C]). A broadcast operand's gradient is summed back to its shape. A
+ * result of more than 2^40 elements (the most a tensor may hold, as for
+ * matmul) is an error naming the op, both shapes and the element count. */
 ag_node *ag_add(ag_node *a, ag_node *b);
 ag_node *ag_sub(ag_node *a, ag_node *b);
 ag_node *ag_mul(ag_node *a, ag_node *b);

@@ -2,6 +2,7 @@
  * chains, repeated backward, replay, relu at 0, memory reuse. Expected values
  * are derived by hand in the comments. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -369,6 +370,42 @@ START_TEST(node_grad_of_a_parameter_leaf_is_its_tensors_gradient)
 }
 END_TEST
 
+START_TEST(null_graph_misuse_names_the_function)
+{
+    /* no graph to hold the error: ag_last_error names the function */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = scalar_param(2.0);
+    ag_node *x = ag_param(g, t), *y = ag_tanh(x);
+    ck_assert(!ag_backward(NULL, y));
+    ck_assert_last_error("ag_backward: graph is NULL");
+    ck_assert(!ag_backward_seed(NULL, y, NULL));
+    ck_assert_last_error("ag_backward_seed: graph is NULL");
+    ck_assert(!ag_graph_forward(NULL));
+    ck_assert_last_error("ag_graph_forward: graph is NULL");
+    ag_graph_zero_grad(NULL);
+    ck_assert_last_error("ag_graph_zero_grad: graph is NULL");
+    ck_assert_ptr_null(ag_jacobian_rev(NULL, y, x));
+    ck_assert_last_error("ag_jacobian_rev: graph is NULL");
+    ck_assert_ptr_null(ag_jacobian_fwd(NULL, y, x));
+    ck_assert_last_error("ag_jacobian_fwd: graph is NULL");
+    ck_assert(!ag_jvp(NULL, 1, &x, (const double *const[]){(double[]){1.0}}));
+    ck_assert_last_error("ag_jvp: graph is NULL");
+    ag_graph_set_detect_anomaly(NULL, true);
+    ck_assert_last_error("ag_graph_set_detect_anomaly: graph is NULL");
+    ag_graph_set_trace(NULL, stderr);
+    ck_assert_last_error("ag_graph_set_trace: graph is NULL");
+    /* a NULL root on a graph, and a NULL out or wrt, go on the graph */
+    ck_assert(!ag_backward(g, NULL));
+    assert_graph_error(g, "ag_backward: root is NULL");
+    ag_graph_reset(g);
+    x = ag_param(g, t);
+    ck_assert_ptr_null(ag_jacobian_fwd(g, NULL, x));
+    assert_graph_error(g, "ag_jacobian_fwd: out is NULL");
+    ag_graph_free(g);
+    ag_tensor_free(t);
+}
+END_TEST
+
 Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -387,6 +424,7 @@ Suite *graph_suite(void)
     tcase_add_test(tc, input_gets_no_gradient);
     tcase_add_test(tc, frees_everything);
     tcase_add_test(tc, node_used_after_reset_is_refused);
+    tcase_add_test(tc, null_graph_misuse_names_the_function);
     tcase_add_test(tc, node_grad_of_a_parameter_leaf_is_its_tensors_gradient);
     suite_add_tcase(s, tc);
     return s;

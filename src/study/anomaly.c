@@ -6,7 +6,11 @@
 
 void ag_graph_set_detect_anomaly(ag_graph *g, bool on)
 {
-    if (g) g->detect_anomaly = on;
+    if (!g) {
+        ag_set_last_error("ag_graph_set_detect_anomaly: graph is NULL");
+        return;
+    }
+    g->detect_anomaly = on;
 }
 
 /* Index of the first non-finite value, or -1. */

@@ -18,7 +18,11 @@ static const char *not_in_graph(const ag_graph *g, const ag_node *n)
 static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *out,
                                  const ag_node *wrt)
 {
-    if (!g || g->failed) return NULL;
+    if (!g) {
+        ag_set_last_error("%s: graph is NULL", who);
+        return NULL;
+    }
+    if (g->failed) return NULL;
     const char *why_out = not_in_graph(g, out), *why_wrt = not_in_graph(g, wrt);
     if (why_out[0] || why_wrt[0]) {
         ag_graph_fail(g, "%s: %s %s", who, why_out[0] ? "out" : "wrt", why_out[0] ? why_out : why_wrt);

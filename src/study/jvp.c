@@ -22,7 +22,11 @@ static bool any_input_has_tangent(const ag_node *n)
 static bool seeds_are_valid(ag_graph *g, size_t n_seeds, ag_node *const *seeds,
                             const double *const *tangents)
 {
-    if (!g || g->failed) return false;
+    if (!g) {
+        ag_set_last_error("ag_jvp: graph is NULL");
+        return false;
+    }
+    if (g->failed) return false;
     if (n_seeds && (!seeds || !tangents)) {
         ag_graph_fail(g, "ag_jvp: seeds or tangents is NULL");
         return false;
