@@ -161,7 +161,11 @@ ag_node *ag_exp(ag_node *a);
 ag_node *ag_log(ag_node *a);
 ag_node *ag_tanh(ag_node *a);
 /**@}*/
-/** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
+/** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). A NaN
+ * stays NaN and its gradient passes through (derivative 1), as in PyTorch.
+ * Every op follows IEEE arithmetic on NaN and +-Inf as its definition
+ * does; softmax and its relatives shift by the row's max first (PyTorch's
+ * definition), so a row holding +Inf or only -Inf gives NaN. */
 ag_node *ag_relu(ag_node *a);
 /** 1 / (1 + exp(-x)), computed without overflow for large |x|. */
 ag_node *ag_sigmoid(ag_node *a);
