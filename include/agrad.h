@@ -113,11 +113,12 @@ ag_graph *ag_graph_new(void);
 void ag_graph_free(ag_graph *g);
 /** Drop every recorded node and the sticky error, keeping the memory, so the
  * next step records without allocating. A node recorded before the reset
- * must not be used again: given as an operand, a backward root, a Jacobian's
- * out or wrt, or a JVP seed, it fails with "... a node recorded before the
- * last reset" (each node carries its graph's reset stamp). The check reads
- * the old node's memory, so it holds until a new node is recorded at that
- * very address; a pointer to such a node then is that new node. */
+ * must not be used again: given as an operand, a backward root, a
+ * Jacobian's out or wrt, a JVP seed or to ag_node_set_name, it fails with
+ * "... a node recorded before the last reset" (each node carries its
+ * graph's reset stamp). The check reads the old node's memory, so it holds
+ * until a new node is recorded at that very address; a pointer to such a
+ * node then is that new node. */
 void ag_graph_reset(ag_graph *g);
 /** The first error recorded on the graph, or NULL when there is none. */
 const char *ag_graph_error(const ag_graph *g);

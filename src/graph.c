@@ -354,6 +354,11 @@ ag_graph *ag_node_graph(const ag_node *n) { return n ? n->graph : NULL; }
 ag_node *ag_node_set_name(ag_node *n, const char *name)
 {
     if (!n || !name) return n;
+    if (!ag_node_is_current(n->graph, n)) { /* its memory may be a new node's */
+        ag_graph_fail(n->graph, "ag_node_set_name: the node is a node recorded before the last reset "
+                                "of its graph (ag_graph_reset releases every node)");
+        return NULL;
+    }
     size_t len = strlen(name) + 1;
     char *copy = ag_arena_alloc(&n->graph->arena, len);
     if (!copy) {

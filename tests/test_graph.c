@@ -297,6 +297,12 @@ START_TEST(node_used_after_reset_is_refused)
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_tanh(x));
     assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+    /* naming it would write into memory a new node may hold */
+    ag_graph_reset(g);
+    x = ag_param(g, wt);
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_node_set_name(x, "x"));
+    assert_graph_error(g, "ag_node_set_name: the node is a node recorded before the last reset");
     /* the second operand, next to a current one */
     ag_graph_reset(g);
     ag_node *old_c = ag_scalar(g, 2.0), *old_y = ag_mul(ag_param(g, wt), old_c);
