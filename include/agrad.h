@@ -10,7 +10,10 @@
  * Errors are sticky: the first failing op stores a message on its graph
  * (ag_graph_error) and returns NULL; every later op on that graph, or given a
  * NULL operand, returns NULL too, so a whole forward pass is checked once.
- * Functions without a graph (tensor creation) report through ag_last_error().
+ * Functions without a graph (tensor creation), and graph functions given a
+ * NULL graph (ag_backward(NULL, ...), ag_jvp, the Jacobians, ag_graph_forward,
+ * ag_graph_zero_grad, ag_graph_set_trace, ag_graph_set_detect_anomaly),
+ * report through ag_last_error(), naming the function.
  * The library never aborts, asserts on user input or exits.
  *
  * Shapes: row-major, 0-d (scalar) to AG_MAX_DIMS dimensions.
@@ -109,7 +112,13 @@ ag_graph *ag_graph_new(void);
 /** Free the graph and every node in it; NULL is ignored. */
 void ag_graph_free(ag_graph *g);
 /** Drop every recorded node and the sticky error, keeping the memory, so the
- * next step records without allocating. */
+ * next step records without allocating. A node recorded before the reset
+ * must not be used again: given as an operand, a backward root, a
+ * Jacobian's out or wrt, a JVP seed or to ag_node_set_name, it fails with
+ * "... a node recorded before the last reset" (each node carries its
+ * graph's reset stamp). The check reads the old node's memory, so it holds
+ * until a new node is recorded at that very address; a pointer to such a
+ * node then is that new node. */
 void ag_graph_reset(ag_graph *g);
 /** The first error recorded on the graph, or NULL when there is none. */
 const char *ag_graph_error(const ag_graph *g);
@@ -137,7 +146,9 @@ ag_node *ag_scalar(ag_graph *g, double value);
 /** Elementwise with NumPy/PyTorch broadcasting: shapes are aligned on the
  * right and each pair of sizes must be equal or one of them 1 (a scalar
  * broadcasts everywhere, a bias [C] over a matrix [N,C], a column [R,1] over
- * [R,C]). A broadcast operand's gradient is summed back to its shape. */
+ * [R,C]). A broadcast operand's gradient is summed back to its shape. A
+ * result of more than 2^40 elements (the most a tensor may hold, as for
+ * matmul) is an error naming the op, both shapes and the element count. */
 ag_node *ag_add(ag_node *a, ag_node *b);
 ag_node *ag_sub(ag_node *a, ag_node *b);
 ag_node *ag_mul(ag_node *a, ag_node *b);
@@ -151,7 +162,11 @@ ag_node *ag_exp(ag_node *a);
 ag_node *ag_log(ag_node *a);
 ag_node *ag_tanh(ag_node *a);
 /**@}*/
-/** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). */
+/** max(x, 0); its derivative at exactly 0 is 0 (as PyTorch, JAX, ggml). A NaN
+ * stays NaN and its gradient passes through (derivative 1), as in PyTorch.
+ * Every op follows IEEE arithmetic on NaN and +-Inf as its definition
+ * does; softmax and its relatives shift by the row's max first (PyTorch's
+ * definition), so a row holding +Inf or only -Inf gives NaN. */
 ag_node *ag_relu(ag_node *a);
 /** 1 / (1 + exp(-x)), computed without overflow for large |x|. */
 ag_node *ag_sigmoid(ag_node *a);
@@ -219,9 +234,16 @@ int ag_node_dim(const ag_node *n, int dim);
 size_t ag_node_size(const ag_node *n);
 /** The node's value (valid until reset). */
 const double *ag_node_value(const ag_node *n);
-/** Gradient of the last backward root with respect to this node (zeros when
- * the root does not depend on it), or NULL if the node has no gradient at all
- * (no parameter that requires grad below it). Valid until reset. */
+/** The node's gradient, or NULL if it has none (no tensor that requires
+ * grad below it; for a leaf, its tensor did not require grad when the leaf
+ * was recorded, or it is an input or a constant). Valid until reset.
+ *  - an op's node: d(root)/d(node) for the root of the last backward (zeros
+ *    when that root does not depend on it); each backward starts it afresh.
+ *  - a parameter leaf: its tensor's gradient, ag_tensor_grad (PyTorch's
+ *    leaf .grad): the sum over every backward since the gradient was last
+ *    zeroed and over every leaf of that tensor in the graph (ag_param(g, t)
+ *    twice makes two leaves that share it). For the derivative with respect
+ *    to one leaf alone, use ag_jacobian_rev or ag_jacobian_fwd. */
 const double *ag_node_grad(const ag_node *n);
 /** Name of the op that made the node ("matmul", "param", ...). */
 const char *ag_node_op(const ag_node *n);
@@ -272,8 +294,11 @@ const double *ag_node_tangent(const ag_node *n);
  * caller frees it): row i is d out_i / d wrt. By reverse mode (one VJP sweep
  * per output element; wrt must receive a gradient, i.e. depend on a tensor that
  * requires grad) or by forward mode (one JVP sweep per element of wrt). wrt
- * may be a leaf or an intermediate node recorded before out. Parameter
- * gradients are left as they were. NULL with the graph's error set on misuse. */
+ * may be a leaf or an intermediate node recorded before out. The Jacobian is
+ * with respect to the node wrt alone: where one tensor has several leaves
+ * in the graph (two ag_param calls), the others are held fixed, in both
+ * modes. Parameter gradients are left as they were. NULL with the graph's
+ * error set on misuse. */
 ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt);
 ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
 /**@}*/
@@ -319,7 +344,13 @@ void ag_graph_set_trace(ag_graph *g, FILE *out);
 /** Anomaly detection (off by default, as PyTorch's detect_anomaly): when on,
  * every op's value and every gradient a backward sends are checked for NaN
  * and Inf; the first one found stops the pass with an error naming the op,
- * the node and its inputs' shapes. It costs a pass over each buffer. */
+ * the node and its inputs' shapes. A NaN or an Inf that came in rather
+ * than being made (an operand's value already holds it) names the leaf it
+ * came through ("parameter 'w' holds NaN at element 1: it came in through
+ * that leaf"), or the operand made before detection was turned on. Before
+ * a backward, a parameter gradient that already holds one (left from an
+ * earlier backward, not zeroed) is reported as such, naming the parameter.
+ * It costs a pass over each buffer. */
 void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
 
 /** Write the graph as Graphviz DOT: one box per node (name, op, shape, value

@@ -11,17 +11,28 @@
  * of nodes to recompute. */
 #include "internal.h"
 
+/* A NULL graph has nothing to hold the error: ag_last_error says it. */
+__attribute__((noinline, cold)) static bool graph_is_null(const char *who)
+{
+    ag_set_last_error("%s: graph is NULL", who);
+    return false;
+}
+
 static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
 {
-    if (!g) return false;
+    if (!g) return graph_is_null(who);
     if (g->failed) return false;
     if (!root) {
         ag_graph_fail(g, "%s: root is NULL (an earlier call failed?)", who);
         return false;
     }
-    if (root->graph != g || root->index >= g->n_nodes || g->nodes[root->index] != root) {
-        ag_graph_fail(g, "%s: root node is not in this graph (another graph, or recorded "
-                         "before the last reset)", who);
+    if (root->graph != g) {
+        ag_graph_fail(g, "%s: root node is not in this graph (it belongs to another graph)", who);
+        return false;
+    }
+    if (!ag_node_is_current(g, root) || root->index >= g->n_nodes || g->nodes[root->index] != root) {
+        ag_graph_fail(g, "%s: root is a node recorded before the last reset of this graph "
+                         "(ag_graph_reset releases every node)", who);
         return false;
     }
     if (!root->grad) {
@@ -133,7 +144,8 @@ static bool schedule_fits(const ag_graph *g, const ag_node *root)
 
 /* ag_backward_seed's body, inlined into ag_backward too: a replayed step's
  * backward then costs one call */
-static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double *seed)
+static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double *seed,
+                                        const char *who)
 {
     /* the same root as the last walk on the unchanged graph: it was valid then */
     if (g && !g->failed && root && schedule_fits(g, root)) {
@@ -141,12 +153,13 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
         backward_scheduled(g);
         return true;
     }
-    if (!root_is_valid(g, root, "ag_backward")) return false;
+    if (!root_is_valid(g, root, who)) return false;
+    if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
     if (root->leaf) {
         seed_root(root, seed, true);
         return true;
     }
-    if (!schedule_reserve(g, "ag_backward")) return false;
+    if (!schedule_reserve(g, who)) return false;
     g->schedule.walk_for = 0; /* until this walk completes */
     if (g->grads_dirty) zero_intermediate_grads(g);
     g->grads_dirty = true;
@@ -156,7 +169,7 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
 
 bool ag_backward_seed(ag_graph *g, ag_node *root, const double *seed)
 {
-    return backward_from(g, root, seed);
+    return backward_from(g, root, seed, "ag_backward_seed");
 }
 
 bool ag_backward(ag_graph *g, ag_node *root)
@@ -168,12 +181,15 @@ bool ag_backward(ag_graph *g, ag_node *root)
                       ag_shape_str(&root->shape, shape, sizeof shape));
         return false;
     }
-    return backward_from(g, root, NULL);
+    return backward_from(g, root, NULL, "ag_backward");
 }
 
 void ag_graph_zero_grad(ag_graph *g)
 {
-    if (!g) return;
+    if (!g) {
+        graph_is_null("ag_graph_zero_grad");
+        return;
+    }
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
         if (n->leaf && n->grad) ag_zero_doubles(n->grad, n->shape.size);
@@ -207,8 +223,9 @@ static bool replay_failed(ag_graph *g, const ag_node *n, const char *why)
 
 bool ag_graph_forward(ag_graph *g)
 {
-    if (g && g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
-    if (!g || g->failed) return false;
+    if (!g) return graph_is_null("ag_graph_forward");
+    if (g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
+    if (g->failed) return false;
     if (!forward_schedule(g)) return false;
     const ag_schedule *s = &g->schedule;
     ag_node **forward = forward_list(s);

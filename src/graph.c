@@ -2,12 +2,25 @@
  * error, reset, and node accessors. */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+/* The next graph stamp: one counter for all graphs and threads, so two
+ * graphs or two generations of one never share a stamp (2^64 never wraps). */
+static uint64_t next_stamp(void)
+{
+    static atomic_uint_fast64_t counter = 1;
+    return (uint64_t)atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+}
 
 ag_graph *ag_graph_new(void)
 {
     ag_graph *g = ag_calloc(1, sizeof *g);
-    if (!g) ag_set_last_error("ag_graph_new: out of memory");
+    if (!g) {
+        ag_set_last_error("ag_graph_new: out of memory");
+        return NULL;
+    }
+    g->stamp = next_stamp();
     return g;
 }
 
@@ -24,6 +37,7 @@ void ag_graph_reset(ag_graph *g)
 {
     if (!g) return;
     ag_arena_reset(&g->arena);
+    g->stamp = next_stamp(); /* every node recorded so far is stale */
     g->n_nodes = 0;
     g->failed = false;
     g->failed_in_replay = false;
@@ -110,6 +124,7 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     n->leaf = NULL;
     n->name = NULL;
     n->attr = 0.0;
+    n->stamp = g->stamp;
     n->index = 0;
     n->n_in = n->mark = 0;
     return n;
@@ -164,15 +179,10 @@ static bool node_buffers(ag_graph *g, ag_node *n)
     return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
 }
 
-/* The graph of an op's operands; NULL (recorded on the graph when there is
- * one) when an operand is NULL, operands come from two graphs, or the graph
- * has already failed. */
-static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
+/* Why the operands cannot be used: the first one NULL, from another graph
+ * or recorded before the last reset. */
+__attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *op, ag_node *const *in)
 {
-    /* the common case first: every operand there, all from one graph */
-    ag_node *a = in[0], *b = op->arity > 1 ? in[1] : a, *c = op->arity > 2 ? in[2] : a;
-    if (a && b && c && b->graph == a->graph && c->graph == a->graph)
-        return a->graph->failed ? NULL : a->graph;
     ag_graph *g = NULL;
     for (int k = 0; k < op->arity && !g; k++) g = in[k] ? in[k]->graph : NULL;
     if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
@@ -186,7 +196,27 @@ static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
             return NULL;
         }
     }
+    for (int k = 0; k < op->arity; k++) {
+        if (!ag_node_is_current(g, in[k])) {
+            ag_graph_fail(g, "ag_%s: operand %d is a node recorded before the last reset of its "
+                             "graph (ag_graph_reset releases every node)", op->name, k + 1);
+            return NULL;
+        }
+    }
     return g->failed ? NULL : g;
+}
+
+/* The graph of an op's operands; NULL (recorded on the graph when there is
+ * one) when an operand is NULL, operands come from two graphs, one was
+ * recorded before the graph's last reset, or the graph has already failed. */
+static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
+{
+    /* the common case first: every operand there, all of one graph's current
+     * generation (equal stamps: the same graph, since stamps are unique) */
+    ag_node *a = in[0], *b = op->arity > 1 ? in[1] : a, *c = op->arity > 2 ? in[2] : a;
+    if (a && b && c && b->stamp == a->stamp && c->stamp == a->stamp && a->stamp == a->graph->stamp)
+        return a->graph->failed ? NULL : a->graph;
+    return operands_refused(op, in);
 }
 
 ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr)
@@ -324,6 +354,11 @@ ag_graph *ag_node_graph(const ag_node *n) { return n ? n->graph : NULL; }
 ag_node *ag_node_set_name(ag_node *n, const char *name)
 {
     if (!n || !name) return n;
+    if (!ag_node_is_current(n->graph, n)) { /* its memory may be a new node's */
+        ag_graph_fail(n->graph, "ag_node_set_name: the node is a node recorded before the last reset "
+                                "of its graph (ag_graph_reset releases every node)");
+        return NULL;
+    }
     size_t len = strlen(name) + 1;
     char *copy = ag_arena_alloc(&n->graph->arena, len);
     if (!copy) {

@@ -107,6 +107,7 @@ struct ag_node {
     ag_tensor *leaf; /* the user's tensor for param/input leaves */
     const char *name;
     double attr;     /* op constant (the exponent of pow) */
+    uint64_t stamp;  /* the graph's stamp when recorded (ag_node_is_current) */
     uint32_t index;  /* position in the graph's recording order */
     uint8_t n_in;
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
@@ -143,7 +144,18 @@ struct ag_graph {
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
     ag_schedule schedule;
+    uint64_t stamp; /* new at creation and at every reset, unique over all graphs:
+                       a node whose stamp differs was recorded before the last
+                       reset (or in another graph) */
 };
+
+/* n was recorded in g since its last reset. Its memory may since hold other
+ * data, so this reads only n's own fields; a pointer to a node released by
+ * a reset whose memory a new node of g has taken is that new node. */
+static inline bool ag_node_is_current(const ag_graph *g, const ag_node *n)
+{
+    return n->stamp == g->stamp && n->graph == g;
+}
 
 /* Zero n >= AG_PARALLEL_RANGE_MIN doubles on the kernel threads (tensor.c). */
 void ag_zero_doubles_large(double *x, size_t n);
@@ -185,6 +197,11 @@ static inline void ag_zero_doubles(double *x, size_t n)
  * forward) or an input's gradient (after n's vjp) holds a NaN or an Inf. */
 bool ag_check_value(ag_graph *g, const ag_node *n);
 bool ag_check_input_grads(ag_graph *g, const ag_node *n);
+/* A NaN or an Inf that came in rather than being made by n (an input's value
+ * holds it) is reported as such, naming the leaf it came through. Before a
+ * backward: false, the error naming the leaf, when a parameter leaf's
+ * gradient already holds a NaN or an Inf (left from an earlier backward). */
+bool ag_check_leaf_grads(ag_graph *g);
 
 /* Backward tracing (study/trace.c): header line, and one node's vjp with
  * the gradient that arrived and each input's share printed. */

@@ -1,6 +1,10 @@
 /* test_gradients.c -- every op in the registry: vjp against central finite
- * differences, per element and signed, on random seeded shapes and values. */
+ * differences, per element and signed, on random seeded shapes and values;
+ * NaN and +-Inf against the IEEE result of each op's definition. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 
@@ -32,6 +36,500 @@ START_TEST(vjp_matches_finite_differences)
 }
 END_TEST
 
+/* ---- NaN and +-Inf through every op -------------------------------------------
+ * Each registry op gets operands holding NaN, +Inf and -Inf among ordinary
+ * values (zeros included, so 0 * Inf and Inf - Inf occur), in a tiny tensor
+ * (the straight-code path) and a larger one (the loops), and its value and
+ * the gradient a finite seed sends back are compared with a scalar
+ * reference written here from the op's definition, in IEEE arithmetic:
+ * NaN where the reference is NaN, the same infinity where it is infinite,
+ * close elsewhere. Where PyTorch's definition differs from the naive
+ * formula, the reference follows PyTorch; the values noted were observed
+ * with PyTorch 1.13.1 in float64:
+ *   relu([NaN, Inf, -Inf, 1.5, -1.5, 0])      = [NaN, Inf, 0, 1.5, 0, 0]
+ *   its gradient for a seed of ones            = [1, 1, 0, 1, 0, 0]
+ *     (threshold_backward(grad, y, 0): y <= 0 ? 0 : grad passes it at NaN)
+ *   softmax([1, Inf]) = softmax([-Inf, -Inf]) = [NaN, NaN] (shifted by the
+ *     max, Inf - Inf); softmax([1, -Inf]) = [1, 0]; a NaN anywhere in a row
+ *     makes the whole row NaN; log_softmax([1, -Inf]) = [0, -Inf] and its
+ *     gradient for seed [1, 0.5] is [-0.5, 0.5]; cross_entropy([1, -Inf],
+ *     class 0) = 0 with gradient [0, 0]
+ *   pow(x, 0) = 1 with gradient 0 even at NaN and +-Inf; pow(NaN, 1) has
+ *     gradient 1 * NaN^0 = 1 */
+
+#define IEEE_MAX_OPERANDS 3
+
+/* NaN, +Inf or -Inf at about every `every`-th element (where (5i + 7 salt)
+ * mod every is 0, 1 or 2), elsewhere ordinary values in [-1.875, 1.875]
+ * that include 0. */
+static void fill_specials(double *x, size_t n, unsigned salt, unsigned every)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned h = (unsigned)((5 * i + 7 * salt) % every);
+        x[i] = h == 0 ? NAN : h == 1 ? INFINITY : h == 2 ? -INFINITY
+                                                         : ((int)((7 * i + 3 * salt) % 11) - 5) * 0.375;
+    }
+}
+
+/* A finite, non-zero seed gradient. */
+static double seed_value(size_t i) { return (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5); }
+
+static void assert_ieee_equal(const char *op, const char *what, size_t i, double got, double want)
+{
+    if (isnan(want))
+        ck_assert_msg(isnan(got), "%s: %s element %zu is %.17g, IEEE reference NaN", op, what, i, got);
+    else if (isinf(want))
+        ck_assert_msg(got == want, "%s: %s element %zu is %.17g, IEEE reference %g", op, what, i, got, want);
+    else
+        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)),
+                      "%s: %s element %zu is %.17g, IEEE reference %.17g", op, what, i, got, want);
+}
+
+/* One op on special operands: the graph, the operands (parameters), the
+ * result, a seed, and the reference value and gradients. */
+typedef struct ieee_case {
+    const char *op;
+    ag_graph *g;
+    int n;                      /* operands that take a gradient */
+    ag_tensor *t[IEEE_MAX_OPERANDS];
+    ag_node *x[IEEE_MAX_OPERANDS];
+    const double *v[IEEE_MAX_OPERANDS]; /* the operands' values */
+    size_t size[IEEE_MAX_OPERANDS];
+    ag_node *out;
+    double *y, *gy, *gx[IEEE_MAX_OPERANDS]; /* reference value; seed; reference gradients */
+} ieee_case;
+
+static void ieee_begin(ieee_case *c, const char *op)
+{
+    *c = (ieee_case){.op = op, .g = ag_graph_new()};
+    ck_assert_ptr_nonnull(c->g);
+}
+
+/* Operand k of the given shape, filled by fill_specials. */
+static ag_node *ieee_operand(ieee_case *c, int ndim, const int *dims, unsigned salt, unsigned every)
+{
+    int k = c->n++;
+    c->t[k] = ag_tensor_zeros(ndim, dims);
+    ck_assert_ptr_nonnull(c->t[k]);
+    c->size[k] = ag_tensor_size(c->t[k]);
+    fill_specials(ag_tensor_data(c->t[k]), c->size[k], salt, every);
+    ag_tensor_requires_grad(c->t[k], true);
+    c->v[k] = ag_tensor_data(c->t[k]);
+    c->gx[k] = calloc(c->size[k], sizeof(double));
+    return c->x[k] = ag_param(c->g, c->t[k]);
+}
+
+/* After the op is recorded: the seed and room for the reference value. */
+static void ieee_recorded(ieee_case *c, ag_node *out)
+{
+    ck_assert_msg(out != NULL, "%s: %s", c->op, ag_graph_error(c->g));
+    c->out = out;
+    size_t n = ag_node_size(out);
+    c->y = calloc(n, sizeof(double));
+    c->gy = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) c->gy[i] = seed_value(i);
+}
+
+/* Compare value and gradients with the reference, then free everything. */
+static void ieee_check(ieee_case *c)
+{
+    const double *y = ag_node_value(c->out);
+    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_ieee_equal(c->op, "value", i, y[i], c->y[i]);
+    ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
+    for (int k = 0; k < c->n; k++) {
+        const double *gx = ag_tensor_grad(c->t[k]);
+        char what[32];
+        snprintf(what, sizeof what, "gradient of operand %d", k);
+        for (size_t i = 0; i < c->size[k]; i++) assert_ieee_equal(c->op, what, i, gx[i], c->gx[k][i]);
+        ag_tensor_free(c->t[k]);
+        free(c->gx[k]);
+    }
+    free(c->y);
+    free(c->gy);
+    ag_graph_free(c->g);
+}
+
+/* ---- elementwise references: the definitions, and their derivatives ---- */
+
+static double ref_add(double a, double b) { return a + b; }
+static double ref_sub(double a, double b) { return a - b; }
+static double ref_mul(double a, double b) { return a * b; }
+static double ref_div(double a, double b) { return a / b; }
+static double ref_one(double a, double b) { (void)a, (void)b; return 1.0; }
+static double ref_minus_one(double a, double b) { (void)a, (void)b; return -1.0; }
+static double ref_second(double a, double b) { (void)a; return b; }
+static double ref_first(double a, double b) { (void)b; return a; }
+static double ref_div_da(double a, double b) { (void)a; return 1.0 / b; }
+static double ref_div_db(double a, double b) { return -a / (b * b); }
+
+typedef struct binary_ref { const char *op; ag_node *(*fn)(ag_node *, ag_node *);
+                            double (*f)(double, double), (*da)(double, double), (*db)(double, double); } binary_ref;
+static const binary_ref binary_refs[] = {
+    {"add", ag_add, ref_add, ref_one, ref_one},
+    {"sub", ag_sub, ref_sub, ref_one, ref_minus_one},
+    {"mul", ag_mul, ref_mul, ref_second, ref_first},
+    {"div", ag_div, ref_div, ref_div_da, ref_div_db},
+};
+
+/* a (rows x cols) op b where b is the same shape, a row [cols] or a scalar:
+ * element k of the result takes a[k] and b[k], b[k % cols] or b[0] */
+static void binary_special_case(const binary_ref *r, int rows, int cols, int b_kind)
+{
+    ieee_case c;
+    ieee_begin(&c, r->op);
+    ag_node *a = ieee_operand(&c, 2, (int[]){rows, cols}, 1, 13);
+    int b_dims[2][2] = {{rows, cols}, {cols, 0}};
+    ag_node *b = ieee_operand(&c, b_kind == 0 ? 2 : b_kind == 1 ? 1 : 0, b_dims[b_kind], 4, 13);
+    ieee_recorded(&c, r->fn(a, b));
+    for (size_t k = 0; k < (size_t)(rows * cols); k++) {
+        size_t ib = b_kind == 0 ? k : b_kind == 1 ? k % (size_t)cols : 0;
+        double av = c.v[0][k], bv = c.v[1][ib];
+        c.y[k] = r->f(av, bv);
+        c.gx[0][k] += c.gy[k] * r->da(av, bv);
+        c.gx[1][ib] += c.gy[k] * r->db(av, bv);
+    }
+    ieee_check(&c);
+}
+
+/* the same-shape pairs that matter, element by element */
+static void binary_special_pairs(const binary_ref *r)
+{
+    static const double a[] = {NAN, 1.0, INFINITY, INFINITY, INFINITY, 0.0, -2.0, -INFINITY};
+    static const double b[] = {1.0, NAN, -INFINITY, 0.0, INFINITY, 0.0, 0.0, 2.0};
+    ieee_case c;
+    ieee_begin(&c, r->op);
+    ag_node *x = ieee_operand(&c, 1, (int[]){8}, 0, 13);
+    ag_node *y = ieee_operand(&c, 1, (int[]){8}, 0, 13);
+    memcpy(ag_tensor_data(c.t[0]), a, sizeof a);
+    memcpy(ag_tensor_data(c.t[1]), b, sizeof b);
+    ieee_recorded(&c, r->fn(x, y));
+    for (size_t k = 0; k < 8; k++) {
+        c.y[k] = r->f(a[k], b[k]);
+        c.gx[0][k] = c.gy[k] * r->da(a[k], b[k]);
+        c.gx[1][k] = c.gy[k] * r->db(a[k], b[k]);
+    }
+    ieee_check(&c);
+}
+
+static void binary_specials(const binary_ref *r)
+{
+    binary_special_pairs(r);
+    binary_special_case(r, 2, 3, 0);  /* tiny, same shapes */
+    binary_special_case(r, 7, 9, 0);  /* the loops */
+    binary_special_case(r, 4, 3, 1);  /* a bias row */
+    binary_special_case(r, 3, 5, 2);  /* a scalar */
+}
+
+/* PyTorch's relu: NaN stays NaN, and the gradient passes at NaN (above) */
+static double ref_relu(double x, double p) { (void)p; return isnan(x) ? x : x > 0.0 ? x : 0.0; }
+static double ref_relu_d(double x, double p) { (void)p; return isnan(x) || x > 0.0 ? 1.0 : 0.0; }
+static double ref_neg(double x, double p) { (void)p; return -x; }
+static double ref_neg_d(double x, double p) { (void)x, (void)p; return -1.0; }
+static double ref_exp(double x, double p) { (void)p; return exp(x); }
+static double ref_log(double x, double p) { (void)p; return log(x); }
+static double ref_log_d(double x, double p) { (void)p; return 1.0 / x; }
+static double ref_tanh(double x, double p) { (void)p; return tanh(x); }
+static double ref_tanh_d(double x, double p) { (void)p; return 1.0 - tanh(x) * tanh(x); }
+static double ref_sigmoid(double x, double p) { (void)p; return 1.0 / (1.0 + exp(-x)); }
+static double ref_sigmoid_d(double x, double p) { return ref_sigmoid(x, p) * (1.0 - ref_sigmoid(x, p)); }
+static double ref_pow(double x, double p) { return pow(x, p); }
+/* PyTorch's pow backward masks the exponent 0 to a zero gradient */
+static double ref_pow_d(double x, double p) { return p == 0.0 ? 0.0 : p * pow(x, p - 1.0); }
+
+static ag_node *relu_fn(ag_node *x, double p) { (void)p; return ag_relu(x); }
+static ag_node *neg_fn(ag_node *x, double p) { (void)p; return ag_neg(x); }
+static ag_node *exp_fn(ag_node *x, double p) { (void)p; return ag_exp(x); }
+static ag_node *log_fn(ag_node *x, double p) { (void)p; return ag_log(x); }
+static ag_node *tanh_fn(ag_node *x, double p) { (void)p; return ag_tanh(x); }
+static ag_node *sigmoid_fn(ag_node *x, double p) { (void)p; return ag_sigmoid(x); }
+
+typedef struct unary_ref { const char *op; ag_node *(*fn)(ag_node *, double);
+                           double (*f)(double, double), (*df)(double, double); } unary_ref;
+static const unary_ref unary_refs[] = {
+    {"relu", relu_fn, ref_relu, ref_relu_d},   {"neg", neg_fn, ref_neg, ref_neg_d},
+    {"exp", exp_fn, ref_exp, ref_exp},         {"log", log_fn, ref_log, ref_log_d},
+    {"tanh", tanh_fn, ref_tanh, ref_tanh_d},   {"sigmoid", sigmoid_fn, ref_sigmoid, ref_sigmoid_d},
+    {"pow", ag_pow, ref_pow, ref_pow_d},
+};
+
+static void unary_special_case(const unary_ref *r, size_t n, double p)
+{
+    static const double tiny[] = {NAN, INFINITY, -INFINITY, 1.5, -1.5, 0.0, 0.25};
+    ieee_case c;
+    ieee_begin(&c, r->op);
+    ag_node *x = ieee_operand(&c, 1, (int[]){(int)n}, 2, 13);
+    if (n == 7) memcpy(ag_tensor_data(c.t[0]), tiny, sizeof tiny);
+    ieee_recorded(&c, r->fn(x, p));
+    for (size_t k = 0; k < n; k++) {
+        c.y[k] = r->f(c.v[0][k], p);
+        c.gx[0][k] = c.gy[k] * r->df(c.v[0][k], p);
+    }
+    ieee_check(&c);
+}
+
+static void unary_specials(const unary_ref *r)
+{
+    static const double exponents[] = {2.0, 3.0, 0.5, -1.5, 1.0, 0.0};
+    size_t n_p = strcmp(r->op, "pow") == 0 ? 6 : 1;
+    for (size_t i = 0; i < n_p; i++) {
+        unary_special_case(r, 7, exponents[i]);  /* straight code (at most 8) */
+        unary_special_case(r, 45, exponents[i]); /* the loops */
+        unary_special_case(r, 40000, exponents[i]); /* split over the threads */
+    }
+}
+
+/* ---- reductions and shapes ---------------------------------------------------- */
+
+/* sum / mean of everything: y = sum x (/ n), dy/dx_i = 1 (1/n) */
+static void reduce_specials(const char *op, size_t n)
+{
+    bool mean = strcmp(op, "mean") == 0;
+    ieee_case c;
+    ieee_begin(&c, op);
+    ag_node *x = ieee_operand(&c, 2, (int[]){(int)n / 3, 3}, 3, 13);
+    ieee_recorded(&c, mean ? ag_mean(x) : ag_sum(x));
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += c.v[0][i];
+    c.y[0] = mean ? s / (double)n : s;
+    for (size_t i = 0; i < n; i++) c.gx[0][i] = mean ? c.gy[0] / (double)n : c.gy[0];
+    ieee_check(&c);
+}
+
+/* along one axis of [R,C]: y_j = sum_i x_ij (axis 0) or y_i = sum_j x_ij */
+static void axis_specials(const char *op, int R, int C, int axis)
+{
+    bool mean = strcmp(op, "mean_axis") == 0;
+    ieee_case c;
+    ieee_begin(&c, op);
+    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 5, 13);
+    ieee_recorded(&c, mean ? ag_mean_axis(x, axis) : ag_sum_axis(x, axis));
+    double count = axis == 0 ? R : C;
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) c.y[axis == 0 ? j : i] += c.v[0][i * C + j];
+    for (size_t k = 0; k < ag_node_size(c.out); k++) c.y[k] = mean ? c.y[k] / count : c.y[k];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            double g = c.gy[axis == 0 ? j : i];
+            c.gx[0][i * C + j] = mean ? g / count : g;
+        }
+    ieee_check(&c);
+}
+
+/* transpose: y_ji = x_ij; reshape keeps the elements in order */
+static void transpose_specials(int R, int C)
+{
+    ieee_case c;
+    ieee_begin(&c, "transpose");
+    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 6, 13);
+    ieee_recorded(&c, ag_transpose(x));
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            c.y[j * R + i] = c.v[0][i * C + j];
+            c.gx[0][i * C + j] = c.gy[j * R + i];
+        }
+    ieee_check(&c);
+}
+
+static void reshape_specials(int R, int C)
+{
+    ieee_case c;
+    ieee_begin(&c, "reshape");
+    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 8, 13);
+    ieee_recorded(&c, ag_reshape(x, 1, (int[]){R * C}));
+    for (int k = 0; k < R * C; k++) c.y[k] = c.v[0][k], c.gx[0][k] = c.gy[k];
+    ieee_check(&c);
+}
+
+/* ---- softmax, log_softmax, cross-entropy: PyTorch's max-shifted definition --- */
+
+/* max of a row, NaN when any element is NaN (PyTorch's max) */
+static double ref_row_max(const double *x, int n)
+{
+    double m = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (isnan(x[j]) || x[j] > m) m = isnan(m) ? m : x[j];
+    return m;
+}
+
+/* log sum_j exp(x_j - m) of a row */
+static double ref_row_log_sum(const double *x, int n, double m)
+{
+    double s = 0.0;
+    for (int j = 0; j < n; j++) s += exp(x[j] - m);
+    return log(s);
+}
+
+/* rows of [1, Inf], [1, -Inf], [-Inf, -Inf], [NaN, 1], [2, 1] and more: the
+ * fixed cases above, then filled rows */
+static const double softmax_rows_2[][2] = {
+    {1.0, INFINITY}, {1.0, -INFINITY}, {-INFINITY, -INFINITY}, {NAN, 1.0},
+    {1.0, NAN}, {INFINITY, INFINITY}, {2.0, 1.0}, {-INFINITY, 0.5},
+};
+
+static ag_node *ieee_rows_operand(ieee_case *c, int R, int C)
+{
+    ag_node *x = ieee_operand(c, 2, (int[]){R, C}, 9, 17);
+    if (C == 2) memcpy(ag_tensor_data(c->t[0]), softmax_rows_2, sizeof softmax_rows_2);
+    return x;
+}
+
+/* softmax: p_j = exp(x_j - m) / sum_k exp(x_k - m); gx = p (gy - <gy, p>).
+ * log_softmax: y_j = x_j - m - log sum; gx = gy - exp(y) sum gy. */
+static void softmax_specials(const char *op, int R, int C)
+{
+    bool log_form = strcmp(op, "log_softmax") == 0;
+    ieee_case c;
+    ieee_begin(&c, op);
+    ag_node *x = ieee_rows_operand(&c, R, C);
+    ieee_recorded(&c, log_form ? ag_log_softmax(x) : ag_softmax(x));
+    for (int i = 0; i < R; i++) {
+        const double *xr = c.v[0] + i * C, *gy = c.gy + i * C;
+        double *y = c.y + i * C, *gx = c.gx[0] + i * C;
+        double m = ref_row_max(xr, C), log_sum = ref_row_log_sum(xr, C, m);
+        double dot = 0.0, total = 0.0;
+        for (int j = 0; j < C; j++) {
+            y[j] = log_form ? xr[j] - m - log_sum : exp(xr[j] - m) / exp(log_sum);
+            dot += gy[j] * y[j];
+            total += gy[j];
+        }
+        for (int j = 0; j < C; j++) gx[j] = log_form ? gy[j] - exp(y[j]) * total : y[j] * (gy[j] - dot);
+    }
+    ieee_check(&c);
+}
+
+/* loss = mean_i (m_i + log sum_j exp(x_ij - m_i) - x_i,label_i);
+ * gx_ij = gy (p_ij - [j = label_i]) / N */
+static void xent_specials(int R, int C)
+{
+    ieee_case c;
+    ieee_begin(&c, "softmax_xent");
+    ag_node *x = ieee_rows_operand(&c, R, C);
+    ag_tensor *labels = ag_tensor_zeros(1, (int[]){R});
+    for (int i = 0; i < R; i++) ag_tensor_data(labels)[i] = (i * 3) % C;
+    ieee_recorded(&c, ag_softmax_xent(x, ag_input(c.g, labels)));
+    double loss = 0.0;
+    for (int i = 0; i < R; i++) {
+        const double *xr = c.v[0] + i * C;
+        int label = (i * 3) % C;
+        double m = ref_row_max(xr, C), log_sum = ref_row_log_sum(xr, C, m);
+        loss += m + log_sum - xr[label];
+        for (int j = 0; j < C; j++)
+            c.gx[0][i * C + j] = c.gy[0] * (exp(xr[j] - m - log_sum) - (j == label)) / R;
+    }
+    c.y[0] = loss / R;
+    ieee_check(&c);
+    ag_tensor_free(labels);
+}
+
+/* mse = mean (a - b)^2; ga = gy 2 (a - b) / n, gb = -ga */
+static void mse_specials(int R, int C)
+{
+    ieee_case c;
+    ieee_begin(&c, "mse");
+    ag_node *a = ieee_operand(&c, 2, (int[]){R, C}, 10, 13);
+    ag_node *b = ieee_operand(&c, 2, (int[]){R, C}, 11, 13);
+    ieee_recorded(&c, ag_mse(a, b));
+    size_t n = (size_t)(R * C);
+    double s = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double d = c.v[0][k] - c.v[1][k];
+        s += d * d;
+        c.gx[0][k] = c.gy[0] * 2.0 * d / (double)n;
+        c.gx[1][k] = -(c.gy[0] * 2.0 * d / (double)n);
+    }
+    c.y[0] = s / (double)n;
+    ieee_check(&c);
+}
+
+/* ---- products ------------------------------------------------------------------ */
+
+/* y = a @ b (+ bias): y_ij = bias_ij + sum_k a_ik b_kj, ga = gy b^T, gb = a^T gy,
+ * gbias = gy summed over the dimensions the bias is repeated along. bias_kind:
+ * -1 none (matmul), 0 [M,N], 1 [N], 2 [M,1], 3 a scalar. Sparse specials
+ * (every 29th... of a, every 31st of b), or every row would be NaN. */
+static void product_specials(int M, int K, int N, int bias_kind)
+{
+    ieee_case c;
+    ieee_begin(&c, bias_kind < 0 ? "matmul" : "linear");
+    ag_node *a = ieee_operand(&c, 2, (int[]){M, K}, 12, 29);
+    ag_node *b = ieee_operand(&c, 2, (int[]){K, N}, 13, 31);
+    ag_node *bias = NULL;
+    if (bias_kind >= 0) {
+        int nd[] = {2, 1, 2, 0}, dims[4][2] = {{M, N}, {N, 0}, {M, 1}, {0, 0}};
+        bias = ieee_operand(&c, nd[bias_kind], dims[bias_kind], 14, 23);
+    }
+    ieee_recorded(&c, bias ? ag_linear(a, b, bias) : ag_matmul(a, b));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            int ic = bias_kind == 0 ? i * N + j : bias_kind == 1 ? j : bias_kind == 2 ? i : 0;
+            double s = 0.0, g = c.gy[i * N + j];
+            for (int k = 0; k < K; k++) {
+                s += c.v[0][i * K + k] * c.v[1][k * N + j];
+                c.gx[0][i * K + k] += g * c.v[1][k * N + j];
+                c.gx[1][k * N + j] += c.v[0][i * K + k] * g;
+            }
+            c.y[i * N + j] = bias ? c.v[2][ic] + s : s;
+            if (bias) c.gx[2][ic] += g;
+        }
+    ieee_check(&c);
+}
+
+static void matmul_specials(void)
+{
+    product_specials(2, 3, 2, -1);
+    product_specials(9, 8, 10, -1); /* over 512 multiply-adds: the blocked kernel */
+    product_specials(1, 12, 1, -1);
+}
+
+static void linear_specials(void)
+{
+    for (int kind = 0; kind < 4; kind++) {
+        product_specials(3, 4, 2, kind);
+        product_specials(10, 8, 11, kind);
+    }
+}
+
+/* ---- the registry -------------------------------------------------------------- */
+
+/* Run op `name`'s cases; false when this test has none for it. */
+static bool ieee_specials_for(const char *name)
+{
+    for (size_t i = 0; i < sizeof binary_refs / sizeof binary_refs[0]; i++)
+        if (strcmp(name, binary_refs[i].op) == 0) return binary_specials(&binary_refs[i]), true;
+    for (size_t i = 0; i < sizeof unary_refs / sizeof unary_refs[0]; i++)
+        if (strcmp(name, unary_refs[i].op) == 0) return unary_specials(&unary_refs[i]), true;
+    if (strcmp(name, "sum") == 0 || strcmp(name, "mean") == 0) {
+        reduce_specials(name, 6);
+        reduce_specials(name, 60);
+        return true;
+    }
+    if (strcmp(name, "sum_axis") == 0 || strcmp(name, "mean_axis") == 0) {
+        for (int axis = 0; axis < 2; axis++) axis_specials(name, 2, 3, axis), axis_specials(name, 7, 9, axis);
+        return true;
+    }
+    if (strcmp(name, "transpose") == 0) return transpose_specials(2, 3), transpose_specials(7, 9), true;
+    if (strcmp(name, "reshape") == 0) return reshape_specials(2, 3), reshape_specials(7, 9), true;
+    if (strcmp(name, "softmax") == 0 || strcmp(name, "log_softmax") == 0) {
+        softmax_specials(name, 8, 2);
+        softmax_specials(name, 6, 5);
+        return true;
+    }
+    if (strcmp(name, "softmax_xent") == 0) return xent_specials(8, 2), xent_specials(6, 5), true;
+    if (strcmp(name, "mse") == 0) return mse_specials(2, 3), mse_specials(7, 9), true;
+    if (strcmp(name, "matmul") == 0) return matmul_specials(), true;
+    if (strcmp(name, "linear") == 0) return linear_specials(), true;
+    return false;
+}
+
+/* _i is the op's index in the registry (a loop test) */
+START_TEST(nan_and_inf_follow_ieee_through_every_op)
+{
+    const char *name = registry_name((size_t)_i);
+    ck_assert_msg(ieee_specials_for(name),
+                  "op '%s' has no NaN/Inf case in tests/test_gradients.c (ieee_specials_for)", name);
+}
+END_TEST
+
 Suite *gradient_suite(void)
 {
     Suite *s = suite_create("gradients");
@@ -39,5 +537,8 @@ Suite *gradient_suite(void)
     tcase_add_test(tc, every_op_has_a_recipe);
     tcase_add_loop_test(tc, vjp_matches_finite_differences, 0, (int)registry_size());
     suite_add_tcase(s, tc);
+    TCase *ieee = tcase_create("NaN and Inf");
+    tcase_add_loop_test(ieee, nan_and_inf_follow_ieee_through_every_op, 0, (int)registry_size());
+    suite_add_tcase(s, ieee);
     return s;
 }

@@ -2,6 +2,7 @@
  * chains, repeated backward, replay, relu at 0, memory reuse. Expected values
  * are derived by hand in the comments. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -278,6 +279,139 @@ START_TEST(frees_everything)
 }
 END_TEST
 
+/* ag_graph_error(g) contains `expected` */
+static void assert_graph_error(ag_graph *g, const char *expected)
+{
+    const char *e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
+}
+
+START_TEST(node_used_after_reset_is_refused)
+{
+    /* x was the first node: after the reset the next node takes its memory,
+     * so tanh(x) would be recorded as its own input */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = scalar_param(0.5);
+    ag_node *x = ag_param(g, wt);
+    ck_assert_ptr_nonnull(ag_tanh(x));
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_tanh(x));
+    assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+    /* naming it would write into memory a new node may hold */
+    ag_graph_reset(g);
+    x = ag_param(g, wt);
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_node_set_name(x, "x"));
+    assert_graph_error(g, "ag_node_set_name: the node is a node recorded before the last reset");
+    /* the second operand, next to a current one */
+    ag_graph_reset(g);
+    ag_node *old_c = ag_scalar(g, 2.0), *old_y = ag_mul(ag_param(g, wt), old_c);
+    ck_assert_ptr_nonnull(old_y);
+    ag_graph_reset(g);
+    ag_node *w = ag_param(g, wt);
+    ck_assert_ptr_null(ag_add(w, old_y));
+    assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
+    /* as the root of a backward, the out or wrt of a Jacobian, a JVP seed */
+    ag_graph_reset(g);
+    old_c = ag_scalar(g, 2.0);
+    old_y = ag_mul(ag_param(g, wt), old_c);
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    ag_node *y = ag_tanh(w);
+    ck_assert_ptr_nonnull(y);
+    ck_assert(!ag_backward(g, old_y));
+    assert_graph_error(g, "ag_backward: root is a node recorded before the last reset");
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    y = ag_tanh(w);
+    ck_assert_ptr_null(ag_jacobian_rev(g, old_y, w));
+    assert_graph_error(g, "ag_jacobian_rev: out is a node recorded before the last reset");
+    ag_graph_reset(g);
+    w = ag_param(g, wt);
+    y = ag_tanh(w);
+    ck_assert(!ag_jvp(g, 1, &old_y, (const double *const[]){(double[]){1.0}}));
+    assert_graph_error(g, "ag_jvp: seed 0 is a node recorded before the last reset");
+    /* current nodes still work after all that */
+    ag_graph_reset(g);
+    y = ag_tanh(ag_param(g, wt));
+    ck_assert(ag_backward(g, y));
+    ag_graph_free(g);
+    ag_tensor_free(wt);
+}
+END_TEST
+
+START_TEST(node_grad_of_a_parameter_leaf_is_its_tensors_gradient)
+{
+    /* y = sum(p1 * p2 * c) with p1, p2 two leaves of t = (3, 5), c = (1, 2):
+     * dy/dp1 = p2 c, dy/dp2 = p1 c, and t's gradient is their sum 2 t c =
+     * (6, 20); both leaves report it, a second backward adds it again
+     * (12, 40), zeroing clears it. The op node p1 * p2 holds dy/d(p1 p2) = c
+     * from the last backward alone. */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = ag_tensor_from(1, (int[]){2}, (double[]){3, 5});
+    ag_tensor *x = ag_tensor_from(1, (int[]){2}, (double[]){1, 1});
+    ag_tensor_requires_grad(t, true);
+    ag_node *p1 = ag_param(g, t), *p2 = ag_param(g, t), *in = ag_input(g, x);
+    ag_node *prod = ag_mul(p1, p2);
+    ag_node *y = ag_sum(ag_mul(ag_mul(prod, in), ag_constant(g, 1, (int[]){2}, (double[]){1, 2})));
+    ck_assert(ag_backward(g, y));
+    for (int k = 0; k < 2; k++) {
+        double expected = 2.0 * ag_tensor_data(t)[k] * (k + 1);
+        ck_assert_close(ag_node_grad(p1)[k], expected, 0);
+        ck_assert_close(ag_node_grad(p2)[k], expected, 0);
+        ck_assert_close(ag_tensor_grad(t)[k], expected, 0);
+        ck_assert_close(ag_node_grad(prod)[k], k + 1.0, 0);
+    }
+    ck_assert(ag_backward(g, y));
+    for (int k = 0; k < 2; k++) {
+        ck_assert_close(ag_node_grad(p1)[k], 4.0 * ag_tensor_data(t)[k] * (k + 1), 0);
+        ck_assert_close(ag_node_grad(prod)[k], k + 1.0, 0); /* afresh */
+    }
+    ag_graph_zero_grad(g);
+    ck_assert(ag_node_grad(p1)[0] == 0.0 && ag_node_grad(p2)[1] == 0.0);
+    ck_assert_ptr_null(ag_node_grad(in)); /* an input has none */
+    ag_graph_free(g);
+    ag_tensor_free(t);
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(null_graph_misuse_names_the_function)
+{
+    /* no graph to hold the error: ag_last_error names the function */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = scalar_param(2.0);
+    ag_node *x = ag_param(g, t), *y = ag_tanh(x);
+    ck_assert(!ag_backward(NULL, y));
+    ck_assert_last_error("ag_backward: graph is NULL");
+    ck_assert(!ag_backward_seed(NULL, y, NULL));
+    ck_assert_last_error("ag_backward_seed: graph is NULL");
+    ck_assert(!ag_graph_forward(NULL));
+    ck_assert_last_error("ag_graph_forward: graph is NULL");
+    ag_graph_zero_grad(NULL);
+    ck_assert_last_error("ag_graph_zero_grad: graph is NULL");
+    ck_assert_ptr_null(ag_jacobian_rev(NULL, y, x));
+    ck_assert_last_error("ag_jacobian_rev: graph is NULL");
+    ck_assert_ptr_null(ag_jacobian_fwd(NULL, y, x));
+    ck_assert_last_error("ag_jacobian_fwd: graph is NULL");
+    ck_assert(!ag_jvp(NULL, 1, &x, (const double *const[]){(double[]){1.0}}));
+    ck_assert_last_error("ag_jvp: graph is NULL");
+    ag_graph_set_detect_anomaly(NULL, true);
+    ck_assert_last_error("ag_graph_set_detect_anomaly: graph is NULL");
+    ag_graph_set_trace(NULL, stderr);
+    ck_assert_last_error("ag_graph_set_trace: graph is NULL");
+    /* a NULL root on a graph, and a NULL out or wrt, go on the graph */
+    ck_assert(!ag_backward(g, NULL));
+    assert_graph_error(g, "ag_backward: root is NULL");
+    ag_graph_reset(g);
+    x = ag_param(g, t);
+    ck_assert_ptr_null(ag_jacobian_fwd(g, NULL, x));
+    assert_graph_error(g, "ag_jacobian_fwd: out is NULL");
+    ag_graph_free(g);
+    ag_tensor_free(t);
+}
+END_TEST
+
 Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -295,6 +429,9 @@ Suite *graph_suite(void)
     tcase_add_test(tc, replay_sees_new_inputs);
     tcase_add_test(tc, input_gets_no_gradient);
     tcase_add_test(tc, frees_everything);
+    tcase_add_test(tc, node_used_after_reset_is_refused);
+    tcase_add_test(tc, null_graph_misuse_names_the_function);
+    tcase_add_test(tc, node_grad_of_a_parameter_leaf_is_its_tensors_gradient);
     suite_add_tcase(s, tc);
     return s;
 }

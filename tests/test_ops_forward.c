@@ -1,6 +1,7 @@
 /* test_ops_forward.c -- forward values of each op on small cases worked out
  * by hand (closed forms in the comments). */
 #include <math.h>
+#include <string.h>
 
 #include "helpers.h"
 
@@ -160,6 +161,24 @@ START_TEST(log_softmax_and_mse)
 }
 END_TEST
 
+START_TEST(broadcast_too_large_names_op_shapes_count_and_limit)
+{
+    /* (4096x1x4096x1) + (4096x1x4096) broadcasts to 4096^4 = 2^48 elements;
+     * the operands are zeros the allocator hands out untouched, so the test
+     * costs no memory. The limit is the tensors' (and matmul's) 2^40. */
+    ag_tensor *ta = ag_tensor_zeros(4, (int[]){4096, 1, 4096, 1});
+    ag_tensor *tb = ag_tensor_zeros(3, (int[]){4096, 1, 4096});
+    ck_assert(ta && tb);
+    ck_assert_ptr_null(ag_add(ag_input(g, ta), ag_input(g, tb)));
+    const char *e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, "ag_add: (4096x1x4096x1) + (4096x1x4096): the broadcast result would "
+                                 "have 281474976710656 elements, over the limit of 2^40"),
+                  "%s", e ? e : "(none)");
+    ag_tensor_free(ta);
+    ag_tensor_free(tb);
+}
+END_TEST
+
 Suite *ops_forward_suite(void)
 {
     Suite *s = suite_create("ops forward");
@@ -174,6 +193,7 @@ Suite *ops_forward_suite(void)
     tcase_add_test(tc, xent_with_huge_logits);
     tcase_add_test(tc, shape_ops_and_axis_reductions);
     tcase_add_test(tc, log_softmax_and_mse);
+    tcase_add_test(tc, broadcast_too_large_names_op_shapes_count_and_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -572,7 +572,9 @@ END_TEST
 
 /* Each unary op on tensors of 1 to 9 elements (straight code up to 8, the
  * loop from 9) against its closed form, and relu also at its special points:
- * relu(x) = x for x > 0, else +0 (NaN, -0 and -inf too), relu'(x) = [x > 0]. */
+ * relu(x) = x for x > 0 and for NaN, else +0 (-0 and -inf too); relu'(x) =
+ * 1 for x > 0 and for NaN, else 0 (PyTorch: relu(NaN) = NaN, and its
+ * backward passes the gradient at NaN). */
 enum { UNARY_TINY_CASES = 8 };
 static ag_node *unary_tiny_op(int op, ag_node *x)
 {
@@ -597,7 +599,7 @@ static void unary_tiny_reference(int op, double v, double *f, double *df)
     case 3: *f = tanh(v), *df = 1.0 - *f * *f; break;
     case 4: *f = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v)), *df = *f * (1.0 - *f); break;
     case 5: *f = pow(v, 3.0), *df = 3.0 * pow(v, 2.0); break;
-    default: *f = v > 0.0 ? v : 0.0, *df = v > 0.0 ? 1.0 : 0.0;
+    default: *f = isnan(v) || v > 0.0 ? v : 0.0, *df = isnan(v) || v > 0.0 ? 1.0 : 0.0;
     }
 }
 
@@ -620,8 +622,8 @@ START_TEST(unary_ops_on_tiny_tensors_match_closed_forms)
             for (int k = 0; k < n; k++) {
                 double f, df, wk = ag_tensor_data(w)[k], got = ag_node_value(y)[k];
                 unary_tiny_reference(op, xv[k], &f, &df);
-                ck_assert_msg(got == f && signbit(got) == signbit(f), "op %d n %d: y[%d] = %g, expected %g",
-                              op, n, k, got, f);
+                ck_assert_msg(isnan(f) ? isnan(got) : got == f && signbit(got) == signbit(f),
+                              "op %d n %d: y[%d] = %g, expected %g", op, n, k, got, f);
                 ck_assert_msg(ag_tensor_grad(x)[k] == wk * df, "op %d n %d: dx[%d] = %.17g, expected %.17g",
                               op, n, k, ag_tensor_grad(x)[k], wk * df);
             }

@@ -91,6 +91,13 @@ START_TEST(jacobians_agree_for_every_op)
         ck_assert_msg(recipe_for(name) != NULL, "op '%s' has no recipe", name);
         ck_assert(recipe_for(name)(g, &r, &c));
         for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, c.out, c.param_nodes[p], name);
+        /* a second leaf of the first operand's tensor: a Jacobian is with
+         * respect to one node, not to every leaf of its tensor */
+        ag_node *twin = ag_param(g, c.params[0]);
+        ag_node *shared = ag_add(ag_sum(c.out), ag_sum(ag_mul(twin, twin)));
+        ck_assert_msg(shared != NULL, "%s: %s", name, ag_graph_error(g));
+        for (int p = 0; p < c.n_params; p++) assert_jacobians_agree(g, shared, c.param_nodes[p], name);
+        assert_jacobians_agree(g, shared, twin, name);
         op_case_free(&c);
         ag_graph_free(g);
     }
@@ -128,6 +135,34 @@ START_TEST(testnet_jacobians)
 }
 END_TEST
 
+START_TEST(jacobian_of_one_of_two_leaves_of_a_tensor)
+{
+    /* y = p1 * p2, p1 and p2 two leaves of t = (3, 5): dy/dp1 = diag(p2) =
+     * diag(3, 5) by either mode (the reverse mode gave diag(6, 10), the sum
+     * over both leaves) */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = ag_tensor_from(1, (int[]){2}, (double[]){3, 5});
+    ag_tensor_requires_grad(t, true);
+    ag_node *p1 = ag_param(g, t), *p2 = ag_param(g, t), *y = ag_mul(p1, p2);
+    ag_tensor *rev = ag_jacobian_rev(g, y, p1), *fwd = ag_jacobian_fwd(g, y, p1);
+    ck_assert_msg(rev && fwd, "%s", ag_graph_error(g));
+    const double expected[4] = {3, 0, 0, 5};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_close(ag_tensor_data(rev)[k], expected[k], 0);
+        ck_assert_close(ag_tensor_data(fwd)[k], expected[k], 0);
+    }
+    ck_assert(ag_tensor_grad(t)[0] == 0 && ag_tensor_grad(t)[1] == 0); /* left as they were */
+    /* the tensor's gradient, once a backward runs, sums both leaves: 2t */
+    ck_assert(ag_backward(g, ag_sum(y)));
+    ck_assert_close(ag_tensor_grad(t)[0], 6.0, 0);
+    ck_assert_close(ag_tensor_grad(t)[1], 10.0, 0);
+    ag_tensor_free(rev);
+    ag_tensor_free(fwd);
+    ag_tensor_free(t);
+    ag_graph_free(g);
+}
+END_TEST
+
 START_TEST(jacobian_misuse)
 {
     ag_graph *g = ag_graph_new();
@@ -146,6 +181,78 @@ START_TEST(jacobian_misuse)
     ag_tensor_free(J);
     ag_tensor_free(x);
     ag_graph_free(g);
+}
+END_TEST
+
+/* ---- anomaly detection: where a NaN came from -------------------------------- */
+
+static void assert_error_has(ag_graph *g, const char *expected)
+{
+    const char *e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
+}
+
+static ag_tensor *named_tensor(const char *name, int n, const double *values, bool requires_grad)
+{
+    ag_tensor *t = ag_tensor_from(1, (int[]){n}, values);
+    ag_tensor_set_name(t, name);
+    ag_tensor_requires_grad(t, requires_grad);
+    return t;
+}
+
+START_TEST(anomaly_names_the_leaf_a_nan_came_in_through)
+{
+    /* forward: the NaN is in the leaves' data, ag_add only passes it on */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *w = named_tensor("w", 2, (double[]){1.0, NAN}, true);
+    ag_tensor *x = named_tensor("x", 2, (double[]){-INFINITY, 2.0}, false);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert_ptr_null(ag_add(ag_scalar(g, 1.0), ag_param(g, w)));
+    assert_error_has(g, "anomaly: parameter 'w' holds NaN at element 1: it came in through that leaf "
+                        "(operand 2 of ag_add");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_neg(ag_input(g, x)));
+    assert_error_has(g, "anomaly: input 'x' holds -Inf at element 0: it came in through that leaf");
+    /* backward of a graph recorded with detection off: mul's vjp sends
+     * d(w u)/du = w, NaN, to u's gradient */
+    ag_graph_reset(g);
+    ag_graph_set_detect_anomaly(g, false);
+    ag_tensor *u = named_tensor("u", 2, (double[]){3.0, 4.0}, true);
+    ag_node *root = ag_sum(ag_mul(ag_param(g, w), ag_param(g, u)));
+    ck_assert_ptr_nonnull(root);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert(!ag_backward(g, root));
+    assert_error_has(g, "anomaly: parameter 'w' holds NaN at element 1: it came in through that leaf");
+    assert_error_has(g, "(operand 1 of ag_mul");
+    assert_error_has(g, "backward pass");
+    ag_graph_free(g);
+    ag_tensor_free(u);
+    ag_tensor_free(w);
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(anomaly_names_a_stale_parameter_gradient)
+{
+    /* d sqrt(v)/dv at v = 0 is Inf: a backward without detection leaves it in
+     * v's gradient; the next backward, with detection, is fine itself
+     * (tanh's gradient is finite) and says the gradient was stale */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *v = named_tensor("v", 1, (double[]){0.0}, true);
+    ck_assert(ag_backward(g, ag_sum(ag_pow(ag_param(g, v), 0.5))));
+    ck_assert(isinf(ag_tensor_grad(v)[0]));
+    ag_graph_reset(g);
+    ag_graph_set_detect_anomaly(g, true);
+    ck_assert(!ag_backward(g, ag_sum(ag_tanh(ag_param(g, v)))));
+    assert_error_has(g, "anomaly: the gradient of parameter 'v' already held Inf at element 0 before this backward");
+    ck_assert_msg(!strstr(ag_graph_error(g), "ag_tanh"), "%s", ag_graph_error(g));
+    /* zeroed, the same backward runs */
+    ag_graph_reset(g);
+    ag_tensor_zero_grad(v);
+    ck_assert_msg(ag_backward(g, ag_sum(ag_tanh(ag_param(g, v)))), "%s", ag_graph_error(g));
+    ck_assert_close(ag_tensor_grad(v)[0], 1.0, 0); /* tanh'(0) = 1 */
+    ag_graph_free(g);
+    ag_tensor_free(v);
 }
 END_TEST
 
@@ -317,7 +424,10 @@ Suite *study_suite(void)
     tcase_add_loop_test(tc, jvp_and_vjp_are_adjoint_for_every_op, 0, (int)registry_size());
     tcase_add_loop_test(tc, jacobians_agree_for_every_op, 0, (int)registry_size());
     tcase_add_test(tc, testnet_jacobians);
+    tcase_add_test(tc, jacobian_of_one_of_two_leaves_of_a_tensor);
     tcase_add_test(tc, jacobian_misuse);
+    tcase_add_test(tc, anomaly_names_the_leaf_a_nan_came_in_through);
+    tcase_add_test(tc, anomaly_names_a_stale_parameter_gradient);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradcheck, compare, trace, dot");
     tcase_add_test(tc, gradcheck_passes_on_testnet);

@@ -343,9 +343,14 @@ static inline double log_f(double x, double p) { (void)p; return log(x); }
 static inline double log_df(double x, double y, double p) { (void)y, (void)p; return 1.0 / x; }
 static inline double tanh_f(double x, double p) { (void)p; return tanh(x); }
 static inline double tanh_df(double x, double y, double p) { (void)x, (void)p; return 1.0 - y * y; }
-static inline double relu_f(double x, double p) { (void)p; return x > 0.0 ? x : 0.0; }
+/* relu keeps x unless x <= 0, so a NaN goes through as NaN, and its
+ * derivative passes the gradient there too (PyTorch: relu(NaN) = NaN, and
+ * its backward, threshold_backward(grad, y, 0) = (y <= 0 ? 0 : grad), gives
+ * grad at y = NaN). !(x <= 0) is one compare, as x > 0 was. */
+static inline bool relu_keeps(double x) { return !(x <= 0.0); }
+static inline double relu_f(double x, double p) { (void)p; return relu_keeps(x) ? x : 0.0; }
 /* relu'(0) = 0: the convention of PyTorch, JAX, ggml and micrograd */
-static inline double relu_df(double x, double y, double p) { (void)y, (void)p; return x > 0.0 ? 1.0 : 0.0; }
+static inline double relu_df(double x, double y, double p) { (void)y, (void)p; return relu_keeps(x) ? 1.0 : 0.0; }
 /* v where keep, else +0.0, by masking v's bits */
 static inline double keep_or_zero(bool keep, double v)
 {
@@ -359,11 +364,11 @@ static inline double keep_or_zero(bool keep, double v)
  * no branch: there GCC compiles relu_f and relu_df to a branch on the sign,
  * which fresh data mispredicts half the time (the vectorised loop compares
  * into a mask instead, but this form keeps the loop from vectorising). */
-static inline double relu_masked_f(double x, double p) { (void)p; return keep_or_zero(x > 0.0, x); }
+static inline double relu_masked_f(double x, double p) { (void)p; return keep_or_zero(relu_keeps(x), x); }
 static inline double relu_masked_df(double x, double y, double p)
 {
     (void)y, (void)p;
-    return keep_or_zero(x > 0.0, 1.0);
+    return keep_or_zero(relu_keeps(x), 1.0);
 }
 static inline double pow_f(double x, double p) { return pow(x, p); }
 static inline double pow_df(double x, double y, double p)

@@ -5,17 +5,27 @@
 
 #include <string.h>
 
-static bool in_graph(const ag_graph *g, const ag_node *n)
+/* "" when n is a current node of g, else why not */
+static const char *not_in_graph(const ag_graph *g, const ag_node *n)
 {
-    return n && n->graph == g && n->index < g->n_nodes && g->nodes[n->index] == n;
+    if (!n) return "is NULL (an earlier call failed?)";
+    if (n->graph != g) return "belongs to another graph";
+    if (!ag_node_is_current(g, n) || n->index >= g->n_nodes || g->nodes[n->index] != n)
+        return "is a node recorded before the last reset of this graph";
+    return "";
 }
 
 static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *out,
                                  const ag_node *wrt)
 {
-    if (!g || g->failed) return NULL;
-    if (!in_graph(g, out) || !in_graph(g, wrt)) {
-        ag_graph_fail(g, "%s: out or wrt is NULL or not in this graph", who);
+    if (!g) {
+        ag_set_last_error("%s: graph is NULL", who);
+        return NULL;
+    }
+    if (g->failed) return NULL;
+    const char *why_out = not_in_graph(g, out), *why_wrt = not_in_graph(g, wrt);
+    if (why_out[0] || why_wrt[0]) {
+        ag_graph_fail(g, "%s: %s %s", who, why_out[0] ? "out" : "wrt", why_out[0] ? why_out : why_wrt);
         return NULL;
     }
     if (wrt->index > out->index) {
@@ -81,6 +91,16 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
     saved_grads saved = {0};
     double *seed = ag_calloc(m, sizeof(double));
     bool ok = seed && save_leaf_grads(g, &saved);
+    /* A leaf's gradient is its tensor's, shared by every leaf of that tensor
+     * (y = p1 * p2 with p1, p2 leaves of one tensor would give dy/dp1 +
+     * dy/dp2): for the sweeps wrt gathers into a buffer of its own, so the
+     * rows are d out / d wrt for this node alone, as forward mode's are. */
+    double *tensor_grad = wrt->grad, *own = NULL;
+    if (ok && wrt->leaf) {
+        own = ag_calloc(n, sizeof(double));
+        ok = own != NULL;
+        if (ok) wrt->grad = own;
+    }
     for (size_t i = 0; ok && i < m; i++) {
         ag_graph_zero_grad(g); /* leaves accumulate; each row starts from zero */
         seed[i] = 1.0;
@@ -88,6 +108,8 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
         seed[i] = 0.0;
         if (ok) memcpy(J->data + i * n, wrt->grad, n * sizeof(double));
     }
+    wrt->grad = tensor_grad;
+    ag_free(own);
     restore_leaf_grads(g, &saved);
     ag_free(seed);
     return jacobian_done(g, "ag_jacobian_rev", J, ok);

@@ -8,7 +8,11 @@
 
 void ag_graph_set_trace(ag_graph *g, FILE *out)
 {
-    if (g) g->trace = out;
+    if (!g) {
+        ag_set_last_error("ag_graph_set_trace: graph is NULL");
+        return;
+    }
+    g->trace = out;
 }
 
 /* "z2" for a named node, "#7 matmul" otherwise */
