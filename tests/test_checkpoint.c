@@ -419,8 +419,9 @@ START_TEST(injected_write_failures_keep_old_checkpoint)
     ag_params_add(ps, "s", 0, NULL);
     for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 1.0;
     ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert(ag_checkpoint_save(ps, path)); /* the steps of replacing a file (with its chmod) */
     long steps = ag_io_write_steps();
-    ck_assert_int_ge(steps, 12); /* mkstemp chmod len header 6 chunks+s flush fsync close rename dir */
+    ck_assert_int_ge(steps, 12); /* open chmod len header 6 chunks+s flush fsync close rename dir */
     for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 2.0;
     for (long k = 1; k <= steps; k++) {
         ag_io_fail_write_at(k);
