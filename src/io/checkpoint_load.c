@@ -96,7 +96,9 @@ static bool read_header(ck_file *c)
     json_error_t err;
     if (ok) {
         c->root = json_loadb(text, c->hlen, JSON_REJECT_DUPLICATES, &err);
-        if (!c->root && json_error_code(&err) == json_error_out_of_memory)
+        /* jansson gives every syntax error a message; an empty one means an
+         * allocation failed before parsing started */
+        if (!c->root && (json_error_code(&err) == json_error_out_of_memory || !err.text[0]))
             ok = fail(c, "out of memory while parsing the JSON header");
         else if (!c->root)
             ok = fail(c, "byte %llu: invalid JSON header: %s",
