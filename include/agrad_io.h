@@ -69,7 +69,11 @@ ag_params *ag_checkpoint_read(const char *path);
  * may have spaces or tabs around them and must be finite numbers (strtod in
  * the current locale); every row has the same number of fields; lines that
  * are empty or blank are ignored; CRLF endings are accepted. NULL on error
- * (message with line and column), including a file with no data rows. */
+ * (message with line and column), including a file with no data rows.
+ * Limits: a line may hold at most 4 MiB (4194304 bytes, its newline not
+ * counted) and the file must be under 1 GiB, so an endless input such as
+ * /dev/zero fails with a message. Control bytes of a field quoted in a
+ * message are escaped (\x0d). */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
 
 /** Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
