@@ -350,7 +350,10 @@ void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
  * and gradient; tensors over 12 elements summarised), edges in data-flow
  * direction, parameters, inputs and constants styled apart. */
 bool ag_graph_write_dot(const ag_graph *g, FILE *out);
-/** Same, to a file; false with ag_last_error set when it cannot be written. */
+/** Same, to a file, written atomically like a checkpoint (temporary file
+ * renamed over path, see ag_checkpoint_save): on any failure, a NULL graph
+ * included, an old file at path is left as it was. False with ag_last_error
+ * set when it cannot be written. */
 bool ag_graph_save_dot(const ag_graph *g, const char *path);
 
 /* ---- random numbers ------------------------------------------------------ */

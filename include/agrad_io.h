@@ -48,13 +48,23 @@ void ag_params_zero_grad(ag_params *ps);
  * no zero-size tensors), at most AG_MAX_DIMS of them. */
 
 /** Write every tensor of ps (values only, not gradients), in insertion order,
- * atomically: a temporary file in the same directory is written, fsynced and
- * renamed over path, then the directory is fsynced. On failure the temporary
- * file is removed and an old file at path is left as it was (if only the
- * final directory fsync fails, path already holds the complete new file). */
+ * atomically: a temporary file (".agrad-XXXXXX") in the target's directory
+ * is written, fsynced and renamed over the target, then the directory is
+ * fsynced. On failure the temporary file is removed and an old file at path
+ * is left as it was (if only the final directory fsync fails, path already
+ * holds the complete new file). The header (names and shapes as JSON) may
+ * be at most 100 MB, the limit ag_checkpoint_load enforces: a store over it
+ * is refused before anything is written, so whatever is saved loads back.
+ * Files: a symbolic link at path is followed to its final target (a dangling
+ * one to where it points), which is replaced, so the link keeps pointing at
+ * the new data. A new file gets the mode open(path, O_CREAT, 0666) would
+ * give it (the umask applies); a replaced file keeps its permission bits,
+ * never its setuid, setgid or sticky bit (nor its owner, when saving as
+ * another user). ag_graph_save_dot writes the same way. */
 bool ag_checkpoint_save(const ag_params *ps, const char *path);
 /** Load values into an existing store: the file must hold exactly the store's
- * tensors (same names, same shapes; an extra or missing entry is an error).
+ * tensors (same names, same shapes; an extra or missing entry is an error),
+ * matched by name in time linear in the number of tensors.
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
