@@ -104,7 +104,8 @@ bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor
  * match, with nothing after it. Memory follows the data, not the header: a
  * gzip file is decompressed once to check it whole, without storing the
  * values, then again to store them, so a small file claiming a huge tensor
- * fails without allocating for the claim. */
+ * fails without allocating for the claim (a pipe, which cannot be read
+ * twice, is read once, memory growing with the data it holds). */
 ag_tensor *ag_idx_load(const char *path);
 
 /* ---- mini-batches ------------------------------------------------------------

@@ -10,7 +10,8 @@
  * checked against the header first; a gzip file is decompressed once to
  * check it whole (values decoded, not stored) before a second pass stores
  * them, so a small file whose stream expands to less than it claims fails
- * without a large allocation. Byte offsets in messages count the
+ * without a large allocation (a stream that cannot be read twice, a pipe,
+ * is read once, its buffer growing with the data). Byte offsets in messages count the
  * decompressed stream. zlib allocates with its own allocator. */
 #include "io_internal.h"
 
@@ -122,7 +123,7 @@ static bool start_stream(idx_file *f)
 }
 
 /* Decompress into buf[0, n); returns the bytes produced, fewer than n at
- * the end of the stream or on an error (problem set), -1 on out of memory. */
+ * the end of the stream or on an error (problem then set). */
 static size_t inflate_some(idx_file *f, unsigned char *buf, size_t n)
 {
     f->z.next_out = buf;
