@@ -54,8 +54,32 @@ typedef struct ag_allocator {
 } ag_allocator;
 /** Replace the allocator used for every allocation the library makes (NULL
  * restores malloc/realloc/free). Call before creating any object, or free
- * everything made with the old one first. */
+ * everything made with the old one first. The setting is process-wide and
+ * not synchronised: call it before other threads use agrad. It covers
+ * agrad's own allocations only: jansson (checkpoint headers) and zlib (gzip
+ * IDX files) allocate with their own allocators, and agrad never changes
+ * jansson's or zlib's settings. */
 void ag_set_allocator(const ag_allocator *allocator);
+
+/* ---- threads ------------------------------------------------------------- *
+ * Different objects may be used from different threads at the same time:
+ * each thread its own graphs, tensors, parameter stores, optimisers, batch
+ * iterators and files (checkpoints, DOT, CSV, IDX), including saving and
+ * loading checkpoints concurrently. One object must not be used from two
+ * threads at once, except for reads that change nothing: several threads
+ * may read a tensor (ag_tensor_data, ag_input / ag_param of a tensor no
+ * thread writes or backpropagates into, ag_checkpoint_save of a store no
+ * thread changes) as long as no thread writes it meanwhile. A graph is never
+ * read-only (ag_graph_forward and ag_backward write its nodes), and a tensor
+ * given to ag_param in two graphs receives gradients from both: keep such
+ * graphs in one thread. Two threads saving to the same path at once leave
+ * one of the two complete files (each save is atomic), never a mix.
+ * ag_last_error() is thread-local. The kernels' thread pool is shared: a
+ * large product or pass issued while another thread's job runs on the pool
+ * runs on the calling thread alone instead of waiting for it, and the
+ * gemm packing buffers are claimed atomically, falling back to unshared
+ * packing when taken. ag_set_allocator is the one call that must not run
+ * while other threads use agrad. */
 
 /* ---- tensors (user-owned) ---------------------------------------------- */
 
@@ -357,7 +381,10 @@ void ag_graph_set_detect_anomaly(ag_graph *g, bool on);
  * and gradient; tensors over 12 elements summarised), edges in data-flow
  * direction, parameters, inputs and constants styled apart. */
 bool ag_graph_write_dot(const ag_graph *g, FILE *out);
-/** Same, to a file; false with ag_last_error set when it cannot be written. */
+/** Same, to a file, written atomically like a checkpoint (temporary file
+ * renamed over path, see ag_checkpoint_save): on any failure, a NULL graph
+ * included, an old file at path is left as it was. False with ag_last_error
+ * set when it cannot be written. */
 bool ag_graph_save_dot(const ag_graph *g, const char *path);
 
 /* ---- random numbers ------------------------------------------------------ */

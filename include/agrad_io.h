@@ -48,13 +48,23 @@ void ag_params_zero_grad(ag_params *ps);
  * no zero-size tensors), at most AG_MAX_DIMS of them. */
 
 /** Write every tensor of ps (values only, not gradients), in insertion order,
- * atomically: a temporary file in the same directory is written, fsynced and
- * renamed over path, then the directory is fsynced. On failure the temporary
- * file is removed and an old file at path is left as it was (if only the
- * final directory fsync fails, path already holds the complete new file). */
+ * atomically: a temporary file (".agrad-XXXXXX") in the target's directory
+ * is written, fsynced and renamed over the target, then the directory is
+ * fsynced. On failure the temporary file is removed and an old file at path
+ * is left as it was (if only the final directory fsync fails, path already
+ * holds the complete new file). The header (names and shapes as JSON) may
+ * be at most 100 MB, the limit ag_checkpoint_load enforces: a store over it
+ * is refused before anything is written, so whatever is saved loads back.
+ * Files: a symbolic link at path is followed to its final target (a dangling
+ * one to where it points), which is replaced, so the link keeps pointing at
+ * the new data. A new file gets the mode open(path, O_CREAT, 0666) would
+ * give it (the umask applies); a replaced file keeps its permission bits,
+ * never its setuid, setgid or sticky bit (nor its owner, when saving as
+ * another user). ag_graph_save_dot writes the same way. */
 bool ag_checkpoint_save(const ag_params *ps, const char *path);
 /** Load values into an existing store: the file must hold exactly the store's
- * tensors (same names, same shapes; an extra or missing entry is an error).
+ * tensors (same names, same shapes; an extra or missing entry is an error),
+ * matched by name in time linear in the number of tensors.
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
@@ -69,7 +79,11 @@ ag_params *ag_checkpoint_read(const char *path);
  * may have spaces or tabs around them and must be finite numbers (strtod in
  * the current locale); every row has the same number of fields; lines that
  * are empty or blank are ignored; CRLF endings are accepted. NULL on error
- * (message with line and column), including a file with no data rows. */
+ * (message with line and column), including a file with no data rows.
+ * Limits: a line may hold at most 4 MiB (4194304 bytes, its newline not
+ * counted) and the file must be under 1 GiB, so an endless input such as
+ * /dev/zero fails with a message. Control bytes of a field quoted in a
+ * message are escaped (\x0d). */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
 
 /** Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
@@ -85,7 +99,13 @@ bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor
  * double tensor of the file's shape (ndim 1 to 4). Types: 0x08 u8, 0x09 i8,
  * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64; values are converted unscaled
  * (pixels stay 0..255), floats must be finite. The file must hold exactly
- * the data its header claims (truncated or trailing data is an error). */
+ * the data its header claims (truncated or trailing data is an error); a
+ * gzip file must be exactly one complete gzip member whose CRC-32 and length
+ * match, with nothing after it. Memory follows the data, not the header: a
+ * gzip file is decompressed once to check it whole, without storing the
+ * values, then again to store them, so a small file claiming a huge tensor
+ * fails without allocating for the claim (a pipe, which cannot be read
+ * twice, is read once, memory growing with the data it holds). */
 ag_tensor *ag_idx_load(const char *path);
 
 /* ---- mini-batches ------------------------------------------------------------

@@ -419,8 +419,9 @@ START_TEST(injected_write_failures_keep_old_checkpoint)
     ag_params_add(ps, "s", 0, NULL);
     for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 1.0;
     ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert(ag_checkpoint_save(ps, path)); /* the steps of replacing a file (with its chmod) */
     long steps = ag_io_write_steps();
-    ck_assert_int_ge(steps, 12); /* mkstemp chmod len header 6 chunks+s flush fsync close rename dir */
+    ck_assert_int_ge(steps, 12); /* open chmod len header 6 chunks+s flush fsync close rename dir */
     for (int i = 0; i < 3000; i++) ag_tensor_data(big)[i] = 2.0;
     for (long k = 1; k <= steps; k++) {
         ag_io_fail_write_at(k);
@@ -533,6 +534,376 @@ START_TEST(out_of_memory_while_loading)
 }
 END_TEST
 
+/* ---- issue 13: save writes only what load reads ------------------------------------- */
+
+/* The store's first value as it reads back from `file`. */
+static double first_value_of(const char *file)
+{
+    ag_params *back = ag_checkpoint_read(file);
+    ck_assert_msg(back != NULL, "%s", ag_last_error());
+    double v = ag_tensor_data(ag_params_at(back, 0))[0];
+    ag_params_free(back);
+    return v;
+}
+
+START_TEST(save_refuses_a_header_over_the_load_limit)
+{
+    ag_params *old = sample_store(0);
+    ck_assert(ag_checkpoint_save(old, path));
+    /* one name of 10^8 bytes: its JSON header cannot be under the 100 MB limit */
+    size_t n = 100u * 1000 * 1000;
+    char *name = malloc(n + 1);
+    ck_assert_ptr_nonnull(name);
+    memset(name, 'w', n);
+    name[n] = '\0';
+    ag_params *ps = ag_params_new();
+    ck_assert_ptr_nonnull(ag_params_add(ps, name, 1, (int[]){2}));
+    free(name);
+    ck_assert(!ag_checkpoint_save(ps, path));
+    ck_assert_last_error("over the 100 MB limit that ag_checkpoint_load enforces");
+    ck_assert_int_eq(dir_entries(false), 1);
+    ck_assert(first_value_of(path) == -0.0 && signbit(first_value_of(path))); /* old file intact */
+    ag_params_free(ps);
+    ag_params_free(old);
+}
+END_TEST
+
+/* A name of `len` bytes drawn from a mix that JSON must escape (quotes,
+ * backslashes, control bytes), plain ASCII and two-byte UTF-8. */
+static void random_name(test_rng *r, char *out, int len)
+{
+    static const char plain[] = "abcXYZ019._-/ ";
+    static const char escaped[] = "\"\\\t\n\x01\x1f";
+    int i = 0;
+    while (i < len) {
+        int kind = rng_int(r, 0, 9);
+        if (kind == 0 && i + 2 <= len) {
+            out[i++] = (char)0xC3; /* U+00E9 */
+            out[i++] = (char)0xA9;
+        } else if (kind == 1) {
+            out[i++] = escaped[rng_int(r, 0, (int)sizeof escaped - 2)];
+        } else {
+            out[i++] = plain[rng_int(r, 0, (int)sizeof plain - 2)];
+        }
+    }
+    out[len] = '\0';
+}
+
+START_TEST(round_trip_property_on_random_stores)
+{
+    /* with the header limit lowered to 4096 bytes, random stores either save
+     * and read/load back bit for bit, or fail to save with the limit named
+     * and the previous checkpoint untouched */
+    ag_io_set_max_header(4096);
+    test_rng r = {20261301};
+    int saved = 0, refused = 0;
+    ag_params *last = NULL; /* the store the file holds */
+    for (int trial = 0; trial < 150; trial++) {
+        ag_params *ps = ag_params_new();
+        int count = rng_int(&r, 0, 30);
+        char name[700];
+        for (int i = 0; i < count; i++) {
+            int ndim = rng_int(&r, 0, 4), dims[4];
+            for (int d = 0; d < ndim; d++) dims[d] = rng_int(&r, 1, 3);
+            random_name(&r, name, rng_int(&r, 1, trial % 3 == 0 ? 600 : 40));
+            ag_tensor *t = ag_params_add(ps, name, ndim, dims);
+            if (!t) continue; /* a repeated name */
+            for (size_t k = 0; k < ag_tensor_size(t); k++)
+                ag_tensor_data(t)[k] = rng_signed(&r, 1e-3, 1e3);
+        }
+        if (ag_checkpoint_save(ps, path)) {
+            saved++;
+            ag_params *back = ag_checkpoint_read(path);
+            ck_assert_msg(back != NULL, "trial %d: %s", trial, ag_last_error());
+            assert_same_store(ps, back);
+            for (size_t i = 0; i < ag_params_count(back); i++)
+                ag_tensor_data(ag_params_at(back, i))[0] += 1; /* load must overwrite this */
+            ck_assert_msg(ag_checkpoint_load(back, path), "trial %d: %s", trial, ag_last_error());
+            assert_same_store(ps, back);
+            ag_params_free(back);
+            ag_params_free(last);
+            last = ps;
+        } else {
+            refused++;
+            ck_assert_last_error("-byte limit that ag_checkpoint_load enforces");
+            ck_assert_int_eq(dir_entries(false), last ? 1 : 0);
+            if (last) {
+                ag_params *back = ag_checkpoint_read(path);
+                ck_assert_ptr_nonnull(back);
+                assert_same_store(last, back);
+                ag_params_free(back);
+            }
+            ag_params_free(ps);
+        }
+    }
+    ck_assert_int_gt(saved, 20);
+    ck_assert_int_gt(refused, 20);
+    ag_params_free(last);
+    ag_io_set_max_header(0);
+}
+END_TEST
+
+/* ---- issue 13: loading many tensors ------------------------------------------------------ */
+
+START_TEST(load_matches_names_in_linear_time)
+{
+    enum { N = 80000 };
+    ag_params *ps = ag_params_new();
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "layer%d.w", i);
+        ck_assert_ptr_nonnull(ag_params_add(ps, name, 0, NULL));
+        ag_tensor_data(ag_params_at(ps, (size_t)i))[0] = i;
+    }
+    ck_assert(ag_checkpoint_save(ps, path));
+    for (int i = 0; i < N; i++) ag_tensor_data(ag_params_at(ps, (size_t)i))[0] = -1;
+    ck_assert_msg(ag_checkpoint_load(ps, path), "%s", ag_last_error());
+    /* one hash lookup per tensor (the old loop made about N^2 / 2 strcmp calls) */
+    ck_assert_int_le(ag_io_name_lookups(), N);
+    for (int i = 0; i < N; i++) ck_assert(ag_tensor_data(ag_params_at(ps, (size_t)i))[0] == i);
+    /* one more tensor in the store: found missing with at most N + 1 more lookups */
+    ck_assert_ptr_nonnull(ag_params_add(ps, "extra", 0, NULL));
+    ck_assert(!ag_checkpoint_load(ps, path));
+    ck_assert_last_error("store tensor 'extra' is missing from the file");
+    ck_assert_int_le(ag_io_name_lookups(), 2 * N + 1);
+    ag_params_free(ps);
+}
+END_TEST
+
+/* ---- issue 13: modes, links, long names ------------------------------------------------- */
+
+static mode_t mode_of(const char *file)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(file, &st), 0);
+    return st.st_mode & 07777;
+}
+
+START_TEST(save_applies_umask_and_drops_special_bits)
+{
+    ag_params *ps = sample_store(0);
+    mode_t saved_mask = umask(077);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(mode_of(path), 0600); /* 0666 & ~077, as open(O_CREAT, 0666) makes it */
+    umask(027);
+    unlink(path);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(mode_of(path), 0640);
+    umask(saved_mask);
+    ck_assert_int_eq(chmod(path, 04755), 0); /* setuid: never passed on */
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(mode_of(path), 0755);
+    ck_assert_int_eq(chmod(path, 03604), 0); /* setgid + sticky: dropped, rw----r-- kept */
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(mode_of(path), 0604);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(save_through_symbolic_links)
+{
+    ag_params *ps = sample_store(0), *other = sample_store(100);
+    char sub[160], real[200], link1[200], link2[200], dangling[200], missing[200];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    snprintf(real, sizeof real, "%s/real.safetensors", sub);
+    snprintf(link1, sizeof link1, "%s/link1", dir);
+    snprintf(link2, sizeof link2, "%s/link2", dir);
+    ck_assert(ag_checkpoint_save(ps, real));
+    ck_assert_int_eq(symlink("sub/real.safetensors", link1), 0); /* relative */
+    ck_assert_int_eq(symlink(link1, link2), 0);                  /* absolute, to a link */
+    ck_assert(ag_checkpoint_save(other, link2));
+    struct stat st;
+    ck_assert_int_eq(lstat(link2, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode)); /* the links are still links */
+    ck_assert_int_eq(lstat(link1, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert(first_value_of(real) == 100 - 0.0); /* the data went to the target */
+    /* a dangling link: the file is created where it points */
+    snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+    snprintf(missing, sizeof missing, "%s/new.safetensors", sub);
+    ck_assert_int_eq(symlink("sub/new.safetensors", dangling), 0);
+    ck_assert_msg(ag_checkpoint_save(ps, dangling), "%s", ag_last_error());
+    ck_assert_int_eq(lstat(dangling, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert(signbit(first_value_of(missing)));
+    /* a loop is an error, not a hang */
+    char loop[200];
+    snprintf(loop, sizeof loop, "%s/loop", dir);
+    ck_assert_int_eq(symlink("loop", loop), 0);
+    ck_assert(!ag_checkpoint_save(ps, loop));
+    ck_assert_last_error("too many levels of symbolic links");
+    unlink(loop);
+    unlink(dangling);
+    unlink(link1);
+    unlink(link2);
+    unlink(real);
+    unlink(missing);
+    ck_assert_int_eq(rmdir(sub), 0); /* no temporary file left in the target's directory */
+    ag_params_free(ps);
+    ag_params_free(other);
+}
+END_TEST
+
+START_TEST(save_with_a_250_character_file_name)
+{
+    ag_params *ps = sample_store(0);
+    char file[400];
+    int n = snprintf(file, sizeof file, "%s/", dir);
+    memset(file + n, 'f', 250);
+    file[n + 250] = '\0'; /* NAME_MAX is 255: no room for a ".tmp.XXXXXX" suffix */
+    ck_assert_msg(ag_checkpoint_save(ps, file), "%s", ag_last_error());
+    ck_assert(signbit(first_value_of(file)));
+    ck_assert_int_eq(dir_entries(false), 1);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(long_tensor_names_are_cut_in_messages)
+{
+    size_t n = 1000000;
+    char *name = malloc(n + 1);
+    memset(name, 'a', n);
+    name[n] = '\0';
+    ag_params *ps = ag_params_new();
+    ck_assert_ptr_nonnull(ag_params_add(ps, name, 1, (int[]){2}));
+    ck_assert(ag_checkpoint_save(ps, path));
+    ag_params *empty = ag_params_new();
+    ck_assert(!ag_checkpoint_load(empty, path));
+    ck_assert_last_error("aaaa... (1000000 bytes)' in the file is not in the store");
+    ck_assert(!ag_params_add(ps, name, 0, NULL));
+    ck_assert_last_error("(1000000 bytes)' is already in the store");
+    ag_params_free(empty);
+    ag_params_free(ps);
+    free(name);
+    /* control bytes in a name are escaped, so the message stays one line */
+    write_safetensors("{\"a\\r\\u0001b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,8]}}",
+                      ONE, 8);
+    ck_assert(!ag_checkpoint_read(path));
+    ck_assert_last_error("tensor 'a\\x0d\\x01b': dtype 'F32' is not supported");
+}
+END_TEST
+
+/* ---- issue 13: DOT files are written like checkpoints ---------------------------------- */
+
+static void assert_file_holds(const char *file, const char *text)
+{
+    char buf[64] = {0};
+    FILE *f = fopen(file, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    ck_assert_int_eq(n, strlen(text));
+    ck_assert_str_eq(buf, text);
+}
+
+START_TEST(dot_save_failures_leave_the_old_file)
+{
+    char dot[160];
+    snprintf(dot, sizeof dot, "%s/graph.dot", dir);
+    write_bytes(dot, "old", 3);
+    ck_assert(!ag_graph_save_dot(NULL, dot));
+    ck_assert_last_error("ag_graph_save_dot: graph is NULL");
+    assert_file_holds(dot, "old");
+    ag_graph *g = ag_graph_new();
+    ag_tensor *t = ag_tensor_scalar(2.0);
+    ag_node *y = ag_mul(ag_param(g, t), ag_scalar(g, 3.0));
+    ck_assert_ptr_nonnull(y);
+    ck_assert(ag_graph_save_dot(g, dot)); /* the steps of a successful save */
+    long steps = ag_io_write_steps();
+    ck_assert_int_ge(steps, 7); /* open chmod write flush fsync close rename dir */
+    write_bytes(dot, "old", 3);
+    for (long k = 1; k <= steps - 2; k++) { /* every step before the rename */
+        ag_io_fail_write_at(k);
+        ck_assert_msg(!ag_graph_save_dot(g, dot), "step %ld did not fail", k);
+        ck_assert_last_error(strerror(EIO));
+        assert_file_holds(dot, "old");
+        ck_assert_int_eq(dir_entries(false), 1);
+    }
+    ag_io_fail_write_at(0);
+    ck_assert(ag_graph_save_dot(g, dot));
+    FILE *f = fopen(dot, "rb");
+    char head[16] = {0};
+    ck_assert_int_eq(fread(head, 1, 15, f), 15);
+    fclose(f);
+    ck_assert_str_eq(head, "digraph agrad {");
+    ag_graph_free(g);
+    ag_tensor_free(t);
+}
+END_TEST
+
+/* ---- issue 13: jansson keeps the program's allocator ------------------------------------ */
+
+static long json_live, json_calls, json_fail_at;
+
+static void *json_test_malloc(size_t size)
+{
+    if (++json_calls == json_fail_at) return NULL;
+    json_live++;
+    return malloc(size);
+}
+
+static void json_test_free(void *p)
+{
+    if (p) json_live--;
+    free(p);
+}
+
+START_TEST(jansson_allocator_is_left_alone)
+{
+    counting_allocator_install(0); /* agrad's allocator: a different one */
+    ag_params *ps = sample_store(0);
+    json_malloc_t m0;
+    json_free_t f0;
+    json_get_alloc_funcs(&m0, &f0);
+    json_set_alloc_funcs(json_test_malloc, json_test_free);
+    ck_assert(ag_checkpoint_save(ps, path));
+    long save_calls = json_calls;
+    ck_assert_int_gt(save_calls, 0); /* jansson used the program's allocator */
+    ag_params *back = ag_checkpoint_read(path);
+    ck_assert_ptr_nonnull(back);
+    long read_calls = json_calls - save_calls;
+    ck_assert_int_gt(read_calls, 0);
+    ck_assert_int_eq(json_live, 0);
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    ck_assert(m == json_test_malloc && f == json_test_free); /* not changed by agrad */
+    ag_params_free(back);
+    /* jansson out of memory: each of its allocations fails in turn. jansson
+     * 2.14 flags some of these as out of memory (json_error_out_of_memory),
+     * others (a key's buffer in its lexer) as a syntax error at that point:
+     * the read fails either way, with nothing leaked. */
+    long flagged = 0;
+    for (long k = 1; k <= read_calls; k++) {
+        json_calls = 0;
+        json_fail_at = k;
+        ck_assert(!ag_checkpoint_read(path));
+        ck_assert_last_error("ag_checkpoint_read: ");
+        if (strstr(ag_last_error(), "out of memory while parsing the JSON header"))
+            flagged++;
+        else
+            ck_assert_last_error("invalid JSON header");
+        ck_assert_int_eq(json_live, 0);
+    }
+    fprintf(stderr, "jansson out of memory: %ld of %ld failures flagged as such\n", flagged,
+            read_calls);
+    ck_assert_int_gt(flagged, 0);
+    for (long k = 1; k <= save_calls; k++) {
+        json_calls = 0;
+        json_fail_at = k;
+        ck_assert(!ag_checkpoint_save(ps, path));
+        ck_assert_last_error("out of memory");
+        ck_assert_int_eq(json_live, 0);
+    }
+    json_fail_at = 0;
+    ag_params_free(ps);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+    json_set_alloc_funcs(m0, f0);
+}
+END_TEST
+
 Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -552,6 +923,19 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, injected_write_failures_keep_old_checkpoint);
     tcase_add_test(tc, save_errors_and_file_mode);
     tcase_add_test(tc, out_of_memory_while_loading);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limits, modes, links, messages");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120); /* a 100 MB name, 80 000 tensors, under the sanitizers */
+    tcase_add_test(tc, save_refuses_a_header_over_the_load_limit);
+    tcase_add_test(tc, round_trip_property_on_random_stores);
+    tcase_add_test(tc, load_matches_names_in_linear_time);
+    tcase_add_test(tc, save_applies_umask_and_drops_special_bits);
+    tcase_add_test(tc, save_through_symbolic_links);
+    tcase_add_test(tc, save_with_a_250_character_file_name);
+    tcase_add_test(tc, long_tensor_names_are_cut_in_messages);
+    tcase_add_test(tc, dot_save_failures_leave_the_old_file);
+    tcase_add_test(tc, jansson_allocator_is_left_alone);
     suite_add_tcase(s, tc);
     return s;
 }

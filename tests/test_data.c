@@ -230,6 +230,41 @@ START_TEST(out_of_memory_while_loading)
 }
 END_TEST
 
+/* ---- issue 13: bounded reads, escaped messages ---------------------------------- */
+
+START_TEST(endless_file_fails_at_the_line_limit)
+{
+    /* /dev/zero never ends and has no newline: the 4 MiB line limit stops it */
+    ck_assert_ptr_null(ag_csv_load("/dev/zero", 0));
+    ck_assert_last_error("ag_csv_load: /dev/zero line 1: the line is longer than 4194304 bytes");
+    /* a long line after short ones: its number is given */
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("1,2\n3,4\n", f);
+    for (int i = 0; i < (4 << 20) / 2 + 1; i++) fputs("1,", f);
+    fputs("1\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_ptr_null(ag_csv_load(path, 0));
+    ck_assert_last_error("line 3: the line is longer than 4194304 bytes");
+}
+END_TEST
+
+START_TEST(control_bytes_are_escaped_in_messages)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite("1,2\r3\n", 1, 6, f), 6); /* a CR inside a field */
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_ptr_null(ag_csv_load(path, 0));
+    ck_assert_last_error("line 1 column 2: '2\\x0d3' is not a number");
+    f = fopen(path, "wb");
+    ck_assert_int_eq(fwrite("1,4\0\n", 1, 5, f), 5); /* a NUL */
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_ptr_null(ag_csv_load(path, 0));
+    ck_assert_last_error("line 1 column 2: '4\\x00' is not a number");
+}
+END_TEST
+
 Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -242,6 +277,8 @@ Suite *data_suite(void)
     tcase_add_test(tc, large_file_grows_buffers);
     tcase_add_test(tc, split_labels);
     tcase_add_test(tc, out_of_memory_while_loading);
+    tcase_add_test(tc, endless_file_fails_at_the_line_limit);
+    tcase_add_test(tc, control_bytes_are_escaped_in_messages);
     suite_add_tcase(s, tc);
     return s;
 }

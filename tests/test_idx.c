@@ -251,6 +251,167 @@ START_TEST(out_of_memory_while_loading)
 }
 END_TEST
 
+/* ---- issue 13: a gzip file must be one whole, valid member ----------------------- */
+
+/* The file's bytes (malloc'ed) and their count. */
+static unsigned char *slurp(const char *file, size_t *n)
+{
+    FILE *f = fopen(file, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n + 64);
+    ck_assert_int_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *file, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(file, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* gzip the bytes into gzpath with `mode` ("wb0": stored blocks, so the data
+ * bytes appear as they are in the file). */
+static void write_gzip(const unsigned char *bytes, size_t n, const char *mode)
+{
+    gzFile gz = gzopen(gzpath, mode);
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(gzwrite(gz, bytes, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(gz), Z_OK);
+}
+
+/* Where `needle` first occurs in hay. */
+static size_t find_bytes(const unsigned char *hay, size_t n, const unsigned char *needle, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(hay + i, needle, k) == 0) return i;
+    ck_abort_msg("pattern not found");
+    return 0;
+}
+
+START_TEST(damaged_gzip_files_are_rejected)
+{
+    /* 1000 x 1000 u8 pixels, pixel i = i * 7 % 251, stored (not compressed) */
+    size_t n = 12 + 1000000;
+    unsigned char *img = malloc(n);
+    const unsigned char head[12] = {0, 0, 8, 2, 0, 0, 0x03, 0xE8, 0, 0, 0x03, 0xE8};
+    memcpy(img, head, 12);
+    for (size_t i = 0; i < 1000000; i++) img[12 + i] = (unsigned char)(i * 7 % 251);
+    write_gzip(img, n, "wb0");
+    ag_tensor *t = ag_idx_load(gzpath);
+    ck_assert_msg(t != NULL, "%s", ag_last_error());
+    ck_assert(ag_tensor_data(t)[999999] == 999999 * 7 % 251);
+    ag_tensor_free(t);
+    size_t size;
+    unsigned char *gz = slurp(gzpath, &size);
+    /* the 8-byte trailer (CRC-32, length) cut off, whole or in part */
+    for (size_t cut = 1; cut <= 8; cut++) {
+        spit(gzpath, gz, size - cut);
+        ck_assert_msg(!ag_idx_load(gzpath), "cut %zu loaded", cut);
+        ck_assert_last_error("after byte 1000012 of data: the gzip stream is cut short");
+    }
+    /* junk, or a second member, after the member */
+    memcpy(gz + size, "junk", 4);
+    spit(gzpath, gz, size + 4);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("data after the end of the gzip stream");
+    memcpy(gz + size, gz, 20);
+    spit(gzpath, gz, size + 20);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("after the end of the gzip stream");
+    /* one data byte flipped: the CRC catches it; with the trailer cut, the cut */
+    size_t at = find_bytes(gz, size, head, 12) + 12 + 500;
+    gz[at] ^= 0x10;
+    spit(gzpath, gz, size);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("incorrect data check");
+    spit(gzpath, gz, size - 8);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("cut short");
+    free(gz);
+    free(img);
+}
+END_TEST
+
+START_TEST(bad_crc_of_a_small_file_is_named)
+{
+    write_gzip(U8_2x3, sizeof U8_2x3, "wb0");
+    size_t size;
+    unsigned char *gz = slurp(gzpath, &size);
+    gz[find_bytes(gz, size, U8_2x3 + 12, 6)] ^= 1; /* pixel 0 */
+    spit(gzpath, gz, size);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("incorrect data check");
+    ck_assert_msg(!strstr(ag_last_error(), "truncated at byte 0"), "%s", ag_last_error());
+    gz[size - 1] ^= 1; /* pixel 0 restored below, length wrong */
+    gz[find_bytes(gz, size, (const unsigned char[]){0, 2, 3, 250}, 4)] ^= 1;
+    spit(gzpath, gz, size);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("incorrect length check");
+    free(gz);
+}
+END_TEST
+
+/* ---- issue 13: memory bounded by the data, not by the header's claim -------------- */
+
+static size_t live_bytes, peak_bytes;
+
+static void *peak_malloc(size_t n)
+{
+    unsigned char *p = malloc(n + 16);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    live_bytes += n;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    return p + 16;
+}
+
+static void peak_free(void *ptr)
+{
+    if (!ptr) return;
+    unsigned char *p = (unsigned char *)ptr - 16;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    live_bytes -= n;
+    free(p);
+}
+
+static void *peak_realloc(void *ptr, size_t n)
+{
+    void *q = peak_malloc(n);
+    if (!q || !ptr) return q;
+    size_t old;
+    memcpy(&old, (unsigned char *)ptr - 16, sizeof old);
+    memcpy(q, ptr, old < n ? old : n);
+    peak_free(ptr);
+    return q;
+}
+
+START_TEST(small_gzip_claiming_2_29_values_stays_small)
+{
+    /* a 1-d u8 file claiming 2^29 elements whose stream holds 2^26 zero
+     * bytes (64 KiB compressed): as doubles they would be 512 MiB */
+    size_t held = (size_t)1 << 26;
+    unsigned char *img = calloc(1, 8 + held);
+    const unsigned char head[8] = {0, 0, 8, 1, 0x20, 0, 0, 0};
+    memcpy(img, head, 8);
+    write_gzip(img, 8 + held, "wb9");
+    free(img);
+    ag_set_allocator(&(ag_allocator){peak_malloc, peak_realloc, peak_free});
+    live_bytes = peak_bytes = 0;
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ag_set_allocator(NULL);
+    ck_assert_last_error("truncated at byte 67108872: the header's 536870912 u8 elements");
+    ck_assert_msg(peak_bytes < ((size_t)64 << 20), "peak %zu bytes", peak_bytes);
+    ck_assert_int_eq(live_bytes, 0);
+}
+END_TEST
+
 Suite *idx_suite(void)
 {
     Suite *s = suite_create("idx");
@@ -263,6 +424,13 @@ Suite *idx_suite(void)
     tcase_add_test(tc, huge_claims_rejected_before_allocating);
     tcase_add_test(tc, corrupt_gzip_stream);
     tcase_add_test(tc, out_of_memory_while_loading);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("damaged and oversized gzip");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120); /* 2^26 bytes decompressed under the sanitizers */
+    tcase_add_test(tc, damaged_gzip_files_are_rejected);
+    tcase_add_test(tc, bad_crc_of_a_small_file_is_named);
+    tcase_add_test(tc, small_gzip_claiming_2_29_values_stays_small);
     suite_add_tcase(s, tc);
     return s;
 }

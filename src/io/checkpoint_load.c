@@ -5,7 +5,11 @@
  *   strings; each entry {"dtype":"F64","shape":[dims],"data_offsets":[b,e]}
  *   with a valid shape (ag_shape_make) and e - b == 8 x elements; the
  *   ranges, in offset order, tile the data section exactly (no overlap, no
- *   gap, nothing past the end, nothing left over). */
+ *   gap, nothing past the end, nothing left over).
+ * The limits are those of io_internal.h, which save checks too. Names are
+ * matched to the store through its hash table (linear in the tensors).
+ * jansson is used with its own allocator; its out-of-memory is told apart
+ * from bad JSON by json_error_code. */
 #include "io_internal.h"
 
 #include <errno.h>
@@ -15,7 +19,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#define MAX_HEADER_BYTES (100ull * 1000 * 1000)
+/* A tensor name for a message (escaped, long ones cut); two slots so one
+ * message can show two names. */
+static const char *shown(const char *name, int slot)
+{
+    static _Thread_local char buf[2][AG_IO_SHOWN_SIZE];
+    return ag_io_name(name, buf[slot]);
+}
 
 typedef struct ck_entry {
     const char *name; /* points into the parsed JSON header */
@@ -73,9 +83,10 @@ static bool read_header(ck_file *c)
                     (unsigned long long)c->size);
     if (!read_bytes(c, len, 8, 0)) return false;
     c->hlen = ag_load_le64(len);
-    if (c->hlen > MAX_HEADER_BYTES)
-        return fail(c, "byte 0: header length %llu is over the 100 MB limit",
-                    (unsigned long long)c->hlen);
+    char limit[32];
+    if (c->hlen > ag_ckpt_max_header())
+        return fail(c, "byte 0: header length %llu is over the %s limit",
+                    (unsigned long long)c->hlen, ag_ckpt_limit_text(limit));
     if (c->hlen > c->size - 8)
         return fail(c, "byte 0: header length %llu exceeds the %llu bytes after it",
                     (unsigned long long)c->hlen, (unsigned long long)(c->size - 8));
@@ -85,7 +96,9 @@ static bool read_header(ck_file *c)
     json_error_t err;
     if (ok) {
         c->root = json_loadb(text, c->hlen, JSON_REJECT_DUPLICATES, &err);
-        if (!c->root && ag_json_out_of_memory())
+        /* jansson gives every syntax error a message; an empty one means an
+         * allocation failed before parsing started */
+        if (!c->root && (json_error_code(&err) == json_error_out_of_memory || !err.text[0]))
             ok = fail(c, "out of memory while parsing the JSON header");
         else if (!c->root)
             ok = fail(c, "byte %llu: invalid JSON header: %s",
@@ -104,7 +117,7 @@ static bool check_metadata(const ck_file *c, json_t *meta)
     if (!json_is_object(meta)) return fail(c, "__metadata__ is not an object");
     json_object_foreach(meta, key, value) {
         if (!json_is_string(value))
-            return fail(c, "__metadata__ value of '%s' is not a string", key);
+            return fail(c, "__metadata__ value of '%s' is not a string", shown(key, 0));
     }
     return true;
 }
@@ -122,44 +135,44 @@ static bool parse_shape(const ck_file *c, const char *name, json_t *arr, ag_shap
     int dims[AG_MAX_DIMS];
     size_t nd = json_array_size(arr);
     if (!json_is_array(arr) || nd > AG_MAX_DIMS)
-        return fail(c, "tensor '%s': shape must be an array of at most %d integers", name,
+        return fail(c, "tensor '%s': shape must be an array of at most %d integers", shown(name, 0),
                     AG_MAX_DIMS);
     for (size_t d = 0; d < nd; d++) {
         uint64_t v;
         if (!get_uint(json_array_get(arr, d), INT_MAX, &v))
-            return fail(c, "tensor '%s': shape[%zu] is not an integer in [0, %d]", name, d, INT_MAX);
+            return fail(c, "tensor '%s': shape[%zu] is not an integer in [0, %d]", shown(name, 0), d, INT_MAX);
         dims[d] = (int)v;
     }
     const char *why;
     if (!ag_shape_make(shape, (int)nd, dims, &why))
-        return fail(c, "tensor '%s': bad shape: %s", name, why);
+        return fail(c, "tensor '%s': bad shape: %s", shown(name, 0), why);
     return true;
 }
 
 static bool parse_entry(const ck_file *c, const char *name, json_t *v, ck_entry *e)
 {
     e->name = name;
-    if (!json_is_object(v)) return fail(c, "tensor '%s': entry is not an object", name);
+    if (!json_is_object(v)) return fail(c, "tensor '%s': entry is not an object", shown(name, 0));
     json_t *dtype = json_object_get(v, "dtype"), *offsets = json_object_get(v, "data_offsets");
     if (!json_is_string(dtype))
-        return fail(c, "tensor '%s': dtype is missing or not a string", name);
+        return fail(c, "tensor '%s': dtype is missing or not a string", shown(name, 0));
     if (strcmp(json_string_value(dtype), "F64") != 0)
-        return fail(c, "tensor '%s': dtype '%.16s' is not supported (only F64)", name,
+        return fail(c, "tensor '%s': dtype '%.16s' is not supported (only F64)", shown(name, 0),
                     json_string_value(dtype));
     if (!parse_shape(c, name, json_object_get(v, "shape"), &e->shape)) return false;
     if (json_array_size(offsets) != 2 || !get_uint(json_array_get(offsets, 0), INT64_MAX, &e->begin) ||
         !get_uint(json_array_get(offsets, 1), INT64_MAX, &e->end) || e->end < e->begin)
         return fail(c, "tensor '%s': data_offsets must be [begin, end] with 0 <= begin <= end",
-                    name);
+                    shown(name, 0));
     uint64_t data = c->size - 8 - c->hlen;
     if (e->end > data)
         return fail(c, "tensor '%s': data_offsets [%llu, %llu] reach past the end of the "
-                    "%llu-byte data section", name, (unsigned long long)e->begin,
+                    "%llu-byte data section", shown(name, 0), (unsigned long long)e->begin,
                     (unsigned long long)e->end, (unsigned long long)data);
     if (e->end - e->begin != 8 * (uint64_t)e->shape.size) {
         char s[64];
         return fail(c, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, but F64 shape "
-                    "(%s) needs %llu", name, (unsigned long long)e->begin,
+                    "(%s) needs %llu", shown(name, 0), (unsigned long long)e->begin,
                     (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
                     ag_shape_str(&e->shape, s, sizeof s), 8ull * e->shape.size);
     }
@@ -198,12 +211,12 @@ static bool check_layout(ck_file *c)
         const ck_entry *e = &c->entries[i];
         if (e->begin < at)
             return fail(c, "tensors '%s' and '%s' overlap (data_offsets [%llu, %llu] and "
-                        "[%llu, %llu])", c->entries[i - 1].name, e->name,
+                        "[%llu, %llu])", shown(c->entries[i - 1].name, 0), shown(e->name, 1),
                         (unsigned long long)c->entries[i - 1].begin, (unsigned long long)at,
                         (unsigned long long)e->begin, (unsigned long long)e->end);
         if (e->begin > at)
             return fail(c, "data section bytes [%llu, %llu) belong to no tensor (gap before '%s')",
-                        (unsigned long long)at, (unsigned long long)e->begin, e->name);
+                        (unsigned long long)at, (unsigned long long)e->begin, shown(e->name, 0));
         at = e->end;
     }
     uint64_t data = c->size - 8 - c->hlen;
@@ -221,7 +234,7 @@ static bool read_data(ck_file *c)
     for (size_t i = 0; i < c->n; i++) {
         ck_entry *e = &c->entries[i];
         e->values = ag_malloc(e->shape.size * sizeof(double));
-        if (!e->values) return fail(c, "tensor '%s': out of memory", e->name);
+        if (!e->values) return fail(c, "tensor '%s': out of memory", shown(e->name, 0));
         unsigned char *bytes = (unsigned char *)e->values;
         if (!read_bytes(c, bytes, 8 * e->shape.size, offset)) return false;
         for (size_t k = 0; k < e->shape.size; k++)
@@ -248,31 +261,39 @@ static void close_file(ck_file *c)
     if (c->f) fclose(c->f);
 }
 
+static _Thread_local long name_lookups;
+long ag_io_name_lookups(void) { return name_lookups; }
+
 /* Every file entry is in the store with the same shape, and every store
- * tensor is in the file (names are unique on both sides, so equal counts
- * after the first check make a one-to-one match). */
+ * tensor is in the file. Names are unique on both sides (the store's by
+ * construction, the file's by JSON_REJECT_DUPLICATES), so once every entry
+ * is found, equal counts make a one-to-one match; only when the counts
+ * differ is the missing store tensor looked for, in the header's own hash
+ * table. One hash lookup per tensor either way. */
 static bool match_store(const ck_file *c, const ag_params *ps)
 {
     char s1[64], s2[64];
+    name_lookups = 0;
     for (size_t i = 0; i < c->n; i++) {
         const ck_entry *e = &c->entries[i];
         const ag_tensor *t = ag_params_get(ps, e->name);
-        if (!t) return fail(c, "tensor '%s' in the file is not in the store", e->name);
+        name_lookups++;
+        if (!t) return fail(c, "tensor '%s' in the file is not in the store", shown(e->name, 0));
         if (!ag_shape_equal(&t->shape, &e->shape))
             return fail(c, "tensor '%s' has shape (%s) in the file but (%s) in the store",
-                        e->name, ag_shape_str(&e->shape, s1, sizeof s1),
+                        shown(e->name, 0), ag_shape_str(&e->shape, s1, sizeof s1),
                         ag_shape_str(&t->shape, s2, sizeof s2));
     }
-    for (size_t i = 0; i < ag_params_count(ps); i++) {
+    for (size_t i = 0; c->n != ag_params_count(ps) && i < ag_params_count(ps); i++) {
         const char *name = ag_params_name_at(ps, i);
-        size_t k = 0;
-        while (k < c->n && strcmp(c->entries[k].name, name) != 0) k++;
-        if (k == c->n) return fail(c, "store tensor '%s' is missing from the file", name);
+        name_lookups++;
+        if (!json_object_get(c->root, name))
+            return fail(c, "store tensor '%s' is missing from the file", shown(name, 0));
     }
     return true;
 }
 
-static bool checkpoint_load(ag_params *ps, const char *path)
+bool ag_checkpoint_load(ag_params *ps, const char *path)
 {
     ck_file c;
     bool ok = open_checked(&c, "ag_checkpoint_load", path);
@@ -287,7 +308,7 @@ static bool checkpoint_load(ag_params *ps, const char *path)
     return ok;
 }
 
-static ag_params *checkpoint_read(const char *path)
+ag_params *ag_checkpoint_read(const char *path)
 {
     ck_file c;
     ag_params *ps = NULL;
@@ -310,20 +331,3 @@ static ag_params *checkpoint_read(const char *path)
     return ps;
 }
 
-bool ag_checkpoint_load(ag_params *ps, const char *path)
-{
-    ag_json_alloc_saved saved;
-    ag_json_alloc_begin(&saved);
-    bool ok = checkpoint_load(ps, path);
-    ag_json_alloc_end(&saved);
-    return ok;
-}
-
-ag_params *ag_checkpoint_read(const char *path)
-{
-    ag_json_alloc_saved saved;
-    ag_json_alloc_begin(&saved);
-    ag_params *ps = checkpoint_read(path);
-    ag_json_alloc_end(&saved);
-    return ps;
-}

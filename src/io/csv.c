@@ -13,6 +13,26 @@
 
 #define MAX_FIELD 255 /* characters in one field, after trimming */
 
+/* Limits, so that a file with no end (/dev/zero, a pipe) or no newline
+ * fails with a message instead of filling memory. */
+#define CSV_MAX_LINE_BYTES ((size_t)4 << 20) /* one line, its newline excluded */
+#define CSV_MAX_FILE_BYTES ((size_t)1 << 30) /* the whole file is shorter than this */
+
+/* Count the lines in bytes[0, n) into *line and the length of the last
+ * (unfinished) one into *line_len; false when that passes the line limit. */
+static bool track_lines(const char *bytes, size_t n, size_t *line, size_t *line_len)
+{
+    const char *p = bytes, *end = bytes + n;
+    for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+        *line_len += (size_t)(nl - p);
+        if (*line_len > CSV_MAX_LINE_BYTES) return false;
+        *line_len = 0;
+        ++*line;
+    }
+    *line_len += (size_t)(end - p);
+    return *line_len <= CSV_MAX_LINE_BYTES;
+}
+
 /* The whole file, NUL-terminated, in an ag_malloc'ed buffer; NULL on error. */
 static char *read_all(const char *path, size_t *len)
 {
@@ -21,12 +41,19 @@ static char *read_all(const char *path, size_t *len)
         ag_set_last_error("ag_csv_load: %s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    size_t n = 0, cap = 4096;
+    size_t n = 0, cap = 4096, line = 1, line_len = 0;
     char *buf = ag_malloc(cap);
+    bool too_long = false;
     while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1) break; /* end of file or error */
-        char *bigger = cap <= SIZE_MAX / 2 ? ag_realloc(buf, 2 * cap) : NULL;
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        too_long = !track_lines(buf + n, got, &line, &line_len);
+        n += got;
+        if (too_long || n < cap - 1) break; /* too long, end of file or error */
+        if (2 * cap > CSV_MAX_FILE_BYTES) { /* the buffer stays within the limit */
+            too_long = true;
+            break;
+        }
+        char *bigger = ag_realloc(buf, 2 * cap);
         if (!bigger) ag_free(buf);
         buf = bigger;
         cap *= 2;
@@ -37,8 +64,15 @@ static char *read_all(const char *path, size_t *len)
         ag_set_last_error("ag_csv_load: %s: out of memory reading the file", path);
         return NULL;
     }
-    if (failed) {
-        ag_set_last_error("ag_csv_load: %s: read error at byte %zu", path, n);
+    if (too_long || failed) {
+        if (line_len > CSV_MAX_LINE_BYTES)
+            ag_set_last_error("ag_csv_load: %s line %zu: the line is longer than %zu bytes (the "
+                              "limit for one line)", path, line, CSV_MAX_LINE_BYTES);
+        else if (too_long)
+            ag_set_last_error("ag_csv_load: %s: the file reaches the limit of %zu bytes", path,
+                              CSV_MAX_FILE_BYTES - 1);
+        else
+            ag_set_last_error("ag_csv_load: %s: read error at byte %zu", path, n);
         ag_free(buf);
         return NULL;
     }
@@ -103,8 +137,10 @@ static bool parse_field(const csv_state *s, size_t column, const char *b, const 
     errno = 0;
     double v = strtod(field, &end);
     if (end != field + n || !isfinite(v)) {
-        ag_set_last_error("ag_csv_load: %s line %zu column %zu: '%.40s' is not a %snumber",
-                          s->path, s->line, column, field, end == field + n ? "finite " : "");
+        char shown[AG_IO_SHOWN_SIZE]; /* CR, NUL and other control bytes escaped */
+        ag_set_last_error("ag_csv_load: %s line %zu column %zu: '%s' is not a %snumber",
+                          s->path, s->line, column, ag_io_shown(field, n, shown),
+                          end == field + n ? "finite " : "");
         return false;
     }
     *out = v;

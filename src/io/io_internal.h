@@ -43,27 +43,68 @@ ag_tensor *ag_tensor_adopt(const ag_shape *shape, double *data);
 /* The name the i-th tensor was added under (insertion order), NULL past the end. */
 const char *ag_params_name_at(const ag_params *ps, size_t i);
 
-/* ---- test hooks: write-failure injection for ag_checkpoint_save ------------ */
-/* Make the k-th fallible step (each write, flush, fsync, close, chmod, rename
- * and directory open/fsync) of later saves fail as if with EIO; 0 disables.
- * Counting restarts at every save. Thread-local. */
-void ag_io_fail_write_at(long k);
+/* ---- checkpoint format limits: one place, read by save and by load -------- */
+/* The JSON header may be at most this many bytes (padding included); save
+ * refuses to write a bigger one, load refuses to read it. Every other rule
+ * load enforces (names unique, not "__metadata__", UTF-8; shapes of at most
+ * AG_MAX_DIMS positive dimensions, sizes as ag_shape_make allows) holds for
+ * any store by construction, or is checked by save before anything is
+ * written (UTF-8). */
+#define AG_CKPT_MAX_HEADER_BYTES (100ull * 1000 * 1000)
+/* The header limit in force in this thread: AG_CKPT_MAX_HEADER_BYTES, or
+ * what a test set with ag_io_set_max_header (0 restores the default). */
+uint64_t ag_ckpt_max_header(void);
+/* That limit for a message: "100 MB", or "N-byte" when not whole megabytes. */
+const char *ag_ckpt_limit_text(char buf[32]);
+void ag_io_set_max_header(uint64_t bytes);
 
-/* jansson allocates through agrad's allocator (ag_set_allocator) during a
- * checkpoint call, so its allocations are counted and can be failed too;
- * the previous functions come back at the end. The setting is jansson's,
- * process-wide: do not use jansson in another thread during such a call. */
-typedef struct ag_json_alloc_saved {
-    void *(*malloc_fn)(size_t);
-    void (*free_fn)(void *);
-} ag_json_alloc_saved;
-void ag_json_alloc_begin(ag_json_alloc_saved *saved);
-void ag_json_alloc_end(const ag_json_alloc_saved *saved);
-/* Whether jansson ran out of memory since ag_json_alloc_begin (its parser
- * then reports a syntax error instead). */
-bool ag_json_out_of_memory(void);
-/* Number of fallible steps the last save went through (its last one failing
- * when the injection fired). */
+/* ---- names and text in messages ------------------------------------------- */
+/* s[0, len) for a message: bytes outside printable ASCII as \xNN, cut after
+ * AG_IO_SHOWN_CHARS characters with "... (N bytes)" appended. */
+#define AG_IO_SHOWN_CHARS 60
+#define AG_IO_SHOWN_SIZE (4 * AG_IO_SHOWN_CHARS + 40)
+const char *ag_io_shown(const char *s, size_t len, char buf[AG_IO_SHOWN_SIZE]);
+/* The same for a NUL-terminated name. */
+const char *ag_io_name(const char *name, char buf[AG_IO_SHOWN_SIZE]);
+
+/* ---- atomic replacement of a file (checkpoints, DOT files) ---------------- */
+/* The file is written to a temporary ".agrad-XXXXXX" in the target's
+ * directory, then flushed, fsynced, renamed over the target, and the
+ * directory fsynced. The target is `path` with symbolic links followed to
+ * their end (a dangling link: where it points), so a link keeps pointing at
+ * the new data. A new file gets the mode open(O_CREAT, 0666) gives (the
+ * umask applies); a replaced file's permission bits are kept, never its
+ * setuid, setgid or sticky bit. */
+typedef struct ag_atomic_file {
+    const char *fn;   /* the public function, for messages */
+    char *target;     /* path with symbolic links resolved */
+    char *tmp;        /* the temporary file */
+    FILE *f;          /* open on tmp until commit or abort */
+} ag_atomic_file;
+/* Open the temporary file; false (message set, nothing left behind) on error. */
+bool ag_atomic_open(ag_atomic_file *a, const char *fn, const char *path);
+/* Flush, fsync, close, rename over the target, fsync the directory. On false
+ * the message is set and the temporary file removed; the target is as it
+ * was, unless only the directory's open or fsync failed (the message says). */
+bool ag_atomic_commit(ag_atomic_file *a);
+/* Close and remove the temporary file (after a failed write). */
+void ag_atomic_abort(ag_atomic_file *a);
+
+/* ---- test hooks: write-failure injection for atomic writes ---------------- */
+/* Make the k-th fallible step (creating the temporary file, each write,
+ * flush, fsync, close, chmod, rename and directory open/fsync) of later
+ * atomic writes fail as if with EIO; 0 disables. Counting restarts at every
+ * ag_atomic_open. Thread-local. */
+void ag_io_fail_write_at(long k);
+/* Count one fallible step; true (errno = EIO) when it is the one to fail. */
+bool ag_io_injected(void);
+/* Number of fallible steps the last atomic write went through (its last one
+ * failing when the injection fired). */
 long ag_io_write_steps(void);
+
+/* ---- test hook: name matching in ag_checkpoint_load ----------------------- */
+/* Name lookups and comparisons the last ag_checkpoint_load of this thread
+ * made while matching the file's tensors to the store's. */
+long ag_io_name_lookups(void);
 
 #endif

@@ -1,7 +1,7 @@
-/* io_util.c -- small helpers shared by the io loaders. */
+/* io_util.c -- small helpers shared by the io files. */
 #include "io_internal.h"
 
-#include <jansson.h>
+#include <stdio.h>
 
 ag_tensor *ag_tensor_adopt(const ag_shape *shape, double *data)
 {
@@ -15,25 +15,45 @@ ag_tensor *ag_tensor_adopt(const ag_shape *shape, double *data)
     return t;
 }
 
-static bool json_alloc_failed; /* an allocation failed since the last begin */
+static _Thread_local uint64_t max_header_override;
 
-static void *json_malloc(size_t size)
+uint64_t ag_ckpt_max_header(void)
 {
-    void *p = ag_malloc(size);
-    if (!p) json_alloc_failed = true;
-    return p;
+    return max_header_override ? max_header_override : AG_CKPT_MAX_HEADER_BYTES;
 }
 
-void ag_json_alloc_begin(ag_json_alloc_saved *saved)
+const char *ag_ckpt_limit_text(char buf[32])
 {
-    json_get_alloc_funcs(&saved->malloc_fn, &saved->free_fn);
-    json_set_alloc_funcs(json_malloc, ag_free);
-    json_alloc_failed = false;
+    unsigned long long max = ag_ckpt_max_header();
+    if (max % 1000000 == 0)
+        snprintf(buf, 32, "%llu MB", max / 1000000);
+    else
+        snprintf(buf, 32, "%llu-byte", max);
+    return buf;
 }
 
-bool ag_json_out_of_memory(void) { return json_alloc_failed; }
+void ag_io_set_max_header(uint64_t bytes) { max_header_override = bytes; }
 
-void ag_json_alloc_end(const ag_json_alloc_saved *saved)
+/* Control bytes (CR, NUL, ...) are escaped, so a message stays one line. */
+const char *ag_io_shown(const char *s, size_t len, char buf[AG_IO_SHOWN_SIZE])
 {
-    json_set_alloc_funcs(saved->malloc_fn, saved->free_fn);
+    size_t j = 0, shown = len < AG_IO_SHOWN_CHARS ? len : AG_IO_SHOWN_CHARS;
+    while (shown < len && shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
+        shown--; /* cut before a UTF-8 character, not inside it */
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != 0x7f) /* printable ASCII and UTF-8 bytes as they are */
+            buf[j++] = (char)c;
+        else
+            j += (size_t)snprintf(buf + j, 5, "\\x%02x", c);
+    }
+    buf[j] = '\0';
+    if (shown < len)
+        snprintf(buf + j, AG_IO_SHOWN_SIZE - j, "... (%zu bytes)", len);
+    return buf;
+}
+
+const char *ag_io_name(const char *name, char buf[AG_IO_SHOWN_SIZE])
+{
+    return ag_io_shown(name, strlen(name), buf);
 }

@@ -81,14 +81,16 @@ ag_tensor *ag_params_add(ag_params *ps, const char *name, int ndim, const int *s
                           name[0] ? "reserved (safetensors metadata)" : "empty");
         return NULL;
     }
+    char shown[AG_IO_SHOWN_SIZE];
     if (find(ps, name)) {
-        ag_set_last_error("ag_params_add: a tensor named '%s' is already in the store", name);
+        ag_set_last_error("ag_params_add: a tensor named '%s' is already in the store",
+                          ag_io_name(name, shown));
         return NULL;
     }
     ag_shape s;
     const char *why;
     if (!ag_shape_make(&s, ndim, shape, &why)) {
-        ag_set_last_error("ag_params_add: '%s': bad shape: %s", name, why);
+        ag_set_last_error("ag_params_add: '%s': bad shape: %s", ag_io_name(name, shown), why);
         return NULL;
     }
     if (ps->count == ps->cap) {
@@ -109,7 +111,7 @@ ag_tensor *ag_params_add(ag_params *ps, const char *name, int ndim, const int *s
     ps->numel += s.size;
     return e->tensor;
 oom:
-    ag_set_last_error("ag_params_add: '%s': out of memory", name);
+    ag_set_last_error("ag_params_add: '%s': out of memory", ag_io_name(name, shown));
     return NULL;
 }
 

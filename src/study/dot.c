@@ -1,6 +1,6 @@
 /* dot.c -- the graph as a Graphviz DOT picture: a box per node with its op,
  * name, shape, value and gradient; edges run in data-flow direction. */
-#include "../internal.h"
+#include "../io/io_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,16 +85,21 @@ bool ag_graph_write_dot(const ag_graph *g, FILE *out)
     return !ferror(out);
 }
 
+/* Written like a checkpoint (ag_atomic_open): a temporary file renamed over
+ * path only once the whole picture is written, so a failure leaves an old
+ * file at path as it was. */
 bool ag_graph_save_dot(const ag_graph *g, const char *path)
 {
-    FILE *out = path ? fopen(path, "w") : NULL;
-    if (!out) {
-        ag_set_last_error("ag_graph_save_dot: cannot open '%s': %s", path ? path : "(null)",
-                          strerror(errno));
+    if (!g || !path || !path[0]) {
+        ag_set_last_error("ag_graph_save_dot: %s is NULL or empty", g ? "path" : "graph");
         return false;
     }
-    bool ok = ag_graph_write_dot(g, out);
-    if (fclose(out) != 0) ok = false;
-    if (!ok) ag_set_last_error("ag_graph_save_dot: write to '%s' failed", path);
-    return ok;
+    ag_atomic_file a;
+    if (!ag_atomic_open(&a, "ag_graph_save_dot", path)) return false;
+    if (!ag_graph_write_dot(g, a.f) || ag_io_injected()) {
+        ag_set_last_error("ag_graph_save_dot: %s: write failed: %s", a.tmp, strerror(errno));
+        ag_atomic_abort(&a);
+        return false;
+    }
+    return ag_atomic_commit(&a);
 }
