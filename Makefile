@@ -14,8 +14,13 @@ CFLAGS  ?= $(OPT) -g -gdwarf-4
 ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -Iinclude -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -ljansson -lz -lm
 
+# The sanitizer builds run several times slower than the plain one, and the
+# machines are shared: each test gets four times Check's usual time limit
+# there (CK_TIMEOUT_MULTIPLIER, unless set).
+SAN_TEST_ENV := CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4}
 ifeq ($(SAN),1)
 BUILD   := build/san
+TEST_LAUNCHER := $(SAN_TEST_ENV)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 else ifeq ($(SAN),thread)
@@ -26,7 +31,7 @@ else ifeq ($(SAN),thread)
 BUILD   := build/tsan
 ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
-TEST_LAUNCHER := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
+TEST_LAUNCHER := $(SAN_TEST_ENV) $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 else
 BUILD   := build
 endif
