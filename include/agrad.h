@@ -54,17 +54,24 @@ typedef struct ag_allocator {
  * everything made with the old one first. */
 void ag_set_allocator(const ag_allocator *allocator);
 
-/* ---- tensors (user-owned) ---------------------------------------------- */
+/* ---- tensors (user-owned) ----------------------------------------------
+ * The accessors below accept a NULL tensor and answer 0, NULL, "" or NAN
+ * (ag_tensor_free, ag_tensor_zero_grad: nothing happens); the functions that
+ * create or change a tensor fail with an ag_last_error message naming
+ * themselves instead. */
 
 /**@{*/
-/** New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
- * Returns NULL (see ag_last_error) on a bad shape or out of memory. */
+/** New tensor of the given shape filled with zeros; ndim 0 makes a scalar
+ * (shape may then be NULL). Returns NULL (see ag_last_error, which names the
+ * function) on a bad shape: ndim outside 0..AG_MAX_DIMS, shape NULL, a size
+ * not positive, over 2^40 elements; or out of memory. */
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape);
 /** Same, filled with ones / with `value`. */
 ag_tensor *ag_tensor_ones(int ndim, const int *shape);
 ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value);
 /**@}*/
-/** New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
+/** New tensor holding a copy of `data` (row-major, one double per element;
+ * NULL data is an error). */
 ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data);
 /** New 0-d tensor holding `value`. */
 ag_tensor *ag_tensor_scalar(double value);
@@ -86,20 +93,27 @@ double ag_tensor_get(const ag_tensor *t, size_t index);
  * accumulates d(root)/d(tensor) into its gradient buffer (allocated on the
  * first call, zeroed, kept until the tensor is freed). It applies to graph
  * nodes recorded afterwards; an optimiser skips a frozen tensor. Returns
- * false on OOM. */
+ * false (ag_last_error) on OOM or a NULL tensor. */
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
 /** The gradient buffer (same size as data), or NULL if the tensor does not
  * require grad. */
 double *ag_tensor_grad(const ag_tensor *t);
 /** Set the gradient to zero (no-op without a gradient). */
 void ag_tensor_zero_grad(ag_tensor *t);
-/** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
+/** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export.
+ * False (ag_last_error) on a NULL tensor or name, or OOM. */
 bool ag_tensor_set_name(ag_tensor *t, const char *name);
 /** The tensor's name, "" when it has none. */
 const char *ag_tensor_name(const ag_tensor *t);
-/** Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
+/** Print "name (RxC) [[...]]" with `digits` significant digits, 17 (full
+ * precision, %.17g) when digits <= 0 or above 17. A NULL tensor prints
+ * "(null tensor)"; a NULL out prints nothing and sets ag_last_error. */
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
-/** Write "4x3" (or "scalar") into buf; returns buf. */
+/** Write "4x3" (or "scalar" for ndim 0) into buf, truncated to bufsize - 1
+ * characters; returns buf. dims must hold ndim ints and is read only for ndim
+ * 1 to AG_MAX_DIMS: another ndim writes "(bad ndim 7)", NULL dims "(NULL
+ * dims)", both with ag_last_error set. A NULL buf or bufsize 0 writes nothing
+ * (ag_last_error set). */
 char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
 
 /* ---- graphs ------------------------------------------------------------ */
