@@ -50,8 +50,9 @@ typedef struct ag_allocator {
     void (*free_fn)(void *ptr);
 } ag_allocator;
 /** Replace the allocator used for every allocation the library makes (NULL
- * restores malloc/realloc/free). Call before creating any object, or free
- * everything made with the old one first. */
+ * restores malloc/realloc/free; so does one with a NULL function, which also
+ * sets ag_last_error). Call before creating any object, or free everything
+ * made with the old one first. */
 void ag_set_allocator(const ag_allocator *allocator);
 
 /* ---- tensors (user-owned) ----------------------------------------------
@@ -352,7 +353,9 @@ typedef struct ag_rng {
     double spare_normal;
     bool has_spare;
 } ag_rng;
-/** A generator started from seed. */
+/** A generator started from seed. The functions below given a NULL
+ * generator set ag_last_error (naming the function) and return 0, or NAN
+ * for the doubles, drawing nothing. */
 ag_rng ag_rng_new(unsigned long long seed);
 /** The next 64 random bits. */
 unsigned long long ag_rng_next(ag_rng *r);
@@ -370,7 +373,8 @@ typedef struct ag_params ag_params; /**< the parameter store (agrad_io.h) */
 /**@{*/
 /** Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
  * fan_out = cols. Xavier/Glorot: uniform +-sqrt(6/(in+out)) or normal with
- * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in). */
+ * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in).
+ * A NULL tensor (or generator) changes nothing and sets ag_last_error. */
 void ag_init_zeros(ag_tensor *t);
 void ag_init_constant(ag_tensor *t, double value);
 void ag_init_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi);
@@ -457,7 +461,9 @@ typedef struct ag_diff {
 /** Print `left` and `right` side by side (index, both values, difference),
  * headed by `title` and the two column names, then the largest absolute and
  * relative difference and PASS/FAIL against `tolerance`. out may be NULL to
- * compare silently. */
+ * compare silently; so may the names and title. left or right NULL with
+ * n > 0 fails (pass false, max_abs and max_rel NAN, ag_last_error set);
+ * n = 0 passes with zero differences. */
 ag_diff ag_compare(FILE *out, const char *title, const char *left_name, const char *right_name,
                    size_t n, const double *left, const double *right, double tolerance);
 

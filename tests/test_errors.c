@@ -1,6 +1,8 @@
 /* test_errors.c -- bad input gives NULL and a clear message, never a crash;
  * the first error sticks until reset; nothing leaks. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -273,6 +275,72 @@ START_TEST(out_of_memory_is_an_error)
 }
 END_TEST
 
+/* ---- public functions given NULL or bad values ------------------------------ */
+
+START_TEST(rng_null_generator)
+{
+    ck_assert(ag_rng_next(NULL) == 0);
+    ck_assert_last_error("ag_rng_next: the generator is NULL");
+    ck_assert(isnan(ag_rng_uniform(NULL, 0.0, 1.0)));
+    ck_assert_last_error("ag_rng_uniform: the generator is NULL");
+    ck_assert(isnan(ag_rng_normal(NULL, 0.0, 1.0)));
+    ck_assert_last_error("ag_rng_normal: the generator is NULL");
+    ck_assert(ag_rng_below(NULL, 10) == 0);
+    ck_assert_last_error("ag_rng_below: the generator is NULL");
+}
+END_TEST
+
+START_TEST(compare_null_arrays)
+{
+    double a[] = {1.0, 2.0};
+    ag_diff d = ag_compare(NULL, "t", NULL, NULL, 2, NULL, a, 1.0);
+    ck_assert(!d.pass);
+    ck_assert(isnan(d.max_abs));
+    ck_assert_last_error("ag_compare: t: left is NULL with n = 2");
+    d = ag_compare(NULL, NULL, NULL, NULL, 2, a, NULL, 1.0);
+    ck_assert(!d.pass);
+    ck_assert_last_error("right is NULL");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    d = ag_compare(out, "x", NULL, NULL, 1, a, NULL, 1.0);
+    fclose(out);
+    ck_assert_msg(strstr(text, "FAIL") != NULL, "%s", text);
+    free(text);
+    d = ag_compare(NULL, NULL, NULL, NULL, 0, NULL, NULL, 0.0); /* nothing to compare */
+    ck_assert(d.pass && d.max_abs == 0.0);
+}
+END_TEST
+
+START_TEST(initialisers_null_arguments)
+{
+    ag_rng r = ag_rng_new(1);
+    ag_tensor *t = ag_tensor_constant(1, (int[]){3}, 7.0);
+    ag_init_uniform(t, NULL, 0.0, 1.0);
+    ck_assert_last_error("ag_init_uniform: the generator is NULL");
+    ck_assert(ag_tensor_data(t)[2] == 7.0);
+    ag_init_he_normal(t, NULL);
+    ck_assert_last_error("ag_init_he_normal: the generator is NULL");
+    ag_init_xavier_uniform(NULL, &r);
+    ck_assert_last_error("ag_init_xavier_uniform: the tensor is NULL");
+    ag_init_zeros(NULL);
+    ck_assert_last_error("ag_init_zeros: the tensor is NULL");
+    ck_assert(ag_tensor_data(t)[0] == 7.0);
+    ag_tensor_free(t);
+}
+END_TEST
+
+START_TEST(allocator_with_a_null_function)
+{
+    ag_graph_free(g); /* the fixture's graph; made again below for teardown */
+    ag_allocator partial = {malloc, NULL, free};
+    ag_set_allocator(&partial);
+    ck_assert_last_error("ag_set_allocator: malloc_fn, realloc_fn and free_fn must all be set");
+    counting_allocator_install(0); /* teardown counts with it */
+    g = ag_graph_new();
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -296,6 +364,13 @@ Suite *errors_suite(void)
     tcase_add_test(tc, anomaly_backward_names_the_op);
     tcase_add_test(tc, backward_on_a_reset_graph);
     tcase_add_test(tc, out_of_memory_is_an_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("public API misuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, rng_null_generator);
+    tcase_add_test(tc, compare_null_arrays);
+    tcase_add_test(tc, initialisers_null_arguments);
+    tcase_add_test(tc, allocator_with_a_null_function);
     suite_add_tcase(s, tc);
     return s;
 }
