@@ -434,14 +434,23 @@ ag_optimizer_config ag_adamw_config(double lr);
 
 typedef struct ag_optimizer ag_optimizer;
 /** An optimiser over n_params tensors that require grad (not owned). Its state
- * is allocated here, so a step allocates nothing. NULL (ag_last_error) on a
- * bad setting. */
+ * is allocated here, so a step allocates nothing. NULL, with ag_last_error
+ * naming the field and its value or the parameter's index, when:
+ *  - config is NULL, or its kind is not AG_OPTIM_SGD, _ADAM or _ADAMW;
+ *  - lr or weight_decay is not a finite number >= 0;
+ *  - SGD: momentum is not finite and >= 0, dampening is not finite, or
+ *    nesterov is set without momentum > 0 and dampening 0;
+ *  - Adam, AdamW: beta1 or beta2 is not in [0, 1), eps not finite and > 0;
+ *  - n_params is 0, params is NULL, a parameter is NULL or does not
+ *    require grad, or the same tensor is listed twice (both positions named).
+ * Fields a kind does not use are not read. On OOM too. */
 ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config);
-/** Update every parameter from its gradient. */
+/** Update every parameter from its gradient (NULL: nothing happens). */
 void ag_optimizer_step(ag_optimizer *o);
-/** Zero the gradients of the optimiser's parameters. */
+/** Zero the gradients of the optimiser's parameters (NULL: nothing happens). */
 void ag_optimizer_zero_grad(ag_optimizer *o);
-/** Change the learning rate (schedules); a negative one is ignored. */
+/** Change the learning rate (schedules). A negative or non-finite lr, or a
+ * NULL optimiser, changes nothing and sets ag_last_error. */
 void ag_optimizer_set_lr(ag_optimizer *o, double lr);
 /** Steps taken so far. */
 long ag_optimizer_steps(const ag_optimizer *o);

@@ -206,6 +206,102 @@ START_TEST(optimizer_rejects_bad_settings)
 }
 END_TEST
 
+/* The config with one field changed must be refused with `expected`. */
+static void assert_refused(ag_tensor *p, ag_optimizer_config c, const char *expected)
+{
+    ck_assert_ptr_null(ag_optimizer_new(1, &p, &c));
+    ck_assert_last_error(expected);
+}
+
+START_TEST(optimizer_rejects_non_finite_settings)
+{
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(INFINITY);
+    assert_refused(p, c, "ag_optimizer_new: lr (learning rate) is inf; it must be finite and >= 0");
+    assert_refused(p, ag_sgd_config(-INFINITY), "lr (learning rate) is -inf");
+    assert_refused(p, ag_sgd_config(NAN), "lr (learning rate) is nan");
+    c = ag_sgd_config(0.1);
+    c.momentum = 0.9;
+    c.dampening = NAN;
+    assert_refused(p, c, "ag_optimizer_new: dampening is nan; it must be finite");
+    c.dampening = 0.0;
+    c.momentum = INFINITY;
+    assert_refused(p, c, "ag_optimizer_new: momentum is inf");
+    c = ag_sgd_config(0.1);
+    c.weight_decay = INFINITY;
+    assert_refused(p, c, "weight_decay is inf");
+    c = ag_adam_config(0.1);
+    c.eps = INFINITY;
+    assert_refused(p, c, "ag_optimizer_new: eps is inf");
+    c = ag_adamw_config(0.1);
+    c.beta2 = NAN;
+    assert_refused(p, c, "ag_optimizer_new: beta2 is nan; it must be in [0, 1)");
+    c = ag_adam_config(NAN);
+    assert_refused(p, c, "lr (learning rate) is nan");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_bad_kind_is_named)
+{
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    c.kind = (ag_optim_kind)7;
+    assert_refused(p, c, "ag_optimizer_new: kind is 7, not an optimiser kind (valid: AG_OPTIM_SGD = 0, "
+                         "AG_OPTIM_ADAM = 1, AG_OPTIM_ADAMW = 2)");
+    c.kind = (ag_optim_kind)-1;
+    assert_refused(p, c, "kind is -1");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_null_config_empty_list_and_duplicates)
+{
+    ag_tensor *p = param2(), *q = param2();
+    ag_tensor_set_name(p, "W1");
+    ck_assert_ptr_null(ag_tensor_zeros(-1, NULL)); /* a stale message */
+    ck_assert_ptr_null(ag_optimizer_new(1, &p, NULL));
+    ck_assert_last_error("ag_optimizer_new: config is NULL");
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    ck_assert_ptr_null(ag_optimizer_new(0, NULL, &c)); /* memcpy from NULL on the old code */
+    ck_assert_last_error("ag_optimizer_new: no parameters (n_params is 0)");
+    ck_assert_ptr_null(ag_optimizer_new(2, NULL, &c));
+    ck_assert_last_error("ag_optimizer_new: params is NULL");
+    ag_tensor *twice[] = {p, q, p};
+    ck_assert_ptr_null(ag_optimizer_new(3, twice, &c));
+    ck_assert_last_error("ag_optimizer_new: parameters 0 and 2 are the same tensor ('W1')");
+    ag_tensor *with_null[] = {p, NULL};
+    ck_assert_ptr_null(ag_optimizer_new(2, with_null, &c));
+    ck_assert_last_error("ag_optimizer_new: parameter 1 is NULL");
+    ag_tensor_free(p);
+    ag_tensor_free(q);
+}
+END_TEST
+
+START_TEST(set_lr_keeps_a_finite_rate)
+{
+    /* p = {1, -2}, grad {1, 1}, lr 0.5: one step gives {0.5, -2.5}; a refused
+     * rate must leave 0.5 in place (an infinite one made p -inf) */
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(0.5);
+    ag_optimizer *o = ag_optimizer_new(1, &p, &c);
+    ag_optimizer_set_lr(o, INFINITY);
+    ck_assert_last_error("ag_optimizer_set_lr: lr (learning rate) is inf; it must be finite and >= 0 "
+                         "(0.5 kept)");
+    ag_optimizer_set_lr(o, NAN);
+    ck_assert_last_error("lr (learning rate) is nan");
+    ag_optimizer_set_lr(o, -1.0);
+    ck_assert_last_error("lr (learning rate) is -1");
+    ag_optimizer_set_lr(NULL, 0.1);
+    ck_assert_last_error("ag_optimizer_set_lr: optimiser is NULL");
+    set_grad(p, 1.0, 1.0);
+    ag_optimizer_step(o);
+    ck_assert(ag_tensor_data(p)[0] == 0.5 && ag_tensor_data(p)[1] == -2.5);
+    ag_optimizer_free(o);
+    ag_tensor_free(p);
+}
+END_TEST
+
 /* ---- generator and initialisers ---------------------------------------------------- */
 
 START_TEST(splitmix64_reference_values)
@@ -446,6 +542,10 @@ Suite *nn_suite(void)
     tcase_add_test(tc, adam_l2_vs_adamw_decoupled);
     tcase_add_test(tc, optimizers_on_large_parameters_match_definitions);
     tcase_add_test(tc, optimizer_rejects_bad_settings);
+    tcase_add_test(tc, optimizer_rejects_non_finite_settings);
+    tcase_add_test(tc, optimizer_bad_kind_is_named);
+    tcase_add_test(tc, optimizer_null_config_empty_list_and_duplicates);
+    tcase_add_test(tc, set_lr_keeps_a_finite_rate);
     suite_add_tcase(s, tc);
     tc = tcase_create("initialisers");
     tcase_add_test(tc, splitmix64_reference_values);
