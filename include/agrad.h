@@ -318,9 +318,13 @@ typedef struct ag_gradcheck_result {
 ag_gradcheck_options ag_gradcheck_defaults(void);
 /** Compare autograd with central differences, element by element and signed,
  * for every parameter (each must require grad). results (n_params entries)
- * may be NULL. Returns true when every element passes; false on a mismatch
- * or when the builder fails (message via ag_last_error). Parameter values
- * and gradients are restored. */
+ * may be NULL. Returns true when every element passes; false on a mismatch,
+ * or with an ag_last_error message on misuse: a NULL builder, params NULL
+ * (n_params > 0) or a parameter NULL or not requiring grad, options with eps
+ * not finite and > 0 or atol / rtol not finite and >= 0; or when the builder
+ * fails: it returned NULL (the message quotes the error it left on the graph
+ * or in ag_last_error), a node of a failed graph, or a loss that is not a
+ * scalar (its shape is named). Parameter values and gradients are restored. */
 bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
                   const ag_gradcheck_options *options, ag_gradcheck_result *results);
 

@@ -277,6 +277,13 @@ END_TEST
 
 /* ---- public functions given NULL or bad values ------------------------------ */
 
+/* Leave a stale message, so a function that sets none is caught. */
+static void stale_error(void)
+{
+    ck_assert_ptr_null(ag_tensor_zeros(-1, NULL));
+    ck_assert_last_error("ag_tensor_zeros");
+}
+
 START_TEST(rng_null_generator)
 {
     ck_assert(ag_rng_next(NULL) == 0);
@@ -341,6 +348,80 @@ START_TEST(allocator_with_a_null_function)
 }
 END_TEST
 
+static ag_node *returns_null_silently(ag_graph *graph, void *user)
+{
+    (void)graph, (void)user;
+    return NULL;
+}
+
+static ag_node *returns_null_after_tensor_error(ag_graph *graph, void *user)
+{
+    (void)graph, (void)user;
+    ag_tensor_free(ag_tensor_from(1, (int[]){2}, NULL)); /* fails, setting ag_last_error */
+    return NULL;
+}
+
+static ag_node *returns_null_after_graph_error(ag_graph *graph, void *user)
+{
+    double v[6] = {0};
+    ag_node *a = ag_constant(graph, 2, (int[]){2, 3}, v), *b = ag_constant(graph, 2, (int[]){2, 3}, v);
+    (void)ag_matmul(a, b);
+    (void)user;
+    return NULL;
+}
+
+static ag_node *returns_a_matrix(ag_graph *graph, void *user)
+{
+    return ag_mul(ag_param(graph, user), ag_param(graph, user));
+}
+
+START_TEST(gradcheck_says_what_the_builder_did)
+{
+    ag_tensor *x = ag_tensor_from(2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    ag_tensor_requires_grad(x, true);
+    stale_error();
+    ck_assert(!ag_gradcheck(NULL, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder is NULL");
+    ck_assert(!ag_gradcheck(returns_null_silently, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL (and left no error)");
+    ck_assert(!ag_gradcheck(returns_null_after_tensor_error, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_tensor_from: data is NULL");
+    ck_assert(!ag_gradcheck(returns_null_after_graph_error, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_matmul: (2x3) @ (2x3)");
+    ck_assert(!ag_gradcheck(returns_a_matrix, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss has shape (2x2); it must be a scalar");
+    ag_tensor_free(x);
+}
+END_TEST
+
+static ag_node *sum_of_param(ag_graph *graph, void *user)
+{
+    return ag_sum(ag_param(graph, user));
+}
+
+START_TEST(gradcheck_bad_arguments)
+{
+    ag_tensor *x = ag_tensor_ones(1, (int[]){2});
+    ag_tensor_requires_grad(x, true);
+    stale_error();
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, NULL, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: params is NULL for n_params 1");
+    ag_tensor *none[] = {NULL};
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, none, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: parameter 0 is NULL");
+    ag_gradcheck_options o = ag_gradcheck_defaults();
+    o.eps = 0.0; /* would divide by zero */
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, &x, &o, NULL));
+    ck_assert_last_error("ag_gradcheck: eps is 0; it must be finite and > 0");
+    o = ag_gradcheck_defaults();
+    o.rtol = NAN;
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, &x, &o, NULL));
+    ck_assert_last_error("ag_gradcheck: rtol is nan");
+    ck_assert(ag_gradcheck(sum_of_param, x, 1, &x, NULL, NULL)); /* and it still works */
+    ag_tensor_free(x);
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -371,6 +452,8 @@ Suite *errors_suite(void)
     tcase_add_test(tc, compare_null_arrays);
     tcase_add_test(tc, initialisers_null_arguments);
     tcase_add_test(tc, allocator_with_a_null_function);
+    tcase_add_test(tc, gradcheck_says_what_the_builder_did);
+    tcase_add_test(tc, gradcheck_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
 }
