@@ -55,6 +55,14 @@ typedef struct ag_allocator {
  * made with the old one first. */
 void ag_set_allocator(const ag_allocator *allocator);
 
+/* ---- threads -------------------------------------------------------------
+ * Large kernels (matrix products, optimiser updates, passes over big tensors)
+ * run on a pool of up to AG_NUM_THREADS threads, read from the environment
+ * once, when a kernel first asks: a positive decimal integer, blanks allowed
+ * around it, capped at 8 (1 disables threading). Any other value ("", "0",
+ * "-3", "4x", "garbage") means the default, the number of online CPUs (at
+ * most 8), as when it is unset. */
+
 /* ---- tensors (user-owned) ----------------------------------------------
  * The accessors below accept a NULL tensor and answer 0, NULL, "" or NAN
  * (ag_tensor_free, ag_tensor_zero_grad: nothing happens); the functions that

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "kernels/parallel.h"
 
 static ag_graph *g;
 static void setup(void)
@@ -422,6 +423,27 @@ START_TEST(gradcheck_bad_arguments)
 }
 END_TEST
 
+START_TEST(thread_count_parse_rule)
+{
+    /* a positive decimal integer, blanks around it allowed, capped at
+     * AG_PARALLEL_MAX; anything else falls back */
+    ck_assert_int_eq(ag_parse_thread_count("3", 5), 3);
+    ck_assert_int_eq(ag_parse_thread_count("  4", 5), 4);
+    ck_assert_int_eq(ag_parse_thread_count("2 ", 5), 2);
+    ck_assert_int_eq(ag_parse_thread_count("1", 5), 1);
+    ck_assert_int_eq(ag_parse_thread_count("99999999999", 5), AG_PARALLEL_MAX);
+    ck_assert_int_eq(ag_parse_thread_count("garbage", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("   ", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("0", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("-3", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("+2", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("4x", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("4 4", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count(NULL, 5), 5);
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -454,6 +476,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, allocator_with_a_null_function);
     tcase_add_test(tc, gradcheck_says_what_the_builder_did);
     tcase_add_test(tc, gradcheck_bad_arguments);
+    tcase_add_test(tc, thread_count_parse_rule);
     suite_add_tcase(s, tc);
     return s;
 }
