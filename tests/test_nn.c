@@ -420,6 +420,46 @@ START_TEST(dense_layer_by_hand)
 }
 END_TEST
 
+/* The store holds exactly one tensor, "fc2.W" (the one made first). */
+static void assert_store_holds_only_fc2_W(const ag_params *ps)
+{
+    ck_assert_int_eq(ag_params_count(ps), 1);
+    ck_assert_str_eq(ag_tensor_name(ag_params_at(ps, 0)), "fc2.W");
+    ck_assert_ptr_null(ag_params_get(ps, "fc1.W"));
+    ck_assert_ptr_null(ag_params_get(ps, "fc1.b"));
+}
+
+START_TEST(mlp_new_checks_everything_before_adding)
+{
+    /* failures the arguments decide are found before any tensor is added:
+     * the old code added fc1.W and fc1.b, then failed on the taken fc2.W */
+    ag_params *ps = ag_params_new();
+    ag_rng r = ag_rng_new(1);
+    ck_assert_ptr_nonnull(ag_params_add(ps, "fc2.W", 1, (int[]){1}));
+    int widths[] = {4, 8, 3};
+    ag_activation acts[] = {AG_ACT_RELU, AG_ACT_NONE};
+    ck_assert_ptr_null(ag_mlp_new(ps, "fc", 2, widths, acts, &r));
+    ck_assert_last_error("ag_mlp_new: the store already holds a tensor named 'fc2.W'");
+    assert_store_holds_only_fc2_W(ps);
+    char long_prefix[200];
+    memset(long_prefix, 'p', sizeof long_prefix - 1);
+    long_prefix[sizeof long_prefix - 1] = '\0';
+    ck_assert_ptr_null(ag_mlp_new(ps, long_prefix, 2, widths, acts, &r));
+    ck_assert_last_error("is too long (names are at most 127 characters)");
+    assert_store_holds_only_fc2_W(ps);
+    ag_activation bad[] = {AG_ACT_RELU, (ag_activation)9};
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, widths, bad, &r));
+    ck_assert_last_error("ag_mlp_new: activation 1 is 9, not an ag_activation");
+    assert_store_holds_only_fc2_W(ps);
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, widths, NULL, &r));
+    ck_assert_last_error("ag_mlp_new: activations is NULL");
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 0, widths, acts, &r));
+    ck_assert_last_error("ag_mlp_new: n_layers is 0");
+    assert_store_holds_only_fc2_W(ps);
+    ag_params_free(ps);
+}
+END_TEST
+
 START_TEST(mlp_names_shapes_and_init)
 {
     ag_params *ps = ag_params_new();
@@ -556,6 +596,7 @@ Suite *nn_suite(void)
     tc = tcase_create("layers and batches");
     tcase_add_test(tc, dense_layer_by_hand);
     tcase_add_test(tc, mlp_names_shapes_and_init);
+    tcase_add_test(tc, mlp_new_checks_everything_before_adding);
     tcase_add_test(tc, batch_gradient_is_mean_of_sample_gradients);
     tcase_add_test(tc, mlp_learns_xor);
     suite_add_tcase(s, tc);
