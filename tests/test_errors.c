@@ -282,7 +282,7 @@ END_TEST
 static void stale_error(void)
 {
     ck_assert_ptr_null(ag_tensor_zeros(-1, NULL));
-    ck_assert_last_error("ag_tensor_zeros");
+    ck_assert(ag_last_error()[0] != '\0');
 }
 
 START_TEST(rng_null_generator)
@@ -376,19 +376,39 @@ static ag_node *returns_a_matrix(ag_graph *graph, void *user)
     return ag_mul(ag_param(graph, user), ag_param(graph, user));
 }
 
-START_TEST(gradcheck_says_what_the_builder_did)
+static ag_tensor *matrix_param(void)
 {
     ag_tensor *x = ag_tensor_from(2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
     ag_tensor_requires_grad(x, true);
+    return x;
+}
+
+START_TEST(gradcheck_null_builder)
+{
+    ag_tensor *x = matrix_param();
     stale_error();
     ck_assert(!ag_gradcheck(NULL, x, 1, &x, NULL, NULL));
     ck_assert_last_error("ag_gradcheck: the loss builder is NULL");
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(gradcheck_builder_returned_null)
+{
+    ag_tensor *x = matrix_param();
     ck_assert(!ag_gradcheck(returns_null_silently, x, 1, &x, NULL, NULL));
     ck_assert_last_error("ag_gradcheck: the loss builder returned NULL (and left no error)");
     ck_assert(!ag_gradcheck(returns_null_after_tensor_error, x, 1, &x, NULL, NULL));
     ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_tensor_from: data is NULL");
     ck_assert(!ag_gradcheck(returns_null_after_graph_error, x, 1, &x, NULL, NULL));
     ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_matmul: (2x3) @ (2x3)");
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(gradcheck_loss_not_scalar)
+{
+    ag_tensor *x = matrix_param();
     ck_assert(!ag_gradcheck(returns_a_matrix, x, 1, &x, NULL, NULL));
     ck_assert_last_error("ag_gradcheck: the loss has shape (2x2); it must be a scalar");
     ag_tensor_free(x);
@@ -474,7 +494,9 @@ Suite *errors_suite(void)
     tcase_add_test(tc, compare_null_arrays);
     tcase_add_test(tc, initialisers_null_arguments);
     tcase_add_test(tc, allocator_with_a_null_function);
-    tcase_add_test(tc, gradcheck_says_what_the_builder_did);
+    tcase_add_test(tc, gradcheck_null_builder);
+    tcase_add_test(tc, gradcheck_builder_returned_null);
+    tcase_add_test(tc, gradcheck_loss_not_scalar);
     tcase_add_test(tc, gradcheck_bad_arguments);
     tcase_add_test(tc, thread_count_parse_rule);
     suite_add_tcase(s, tc);
