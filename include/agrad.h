@@ -402,7 +402,8 @@ typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMO
 /** Apply an activation (AG_ACT_NONE returns x). */
 ag_node *ag_activate(ag_node *x, ag_activation act);
 /** Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]), the
- * product and the bias in one ag_linear node; b may be NULL. */
+ * product and the bias in one ag_linear node; b may be NULL. NULL x gives
+ * NULL (an earlier op failed); a NULL g or W is an error on x's graph. */
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act);
 
 /** A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]
@@ -426,7 +427,8 @@ ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
 void ag_mlp_free(ag_mlp *m);
 
 /** Fraction of the first `rows` rows of logits [N,C] whose largest entry is
- * at the class index in labels; -1 on a shape mismatch. */
+ * at the class index in labels; -1 (ag_last_error names the shapes) on a
+ * NULL argument, a shape mismatch or rows 0. */
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows);
 
 typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;

@@ -486,6 +486,39 @@ START_TEST(mlp_new_checks_everything_before_adding)
 }
 END_TEST
 
+START_TEST(dense_and_mlp_forward_without_a_graph)
+{
+    /* the old code blamed a NULL operand ("ag_matmul: operand is NULL (an
+     * earlier call failed?)") instead of the missing graph */
+    ag_params *ps = ag_params_new();
+    ag_rng r = ag_rng_new(1);
+    ag_mlp *m = ag_mlp_new(ps, "l", 1, (int[]){2, 2}, (ag_activation[]){AG_ACT_RELU}, &r);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_constant(g, 2, (int[]){1, 2}, (double[]){1, 2});
+    ck_assert_ptr_null(ag_mlp_forward(m, NULL, x));
+    ck_assert_ptr_nonnull(ag_graph_error(g));
+    ck_assert_str_eq(ag_graph_error(g), "ag_dense: graph is NULL");
+    ag_graph_free(g);
+    ag_mlp_free(m);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(accuracy_says_what_is_wrong)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *labels = ag_tensor_zeros(1, (int[]){3});
+    ag_node *logits = ag_constant(g, 2, (int[]){3, 2}, (double[]){1, 0, 0, 1, 1, 0});
+    ck_assert(ag_accuracy(NULL, labels, 1) == -1.0);
+    ck_assert_last_error("ag_accuracy: logits is NULL");
+    ck_assert(ag_accuracy(logits, labels, 4) == -1.0);
+    ck_assert_last_error("got logits (3x2), 3 labels, rows 4");
+    ck_assert_close(ag_accuracy(logits, labels, 3), 2.0 / 3.0, 1e-15); /* rows 0 and 2 pick class 0 */
+    ag_tensor_free(labels);
+    ag_graph_free(g);
+}
+END_TEST
+
 START_TEST(mlp_names_shapes_and_init)
 {
     ag_params *ps = ag_params_new();
@@ -627,6 +660,8 @@ Suite *nn_suite(void)
     tcase_add_test(tc, dense_layer_by_hand);
     tcase_add_test(tc, mlp_names_shapes_and_init);
     tcase_add_test(tc, mlp_new_checks_everything_before_adding);
+    tcase_add_test(tc, dense_and_mlp_forward_without_a_graph);
+    tcase_add_test(tc, accuracy_says_what_is_wrong);
     tcase_add_test(tc, batch_gradient_is_mean_of_sample_gradients);
     tcase_add_test(tc, mlp_learns_xor);
     suite_add_tcase(s, tc);

@@ -27,6 +27,10 @@ ag_node *ag_activate(ag_node *x, ag_activation act)
 
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act)
 {
+    if (!g) { /* the parameters could not be recorded: say so on x's graph */
+        if (x) ag_graph_fail(x->graph, "ag_dense: graph is NULL");
+        return NULL;
+    }
     ag_node *y = b ? ag_linear(x, ag_param(g, W), ag_param(g, b)) : ag_matmul(x, ag_param(g, W));
     return ag_activate(y, act);
 }
