@@ -117,18 +117,27 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
     }
     if (!mlp_args_valid(ps, prefix, n_layers, widths, activations)) return NULL;
     ag_mlp *m = ag_calloc(1, sizeof *m);
-    if (!m) return NULL;
+    if (!m) {
+        ag_set_last_error("ag_mlp_new: out of memory");
+        return NULL;
+    }
     m->n_layers = n_layers;
     m->params = ag_calloc(2 * n_layers, sizeof *m->params);
     m->activations = ag_calloc(n_layers, sizeof *m->activations);
-    bool ok = m->params && m->activations;
-    for (size_t k = 0; ok && k < n_layers; k++) {
-        m->activations[k] = activations[k];
-        ok = add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng);
-    }
-    if (!ok) {
+    if (!m->params || !m->activations) {
         ag_mlp_free(m);
+        ag_set_last_error("ag_mlp_new: out of memory");
         return NULL;
+    }
+    for (size_t k = 0; k < n_layers; k++) {
+        m->activations[k] = activations[k];
+        if (!add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng)) {
+            char why[AG_ERROR_SIZE];
+            snprintf(why, sizeof why, "%s", ag_last_error());
+            ag_set_last_error("ag_mlp_new: layer %zu: %s", k + 1, why);
+            ag_mlp_free(m);
+            return NULL;
+        }
     }
     return m;
 }
