@@ -87,13 +87,14 @@ static ag_tensor *tensor_alloc(const char *fn, int ndim, const int *dims)
         return NULL;
     }
     ag_tensor *t = ag_calloc(1, sizeof *t);
-    if (!t) return NULL;
-    t->shape = shape;
-    t->data = ag_calloc(shape.size, sizeof(double));
-    if (!t->data) {
+    double *data = t ? ag_calloc(shape.size, sizeof(double)) : NULL;
+    if (!data) {
         ag_free(t);
+        ag_set_last_error("%s: out of memory for %zu elements", fn, shape.size);
         return NULL;
     }
+    t->shape = shape;
+    t->data = data;
     return t;
 }
 
@@ -172,6 +173,9 @@ bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
      * write into it, and turning it on again finds it */
     if (requires && !t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
     t->requires_grad = requires && t->grad != NULL;
+    if (requires && !t->grad)
+        ag_set_last_error("ag_tensor_requires_grad: out of memory for the gradient (%zu elements)",
+                          t->shape.size);
     return !requires || t->grad != NULL;
 }
 
@@ -194,7 +198,10 @@ bool ag_tensor_set_name(ag_tensor *t, const char *name)
         return false;
     }
     char *copy = ag_strdup(name);
-    if (!copy) return false;
+    if (!copy) {
+        ag_set_last_error("ag_tensor_set_name: out of memory");
+        return false;
+    }
     ag_free(t->name);
     t->name = copy;
     return true;

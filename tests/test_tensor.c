@@ -152,6 +152,30 @@ START_TEST(null_tensor_messages_name_the_function)
 }
 END_TEST
 
+START_TEST(out_of_memory_names_the_function)
+{
+    counting_allocator_install(1); /* the tensor itself */
+    ck_assert_ptr_null(ag_tensor_zeros(1, (int[]){3}));
+    ck_assert_last_error("ag_tensor_zeros: out of memory for 3 elements");
+    counting_allocator_install(2); /* its data */
+    ck_assert_ptr_null(ag_tensor_from(2, (int[]){2, 2}, (double[]){1, 2, 3, 4}));
+    ck_assert_last_error("ag_tensor_from: out of memory for 4 elements");
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_install(0);
+    ag_tensor *t = ag_tensor_ones(1, (int[]){5});
+    counting_allocator_fail_at(1);
+    ck_assert(!ag_tensor_requires_grad(t, true));
+    ck_assert_last_error("ag_tensor_requires_grad: out of memory for the gradient (5 elements)");
+    ck_assert_ptr_null(ag_tensor_grad(t));
+    counting_allocator_fail_at(1);
+    ck_assert(!ag_tensor_set_name(t, "w"));
+    ck_assert_last_error("ag_tensor_set_name: out of memory");
+    ag_tensor_free(t);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+}
+END_TEST
+
 Suite *tensor_suite(void)
 {
     Suite *s = suite_create("tensor");
@@ -166,6 +190,7 @@ Suite *tensor_suite(void)
     tcase_add_test(tc, print_to_a_null_file_is_an_error);
     tcase_add_test(tc, print_clamps_digits);
     tcase_add_test(tc, null_tensor_messages_name_the_function);
+    tcase_add_test(tc, out_of_memory_names_the_function);
     suite_add_tcase(s, tc);
     return s;
 }
