@@ -473,6 +473,10 @@ START_TEST(mlp_new_checks_everything_before_adding)
     ck_assert_ptr_null(ag_mlp_new(ps, long_prefix, 2, widths, acts, &r));
     ck_assert_last_error("is too long (names are at most 127 characters)");
     assert_store_holds_only_fc2_W(ps);
+    /* layer 1 is 1x2^21, layer 2's 2^21x2^20 weight is over the 2^40 limit */
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, (int[]){1, 1 << 21, 1 << 20}, acts, &r));
+    assert_store_holds_only_fc2_W(ps);
+    ck_assert_last_error("ag_mlp_new: layer 2's weight (2097152x1048576): element count is too large");
     ag_activation bad[] = {AG_ACT_RELU, (ag_activation)9};
     ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, widths, bad, &r));
     ck_assert_last_error("ag_mlp_new: activation 1 is 9, not an ag_activation");

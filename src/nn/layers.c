@@ -75,8 +75,8 @@ static bool is_activation(ag_activation act)
     return act == AG_ACT_NONE || act == AG_ACT_RELU || act == AG_ACT_TANH || act == AG_ACT_SIGMOID;
 }
 
-/* Everything that can be checked before the store changes: widths,
- * activations, and names that fit and are not taken yet. */
+/* Everything that can be checked before the store changes: widths, weight
+ * sizes, activations, and names that fit and are not taken yet. */
 static bool mlp_args_valid(const ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                            const ag_activation *activations)
 {
@@ -87,6 +87,13 @@ static bool mlp_args_valid(const ag_params *ps, const char *prefix, size_t n_lay
             return false;
         }
     for (size_t k = 0; k < n_layers; k++) {
+        ag_shape weight;
+        const char *why;
+        if (!ag_shape_make(&weight, 2, (int[]){widths[k], widths[k + 1]}, &why)) {
+            ag_set_last_error("ag_mlp_new: layer %zu's weight (%dx%d): %s", k + 1, widths[k],
+                              widths[k + 1], why);
+            return false;
+        }
         if (!is_activation(activations[k])) {
             ag_set_last_error("ag_mlp_new: activation %zu is %d, not an ag_activation", k, (int)activations[k]);
             return false;
