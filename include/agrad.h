@@ -412,10 +412,11 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
  * ReLU, Xavier uniform otherwise, zero biases). The store owns the tensors;
  * free the mlp with ag_mlp_free before or after the store. NULL, with
  * ag_last_error, on a NULL argument, n_layers 0, a width not positive, a
- * weight over 2^40 elements, an activation that is not an ag_activation, a name over 127 characters or one
- * the store already holds: all checked before any tensor is added, so the
- * store is unchanged. Out of memory while adding a later layer still leaves
- * the earlier layers' tensors in the store (it has no removal yet). */
+ * weight over 2^40 elements, an activation that is not an ag_activation, a
+ * name over 127 characters or one the store already holds: all checked
+ * before any tensor is added, so the store is unchanged. Out of memory while
+ * adding a later layer still leaves the earlier layers' tensors in the store
+ * (it has no removal yet). */
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
