@@ -53,15 +53,16 @@ typedef struct ag_allocator {
     void (*free_fn)(void *ptr);
 } ag_allocator;
 /** Replace the allocator used for every allocation the library makes (NULL
- * restores malloc/realloc/free). Call before creating any object, or free
- * everything made with the old one first. The setting is process-wide and
- * not synchronised: call it before other threads use agrad. It covers
- * agrad's own allocations only: jansson (checkpoint headers) and zlib (gzip
- * IDX files) allocate with their own allocators, and agrad never changes
+ * restores malloc/realloc/free; so does one with a NULL function, which also
+ * sets ag_last_error). Call before creating any object, or free everything
+ * made with the old one first. The setting is process-wide and not
+ * synchronised: call it before other threads use agrad. It covers agrad's
+ * own allocations only: jansson (checkpoint headers) and zlib (gzip IDX
+ * files) allocate with their own allocators, and agrad never changes
  * jansson's or zlib's settings. */
 void ag_set_allocator(const ag_allocator *allocator);
 
-/* ---- threads ------------------------------------------------------------- *
+/* ---- threads -------------------------------------------------------------
  * Different objects may be used from different threads at the same time:
  * each thread its own graphs, tensors, parameter stores, optimisers, batch
  * iterators and files (checkpoints, DOT, CSV, IDX), including saving and
@@ -74,24 +75,38 @@ void ag_set_allocator(const ag_allocator *allocator);
  * given to ag_param in two graphs receives gradients from both: keep such
  * graphs in one thread. Two threads saving to the same path at once leave
  * one of the two complete files (each save is atomic), never a mix.
- * ag_last_error() is thread-local. The kernels' thread pool is shared: a
- * large product or pass issued while another thread's job runs on the pool
- * runs on the calling thread alone instead of waiting for it, and the
- * gemm packing buffers are claimed atomically, falling back to unshared
- * packing when taken. ag_set_allocator is the one call that must not run
- * while other threads use agrad. */
+ * ag_last_error() is thread-local. ag_set_allocator is the one call that
+ * must not run while other threads use agrad.
+ *
+ * Large kernels (matrix products, optimiser updates, passes over big tensors)
+ * run on one shared pool of up to AG_NUM_THREADS threads. A large product or
+ * pass issued while another thread's job runs on the pool runs on the
+ * calling thread alone instead of waiting for it, and the gemm packing
+ * buffers are claimed atomically, falling back to unshared packing when
+ * taken. AG_NUM_THREADS is read from the environment once, when a kernel
+ * first asks: a positive decimal integer, blanks allowed around it, capped
+ * at 8 (1 disables threading). Any other value ("", "0", "-3", "4x",
+ * "garbage") means the default, the number of online CPUs (at most 8), as
+ * when it is unset. */
 
-/* ---- tensors (user-owned) ---------------------------------------------- */
+/* ---- tensors (user-owned) ----------------------------------------------
+ * The accessors below accept a NULL tensor and answer 0, NULL, "" or NAN
+ * (ag_tensor_free, ag_tensor_zero_grad: nothing happens); the functions that
+ * create or change a tensor fail with an ag_last_error message naming
+ * themselves instead. */
 
 /**@{*/
-/** New tensor of the given shape filled with zeros; ndim 0 makes a scalar.
- * Returns NULL (see ag_last_error) on a bad shape or out of memory. */
+/** New tensor of the given shape filled with zeros; ndim 0 makes a scalar
+ * (shape may then be NULL). Returns NULL (see ag_last_error, which names the
+ * function) on a bad shape: ndim outside 0..AG_MAX_DIMS, shape NULL, a size
+ * not positive, over 2^40 elements; or out of memory. */
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape);
 /** Same, filled with ones / with `value`. */
 ag_tensor *ag_tensor_ones(int ndim, const int *shape);
 ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value);
 /**@}*/
-/** New tensor holding a copy of `data` (row-major, ag_shape_size elements). */
+/** New tensor holding a copy of `data` (row-major, one double per element;
+ * NULL data is an error). */
 ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data);
 /** New 0-d tensor holding `value`. */
 ag_tensor *ag_tensor_scalar(double value);
@@ -113,20 +128,27 @@ double ag_tensor_get(const ag_tensor *t, size_t index);
  * accumulates d(root)/d(tensor) into its gradient buffer (allocated on the
  * first call, zeroed, kept until the tensor is freed). It applies to graph
  * nodes recorded afterwards; an optimiser skips a frozen tensor. Returns
- * false on OOM. */
+ * false (ag_last_error) on OOM or a NULL tensor. */
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
 /** The gradient buffer (same size as data), or NULL if the tensor does not
  * require grad. */
 double *ag_tensor_grad(const ag_tensor *t);
 /** Set the gradient to zero (no-op without a gradient). */
 void ag_tensor_zero_grad(ag_tensor *t);
-/** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export. */
+/** Attach a name ("W1", "fc1.b"), copied; shown by printing and graph export.
+ * False (ag_last_error) on a NULL tensor or name, or OOM. */
 bool ag_tensor_set_name(ag_tensor *t, const char *name);
 /** The tensor's name, "" when it has none. */
 const char *ag_tensor_name(const ag_tensor *t);
-/** Print "name (RxC) [[...]]" with full precision (%.17g when digits<=0). */
+/** Print "name (RxC) [[...]]" with `digits` significant digits, 17 (full
+ * precision, %.17g) when digits <= 0 or above 17. A NULL tensor prints
+ * "(null tensor)"; a NULL out prints nothing and sets ag_last_error. */
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
-/** Write "4x3" (or "scalar") into buf; returns buf. */
+/** Write "4x3" (or "scalar" for ndim 0) into buf, truncated to bufsize - 1
+ * characters; returns buf. dims must hold ndim ints and is read only for ndim
+ * 1 to AG_MAX_DIMS: another ndim writes "(bad ndim 7)", NULL dims "(NULL
+ * dims)", both with ag_last_error set. A NULL buf or bufsize 0 writes nothing
+ * (ag_last_error set). */
 char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
 
 /* ---- graphs ------------------------------------------------------------ */
@@ -352,9 +374,13 @@ typedef struct ag_gradcheck_result {
 ag_gradcheck_options ag_gradcheck_defaults(void);
 /** Compare autograd with central differences, element by element and signed,
  * for every parameter (each must require grad). results (n_params entries)
- * may be NULL. Returns true when every element passes; false on a mismatch
- * or when the builder fails (message via ag_last_error). Parameter values
- * and gradients are restored. */
+ * may be NULL. Returns true when every element passes; false on a mismatch,
+ * or with an ag_last_error message on misuse: a NULL builder, params NULL
+ * (n_params > 0) or a parameter NULL or not requiring grad, options with eps
+ * not finite and > 0 or atol / rtol not finite and >= 0; or when the builder
+ * fails: it returned NULL (the message quotes the error it left on the graph
+ * or in ag_last_error), a node of a failed graph, or a loss that is not a
+ * scalar (its shape is named). Parameter values and gradients are restored. */
 bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
                   const ag_gradcheck_options *options, ag_gradcheck_result *results);
 
@@ -396,7 +422,9 @@ typedef struct ag_rng {
     double spare_normal;
     bool has_spare;
 } ag_rng;
-/** A generator started from seed. */
+/** A generator started from seed. The functions below given a NULL
+ * generator set ag_last_error (naming the function) and return 0, or NAN
+ * for the doubles, drawing nothing. */
 ag_rng ag_rng_new(unsigned long long seed);
 /** The next 64 random bits. */
 unsigned long long ag_rng_next(ag_rng *r);
@@ -414,7 +442,8 @@ typedef struct ag_params ag_params; /**< the parameter store (agrad_io.h) */
 /**@{*/
 /** Fill a tensor. For a 2-d weight W [in, out] (x @ W), fan_in = rows and
  * fan_out = cols. Xavier/Glorot: uniform +-sqrt(6/(in+out)) or normal with
- * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in). */
+ * std sqrt(2/(in+out)); He/Kaiming: uniform +-sqrt(6/in) or std sqrt(2/in).
+ * A NULL tensor (or generator) changes nothing and sets ag_last_error. */
 void ag_init_zeros(ag_tensor *t);
 void ag_init_constant(ag_tensor *t, double value);
 void ag_init_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi);
@@ -430,14 +459,21 @@ typedef enum ag_activation { AG_ACT_NONE, AG_ACT_RELU, AG_ACT_TANH, AG_ACT_SIGMO
 /** Apply an activation (AG_ACT_NONE returns x). */
 ag_node *ag_activate(ag_node *x, ag_activation act);
 /** Dense layer, rows are samples: act(x [N,in] @ W [in,out] + b [out]), the
- * product and the bias in one ag_linear node; b may be NULL. */
+ * product and the bias in one ag_linear node; b may be NULL. NULL x gives
+ * NULL (an earlier op failed); a NULL g or W is an error on x's graph. */
 ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activation act);
 
 /** A multi-layer perceptron: n_layers dense layers of widths[0] -> widths[1]
  * -> ... -> widths[n_layers], activations[k] after layer k. Its tensors are
  * added to the store as "<prefix>1.W", "<prefix>1.b", ... (He uniform before a
  * ReLU, Xavier uniform otherwise, zero biases). The store owns the tensors;
- * free the mlp with ag_mlp_free before or after the store. */
+ * free the mlp with ag_mlp_free before or after the store. NULL, with
+ * ag_last_error, on a NULL argument, n_layers 0, a width not positive, a
+ * weight over 2^40 elements, an activation that is not an ag_activation, a
+ * name over 127 characters or one the store already holds: all checked
+ * before any tensor is added, so the store is unchanged. Out of memory while
+ * adding a later layer still leaves the earlier layers' tensors in the store
+ * (it has no removal yet). */
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
@@ -449,7 +485,8 @@ ag_tensor *const *ag_mlp_params(const ag_mlp *m, size_t *count);
 void ag_mlp_free(ag_mlp *m);
 
 /** Fraction of the first `rows` rows of logits [N,C] whose largest entry is
- * at the class index in labels; -1 on a shape mismatch. */
+ * at the class index in labels; -1 (ag_last_error names the shapes) on a
+ * NULL argument, a shape mismatch or rows 0. */
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows);
 
 typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
@@ -474,14 +511,23 @@ ag_optimizer_config ag_adamw_config(double lr);
 
 typedef struct ag_optimizer ag_optimizer;
 /** An optimiser over n_params tensors that require grad (not owned). Its state
- * is allocated here, so a step allocates nothing. NULL (ag_last_error) on a
- * bad setting. */
+ * is allocated here, so a step allocates nothing. NULL, with ag_last_error
+ * naming the field and its value or the parameter's index, when:
+ *  - config is NULL, or its kind is not AG_OPTIM_SGD, _ADAM or _ADAMW;
+ *  - lr or weight_decay is not a finite number >= 0;
+ *  - SGD: momentum is not finite and >= 0, dampening is not finite, or
+ *    nesterov is set without momentum > 0 and dampening 0;
+ *  - Adam, AdamW: beta1 or beta2 is not in [0, 1), eps not finite and > 0;
+ *  - n_params is 0, params is NULL, a parameter is NULL or does not
+ *    require grad, or the same tensor is listed twice (both positions named).
+ * Fields a kind does not use are not read. On OOM too. */
 ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config);
-/** Update every parameter from its gradient. */
+/** Update every parameter from its gradient (NULL: nothing happens). */
 void ag_optimizer_step(ag_optimizer *o);
-/** Zero the gradients of the optimiser's parameters. */
+/** Zero the gradients of the optimiser's parameters (NULL: nothing happens). */
 void ag_optimizer_zero_grad(ag_optimizer *o);
-/** Change the learning rate (schedules); a negative one is ignored. */
+/** Change the learning rate (schedules). A negative or non-finite lr, or a
+ * NULL optimiser, changes nothing and sets ag_last_error. */
 void ag_optimizer_set_lr(ag_optimizer *o, double lr);
 /** Steps taken so far. */
 long ag_optimizer_steps(const ag_optimizer *o);
@@ -501,7 +547,9 @@ typedef struct ag_diff {
 /** Print `left` and `right` side by side (index, both values, difference),
  * headed by `title` and the two column names, then the largest absolute and
  * relative difference and PASS/FAIL against `tolerance`. out may be NULL to
- * compare silently. */
+ * compare silently; so may the names and title. left or right NULL with
+ * n > 0 fails (pass false, max_abs and max_rel NAN, ag_last_error set);
+ * n = 0 passes with zero differences. */
 ag_diff ag_compare(FILE *out, const char *title, const char *left_name, const char *right_name,
                    size_t n, const double *left, const double *right, double tolerance);
 

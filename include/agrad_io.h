@@ -135,7 +135,9 @@ void ag_batches_free(ag_batches *b);
  * shape, so images [N,28,28] can fill bx [B,784]). Returns the number of rows
  * filled: B, or fewer for the last batch of an epoch (its remaining rows are
  * zeroed), or 0 once the epoch is over; the call after a 0 starts the next
- * epoch. -1 on a shape mismatch (see ag_last_error). */
+ * epoch. -1, with nothing copied (see ag_last_error), on a NULL iterator
+ * or bx, a shape mismatch, by without labels, or when bx or by is x or y, or
+ * bx is by (or their elements overlap): filling it would overwrite data. */
 int ag_batches_next(ag_batches *b, ag_tensor *bx, ag_tensor *by);
 /** Batches per epoch, the last partial one included unless DROP_LAST. */
 size_t ag_batches_per_epoch(const ag_batches *b);

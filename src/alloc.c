@@ -12,10 +12,14 @@ static _Thread_local char last_error[AG_ERROR_SIZE];
 
 void ag_set_allocator(const ag_allocator *allocator)
 {
-    if (allocator && allocator->malloc_fn && allocator->realloc_fn && allocator->free_fn)
+    if (allocator && allocator->malloc_fn && allocator->realloc_fn && allocator->free_fn) {
         current_allocator = *allocator;
-    else
-        current_allocator = (ag_allocator){malloc, realloc, free};
+        return;
+    }
+    if (allocator)
+        ag_set_last_error("ag_set_allocator: malloc_fn, realloc_fn and free_fn must all be set; "
+                          "malloc, realloc and free are used");
+    current_allocator = (ag_allocator){malloc, realloc, free};
 }
 
 void *ag_malloc(size_t size)

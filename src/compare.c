@@ -25,6 +25,13 @@ ag_diff ag_compare(FILE *out, const char *title, const char *left_name, const ch
                    size_t n, const double *left, const double *right, double tolerance)
 {
     ag_diff d = {0.0, 0.0, 0, true};
+    if (n > 0 && (!left || !right)) {
+        ag_set_last_error("ag_compare: %s: %s is NULL with n = %zu", title ? title : "",
+                          left ? "right" : "left", n);
+        if (out) fprintf(out, "%s\n  ag_compare: %s is NULL: FAIL\n", title ? title : "",
+                         left ? "right" : "left");
+        return (ag_diff){.max_abs = NAN, .max_rel = NAN, .worst = 0, .pass = false};
+    }
     if (out)
         fprintf(out, "%s\n  %5s  %24s  %24s  %10s\n", title ? title : "", "i",
                 left_name ? left_name : "left", right_name ? right_name : "right", "|diff|");

@@ -40,11 +40,26 @@ bool ag_shape_equal(const ag_shape *a, const ag_shape *b)
     return true;
 }
 
+/* "(bad ndim 7)" / "(NULL dims)" for what cannot be a shape: dims is only
+ * read for 0 < ndim <= AG_MAX_DIMS, so a wrong ndim never reads past it. */
 char *ag_shape_string(int ndim, const int *dims, char *buf, size_t bufsize)
 {
-    if (!bufsize) return buf;
-    if (ndim <= 0) {
+    if (!buf || !bufsize) {
+        ag_set_last_error("ag_shape_string: %s", buf ? "bufsize is 0" : "buf is NULL");
+        return buf;
+    }
+    if (ndim < 0 || ndim > AG_MAX_DIMS) {
+        ag_set_last_error("ag_shape_string: ndim is %d (must be 0 to %d)", ndim, AG_MAX_DIMS);
+        snprintf(buf, bufsize, "(bad ndim %d)", ndim);
+        return buf;
+    }
+    if (ndim == 0) {
         snprintf(buf, bufsize, "scalar");
+        return buf;
+    }
+    if (!dims) {
+        ag_set_last_error("ag_shape_string: dims is NULL for ndim %d", ndim);
+        snprintf(buf, bufsize, "(NULL dims)");
         return buf;
     }
     size_t used = 0;
@@ -62,41 +77,48 @@ char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize)
     return ag_shape_string(s->ndim, s->dims, buf, bufsize);
 }
 
-static ag_tensor *tensor_alloc(int ndim, const int *dims)
+/* `fn` names the public function in the message on a bad shape. */
+static ag_tensor *tensor_alloc(const char *fn, int ndim, const int *dims)
 {
     ag_shape shape;
     const char *why = NULL;
     if (!ag_shape_make(&shape, ndim, dims, &why)) {
-        ag_set_last_error("ag_tensor: bad shape: %s", why);
+        ag_set_last_error("%s: bad shape: %s (ndim %d)", fn, why, ndim);
         return NULL;
     }
     ag_tensor *t = ag_calloc(1, sizeof *t);
-    if (!t) return NULL;
-    t->shape = shape;
-    t->data = ag_calloc(shape.size, sizeof(double));
-    if (!t->data) {
+    double *data = t ? ag_calloc(shape.size, sizeof(double)) : NULL;
+    if (!data) {
         ag_free(t);
+        ag_set_last_error("%s: out of memory for %zu elements", fn, shape.size);
         return NULL;
     }
+    t->shape = shape;
+    t->data = data;
     return t;
 }
 
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape)
 {
-    return tensor_alloc(ndim, shape);
+    return tensor_alloc("ag_tensor_zeros", ndim, shape);
 }
 
-ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value)
+static ag_tensor *filled(const char *fn, int ndim, const int *shape, double value)
 {
-    ag_tensor *t = tensor_alloc(ndim, shape);
+    ag_tensor *t = tensor_alloc(fn, ndim, shape);
     if (t)
         for (size_t i = 0; i < t->shape.size; i++) t->data[i] = value;
     return t;
 }
 
+ag_tensor *ag_tensor_constant(int ndim, const int *shape, double value)
+{
+    return filled("ag_tensor_constant", ndim, shape, value);
+}
+
 ag_tensor *ag_tensor_ones(int ndim, const int *shape)
 {
-    return ag_tensor_constant(ndim, shape, 1.0);
+    return filled("ag_tensor_ones", ndim, shape, 1.0);
 }
 
 ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data)
@@ -105,14 +127,14 @@ ag_tensor *ag_tensor_from(int ndim, const int *shape, const double *data)
         ag_set_last_error("ag_tensor_from: data is NULL");
         return NULL;
     }
-    ag_tensor *t = tensor_alloc(ndim, shape);
+    ag_tensor *t = tensor_alloc("ag_tensor_from", ndim, shape);
     if (t) memcpy(t->data, data, t->shape.size * sizeof(double));
     return t;
 }
 
 ag_tensor *ag_tensor_scalar(double value)
 {
-    return ag_tensor_constant(0, NULL, value);
+    return filled("ag_tensor_scalar", 0, NULL, value);
 }
 
 void ag_tensor_free(ag_tensor *t)
@@ -143,11 +165,17 @@ double ag_tensor_get(const ag_tensor *t, size_t index)
 
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
 {
-    if (!t) return false;
+    if (!t) {
+        ag_set_last_error("ag_tensor_requires_grad: tensor is NULL");
+        return false;
+    }
     /* the buffer is kept when turned off: a graph recorded earlier may still
      * write into it, and turning it on again finds it */
     if (requires && !t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
     t->requires_grad = requires && t->grad != NULL;
+    if (requires && !t->grad)
+        ag_set_last_error("ag_tensor_requires_grad: out of memory for the gradient (%zu elements)",
+                          t->shape.size);
     return !requires || t->grad != NULL;
 }
 
@@ -165,9 +193,15 @@ void ag_tensor_zero_grad(ag_tensor *t)
 
 bool ag_tensor_set_name(ag_tensor *t, const char *name)
 {
-    if (!t || !name) return false;
+    if (!t || !name) {
+        ag_set_last_error("ag_tensor_set_name: %s is NULL", t ? "name" : "tensor");
+        return false;
+    }
     char *copy = ag_strdup(name);
-    if (!copy) return false;
+    if (!copy) {
+        ag_set_last_error("ag_tensor_set_name: out of memory");
+        return false;
+    }
     ag_free(t->name);
     t->name = copy;
     return true;
@@ -177,7 +211,8 @@ bool ag_tensor_set_name(ag_tensor *t, const char *name)
  * one row per line; higher dimensions as flat rows of the last dimension. */
 void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int digits)
 {
-    int prec = digits > 0 ? digits : 17;
+    if (!out) return;
+    int prec = digits > 0 && digits < 17 ? digits : 17; /* 17 digits round-trip a double */
     if (shape->ndim == 0) {
         fprintf(out, "%.*g\n", prec, values[0]);
         return;
@@ -196,6 +231,10 @@ void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int
 
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits)
 {
+    if (!out) {
+        ag_set_last_error("ag_tensor_print: out (the FILE) is NULL");
+        return;
+    }
     if (!t) {
         fprintf(out, "(null tensor)\n");
         return;

@@ -221,6 +221,45 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* x and y still hold the rows setup() made. */
+static void assert_data_set_intact(void)
+{
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(ag_tensor_data(x)[2 * i] == i && ag_tensor_data(x)[2 * i + 1] == 100 + i,
+                      "x row %d overwritten", i);
+        ck_assert_msg(ag_tensor_data(y)[i] == i, "y[%d] overwritten", i);
+    }
+}
+
+START_TEST(batch_tensors_must_not_be_the_data)
+{
+    /* batches of all N rows: x itself fits as bx, and filling it from its
+     * own shuffled rows would scramble the data set */
+    ag_tensor *y2 = ag_tensor_zeros(2, (int[]){N, 2}); /* labels with x's row size */
+    ag_tensor *bx_all = ag_tensor_zeros(2, (int[]){N, 2});
+    ag_batches *b = ag_batches_new(x, y, N, AG_BATCHES_SHUFFLE, 3);
+    ck_assert_int_eq(ag_batches_next(b, x, NULL), -1);
+    ck_assert_last_error("ag_batches_next: bx shares its memory with the data set x");
+    ck_assert_int_eq(ag_batches_next(b, bx_all, y), -1);
+    ck_assert_last_error("ag_batches_next: by shares its memory with the labels y");
+    assert_data_set_intact();
+    ag_batches_free(b);
+    b = ag_batches_new(x, y2, N, 0, 3);
+    ck_assert_int_eq(ag_batches_next(b, y2, NULL), -1);
+    ck_assert_last_error("bx shares its memory with the labels y");
+    ck_assert_int_eq(ag_batches_next(b, bx_all, x), -1);
+    ck_assert_last_error("by shares its memory with the data set x");
+    ck_assert_int_eq(ag_batches_next(b, bx_all, bx_all), -1);
+    ck_assert_last_error("bx and by share their memory");
+    assert_data_set_intact();
+    ck_assert_int_eq(ag_batches_next(b, bx_all, NULL), N); /* separate tensors: fine */
+    ck_assert(ag_tensor_data(bx_all)[2 * (N - 1) + 1] == 100 + N - 1);
+    ag_batches_free(b);
+    ag_tensor_free(y2);
+    ag_tensor_free(bx_all);
+}
+END_TEST
+
 /* A graph recorded once on bx is replayed for every batch. */
 START_TEST(replay_graph_on_batches)
 {
@@ -267,6 +306,7 @@ Suite *batches_suite(void)
     tcase_add_test(tc, shuffle_is_uniform);
     tcase_add_test(tc, rows_of_any_shape);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, batch_tensors_must_not_be_the_data);
     tcase_add_test(tc, replay_graph_on_batches);
     tcase_add_test(tc, out_of_memory);
     suite_add_tcase(s, tc);

@@ -1,9 +1,12 @@
 /* test_errors.c -- bad input gives NULL and a clear message, never a crash;
  * the first error sticks until reset; nothing leaks. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
+#include "kernels/parallel.h"
 
 static ag_graph *g;
 static void setup(void)
@@ -273,6 +276,194 @@ START_TEST(out_of_memory_is_an_error)
 }
 END_TEST
 
+/* ---- public functions given NULL or bad values ------------------------------ */
+
+/* Leave a stale message, so a function that sets none is caught. */
+static void stale_error(void)
+{
+    ck_assert_ptr_null(ag_tensor_zeros(-1, NULL));
+    ck_assert(ag_last_error()[0] != '\0');
+}
+
+START_TEST(rng_null_generator)
+{
+    ck_assert(ag_rng_next(NULL) == 0);
+    ck_assert_last_error("ag_rng_next: the generator is NULL");
+    ck_assert(isnan(ag_rng_uniform(NULL, 0.0, 1.0)));
+    ck_assert_last_error("ag_rng_uniform: the generator is NULL");
+    ck_assert(isnan(ag_rng_normal(NULL, 0.0, 1.0)));
+    ck_assert_last_error("ag_rng_normal: the generator is NULL");
+    ck_assert(ag_rng_below(NULL, 10) == 0);
+    ck_assert_last_error("ag_rng_below: the generator is NULL");
+}
+END_TEST
+
+START_TEST(compare_null_arrays)
+{
+    double a[] = {1.0, 2.0};
+    ag_diff d = ag_compare(NULL, "t", NULL, NULL, 2, NULL, a, 1.0);
+    ck_assert(!d.pass);
+    ck_assert(isnan(d.max_abs));
+    ck_assert_last_error("ag_compare: t: left is NULL with n = 2");
+    d = ag_compare(NULL, NULL, NULL, NULL, 2, a, NULL, 1.0);
+    ck_assert(!d.pass);
+    ck_assert_last_error("right is NULL");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    d = ag_compare(out, "x", NULL, NULL, 1, a, NULL, 1.0);
+    fclose(out);
+    ck_assert_msg(strstr(text, "FAIL") != NULL, "%s", text);
+    free(text);
+    d = ag_compare(NULL, NULL, NULL, NULL, 0, NULL, NULL, 0.0); /* nothing to compare */
+    ck_assert(d.pass && d.max_abs == 0.0);
+}
+END_TEST
+
+START_TEST(initialisers_null_arguments)
+{
+    ag_rng r = ag_rng_new(1);
+    ag_tensor *t = ag_tensor_constant(1, (int[]){3}, 7.0);
+    ag_init_uniform(t, NULL, 0.0, 1.0);
+    ck_assert_last_error("ag_init_uniform: the generator is NULL");
+    ck_assert(ag_tensor_data(t)[2] == 7.0);
+    ag_init_he_normal(t, NULL);
+    ck_assert_last_error("ag_init_he_normal: the generator is NULL");
+    ag_init_xavier_uniform(NULL, &r);
+    ck_assert_last_error("ag_init_xavier_uniform: the tensor is NULL");
+    ag_init_zeros(NULL);
+    ck_assert_last_error("ag_init_zeros: the tensor is NULL");
+    ck_assert(ag_tensor_data(t)[0] == 7.0);
+    ag_tensor_free(t);
+}
+END_TEST
+
+START_TEST(allocator_with_a_null_function)
+{
+    ag_graph_free(g); /* the fixture's graph; made again below for teardown */
+    ag_allocator partial = {malloc, NULL, free};
+    ag_set_allocator(&partial);
+    ck_assert_last_error("ag_set_allocator: malloc_fn, realloc_fn and free_fn must all be set");
+    counting_allocator_install(0); /* teardown counts with it */
+    g = ag_graph_new();
+}
+END_TEST
+
+static ag_node *returns_null_silently(ag_graph *graph, void *user)
+{
+    (void)graph, (void)user;
+    return NULL;
+}
+
+static ag_node *returns_null_after_tensor_error(ag_graph *graph, void *user)
+{
+    (void)graph, (void)user;
+    ag_tensor_free(ag_tensor_from(1, (int[]){2}, NULL)); /* fails, setting ag_last_error */
+    return NULL;
+}
+
+static ag_node *returns_null_after_graph_error(ag_graph *graph, void *user)
+{
+    double v[6] = {0};
+    ag_node *a = ag_constant(graph, 2, (int[]){2, 3}, v), *b = ag_constant(graph, 2, (int[]){2, 3}, v);
+    (void)ag_matmul(a, b);
+    (void)user;
+    return NULL;
+}
+
+static ag_node *returns_a_matrix(ag_graph *graph, void *user)
+{
+    return ag_mul(ag_param(graph, user), ag_param(graph, user));
+}
+
+static ag_tensor *matrix_param(void)
+{
+    ag_tensor *x = ag_tensor_from(2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    ag_tensor_requires_grad(x, true);
+    return x;
+}
+
+START_TEST(gradcheck_null_builder)
+{
+    ag_tensor *x = matrix_param();
+    stale_error();
+    ck_assert(!ag_gradcheck(NULL, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder is NULL");
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(gradcheck_builder_returned_null)
+{
+    ag_tensor *x = matrix_param();
+    ck_assert(!ag_gradcheck(returns_null_silently, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL (and left no error)");
+    ck_assert(!ag_gradcheck(returns_null_after_tensor_error, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_tensor_from: data is NULL");
+    ck_assert(!ag_gradcheck(returns_null_after_graph_error, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss builder returned NULL: ag_matmul: (2x3) @ (2x3)");
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(gradcheck_loss_not_scalar)
+{
+    ag_tensor *x = matrix_param();
+    ck_assert(!ag_gradcheck(returns_a_matrix, x, 1, &x, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: the loss has shape (2x2); it must be a scalar");
+    ag_tensor_free(x);
+}
+END_TEST
+
+static ag_node *sum_of_param(ag_graph *graph, void *user)
+{
+    return ag_sum(ag_param(graph, user));
+}
+
+START_TEST(gradcheck_bad_arguments)
+{
+    ag_tensor *x = ag_tensor_ones(1, (int[]){2});
+    ag_tensor_requires_grad(x, true);
+    stale_error();
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, NULL, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: params is NULL for n_params 1");
+    ag_tensor *none[] = {NULL};
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, none, NULL, NULL));
+    ck_assert_last_error("ag_gradcheck: parameter 0 is NULL");
+    ag_gradcheck_options o = ag_gradcheck_defaults();
+    o.eps = 0.0; /* would divide by zero */
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, &x, &o, NULL));
+    ck_assert_last_error("ag_gradcheck: eps is 0; it must be finite and > 0");
+    o = ag_gradcheck_defaults();
+    o.rtol = NAN;
+    ck_assert(!ag_gradcheck(sum_of_param, x, 1, &x, &o, NULL));
+    ck_assert_last_error("ag_gradcheck: rtol is nan");
+    ck_assert(ag_gradcheck(sum_of_param, x, 1, &x, NULL, NULL)); /* and it still works */
+    ag_tensor_free(x);
+}
+END_TEST
+
+START_TEST(thread_count_parse_rule)
+{
+    /* a positive decimal integer, blanks around it allowed, capped at
+     * AG_PARALLEL_MAX; anything else falls back */
+    ck_assert_int_eq(ag_parse_thread_count("3", 5), 3);
+    ck_assert_int_eq(ag_parse_thread_count("  4", 5), 4);
+    ck_assert_int_eq(ag_parse_thread_count("2 ", 5), 2);
+    ck_assert_int_eq(ag_parse_thread_count("1", 5), 1);
+    ck_assert_int_eq(ag_parse_thread_count("99999999999", 5), AG_PARALLEL_MAX);
+    ck_assert_int_eq(ag_parse_thread_count("garbage", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("   ", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("0", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("-3", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("+2", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("4x", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count("4 4", 5), 5);
+    ck_assert_int_eq(ag_parse_thread_count(NULL, 5), 5);
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -296,6 +487,18 @@ Suite *errors_suite(void)
     tcase_add_test(tc, anomaly_backward_names_the_op);
     tcase_add_test(tc, backward_on_a_reset_graph);
     tcase_add_test(tc, out_of_memory_is_an_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("public API misuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, rng_null_generator);
+    tcase_add_test(tc, compare_null_arrays);
+    tcase_add_test(tc, initialisers_null_arguments);
+    tcase_add_test(tc, allocator_with_a_null_function);
+    tcase_add_test(tc, gradcheck_null_builder);
+    tcase_add_test(tc, gradcheck_builder_returned_null);
+    tcase_add_test(tc, gradcheck_loss_not_scalar);
+    tcase_add_test(tc, gradcheck_bad_arguments);
+    tcase_add_test(tc, thread_count_parse_rule);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -206,6 +206,128 @@ START_TEST(optimizer_rejects_bad_settings)
 }
 END_TEST
 
+/* The config with one field changed must be refused with `expected`. */
+static void assert_refused(ag_tensor *p, ag_optimizer_config c, const char *expected)
+{
+    ck_assert_ptr_null(ag_optimizer_new(1, &p, &c));
+    ck_assert_last_error(expected);
+}
+
+START_TEST(optimizer_rejects_a_non_finite_lr)
+{
+    ag_tensor *p = param2();
+    assert_refused(p, ag_sgd_config(INFINITY), "ag_optimizer_new: lr (learning rate) is inf; it must be "
+                                              "finite and >= 0");
+    assert_refused(p, ag_sgd_config(-INFINITY), "lr (learning rate) is -inf");
+    assert_refused(p, ag_sgd_config(NAN), "lr (learning rate) is nan");
+    assert_refused(p, ag_adam_config(NAN), "lr (learning rate) is nan");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_rejects_non_finite_sgd_settings)
+{
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    c.momentum = 0.9;
+    c.dampening = NAN;
+    assert_refused(p, c, "ag_optimizer_new: dampening is nan; it must be finite");
+    c.dampening = 0.0;
+    c.momentum = INFINITY;
+    assert_refused(p, c, "ag_optimizer_new: momentum is inf");
+    c = ag_sgd_config(0.1);
+    c.weight_decay = INFINITY;
+    assert_refused(p, c, "weight_decay is inf");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_rejects_non_finite_adam_settings)
+{
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_adam_config(0.1);
+    c.eps = INFINITY;
+    assert_refused(p, c, "ag_optimizer_new: eps is inf");
+    c = ag_adamw_config(0.1);
+    c.beta2 = NAN;
+    assert_refused(p, c, "ag_optimizer_new: beta2 is nan; it must be in [0, 1)");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_bad_kind_is_named)
+{
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    c.kind = (ag_optim_kind)7;
+    assert_refused(p, c, "ag_optimizer_new: kind is 7, not an optimiser kind (valid: AG_OPTIM_SGD = 0, "
+                         "AG_OPTIM_ADAM = 1, AG_OPTIM_ADAMW = 2)");
+    c.kind = (ag_optim_kind)-1;
+    assert_refused(p, c, "kind is -1");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_null_config_is_named)
+{
+    ag_tensor *p = param2();
+    ck_assert_ptr_null(ag_tensor_zeros(-1, NULL)); /* a stale message */
+    ck_assert_ptr_null(ag_optimizer_new(1, &p, NULL));
+    ck_assert_last_error("ag_optimizer_new: config is NULL");
+    ag_tensor_free(p);
+}
+END_TEST
+
+START_TEST(optimizer_empty_or_null_parameter_list)
+{
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    ck_assert_ptr_null(ag_optimizer_new(0, NULL, &c)); /* memcpy from NULL on the old code */
+    ck_assert_last_error("ag_optimizer_new: no parameters (n_params is 0)");
+    ck_assert_ptr_null(ag_optimizer_new(2, NULL, &c));
+    ck_assert_last_error("ag_optimizer_new: params is NULL");
+}
+END_TEST
+
+START_TEST(optimizer_tensor_listed_twice)
+{
+    ag_tensor *p = param2(), *q = param2();
+    ag_tensor_set_name(p, "W1");
+    ag_optimizer_config c = ag_sgd_config(0.1);
+    ag_tensor *twice[] = {p, q, p};
+    ck_assert_ptr_null(ag_optimizer_new(3, twice, &c));
+    ck_assert_last_error("ag_optimizer_new: parameters 0 and 2 are the same tensor ('W1')");
+    ag_tensor *with_null[] = {p, NULL};
+    ck_assert_ptr_null(ag_optimizer_new(2, with_null, &c));
+    ck_assert_last_error("ag_optimizer_new: parameter 1 is NULL");
+    ag_tensor_free(p);
+    ag_tensor_free(q);
+}
+END_TEST
+
+START_TEST(set_lr_keeps_a_finite_rate)
+{
+    /* p = {1, -2}, grad {1, 1}, lr 0.5: one step gives {0.5, -2.5}; a refused
+     * rate must leave 0.5 in place (an infinite one made p -inf) */
+    ag_tensor *p = param2();
+    ag_optimizer_config c = ag_sgd_config(0.5);
+    ag_optimizer *o = ag_optimizer_new(1, &p, &c);
+    ag_optimizer_set_lr(o, INFINITY);
+    ck_assert_last_error("ag_optimizer_set_lr: lr (learning rate) is inf; it must be finite and >= 0 "
+                         "(0.5 kept)");
+    ag_optimizer_set_lr(o, NAN);
+    ck_assert_last_error("lr (learning rate) is nan");
+    ag_optimizer_set_lr(o, -1.0);
+    ck_assert_last_error("lr (learning rate) is -1");
+    ag_optimizer_set_lr(NULL, 0.1);
+    ck_assert_last_error("ag_optimizer_set_lr: optimiser is NULL");
+    set_grad(p, 1.0, 1.0);
+    ag_optimizer_step(o);
+    ck_assert(ag_tensor_data(p)[0] == 0.5 && ag_tensor_data(p)[1] == -2.5);
+    ag_optimizer_free(o);
+    ag_tensor_free(p);
+}
+END_TEST
+
 /* ---- generator and initialisers ---------------------------------------------------- */
 
 START_TEST(splitmix64_reference_values)
@@ -321,6 +443,83 @@ START_TEST(dense_layer_by_hand)
     ag_graph_free(g);
     ag_tensor_free(W);
     ag_tensor_free(b);
+}
+END_TEST
+
+/* The store holds exactly one tensor, "fc2.W" (the one made first). */
+static void assert_store_holds_only_fc2_W(const ag_params *ps)
+{
+    ck_assert_int_eq(ag_params_count(ps), 1);
+    ck_assert_str_eq(ag_tensor_name(ag_params_at(ps, 0)), "fc2.W");
+    ck_assert_ptr_null(ag_params_get(ps, "fc1.W"));
+    ck_assert_ptr_null(ag_params_get(ps, "fc1.b"));
+}
+
+START_TEST(mlp_new_checks_everything_before_adding)
+{
+    /* failures the arguments decide are found before any tensor is added:
+     * the old code added fc1.W and fc1.b, then failed on the taken fc2.W */
+    ag_params *ps = ag_params_new();
+    ag_rng r = ag_rng_new(1);
+    ck_assert_ptr_nonnull(ag_params_add(ps, "fc2.W", 1, (int[]){1}));
+    int widths[] = {4, 8, 3};
+    ag_activation acts[] = {AG_ACT_RELU, AG_ACT_NONE};
+    ck_assert_ptr_null(ag_mlp_new(ps, "fc", 2, widths, acts, &r));
+    assert_store_holds_only_fc2_W(ps);
+    ck_assert_last_error("ag_mlp_new: the store already holds a tensor named 'fc2.W'");
+    char long_prefix[200];
+    memset(long_prefix, 'p', sizeof long_prefix - 1);
+    long_prefix[sizeof long_prefix - 1] = '\0';
+    ck_assert_ptr_null(ag_mlp_new(ps, long_prefix, 2, widths, acts, &r));
+    ck_assert_last_error("is too long (names are at most 127 characters)");
+    assert_store_holds_only_fc2_W(ps);
+    /* layer 1 is 1x2^21, layer 2's 2^21x2^20 weight is over the 2^40 limit */
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, (int[]){1, 1 << 21, 1 << 20}, acts, &r));
+    assert_store_holds_only_fc2_W(ps);
+    ck_assert_last_error("ag_mlp_new: layer 2's weight (2097152x1048576): element count is too large");
+    ag_activation bad[] = {AG_ACT_RELU, (ag_activation)9};
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, widths, bad, &r));
+    ck_assert_last_error("ag_mlp_new: activation 1 is 9, not an ag_activation");
+    assert_store_holds_only_fc2_W(ps);
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 2, widths, NULL, &r));
+    ck_assert_last_error("ag_mlp_new: activations is NULL");
+    ck_assert_ptr_null(ag_mlp_new(ps, "net", 0, widths, acts, &r));
+    ck_assert_last_error("ag_mlp_new: n_layers is 0");
+    assert_store_holds_only_fc2_W(ps);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(dense_and_mlp_forward_without_a_graph)
+{
+    /* the old code blamed a NULL operand ("ag_matmul: operand is NULL (an
+     * earlier call failed?)") instead of the missing graph */
+    ag_params *ps = ag_params_new();
+    ag_rng r = ag_rng_new(1);
+    ag_mlp *m = ag_mlp_new(ps, "l", 1, (int[]){2, 2}, (ag_activation[]){AG_ACT_RELU}, &r);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_constant(g, 2, (int[]){1, 2}, (double[]){1, 2});
+    ck_assert_ptr_null(ag_mlp_forward(m, NULL, x));
+    ck_assert_ptr_nonnull(ag_graph_error(g));
+    ck_assert_str_eq(ag_graph_error(g), "ag_dense: graph is NULL");
+    ag_graph_free(g);
+    ag_mlp_free(m);
+    ag_params_free(ps);
+}
+END_TEST
+
+START_TEST(accuracy_says_what_is_wrong)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *labels = ag_tensor_zeros(1, (int[]){3});
+    ag_node *logits = ag_constant(g, 2, (int[]){3, 2}, (double[]){1, 0, 0, 1, 1, 0});
+    ck_assert(ag_accuracy(NULL, labels, 1) == -1.0);
+    ck_assert_last_error("ag_accuracy: logits is NULL");
+    ck_assert(ag_accuracy(logits, labels, 4) == -1.0);
+    ck_assert_last_error("got logits (3x2), 3 labels, rows 4");
+    ck_assert_close(ag_accuracy(logits, labels, 3), 2.0 / 3.0, 1e-15); /* rows 0 and 2 pick class 0 */
+    ag_tensor_free(labels);
+    ag_graph_free(g);
 }
 END_TEST
 
@@ -446,6 +645,14 @@ Suite *nn_suite(void)
     tcase_add_test(tc, adam_l2_vs_adamw_decoupled);
     tcase_add_test(tc, optimizers_on_large_parameters_match_definitions);
     tcase_add_test(tc, optimizer_rejects_bad_settings);
+    tcase_add_test(tc, optimizer_rejects_a_non_finite_lr);
+    tcase_add_test(tc, optimizer_rejects_non_finite_sgd_settings);
+    tcase_add_test(tc, optimizer_rejects_non_finite_adam_settings);
+    tcase_add_test(tc, optimizer_bad_kind_is_named);
+    tcase_add_test(tc, optimizer_null_config_is_named);
+    tcase_add_test(tc, optimizer_empty_or_null_parameter_list);
+    tcase_add_test(tc, optimizer_tensor_listed_twice);
+    tcase_add_test(tc, set_lr_keeps_a_finite_rate);
     suite_add_tcase(s, tc);
     tc = tcase_create("initialisers");
     tcase_add_test(tc, splitmix64_reference_values);
@@ -456,6 +663,9 @@ Suite *nn_suite(void)
     tc = tcase_create("layers and batches");
     tcase_add_test(tc, dense_layer_by_hand);
     tcase_add_test(tc, mlp_names_shapes_and_init);
+    tcase_add_test(tc, mlp_new_checks_everything_before_adding);
+    tcase_add_test(tc, dense_and_mlp_forward_without_a_graph);
+    tcase_add_test(tc, accuracy_says_what_is_wrong);
     tcase_add_test(tc, batch_gradient_is_mean_of_sample_gradients);
     tcase_add_test(tc, mlp_learns_xor);
     suite_add_tcase(s, tc);

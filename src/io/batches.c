@@ -107,6 +107,31 @@ static bool fits(const ag_batches *b, const ag_tensor *t, size_t row, const char
     return false;
 }
 
+/* Whether the elements of a and b share any memory (the same tensor, or
+ * buffers that overlap). */
+static bool overlaps(const ag_tensor *a, const ag_tensor *b)
+{
+    uintptr_t a_lo = (uintptr_t)a->data, a_hi = (uintptr_t)(a->data + a->shape.size);
+    uintptr_t b_lo = (uintptr_t)b->data, b_hi = (uintptr_t)(b->data + b->shape.size);
+    return a_lo < b_hi && b_lo < a_hi;
+}
+
+/* A batch tensor must not share memory with the data set nor with the other
+ * batch tensor: gathering into it would overwrite samples still to be read. */
+static bool separate(const ag_batches *b, const ag_tensor *bx, const ag_tensor *by)
+{
+    const char *clash = overlaps(bx, b->x)            ? "bx shares its memory with the data set x"
+                        : b->y && overlaps(bx, b->y)  ? "bx shares its memory with the labels y"
+                        : by && overlaps(by, b->x)    ? "by shares its memory with the data set x"
+                        : by && overlaps(by, b->y)    ? "by shares its memory with the labels y"
+                        : by && overlaps(bx, by)      ? "bx and by share their memory"
+                                                      : NULL;
+    if (clash)
+        ag_set_last_error("ag_batches_next: %s (is it the same tensor?); batches must be "
+                          "copied into tensors of their own", clash);
+    return clash == NULL;
+}
+
 /* Copy `rows` samples into t (row k <- sample order[pos + k]), zero the rest. */
 static void gather(const ag_batches *b, const ag_tensor *src, size_t row, ag_tensor *t, int rows)
 {
@@ -126,7 +151,8 @@ int ag_batches_next(ag_batches *b, ag_tensor *bx, ag_tensor *by)
         ag_set_last_error("ag_batches_next: by given but the iterator has no labels");
         return -1;
     }
-    if (!fits(b, bx, b->x_row, "bx") || (by && !fits(b, by, b->y_row, "by"))) return -1;
+    if (!fits(b, bx, b->x_row, "bx") || (by && !fits(b, by, b->y_row, "by")) || !separate(b, bx, by))
+        return -1;
     if (!b->in_epoch) start_epoch(b);
     size_t left = b->n - b->pos;
     if (left == 0 || ((b->flags & AG_BATCHES_DROP_LAST) && left < (size_t)b->batch)) {

@@ -35,11 +35,26 @@ static struct {
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static int max_threads = 1;
 
+static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+int ag_parse_thread_count(const char *s, int fallback)
+{
+    if (!s) return fallback;
+    while (is_blank(*s)) s++;
+    long n = 0;
+    const char *digits = s;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if (n <= AG_PARALLEL_MAX) n = 10 * n + (*s - '0'); /* past the cap the value no longer matters */
+    while (is_blank(*s)) s++;
+    if (s == digits || *s != '\0' || n < 1) return fallback;
+    return n > AG_PARALLEL_MAX ? AG_PARALLEL_MAX : (int)n;
+}
+
 static void threads_init(void)
 {
-    const char *env = getenv("AG_NUM_THREADS");
-    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    max_threads = n < 1 ? 1 : n > AG_PARALLEL_MAX ? AG_PARALLEL_MAX : (int)n;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int fallback = cpus < 1 ? 1 : cpus > AG_PARALLEL_MAX ? AG_PARALLEL_MAX : (int)cpus;
+    max_threads = ag_parse_thread_count(getenv("AG_NUM_THREADS"), fallback);
 }
 
 int ag_parallel_threads(void)

@@ -17,10 +17,17 @@
 /* fn(ctx, tid, nthreads) is called once for each tid in [0, nthreads). */
 typedef void (*ag_parallel_fn)(void *ctx, int tid, int nthreads);
 
-/* Threads a kernel may use: AG_NUM_THREADS from the environment when set (1
- * disables threading), otherwise the online CPUs; at most AG_PARALLEL_MAX. */
+/* Threads a kernel may use, fixed when the pool is first asked: AG_NUM_THREADS
+ * from the environment when it is a positive decimal integer (1 disables
+ * threading), otherwise the online CPUs; at most AG_PARALLEL_MAX. */
 #define AG_PARALLEL_MAX 8
 int ag_parallel_threads(void);
+
+/* AG_NUM_THREADS's parse rule: decimal digits only, blanks (spaces, tabs)
+ * allowed around them, value >= 1, capped at AG_PARALLEL_MAX ("99999999999"
+ * gives AG_PARALLEL_MAX). Anything else -- NULL, "", "0", "-3", "+2", "4x",
+ * "garbage" -- gives `fallback`. */
+int ag_parse_thread_count(const char *s, int fallback);
 
 /* Run fn on `nthreads` threads, the caller being tid 0, and return when all
  * are done. Runs fn(ctx, 0, 1) on the caller alone when nthreads < 2, when

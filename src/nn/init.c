@@ -9,21 +9,48 @@
 
 #include <math.h>
 
-void ag_init_constant(ag_tensor *t, double value)
+/* False, with ag_last_error naming `fn`, when the tensor (or the generator,
+ * for a random fill) is missing. */
+static bool can_fill(const char *fn, const ag_tensor *t, const ag_rng *rng, bool random)
 {
-    for (size_t i = 0; t && i < t->shape.size; i++) t->data[i] = value;
+    if (t && (rng || !random)) return true;
+    ag_set_last_error("%s: %s is NULL", fn, t ? "the generator" : "the tensor");
+    return false;
 }
 
-void ag_init_zeros(ag_tensor *t) { ag_init_constant(t, 0.0); }
+static void fill_constant(ag_tensor *t, double value)
+{
+    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = value;
+}
+
+static void fill_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi)
+{
+    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = ag_rng_uniform(rng, lo, hi);
+}
+
+static void fill_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev)
+{
+    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = ag_rng_normal(rng, mean, stddev);
+}
+
+void ag_init_constant(ag_tensor *t, double value)
+{
+    if (can_fill("ag_init_constant", t, NULL, false)) fill_constant(t, value);
+}
+
+void ag_init_zeros(ag_tensor *t)
+{
+    if (can_fill("ag_init_zeros", t, NULL, false)) fill_constant(t, 0.0);
+}
 
 void ag_init_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi)
 {
-    for (size_t i = 0; t && rng && i < t->shape.size; i++) t->data[i] = ag_rng_uniform(rng, lo, hi);
+    if (can_fill("ag_init_uniform", t, rng, true)) fill_uniform(t, rng, lo, hi);
 }
 
 void ag_init_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev)
 {
-    for (size_t i = 0; t && rng && i < t->shape.size; i++) t->data[i] = ag_rng_normal(rng, mean, stddev);
+    if (can_fill("ag_init_normal", t, rng, true)) fill_normal(t, rng, mean, stddev);
 }
 
 /* sqrt(numerator / fan), fan = fan_in (+ fan_out when with_fan_out), where
@@ -37,24 +64,24 @@ static double fan_scale(const ag_tensor *t, double numerator, bool with_fan_out)
 
 void ag_init_xavier_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
+    if (!can_fill("ag_init_xavier_uniform", t, rng, true)) return;
     double bound = fan_scale(t, 6.0, true);
-    ag_init_uniform(t, rng, -bound, bound);
+    fill_uniform(t, rng, -bound, bound);
 }
 
 void ag_init_xavier_normal(ag_tensor *t, ag_rng *rng)
 {
-    if (t) ag_init_normal(t, rng, 0.0, fan_scale(t, 2.0, true));
+    if (can_fill("ag_init_xavier_normal", t, rng, true)) fill_normal(t, rng, 0.0, fan_scale(t, 2.0, true));
 }
 
 void ag_init_he_uniform(ag_tensor *t, ag_rng *rng)
 {
-    if (!t) return;
+    if (!can_fill("ag_init_he_uniform", t, rng, true)) return;
     double bound = fan_scale(t, 6.0, false);
-    ag_init_uniform(t, rng, -bound, bound);
+    fill_uniform(t, rng, -bound, bound);
 }
 
 void ag_init_he_normal(ag_tensor *t, ag_rng *rng)
 {
-    if (t) ag_init_normal(t, rng, 0.0, fan_scale(t, 2.0, false));
+    if (can_fill("ag_init_he_normal", t, rng, true)) fill_normal(t, rng, 0.0, fan_scale(t, 2.0, false));
 }

@@ -12,9 +12,16 @@ static size_t argmax(const double *v, size_t n)
 
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows)
 {
-    if (!logits || !labels || logits->shape.ndim != 2 || rows == 0 ||
-        rows > (size_t)logits->shape.dims[0] || rows > labels->shape.size) {
-        ag_set_last_error("ag_accuracy: needs [N,C] logits, labels and 0 < rows <= N");
+    if (!logits || !labels) {
+        ag_set_last_error("ag_accuracy: %s is NULL", logits ? "labels" : "logits");
+        return -1.0;
+    }
+    if (logits->shape.ndim != 2 || rows == 0 || rows > (size_t)logits->shape.dims[0] ||
+        rows > labels->shape.size) {
+        char s[64];
+        ag_set_last_error("ag_accuracy: needs [N,C] logits, labels and 0 < rows <= N; got logits (%s), "
+                          "%zu labels, rows %zu", ag_shape_str(&logits->shape, s, sizeof s),
+                          labels->shape.size, rows);
         return -1.0;
     }
     size_t classes = (size_t)logits->shape.dims[1], correct = 0;

@@ -9,6 +9,7 @@
 #include "../internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Updates of at least this many elements in all are split over the kernel
@@ -42,21 +43,94 @@ ag_optimizer_config ag_adamw_config(double lr)
     return c;
 }
 
+/* A setting that must be a finite number >= 0: false with why filled in. */
+static bool finite_nonnegative(const char *field, double v, char *why, size_t len)
+{
+    if (isfinite(v) && v >= 0.0) return true;
+    snprintf(why, len, "%s is %g; it must be finite and >= 0", field, v);
+    return false;
+}
+
+static bool finite(const char *field, double v, char *why, size_t len)
+{
+    if (isfinite(v)) return true;
+    snprintf(why, len, "%s is %g; it must be finite", field, v);
+    return false;
+}
+
+static bool beta_in_range(const char *field, double v, char *why, size_t len)
+{
+    if (v >= 0.0 && v < 1.0) return true;
+    snprintf(why, len, "%s is %g; it must be in [0, 1)", field, v);
+    return false;
+}
+
+static bool sgd_settings_valid(const ag_optimizer_config *c, char *why, size_t len)
+{
+    if (!finite_nonnegative("momentum", c->momentum, why, len) ||
+        !finite("dampening", c->dampening, why, len))
+        return false;
+    if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0)) {
+        snprintf(why, len, "Nesterov momentum needs momentum > 0 and zero dampening "
+                           "(momentum %g, dampening %g)", c->momentum, c->dampening);
+        return false;
+    }
+    return true;
+}
+
+static bool adam_settings_valid(const ag_optimizer_config *c, char *why, size_t len)
+{
+    if (!beta_in_range("beta1", c->beta1, why, len) || !beta_in_range("beta2", c->beta2, why, len))
+        return false;
+    if (isfinite(c->eps) && c->eps > 0.0) return true;
+    snprintf(why, len, "eps is %g; it must be finite and > 0", c->eps);
+    return false;
+}
+
+/* Every setting the kind uses, checked once here so the update loops need
+ * no checks; false with ag_last_error set naming the field and value. */
 static bool config_is_valid(const ag_optimizer_config *c)
 {
-    const char *why = NULL;
-    if (!(c->lr >= 0.0)) why = "learning rate must be >= 0";
-    else if (!(c->weight_decay >= 0.0)) why = "weight decay must be >= 0";
-    else if (!(c->momentum >= 0.0)) why = "momentum must be >= 0";
-    else if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
-        why = "Nesterov momentum needs momentum > 0 and zero dampening";
-    else if (c->kind != AG_OPTIM_SGD && !(c->beta1 >= 0.0 && c->beta1 < 1.0 && c->beta2 >= 0.0 && c->beta2 < 1.0))
-        why = "Adam betas must be in [0, 1)";
-    else if (c->kind != AG_OPTIM_SGD && !(c->eps > 0.0)) why = "Adam eps must be > 0";
-    else if (c->kind != AG_OPTIM_SGD && c->kind != AG_OPTIM_ADAM && c->kind != AG_OPTIM_ADAMW)
-        why = "unknown optimiser kind";
-    if (why) ag_set_last_error("ag_optimizer_new: %s", why);
-    return why == NULL;
+    char why[160];
+    bool ok;
+    if (c->kind != AG_OPTIM_SGD && c->kind != AG_OPTIM_ADAM && c->kind != AG_OPTIM_ADAMW) {
+        snprintf(why, sizeof why, "kind is %d, not an optimiser kind (valid: AG_OPTIM_SGD = %d, "
+                 "AG_OPTIM_ADAM = %d, AG_OPTIM_ADAMW = %d)", (int)c->kind, AG_OPTIM_SGD,
+                 AG_OPTIM_ADAM, AG_OPTIM_ADAMW);
+        ok = false;
+    } else {
+        ok = finite_nonnegative("lr (learning rate)", c->lr, why, sizeof why) &&
+             finite_nonnegative("weight_decay", c->weight_decay, why, sizeof why) &&
+             (c->kind == AG_OPTIM_SGD ? sgd_settings_valid(c, why, sizeof why)
+                                      : adam_settings_valid(c, why, sizeof why));
+    }
+    if (!ok) ag_set_last_error("ag_optimizer_new: %s", why);
+    return ok;
+}
+
+/* Every parameter present, requiring grad, and listed once (a tensor listed
+ * twice would be updated twice per step). */
+static bool params_are_valid(size_t n, ag_tensor *const *params)
+{
+    if (n == 0 || !params) {
+        ag_set_last_error("ag_optimizer_new: %s", n == 0 ? "no parameters (n_params is 0)"
+                                                         : "params is NULL");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!params[i] || !params[i]->requires_grad) {
+            ag_set_last_error("ag_optimizer_new: parameter %zu %s", i,
+                              params[i] ? "does not require grad" : "is NULL");
+            return false;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (params[j] == params[i]) {
+                ag_set_last_error("ag_optimizer_new: parameters %zu and %zu are the same tensor "
+                                  "('%s'); list each tensor once", j, i, ag_tensor_name(params[i]));
+                return false;
+            }
+    }
+    return true;
 }
 
 void ag_optimizer_free(ag_optimizer *o)
@@ -87,12 +161,13 @@ static double **state_new(size_t n, ag_tensor *const *params)
 
 ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const ag_optimizer_config *config)
 {
-    if (!config || !config_is_valid(config)) return NULL;
-    for (size_t i = 0; i < n_params; i++)
-        if (!params || !params[i] || !params[i]->requires_grad) {
-            ag_set_last_error("ag_optimizer_new: parameter %zu is NULL or does not require grad", i);
-            return NULL;
-        }
+    if (!config) {
+        ag_set_last_error("ag_optimizer_new: config is NULL (start from ag_sgd_config, "
+                          "ag_adam_config or ag_adamw_config)");
+        return NULL;
+    }
+    if (!config_is_valid(config) || !params_are_valid(n_params, params))
+        return NULL;
     ag_optimizer *o = ag_calloc(1, sizeof *o);
     if (!o) return NULL;
     o->config = *config;
@@ -230,7 +305,16 @@ void ag_optimizer_zero_grad(ag_optimizer *o)
 
 void ag_optimizer_set_lr(ag_optimizer *o, double lr)
 {
-    if (o && lr >= 0.0) o->config.lr = lr;
+    if (!o) {
+        ag_set_last_error("ag_optimizer_set_lr: optimiser is NULL");
+        return;
+    }
+    if (!(isfinite(lr) && lr >= 0.0)) {
+        ag_set_last_error("ag_optimizer_set_lr: lr (learning rate) is %g; it must be finite "
+                          "and >= 0 (%g kept)", lr, o->config.lr);
+        return;
+    }
+    o->config.lr = lr;
 }
 
 long ag_optimizer_steps(const ag_optimizer *o) { return o ? o->step : 0; }

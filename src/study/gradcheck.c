@@ -11,15 +11,35 @@ ag_gradcheck_options ag_gradcheck_defaults(void)
     return (ag_gradcheck_options){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .report = NULL};
 }
 
+/* Say why the builder gave no usable loss: it returned NULL (with the error it
+ * left on the graph or in ag_last_error, if any), or a failed or non-scalar node. */
+static void report_builder_failure(ag_graph *g, const ag_node *loss)
+{
+    char builder_error[AG_ERROR_SIZE];
+    snprintf(builder_error, sizeof builder_error, "%s", ag_last_error());
+    const char *graph_error = ag_graph_error(g);
+    char shape[64];
+    if (!loss && (graph_error || builder_error[0]))
+        ag_set_last_error("ag_gradcheck: the loss builder returned NULL: %s",
+                          graph_error ? graph_error : builder_error);
+    else if (!loss)
+        ag_set_last_error("ag_gradcheck: the loss builder returned NULL (and left no error)");
+    else if (graph_error)
+        ag_set_last_error("ag_gradcheck: the loss builder failed: %s", graph_error);
+    else
+        ag_set_last_error("ag_gradcheck: the loss has shape (%s); it must be a scalar (one element)",
+                          ag_shape_str(&loss->shape, shape, sizeof shape));
+}
+
 /* Build the loss on a reset graph; its value, or NAN with *ok = false. */
 static double loss_value(ag_graph *g, ag_loss_builder build, void *user, ag_node **root, bool *ok)
 {
     ag_graph_reset(g);
+    ag_set_last_error("%s", ""); /* so an error the builder sets is told from an older one */
     ag_node *loss = build(g, user);
     *ok = loss && !ag_graph_error(g) && loss->shape.size == 1;
     if (!*ok) {
-        ag_set_last_error("ag_gradcheck: the loss builder failed: %s",
-                          ag_graph_error(g) ? ag_graph_error(g) : "loss is not a scalar");
+        report_builder_failure(g, loss);
         return NAN;
     }
     if (root) *root = loss;
@@ -93,9 +113,14 @@ static bool analytic_gradients(ag_graph *g, ag_loss_builder build, void *user, s
 static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *total)
 {
     *total = 0;
+    if (n_params && !params) {
+        ag_set_last_error("ag_gradcheck: params is NULL for n_params %zu", n_params);
+        return false;
+    }
     for (size_t k = 0; k < n_params; k++) {
         if (!params[k] || !params[k]->requires_grad) {
-            ag_set_last_error("ag_gradcheck: parameter %zu is NULL or does not require grad", k);
+            ag_set_last_error("ag_gradcheck: parameter %zu %s", k,
+                              params[k] ? "does not require grad" : "is NULL");
             return false;
         }
         *total += params[k]->shape.size;
@@ -103,19 +128,52 @@ static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *
     return true;
 }
 
+static bool options_are_valid(const ag_gradcheck_options *o)
+{
+    if (!(isfinite(o->eps) && o->eps > 0.0))
+        ag_set_last_error("ag_gradcheck: eps is %g; it must be finite and > 0", o->eps);
+    else if (!(isfinite(o->atol) && o->atol >= 0.0))
+        ag_set_last_error("ag_gradcheck: atol is %g; it must be finite and >= 0", o->atol);
+    else if (!(isfinite(o->rtol) && o->rtol >= 0.0))
+        ag_set_last_error("ag_gradcheck: rtol is %g; it must be finite and >= 0", o->rtol);
+    else
+        return true;
+    return false;
+}
+
+/* The parameters' gradients into `saved`, or back from it (to_params). */
+static void copy_grads(size_t n_params, ag_tensor *const *params, double *saved, bool to_params)
+{
+    for (size_t k = 0, at = 0; k < n_params; at += params[k]->shape.size, k++) {
+        size_t bytes = params[k]->shape.size * sizeof(double);
+        if (to_params)
+            memcpy(params[k]->grad, saved + at, bytes);
+        else
+            memcpy(saved + at, params[k]->grad, bytes);
+    }
+}
+
 bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
                   const ag_gradcheck_options *options, ag_gradcheck_result *results)
 {
+    if (!build) {
+        ag_set_last_error("ag_gradcheck: the loss builder is NULL");
+        return false;
+    }
     ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
     size_t total;
-    if (!build || (n_params && !params) || !params_are_valid(n_params, params, &total)) return false;
+    if (!params_are_valid(n_params, params, &total) || !options_are_valid(&o)) return false;
     double *analytic = ag_malloc(2 * total * sizeof(double) + 1);
     ag_graph *g = ag_graph_new();
-    bool ok = analytic && g;
-    double *saved_grads = analytic ? analytic + total : NULL;
-    for (size_t k = 0, at = 0; saved_grads && k < n_params; at += params[k]->shape.size, k++)
-        memcpy(saved_grads + at, params[k]->grad, params[k]->shape.size * sizeof(double));
-    ok = ok && analytic_gradients(g, build, user, n_params, params, analytic);
+    if (!analytic || !g) {
+        ag_set_last_error("ag_gradcheck: out of memory");
+        ag_graph_free(g);
+        ag_free(analytic);
+        return false;
+    }
+    double *saved_grads = analytic + total;
+    copy_grads(n_params, params, saved_grads, false);
+    bool ok = analytic_gradients(g, build, user, n_params, params, analytic);
     bool all_pass = ok;
     for (size_t k = 0, at = 0; ok && k < n_params; at += params[k]->shape.size, k++) {
         ag_gradcheck_result r;
@@ -124,8 +182,7 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
         report(o.report, params[k], &r);
         if (results) results[k] = r;
     }
-    for (size_t k = 0, at = 0; saved_grads && k < n_params; at += params[k]->shape.size, k++)
-        memcpy(params[k]->grad, saved_grads + at, params[k]->shape.size * sizeof(double));
+    copy_grads(n_params, params, saved_grads, true);
     ag_graph_free(g);
     ag_free(analytic);
     return ok && all_pass;
