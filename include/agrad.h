@@ -299,7 +299,8 @@ ag_node *ag_node_set_name(ag_node *n, const char *name);
 const char *ag_node_name(const ag_node *n);
 /** The graph the node was recorded in. */
 ag_graph *ag_node_graph(const ag_node *n);
-/** Print the node's name, op, shape and value. */
+/** Print the node's name, op, shape and value (as ag_tensor_print). A NULL
+ * node prints "(null node)"; a NULL out prints nothing and sets ag_last_error. */
 void ag_node_print(const ag_node *n, FILE *out, int digits);
 
 /* ---- backward ------------------------------------------------------------ */

@@ -372,6 +372,10 @@ ag_node *ag_node_set_name(ag_node *n, const char *name)
 
 void ag_node_print(const ag_node *n, FILE *out, int digits)
 {
+    if (!out) {
+        ag_set_last_error("ag_node_print: out (the FILE) is NULL");
+        return;
+    }
     if (!n) {
         fprintf(out, "(null node)\n");
         return;

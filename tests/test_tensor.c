@@ -115,6 +115,12 @@ START_TEST(print_to_a_null_file_is_an_error)
     ag_tensor_print(t, NULL, 3); /* the old code passed NULL to fprintf */
     ck_assert_last_error("ag_tensor_print: out (the FILE) is NULL");
     ag_tensor_print(NULL, NULL, 3);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_input(g, t);
+    ag_node_print(x, NULL, 3); /* the old code passed NULL to fprintf too */
+    ck_assert_last_error("ag_node_print: out (the FILE) is NULL");
+    ag_node_print(NULL, NULL, 3);
+    ag_graph_free(g);
     ag_tensor_free(t);
 }
 END_TEST
