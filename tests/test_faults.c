@@ -107,8 +107,7 @@ START_TEST(every_allocation_of_a_train_step_can_fail)
 }
 END_TEST
 
-/* The names a store holds after a failed ag_mlp_new: the tensor it held
- * before, then at most a prefix of the MLP's tensors, in order. */
+/* The store's names: the tensor it held before ag_mlp_new, then the MLP's. */
 static const char *const mlp_store_names[] = {"old", "net1.W", "net1.b", "net2.W", "net2.b", "net3.W", "net3.b"};
 
 static ag_params *store_with_one_tensor(void)
@@ -133,27 +132,31 @@ START_TEST(mlp_new_out_of_memory_at_every_allocation)
     ag_mlp_free(m);
     ag_params_free(ps);
     ck_assert_int_gt(n, 6);
-    long left_partial = 0;
     for (long k = 1; k <= n; k++) {
         ps = store_with_one_tensor();
+        size_t numel_before = ag_params_numel(ps);
         counting_allocator_fail_at(k);
         m = ag_mlp_new(ps, "net", 3, widths, acts, &r);
         counting_allocator_fail_at(0);
         ck_assert_msg(m == NULL, "k=%ld of %ld: ag_mlp_new did not fail", k, n);
         ck_assert_msg(strstr(ag_last_error(), "ag_mlp_new: ") && strstr(ag_last_error(), "out of memory"),
                       "k=%ld: unclear error '%s'", k, ag_last_error());
-        /* full rollback (count back to 1) needs a removal the store does not
-         * have yet; what is left must at least be whole, in order, named */
-        size_t count = ag_params_count(ps);
-        ck_assert_int_le(count, 7);
-        left_partial += count > 1;
-        for (size_t i = 0; i < count; i++)
+        /* rolled back: the store holds its one tensor again, nothing else */
+        ck_assert_msg(ag_params_count(ps) == 1, "k=%ld: %zu tensors left in the store", k,
+                      ag_params_count(ps));
+        ck_assert_int_eq(ag_params_numel(ps), numel_before);
+        ck_assert_ptr_null(ag_params_get(ps, mlp_store_names[1]));
+        /* the names are free again: the same call now succeeds, in order */
+        m = ag_mlp_new(ps, "net", 3, widths, acts, &r);
+        ck_assert_msg(m != NULL, "k=%ld: retry failed: %s", k, ag_last_error());
+        for (size_t i = 0; i < 7; i++)
             ck_assert_str_eq(ag_tensor_name(ag_params_at(ps, i)), mlp_store_names[i]);
+        ag_mlp_free(m);
         ag_params_free(ps);
         ck_assert_msg(counting_live_blocks() == 0, "k=%ld: %ld blocks leaked", k, counting_live_blocks());
     }
-    fprintf(stderr, "fault injection: all %ld allocations of ag_mlp_new failed in turn, each reported, "
-                    "nothing leaked; %ld left earlier layers in the store (no rollback yet)\n", n, left_partial);
+    fprintf(stderr, "fault injection: all %ld allocations of ag_mlp_new failed in turn, each reported "
+                    "and rolled back, nothing leaked\n", n);
     counting_allocator_remove();
 }
 END_TEST

@@ -42,6 +42,9 @@ ag_tensor *ag_tensor_adopt(const ag_shape *shape, double *data);
 /* ---- parameter store internals (params.c) --------------------------------- */
 /* The name the i-th tensor was added under (insertion order), NULL past the end. */
 const char *ag_params_name_at(const ag_params *ps, size_t i);
+/* Remove (and free) the tensors added after the first `count`, newest first:
+ * the rollback of a constructor that failed halfway (ag_mlp_new). */
+void ag_params_truncate(ag_params *ps, size_t count);
 
 /* ---- checkpoint format limits: one place, read by save and by load -------- */
 /* The JSON header may be at most this many bytes (padding included); save

@@ -39,6 +39,16 @@ static void entry_free(param_entry *e)
     ag_free(e);
 }
 
+void ag_params_truncate(ag_params *ps, size_t count)
+{
+    while (ps && ps->count > count) {
+        param_entry *e = ps->order[--ps->count];
+        HASH_DEL(ps->table, e);
+        ps->numel -= e->tensor->shape.size;
+        entry_free(e);
+    }
+}
+
 void ag_params_free(ag_params *ps)
 {
     if (!ps) return;

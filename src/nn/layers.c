@@ -1,6 +1,7 @@
 /* layers.c -- the dense layer and multi-layer perceptrons built from it.
  * Rows are samples: x [N, in] @ W [in, out] + b [out] -> [N, out]. */
 #include "../internal.h"
+#include "../io/io_internal.h" /* ag_params_truncate */
 
 #include <stdio.h>
 
@@ -136,12 +137,14 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
         ag_set_last_error("ag_mlp_new: out of memory");
         return NULL;
     }
+    size_t store_count = ag_params_count(ps); /* rolled back to on failure */
     for (size_t k = 0; k < n_layers; k++) {
         m->activations[k] = activations[k];
         if (!add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng)) {
             char why[AG_ERROR_SIZE];
             snprintf(why, sizeof why, "%s", ag_last_error());
             ag_set_last_error("ag_mlp_new: layer %zu: %s", k + 1, why);
+            ag_params_truncate(ps, store_count);
             ag_mlp_free(m);
             return NULL;
         }
