@@ -162,9 +162,10 @@ void ag_graph_free(ag_graph *g);
  * must not be used again: given as an operand, a backward root, a
  * Jacobian's out or wrt, a JVP seed or to ag_node_set_name, it fails with
  * "... a node recorded before the last reset" (each node carries its
- * graph's reset stamp). The check reads the old node's memory, so it holds
- * until a new node is recorded at that very address; a pointer to such a
- * node then is that new node. */
+ * graph's reset stamp). A reset keeps the old nodes' memory and nodes are
+ * stored apart from values, so the check holds until a new node is recorded
+ * at that very address; a pointer to such a node then is that new node.
+ * After ag_graph_free no node may be used at all. */
 void ag_graph_reset(ag_graph *g);
 /** The first error recorded on the graph, or NULL when there is none. */
 const char *ag_graph_error(const ag_graph *g);

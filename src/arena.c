@@ -80,17 +80,19 @@ void *ag_arena_alloc_slow(ag_arena *arena, size_t size)
     ag_arena_chunk *chunk = chunk_new(capacity);
     if (!chunk) return NULL;
     /* append at the end of the chain so reset keeps it in order */
-    if (arena->last)
+    if (arena->last) {
         arena->last->next = chunk;
-    else
+    } else {
         arena->first = chunk;
+        arena->first_data = chunk->data;
+    }
     arena->last = chunk;
     void *p = chunk_take(chunk, size, align);
     set_current(arena, chunk);
     return p;
 }
 
-void ag_arena_reset(ag_arena *arena)
+void ag_arena_reset_chunks(ag_arena *arena)
 {
     for (ag_arena_chunk *c = arena->first; c; c = c->next) c->used = 0;
     set_current(arena, arena->first);
@@ -105,6 +107,7 @@ void ag_arena_release(ag_arena *arena)
         c = next;
     }
     arena->first = arena->last = NULL;
+    arena->first_data = NULL;
     set_current(arena, NULL);
 }
 

@@ -27,6 +27,7 @@ ag_graph *ag_graph_new(void)
 void ag_graph_free(ag_graph *g)
 {
     if (!g) return;
+    ag_arena_release(&g->node_arena);
     ag_arena_release(&g->arena);
     ag_free(g->nodes);
     ag_free(g->schedule.storage);
@@ -36,6 +37,7 @@ void ag_graph_free(ag_graph *g)
 void ag_graph_reset(ag_graph *g)
 {
     if (!g) return;
+    ag_arena_reset(&g->node_arena);
     ag_arena_reset(&g->arena);
     g->stamp = next_stamp(); /* every node recorded so far is stale */
     g->n_nodes = 0;
@@ -59,7 +61,8 @@ size_t ag_graph_size(const ag_graph *g) { return g ? g->n_nodes : 0; }
 size_t ag_graph_bytes(const ag_graph *g)
 {
     if (!g) return 0;
-    return sizeof *g + ag_arena_capacity(&g->arena) + g->cap_nodes * sizeof *g->nodes +
+    return sizeof *g + ag_arena_capacity(&g->node_arena) + ag_arena_capacity(&g->arena) +
+           g->cap_nodes * sizeof *g->nodes +
            g->schedule.capacity * sizeof *g->schedule.storage;
 }
 
@@ -105,11 +108,11 @@ __attribute__((noinline, cold)) static void node_out_of_memory(ag_graph *g, cons
     ag_graph_fail(g, "ag_%s: out of memory", op->name);
 }
 
-/* A fresh zeroed node for `op` in g's arena; NULL (graph failed) on OOM.
+/* A fresh zeroed node for `op` in g's node arena; NULL (graph failed) on OOM.
  * Inlined (its call cost as much as its body), the failure out of line. */
 static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
 {
-    ag_node *n = ag_arena_alloc(&g->arena, sizeof *n);
+    ag_node *n = ag_arena_alloc(&g->node_arena, sizeof *n);
     if (!n) {
         node_out_of_memory(g, op);
         return NULL;

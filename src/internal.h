@@ -66,6 +66,7 @@ typedef struct ag_arena {
     ag_arena_chunk *current; /* where the next allocation is tried first */
     ag_arena_chunk *last;    /* new chunks are appended here */
     unsigned char *cursor, *limit; /* the free bytes of `current` */
+    unsigned char *first_data;     /* where the first chunk's bytes start */
 } ag_arena;
 
 #define AG_ARENA_LARGE_FROM 256
@@ -86,7 +87,18 @@ static inline void *ag_arena_alloc(ag_arena *arena, size_t size)
     }
     return ag_arena_alloc_slow(arena, size);
 }
-void ag_arena_reset(ag_arena *arena);
+/* Rewind to the first chunk, keeping every chunk. A graph that fits its
+ * first chunk (TestNet's) rewinds the cursor only: no later chunk was used
+ * since the last reset, and the first chunk's `used` is brought up to date
+ * from the cursor by the next slow-path call. */
+void ag_arena_reset_chunks(ag_arena *arena);
+static inline void ag_arena_reset(ag_arena *arena)
+{
+    if (arena->current && arena->current == arena->first)
+        arena->cursor = arena->first_data;
+    else
+        ag_arena_reset_chunks(arena);
+}
 void ag_arena_release(ag_arena *arena);
 size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
 
@@ -132,6 +144,11 @@ typedef struct ag_schedule {
 } ag_schedule;
 
 struct ag_graph {
+    /* Nodes have an arena of their own, values, gradients and the rest
+     * another: every allocation of node_arena is one node, so after a reset
+     * a pointer to an old node lands on an old node's untouched memory or
+     * on exactly a new node, never inside a buffer (ag_node_is_current). */
+    ag_arena node_arena;
     ag_arena arena;
     ag_node **nodes; /* recording order == a topological order */
     size_t n_nodes, cap_nodes;
@@ -149,9 +166,10 @@ struct ag_graph {
                        reset (or in another graph) */
 };
 
-/* n was recorded in g since its last reset. Its memory may since hold other
- * data, so this reads only n's own fields; a pointer to a node released by
- * a reset whose memory a new node of g has taken is that new node. */
+/* n was recorded in g since its last reset. A node released by a reset
+ * keeps its memory (the node arena holds nodes only, at the same places
+ * each generation), so its fields are an old node's until a new node is
+ * recorded at that very address; the pointer then is that new node. */
 static inline bool ag_node_is_current(const ag_graph *g, const ag_node *n)
 {
     return n->stamp == g->stamp && n->graph == g;

@@ -286,6 +286,51 @@ static void assert_graph_error(ag_graph *g, const char *expected)
     ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
 }
 
+/* After a reset the next step may record other shapes: new value buffers
+ * then cover memory where old nodes were. A stale node must still be
+ * refused, never read as a node through the data now in its place (the
+ * first version kept nodes and buffers in one arena: the stale node's graph
+ * pointer became the bits of a double, and the check itself crashed). */
+START_TEST(stale_nodes_under_new_buffers_are_refused)
+{
+    enum { OLD = 64, BIG = 4096 };
+    ag_graph *g = ag_graph_new();
+    ag_tensor *wt = scalar_param(0.5);
+    ag_node *old[OLD];
+    old[0] = ag_param(g, wt);
+    for (int i = 1; i < OLD; i++) old[i] = ag_tanh(old[i - 1]);
+    ck_assert_ptr_nonnull(old[OLD - 1]);
+    ag_graph_reset(g);
+    /* two new nodes whose values and gradients (BIG doubles each, the bits of
+     * 0.75 and of tanh(0.75)) fill the memory that held the old step */
+    ag_tensor *big = ag_tensor_constant(1, (int[]){BIG}, 0.75);
+    ag_tensor_requires_grad(big, true);
+    ag_node *fresh[2];
+    fresh[0] = ag_param(g, big);
+    fresh[1] = ag_tanh(fresh[0]);
+    ck_assert_ptr_nonnull(fresh[1]);
+    int refused = 0;
+    for (int i = 0; i < OLD; i++) {
+        if (old[i] == fresh[0] || old[i] == fresh[1]) continue; /* that memory is the new node */
+        ag_graph_reset(g); /* each refusal fails the graph: start clean */
+        ag_node *p = ag_param(g, big), *q = ag_tanh(p);
+        ck_assert_ptr_nonnull(q);
+        ck_assert_ptr_null(ag_add(q, old[i]));
+        assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
+        ag_graph_reset(g);
+        p = ag_param(g, big);
+        ck_assert_ptr_nonnull(ag_tanh(p));
+        ck_assert_ptr_null(ag_tanh(old[i])); /* alone: the graph is found through it */
+        assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+        refused++;
+    }
+    ck_assert_int_ge(refused, OLD - 2);
+    ag_graph_free(g);
+    ag_tensor_free(big);
+    ag_tensor_free(wt);
+}
+END_TEST
+
 START_TEST(node_used_after_reset_is_refused)
 {
     /* x was the first node: after the reset the next node takes its memory,
@@ -430,6 +475,7 @@ Suite *graph_suite(void)
     tcase_add_test(tc, input_gets_no_gradient);
     tcase_add_test(tc, frees_everything);
     tcase_add_test(tc, node_used_after_reset_is_refused);
+    tcase_add_test(tc, stale_nodes_under_new_buffers_are_refused);
     tcase_add_test(tc, null_graph_misuse_names_the_function);
     tcase_add_test(tc, node_grad_of_a_parameter_leaf_is_its_tensors_gradient);
     suite_add_tcase(s, tc);
