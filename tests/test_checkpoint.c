@@ -679,6 +679,29 @@ static mode_t mode_of(const char *file)
     return st.st_mode & 07777;
 }
 
+/* The mode a temporary file had when it was created (-1: none seen). */
+static int temp_mode_at_creation = -1;
+static void note_temp_mode(const char *tmp) { temp_mode_at_creation = mode_of(tmp); }
+
+/* Replacing a private file never exposes its new contents to more users:
+ * the temporary file is created with the old file's bits (narrowed by the
+ * umask), not with 0666 narrowed by the umask and fchmod'ed afterwards. */
+START_TEST(replacing_a_private_file_never_widens_the_temporary)
+{
+    ag_params *ps = sample_store(0);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    mode_t saved_mask = umask(022);
+    ag_io_observe_temp_files(note_temp_mode);
+    ck_assert(ag_checkpoint_save(ps, path));
+    ag_io_observe_temp_files(NULL);
+    umask(saved_mask);
+    ck_assert_int_eq(temp_mode_at_creation, 0600); /* 0666 & ~022 = 0644 would be readable */
+    ck_assert_int_eq(mode_of(path), 0600);
+    ag_params_free(ps);
+}
+END_TEST
+
 START_TEST(save_applies_umask_and_drops_special_bits)
 {
     ag_params *ps = sample_store(0);
@@ -931,6 +954,7 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, round_trip_property_on_random_stores);
     tcase_add_test(tc, load_matches_names_in_linear_time);
     tcase_add_test(tc, save_applies_umask_and_drops_special_bits);
+    tcase_add_test(tc, replacing_a_private_file_never_widens_the_temporary);
     tcase_add_test(tc, save_through_symbolic_links);
     tcase_add_test(tc, save_with_a_250_character_file_name);
     tcase_add_test(tc, long_tensor_names_are_cut_in_messages);

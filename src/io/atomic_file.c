@@ -15,6 +15,9 @@
 static _Thread_local long fail_at, steps;
 
 void ag_io_fail_write_at(long k) { fail_at = k; }
+
+static _Thread_local void (*temp_observer)(const char *tmp);
+void ag_io_observe_temp_files(void (*observer)(const char *tmp)) { temp_observer = observer; }
 long ag_io_write_steps(void) { return steps; }
 
 bool ag_io_injected(void)
@@ -118,9 +121,9 @@ static void unique_suffix(char *out)
     for (int i = 0; i < 6; i++, x /= 36) out[i] = digits[x % 36];
 }
 
-/* Create "<target's dir>/.agrad-XXXXXX" with O_EXCL and mode 0666, so the
- * kernel applies the umask (mkstemp would make it 0600); returns the fd. */
-static int create_temp(ag_atomic_file *a)
+/* Create "<target's dir>/.agrad-XXXXXX" with O_EXCL and `mode`, which the
+ * kernel narrows by the umask (mkstemp would make it 0600); returns the fd. */
+static int create_temp(ag_atomic_file *a, mode_t mode)
 {
     size_t d = dir_length(a->target);
     a->tmp = ag_malloc(d + sizeof "/.agrad-XXXXXX");
@@ -130,19 +133,20 @@ static int create_temp(ag_atomic_file *a)
     memcpy(a->tmp + d, ".agrad-XXXXXX", sizeof ".agrad-XXXXXX");
     for (int tries = 0; tries < 100; tries++) {
         unique_suffix(a->tmp + d + 7);
-        int fd = STEP(open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+        int fd = STEP(open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
         if (fd >= 0 || errno != EEXIST) return fd;
     }
     return -1;
 }
 
 /* A file being replaced passes on its permission bits, not its setuid,
- * setgid or sticky bit; a new one keeps what open gave it. */
-static bool keep_old_mode(ag_atomic_file *a, int fd)
+ * setgid or sticky bit; a new one keeps what open gave it. The temporary
+ * file was created with the old bits already (narrowed by the umask), so
+ * it is never readable by more users than the file it replaces. */
+static bool keep_old_mode(ag_atomic_file *a, int fd, bool replacing, mode_t old_bits)
 {
-    struct stat st;
-    if (stat(a->target, &st) != 0) return true;
-    return sys_ok(a, STEP(fchmod(fd, st.st_mode & 0777)), "fchmod", a->tmp);
+    if (!replacing) return true;
+    return sys_ok(a, STEP(fchmod(fd, old_bits)), "fchmod", a->tmp);
 }
 
 static void release(ag_atomic_file *a)
@@ -159,14 +163,20 @@ bool ag_atomic_open(ag_atomic_file *a, const char *fn, const char *path)
     steps = 0;
     a->target = resolve_links(a, path);
     if (!a->target) return false;
-    int fd = create_temp(a);
+    struct stat old;
+    bool replacing = stat(a->target, &old) == 0;
+    mode_t old_bits = replacing ? (old.st_mode & 0777) : 0666;
+    int fd = create_temp(a, old_bits);
     if (fd < 0) {
-        ag_set_last_error("%s: %s: cannot create a temporary file in its directory: %s", fn, path,
-                          a->tmp ? strerror(errno) : "out of memory");
+        int err = errno;
+        int d = (int)dir_length(a->target);
+        ag_set_last_error("%s: %s: cannot create a temporary file in the directory '%.*s': %s", fn,
+                          path, d ? d : 1, d ? a->target : ".", a->tmp ? strerror(err) : "out of memory");
         release(a);
         return false;
     }
-    if (keep_old_mode(a, fd)) {
+    if (temp_observer) temp_observer(a->tmp);
+    if (keep_old_mode(a, fd, replacing, old_bits)) {
         a->f = fdopen(fd, "wb");
         if (a->f) return true;
         ag_set_last_error("%s: %s: fdopen failed: %s", fn, a->tmp, strerror(errno));

@@ -99,6 +99,10 @@ void ag_atomic_abort(ag_atomic_file *a);
  * atomic writes fail as if with EIO; 0 disables. Counting restarts at every
  * ag_atomic_open. Thread-local. */
 void ag_io_fail_write_at(long k);
+/* Call observer(temporary path) right after each atomic write of this
+ * thread creates its temporary file, before anything else is done to it
+ * (NULL: no call). */
+void ag_io_observe_temp_files(void (*observer)(const char *tmp));
 /* Count one fallible step; true (errno = EIO) when it is the one to fail. */
 bool ag_io_injected(void);
 /* Number of fallible steps the last atomic write went through (its last one
