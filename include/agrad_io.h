@@ -100,8 +100,9 @@ bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor
  * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64; values are converted unscaled
  * (pixels stay 0..255), floats must be finite. The file must hold exactly
  * the data its header claims (truncated or trailing data is an error); a
- * gzip file must be exactly one complete gzip member whose CRC-32 and length
- * match, with nothing after it. Memory follows the data, not the header: a
+ * gzip file must be complete gzip members (usually one; concatenated ones
+ * read as their contents in a row, as gzip -d does), each with a matching
+ * CRC-32 and length, and nothing else after them. Memory follows the data, not the header: a
  * gzip file is decompressed once to check it whole, without storing the
  * values, then again to store them, so a small file claiming a huge tensor
  * fails without allocating for the claim (a pipe, which cannot be read

@@ -320,10 +320,10 @@ START_TEST(damaged_gzip_files_are_rejected)
     spit(gzpath, gz, size + 4);
     ck_assert_ptr_null(ag_idx_load(gzpath));
     ck_assert_last_error("data after the end of the gzip stream");
-    memcpy(gz + size, gz, 20);
+    memcpy(gz + size, gz, 20); /* a member's start: header and 12 data bytes, cut short */
     spit(gzpath, gz, size + 20);
     ck_assert_ptr_null(ag_idx_load(gzpath));
-    ck_assert_last_error("after the end of the gzip stream");
+    ck_assert_last_error("data continues after the header's 1000000 elements");
     /* one data byte flipped: the CRC catches it; with the trailer cut, the cut */
     size_t at = find_bytes(gz, size, head, 12) + 12 + 500;
     gz[at] ^= 0x10;
@@ -335,6 +335,39 @@ START_TEST(damaged_gzip_files_are_rejected)
     ck_assert_last_error("cut short");
     free(gz);
     free(img);
+}
+END_TEST
+
+/* gzip allows members in a row (`cat a.gz b.gz`): the file's contents are
+ * theirs, one after the other, each member checked by its own CRC. */
+START_TEST(concatenated_gzip_members_read_as_one_file)
+{
+    size_t na, nb;
+    write_gzip(U8_2x3, 12 + 2, "wb");           /* header and pixels 0, 1 */
+    unsigned char *a = slurp(gzpath, &na);
+    write_gzip(U8_2x3 + 14, 4, "wb");           /* pixels 2..5 */
+    unsigned char *b = slurp(gzpath, &nb);
+    unsigned char *both = malloc(na + nb + nb);
+    memcpy(both, a, na);
+    memcpy(both + na, b, nb);
+    spit(gzpath, both, na + nb);
+    ag_tensor *t = ag_idx_load(gzpath);
+    ck_assert_msg(t != NULL, "%s", ag_last_error());
+    for (int i = 0; i < 6; i++) ck_assert(ag_tensor_data(t)[i] == U8_2x3[12 + i]);
+    ag_tensor_free(t);
+    /* a third member: more data than the header claims */
+    memcpy(both + na + nb, b, nb);
+    spit(gzpath, both, na + 2 * nb);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("data continues after the header's 6 elements");
+    /* the second member's CRC-32 (its trailer's first 4 bytes) damaged */
+    both[na + nb - 8] ^= 1;
+    spit(gzpath, both, na + nb);
+    ck_assert_ptr_null(ag_idx_load(gzpath));
+    ck_assert_last_error("incorrect data check");
+    free(both);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -430,6 +463,7 @@ Suite *idx_suite(void)
     tcase_set_timeout(tc, 120); /* 2^26 bytes decompressed under the sanitizers */
     tcase_add_test(tc, damaged_gzip_files_are_rejected);
     tcase_add_test(tc, bad_crc_of_a_small_file_is_named);
+    tcase_add_test(tc, concatenated_gzip_members_read_as_one_file);
     tcase_add_test(tc, small_gzip_claiming_2_29_values_stays_small);
     suite_add_tcase(s, tc);
     return s;

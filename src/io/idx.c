@@ -122,8 +122,25 @@ static bool start_stream(idx_file *f)
     return f->z_ready;
 }
 
+/* At the end of a gzip member: whether another member starts right after
+ * it (gzip's magic 1f 8b). A gzip file may be several members in a row
+ * (`cat a.gz b.gz`), which decompress to their contents one after another.
+ * Reads ahead, keeping the bytes at next_in. */
+static bool next_member_follows(idx_file *f)
+{
+    while (f->z.avail_in < 2 && !f->input_ended) {
+        memmove(f->in, f->z.next_in, f->z.avail_in);
+        f->z.next_in = f->in;
+        ssize_t r = read_raw(f, f->in + f->z.avail_in, sizeof f->in - f->z.avail_in);
+        if (r < 0) return false; /* the read error is reported at the end */
+        f->z.avail_in += (uInt)r;
+    }
+    return f->z.avail_in >= 2 && f->z.next_in[0] == 0x1f && f->z.next_in[1] == 0x8b;
+}
+
 /* Decompress into buf[0, n); returns the bytes produced, fewer than n at
- * the end of the stream or on an error (problem then set). */
+ * the end of the last gzip member or on an error (problem then set). Each
+ * member's CRC-32 and length are checked by inflate at its end. */
 static size_t inflate_some(idx_file *f, unsigned char *buf, size_t n)
 {
     f->z.next_out = buf;
@@ -137,7 +154,10 @@ static size_t inflate_some(idx_file *f, unsigned char *buf, size_t n)
         }
         int rc = inflate(&f->z, Z_NO_FLUSH);
         if (rc == Z_STREAM_END) {
-            f->stream_ended = true;
+            if (next_member_follows(f))
+                inflateReset(&f->z);
+            else
+                f->stream_ended = true;
         } else if (rc == Z_BUF_ERROR && f->input_ended) {
             f->problem = "the gzip stream is cut short (no end of stream, CRC and length)";
             break;
@@ -175,8 +195,8 @@ static int64_t read_exact(idx_file *f, unsigned char *buf, unsigned n)
 
 static const char *read_problem(idx_file *f) { return f->problem; }
 
-/* After the last element: nothing more may follow, and a gzip stream must
- * end there with a valid trailer and no bytes after it. */
+/* After the last element: nothing more may follow, and a gzip file must
+ * end there, its last member with a valid trailer and no bytes after it. */
 static bool check_end(idx_file *f, uint64_t total)
 {
     unsigned char extra;
@@ -197,7 +217,7 @@ static bool check_end(idx_file *f, uint64_t total)
         ssize_t r = f->z.avail_in ? 1 : read_raw(f, &extra, 1);
         if (r != 0) {
             ag_set_last_error("ag_idx_load: %s: file byte %llu: %s after the end of the gzip "
-                              "stream (one gzip member is read, nothing may follow)", f->path,
+                              "stream (only gzip members may follow one another)", f->path,
                               (unsigned long long)at, r < 0 ? f->problem : "data");
             return false;
         }
