@@ -474,8 +474,8 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
  * weight over 2^40 elements, an activation that is not an ag_activation, a
  * name over 127 characters or one the store already holds: all checked
  * before any tensor is added, so the store is unchanged. Out of memory while
- * adding a later layer still leaves the earlier layers' tensors in the store
- * (it has no removal yet). */
+ * adding a later layer removes the tensors the call added: the store is
+ * again as it was. */
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);

@@ -657,9 +657,15 @@ START_TEST(load_matches_names_in_linear_time)
     }
     ck_assert(ag_checkpoint_save(ps, path));
     for (int i = 0; i < N; i++) ag_tensor_data(ag_params_at(ps, (size_t)i))[0] = -1;
+    long compares_before = ag_io_store_key_compares();
     ck_assert_msg(ag_checkpoint_load(ps, path), "%s", ag_last_error());
-    /* one hash lookup per tensor (the old loop made about N^2 / 2 strcmp calls) */
+    /* one hash lookup per tensor to match (the old loop made about N^2 / 2
+     * strcmp calls) and one to copy, each comparing one key: a linear search
+     * would compare up to N names per lookup */
     ck_assert_int_le(ag_io_name_lookups(), N);
+    long compares = ag_io_store_key_compares() - compares_before;
+    ck_assert_msg(compares >= N && compares <= 2 * N + 8, "%ld key comparisons for %d tensors",
+                  compares, N);
     for (int i = 0; i < N; i++) ck_assert(ag_tensor_data(ag_params_at(ps, (size_t)i))[0] == i);
     /* one more tensor in the store: found missing with at most N + 1 more lookups */
     ck_assert_ptr_nonnull(ag_params_add(ps, "extra", 0, NULL));

@@ -161,6 +161,34 @@ START_TEST(mlp_new_out_of_memory_at_every_allocation)
 }
 END_TEST
 
+/* ag_optimizer_new out of memory at each of its allocations: NULL and a
+ * message naming it (the old code left only the allocator's "out of memory
+ * (N bytes)"). */
+START_TEST(optimizer_new_out_of_memory_says_so)
+{
+    ag_tensor *w = ag_tensor_zeros(2, (int[]){3, 4});
+    ag_tensor_requires_grad(w, true);
+    ag_optimizer_config c = ag_adam_config(0.01);
+    counting_allocator_install(0);
+    long before = counting_allocations();
+    ag_optimizer *o = ag_optimizer_new(1, &w, &c);
+    long n = counting_allocations() - before;
+    ck_assert_ptr_nonnull(o);
+    ag_optimizer_free(o);
+    ck_assert_int_ge(n, 3); /* the optimiser, its list, two moment buffers */
+    for (long k = 1; k <= n; k++) {
+        counting_allocator_fail_at(k);
+        o = ag_optimizer_new(1, &w, &c);
+        counting_allocator_fail_at(0);
+        ck_assert_msg(o == NULL, "k=%ld: did not fail", k);
+        ck_assert_msg(strstr(ag_last_error(), "ag_optimizer_new: out of memory"), "k=%ld: '%s'", k,
+                      ag_last_error());
+    }
+    counting_allocator_remove();
+    ag_tensor_free(w);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -168,6 +196,7 @@ Suite *faults_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_allocation_of_a_train_step_can_fail);
     tcase_add_test(tc, mlp_new_out_of_memory_at_every_allocation);
+    tcase_add_test(tc, optimizer_new_out_of_memory_says_so);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,22 +22,36 @@
 
 /* ---- an allocator with a header, counting live blocks atomically ---------- */
 
-#define HEADER 16 /* keeps the returned block 16-aligned */
-static atomic_long live_blocks, allocations;
+#define HEADER 16 /* size, then a magic word; keeps the returned block 16-aligned */
+static const uint64_t MAGIC = 0x61677261642d6f6bull; /* "agrad-ok" */
+static atomic_long live_blocks, allocations, foreign_frees;
 
 static void *header_malloc(size_t size)
 {
     unsigned char *p = malloc(size + HEADER);
     if (!p) return NULL;
     memcpy(p, &size, sizeof size);
+    memcpy(p + 8, &MAGIC, sizeof MAGIC);
     atomic_fetch_add(&live_blocks, 1);
     atomic_fetch_add(&allocations, 1);
     return p + HEADER;
 }
 
+/* A block this allocator did not hand out (no magic before it), or one
+ * freed twice (magic cleared), is counted and left alone, not freed. */
+static bool ours(void *ptr)
+{
+    uint64_t magic;
+    memcpy(&magic, (unsigned char *)ptr - 8, sizeof magic);
+    if (magic == MAGIC) return true;
+    atomic_fetch_add(&foreign_frees, 1);
+    return false;
+}
+
 static void header_free(void *ptr)
 {
-    if (!ptr) return;
+    if (!ptr || !ours(ptr)) return;
+    memset((unsigned char *)ptr - 8, 0, 8);
     atomic_fetch_sub(&live_blocks, 1);
     free((unsigned char *)ptr - HEADER);
 }
@@ -45,6 +59,7 @@ static void header_free(void *ptr)
 static void *header_realloc(void *ptr, size_t size)
 {
     if (!ptr) return header_malloc(size);
+    if (!ours(ptr)) return NULL;
     unsigned char *p = realloc((unsigned char *)ptr - HEADER, size + HEADER);
     if (!p) return NULL;
     memcpy(p, &size, sizeof size);
@@ -170,6 +185,7 @@ START_TEST(independent_graphs_and_checkpoints_in_threads)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     ag_set_allocator(&(ag_allocator){header_malloc, header_realloc, header_free});
     atomic_store(&live_blocks, 0);
+    atomic_store(&foreign_frees, 0);
     /* the reference: every job alone, one after the other */
     job alone[N_THREADS], together[N_THREADS];
     for (int t = 0; t < N_THREADS; t++) {
@@ -194,7 +210,8 @@ START_TEST(independent_graphs_and_checkpoints_in_threads)
         ck_assert(together[t].checksum == alone[t].checksum);
         ck_assert(together[t].loss[ROUNDS - 1] < together[t].loss[0]); /* it trains */
     }
-    ck_assert_int_eq(atomic_load(&live_blocks), 0); /* every block came back to us */
+    ck_assert_int_eq(atomic_load(&foreign_frees), 0); /* nothing of another allocator's */
+    ck_assert_int_eq(atomic_load(&live_blocks), 0);   /* every block came back to us */
     ck_assert_int_gt(atomic_load(&allocations), 0);
     ag_set_allocator(NULL);
     ck_assert_int_eq(rmdir(dir), 0); /* no temporary file left behind */

@@ -120,7 +120,7 @@ static bool write_contents(writer *w, const ag_params *ps, const char *header, s
 bool ag_checkpoint_save(const ag_params *ps, const char *path)
 {
     if (!ps || !path || !path[0]) {
-        ag_set_last_error("ag_checkpoint_save: %s is NULL or empty", ps ? "path" : "store");
+        ag_set_last_error("ag_checkpoint_save: %s", ps ? "path is NULL or empty" : "store is NULL");
         return false;
     }
     size_t hlen = 0;

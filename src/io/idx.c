@@ -122,6 +122,19 @@ static bool start_stream(idx_file *f)
     return f->z_ready;
 }
 
+/* zlib's words for a damaged stream, with what they mean for the file. */
+static const char *gzip_problem(const char *zlib_msg)
+{
+    if (!zlib_msg) return "corrupt gzip stream";
+    if (strcmp(zlib_msg, "incorrect data check") == 0)
+        return "incorrect data check (the CRC-32 in the gzip trailer does not match the data: "
+               "the file is corrupt)";
+    if (strcmp(zlib_msg, "incorrect length check") == 0)
+        return "incorrect length check (the length in the gzip trailer does not match the data: "
+               "the file is corrupt)";
+    return zlib_msg;
+}
+
 /* At the end of a gzip member: whether another member starts right after
  * it (gzip's magic 1f 8b). A gzip file may be several members in a row
  * (`cat a.gz b.gz`), which decompress to their contents one after another.
@@ -165,7 +178,7 @@ static size_t inflate_some(idx_file *f, unsigned char *buf, size_t n)
             f->problem = "out of memory while decompressing";
             break;
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            f->problem = f->z.msg ? f->z.msg : "corrupt gzip stream";
+            f->problem = gzip_problem(f->z.msg);
             break;
         }
     }

@@ -113,5 +113,8 @@ long ag_io_write_steps(void);
 /* Name lookups and comparisons the last ag_checkpoint_load of this thread
  * made while matching the file's tensors to the store's. */
 long ag_io_name_lookups(void);
+/* Key comparisons made by every parameter store's hash table in this thread
+ * so far (a lookup that finds its name compares about one key). */
+long ag_io_store_key_compares(void);
 
 #endif

@@ -169,7 +169,10 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
     if (!config_is_valid(config) || !params_are_valid(n_params, params))
         return NULL;
     ag_optimizer *o = ag_calloc(1, sizeof *o);
-    if (!o) return NULL;
+    if (!o) {
+        ag_set_last_error("ag_optimizer_new: out of memory");
+        return NULL;
+    }
     o->config = *config;
     o->n_params = n_params;
     o->params = ag_calloc(n_params, sizeof *o->params);
@@ -177,6 +180,7 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
     o->state2 = config->kind == AG_OPTIM_SGD ? NULL : state_new(n_params, params);
     if (!o->params || !o->state1 || (config->kind != AG_OPTIM_SGD && !o->state2)) {
         ag_optimizer_free(o);
+        ag_set_last_error("ag_optimizer_new: out of memory (state for %zu parameters)", n_params);
         return NULL;
     }
     memcpy(o->params, params, n_params * sizeof *params);

@@ -91,13 +91,15 @@ bool ag_graph_write_dot(const ag_graph *g, FILE *out)
 bool ag_graph_save_dot(const ag_graph *g, const char *path)
 {
     if (!g || !path || !path[0]) {
-        ag_set_last_error("ag_graph_save_dot: %s is NULL or empty", g ? "path" : "graph");
+        ag_set_last_error("ag_graph_save_dot: %s", g ? "path is NULL or empty" : "graph is NULL");
         return false;
     }
     ag_atomic_file a;
     if (!ag_atomic_open(&a, "ag_graph_save_dot", path)) return false;
+    errno = 0;
     if (!ag_graph_write_dot(g, a.f) || ag_io_injected()) {
-        ag_set_last_error("ag_graph_save_dot: %s: write failed: %s", a.tmp, strerror(errno));
+        ag_set_last_error("ag_graph_save_dot: %s: write failed: %s", a.tmp,
+                          errno ? strerror(errno) : "the stream reported an error");
         ag_atomic_abort(&a);
         return false;
     }
