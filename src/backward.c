@@ -11,16 +11,9 @@
  * of nodes to recompute. */
 #include "internal.h"
 
-/* A NULL graph has nothing to hold the error: ag_last_error says it. */
-__attribute__((noinline, cold)) static bool graph_is_null(const char *who)
-{
-    ag_set_last_error("%s: graph is NULL", who);
-    return false;
-}
-
 static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
 {
-    if (!g) return graph_is_null(who);
+    if (!g) return ag_graph_is_null(who);
     if (g->failed) return false;
     if (!root) {
         ag_graph_fail(g, "%s: root is NULL (an earlier call failed?)", who);
@@ -30,7 +23,7 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
         ag_graph_fail(g, "%s: root node is not in this graph (it belongs to another graph)", who);
         return false;
     }
-    if (!ag_node_is_current(g, root) || root->index >= g->n_nodes || g->nodes[root->index] != root) {
+    if (!ag_node_is_current(g, root)) {
         ag_graph_fail(g, "%s: root is a node recorded before the last reset of this graph "
                          "(ag_graph_reset releases every node)", who);
         return false;
@@ -187,7 +180,7 @@ bool ag_backward(ag_graph *g, ag_node *root)
 void ag_graph_zero_grad(ag_graph *g)
 {
     if (!g) {
-        graph_is_null("ag_graph_zero_grad");
+        ag_graph_is_null("ag_graph_zero_grad");
         return;
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -223,7 +216,7 @@ static bool replay_failed(ag_graph *g, const ag_node *n, const char *why)
 
 bool ag_graph_forward(ag_graph *g)
 {
-    if (!g) return graph_is_null("ag_graph_forward");
+    if (!g) return ag_graph_is_null("ag_graph_forward");
     if (g->failed && g->failed_in_replay) g->failed = false; /* new data, new try */
     if (g->failed) return false;
     if (!forward_schedule(g)) return false;

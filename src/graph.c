@@ -50,6 +50,12 @@ void ag_graph_reset(ag_graph *g)
     s->root = NULL;
 }
 
+__attribute__((noinline, cold)) bool ag_graph_is_null(const char *who)
+{
+    ag_set_last_error("%s: graph is NULL", who);
+    return false;
+}
+
 const char *ag_graph_error(const ag_graph *g)
 {
     if (!g) return "graph is NULL";

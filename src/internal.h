@@ -166,14 +166,24 @@ struct ag_graph {
                        reset (or in another graph) */
 };
 
-/* n was recorded in g since its last reset. A node released by a reset
- * keeps its memory (the node arena holds nodes only, at the same places
- * each generation), so its fields are an old node's until a new node is
- * recorded at that very address; the pointer then is that new node. */
+/* n was recorded in g since its last reset (and is in g's node list). A
+ * node released by a reset keeps its memory (the node arena holds nodes
+ * only, at the same places each generation), so its fields are an old
+ * node's until a new node is recorded at that very address; the pointer
+ * then is that new node. */
 static inline bool ag_node_is_current(const ag_graph *g, const ag_node *n)
 {
-    return n->stamp == g->stamp && n->graph == g;
+    return n->stamp == g->stamp && n->graph == g && n->index < g->n_nodes && g->nodes[n->index] == n;
 }
+
+/* For a public function given a NULL graph, which has nowhere to keep the
+ * error: sets ag_last_error to "<who>: graph is NULL"; returns false. */
+bool ag_graph_is_null(const char *who);
+
+/* Each of params[0, n) present and requiring grad (params may be NULL only
+ * when n is 0): the check of a parameter list given to ag_optimizer_new or
+ * ag_gradcheck; false with "<fn>: ..." in ag_last_error (tensor.c). */
+bool ag_params_require_grad(const char *fn, size_t n, ag_tensor *const *params);
 
 /* Zero n >= AG_PARALLEL_RANGE_MIN doubles on the kernel threads (tensor.c). */
 void ag_zero_doubles_large(double *x, size_t n);

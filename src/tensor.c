@@ -163,6 +163,21 @@ double ag_tensor_get(const ag_tensor *t, size_t index)
     return t && index < t->shape.size ? t->data[index] : NAN;
 }
 
+bool ag_params_require_grad(const char *fn, size_t n, ag_tensor *const *params)
+{
+    if (n && !params) {
+        ag_set_last_error("%s: params is NULL for n_params %zu", fn, n);
+        return false;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!params[k] || !params[k]->requires_grad) {
+            ag_set_last_error("%s: parameter %zu %s", fn, k,
+                              params[k] ? "does not require grad" : "is NULL");
+            return false;
+        }
+    return true;
+}
+
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
 {
     if (!t) {

@@ -112,17 +112,12 @@ static bool config_is_valid(const ag_optimizer_config *c)
  * twice would be updated twice per step). */
 static bool params_are_valid(size_t n, ag_tensor *const *params)
 {
-    if (n == 0 || !params) {
-        ag_set_last_error("ag_optimizer_new: %s", n == 0 ? "no parameters (n_params is 0)"
-                                                         : "params is NULL");
+    if (n == 0) {
+        ag_set_last_error("ag_optimizer_new: no parameters (n_params is 0)");
         return false;
     }
+    if (!ag_params_require_grad("ag_optimizer_new", n, params)) return false;
     for (size_t i = 0; i < n; i++) {
-        if (!params[i] || !params[i]->requires_grad) {
-            ag_set_last_error("ag_optimizer_new: parameter %zu %s", i,
-                              params[i] ? "does not require grad" : "is NULL");
-            return false;
-        }
         for (size_t j = 0; j < i; j++)
             if (params[j] == params[i]) {
                 ag_set_last_error("ag_optimizer_new: parameters %zu and %zu are the same tensor "
@@ -313,9 +308,9 @@ void ag_optimizer_set_lr(ag_optimizer *o, double lr)
         ag_set_last_error("ag_optimizer_set_lr: optimiser is NULL");
         return;
     }
-    if (!(isfinite(lr) && lr >= 0.0)) {
-        ag_set_last_error("ag_optimizer_set_lr: lr (learning rate) is %g; it must be finite "
-                          "and >= 0 (%g kept)", lr, o->config.lr);
+    char why[96];
+    if (!finite_nonnegative("lr (learning rate)", lr, why, sizeof why)) {
+        ag_set_last_error("ag_optimizer_set_lr: %s (%g kept)", why, o->config.lr);
         return;
     }
     o->config.lr = lr;

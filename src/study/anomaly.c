@@ -7,7 +7,7 @@
 void ag_graph_set_detect_anomaly(ag_graph *g, bool on)
 {
     if (!g) {
-        ag_set_last_error("ag_graph_set_detect_anomaly: graph is NULL");
+        ag_graph_is_null("ag_graph_set_detect_anomaly");
         return;
     }
     g->detect_anomaly = on;

@@ -113,18 +113,8 @@ static bool analytic_gradients(ag_graph *g, ag_loss_builder build, void *user, s
 static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *total)
 {
     *total = 0;
-    if (n_params && !params) {
-        ag_set_last_error("ag_gradcheck: params is NULL for n_params %zu", n_params);
-        return false;
-    }
-    for (size_t k = 0; k < n_params; k++) {
-        if (!params[k] || !params[k]->requires_grad) {
-            ag_set_last_error("ag_gradcheck: parameter %zu %s", k,
-                              params[k] ? "does not require grad" : "is NULL");
-            return false;
-        }
-        *total += params[k]->shape.size;
-    }
+    if (!ag_params_require_grad("ag_gradcheck", n_params, params)) return false;
+    for (size_t k = 0; k < n_params; k++) *total += params[k]->shape.size;
     return true;
 }
 

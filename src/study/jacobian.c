@@ -10,7 +10,7 @@ static const char *not_in_graph(const ag_graph *g, const ag_node *n)
 {
     if (!n) return "is NULL (an earlier call failed?)";
     if (n->graph != g) return "belongs to another graph";
-    if (!ag_node_is_current(g, n) || n->index >= g->n_nodes || g->nodes[n->index] != n)
+    if (!ag_node_is_current(g, n))
         return "is a node recorded before the last reset of this graph";
     return "";
 }
@@ -19,7 +19,7 @@ static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *ou
                                  const ag_node *wrt)
 {
     if (!g) {
-        ag_set_last_error("%s: graph is NULL", who);
+        ag_graph_is_null(who);
         return NULL;
     }
     if (g->failed) return NULL;

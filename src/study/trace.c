@@ -9,7 +9,7 @@
 void ag_graph_set_trace(ag_graph *g, FILE *out)
 {
     if (!g) {
-        ag_set_last_error("ag_graph_set_trace: graph is NULL");
+        ag_graph_is_null("ag_graph_set_trace");
         return;
     }
     g->trace = out;
