@@ -219,8 +219,40 @@ ag_node *ag_relu(ag_node *a);
 ag_node *ag_sigmoid(ag_node *a);
 /** x^p for a constant exponent p. */
 ag_node *ag_pow(ag_node *a, double p);
+/**@{*/
+/** sqrt(x); |x| (derivative sign(x), 0 at 0); sin; cos; log(1 + x) and
+ * exp(x) - 1, accurate near 0. */
+ag_node *ag_sqrt(ag_node *a);
+ag_node *ag_abs(ag_node *a);
+ag_node *ag_sin(ag_node *a);
+ag_node *ag_cos(ag_node *a);
+ag_node *ag_log1p(ag_node *a);
+ag_node *ag_expm1(ag_node *a);
+/**@}*/
+/** log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow, and
+ * exact where PyTorch returns x itself (x > 20). */
+ag_node *ag_softplus(ag_node *a);
+/** x for x > 0, slope * x otherwise (derivative slope at 0, as PyTorch). */
+ag_node *ag_leaky_relu(ag_node *a, double slope);
+/** x * Phi(x), the exact (erf) form of GELU (PyTorch's default). */
+ag_node *ag_gelu(ag_node *a);
+/** min(max(x, lo), hi); the gradient passes where lo <= x <= hi (bounds
+ * included, as PyTorch). lo > hi or a NaN bound is an error. */
+ag_node *ag_clamp(ag_node *a, double lo, double hi);
+/**@{*/
+/** Elementwise larger / smaller of a and b, broadcasting as ag_add; where
+ * a == b the gradient is split evenly, half to each (as PyTorch). */
+ag_node *ag_maximum(ag_node *a, ag_node *b);
+ag_node *ag_minimum(ag_node *a, ag_node *b);
+/**@}*/
+/** cond != 0 ? a : b elementwise, the three broadcasting together; cond gets
+ * no gradient (it may be an input or a constant). */
+ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b);
 
-/** [M,K] @ [K,N] -> [M,N]. */
+/** Matrix product with torch.matmul's rules: [M,K] @ [K,N] -> [M,N]; a 1-d
+ * operand is a vector ([K] @ [K,N] -> [N], [M,K] @ [K] -> [M], [K] @ [K] ->
+ * scalar); 3-d and 4-d operands are batches of matrices, their batch
+ * dimensions broadcasting as ag_add ([B,M,K] @ [K,N] -> [B,M,N]). */
 ag_node *ag_matmul(ag_node *a, ag_node *b);
 /** a @ b + bias in one node (a dense layer; PyTorch's addmm): [M,K] @ [K,N]
  * plus a bias of shape [M,N], [N] or [1,N] (added to every row), [M,1]
@@ -242,12 +274,62 @@ ag_node *ag_mean(ag_node *a);
 ag_node *ag_sum_axis(ag_node *a, int axis);
 ag_node *ag_mean_axis(ag_node *a, int axis);
 /**@}*/
+/**@{*/
+/** Largest / smallest element -> scalar. Tied elements share the gradient
+ * evenly (as torch.amax / torch.amin). */
+ag_node *ag_max(ag_node *a);
+ag_node *ag_min(ag_node *a);
+/**@}*/
+/**@{*/
+/** Largest / smallest along an axis, which is removed. The gradient goes to
+ * the elements equal to the result, split evenly among ties (torch.amax). */
+ag_node *ag_max_axis(ag_node *a, int axis);
+ag_node *ag_min_axis(ag_node *a, int axis);
+/**@}*/
+/** log(sum(exp(x))) along an axis, shifted by the axis's max (stable). */
+ag_node *ag_logsumexp_axis(ag_node *a, int axis);
+/** Product along an axis; its gradient is exact when elements are 0 (the
+ * product of the others, not y / x). */
+ag_node *ag_prod_axis(ag_node *a, int axis);
 
 /** [M,N] -> [N,M]. */
 ag_node *ag_transpose(ag_node *a);
 /** Same elements in a new shape (row-major order kept); one dimension may be
  * -1 and is then inferred. The element count must not change. */
 ag_node *ag_reshape(ag_node *a, int ndim, const int *dims);
+
+/* Indexing and joining. Indices are doubles holding whole numbers (as labels
+ * are), negative ones counting from the end; one out of range, a fraction or
+ * a NaN is an error naming the op, the position and the value. Axes may be
+ * negative (counted from the end). */
+/** Element `flat` of the row-major flattened tensor -> scalar. */
+ag_node *ag_index(ag_node *a, size_t flat);
+/** Elements start, start + step, ... up to (not including) stop along axis,
+ * with Python's rules: negative bounds count from the end, bounds out of
+ * range are clipped, step may be negative (not 0); INT_MAX / INT_MIN as
+ * open ends (a[::-1] is start INT_MAX, stop INT_MIN, step -1). An empty
+ * range is an error. */
+ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step);
+/** The entries of a along axis at the 1-d `indices` (rows of an embedding
+ * table: a [V,D], axis 0, indices [N] -> [N,D]); repeated indices add up
+ * their gradients. */
+ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices);
+/** torch.gather: out[i][j] = a[indices[i][j]][j] along axis 0 (likewise for
+ * any axis); indices has a's number of dimensions and the output its shape. */
+ag_node *ag_gather(ag_node *a, int axis, ag_node *indices);
+/** torch.scatter_add: a copy of a with src[i][j] added at [indices[i][j]][j]
+ * along axis 0 (likewise for any axis); indices and src have one shape. */
+ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src);
+/** xs[0 .. n) joined along an existing axis (their other sizes equal); n >= 1. */
+ag_node *ag_concat(size_t n, ag_node *const *xs, int axis);
+/** xs[0 .. n) of one shape stacked along a new axis (0 .. ndim); n >= 1. */
+ag_node *ag_stack(size_t n, ag_node *const *xs, int axis);
+/** Axes reordered: output axis d is input axis perm[d] (a transpose of any
+ * order; perm lists each of 0 .. ndim-1 once). */
+ag_node *ag_permute(ag_node *a, const int *perm);
+/** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size);
+ * the gradient is summed back to a's shape. */
+ag_node *ag_expand(ag_node *a, int ndim, const int *shape);
 
 /** Softmax, shifted by the max so large inputs stay finite. A vector (1-d,
  * [C,1] or [1,C]) is one distribution; an [N,C] matrix (N, C > 1) is N rows. */

@@ -71,8 +71,8 @@ static void zero_intermediate_grads(ag_graph *g)
 /* Mark the inputs of n that take a gradient: they are on the root's path. */
 static void mark_inputs(ag_node *n)
 {
-    for (int k = 0; k < n->n_in; k++)
-        if (n->in[k]->grad) n->in[k]->mark = 1;
+    for (int k = 0; k < (int)n->n_in; k++)
+        if (n->inputs[k]->grad) n->inputs[k]->mark = 1;
 }
 
 /* The walk from the root (whose gradient is seeded), writing the schedule down. */
@@ -89,12 +89,12 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         n->mark = 0;
         if (n->leaf) continue;
         walk[n_walk++] = n;
-        if (!n->op->vjp) continue;
+        if (!n->vjp) continue;
         mark_inputs(n);
         if (g->trace)
             ag_trace_vjp(g, n, root);
         else
-            n->op->vjp(n);
+            n->vjp(n);
         if (g->detect_anomaly && !ag_check_input_grads(g, n)) {
             for (size_t k = i; k-- > 0;) g->nodes[k]->mark = 0; /* leave marks clean */
             return false;
@@ -115,7 +115,7 @@ static void backward_scheduled(ag_graph *g)
         ag_zero_doubles(walk[k]->grad, walk[k]->shape.size);
     for (size_t k = 0; k < s->n_walk; k++) {
         ag_node *n = walk[k];
-        if (n->op->vjp) n->op->vjp(n);
+        if (n->vjp) n->vjp(n);
     }
 }
 
@@ -199,7 +199,7 @@ static bool forward_schedule(ag_graph *g)
     ag_node **forward = forward_list(s);
     size_t count = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->leaf && g->nodes[i]->op->forward) forward[count++] = g->nodes[i];
+        if (!g->nodes[i]->leaf && g->nodes[i]->forward) forward[count++] = g->nodes[i];
     s->n_forward = count;
     s->forward_for = g->n_nodes;
     return true;
@@ -225,7 +225,7 @@ bool ag_graph_forward(ag_graph *g)
     char why[256];
     for (size_t k = 0; k < s->n_forward; k++) {
         ag_node *n = forward[k];
-        if (!n->op->forward(n, why, sizeof why)) return replay_failed(g, n, why);
+        if (!n->forward(n, why, sizeof why)) return replay_failed(g, n, why);
         if (g->detect_anomaly && !ag_check_value(g, n)) return replay_failed(g, n, NULL);
     }
     return true;

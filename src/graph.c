@@ -126,37 +126,49 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     /* field by field (a new field goes here too): GCC zeroes a whole struct
      * with `rep stos`, slow to start */
     n->op = op;
+    n->forward = op->forward;
+    n->vjp = op->vjp;
     n->graph = g;
     n->in[0] = n->in[1] = n->in[2] = NULL;
+    n->inputs = n->in;
     n->shape = (ag_shape){0};
     n->value = n->grad = n->tangent = n->aux = NULL;
     n->leaf = NULL;
     n->name = NULL;
-    n->attr = 0.0;
+    n->params = NULL;
     n->stamp = g->stamp;
     n->index = 0;
     n->n_in = n->mark = 0;
     return n;
 }
 
-/* Describe the operands' shapes for an error message: "(4x3) @ (2x1)", and
- * a third operand (linear's bias) after " + ". */
+/* The separator before operand k in an error message: "(4x3) @ (3x1)",
+ * linear's bias after " + ", "(2x3) and (4)" for two operands of an op
+ * without a symbol, and ", " between longer lists ("(2), (3), (1)"). */
+static const char *operand_separator(const ag_node *n, uint32_t k)
+{
+    if (k == 0) return "";
+    if (n->op->symbol) return k == 1 ? " " : (k == 2 ? " + " : ", ");
+    return n->n_in == 2 ? " and " : ", ";
+}
+
+/* Describe the operands' shapes for an error message, cut with "..." when
+ * they do not fit (a concat of many). */
 static void describe_operands(const ag_node *n, char *buf, size_t len)
 {
-    char sa[64], sb[64], sc[64];
-    ag_shape_str(&n->in[0]->shape, sa, sizeof sa);
-    if (n->n_in < 2) {
-        snprintf(buf, len, "(%s)", sa);
-        return;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t k = 0; k < n->n_in; k++) {
+        char shape[64];
+        const char *symbol = k == 1 && n->op->symbol ? n->op->symbol : "";
+        int w = snprintf(buf + used, len - used, "%s%s%s(%s)", operand_separator(n, k), symbol,
+                         symbol[0] ? " " : "", ag_shape_str(&n->inputs[k]->shape, shape, sizeof shape));
+        if (w < 0 || (size_t)w >= len - used) {
+            if (len >= 4) memcpy(buf + len - 4, "...", 4);
+            return;
+        }
+        used += (size_t)w;
     }
-    ag_shape_str(&n->in[1]->shape, sb, sizeof sb);
-    const char *symbol = n->op->symbol ? n->op->symbol : "and";
-    if (n->n_in < 3) {
-        snprintf(buf, len, "(%s) %s (%s)", sa, symbol, sb);
-        return;
-    }
-    ag_shape_str(&n->in[2]->shape, sc, sizeof sc);
-    snprintf(buf, len, "(%s) %s (%s) + (%s)", sa, symbol, sb, sc);
 }
 
 /* The forward refused the values (a label out of range): "ag_op: why". */
@@ -179,8 +191,8 @@ __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_n
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
     n->value = arena_doubles(g, n->shape.size);
-    bool wants_grad = n->in[0]->grad || (n->n_in > 1 && n->in[1]->grad) ||
-                      (n->n_in > 2 && n->in[2]->grad);
+    bool wants_grad = false;
+    for (uint32_t k = 0; k < n->n_in; k++) wants_grad |= n->inputs[k]->grad != NULL;
     if (wants_grad) n->grad = arena_doubles(g, n->shape.size);
     if (n->grad) ag_zero_doubles(n->grad, n->shape.size); /* backward adds into it */
     size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
@@ -190,12 +202,13 @@ static bool node_buffers(ag_graph *g, ag_node *n)
 
 /* Why the operands cannot be used: the first one NULL, from another graph
  * or recorded before the last reset. */
-__attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *op, ag_node *const *in)
+__attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *op, size_t n_in,
+                                                                  ag_node *const *in)
 {
     ag_graph *g = NULL;
-    for (int k = 0; k < op->arity && !g; k++) g = in[k] ? in[k]->graph : NULL;
+    for (size_t k = 0; k < n_in && !g; k++) g = in[k] ? in[k]->graph : NULL;
     if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
-    for (int k = 0; k < op->arity; k++) {
+    for (size_t k = 0; k < n_in; k++) {
         if (!in[k]) {
             ag_graph_fail(g, "ag_%s: operand is NULL (an earlier call failed?)", op->name);
             return NULL;
@@ -205,9 +218,9 @@ __attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *o
             return NULL;
         }
     }
-    for (int k = 0; k < op->arity; k++) {
+    for (size_t k = 0; k < n_in; k++) {
         if (!ag_node_is_current(g, in[k])) {
-            ag_graph_fail(g, "ag_%s: operand %d is a node recorded before the last reset of its "
+            ag_graph_fail(g, "ag_%s: operand %zu is a node recorded before the last reset of its "
                              "graph (ag_graph_reset releases every node)", op->name, k + 1);
             return NULL;
         }
@@ -218,52 +231,99 @@ __attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *o
 /* The graph of an op's operands; NULL (recorded on the graph when there is
  * one) when an operand is NULL, operands come from two graphs, one was
  * recorded before the graph's last reset, or the graph has already failed. */
-static ag_graph *operands_graph(const ag_op *op, ag_node *const *in)
+static ag_graph *operands_graph(const ag_op *op, size_t n_in, ag_node *const *in)
 {
     /* the common case first: every operand there, all of one graph's current
      * generation (equal stamps: the same graph, since stamps are unique) */
-    ag_node *a = in[0], *b = op->arity > 1 ? in[1] : a, *c = op->arity > 2 ? in[2] : a;
-    if (a && b && c && b->stamp == a->stamp && c->stamp == a->stamp && a->stamp == a->graph->stamp)
-        return a->graph->failed ? NULL : a->graph;
-    return operands_refused(op, in);
+    ag_node *a = in[0];
+    bool current = a && a->stamp == a->graph->stamp;
+    for (size_t k = 1; k < n_in && current; k++) current = in[k] && in[k]->stamp == a->stamp;
+    if (current) return a->graph->failed ? NULL : a->graph;
+    return operands_refused(op, n_in, in);
 }
 
-ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr)
+__attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, size_t n_in,
+                                                              ag_node *const *in)
 {
-    ag_node *in[AG_MAX_INPUTS] = {a, b};
-    return ag_record_n(op, in, attr, NULL);
+    ag_graph *g = NULL;
+    for (size_t k = 0; k < n_in && !g; k++) g = in && in[k] ? in[k]->graph : NULL;
+    if (g && op->arity == AG_VARIADIC)
+        ag_graph_fail(g, "ag_%s: needs at least one operand (got none)", op->name);
+    else if (g)
+        ag_graph_fail(g, "ag_%s: takes %d operands (got %zu)", op->name, op->arity, n_in);
+    else
+        ag_set_last_error("ag_%s: %s", op->name, n_in ? "operands are NULL" : "no operands");
+    return NULL;
 }
 
-ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
-                          const ag_shape *shape)
+/* Copy the inputs into the node: in[] holds the first three, and a longer
+ * list gets an array of its own in the graph's arena. */
+static ALWAYS_INLINE bool node_inputs(ag_graph *g, ag_node *n, size_t n_in, ag_node *const *in)
 {
-    ag_node *in[AG_MAX_INPUTS] = {a, b};
-    return ag_record_n(op, in, attr, shape);
+    n->in[0] = in[0]; /* node_new left the rest NULL */
+    if (n_in > 1) n->in[1] = in[1];
+    if (n_in > 2) n->in[2] = in[2];
+    n->n_in = (uint32_t)n_in;
+    if (n_in <= AG_INLINE_INPUTS) return true;
+    ag_node **all = ag_arena_alloc(&g->arena, n_in * sizeof *all);
+    if (!all) return false;
+    memcpy(all, in, n_in * sizeof *all);
+    n->inputs = all;
+    return true;
 }
 
-ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_shape *shape)
+/* A copy of the op's parameters in the graph's arena (zeroed when none are
+ * given), so the node keeps them however long the caller's struct lives. */
+static ALWAYS_INLINE bool node_params(ag_graph *g, ag_node *n, const void *params)
 {
-    ag_graph *g = operands_graph(op, in);
+    size_t size = n->op->params_size;
+    if (!size) return true;
+    n->params = ag_arena_alloc(&g->arena, size);
+    if (!n->params) return false;
+    if (params)
+        memcpy(n->params, params, size);
+    else
+        memset(n->params, 0, size);
+    return true;
+}
+
+/* Step 2 of recording: the kernels made for these shapes, if the op has any. */
+static ALWAYS_INLINE void node_specialise(ag_node *n)
+{
+    if (!n->op->specialize) return;
+    const ag_kernels *k = n->op->specialize(n);
+    if (k) {
+        n->forward = k->forward;
+        n->vjp = k->vjp;
+    }
+}
+
+ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
+                   const ag_shape *shape)
+{
+    if (!in || n_in == 0 || n_in > UINT32_MAX || (op->arity != AG_VARIADIC && n_in != (size_t)op->arity))
+        return arity_refused(op, n_in, in);
+    ag_graph *g = operands_graph(op, n_in, in);
     if (!g) return NULL;
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
     if (shape) n->shape = *shape;
-    n->in[0] = in[0]; /* arity 1 to AG_MAX_INPUTS; node_new left the rest NULL */
-    if (op->arity > 1) n->in[1] = in[1];
-    if (op->arity > 2) n->in[2] = in[2];
-    n->n_in = (uint8_t)op->arity;
-    n->attr = attr;
-    char why[256];
-    why[0] = '\0'; /* not the whole buffer: this runs for every recorded node */
-    if (!op->shape(n, why, sizeof why)) {
-        shape_failed(g, n, why);
-        return NULL;
-    }
-    if (!node_buffers(g, n) || !push_node(g, n)) {
+    if (!node_inputs(g, n, n_in, in) || !node_params(g, n, params)) {
         node_out_of_memory(g, op);
         return NULL;
     }
-    if (!n->op->forward(n, why, sizeof why)) { /* the shape rule may pick a variant */
+    char why[256];
+    why[0] = '\0'; /* not the whole buffer: this runs for every recorded node */
+    if (!op->shape(n, why, sizeof why)) { /* 1. shape */
+        shape_failed(g, n, why);
+        return NULL;
+    }
+    node_specialise(n);                                /* 2. specialise */
+    if (!node_buffers(g, n) || !push_node(g, n)) {     /* 3. buffers */
+        node_out_of_memory(g, op);
+        return NULL;
+    }
+    if (!n->forward(n, why, sizeof why)) {             /* 4. forward */
         forward_failed(g, op, why);
         return NULL;
     }

@@ -105,12 +105,28 @@ size_t ag_arena_capacity(const ag_arena *arena); /* bytes in all chunks */
 /* ---- graph and nodes (graph.c) -------------------------------------------- */
 typedef struct ag_op ag_op;
 
-#define AG_MAX_INPUTS 3 /* linear: a, b and the bias */
+/* The first inputs of a node are held in the node itself (in[]), where the
+ * fixed-arity ops read them with one load; `inputs` lists all n_in of them
+ * (it points at in[] when there are at most AG_INLINE_INPUTS). */
+#define AG_INLINE_INPUTS 3 /* linear: a, b and the bias */
+
+/* What runs a node: its forward and its vector-Jacobian product. A node
+ * holds the pair its op's specialise step chose when it was recorded (see
+ * struct ag_op), so a replay calls them with no dispatch. */
+typedef bool (*ag_forward_fn)(ag_node *out, char *why, size_t whylen);
+typedef void (*ag_vjp_fn)(ag_node *out);
+typedef struct ag_kernels {
+    ag_forward_fn forward;
+    ag_vjp_fn vjp;
+} ag_kernels;
 
 struct ag_node {
     const ag_op *op;
+    ag_forward_fn forward; /* op->forward, or the specialised one */
+    ag_vjp_fn vjp;         /* op->vjp, or the specialised one; NULL at leaves */
     ag_graph *graph;
-    ag_node *in[AG_MAX_INPUTS];
+    ag_node *in[AG_INLINE_INPUTS]; /* inputs 0..2 (NULL past n_in) */
+    ag_node *const *inputs;        /* all n_in inputs (== in when n_in <= 3) */
     ag_shape shape;
     double *value;
     double *grad;    /* NULL when no gradient flows here */
@@ -118,12 +134,16 @@ struct ag_node {
     double *aux;     /* op-private saved buffer (softmax probabilities) */
     ag_tensor *leaf; /* the user's tensor for param/input leaves */
     const char *name;
-    double attr;     /* op constant (the exponent of pow) */
+    void *params;    /* the op's typed parameters (ops/params.h), a copy in
+                        the graph's arena; NULL for an op without any */
     uint64_t stamp;  /* the graph's stamp when recorded (ag_node_is_current) */
     uint32_t index;  /* position in the graph's recording order */
-    uint8_t n_in;
+    uint32_t n_in;
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
 };
+
+/* The node's parameters as the op's parameter struct: AG_PARAMS(out, ag_axis_params)->axis */
+#define AG_PARAMS(node, type) ((type *)(node)->params)
 
 #define AG_ERROR_SIZE 512
 
@@ -243,44 +263,64 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...);
 
 /* ---- ops (src/ops/) -----------------------------------------------------------
  * An op is a descriptor: its shape rule, forward, vector-Jacobian product
- * (vjp) and Jacobian-vector product (jvp) stand side by side.
- *  shape:   set out->shape (and out->attr-dependent state) from the inputs;
- *           on a mismatch write the reason into why and return false.
- *  forward: compute out->value from the inputs' values; false + why on a
- *           value error (a label out of range).
- *  vjp:     given out->grad, ADD the contribution to each in[i]->grad that is
- *           not NULL.
+ * (vjp) and Jacobian-vector product (jvp) stand side by side. Recording a
+ * node (ag_record) runs four named steps, in this order:
+ *  1. shape:      set out->shape from the inputs' shapes and out->params
+ *                 (it may normalise them: a negative axis made positive);
+ *                 on a mismatch write the reason into why, return false.
+ *  2. specialise: (optional) pick kernels made for the shapes just found,
+ *                 or NULL to keep the op's forward and vjp. matmul and
+ *                 linear pick a matrix-times-short-vector pair (TestNet's
+ *                 layers). A specialised pair computes the same sums in the
+ *                 same order, so it gives the same bits; the op (its name,
+ *                 shape rule, jvp) stays the node's op.
+ *  3. buffers:    value, gradient (when an input takes one) and aux_size()
+ *                 doubles of op-private storage.
+ *  4. forward:    compute out->value from the inputs' values; false + why
+ *                 on a value error (a label out of range).
+ * Then, in a backward sweep:
+ *  vjp:     given out->grad, ADD the contribution to each input's grad
+ *           that is not NULL.
  *  jvp:     compute out->tangent from the inputs' tangents (NULL tangent =
  *           zero).
- *  aux_size: doubles of op-private storage the node needs (may be NULL).
+ * Parameters: params_size bytes of the op's own struct (ops/params.h), copied
+ * into the graph's arena when recorded (zeroed when the caller gives none).
+ * arity: the number of inputs, or AG_VARIADIC for any number from 1 (concat).
  * Every field is named at each definition, so adding one breaks nothing.
- * Variants: a shape rule may set out->op to a variant of its op, a
- * descriptor with the same name, arity, symbol, shape rule and jvp whose
- * forward and vjp are specialised for the shapes it saw (matmul's and
- * linear's matrix times a short vector). The choice is made once, when the
- * node is recorded, and every replay runs the specialised loops with no
- * dispatch; a variant computes the same sums in the same order. */
+ * A new op goes into the registry (ops/registry.c) and gets a test recipe
+ * (tests/recipes*.c): docs/adding-an-op.md walks through it. */
+#define AG_VARIADIC (-1)
+
 struct ag_op {
     const char *name;
     int arity;
     const char *symbol; /* between operand shapes in messages ("@"), or NULL */
+    size_t params_size;
     bool (*shape)(ag_node *out, char *why, size_t whylen);
-    bool (*forward)(ag_node *out, char *why, size_t whylen);
-    void (*vjp)(ag_node *out);
+    const ag_kernels *(*specialize)(const ag_node *out);
+    ag_forward_fn forward;
+    ag_vjp_fn vjp;
     void (*jvp)(ag_node *out);
     size_t (*aux_size)(const ag_node *out);
     const void *rule; /* op-family data: the scalar rule of an elementwise op */
 };
 
-/* Record a node for `op` on inputs (graph taken from the inputs); runs the
- * shape rule and the forward. NULL on error (recorded on the graph). */
-ag_node *ag_record(const ag_op *op, ag_node *a, ag_node *b, double attr);
-/* Same, with the output shape proposed by the caller (reshape): out->shape
- * holds *shape when op->shape runs, which validates it. */
-ag_node *ag_record_shaped(const ag_op *op, ag_node *a, ag_node *b, double attr,
-                          const ag_shape *shape);
-/* Any arity: in[0 .. op->arity-1]; shape may be NULL. */
-ag_node *ag_record_n(const ag_op *op, ag_node *const *in, double attr, const ag_shape *shape);
+/* Record a node for `op` on in[0 .. n_in) (the graph taken from the inputs):
+ * runs the four steps above. params points at the op's parameter struct (or
+ * NULL); shape, when not NULL, is the output shape proposed by the caller
+ * (reshape), which the shape rule then validates. NULL on error (recorded on
+ * the graph, naming the op and every operand's shape). */
+ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
+                   const ag_shape *shape);
+static inline ag_node *ag_record1(const ag_op *op, ag_node *a, const void *params)
+{
+    return ag_record(op, 1, &a, params, NULL);
+}
+static inline ag_node *ag_record2(const ag_op *op, ag_node *a, ag_node *b, const void *params)
+{
+    ag_node *in[2] = {a, b};
+    return ag_record(op, 2, in, params, NULL);
+}
 
 /* p = softmax(x) over n values, shifted by m = max x; *max = m and
  * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */

@@ -28,12 +28,14 @@ long counting_live_blocks(void);
 /* ---- op recipes ------------------------------------------------------------------ */
 /* A recipe builds one op on random (seeded) operands that are inside the op's
  * domain and away from kinks. Differentiable operands are parameter tensors,
- * stored in params[] (at most 2); other operands (labels) go in extra[]. */
+ * stored in params[] (at most OP_CASE_MAX); other operands (labels,
+ * indices, conditions) go in extra[]. */
+#define OP_CASE_MAX 8
 typedef struct op_case {
-    ag_tensor *params[3]; /* up to three operands (linear) */
-    ag_node *param_nodes[3]; /* the leaves recording params[] */
+    ag_tensor *params[OP_CASE_MAX]; /* linear's three operands, concat's n */
+    ag_node *param_nodes[OP_CASE_MAX]; /* the leaves recording params[] */
     int n_params;
-    ag_tensor *extra[2];
+    ag_tensor *extra[OP_CASE_MAX];
     int n_extra;
     ag_node *out;
 } op_case;
@@ -42,6 +44,20 @@ typedef bool (*op_recipe)(ag_graph *g, test_rng *r, op_case *c);
 
 /* The recipe for the op named `name`, or NULL if there is none. */
 op_recipe recipe_for(const char *name);
+/* The same for each group of ops, one file each (tests/recipes_<group>.c);
+ * recipe_for asks them in turn. */
+op_recipe recipe_for_elementwise(const char *name);
+op_recipe recipe_for_reduce(const char *name);
+op_recipe recipe_for_index(const char *name);
+op_recipe recipe_for_matmul(const char *name);
+
+/* Shared by the recipe files (recipes.c): a parameter tensor of the given
+ * shape with values uniform in [lo, hi) (signed_values: a random sign too),
+ * recorded as a leaf of g and kept in c->params; and an extra (non-
+ * differentiable) tensor recorded as an input and kept in c->extra. */
+ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, double hi, bool signed_values);
+ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t);
+ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t);
 void op_case_free(op_case *c);
 
 /* Names of every op in the library's registry (from the internal list). */

@@ -5,8 +5,7 @@
 
 #include "helpers.h"
 
-/* A parameter tensor of the given shape, values from `draw`. */
-static ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, double hi,
+ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, double hi,
                                bool signed_values)
 {
     ag_tensor *t = ag_tensor_zeros(ndim, dims);
@@ -18,10 +17,19 @@ static ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo
     return t;
 }
 
-static ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
+ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
 {
+    ck_assert_int_lt(c->n_params, OP_CASE_MAX);
     c->params[c->n_params] = t;
     return c->param_nodes[c->n_params++] = ag_param(g, t);
+}
+
+ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t)
+{
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_lt(c->n_extra, OP_CASE_MAX);
+    c->extra[c->n_extra++] = t;
+    return ag_input(g, t);
 }
 
 /* Random shape of 1 or 2 dims, each 1..4. */
@@ -212,6 +220,12 @@ op_recipe recipe_for(const char *name)
 {
     for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
         if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
+    op_recipe (*const groups[])(const char *) = {recipe_for_elementwise, recipe_for_reduce,
+                                                 recipe_for_index, recipe_for_matmul};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        op_recipe found = groups[i](name);
+        if (found) return found;
+    }
     return NULL;
 }
 

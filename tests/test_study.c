@@ -310,7 +310,7 @@ static const ag_op wrong_square = {.name = "wrong_square", .arity = 1, .shape = 
 
 static ag_node *wrong_loss(ag_graph *g, void *user)
 {
-    return ag_sum(ag_record(&wrong_square, ag_param(g, user), NULL, 0));
+    return ag_sum(ag_record1(&wrong_square, ag_param(g, user), NULL));
 }
 
 START_TEST(gradcheck_catches_a_wrong_vjp)

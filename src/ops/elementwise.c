@@ -14,6 +14,7 @@
  * elements one by one through the rule's function pointers. Both ways apply
  * the same formula in the same order, so they give the same bits. */
 #include "broadcast.h"
+#include "params.h"
 
 #include <math.h>
 
@@ -319,7 +320,7 @@ static void binary_jvp(ag_node *out)
                                   .shape = binary_shape, .forward = opname##_forward,  \
                                   .vjp = opname##_vjp, .jvp = binary_jvp,              \
                                   .rule = &opname##_rule};                             \
-    ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record(&ag_op_##opname, a, b, 0); }
+    ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record2(&ag_op_##opname, a, b, NULL); }
 
 BINARY_OP(add, "+")
 BINARY_OP(sub, "-")
@@ -386,6 +387,12 @@ static inline double sigmoid_f(double x, double p)
 }
 static inline double sigmoid_df(double x, double y, double p) { (void)x, (void)p; return y * (1.0 - y); }
 
+/* the op constant p of a unary rule: pow's exponent (0 for the others) */
+static inline double unary_param(const ag_node *out)
+{
+    return out->params ? AG_PARAMS(out, const ag_exponent_params)->exponent : 0.0;
+}
+
 static bool unary_shape(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
@@ -398,17 +405,17 @@ static void unary_jvp(ag_node *out)
     const unary_rule *r = out->op->rule;
     const double *x = out->in[0]->value, *y = out->value, *tx = out->in[0]->tangent;
     for (size_t k = 0; k < out->shape.size; k++)
-        out->tangent[k] = tx ? r->df(x[k], y[k], out->attr) * tx[k] : 0.0;
+        out->tangent[k] = tx ? r->df(x[k], y[k], unary_param(out)) * tx[k] : 0.0;
 }
 
 /* Each loop runs over a range of elements [lo, hi) of the node `ctx`, so a
  * large tensor's pass is split over the kernel threads (AG_PARALLEL_RANGE);
  * a tiny tensor's straight code applies straight##_f and straight##_df. */
-#define UNARY_OP(opname, straight)                                                     \
+#define UNARY_OP(opname, straight, psize)                                                   \
     static ALWAYS_INLINE void opname##_forward_range(void *ctx, size_t lo, size_t hi)  \
     {                                                                                  \
         const ag_node *out = ctx;                                                      \
-        const double *x = out->in[0]->value, p = out->attr;                            \
+        const double *x = out->in[0]->value, p = unary_param(out);                            \
         double *restrict y = out->value;                                               \
         FOR_ELEMENTS_AS(lo, hi, k, y[k] = straight##_f(x[k], p),                       \
                         y[k] = opname##_f(x[k], p));                                   \
@@ -417,7 +424,7 @@ static void unary_jvp(ag_node *out)
     {                                                                                  \
         const ag_node *out = ctx;                                                      \
         const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;         \
-        const double p = out->attr;                                                    \
+        const double p = unary_param(out);                                                    \
         double *restrict gx = out->in[0]->grad;                                        \
         FOR_ELEMENTS_AS(lo, hi, k, gx[k] += gy[k] * straight##_df(x[k], y[k], p),      \
                         gx[k] += gy[k] * opname##_df(x[k], y[k], p));                  \
@@ -433,22 +440,22 @@ static void unary_jvp(ag_node *out)
         AG_PARALLEL_RANGE(out->shape.size, 1, opname##_vjp_range, out);                \
     }                                                                                  \
     static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
-    const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .shape = unary_shape,   \
-                                  .forward = opname##_forward, .vjp = opname##_vjp,    \
+    const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = psize,   \
+                                  .shape = unary_shape, .forward = opname##_forward, .vjp = opname##_vjp,    \
                                   .jvp = unary_jvp, .rule = &opname##_rule};
 
-UNARY_OP(neg, neg)
-UNARY_OP(exp, exp)
-UNARY_OP(log, log)
-UNARY_OP(tanh, tanh)
-UNARY_OP(relu, relu_masked)
-UNARY_OP(pow, pow)
-UNARY_OP(sigmoid, sigmoid)
+UNARY_OP(neg, neg, 0)
+UNARY_OP(exp, exp, 0)
+UNARY_OP(log, log, 0)
+UNARY_OP(tanh, tanh, 0)
+UNARY_OP(relu, relu_masked, 0)
+UNARY_OP(pow, pow, sizeof(ag_exponent_params))
+UNARY_OP(sigmoid, sigmoid, 0)
 
-ag_node *ag_neg(ag_node *a) { return ag_record(&ag_op_neg, a, NULL, 0); }
-ag_node *ag_exp(ag_node *a) { return ag_record(&ag_op_exp, a, NULL, 0); }
-ag_node *ag_log(ag_node *a) { return ag_record(&ag_op_log, a, NULL, 0); }
-ag_node *ag_tanh(ag_node *a) { return ag_record(&ag_op_tanh, a, NULL, 0); }
-ag_node *ag_relu(ag_node *a) { return ag_record(&ag_op_relu, a, NULL, 0); }
-ag_node *ag_sigmoid(ag_node *a) { return ag_record(&ag_op_sigmoid, a, NULL, 0); }
-ag_node *ag_pow(ag_node *a, double p) { return ag_record(&ag_op_pow, a, NULL, p); }
+ag_node *ag_neg(ag_node *a) { return ag_record1(&ag_op_neg, a, NULL); }
+ag_node *ag_exp(ag_node *a) { return ag_record1(&ag_op_exp, a, NULL); }
+ag_node *ag_log(ag_node *a) { return ag_record1(&ag_op_log, a, NULL); }
+ag_node *ag_tanh(ag_node *a) { return ag_record1(&ag_op_tanh, a, NULL); }
+ag_node *ag_relu(ag_node *a) { return ag_record1(&ag_op_relu, a, NULL); }
+ag_node *ag_sigmoid(ag_node *a) { return ag_record1(&ag_op_sigmoid, a, NULL); }
+ag_node *ag_pow(ag_node *a, double p) { return ag_record1(&ag_op_pow, a, &(ag_exponent_params){p}); }

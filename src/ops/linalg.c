@@ -7,10 +7,7 @@
 
 #include <stdio.h>
 
-/* the matrix-vector variants, for K = 1 .. SMALL_K_MAX (defined below) */
-static const ag_op matmul_matvec_ops[SMALL_K_MAX];
-
-/* The product's shape (also linear's); no variant chosen */
+/* The product's shape (also linear's) */
 bool ag_matmul_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *a = &out->in[0]->shape, *b = &out->in[1]->shape;
@@ -29,15 +26,6 @@ bool ag_matmul_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     out->shape = (ag_shape){.ndim = 2, .dims = {a->dims[0], b->dims[1], 1, 1}, .size = size};
-    return true;
-}
-
-/* ag_matmul_shape, and the matrix-vector variant where one fits */
-static bool matmul_shape(ag_node *out, char *why, size_t len)
-{
-    if (!ag_matmul_shape(out, why, len)) return false;
-    int M = out->shape.dims[0], N = out->shape.dims[1], K = out->in[0]->shape.dims[1];
-    if (takes_matvec_variant(M, N, K)) out->op = &matmul_matvec_ops[K - 1];
     return true;
 }
 
@@ -63,10 +51,17 @@ void ag_matmul_jvp(ag_node *out)
     if (b->tangent) ag_gemm(false, false, M, N, K, a->value, K, b->tangent, N, beta, out->tangent, N);
 }
 
-MATVEC_VARIANT_TABLE(matmul_matvec_ops, matmul_matvec, false, "matmul", matmul_shape, ag_matmul_jvp)
+/* a matrix times a short vector (K = 1 .. SMALL_K_MAX) */
+MATVEC_KERNEL_TABLE(matmul_matvec_kernels, matmul_matvec, false)
+
+static const ag_kernels *matmul_specialize(const ag_node *out)
+{
+    int M = out->shape.dims[0], N = out->shape.dims[1], K = out->in[0]->shape.dims[1];
+    return takes_matvec_variant(M, N, K) ? &matmul_matvec_kernels[K - 1] : NULL;
+}
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
-                            .shape = matmul_shape, .forward = matmul_forward,
-                            .vjp = matmul_vjp, .jvp = ag_matmul_jvp};
+                            .shape = ag_matmul_shape, .specialize = matmul_specialize,
+                            .forward = matmul_forward, .vjp = matmul_vjp, .jvp = ag_matmul_jvp};
 
-ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record(&ag_op_matmul, a, b, 0); }
+ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }

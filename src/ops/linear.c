@@ -2,7 +2,7 @@
  * One node instead of a matmul and an add: one pass fewer over Y, no
  * intermediate product to keep or to zero, one op fewer to dispatch.
  * The bias c is added along its broadcast, element (i, j) of it being
- * c[i*rs + j*cs] (attr holds which broadcast; the strides follow; a bias of
+ * c[i*rs + j*cs] (linear_params holds which broadcast; the strides follow; a bias of
  * Y's size is read straight):
  *   same    [M,N]            (flat)       dc[i,j] += dY[i,j]
  *   row     [N] or [1,N]     rs 0, cs 1   dc[j]   += sum_i dY[i,j]
@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* a layer's matrix-vector variants, for K = 1 .. SMALL_K_MAX (defined below) */
-static const ag_op linear_matvec_ops[SMALL_K_MAX];
-
 enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_SCALAR };
+
+/* set by the shape rule */
+typedef struct linear_params {
+    enum bias_kind bias;
+} linear_params;
 
 /* How the bias lies over Y [M,N]: element (i, j) is c[i*rs + j*cs]; flat
  * when it has Y's size, and so Y's layout (same shape, a column when N = 1,
@@ -34,7 +36,7 @@ static bias_view bias_of(const ag_node *out)
     /* by kind (same, row, column, scalar); a same-shape bias is always flat,
      * and a flat bias is read straight, so its strides are never used */
     static const unsigned char row_step[] = {0, 0, 1, 0}, col_step[] = {1, 1, 0, 0};
-    int kind = (int)out->attr;
+    int kind = (int)AG_PARAMS(out, const linear_params)->bias;
     return (bias_view){.M = out->shape.dims[0], .N = out->shape.dims[1],
                        .rs = row_step[kind], .cs = col_step[kind],
                        .flat = out->in[2]->shape.size == out->shape.size};
@@ -45,21 +47,20 @@ static bool linear_shape(ag_node *out, char *why, size_t len)
     if (!ag_matmul_shape(out, why, len)) return false;
     int M = out->shape.dims[0], N = out->shape.dims[1];
     const ag_shape *c = &out->in[2]->shape;
+    linear_params *p = out->params;
     if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == N)
-        out->attr = BIAS_SAME;
+        p->bias = BIAS_SAME;
     else if ((c->ndim == 1 && c->dims[0] == N) || (c->ndim == 2 && c->dims[0] == 1 && c->dims[1] == N))
-        out->attr = BIAS_ROW;
+        p->bias = BIAS_ROW;
     else if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == 1)
-        out->attr = BIAS_COLUMN;
+        p->bias = BIAS_COLUMN;
     else if (c->size == 1) /* a scalar, [1] or [1,1]: added everywhere, as ag_add would */
-        out->attr = BIAS_SCALAR;
+        p->bias = BIAS_SCALAR;
     else {
         snprintf(why, len, "the bias must be [%d,%d], [%d] or [1,%d] (a row), [%d,1] (a column) "
                            "or one value for the [%d,%d] product", M, N, N, N, M, M, N);
         return false;
     }
-    if (takes_matvec_variant(M, N, out->in[0]->shape.dims[1]) && c->size == (size_t)M)
-        out->op = &linear_matvec_ops[out->in[0]->shape.dims[1] - 1];
     return true;
 }
 
@@ -240,10 +241,19 @@ static void linear_jvp(ag_node *out)
 
 /* a matrix times a short vector with a bias of M values (a column [M,1], or
  * [M] or [1,M] when M = 1, all read straight): TestNet's layers */
-MATVEC_VARIANT_TABLE(linear_matvec_ops, linear_matvec, true, "linear", linear_shape, linear_jvp)
+MATVEC_KERNEL_TABLE(linear_matvec_kernels, linear_matvec, true)
+
+static const ag_kernels *linear_specialize(const ag_node *out)
+{
+    int M = out->shape.dims[0], N = out->shape.dims[1], K = out->in[0]->shape.dims[1];
+    if (takes_matvec_variant(M, N, K) && out->in[2]->shape.size == (size_t)M)
+        return &linear_matvec_kernels[K - 1];
+    return NULL;
+}
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
-                            .shape = linear_shape, .forward = linear_forward,
+                            .params_size = sizeof(linear_params), .shape = linear_shape,
+                            .specialize = linear_specialize, .forward = linear_forward,
                             .vjp = linear_vjp, .jvp = linear_jvp};
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
@@ -251,6 +261,6 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
     /* no bias: the product alone (a NULL left by a failed call has already
      * failed the graph, and matmul then returns NULL too) */
     if (!bias) return ag_matmul(a, b);
-    ag_node *in[AG_MAX_INPUTS] = {a, b, bias};
-    return ag_record_n(&ag_op_linear, in, 0, NULL);
+    ag_node *in[3] = {a, b, bias};
+    return ag_record(&ag_op_linear, 3, in, NULL, NULL);
 }

@@ -12,10 +12,15 @@
 #include <math.h>
 #include <stdio.h>
 
-/* rows N of the logits (stored in attr by the shape rule; converted through
- * long, one instruction where size_t takes a branch) and classes C:
- * a vector is one row of all its values, an [N,C] matrix N rows of C */
-static size_t rows_of(const ag_node *out) { return (size_t)(long)out->attr; }
+/* rows N of the logits, set by the shape rule (it depends on the labels
+ * too: [3,1] logits with one label are one row of 3 classes) */
+typedef struct xent_params {
+    size_t rows;
+} xent_params;
+
+/* rows N and classes C: a vector is one row of all its values, an [N,C]
+ * matrix N rows of C */
+static size_t rows_of(const ag_node *out) { return AG_PARAMS(out, const xent_params)->rows; }
 static size_t classes_of(const ag_node *out)
 {
     const ag_shape *z = &out->in[0]->shape;
@@ -32,9 +37,9 @@ static bool xent_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     if (vector_like && n_labels == 1) {
-        out->attr = 1;
+        AG_PARAMS(out, xent_params)->rows = 1;
     } else if (z->ndim == 2 && n_labels == (size_t)z->dims[0]) {
-        out->attr = z->dims[0];
+        AG_PARAMS(out, xent_params)->rows = (size_t)z->dims[0];
     } else {
         snprintf(why, len, "%zu labels for logits of %d rows (one label per row of [N,C] "
                            "logits, or one label for a vector)",
@@ -108,12 +113,12 @@ static void xent_jvp(ag_node *out)
 }
 
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
-                                  .shape = xent_shape, .forward = xent_forward,
+                                  .params_size = sizeof(xent_params), .shape = xent_shape, .forward = xent_forward,
                                   .vjp = xent_vjp, .jvp = xent_jvp, .aux_size = xent_aux};
 
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)
 {
-    return ag_record(&ag_op_softmax_xent, logits, labels, 0);
+    return ag_record2(&ag_op_softmax_xent, logits, labels, NULL);
 }
 
 ag_node *ag_softmax_xent_label(ag_node *logits, int label)
@@ -173,5 +178,5 @@ const ag_op ag_op_mse = {.name = "mse", .arity = 2, .symbol = "vs", .shape = mse
 
 ag_node *ag_mse(ag_node *prediction, ag_node *target)
 {
-    return ag_record(&ag_op_mse, prediction, target, 0);
+    return ag_record2(&ag_op_mse, prediction, target, NULL);
 }

@@ -205,16 +205,16 @@ static inline void matmul_grads(const ag_node *out)
     if (b->grad) ag_gemm(true, false, K, N, M, a->value, K, out->grad, N, 1.0, b->grad, N);
 }
 
-/* Variants for a matrix times a short vector: Y [M,1] = A [M,K] @ x [K,1]
+/* Kernels for a matrix times a short vector: Y [M,1] = A [M,K] @ x [K,1]
  * (+ a bias c of M values when WITH_BIAS), K a constant in 1..SMALL_K_MAX
- * and the product small (TestNet's layers; a 4-feature sample). The shape
- * rule of matmul or linear gives such a node the descriptor of its variant
- * (see struct ag_op), so a replay goes straight to the loops above with K
+ * and the product small (TestNet's layers; a 4-feature sample). The
+ * specialise step of matmul or linear gives such a node these kernels (see
+ * struct ag_op), so a replay goes straight to the loops above with K
  * unrolled, past the size, shape and bias tests: the same loops in the same
  * order as the general path, so the same bits (but for the sign of a NaN,
  * which IEEE leaves open and the compiler's operand order decides).
  *   y = c + A x;  dA += dy x^T,  dx += A^T dy,  dc += dy                    */
-#define MATVEC_VARIANT(prefix, K, WITH_BIAS)                                               \
+#define MATVEC_KERNELS(prefix, K, WITH_BIAS)                                               \
     static bool prefix##K##_forward(ag_node *out, char *why, size_t len)                   \
     {                                                                                      \
         (void)why, (void)len;                                                              \
@@ -234,24 +234,16 @@ static inline void matmul_grads(const ag_node *out)
         }                                                                                  \
     }
 
-/* The descriptor of variant K: the op's name, arity, shape rule and jvp,
- * the variant's forward and vjp. */
-#define MATVEC_VARIANT_OP(prefix, K, WITH_BIAS, NAME, SHAPE, JVP)                          \
-    {.name = NAME, .arity = (WITH_BIAS) ? 3 : 2, .symbol = "@", .shape = SHAPE,            \
-     .forward = prefix##K##_forward, .vjp = prefix##K##_vjp, .jvp = JVP}
-
-/* The four variants' functions (prefix1_forward .. prefix4_vjp) and the
- * table of their descriptors, table[K - 1] for K = 1 .. SMALL_K_MAX. */
-#define MATVEC_VARIANT_TABLE(table, prefix, WITH_BIAS, NAME, SHAPE, JVP)                   \
-    MATVEC_VARIANT(prefix, 1, WITH_BIAS)                                                   \
-    MATVEC_VARIANT(prefix, 2, WITH_BIAS)                                                   \
-    MATVEC_VARIANT(prefix, 3, WITH_BIAS)                                                   \
-    MATVEC_VARIANT(prefix, 4, WITH_BIAS)                                                   \
-    static const ag_op table[SMALL_K_MAX] = {                                              \
-        MATVEC_VARIANT_OP(prefix, 1, WITH_BIAS, NAME, SHAPE, JVP),                         \
-        MATVEC_VARIANT_OP(prefix, 2, WITH_BIAS, NAME, SHAPE, JVP),                         \
-        MATVEC_VARIANT_OP(prefix, 3, WITH_BIAS, NAME, SHAPE, JVP),                         \
-        MATVEC_VARIANT_OP(prefix, 4, WITH_BIAS, NAME, SHAPE, JVP)};
+/* The four pairs' functions (prefix1_forward .. prefix4_vjp) and the table
+ * of them, table[K - 1] for K = 1 .. SMALL_K_MAX. */
+#define MATVEC_KERNEL_TABLE(table, prefix, WITH_BIAS)                                      \
+    MATVEC_KERNELS(prefix, 1, WITH_BIAS)                                                   \
+    MATVEC_KERNELS(prefix, 2, WITH_BIAS)                                                   \
+    MATVEC_KERNELS(prefix, 3, WITH_BIAS)                                                   \
+    MATVEC_KERNELS(prefix, 4, WITH_BIAS)                                                   \
+    static const ag_kernels table[SMALL_K_MAX] = {                                         \
+        {prefix##1_forward, prefix##1_vjp}, {prefix##2_forward, prefix##2_vjp},            \
+        {prefix##3_forward, prefix##3_vjp}, {prefix##4_forward, prefix##4_vjp}};
 
 /* Whether a product of A [M,K] and B [K,N] takes a matrix-vector variant. */
 static inline bool takes_matvec_variant(int M, int N, int K)

@@ -1,7 +1,7 @@
 /* reduce.c -- reductions of every element to a scalar.
  *   sum:  y = sum_i x_i       dy/dx_i = 1
  *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
-#include "../internal.h"
+#include "params.h"
 
 static bool scalar_shape(ag_node *out, char *why, size_t len)
 {
@@ -50,8 +50,8 @@ const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = scalar_shape,
                           .forward = reduce_forward, .vjp = reduce_vjp, .jvp = reduce_jvp,
                           .rule = &mean_marker};
 
-ag_node *ag_sum(ag_node *a) { return ag_record(&ag_op_sum, a, NULL, 0); }
-ag_node *ag_mean(ag_node *a) { return ag_record(&ag_op_mean, a, NULL, 0); }
+ag_node *ag_sum(ag_node *a) { return ag_record1(&ag_op_sum, a, NULL); }
+ag_node *ag_mean(ag_node *a) { return ag_record1(&ag_op_mean, a, NULL); }
 
 /* ---- along one axis -----------------------------------------------------------
  * x viewed as [outer, A, inner] around axis (A its length); y is [outer, inner]
@@ -63,7 +63,7 @@ typedef struct axis_view { size_t outer, len, inner; } axis_view;
 static axis_view view_of(const ag_node *out)
 {
     const ag_shape *x = &out->in[0]->shape;
-    int axis = (int)out->attr;
+    int axis = AG_PARAMS(out, const ag_axis_params)->axis;
     axis_view v = {1, (size_t)x->dims[axis], 1};
     for (int i = 0; i < axis; i++) v.outer *= (size_t)x->dims[i];
     for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->dims[i];
@@ -72,19 +72,20 @@ static axis_view view_of(const ag_node *out)
 
 static double axis_weight(const ag_node *out)
 {
-    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[(int)out->attr] : 1.0;
+    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[AG_PARAMS(out, const ag_axis_params)->axis] : 1.0;
 }
 
 static bool axis_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->in[0]->shape;
-    int axis = (int)out->attr;
+    ag_axis_params *p = out->params;
+    int axis = p->axis;
     if (axis < 0) axis += x->ndim;
     if (x->ndim == 0 || axis < 0 || axis >= x->ndim) {
-        snprintf(why, len, "axis %d is out of range for %d dimensions", (int)out->attr, x->ndim);
+        snprintf(why, len, "axis %d is out of range for %d dimensions", p->axis, x->ndim);
         return false;
     }
-    out->attr = axis;
+    p->axis = axis;
     int dims[AG_MAX_DIMS], n = 0;
     for (int i = 0; i < x->ndim; i++)
         if (i != axis) dims[n++] = x->dims[i];
@@ -127,11 +128,13 @@ static void axis_jvp(ag_node *out)
     axis_reduce(out, out->in[0]->tangent, out->tangent);
 }
 
-const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .shape = axis_shape,
+const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                              .shape = axis_shape,
                               .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp};
-const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .shape = axis_shape,
+const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                               .shape = axis_shape,
                                .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp,
                                .rule = &mean_marker};
 
-ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record(&ag_op_sum_axis, a, NULL, axis); }
-ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record(&ag_op_mean_axis, a, NULL, axis); }
+ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
+ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis, a, &(ag_axis_params){axis}); }

@@ -83,7 +83,7 @@ const ag_op ag_op_transpose = {.name = "transpose", .arity = 1, .shape = transpo
 const ag_op ag_op_reshape = {.name = "reshape", .arity = 1, .shape = reshape_shape,
                              .forward = reshape_forward, .vjp = reshape_vjp, .jvp = reshape_jvp};
 
-ag_node *ag_transpose(ag_node *a) { return ag_record(&ag_op_transpose, a, NULL, 0); }
+ag_node *ag_transpose(ag_node *a) { return ag_record1(&ag_op_transpose, a, NULL); }
 
 /* Resolve one -1 in dims from the element count of a; false on a bad request. */
 static bool resolve_dims(const ag_node *a, int ndim, const int *dims, int out[AG_MAX_DIMS])
@@ -122,5 +122,5 @@ ag_node *ag_reshape(ag_node *a, int ndim, const int *dims)
                       a->shape.size);
         return NULL;
     }
-    return ag_record_shaped(&ag_op_reshape, a, NULL, 0, &shape);
+    return ag_record(&ag_op_reshape, 1, &a, NULL, &shape);
 }

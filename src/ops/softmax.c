@@ -82,7 +82,7 @@ const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_sha
                              .forward = softmax_forward, .vjp = softmax_vjp,
                              .jvp = softmax_jvp};
 
-ag_node *ag_softmax(ag_node *a) { return ag_record(&ag_op_softmax, a, NULL, 0); }
+ag_node *ag_softmax(ag_node *a) { return ag_record1(&ag_op_softmax, a, NULL); }
 
 /* ---- log_softmax -------------------------------------------------------------
  * Same rows as softmax: y_c = x_c - m - log sum_j exp(x_j - m)
@@ -128,4 +128,4 @@ const ag_op ag_op_log_softmax = {.name = "log_softmax", .arity = 1, .shape = sof
                                  .forward = log_softmax_forward, .vjp = log_softmax_vjp,
                                  .jvp = log_softmax_jvp};
 
-ag_node *ag_log_softmax(ag_node *a) { return ag_record(&ag_op_log_softmax, a, NULL, 0); }
+ag_node *ag_log_softmax(ag_node *a) { return ag_record1(&ag_op_log_softmax, a, NULL); }

@@ -32,10 +32,10 @@ static void input_shapes(const ag_node *n, char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int k = 0; k < n->n_in && used < len; k++) {
+    for (int k = 0; k < (int)n->n_in && used < len; k++) {
         char shape[32];
         int w = snprintf(buf + used, len - used, "%s(%s)", k ? ", " : "",
-                         ag_shape_str(&n->in[k]->shape, shape, sizeof shape));
+                         ag_shape_str(&n->inputs[k]->shape, shape, sizeof shape));
         if (w < 0) break;
         used += (size_t)w;
     }
@@ -56,8 +56,8 @@ static const char *leaf_label(const ag_node *leaf, char *buf, size_t len)
  * *at), or -1: the non-finite value came in rather than being made by n. */
 static int non_finite_input(const ag_node *n, long *at)
 {
-    for (int k = 0; k < n->n_in; k++) {
-        *at = first_non_finite(n->in[k]->value, n->in[k]->shape.size);
+    for (int k = 0; k < (int)n->n_in; k++) {
+        *at = first_non_finite(n->inputs[k]->value, n->inputs[k]->shape.size);
         if (*at >= 0) return k;
     }
     return -1;
@@ -67,7 +67,7 @@ static int non_finite_input(const ag_node *n, long *at)
  * its source; an op's node held it already (it ran before detection was on). */
 static void came_in(ag_graph *g, const ag_node *n, int k, long at, const char *pass)
 {
-    const ag_node *in = n->in[k];
+    const ag_node *in = n->inputs[k];
     char label[64], in_label[80];
     ag_node_label(n, label, sizeof label);
     if (in->leaf || in->op == &ag_op_constant)
@@ -101,8 +101,8 @@ bool ag_check_value(ag_graph *g, const ag_node *n)
 
 bool ag_check_input_grads(ag_graph *g, const ag_node *n)
 {
-    for (int k = 0; k < n->n_in; k++) {
-        const ag_node *in = n->in[k];
+    for (int k = 0; k < (int)n->n_in; k++) {
+        const ag_node *in = n->inputs[k];
         long bad = in->grad ? first_non_finite(in->grad, in->shape.size) : -1;
         if (bad < 0) continue;
         long at;

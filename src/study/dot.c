@@ -78,8 +78,8 @@ bool ag_graph_write_dot(const ag_graph *g, FILE *out)
     for (size_t i = 0; i < g->n_nodes; i++) dot_node(out, g->nodes[i]);
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ag_node *n = g->nodes[i];
-        for (int k = 0; k < n->n_in; k++)
-            fprintf(out, "  n%u -> n%u;\n", (unsigned)n->in[k]->index, (unsigned)n->index);
+        for (int k = 0; k < (int)n->n_in; k++)
+            fprintf(out, "  n%u -> n%u;\n", (unsigned)n->inputs[k]->index, (unsigned)n->index);
     }
     fputs("}\n", out);
     return !ferror(out);

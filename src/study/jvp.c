@@ -14,8 +14,8 @@ static long seed_index(const ag_node *n, size_t n_seeds, ag_node *const *seeds)
 
 static bool any_input_has_tangent(const ag_node *n)
 {
-    for (int k = 0; k < n->n_in; k++)
-        if (n->in[k]->tangent) return true;
+    for (int k = 0; k < (int)n->n_in; k++)
+        if (n->inputs[k]->tangent) return true;
     return false;
 }
 

@@ -50,25 +50,27 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
     fprintf(out, "d%s/d%s = ", root_label, ag_node_label(n, label, sizeof label));
     print_inline(out, n->grad, n->shape.size);
     fprintf(out, "    at %s = %s(", label, n->op->name);
-    for (int k = 0; k < n->n_in; k++)
-        fprintf(out, "%s%s", k ? ", " : "", ag_node_label(n->in[k], in_label, sizeof in_label));
+    for (int k = 0; k < (int)n->n_in; k++)
+        fprintf(out, "%s%s", k ? ", " : "", ag_node_label(n->inputs[k], in_label, sizeof in_label));
     fprintf(out, ") [%s]\n", ag_shape_str(&n->shape, shape, sizeof shape));
-    double *before[AG_MAX_INPUTS] = {NULL};
-    for (int k = 0; k < n->n_in; k++) {
-        const ag_node *in = n->in[k];
+    /* each input's gradient before the vjp (NULL: none, or a repeat) */
+    double **before = ag_calloc(n->n_in, sizeof *before);
+    for (int k = 0; k < (int)n->n_in; k++) {
+        const ag_node *in = n->inputs[k];
         bool repeated = false; /* an operand used twice gets one combined share */
-        for (int j = 0; j < k; j++) repeated |= n->in[j] == in;
-        if (!in->grad || repeated) continue;
+        for (int j = 0; j < k; j++) repeated |= n->inputs[j] == in;
+        if (!before || !in->grad || repeated) continue;
         before[k] = ag_malloc(in->shape.size * sizeof(double));
         if (before[k]) memcpy(before[k], in->grad, in->shape.size * sizeof(double));
     }
-    n->op->vjp(n);
-    for (int k = 0; k < n->n_in; k++) {
-        const ag_node *in = n->in[k];
-        if (!before[k]) continue;
+    n->vjp(n);
+    for (int k = 0; k < (int)n->n_in; k++) {
+        const ag_node *in = n->inputs[k];
+        if (!before || !before[k]) continue;
         for (size_t i = 0; i < in->shape.size; i++) before[k][i] = in->grad[i] - before[k][i];
         fprintf(out, "    sends d%s/d%s += ", root_label, ag_node_label(in, in_label, sizeof in_label));
         print_inline(out, before[k], in->shape.size);
         ag_free(before[k]);
     }
+    ag_free(before);
 }
