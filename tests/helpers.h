@@ -50,6 +50,13 @@ op_recipe recipe_for_elementwise(const char *name);
 op_recipe recipe_for_reduce(const char *name);
 op_recipe recipe_for_index(const char *name);
 op_recipe recipe_for_matmul(const char *name);
+/* NaN and +-Inf cases of a group's ops (test_gradients.c's
+ * nan_and_inf_follow_ieee_through_every_op asks them in turn): run the
+ * op's cases and return true, or false when `name` is not in the group. */
+bool ieee_specials_elementwise(const char *name);
+bool ieee_specials_reduce(const char *name);
+bool ieee_specials_index(const char *name);
+bool ieee_specials_matmul(const char *name);
 
 /* Shared by the recipe files (recipes.c): a parameter tensor of the given
  * shape with values uniform in [lo, hi) (signed_values: a random sign too),

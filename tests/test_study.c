@@ -42,7 +42,7 @@ START_TEST(jvp_and_vjp_are_adjoint_for_every_op)
         ck_assert_msg(recipe_for(name) != NULL, "op '%s' has no recipe", name);
         ck_assert_msg(recipe_for(name)(g, &r, &c), "%s: %s", name, ag_graph_error(g));
         size_t m = ag_node_size(c.out);
-        double *u = malloc(m * sizeof *u), *v[3] = {NULL, NULL, NULL};
+        double *u = malloc(m * sizeof *u), *v[OP_CASE_MAX] = {NULL};
         for (size_t i = 0; i < m; i++) u[i] = rng_uniform(&r, -1, 1);
         for (int p = 0; p < c.n_params; p++) {
             v[p] = malloc(ag_tensor_size(c.params[p]) * sizeof(double));
