@@ -285,6 +285,10 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...);
  *           zero).
  * Parameters: params_size bytes of the op's own struct (ops/params.h), copied
  * into the graph's arena when recorded (zeroed when the caller gives none).
+ * print_params writes them as "key=value" pairs joined by ", " (a value is a
+ * number, %.17g for a double, a word, or a list "[2,0,1]"), snprintf-style: for the
+ * graph's picture, the trace and the PyTorch cross-check (tools/). An op
+ * with params_size > 0 has one.
  * arity: the number of inputs, or AG_VARIADIC for any number from 1 (concat).
  * Every field is named at each definition, so adding one breaks nothing.
  * A new op goes into the registry (ops/registry.c) and gets a test recipe
@@ -296,6 +300,7 @@ struct ag_op {
     int arity;
     const char *symbol; /* between operand shapes in messages ("@"), or NULL */
     size_t params_size;
+    int (*print_params)(const ag_node *out, char *buf, size_t len);
     bool (*shape)(ag_node *out, char *why, size_t whylen);
     const ag_kernels *(*specialize)(const ag_node *out);
     ag_forward_fn forward;

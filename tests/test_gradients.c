@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "internal.h"
 
 #define TRIALS_PER_OP 12
 
@@ -14,7 +15,20 @@ START_TEST(every_op_has_a_recipe)
 {
     for (size_t i = 0; i < registry_size(); i++)
         ck_assert_msg(recipe_for(registry_name(i)) != NULL,
-                      "op '%s' has no test recipe in tests/recipes.c", registry_name(i));
+                      "op '%s' has no test recipe in tests/recipes*.c", registry_name(i));
+}
+END_TEST
+
+/* An op with parameters prints them (the graph's picture, the trace and the
+ * PyTorch cross-check read them), and one without has no printer. */
+START_TEST(every_op_with_parameters_prints_them)
+{
+    for (size_t i = 0; i < ag_n_ops; i++) {
+        const ag_op *op = ag_all_ops[i];
+        ck_assert_msg((op->params_size > 0) == (op->print_params != NULL),
+                      "op '%s': params_size %zu but %s print_params", op->name, op->params_size,
+                      op->print_params ? "a" : "no");
+    }
 }
 END_TEST
 
@@ -536,6 +550,7 @@ Suite *gradient_suite(void)
     Suite *s = suite_create("gradients");
     TCase *tc = tcase_create("vjp vs finite differences");
     tcase_add_test(tc, every_op_has_a_recipe);
+    tcase_add_test(tc, every_op_with_parameters_prints_them);
     tcase_add_loop_test(tc, vjp_matches_finite_differences, 0, (int)registry_size());
     suite_add_tcase(s, tc);
     TCase *ieee = tcase_create("NaN and Inf");

@@ -17,6 +17,7 @@
 #include "params.h"
 
 #include <math.h>
+#include <stdio.h>
 
 /* for (size_t k = lo; k < hi; k++) STMT; with a tiny tensor's whole range
  * (at most TINY_ELEMENTS, TestNet's sizes) as straight code, one statement
@@ -393,6 +394,11 @@ static inline double unary_param(const ag_node *out)
     return out->params ? AG_PARAMS(out, const ag_exponent_params)->exponent : 0.0;
 }
 
+static int pow_print_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "exponent=%.17g", unary_param(out));
+}
+
 static bool unary_shape(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
@@ -411,7 +417,7 @@ static void unary_jvp(ag_node *out)
 /* Each loop runs over a range of elements [lo, hi) of the node `ctx`, so a
  * large tensor's pass is split over the kernel threads (AG_PARALLEL_RANGE);
  * a tiny tensor's straight code applies straight##_f and straight##_df. */
-#define UNARY_OP(opname, straight, psize)                                                   \
+#define UNARY_OP(opname, straight, psize, print)                                                   \
     static ALWAYS_INLINE void opname##_forward_range(void *ctx, size_t lo, size_t hi)  \
     {                                                                                  \
         const ag_node *out = ctx;                                                      \
@@ -441,16 +447,17 @@ static void unary_jvp(ag_node *out)
     }                                                                                  \
     static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = psize,   \
+                                  .print_params = print,                             \
                                   .shape = unary_shape, .forward = opname##_forward, .vjp = opname##_vjp,    \
                                   .jvp = unary_jvp, .rule = &opname##_rule};
 
-UNARY_OP(neg, neg, 0)
-UNARY_OP(exp, exp, 0)
-UNARY_OP(log, log, 0)
-UNARY_OP(tanh, tanh, 0)
-UNARY_OP(relu, relu_masked, 0)
-UNARY_OP(pow, pow, sizeof(ag_exponent_params))
-UNARY_OP(sigmoid, sigmoid, 0)
+UNARY_OP(neg, neg, 0, NULL)
+UNARY_OP(exp, exp, 0, NULL)
+UNARY_OP(log, log, 0, NULL)
+UNARY_OP(tanh, tanh, 0, NULL)
+UNARY_OP(relu, relu_masked, 0, NULL)
+UNARY_OP(pow, pow, sizeof(ag_exponent_params), pow_print_params)
+UNARY_OP(sigmoid, sigmoid, 0, NULL)
 
 ag_node *ag_neg(ag_node *a) { return ag_record1(&ag_op_neg, a, NULL); }
 ag_node *ag_exp(ag_node *a) { return ag_record1(&ag_op_exp, a, NULL); }

@@ -42,6 +42,12 @@ static bias_view bias_of(const ag_node *out)
                        .flat = out->in[2]->shape.size == out->shape.size};
 }
 
+static int linear_print_params(const ag_node *out, char *buf, size_t len)
+{
+    static const char *const kinds[] = {"same", "row", "column", "scalar"};
+    return snprintf(buf, len, "bias=%s", kinds[AG_PARAMS(out, const linear_params)->bias]);
+}
+
 static bool linear_shape(ag_node *out, char *why, size_t len)
 {
     if (!ag_matmul_shape(out, why, len)) return false;
@@ -252,7 +258,8 @@ static const ag_kernels *linear_specialize(const ag_node *out)
 }
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
-                            .params_size = sizeof(linear_params), .shape = linear_shape,
+                            .params_size = sizeof(linear_params), .print_params = linear_print_params,
+                            .shape = linear_shape,
                             .specialize = linear_specialize, .forward = linear_forward,
                             .vjp = linear_vjp, .jvp = linear_jvp};
 

@@ -27,6 +27,11 @@ static size_t classes_of(const ag_node *out)
     return rows_of(out) == 1 ? z->size : (size_t)z->dims[1];
 }
 
+static int xent_print_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "rows=%zu", rows_of(out));
+}
+
 static bool xent_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *z = &out->in[0]->shape;
@@ -113,7 +118,8 @@ static void xent_jvp(ag_node *out)
 }
 
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
-                                  .params_size = sizeof(xent_params), .shape = xent_shape, .forward = xent_forward,
+                                  .params_size = sizeof(xent_params), .print_params = xent_print_params,
+                                  .shape = xent_shape, .forward = xent_forward,
                                   .vjp = xent_vjp, .jvp = xent_jvp, .aux_size = xent_aux};
 
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)

@@ -14,6 +14,9 @@ typedef struct ag_axis_params {
     int axis;
 } ag_axis_params;
 
+/* print_params for the structs below that ops share */
+int ag_print_axis_params(const ag_node *out, char *buf, size_t len);
+
 /* pow: y = x^exponent */
 typedef struct ag_exponent_params {
     double exponent;

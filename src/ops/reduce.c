@@ -75,6 +75,11 @@ static double axis_weight(const ag_node *out)
     return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[AG_PARAMS(out, const ag_axis_params)->axis] : 1.0;
 }
 
+int ag_print_axis_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "axis=%d", AG_PARAMS(out, const ag_axis_params)->axis);
+}
+
 static bool axis_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->in[0]->shape;
@@ -129,9 +134,11 @@ static void axis_jvp(ag_node *out)
 }
 
 const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                              .print_params = ag_print_axis_params,
                               .shape = axis_shape,
                               .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp};
 const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                              .print_params = ag_print_axis_params,
                                .shape = axis_shape,
                                .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp,
                                .rule = &mean_marker};
