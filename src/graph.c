@@ -129,8 +129,7 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     n->forward = op->forward;
     n->vjp = op->vjp;
     n->graph = g;
-    n->in[0] = n->in[1] = n->in[2] = NULL;
-    n->inputs = n->in;
+    n->inputs = n->in; /* in[] is written by the caller (node_inputs, leaf_new) */
     n->shape = (ag_shape){0};
     n->value = n->grad = n->tangent = n->aux = NULL;
     n->leaf = NULL;
@@ -191,8 +190,9 @@ __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_n
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
     n->value = arena_doubles(g, n->shape.size);
-    bool wants_grad = false;
-    for (uint32_t k = 0; k < n->n_in; k++) wants_grad |= n->inputs[k]->grad != NULL;
+    /* in[] past n_in is NULL; inputs[] holds the rest of a longer list */
+    bool wants_grad = n->in[0]->grad || (n->in[1] && n->in[1]->grad) || (n->in[2] && n->in[2]->grad);
+    for (uint32_t k = AG_INLINE_INPUTS; k < n->n_in && !wants_grad; k++) wants_grad = n->inputs[k]->grad != NULL;
     if (wants_grad) n->grad = arena_doubles(g, n->shape.size);
     if (n->grad) ag_zero_doubles(n->grad, n->shape.size); /* backward adds into it */
     size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
@@ -235,9 +235,9 @@ static ag_graph *operands_graph(const ag_op *op, size_t n_in, ag_node *const *in
 {
     /* the common case first: every operand there, all of one graph's current
      * generation (equal stamps: the same graph, since stamps are unique) */
-    ag_node *a = in[0];
-    bool current = a && a->stamp == a->graph->stamp;
-    for (size_t k = 1; k < n_in && current; k++) current = in[k] && in[k]->stamp == a->stamp;
+    ag_node *a = in[0], *b = n_in > 1 ? in[1] : a, *c = n_in > 2 ? in[2] : a;
+    bool current = a && b && c && b->stamp == a->stamp && c->stamp == a->stamp && a->stamp == a->graph->stamp;
+    for (size_t k = 3; k < n_in && current; k++) current = in[k] && in[k]->stamp == a->stamp;
     if (current) return a->graph->failed ? NULL : a->graph;
     return operands_refused(op, n_in, in);
 }
@@ -260,9 +260,9 @@ __attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, s
  * list gets an array of its own in the graph's arena. */
 static ALWAYS_INLINE bool node_inputs(ag_graph *g, ag_node *n, size_t n_in, ag_node *const *in)
 {
-    n->in[0] = in[0]; /* node_new left the rest NULL */
-    if (n_in > 1) n->in[1] = in[1];
-    if (n_in > 2) n->in[2] = in[2];
+    n->in[0] = in[0]; /* the rest of in[] NULL */
+    n->in[1] = n_in > 1 ? in[1] : NULL;
+    n->in[2] = n_in > 2 ? in[2] : NULL;
     n->n_in = (uint32_t)n_in;
     if (n_in <= AG_INLINE_INPUTS) return true;
     ag_node **all = ag_arena_alloc(&g->arena, n_in * sizeof *all);
@@ -278,12 +278,15 @@ static ALWAYS_INLINE bool node_params(ag_graph *g, ag_node *n, const void *param
 {
     size_t size = n->op->params_size;
     if (!size) return true;
-    n->params = ag_arena_alloc(&g->arena, size);
+    size_t words = (size + 7) / 8; /* the arena hands out whole 8-byte words */
+    n->params = ag_arena_alloc(&g->arena, words * 8);
     if (!n->params) return false;
     if (params)
         memcpy(n->params, params, size);
+    else if (words == 1) /* a constant size: one store, not a call */
+        memset(n->params, 0, 8);
     else
-        memset(n->params, 0, size);
+        memset(n->params, 0, words * 8);
     return true;
 }
 
@@ -301,7 +304,9 @@ static ALWAYS_INLINE void node_specialise(ag_node *n)
 ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
                    const ag_shape *shape)
 {
-    if (!in || n_in == 0 || n_in > UINT32_MAX || (op->arity != AG_VARIADIC && n_in != (size_t)op->arity))
+    /* one compare for a fixed arity; a variadic op's count is checked here */
+    if (n_in != (size_t)op->arity &&
+        (op->arity != AG_VARIADIC || !in || n_in == 0 || n_in > UINT32_MAX))
         return arity_refused(op, n_in, in);
     ag_graph *g = operands_graph(op, n_in, in);
     if (!g) return NULL;
@@ -351,6 +356,7 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
     }
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
+    n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = t->shape;
     n->leaf = (ag_tensor *)t;
     n->value = t->data;
@@ -389,6 +395,7 @@ ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data
     }
     ag_node *n = node_new(g, &ag_op_constant);
     if (!n) return NULL;
+    n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = s;
     n->value = arena_doubles(g, s.size);
     if (!n->value || !push_node(g, n)) {
