@@ -62,7 +62,13 @@ static void dot_node(FILE *out, const ag_node *n)
                      : n->op->name;
     fprintf(out, "  n%u [%s, fontname=\"monospace\", label=\"", (unsigned)n->index, dot_style(n));
     if (n->name && n->name[0]) fprintf(out, "%s = ", dot_escape(n->name, name, sizeof name));
-    fprintf(out, "%s [%s]\\l", kind, ag_shape_str(&n->shape, shape, sizeof shape));
+    char params[128] = "";
+    if (n->op->print_params && n->params) { /* "sum_axis(axis=1)" */
+        char text[120];
+        n->op->print_params(n, text, sizeof text);
+        snprintf(params, sizeof params, "(%s)", dot_escape(text, name, sizeof name));
+    }
+    fprintf(out, "%s%s [%s]\\l", kind, params, ag_shape_str(&n->shape, shape, sizeof shape));
     dot_values(out, "value", n, n->value);
     if (n->grad) dot_values(out, "grad ", n, n->grad);
     fputs("\"];\n", out);
