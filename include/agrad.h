@@ -308,24 +308,29 @@ ag_node *ag_index(ag_node *a, size_t flat);
  * with Python's rules: negative bounds count from the end, bounds out of
  * range are clipped, step may be negative (not 0); INT_MAX / INT_MIN as
  * open ends (a[::-1] is start INT_MAX, stop INT_MIN, step -1). An empty
- * range is an error. */
+ * range is an error. The axis stays, with as many elements as were taken. */
 ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step);
 /** The entries of a along axis at the 1-d `indices` (rows of an embedding
  * table: a [V,D], axis 0, indices [N] -> [N,D]); repeated indices add up
- * their gradients. */
+ * their gradients. A 0-d index is one index (the axis kept, of size 1). */
 ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices);
 /** torch.gather: out[i][j] = a[indices[i][j]][j] along axis 0 (likewise for
- * any axis); indices has a's number of dimensions and the output its shape. */
+ * any axis); indices has a's number of dimensions and the output its shape;
+ * along the other axes indices may be shorter than a, not longer (torch's rule). */
 ag_node *ag_gather(ag_node *a, int axis, ag_node *indices);
 /** torch.scatter_add: a copy of a with src[i][j] added at [indices[i][j]][j]
- * along axis 0 (likewise for any axis); indices and src have one shape. */
+ * along axis 0 (likewise for any axis); indices and src have one shape
+ * (torch allows a larger src), along the other axes no longer than a. */
 ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src);
-/** xs[0 .. n) joined along an existing axis (their other sizes equal); n >= 1. */
+/** xs[0 .. n) joined along an existing axis (their other sizes equal); n >= 1.
+ * 0-d operands have no axis: stack them. */
 ag_node *ag_concat(size_t n, ag_node *const *xs, int axis);
-/** xs[0 .. n) of one shape stacked along a new axis (0 .. ndim); n >= 1. */
+/** xs[0 .. n) of one shape stacked along a new axis (0 .. ndim, negative:
+ * ndim + 1 + axis); n >= 1, at most AG_MAX_DIMS dimensions in the result. */
 ag_node *ag_stack(size_t n, ag_node *const *xs, int axis);
 /** Axes reordered: output axis d is input axis perm[d] (a transpose of any
- * order; perm lists each of 0 .. ndim-1 once). */
+ * order; perm holds ndim entries listing each of 0 .. ndim-1 once, negative
+ * ones counting from the end as torch.permute's). */
 ag_node *ag_permute(ag_node *a, const int *perm);
 /** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size);
  * the gradient is summed back to a's shape. */

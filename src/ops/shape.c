@@ -1,7 +1,11 @@
 /* shape.c -- ops that move elements without arithmetic.
  *   transpose: Y[j,i] = X[i,j]           vjp gX[i,j] += gY[j,i]
- *   reshape:   same elements, new shape  vjp/jvp copy through              */
-#include "../internal.h"
+ *   reshape:   same elements, new shape  vjp/jvp copy through
+ *   permute:   Y[i_0, .., i_{n-1}] = X at coordinate i_d on axis perm[d]
+ *              for each d                vjp adds gY back the same way, jvp
+ *                                        permutes tX                        */
+#include "indices.h"
+#include "params.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -123,4 +127,100 @@ ag_node *ag_reshape(ag_node *a, int ndim, const int *dims)
         return NULL;
     }
     return ag_record(&ag_op_reshape, 1, &a, NULL, &shape);
+}
+
+/* ---- permute ------------------------------------------------------------------
+ * Y is a strided view of X (indices.h): output axis d has X's size along
+ * axis perm[d] and X's stride along it, so stepping along output axis d
+ * steps along input axis perm[d]. Any number of dimensions, 0 to 4. */
+
+/* "[2,0,1,3]": the first n entries of perm */
+static void perm_text(const int *perm, int n, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < n && used < len; d++)
+        used += (size_t)snprintf(buf + used, len - used, d ? ",%d" : "%d", perm[d]);
+    if (used < len) snprintf(buf + used, len - used, "]");
+}
+
+static int permute_print_params(const ag_node *out, char *buf, size_t len)
+{
+    char perm[64];
+    perm_text(AG_PARAMS(out, const ag_permute_params)->perm, out->shape.ndim, perm, sizeof perm);
+    return snprintf(buf, len, "perm=%s", perm);
+}
+
+/* Normalises perm: a negative entry counts from the end (as torch.permute). */
+static bool permute_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *x = &out->in[0]->shape;
+    ag_permute_params *p = out->params;
+    int resolved[AG_MAX_DIMS], dims[AG_MAX_DIMS];
+    bool seen[AG_MAX_DIMS] = {false};
+    for (int d = 0; d < x->ndim; d++) {
+        int axis = p->perm[d] < 0 ? p->perm[d] + x->ndim : p->perm[d];
+        if (axis < 0 || axis >= x->ndim || seen[axis]) {
+            char perm[64];
+            perm_text(p->perm, x->ndim, perm, sizeof perm);
+            snprintf(why, len, "perm %s must list each axis of 0 .. %d once", perm, x->ndim - 1);
+            return false;
+        }
+        seen[axis] = true;
+        resolved[d] = axis;
+        dims[d] = x->dims[axis];
+    }
+    for (int d = 0; d < x->ndim; d++) p->perm[d] = resolved[d];
+    const char *bad = NULL;
+    return ag_shape_make(&out->shape, x->ndim, dims, &bad);
+}
+
+static ag_strided_view permute_view(const ag_node *out)
+{
+    const ag_permute_params *p = out->params;
+    ptrdiff_t x_strides[AG_MAX_DIMS];
+    ag_row_major_strides(&out->in[0]->shape, x_strides);
+    ag_strided_view v = {.ndim = out->shape.ndim, .offset = 0};
+    for (int d = 0; d < v.ndim; d++) {
+        v.dims[d] = out->shape.dims[d];
+        v.strides[d] = x_strides[p->perm[d]];
+    }
+    return v;
+}
+
+static bool permute_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    ag_strided_view v = permute_view(out);
+    ag_strided_read(&v, out->in[0]->value, out->value);
+    return true;
+}
+
+static void permute_vjp(ag_node *out)
+{
+    ag_strided_view v = permute_view(out);
+    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
+}
+
+static void permute_jvp(ag_node *out)
+{
+    ag_strided_view v = permute_view(out);
+    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
+}
+
+const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeof(ag_permute_params),
+                             .print_params = permute_print_params, .shape = permute_shape,
+                             .forward = permute_forward, .vjp = permute_vjp, .jvp = permute_jvp};
+
+/* perm holds a's number of dimensions of entries; they are copied. */
+ag_node *ag_permute(ag_node *a, const int *perm)
+{
+    ag_permute_params p = {{0}};
+    if (a && !perm && ag_node_is_current(a->graph, a)) {
+        char have[64];
+        ag_graph_fail(a->graph, "ag_permute: (%s): perm is NULL", ag_shape_str(&a->shape, have, sizeof have));
+        return NULL;
+    }
+    if (a && perm)
+        for (int d = 0; d < a->shape.ndim; d++) p.perm[d] = perm[d];
+    return ag_record1(&ag_op_permute, a, &p);
 }

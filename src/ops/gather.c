@@ -1,0 +1,269 @@
+/* gather.c -- picking entries by an index tensor: index_select, gather and
+ * scatter_add (PyTorch's). The indices (in[1]) are data: whole numbers held
+ * as doubles, checked and resolved by every forward into the node's aux
+ * buffer, which the vjp and jvp read; they never receive a gradient.
+ *
+ * index_select, a viewed as [outer, A, inner] around the axis, indices [N]:
+ *   y[o, n, i] = a[o, idx[n], i]             y is [outer, N, inner]
+ *   vjp  ga[o, idx[n], i] += gy[o, n, i]     (repeated indices add up)
+ *   jvp  the same selection of ta
+ * gather, indices of a's rank, y of the indices' shape:
+ *   y[p] = a[p with its axis coordinate replaced by idx[p]]   =: a[at(p)]
+ *   vjp  ga[at(p)] += gy[p];   jvp  ty[p] = ta[at(p)]
+ * scatter_add, src of the indices' shape, y of a's shape:
+ *   y = a;  y[at(p)] += src[p] for every p in row-major order
+ *   vjp  ga += gy;  gsrc[p] += gy[at(p)] (= gather(gy));  jvp  ty = ta, ty[at(p)] += tsrc[p]
+ * For gather and scatter_add aux holds at(p), the flat position in a (and
+ * y), for every position p of the indices; for index_select the resolved
+ * indices themselves. Positions below 2^40 are exact as doubles. */
+#include "indices.h"
+#include "params.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int axis_of(const ag_node *out) { return AG_PARAMS(out, const ag_axis_params)->axis; }
+
+/* the indices, aux: one resolved entry per index */
+static size_t one_per_index(const ag_node *out) { return out->in[1]->shape.size; }
+
+/* ---- index_select ---------------------------------------------------------------- */
+
+typedef struct axis_view { size_t outer, len, inner; } axis_view;
+
+/* shape viewed as [outer, len, inner] around axis */
+static axis_view around_axis(const ag_shape *s, int axis)
+{
+    axis_view v = {1, (size_t)s->dims[axis], 1};
+    for (int d = 0; d < axis; d++) v.outer *= (size_t)s->dims[d];
+    for (int d = axis + 1; d < s->ndim; d++) v.inner *= (size_t)s->dims[d];
+    return v;
+}
+
+/* Indices 1-d, or 0-d as one index (an axis of size 1 in the result, as
+ * torch.index_select with a 0-d index). */
+static bool index_select_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape;
+    ag_axis_params *p = out->params;
+    if (!ag_resolve_axis(&p->axis, a->ndim, why, len)) return false;
+    if (idx->ndim > 1) {
+        snprintf(why, len, "indices must be 1-d (or 0-d, one index), not %d-d", idx->ndim);
+        return false;
+    }
+    int dims[AG_MAX_DIMS];
+    memcpy(dims, a->dims, sizeof dims);
+    dims[p->axis] = (int)idx->size; /* a 1-d size is an int */
+    const char *bad = NULL;
+    if (!ag_shape_make(&out->shape, a->ndim, dims, &bad)) {
+        snprintf(why, len, "the result would be too large: %s", bad);
+        return false;
+    }
+    return true;
+}
+
+/* rows y[o, n, :] = x[o, idx[n], :] (x NULL: zeros) */
+static void select_rows(const ag_node *out, const double *x, double *y)
+{
+    axis_view a = around_axis(&out->in[0]->shape, axis_of(out));
+    size_t n_idx = one_per_index(out);
+    if (!x) {
+        ag_zero_doubles(y, out->shape.size);
+        return;
+    }
+    for (size_t o = 0; o < a.outer; o++)
+        for (size_t n = 0; n < n_idx; n++)
+            memcpy(y + (o * n_idx + n) * a.inner, x + (o * a.len + (size_t)out->aux[n]) * a.inner,
+                   a.inner * sizeof *y);
+}
+
+static bool index_select_forward(ag_node *out, char *why, size_t len)
+{
+    const double *idx = out->in[1]->value;
+    int axis = axis_of(out), size = out->in[0]->shape.dims[axis];
+    for (size_t n = 0; n < one_per_index(out); n++) {
+        size_t resolved;
+        if (!ag_resolve_index(idx[n], n, axis, size, &resolved, why, len)) return false;
+        out->aux[n] = (double)resolved;
+    }
+    select_rows(out, out->in[0]->value, out->value);
+    return true;
+}
+
+static void index_select_vjp(ag_node *out)
+{
+    double *ga = out->in[0]->grad;
+    if (!ga) return; /* the gradient came for the indices (a parameter by mistake) */
+    axis_view a = around_axis(&out->in[0]->shape, axis_of(out));
+    size_t n_idx = one_per_index(out);
+    for (size_t o = 0; o < a.outer; o++)
+        for (size_t n = 0; n < n_idx; n++) {
+            const double *gy = out->grad + (o * n_idx + n) * a.inner;
+            double *row = ga + (o * a.len + (size_t)out->aux[n]) * a.inner;
+            for (size_t i = 0; i < a.inner; i++) row[i] += gy[i];
+        }
+}
+
+static void index_select_jvp(ag_node *out) { select_rows(out, out->in[0]->tangent, out->tangent); }
+
+const ag_op ag_op_index_select = {.name = "index_select", .arity = 2, .symbol = "at",
+                                  .params_size = sizeof(ag_axis_params),
+                                  .print_params = ag_print_axis_params, .shape = index_select_shape,
+                                  .forward = index_select_forward, .vjp = index_select_vjp,
+                                  .jvp = index_select_jvp, .aux_size = one_per_index};
+
+ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices)
+{
+    return ag_record2(&ag_op_index_select, a, indices, &(ag_axis_params){axis});
+}
+
+/* ---- gather and scatter_add: positions at(p) ---------------------------------------- */
+
+/* torch's rule for both: indices of a's rank, no larger than a along every
+ * axis but the gathered one */
+static bool indices_fit(const ag_shape *a, const ag_shape *idx, int axis, char *why, size_t len)
+{
+    if (idx->ndim != a->ndim) {
+        snprintf(why, len, "indices must have the %d dimension%s of the tensor indexed, not %d", a->ndim,
+                 a->ndim == 1 ? "" : "s", idx->ndim);
+        return false;
+    }
+    for (int d = 0; d < a->ndim; d++)
+        if (d != axis && idx->dims[d] > a->dims[d]) {
+            snprintf(why, len, "indices have %d entries along dim %d, where the tensor indexed has %d "
+                               "(only axis %d may be larger)", idx->dims[d], d, a->dims[d], axis);
+            return false;
+        }
+    return true;
+}
+
+/* aux[p] = at(p) for every position p of the indices: the flat position in
+ * a (shape a) of p's coordinates with the axis coordinate idx[p] */
+static bool resolve_positions(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape;
+    const double *value = out->in[1]->value;
+    int axis = axis_of(out);
+    ptrdiff_t stride[AG_MAX_DIMS];
+    ag_row_major_strides(a, stride);
+    for (size_t p = 0; p < idx->size; p++) {
+        size_t at = 0, rest = p, resolved;
+        for (int d = idx->ndim - 1; d >= 0; d--) { /* p's coordinates, the last first */
+            size_t coordinate = rest % (size_t)idx->dims[d];
+            rest /= (size_t)idx->dims[d];
+            if (d != axis) at += coordinate * (size_t)stride[d];
+        }
+        if (!ag_resolve_index(value[p], p, axis, a->dims[axis], &resolved, why, len)) return false;
+        out->aux[p] = (double)(at + resolved * (size_t)stride[axis]);
+    }
+    return true;
+}
+
+static size_t position(const ag_node *out, size_t p) { return (size_t)out->aux[p]; }
+
+/* ---- gather ------------------------------------------------------------------------ */
+
+static bool gather_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape;
+    ag_axis_params *p = out->params;
+    if (!ag_resolve_axis(&p->axis, a->ndim, why, len) || !indices_fit(a, idx, p->axis, why, len))
+        return false;
+    out->shape = *idx;
+    return true;
+}
+
+/* y[p] = x[at(p)] (x NULL: zeros) */
+static void gather_values(const ag_node *out, const double *x, double *y)
+{
+    for (size_t p = 0; p < out->shape.size; p++) y[p] = x ? x[position(out, p)] : 0.0;
+}
+
+static bool gather_forward(ag_node *out, char *why, size_t len)
+{
+    if (!resolve_positions(out, why, len)) return false;
+    gather_values(out, out->in[0]->value, out->value);
+    return true;
+}
+
+static void gather_vjp(ag_node *out)
+{
+    double *ga = out->in[0]->grad;
+    if (!ga) return; /* the gradient came for the indices (a parameter by mistake) */
+    for (size_t p = 0; p < out->shape.size; p++) ga[position(out, p)] += out->grad[p];
+}
+
+static void gather_jvp(ag_node *out) { gather_values(out, out->in[0]->tangent, out->tangent); }
+
+const ag_op ag_op_gather = {.name = "gather", .arity = 2, .symbol = "at",
+                            .params_size = sizeof(ag_axis_params),
+                            .print_params = ag_print_axis_params, .shape = gather_shape,
+                            .forward = gather_forward, .vjp = gather_vjp, .jvp = gather_jvp,
+                            .aux_size = one_per_index};
+
+ag_node *ag_gather(ag_node *a, int axis, ag_node *indices)
+{
+    return ag_record2(&ag_op_gather, a, indices, &(ag_axis_params){axis});
+}
+
+/* ---- scatter_add ---------------------------------------------------------------------
+ * Inputs a, indices, src. torch allows src larger than the indices (its
+ * extra entries unused); here src has the indices' shape exactly. */
+
+static bool scatter_add_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape, *src = &out->in[2]->shape;
+    ag_axis_params *p = out->params;
+    if (!ag_resolve_axis(&p->axis, a->ndim, why, len) || !indices_fit(a, idx, p->axis, why, len))
+        return false;
+    if (!ag_shape_equal(src, idx)) {
+        snprintf(why, len, "src must have the shape of the indices");
+        return false;
+    }
+    out->shape = *a;
+    return true;
+}
+
+/* y = x (zeros when NULL), then y[at(p)] += s[p] (nothing when s is NULL) */
+static void scatter_values(const ag_node *out, const double *x, const double *s, double *y)
+{
+    if (x)
+        memcpy(y, x, out->shape.size * sizeof *y);
+    else
+        ag_zero_doubles(y, out->shape.size);
+    if (s)
+        for (size_t p = 0; p < out->in[1]->shape.size; p++) y[position(out, p)] += s[p];
+}
+
+static bool scatter_add_forward(ag_node *out, char *why, size_t len)
+{
+    if (!resolve_positions(out, why, len)) return false;
+    scatter_values(out, out->in[0]->value, out->in[2]->value, out->value);
+    return true;
+}
+
+static void scatter_add_vjp(ag_node *out)
+{
+    double *ga = out->in[0]->grad, *gsrc = out->in[2]->grad;
+    if (ga)
+        for (size_t i = 0; i < out->shape.size; i++) ga[i] += out->grad[i];
+    if (gsrc)
+        for (size_t p = 0; p < out->in[1]->shape.size; p++) gsrc[p] += out->grad[position(out, p)];
+}
+
+static void scatter_add_jvp(ag_node *out)
+{
+    scatter_values(out, out->in[0]->tangent, out->in[2]->tangent, out->tangent);
+}
+
+const ag_op ag_op_scatter_add = {.name = "scatter_add", .arity = 3,
+                                 .params_size = sizeof(ag_axis_params),
+                                 .print_params = ag_print_axis_params, .shape = scatter_add_shape,
+                                 .forward = scatter_add_forward, .vjp = scatter_add_vjp,
+                                 .jvp = scatter_add_jvp, .aux_size = one_per_index};
+
+ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src)
+{
+    ag_node *in[3] = {a, indices, src};
+    return ag_record(&ag_op_scatter_add, 3, in, &(ag_axis_params){axis}, NULL);
+}

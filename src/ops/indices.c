@@ -1,0 +1,89 @@
+/* indices.c -- index values checked and resolved, and strided views (see
+ * indices.h). */
+#include "indices.h"
+
+#include <math.h>
+#include <stdio.h>
+
+bool ag_resolve_index(double value, size_t position, int axis, int size, size_t *index, char *why,
+                      size_t len)
+{
+    if (!(value == floor(value))) { /* a fraction, or a NaN (floor(NaN) is NaN) */
+        snprintf(why, len, "index %g at position %zu is not a whole number", value, position);
+        return false;
+    }
+    if (!(value >= -(double)size && value < (double)size)) { /* an infinity too */
+        snprintf(why, len, "index %g at position %zu is out of range for axis %d of size %d", value,
+                 position, axis, size);
+        return false;
+    }
+    long long i = (long long)value; /* in range, so the conversion is exact */
+    *index = (size_t)(i < 0 ? i + size : i);
+    return true;
+}
+
+bool ag_resolve_axis(int *axis, int ndim, char *why, size_t len)
+{
+    int resolved = *axis < 0 ? *axis + ndim : *axis;
+    if (resolved < 0 || resolved >= ndim) {
+        snprintf(why, len, "axis %d is out of range for %d dimension%s", *axis, ndim, ndim == 1 ? "" : "s");
+        return false;
+    }
+    *axis = resolved;
+    return true;
+}
+
+void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS])
+{
+    ptrdiff_t step = 1;
+    for (int d = AG_MAX_DIMS - 1; d >= 0; d--) {
+        strides[d] = d < shape->ndim ? step : 0;
+        if (d < shape->ndim) step *= shape->dims[d];
+    }
+}
+
+/* The view with exactly AG_MAX_DIMS axes: axes of size 1 (stride 0) put in
+ * front, which changes neither the elements nor their row-major order. */
+static ag_strided_view padded(const ag_strided_view *v)
+{
+    ag_strided_view p = {.ndim = AG_MAX_DIMS, .offset = v->offset};
+    int pad = AG_MAX_DIMS - v->ndim;
+    for (int d = 0; d < AG_MAX_DIMS; d++) {
+        p.dims[d] = d < pad ? 1 : v->dims[d - pad];
+        p.strides[d] = d < pad ? 0 : v->strides[d - pad];
+    }
+    return p;
+}
+
+/* for every view element k (row-major), at = its source position: STMT */
+#define FOR_VIEW(v, k, at, STMT)                                                           \
+    do {                                                                                   \
+        ag_strided_view p_ = padded(v);                                                    \
+        size_t k = 0;                                                                      \
+        for (ptrdiff_t i0 = 0; i0 < p_.dims[0]; i0++)                                      \
+            for (ptrdiff_t i1 = 0; i1 < p_.dims[1]; i1++)                                  \
+                for (ptrdiff_t i2 = 0; i2 < p_.dims[2]; i2++) {                            \
+                    ptrdiff_t row_ = p_.offset + i0 * p_.strides[0] + i1 * p_.strides[1] + \
+                                     i2 * p_.strides[2];                                   \
+                    for (ptrdiff_t i3 = 0; i3 < p_.dims[3]; i3++, k++) {                   \
+                        ptrdiff_t at = row_ + i3 * p_.strides[3];                          \
+                        STMT;                                                              \
+                    }                                                                      \
+                }                                                                          \
+    } while (0)
+
+void ag_strided_read(const ag_strided_view *v, const double *src, double *dst)
+{
+    if (!src) { /* a zero tangent */
+        size_t size = 1;
+        for (int d = 0; d < v->ndim; d++) size *= (size_t)v->dims[d];
+        ag_zero_doubles(dst, size);
+        return;
+    }
+    FOR_VIEW(v, k, at, dst[k] = src[at]);
+}
+
+void ag_strided_add_back(const ag_strided_view *v, const double *dy, double *dsrc)
+{
+    FOR_VIEW(v, k, at, dsrc[at] += dy[k]);
+}
