@@ -34,6 +34,7 @@ import traceback
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no tools/__pycache__ in the tree
 import torch_ops  # noqa: E402
 
 
