@@ -121,18 +121,46 @@ check: $(BUILD)/tests/run_tests
 clean:
 	rm -rf build
 
-# ---- PyTorch interop: the same step in both, loss and gradients compared ----------
+# ---- PyTorch interop: agrad's values and gradients redone in PyTorch (float64) ----
+#   the MLP step:  interop_export writes one training step of an MLP, and
+#                  tools/torch_compare.py redoes it with torch.nn.Linear;
+#   every op:      interop_ops runs each registry op's test recipe on random
+#                  operands with a random backward seed, and
+#                  tools/torch_compare_ops.py redoes each case with the torch
+#                  expression of tools/torch_ops.py (relative 1e-12).
+# Without PyTorch in /usr/bin/python3 the comparisons are skipped, except on
+# CI (CI=true), where that is a failure.
+INTEROP_PYTHON := /usr/bin/python3
+INTEROP_OPS_OBJ := $(BUILD)/tools/interop_ops.o $(BUILD)/tests/helpers.o \
+                   $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/recipes*.c)))
+
 $(BUILD)/bin/interop_export: tools/interop_export.c $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
-interop: $(BUILD)/bin/interop_export
+$(BUILD)/tools/interop_ops.o: tools/interop_ops.c $(HEADERS) tests/helpers.h tests/suites.def | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests $(CHECK_CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/interop_ops: $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops
 	@mkdir -p $(BUILD)/interop
 	./$(BUILD)/bin/interop_export $(BUILD)/interop
-	@if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then \
-	    /usr/bin/python3 tools/torch_compare.py $(BUILD)/interop; \
+	./$(BUILD)/bin/interop_ops $(BUILD)/interop
+	@if $(INTEROP_PYTHON) -c 'import torch, numpy' 2>/dev/null; then \
+	    status=0; \
+	    $(INTEROP_PYTHON) tools/torch_compare.py $(BUILD)/interop || status=1; \
+	    $(INTEROP_PYTHON) tools/torch_ops.py --self-test || status=1; \
+	    $(INTEROP_PYTHON) tools/torch_compare_ops.py $(BUILD)/interop/ops.json || status=1; \
+	    exit $$status; \
+	elif [ "$${CI:-}" = true ]; then \
+	    echo "PyTorch is not importable by $(INTEROP_PYTHON) on CI (CI=true): .ci/run installs python3-torch; failing." >&2; \
+	    exit 1; \
 	else \
-	    echo "PyTorch is not installed (Debian: apt-get install python3-torch): comparison NOT run."; \
+	    echo "PyTorch is not installed (Debian: apt-get install python3-torch): comparisons NOT run."; \
 	fi
 
 # ---- API reference from the header comments (Doxygen) ---------------------------
