@@ -276,17 +276,20 @@ ag_node *ag_mean_axis(ag_node *a, int axis);
 /**@}*/
 /**@{*/
 /** Largest / smallest element -> scalar. Tied elements share the gradient
- * evenly (as torch.amax / torch.amin). */
+ * evenly (as torch.amax / torch.amin). A NaN anywhere makes the result NaN
+ * and, as in torch.amax's backward, every element's gradient NaN. */
 ag_node *ag_max(ag_node *a);
 ag_node *ag_min(ag_node *a);
 /**@}*/
 /**@{*/
 /** Largest / smallest along an axis, which is removed. The gradient goes to
- * the elements equal to the result, split evenly among ties (torch.amax). */
+ * the elements equal to the result, split evenly among ties (torch.amax);
+ * NaN as ag_max, slice by slice. A 0-d input has no axis (an error). */
 ag_node *ag_max_axis(ag_node *a, int axis);
 ag_node *ag_min_axis(ag_node *a, int axis);
 /**@}*/
-/** log(sum(exp(x))) along an axis, shifted by the axis's max (stable). */
+/** log(sum(exp(x))) along an axis, shifted by the axis's max (stable); an
+ * all -Inf slice gives -Inf, one with +Inf gives +Inf (torch.logsumexp). */
 ag_node *ag_logsumexp_axis(ag_node *a, int axis);
 /** Product along an axis; its gradient is exact when elements are 0 (the
  * product of the others, not y / x). */

@@ -1,6 +1,6 @@
 /* reduce.c -- sums: of every element to a scalar (sum, mean) and along one
- * axis (sum_axis, mean_axis); the view around an axis that every reduction
- * uses (reduce.h).
+ * axis (sum_axis, mean_axis); the product along an axis (prod_axis); the
+ * view around an axis that every reduction uses (reduce.h).
  *   sum:  y = sum_i x_i       dy/dx_i = 1
  *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
 #include "reduce.h"
@@ -158,3 +158,85 @@ const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = s
 ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
 ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis, a, &(ag_axis_params){axis}); }
 
+/* ---- product along one axis ------------------------------------------------------
+ * Over each slice x_0 .. x_{n-1} of the axis (reduce.h):
+ *   y    = prod_a x_a
+ *   vjp  gx_a += gy * P_a,   P_a = prod_{b != a} x_b = (prod_{b < a} x_b) (prod_{b > a} x_b)
+ *   jvp  ty   = sum_a P_a tx_a
+ * P_a is a running prefix product times a suffix product (aux holds one
+ * slice's suffixes): O(n) per slice and exact when elements are 0, where
+ * y / x_a would be 0 / 0. (PyTorch divides, y / x_a, when no element of the
+ * tensor is 0; with an infinite element the two differ: P of [2, Inf] is
+ * [Inf, 2] here and [Inf, NaN] there.)                                      */
+
+/* suffix[a] = prod_{b > a} x[b * step] for a < n */
+static void suffix_products(const double *x, size_t n, size_t step, double *suffix)
+{
+    double p = 1.0;
+    for (size_t a = n; a-- > 0;) {
+        suffix[a] = p;
+        p *= x[a * step];
+    }
+}
+
+static bool prod_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        const double *xs = x + axis_slice_start(&v, j);
+        double p = 1.0;
+        for (size_t a = 0; a < v.len; a++) p *= xs[a * v.inner];
+        out->value[j] = p;
+    }
+    return true;
+}
+
+/* gx_a += gy * P_a */
+static void prod_vjp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    double *suffix = out->aux;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = x + start;
+        double *gs = out->in[0]->grad + start, prefix = 1.0;
+        suffix_products(xs, v.len, v.inner, suffix);
+        for (size_t a = 0; a < v.len; a++) {
+            gs[a * v.inner] += out->grad[j] * (prefix * suffix[a]);
+            prefix *= xs[a * v.inner];
+        }
+    }
+}
+
+/* ty = sum_a P_a tx_a */
+static void prod_jvp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    double *suffix = out->aux;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = x + start, *ts = out->in[0]->tangent + start;
+        double prefix = 1.0, t = 0.0;
+        suffix_products(xs, v.len, v.inner, suffix);
+        for (size_t a = 0; a < v.len; a++) {
+            t += (prefix * suffix[a]) * ts[a * v.inner];
+            prefix *= xs[a * v.inner];
+        }
+        out->tangent[j] = t;
+    }
+}
+
+/* room for one slice's suffix products */
+static size_t prod_aux_size(const ag_node *out) { return ag_reduced_view(out).len; }
+
+const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                               .print_params = ag_print_axis_params,
+                               .shape = ag_axis_shape,
+                               .forward = prod_forward, .vjp = prod_vjp, .jvp = prod_jvp,
+                               .aux_size = prod_aux_size};
+
+ag_node *ag_prod_axis(ag_node *a, int axis) { return ag_record1(&ag_op_prod_axis, a, &(ag_axis_params){axis}); }
