@@ -246,7 +246,8 @@ ag_node *ag_maximum(ag_node *a, ag_node *b);
 ag_node *ag_minimum(ag_node *a, ag_node *b);
 /**@}*/
 /** cond != 0 ? a : b elementwise, the three broadcasting together; cond gets
- * no gradient (it may be an input or a constant). */
+ * no gradient (it may be an input, a constant or even a parameter: its
+ * gradient is never written). A NaN in cond is != 0, so it picks a. */
 ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b);
 
 /** Matrix product with torch.matmul's rules: [M,K] @ [K,N] -> [M,N]; a 1-d
@@ -330,8 +331,9 @@ ag_node *ag_stack(size_t n, ag_node *const *xs, int axis);
 /** Axes reordered: output axis d is input axis perm[d] (a transpose of any
  * order; perm lists each of 0 .. ndim-1 once). */
 ag_node *ag_permute(ag_node *a, const int *perm);
-/** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size);
- * the gradient is summed back to a's shape. */
+/** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size;
+ * new leading dimensions allowed, -1 not there); the gradient is summed
+ * back to a's shape. */
 ag_node *ag_expand(ag_node *a, int ndim, const int *shape);
 
 /** Softmax, shifted by the max so large inputs stay finite. A vector (1-d,

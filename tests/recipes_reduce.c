@@ -81,6 +81,51 @@ static bool prod_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
+/* condition, a, b shapes that broadcast together (right-aligned) */
+typedef struct where_shapes { int nd_c, c[4], nd_a, a[4], nd_b, b[4]; } where_shapes;
+
+static const where_shapes where_cases[] = {
+    {2, {2, 3}, 2, {2, 3}, 2, {2, 3}},                   /* equal */
+    {1, {3}, 2, {2, 3}, 0, {0}},                         /* a row condition, a scalar b */
+    {2, {2, 1}, 2, {1, 3}, 2, {2, 3}},                   /* column and row */
+    {0, {0}, 1, {4}, 1, {4}},                            /* one condition for all */
+    {4, {2, 1, 3, 1}, 2, {3, 2}, 4, {2, 1, 1, 2}},       /* 4-d */
+    {1, {2}, 3, {3, 1, 2}, 3, {1, 2, 1}},                /* the result larger than each */
+    {3, {1, 2, 1}, 1, {1}, 3, {3, 1, 4}},                /* each broadcast along some dims */
+};
+
+/* cond: random 0s and 1s, an input without gradient */
+static bool where_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    const where_shapes *s = &where_cases[rng_int(r, 0, 6)];
+    ag_tensor *cond = ag_tensor_zeros(s->nd_c, s->c);
+    ck_assert_ptr_nonnull(cond);
+    for (size_t i = 0; i < ag_tensor_size(cond); i++) ag_tensor_data(cond)[i] = rng_int(r, 0, 1);
+    ag_node *cn = add_extra(g, c, cond);
+    ag_node *a = add_param(g, c, random_param(r, s->nd_a, s->a, -2.0, 2.0, false));
+    ag_node *b = add_param(g, c, random_param(r, s->nd_b, s->b, -2.0, 2.0, false));
+    c->out = ag_where(cn, a, b);
+    return c->out != NULL;
+}
+
+/* a of 0 to 3 dims, some of size 1, to a target with up to 4 - ndim new
+ * leading dims; each kept dim asked for as -1 or its size, each size-1 dim
+ * broadcast to 1..3 */
+static bool expand_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int nd = rng_int(r, 0, 3), dims[4], target[4];
+    for (int i = 0; i < nd; i++) dims[i] = rng_int(r, 0, 1) ? 1 : rng_int(r, 2, 3);
+    int lead = rng_int(r, 0, 4 - nd);
+    for (int i = 0; i < lead; i++) target[i] = rng_int(r, 1, 3);
+    for (int i = 0; i < nd; i++) {
+        bool keep = rng_int(r, 0, 1);
+        target[lead + i] = dims[i] == 1 && !keep ? rng_int(r, 1, 3) : rng_int(r, 0, 1) ? -1 : dims[i];
+    }
+    ag_node *x = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
+    c->out = ag_expand(x, lead + nd, target);
+    return c->out != NULL;
+}
+
 static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"max", max_recipe},
     {"min", min_recipe},
@@ -88,6 +133,8 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"min_axis", min_axis_recipe},
     {"logsumexp_axis", logsumexp_axis_recipe},
     {"prod_axis", prod_axis_recipe},
+    {"where", where_recipe},
+    {"expand", expand_recipe},
     {NULL, NULL},
 };
 
@@ -320,9 +367,71 @@ static void reduction_specials(const reduction_ref *r)
         reduction_special(r, 6, 5, axis, NULL), reduction_special(r, 4, 9, axis, NULL);
 }
 
+/* ---- where ---- */
+
+/* where(cond, a, b) for cond [R, 1], a [C], b [R, C] (cond_kind 0), or all
+ * [R, C] (1), or cond a scalar (2): the condition (values given, holding
+ * NaN, +-Inf, +-0) is a constant; y = cond != 0 ? a : b, so a NaN condition
+ * picks a; ga += gy where cond != 0, gb += gy elsewhere (torch.where's
+ * backward: where(cond, gy, 0) summed back to a's shape) */
+static void where_special(int R, int C, int cond_kind, const double *cond)
+{
+    special_case c;
+    special_begin(&c, "where");
+    int nd_c[] = {2, 2, 0}, dims_c[3][2] = {{R, 1}, {R, C}, {0, 0}};
+    ag_node *cn = ag_constant(c.g, nd_c[cond_kind], dims_c[cond_kind], cond);
+    ag_node *a = cond_kind == 1 ? special_operand(&c, 2, (int[]){R, C}, NULL, 1, 11)
+                                : special_operand(&c, 1, (int[]){C}, NULL, 1, 11);
+    ag_node *b = special_operand(&c, 2, (int[]){R, C}, NULL, 2, 13);
+    special_recorded(&c, ag_where(cn, a, b));
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            size_t k = (size_t)(i * C + j), ic = cond_kind == 0 ? (size_t)i : cond_kind == 1 ? k : 0;
+            size_t ia = cond_kind == 1 ? k : (size_t)j;
+            bool picks_a = cond[ic] != 0.0;
+            c.y[k] = picks_a ? c.v[0][ia] : c.v[1][k];
+            if (picks_a)
+                c.gx[0][ia] += c.gy[k];
+            else
+                c.gx[1][k] += c.gy[k];
+        }
+    special_check(&c);
+}
+
+static void where_specials(void)
+{
+    static const double column[5] = {NAN, 0.0, -0.0, 1.0, INFINITY};
+    static const double full[8] = {1.0, 0.0, NAN, -0.0, INFINITY, -INFINITY, 0.5, 0.0};
+    static const double scalar_nan[1] = {NAN};
+    where_special(5, 4, 0, column);
+    where_special(2, 4, 1, full);
+    where_special(3, 3, 2, scalar_nan);
+}
+
+/* ---- expand ---- */
+
+/* x [R, 1] to [L, R, C]: y[l, i, j] = x[i]; gx[i] = sum_{l, j} gy[l, i, j] */
+static void expand_special(int L, int R, int C)
+{
+    special_case c;
+    special_begin(&c, "expand");
+    ag_node *x = special_operand(&c, 2, (int[]){R, 1}, NULL, 4, 5);
+    special_recorded(&c, ag_expand(x, 3, (int[]){L, -1, C}));
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < C; j++) {
+                size_t k = ((size_t)l * (size_t)R + (size_t)i) * (size_t)C + (size_t)j;
+                c.y[k] = c.v[0][i];
+                c.gx[0][i] += c.gy[k];
+            }
+    special_check(&c);
+}
+
 bool ieee_specials_reduce(const char *name)
 {
     for (size_t i = 0; i < sizeof reduction_refs / sizeof reduction_refs[0]; i++)
         if (strcmp(name, reduction_refs[i].op) == 0) return reduction_specials(&reduction_refs[i]), true;
+    if (strcmp(name, "where") == 0) return where_specials(), true;
+    if (strcmp(name, "expand") == 0) return expand_special(2, 5, 3), expand_special(1, 7, 1), true;
     return false;
 }

@@ -244,6 +244,116 @@ START_TEST(prod_tangent_through_a_zero)
 }
 END_TEST
 
+/* ---- where -------------------------------------------------------------------------------- */
+
+/* cond [1, 0, NaN, -0]: NaN != 0 picks a, -0 == 0 picks b:
+ * where(cond, [10, 20, 30, 40], [-1, -2, -3, -4]) = [10, -2, 30, -4];
+ * seed ones: ga = [1, 0, 1, 0], gb = [0, 1, 0, 1] */
+START_TEST(where_picks_by_the_condition)
+{
+    ag_node *cond = ag_constant(g, 1, (int[]){4}, (double[]){1, 0, NAN, -0.0});
+    ag_node *a = vec_param(4, (double[]){10, 20, 30, 40}), *b = vec_param(4, (double[]){-1, -2, -3, -4});
+    ag_node *y = ag_where(cond, a, b);
+    assert_values(y, 4, (double[]){10, -2, 30, -4});
+    assert_grad(y, NULL, a, 4, (double[]){1, 0, 1, 0});
+    assert_doubles("gradient of b", ag_node_grad(b), 4, (double[]){0, 1, 0, 1});
+}
+END_TEST
+
+/* cond [2, 1] = [[1], [0]], a [3] = [1, 2, 3], b a scalar 7 -> [2, 3]:
+ * [[1, 2, 3], [7, 7, 7]]; seed [[1, 2, 3], [4, 5, 6]]: ga = the first row
+ * [1, 2, 3], gb = 4 + 5 + 6 = 15 */
+START_TEST(where_broadcasts_its_three_operands)
+{
+    ag_node *cond = ag_constant(g, 2, (int[]){2, 1}, (double[]){1, 0});
+    ag_node *a = vec_param(3, (double[]){1, 2, 3}), *b = param(0, NULL, (double[]){7});
+    ag_node *y = ag_where(cond, a, b);
+    assert_values(y, 6, (double[]){1, 2, 3, 7, 7, 7});
+    ck_assert_int_eq(ag_node_dim(y, 0), 2);
+    ck_assert_int_eq(ag_node_dim(y, 1), 3);
+    assert_grad(y, (double[]){1, 2, 3, 4, 5, 6}, a, 3, (double[]){1, 2, 3});
+    assert_doubles("gradient of b", ag_node_grad(b), 1, (double[]){15});
+}
+END_TEST
+
+/* A condition that is a parameter requiring grad takes none: its gradient
+ * (set to 0.25 by hand) is untouched by the backward. */
+START_TEST(where_never_writes_the_condition_gradient)
+{
+    ag_node *cond = vec_param(2, (double[]){0, 1});
+    double *cond_grad = ag_tensor_grad(owned[0]);
+    cond_grad[0] = cond_grad[1] = 0.25;
+    ag_node *a = vec_param(2, (double[]){1, 2}), *b = vec_param(2, (double[]){3, 4});
+    ag_node *y = ag_where(cond, a, b);
+    assert_values(y, 2, (double[]){3, 2});
+    assert_grad(y, (double[]){5, 6}, a, 2, (double[]){0, 6});
+    assert_doubles("gradient of b", ag_node_grad(b), 2, (double[]){5, 0});
+    assert_doubles("gradient of the condition", cond_grad, 2, (double[]){0.25, 0.25});
+}
+END_TEST
+
+/* forward mode: tangents [1, 2] on a, [30, 40] on b, cond [0, 1] -> [30, 2];
+ * with no tangent on b (a zero one): [0, 2] */
+START_TEST(where_tangent_follows_the_pick)
+{
+    ag_node *cond = ag_constant(g, 1, (int[]){2}, (double[]){0, 1});
+    ag_node *a = vec_param(2, (double[]){1, 2}), *b = vec_param(2, (double[]){3, 4});
+    ag_node *y = ag_where(cond, a, b);
+    ag_node *seeds[] = {a, b};
+    ck_assert(ag_jvp(g, 2, seeds, (const double *const[]){(double[]){1, 2}, (double[]){30, 40}}));
+    assert_doubles("tangent", ag_node_tangent(y), 2, (double[]){30, 2});
+    ck_assert(ag_jvp(g, 1, seeds, (const double *const[]){(double[]){1, 2}}));
+    assert_doubles("tangent", ag_node_tangent(y), 2, (double[]){0, 2});
+}
+END_TEST
+
+/* ---- expand --------------------------------------------------------------------------------- */
+
+/* [3, 1] = [1, 2, 3] to (2, 3, 4): y[l][i][j] = x[i]; seed ones: each x
+ * element is copied 2 * 4 = 8 times, gradient [8, 8, 8] */
+START_TEST(expand_copies_and_sums_the_gradient_back)
+{
+    ag_node *x = param(2, (int[]){3, 1}, (double[]){1, 2, 3});
+    ag_node *y = ag_expand(x, 3, (int[]){2, 3, 4});
+    double want[24];
+    for (int k = 0; k < 24; k++) want[k] = 1 + (k / 4) % 3;
+    assert_values(y, 24, want);
+    ck_assert_int_eq(ag_node_ndim(y), 3);
+    assert_grad(y, NULL, x, 3, (double[]){8, 8, 8});
+}
+END_TEST
+
+/* -1 keeps the size: [3, 1] to (2, -1, 2) is (2, 3, 2), and the node's
+ * parameters read shape=[2,3,2]; seed k + 1 over [2, 3, 2]: x[i] gets
+ * the seeds at (l, i, j), i.e. k = 6l + 2i + j: x[0]: 1+2+7+8 = 18,
+ * x[1]: 3+4+9+10 = 26, x[2]: 5+6+11+12 = 34 */
+START_TEST(expand_keeps_minus_one_dims)
+{
+    ag_node *x = param(2, (int[]){3, 1}, (double[]){1, 2, 3});
+    ag_node *y = ag_expand(x, 3, (int[]){2, -1, 2});
+    ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+    ck_assert_int_eq(ag_node_dim(y, 1), 3);
+    char text[64];
+    y->op->print_params(y, text, sizeof text);
+    ck_assert_str_eq(text, "shape=[2,3,2]");
+    double seed[12];
+    for (int k = 0; k < 12; k++) seed[k] = k + 1;
+    assert_grad(y, seed, x, 3, (double[]){18, 26, 34});
+}
+END_TEST
+
+/* a scalar 5 to (2, 2): [5, 5, 5, 5], gradient 4 for a seed of ones;
+ * the same shape is a copy */
+START_TEST(expand_a_scalar_and_to_the_same_shape)
+{
+    ag_node *s = param(0, NULL, (double[]){5});
+    ag_node *y = ag_expand(s, 2, (int[]){2, 2});
+    assert_values(y, 4, (double[]){5, 5, 5, 5});
+    assert_grad(y, NULL, s, 1, (double[]){4});
+    assert_values(ag_expand(vec_param(2, (double[]){1, 2}), 1, (int[]){2}), 2, (double[]){1, 2});
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------------------------------- */
 
 static ag_node *zeros(int nd, const int *dims)
@@ -271,6 +381,38 @@ START_TEST(axis_errors_name_the_op_the_shape_and_the_axis)
 }
 END_TEST
 
+START_TEST(where_error_names_the_three_shapes)
+{
+    ck_assert_ptr_null(ag_where(zeros(2, (int[]){2, 3}), zeros(1, (int[]){4}), zeros(2, (int[]){2, 3})));
+    assert_error("ag_where: (2x3), (4), (2x3): shapes do not broadcast (dimension 1 from the right: 3 vs 4)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_where(zeros(1, (int[]){3}), zeros(2, (int[]){2, 3}), zeros(2, (int[]){3, 1})));
+    assert_error("ag_where: (3), (2x3), (3x1): shapes do not broadcast (dimension 2 from the right: 2 vs 3)");
+}
+END_TEST
+
+START_TEST(expand_errors_name_the_shapes_and_the_request)
+{
+    ck_assert_ptr_null(ag_expand(zeros(2, (int[]){2, 3}), 2, (int[]){4, 3}));
+    assert_error("ag_expand: (2x3): cannot expand to (4x3): dimension 0: the input's size 2 must be 1 or 4");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 2, (int[]){-1, 3}));
+    assert_error("ag_expand: (3): cannot expand to (-1x3): -1 is not allowed for the new leading dimension 0");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(2, (int[]){2, 3}), 1, (int[]){3}));
+    assert_error("ag_expand: (2x3): cannot expand to (3): the target has fewer dimensions than the input (1 < 2)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 2, (int[]){0, 3}));
+    assert_error("ag_expand: (3): cannot expand to (0x3): dimension 0 is 0 (a size must be positive, or -1");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 5, (int[]){1, 1, 1, 1, 3}));
+    assert_error("ag_expand: (3): cannot expand to 5 dimensions (0 to 4)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 2, NULL));
+    assert_error("ag_expand: (3): the target shape is NULL (for 2 dimensions)");
+}
+END_TEST
+
 Suite *ops_reduce_suite(void)
 {
     Suite *s = suite_create("ops_reduce");
@@ -288,10 +430,19 @@ Suite *ops_reduce_suite(void)
     tcase_add_test(tc, prod_gradient_is_the_product_of_the_others_even_at_zero);
     tcase_add_test(tc, prod_along_the_first_axis_by_hand);
     tcase_add_test(tc, prod_tangent_through_a_zero);
+    tcase_add_test(tc, where_picks_by_the_condition);
+    tcase_add_test(tc, where_broadcasts_its_three_operands);
+    tcase_add_test(tc, where_never_writes_the_condition_gradient);
+    tcase_add_test(tc, where_tangent_follows_the_pick);
+    tcase_add_test(tc, expand_copies_and_sums_the_gradient_back);
+    tcase_add_test(tc, expand_keeps_minus_one_dims);
+    tcase_add_test(tc, expand_a_scalar_and_to_the_same_shape);
     suite_add_tcase(s, tc);
     TCase *errors = tcase_create("errors");
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, axis_errors_name_the_op_the_shape_and_the_axis);
+    tcase_add_test(errors, where_error_names_the_three_shapes);
+    tcase_add_test(errors, expand_errors_name_the_shapes_and_the_request);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -15,7 +15,7 @@ extern const ag_op ag_op_matmul, ag_op_sum, ag_op_mean, ag_op_softmax, ag_op_sof
 extern const ag_op ag_op_transpose, ag_op_reshape, ag_op_sum_axis, ag_op_mean_axis,
     ag_op_log_softmax, ag_op_mse, ag_op_linear;
 extern const ag_op ag_op_max, ag_op_min, ag_op_max_axis, ag_op_min_axis, ag_op_logsumexp_axis,
-    ag_op_prod_axis;
+    ag_op_prod_axis, ag_op_where, ag_op_expand;
 
 const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub,  &ag_op_mul,  &ag_op_div,  &ag_op_neg,     &ag_op_exp,
@@ -24,6 +24,6 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_reshape, &ag_op_sum_axis, &ag_op_mean_axis, &ag_op_log_softmax, &ag_op_mse,
     &ag_op_linear,
     &ag_op_max, &ag_op_min, &ag_op_max_axis, &ag_op_min_axis, &ag_op_logsumexp_axis,
-    &ag_op_prod_axis,
+    &ag_op_prod_axis, &ag_op_where, &ag_op_expand,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
