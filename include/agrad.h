@@ -246,7 +246,8 @@ ag_node *ag_maximum(ag_node *a, ag_node *b);
 ag_node *ag_minimum(ag_node *a, ag_node *b);
 /**@}*/
 /** cond != 0 ? a : b elementwise, the three broadcasting together; cond gets
- * no gradient (it may be an input or a constant). */
+ * no gradient (it may be an input, a constant or even a parameter: its
+ * gradient is never written). A NaN in cond is != 0, so it picks a. */
 ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b);
 
 /** Matrix product with torch.matmul's rules: [M,K] @ [K,N] -> [M,N]; a 1-d
@@ -276,17 +277,20 @@ ag_node *ag_mean_axis(ag_node *a, int axis);
 /**@}*/
 /**@{*/
 /** Largest / smallest element -> scalar. Tied elements share the gradient
- * evenly (as torch.amax / torch.amin). */
+ * evenly (as torch.amax / torch.amin). A NaN anywhere makes the result NaN
+ * and, as in torch.amax's backward, every element's gradient NaN. */
 ag_node *ag_max(ag_node *a);
 ag_node *ag_min(ag_node *a);
 /**@}*/
 /**@{*/
 /** Largest / smallest along an axis, which is removed. The gradient goes to
- * the elements equal to the result, split evenly among ties (torch.amax). */
+ * the elements equal to the result, split evenly among ties (torch.amax);
+ * NaN as ag_max, slice by slice. A 0-d input has no axis (an error). */
 ag_node *ag_max_axis(ag_node *a, int axis);
 ag_node *ag_min_axis(ag_node *a, int axis);
 /**@}*/
-/** log(sum(exp(x))) along an axis, shifted by the axis's max (stable). */
+/** log(sum(exp(x))) along an axis, shifted by the axis's max (stable); an
+ * all -Inf slice gives -Inf, one with +Inf gives +Inf (torch.logsumexp). */
 ag_node *ag_logsumexp_axis(ag_node *a, int axis);
 /** Product along an axis; its gradient is exact when elements are 0 (the
  * product of the others, not y / x). */
@@ -332,8 +336,9 @@ ag_node *ag_stack(size_t n, ag_node *const *xs, int axis);
  * order; perm holds ndim entries listing each of 0 .. ndim-1 once, negative
  * ones counting from the end as torch.permute's). */
 ag_node *ag_permute(ag_node *a, const int *perm);
-/** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size);
- * the gradient is summed back to a's shape. */
+/** a broadcast to shape (torch.broadcast_to / expand, -1 keeping a size;
+ * new leading dimensions allowed, -1 not there); the gradient is summed
+ * back to a's shape. */
 ag_node *ag_expand(ag_node *a, int ndim, const int *shape);
 
 /** Softmax, shifted by the max so large inputs stay finite. A vector (1-d,

@@ -123,3 +123,30 @@ bool bcast_view_make(const bcast_plan *plan, bcast_view *view)
     }
     return false;
 }
+
+/* ---- any number of operands ------------------------------------------------ */
+
+bool bcast_shape_n(int n, const ag_shape *const *in, ag_shape *out, char *why, size_t len)
+{
+    ag_shape so_far = *in[0];
+    for (int p = 1; p < n; p++) {
+        ag_shape next;
+        if (!bcast_shape(&so_far, in[p], &next, why, len)) return false;
+        so_far = next;
+    }
+    *out = so_far;
+    return true;
+}
+
+void bcast_iter_start(bcast_iter *it, int n, const ag_shape *const *in, const ag_shape *out)
+{
+    it->n = n;
+    padded_dims(out, it->dims);
+    for (int p = 0; p < n; p++) {
+        padded_strides(in[p], it->dims, it->stride[p]);
+        it->offset[p] = 0;
+    }
+    for (int d = 0; d < AG_MAX_DIMS; d++) it->index[d] = 0;
+    it->k = 0;
+    it->size = out->size;
+}

@@ -47,4 +47,46 @@ bool bcast_view_make(const bcast_plan *plan, bcast_view *view);
                     }                                                                   \
     } while (0)
 
+/* ---- any number of operands (where, expand) ---------------------------------
+ * A plain walk over the output in row-major order that keeps, for each
+ * operand, the offset of its element broadcast to the current position:
+ *     bcast_iter it;
+ *     for (bcast_iter_start(&it, n, shapes, &out_shape); it.k < it.size; bcast_iter_next(&it))
+ *         y[it.k] = f(x0[it.offset[0]], x1[it.offset[1]], ...);
+ * For any operand shapes (up to AG_MAX_DIMS dims) that broadcast to the
+ * output shape (bcast_shape_n). */
+#define BCAST_MAX_OPERANDS 4
+
+typedef struct bcast_iter {
+    int n;                                          /* operands */
+    int dims[AG_MAX_DIMS];                          /* output dims, left-padded with 1 */
+    size_t stride[BCAST_MAX_OPERANDS][AG_MAX_DIMS]; /* per operand, 0 where broadcast */
+    int index[AG_MAX_DIMS];                         /* the current output position */
+    size_t offset[BCAST_MAX_OPERANDS];              /* each operand's element there */
+    size_t k, size;                                 /* that position's output index; the count */
+} bcast_iter;
+
+/* The shape n operands (1 .. BCAST_MAX_OPERANDS) broadcast to, folding
+ * bcast_shape over them left to right; false with why set when they do
+ * not broadcast. */
+bool bcast_shape_n(int n, const ag_shape *const *in, ag_shape *out, char *why, size_t len);
+
+/* Start at output element 0 (every offset 0). */
+void bcast_iter_start(bcast_iter *it, int n, const ag_shape *const *in, const ag_shape *out);
+
+/* The next output element: the last dimension's index steps, and an index
+ * that reaches its dimension goes back to 0 and carries into the one before
+ * (each operand's offset following by its strides). */
+static inline void bcast_iter_next(bcast_iter *it)
+{
+    it->k++;
+    for (int d = AG_MAX_DIMS - 1; d >= 0; d--) {
+        it->index[d]++;
+        for (int p = 0; p < it->n; p++) it->offset[p] += it->stride[p][d];
+        if (it->index[d] < it->dims[d]) return;
+        it->index[d] = 0;
+        for (int p = 0; p < it->n; p++) it->offset[p] -= it->stride[p][d] * (size_t)it->dims[d];
+    }
+}
+
 #endif

@@ -50,4 +50,12 @@ typedef struct ag_permute_params {
     int perm[AG_MAX_DIMS];
 } ag_permute_params;
 
+/* expand: the target shape, ndim dims; -1 keeps the input's size for that
+ * dimension (not allowed for a new leading one). The shape rule puts the
+ * kept sizes in place of the -1s. */
+typedef struct ag_expand_params {
+    int ndim;
+    int dims[AG_MAX_DIMS];
+} ag_expand_params;
+
 #endif

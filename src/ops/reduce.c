@@ -1,7 +1,11 @@
-/* reduce.c -- reductions of every element to a scalar.
+/* reduce.c -- sums: of every element to a scalar (sum, mean) and along one
+ * axis (sum_axis, mean_axis); the product along an axis (prod_axis); the
+ * view around an axis that every reduction uses (reduce.h).
  *   sum:  y = sum_i x_i       dy/dx_i = 1
  *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
-#include "params.h"
+#include "reduce.h"
+
+#include <stdio.h>
 
 static bool scalar_shape(ag_node *out, char *why, size_t len)
 {
@@ -58,16 +62,19 @@ ag_node *ag_mean(ag_node *a) { return ag_record1(&ag_op_mean, a, NULL); }
  *   y[o,i] = w * sum_a x[o,a,i]   (w = 1 for sum, 1/A for mean)
  *   vjp gx[o,a,i] += w * gy[o,i];  jvp ty[o,i] = w * sum_a tx[o,a,i]          */
 
-typedef struct axis_view { size_t outer, len, inner; } axis_view;
-
-static axis_view view_of(const ag_node *out)
+axis_view ag_axis_view(const ag_shape *x, int axis)
 {
-    const ag_shape *x = &out->in[0]->shape;
-    int axis = AG_PARAMS(out, const ag_axis_params)->axis;
     axis_view v = {1, (size_t)x->dims[axis], 1};
     for (int i = 0; i < axis; i++) v.outer *= (size_t)x->dims[i];
     for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->dims[i];
     return v;
+}
+
+axis_view ag_reduced_view(const ag_node *out)
+{
+    const ag_shape *x = &out->in[0]->shape;
+    if (out->op->params_size == 0) return (axis_view){1, x->size, 1};
+    return ag_axis_view(x, AG_PARAMS(out, const ag_axis_params)->axis);
 }
 
 static double axis_weight(const ag_node *out)
@@ -80,13 +87,18 @@ int ag_print_axis_params(const ag_node *out, char *buf, size_t len)
     return snprintf(buf, len, "axis=%d", AG_PARAMS(out, const ag_axis_params)->axis);
 }
 
-static bool axis_shape(ag_node *out, char *why, size_t len)
+bool ag_axis_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->in[0]->shape;
     ag_axis_params *p = out->params;
     int axis = p->axis;
     if (axis < 0) axis += x->ndim;
-    if (x->ndim == 0 || axis < 0 || axis >= x->ndim) {
+    if (x->ndim == 0) {
+        snprintf(why, len, "axis %d is out of range for 0 dimensions (a scalar has no axis to reduce)",
+                 p->axis);
+        return false;
+    }
+    if (axis < 0 || axis >= x->ndim) {
         snprintf(why, len, "axis %d is out of range for %d dimensions", p->axis, x->ndim);
         return false;
     }
@@ -101,7 +113,7 @@ static bool axis_shape(ag_node *out, char *why, size_t len)
 /* y[o,i] = w * sum_a x[o,a,i] */
 static void axis_reduce(const ag_node *out, const double *x, double *y)
 {
-    axis_view v = view_of(out);
+    axis_view v = ag_reduced_view(out);
     double w = axis_weight(out);
     for (size_t o = 0; o < v.outer; o++)
         for (size_t i = 0; i < v.inner; i++) {
@@ -120,7 +132,7 @@ static bool axis_forward(ag_node *out, char *why, size_t len)
 
 static void axis_vjp(ag_node *out)
 {
-    axis_view v = view_of(out);
+    axis_view v = ag_reduced_view(out);
     double w = axis_weight(out);
     double *gx = out->in[0]->grad;
     for (size_t o = 0; o < v.outer; o++)
@@ -135,13 +147,96 @@ static void axis_jvp(ag_node *out)
 
 const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params,
-                              .shape = axis_shape,
+                              .shape = ag_axis_shape,
                               .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp};
 const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
-                              .print_params = ag_print_axis_params,
-                               .shape = axis_shape,
+                               .print_params = ag_print_axis_params,
+                               .shape = ag_axis_shape,
                                .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp,
                                .rule = &mean_marker};
 
 ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
 ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis, a, &(ag_axis_params){axis}); }
+
+/* ---- product along one axis ------------------------------------------------------
+ * Over each slice x_0 .. x_{n-1} of the axis (reduce.h):
+ *   y    = prod_a x_a
+ *   vjp  gx_a += gy * P_a,   P_a = prod_{b != a} x_b = (prod_{b < a} x_b) (prod_{b > a} x_b)
+ *   jvp  ty   = sum_a P_a tx_a
+ * P_a is a running prefix product times a suffix product (aux holds one
+ * slice's suffixes): O(n) per slice and exact when elements are 0, where
+ * y / x_a would be 0 / 0. (PyTorch divides, y / x_a, when no element of the
+ * tensor is 0; with an infinite element the two differ: P of [2, Inf] is
+ * [Inf, 2] here and [Inf, NaN] there.)                                      */
+
+/* suffix[a] = prod_{b > a} x[b * step] for a < n */
+static void suffix_products(const double *x, size_t n, size_t step, double *suffix)
+{
+    double p = 1.0;
+    for (size_t a = n; a-- > 0;) {
+        suffix[a] = p;
+        p *= x[a * step];
+    }
+}
+
+static bool prod_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        const double *xs = x + axis_slice_start(&v, j);
+        double p = 1.0;
+        for (size_t a = 0; a < v.len; a++) p *= xs[a * v.inner];
+        out->value[j] = p;
+    }
+    return true;
+}
+
+/* gx_a += gy * P_a */
+static void prod_vjp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    double *suffix = out->aux;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = x + start;
+        double *gs = out->in[0]->grad + start, prefix = 1.0;
+        suffix_products(xs, v.len, v.inner, suffix);
+        for (size_t a = 0; a < v.len; a++) {
+            gs[a * v.inner] += out->grad[j] * (prefix * suffix[a]);
+            prefix *= xs[a * v.inner];
+        }
+    }
+}
+
+/* ty = sum_a P_a tx_a */
+static void prod_jvp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    double *suffix = out->aux;
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = x + start, *ts = out->in[0]->tangent + start;
+        double prefix = 1.0, t = 0.0;
+        suffix_products(xs, v.len, v.inner, suffix);
+        for (size_t a = 0; a < v.len; a++) {
+            t += (prefix * suffix[a]) * ts[a * v.inner];
+            prefix *= xs[a * v.inner];
+        }
+        out->tangent[j] = t;
+    }
+}
+
+/* room for one slice's suffix products */
+static size_t prod_aux_size(const ag_node *out) { return ag_reduced_view(out).len; }
+
+const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                               .print_params = ag_print_axis_params,
+                               .shape = ag_axis_shape,
+                               .forward = prod_forward, .vjp = prod_vjp, .jvp = prod_jvp,
+                               .aux_size = prod_aux_size};
+
+ag_node *ag_prod_axis(ag_node *a, int axis) { return ag_record1(&ag_op_prod_axis, a, &(ag_axis_params){axis}); }

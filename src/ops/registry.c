@@ -16,6 +16,8 @@ extern const ag_op ag_op_transpose, ag_op_reshape, ag_op_sum_axis, ag_op_mean_ax
     ag_op_log_softmax, ag_op_mse, ag_op_linear;
 extern const ag_op ag_op_index, ag_op_slice, ag_op_index_select, ag_op_gather, ag_op_scatter_add,
     ag_op_concat, ag_op_stack, ag_op_permute;
+extern const ag_op ag_op_max, ag_op_min, ag_op_max_axis, ag_op_min_axis, ag_op_logsumexp_axis,
+    ag_op_prod_axis, ag_op_where, ag_op_expand;
 
 const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub,  &ag_op_mul,  &ag_op_div,  &ag_op_neg,     &ag_op_exp,
@@ -25,5 +27,7 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_linear,
     &ag_op_index, &ag_op_slice, &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add,
     &ag_op_concat, &ag_op_stack, &ag_op_permute,
+    &ag_op_max, &ag_op_min, &ag_op_max_axis, &ag_op_min_axis, &ag_op_logsumexp_axis,
+    &ag_op_prod_axis, &ag_op_where, &ag_op_expand,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];

@@ -1,0 +1,163 @@
+/* reduce_extreme.c -- the largest or smallest element, of all (max, min) or
+ * along one axis (max_axis, min_axis), and its smooth form, logsumexp along
+ * an axis. Each result element reduces one slice x_0 .. x_{n-1} of the
+ * input (reduce.h's view; every element for max and min).
+ *
+ * max (min alike), with torch.amax's rules:
+ *   y    = max_a x_a                NaN when any x_a is NaN (NaN propagates)
+ *   vjp  gx_a += (gy / c) [x_a == y]    c = #{a : x_a == y}: ties share gy evenly
+ *   jvp  ty   = sum_{a : x_a == y} tx_a / c
+ * A slice holding a NaN has y = NaN and c = 0: every element of it gets a
+ * NaN gradient (gy / 0 * 0, as torch.amax's backward) and y a NaN tangent.
+ *
+ * logsumexp, as torch.logsumexp:
+ *   y    = m + log sum_a exp(x_a - m)   m = max_a x_a, taken as 0 when infinite
+ *   vjp  gx_a += gy exp(x_a - y)        (the softmax of the slice)
+ *   jvp  ty   = sum_a exp(x_a - y) tx_a
+ * An all -Inf slice gives log 0 = -Inf and a slice with +Inf gives +Inf
+ * (never Inf - Inf in the shift); their gradients are torch's exp(x_a - y):
+ * NaN where x_a = y = +-Inf.                                                */
+#include "reduce.h"
+
+#include <math.h>
+
+/* op->rule of max / min: which extreme */
+static const bool largest = true, smallest = false;
+
+static bool wants_largest(const ag_node *out) { return *(const bool *)out->op->rule; }
+
+/* the largest (or smallest) of x[a * step], a < n; NaN if one is NaN */
+static double slice_extreme(const double *x, size_t n, size_t step, bool find_largest)
+{
+    double m = x[0];
+    for (size_t a = 1; a < n && !isnan(m); a++) {
+        double v = x[a * step];
+        if (isnan(v) || (find_largest ? v > m : v < m)) m = v;
+    }
+    return m;
+}
+
+/* c: how many of x[a * step] equal y */
+static double count_equal(const double *x, size_t n, size_t step, double y)
+{
+    double c = 0.0;
+    for (size_t a = 0; a < n; a++) c += x[a * step] == y;
+    return c;
+}
+
+static bool scalar_shape(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    out->shape = ag_scalar_shape();
+    return true;
+}
+
+static bool extreme_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    axis_view v = ag_reduced_view(out);
+    const double *x = out->in[0]->value;
+    for (size_t j = 0; j < out->shape.size; j++)
+        out->value[j] = slice_extreme(x + axis_slice_start(&v, j), v.len, v.inner, wants_largest(out));
+    return true;
+}
+
+/* gx_a += (gy / c) [x_a == y], the mask a factor of 1 or 0 as in torch (so a
+ * NaN slice, c = 0, gets NaN everywhere) */
+static void extreme_vjp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = out->in[0]->value + start;
+        double *gs = out->in[0]->grad + start, y = out->value[j];
+        double share = out->grad[j] / count_equal(xs, v.len, v.inner, y);
+        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += share * (double)(xs[a * v.inner] == y);
+    }
+}
+
+/* ty = sum_{a : x_a == y} tx_a / c */
+static void extreme_jvp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = out->in[0]->value + start, *ts = out->in[0]->tangent + start;
+        double y = out->value[j], t = 0.0;
+        for (size_t a = 0; a < v.len; a++)
+            if (xs[a * v.inner] == y) t += ts[a * v.inner];
+        out->tangent[j] = t / count_equal(xs, v.len, v.inner, y);
+    }
+}
+
+const ag_op ag_op_max = {.name = "max", .arity = 1, .shape = scalar_shape,
+                         .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                         .rule = &largest};
+const ag_op ag_op_min = {.name = "min", .arity = 1, .shape = scalar_shape,
+                         .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                         .rule = &smallest};
+const ag_op ag_op_max_axis = {.name = "max_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                              .print_params = ag_print_axis_params, .shape = ag_axis_shape,
+                              .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                              .rule = &largest};
+const ag_op ag_op_min_axis = {.name = "min_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
+                              .print_params = ag_print_axis_params, .shape = ag_axis_shape,
+                              .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                              .rule = &smallest};
+
+ag_node *ag_max(ag_node *a) { return ag_record1(&ag_op_max, a, NULL); }
+ag_node *ag_min(ag_node *a) { return ag_record1(&ag_op_min, a, NULL); }
+ag_node *ag_max_axis(ag_node *a, int axis) { return ag_record1(&ag_op_max_axis, a, &(ag_axis_params){axis}); }
+ag_node *ag_min_axis(ag_node *a, int axis) { return ag_record1(&ag_op_min_axis, a, &(ag_axis_params){axis}); }
+
+/* ---- logsumexp (formulas at the top) ----------------------------------------- */
+
+static bool logsumexp_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    axis_view v = ag_reduced_view(out);
+    for (size_t j = 0; j < out->shape.size; j++) {
+        const double *xs = out->in[0]->value + axis_slice_start(&v, j);
+        double m = slice_extreme(xs, v.len, v.inner, true), s = 0.0;
+        if (isinf(m)) m = 0.0;
+        for (size_t a = 0; a < v.len; a++) s += exp(xs[a * v.inner] - m);
+        out->value[j] = log(s) + m;
+    }
+    return true;
+}
+
+/* gx_a += gy exp(x_a - y) */
+static void logsumexp_vjp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = out->in[0]->value + start;
+        double *gs = out->in[0]->grad + start, y = out->value[j];
+        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += out->grad[j] * exp(xs[a * v.inner] - y);
+    }
+}
+
+/* ty = sum_a exp(x_a - y) tx_a */
+static void logsumexp_jvp(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    for (size_t j = 0; j < out->shape.size; j++) {
+        size_t start = axis_slice_start(&v, j);
+        const double *xs = out->in[0]->value + start, *ts = out->in[0]->tangent + start;
+        double y = out->value[j], t = 0.0;
+        for (size_t a = 0; a < v.len; a++) t += exp(xs[a * v.inner] - y) * ts[a * v.inner];
+        out->tangent[j] = t;
+    }
+}
+
+const ag_op ag_op_logsumexp_axis = {.name = "logsumexp_axis", .arity = 1,
+                                    .params_size = sizeof(ag_axis_params),
+                                    .print_params = ag_print_axis_params, .shape = ag_axis_shape,
+                                    .forward = logsumexp_forward, .vjp = logsumexp_vjp,
+                                    .jvp = logsumexp_jvp};
+
+ag_node *ag_logsumexp_axis(ag_node *a, int axis)
+{
+    return ag_record1(&ag_op_logsumexp_axis, a, &(ag_axis_params){axis});
+}

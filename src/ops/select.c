@@ -1,0 +1,73 @@
+/* select.c -- where: elements of a or of b chosen by a condition, the three
+ * broadcasting together as ag_add's operands (NumPy rules, right-aligned):
+ *   y[k] = c[k] != 0 ? a[k] : b[k]        (c NaN: NaN != 0, so a)
+ *   vjp  ga[k] += c[k] != 0 ? gy[k] : 0,  gb[k] += c[k] != 0 ? 0 : gy[k]
+ *        (summed over the dimensions a and b are broadcast along)
+ *   jvp  ty[k] = c[k] != 0 ? ta[k] : tb[k]
+ * Indices k are positions in the output; each operand's element there comes
+ * from a broadcast walk (broadcast.h). The condition takes no gradient,
+ * whatever it is: its grad is never written. */
+#include "broadcast.h"
+
+/* the operands' shapes in order: condition, a, b */
+static void operand_shapes(const ag_node *out, const ag_shape *shapes[3])
+{
+    for (int p = 0; p < 3; p++) shapes[p] = &out->in[p]->shape;
+}
+
+static bool where_shape(ag_node *out, char *why, size_t len)
+{
+    const ag_shape *shapes[3];
+    operand_shapes(out, shapes);
+    return bcast_shape_n(3, shapes, &out->shape, why, len);
+}
+
+static bool where_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    const double *c = out->in[0]->value, *a = out->in[1]->value, *b = out->in[2]->value;
+    const ag_shape *shapes[3];
+    operand_shapes(out, shapes);
+    bcast_iter it;
+    for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it))
+        out->value[it.k] = c[it.offset[0]] != 0.0 ? a[it.offset[1]] : b[it.offset[2]];
+    return true;
+}
+
+static void where_vjp(ag_node *out)
+{
+    const double *c = out->in[0]->value;
+    double *ga = out->in[1]->grad, *gb = out->in[2]->grad;
+    const ag_shape *shapes[3];
+    operand_shapes(out, shapes);
+    bcast_iter it;
+    for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it)) {
+        bool picks_a = c[it.offset[0]] != 0.0;
+        if (picks_a && ga) ga[it.offset[1]] += out->grad[it.k];
+        if (!picks_a && gb) gb[it.offset[2]] += out->grad[it.k];
+    }
+}
+
+/* a NULL tangent is zero */
+static void where_jvp(ag_node *out)
+{
+    const double *c = out->in[0]->value, *ta = out->in[1]->tangent, *tb = out->in[2]->tangent;
+    const ag_shape *shapes[3];
+    operand_shapes(out, shapes);
+    bcast_iter it;
+    for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it)) {
+        bool picks_a = c[it.offset[0]] != 0.0;
+        const double *t = picks_a ? ta : tb;
+        size_t at = picks_a ? it.offset[1] : it.offset[2];
+        out->tangent[it.k] = t ? t[at] : 0.0;
+    }
+}
+
+const ag_op ag_op_where = {.name = "where", .arity = 3, .shape = where_shape,
+                           .forward = where_forward, .vjp = where_vjp, .jvp = where_jvp};
+
+ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b)
+{
+    ag_node *in[3] = {cond, a, b};
+    return ag_record(&ag_op_where, 3, in, NULL, NULL);
+}
