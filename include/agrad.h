@@ -253,7 +253,9 @@ ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b);
 /** Matrix product with torch.matmul's rules: [M,K] @ [K,N] -> [M,N]; a 1-d
  * operand is a vector ([K] @ [K,N] -> [N], [M,K] @ [K] -> [M], [K] @ [K] ->
  * scalar); 3-d and 4-d operands are batches of matrices, their batch
- * dimensions broadcasting as ag_add ([B,M,K] @ [K,N] -> [B,M,N]). */
+ * dimensions broadcasting as ag_add ([B,M,K] @ [K,N] -> [B,M,N]). A vector
+ * against a batch meets each matrix ([K] @ [B,K,N] -> [B,N]); a broadcast
+ * operand's gradient is summed over the batch. A 0-d operand is an error. */
 ag_node *ag_matmul(ag_node *a, ag_node *b);
 /** a @ b + bias in one node (a dense layer; PyTorch's addmm): [M,K] @ [K,N]
  * plus a bias of shape [M,N], [N] or [1,N] (added to every row), [M,1]

@@ -331,11 +331,6 @@ static inline ag_node *ag_record2(const ag_op *op, ag_node *a, ag_node *b, const
  * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum);
 
-/* matmul's shape rule and jvp on out->in[0] @ out->in[1], shared with linear
- * (ops/linalg.c; the values and gradients are in ops/matmul_kernels.h). */
-bool ag_matmul_shape(ag_node *out, char *why, size_t len);
-void ag_matmul_jvp(ag_node *out);
-
 /* The registry of every differentiable op, for tests that iterate it. */
 extern const ag_op *const ag_all_ops[];
 extern const size_t ag_n_ops;

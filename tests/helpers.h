@@ -58,6 +58,17 @@ bool ieee_specials_reduce(const char *name);
 bool ieee_specials_index(const char *name);
 bool ieee_specials_matmul(const char *name);
 
+/* matmul's forms (recipes_matmul.c): two matrices, small or over the
+ * small-product limit; a vector on the left, on the right, or both; batches
+ * of matrices (3-d, 4-d) broadcasting; a vector against a batch; a batch of
+ * large matrices. matmul_form_case builds one on random shapes and values. */
+enum matmul_form {
+    MATMUL_FORM_MATRICES, MATMUL_FORM_LARGE, MATMUL_FORM_ROW_VECTOR, MATMUL_FORM_COLUMN_VECTOR,
+    MATMUL_FORM_DOT, MATMUL_FORM_BATCHED, MATMUL_FORM_BATCHED_VECTOR, MATMUL_FORM_BATCHED_LARGE,
+    MATMUL_FORMS
+};
+bool matmul_form_case(ag_graph *g, test_rng *r, op_case *c, int form);
+
 /* Shared by the recipe files (recipes.c): a parameter tensor of the given
  * shape with values uniform in [lo, hi) (signed_values: a random sign too),
  * recorded as a leaf of g and kept in c->params; and an extra (non-

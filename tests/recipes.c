@@ -120,16 +120,7 @@ static bool pow_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-/* ---- matmul and the loss ---------------------------------------------------------- */
-
-static bool matmul_recipe(ag_graph *g, test_rng *r, op_case *c)
-{
-    int M = rng_int(r, 1, 5), K = rng_int(r, 1, 5), N = rng_int(r, 1, 5);
-    ag_node *a = add_param(g, c, random_param(r, 2, (int[]){M, K}, -2.0, 2.0, false));
-    ag_node *b = add_param(g, c, random_param(r, 2, (int[]){K, N}, -2.0, 2.0, false));
-    c->out = ag_matmul(a, b);
-    return c->out != NULL;
-}
+/* ---- linear (matmul's recipe is in recipes_matmul.c) and the loss ------------------ */
 
 /* a @ b + bias with each bias broadcast; sometimes large enough (over 512
  * multiply-adds) for the blocked kernel instead of the small loops */
@@ -209,7 +200,7 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"add", add_recipe},         {"sub", sub_recipe},         {"mul", mul_recipe},
     {"div", div_recipe},         {"neg", neg_recipe},         {"exp", exp_recipe},
     {"log", log_recipe},         {"tanh", tanh_recipe},       {"relu", relu_recipe},
-    {"pow", pow_recipe},         {"sigmoid", sigmoid_recipe}, {"matmul", matmul_recipe},
+    {"pow", pow_recipe},         {"sigmoid", sigmoid_recipe},
     {"sum", sum_recipe},         {"mean", mean_recipe},       {"softmax", softmax_recipe},
     {"softmax_xent", softmax_xent_recipe}, {"transpose", transpose_recipe},
     {"reshape", reshape_recipe},   {"sum_axis", sum_axis_recipe}, {"mean_axis", mean_axis_recipe},

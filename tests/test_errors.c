@@ -41,10 +41,11 @@ START_TEST(matmul_mismatch)
 }
 END_TEST
 
+/* torch.matmul takes vectors and matrices, never a 0-d operand */
 START_TEST(matmul_needs_matrices)
 {
     ck_assert_ptr_null(ag_matmul(ag_scalar(g, 1), zeros(2, 1)));
-    ck_assert_error("ag_matmul: (scalar) @ (2x1): both operands must be 2-d");
+    ck_assert_error("ag_matmul: (scalar) @ (2x1): both operands must be at least 1-d");
 }
 END_TEST
 

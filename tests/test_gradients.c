@@ -488,11 +488,60 @@ static void product_specials(int M, int K, int N, int bias_kind)
     ieee_check(&c);
 }
 
+/* matmul with torch.matmul's rules: a's shape padded to [A0,A1,M,K] (a
+ * vector [K] being one row [1,1,1,K], fewer dims getting leading 1s), b's
+ * to [B0,B1,K,N] (a vector being one column); the result's batch matrix
+ * (i, j), i < max(A0,B0), j < max(A1,B1), is a's matrix (A0 = 1 ? 0 : i,
+ * A1 = 1 ? 0 : j) times b's likewise, laid out batch by batch, row-major.
+ * ga += gy B^T and gb += A^T gy for each batch matrix, into the operand
+ * matrix it read (so summed over the batch dims an operand is broadcast on). */
+static void batched_product_specials(int nd_a, const int *a_dims, int nd_b, const int *b_dims)
+{
+    int pa[4] = {1, 1, 1, 1}, pb[4] = {1, 1, 1, 1};
+    for (int d = 0; d < nd_a; d++) pa[4 - nd_a + d] = a_dims[d]; /* [K] -> [1,1,1,K] */
+    if (nd_b == 1)
+        pb[2] = b_dims[0]; /* [K] -> [1,1,K,1] */
+    else
+        for (int d = 0; d < nd_b; d++) pb[4 - nd_b + d] = b_dims[d];
+    int M = pa[2], K = pa[3], N = pb[3];
+    int batch0 = pa[0] > pb[0] ? pa[0] : pb[0], batch1 = pa[1] > pb[1] ? pa[1] : pb[1];
+    ieee_case c;
+    ieee_begin(&c, "matmul");
+    ag_node *a = ieee_operand(&c, nd_a, a_dims, 12, 29);
+    ag_node *b = ieee_operand(&c, nd_b, b_dims, 13, 31);
+    ieee_recorded(&c, ag_matmul(a, b));
+    ck_assert_int_eq(ag_node_size(c.out), (size_t)batch0 * batch1 * M * N);
+    for (int i = 0; i < batch0; i++)
+        for (int j = 0; j < batch1; j++) {
+            size_t ia = ((size_t)(pa[0] == 1 ? 0 : i) * pa[1] + (pa[1] == 1 ? 0 : j)) * M * K;
+            size_t ib = ((size_t)(pb[0] == 1 ? 0 : i) * pb[1] + (pb[1] == 1 ? 0 : j)) * K * N;
+            size_t iy = ((size_t)i * batch1 + j) * M * N;
+            for (int r = 0; r < M; r++)
+                for (int s = 0; s < N; s++) {
+                    double sum = 0.0, g = c.gy[iy + r * N + s];
+                    for (int k = 0; k < K; k++) {
+                        sum += c.v[0][ia + r * K + k] * c.v[1][ib + k * N + s];
+                        c.gx[0][ia + r * K + k] += g * c.v[1][ib + k * N + s];
+                        c.gx[1][ib + k * N + s] += c.v[0][ia + r * K + k] * g;
+                    }
+                    c.y[iy + r * N + s] = sum;
+                }
+        }
+    ieee_check(&c);
+}
+
 static void matmul_specials(void)
 {
     product_specials(2, 3, 2, -1);
     product_specials(9, 8, 10, -1); /* over 512 multiply-adds: the blocked kernel */
     product_specials(1, 12, 1, -1);
+    batched_product_specials(1, (int[]){20}, 1, (int[]){20});                /* [] */
+    batched_product_specials(1, (int[]){8}, 2, (int[]){8, 5});               /* [5] */
+    batched_product_specials(2, (int[]){5, 8}, 1, (int[]){8});               /* [5] */
+    batched_product_specials(3, (int[]){3, 4, 5}, 2, (int[]){5, 3});         /* [3,4,3] */
+    batched_product_specials(4, (int[]){2, 1, 3, 4}, 3, (int[]){3, 4, 2});   /* [2,3,3,2] */
+    batched_product_specials(1, (int[]){6}, 3, (int[]){3, 6, 4});            /* [3,4] */
+    batched_product_specials(3, (int[]){2, 9, 8}, 3, (int[]){1, 8, 10});     /* ag_gemm per matrix */
 }
 
 static void linear_specials(void)

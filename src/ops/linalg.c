@@ -1,67 +1,89 @@
-/* linalg.c -- matrix product (its kernels in matmul_kernels.h, shared with
- * linear.c).
- *   forward  C[M,N] = A[M,K] @ B[K,N]
- *   vjp      dA += dC @ B^T,  dB += A^T @ dC   (no transpose is materialised)
+/* linalg.c -- matmul, the matrix product with torch.matmul's rules (its
+ * routine, shared with linear, in product.c):
+ *   [M,K] @ [K,N] -> [M,N]
+ *   [K] @ [K,N] -> [N],  [M,K] @ [K] -> [M],  [K] @ [K] -> []  (a 1-d
+ *     operand is a row on the left, a column on the right, and that
+ *     dimension is dropped from the result)
+ *   batches: [..., M,K] @ [..., K,N] -> [..., M,N], the batch dims (those
+ *     before the last two, at most two) broadcasting as ag_add's; a 1-d
+ *     operand against a batched one is a vector against each matrix
+ *     ([K] @ [B,K,N] -> [B,N])
+ *   forward  C = A @ B for each batch matrix
+ *   vjp      dA += dC @ B^T,  dB += A^T @ dC  (summed over the batch
+ *            matrices a broadcast operand served)
  *   jvp      tC  = tA @ B + A @ tB                                          */
-#include "matmul_kernels.h"
+#include "product.h"
 
 #include <stdio.h>
 
-/* The product's shape (also linear's) */
-bool ag_matmul_shape(ag_node *out, char *why, size_t len)
+/* "2x3" for the operand's batch dims (which come first in its shape) */
+static const char *batch_dims_str(const ag_shape *s, const product_operand *p, char *buf, size_t len)
+{
+    return ag_shape_string(p->batch_ndim, s->dims, buf, len);
+}
+
+/* The result's shape for operands of any of the forms above (not both 2-d).
+ * Out of line: the common case, two matrices, keeps a small frame. */
+__attribute__((noinline)) static bool batched_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *a = &out->in[0]->shape, *b = &out->in[1]->shape;
-    if (a->ndim != 2 || b->ndim != 2) {
-        snprintf(why, len, "both operands must be 2-d matrices");
+    if (a->ndim == 0 || b->ndim == 0) {
+        snprintf(why, len, "both operands must be at least 1-d (a scalar is no vector or matrix)");
         return false;
     }
-    if (a->dims[1] != b->dims[0]) {
-        snprintf(why, len, "inner dimensions differ (%d vs %d)", a->dims[1], b->dims[0]);
+    product_operand pa = ag_product_operand(a, true), pb = ag_product_operand(b, false);
+    if (pa.cols != pb.rows) {
+        snprintf(why, len, "inner dimensions differ (%d vs %d)", pa.cols, pb.rows);
         return false;
     }
-    /* both factors are valid shapes; only the product's size can be too big */
-    size_t size = (size_t)a->dims[0] * (size_t)b->dims[1];
-    if (size > (size_t)1 << 40) {
-        snprintf(why, len, "the product would have %zu elements (over 2^40)", size);
+    int batch[2];
+    for (int d = 0; d < 2; d++) {
+        if (pa.batch[d] != pb.batch[d] && pa.batch[d] != 1 && pb.batch[d] != 1) {
+            char da[32], db[32];
+            snprintf(why, len, "batch dimensions (%s) and (%s) do not broadcast (%d vs %d)",
+                     batch_dims_str(a, &pa, da, sizeof da), batch_dims_str(b, &pb, db, sizeof db),
+                     pa.batch[d], pb.batch[d]);
+            return false;
+        }
+        batch[d] = pa.batch[d] > pb.batch[d] ? pa.batch[d] : pb.batch[d];
+    }
+    /* the result: the broadcast batch dims, then M unless a is a vector, N
+     * unless b is one */
+    int batch_ndim = pa.batch_ndim > pb.batch_ndim ? pa.batch_ndim : pb.batch_ndim;
+    ag_shape s = {.dims = {1, 1, 1, 1}};
+    for (int d = 2 - batch_ndim; d < 2; d++) s.dims[s.ndim++] = batch[d];
+    if (a->ndim >= 2) s.dims[s.ndim++] = pa.rows;
+    if (b->ndim >= 2) s.dims[s.ndim++] = pb.cols;
+    /* each factor is at most 2^40, so the count is exact enough in a double */
+    double count = (double)batch[0] * batch[1] * pa.rows * pb.cols;
+    if (count > (double)PRODUCT_MAX_ELEMENTS) {
+        snprintf(why, len, "the product would have %.0f elements (over 2^40)", count);
         return false;
     }
-    out->shape = (ag_shape){.ndim = 2, .dims = {a->dims[0], b->dims[1], 1, 1}, .size = size};
+    s.size = (size_t)count;
+    out->shape = s;
     return true;
+}
+
+static bool matmul_shape(ag_node *out, char *why, size_t len)
+{
+    if (out->in[0]->shape.ndim == 2 && out->in[1]->shape.ndim == 2)
+        return ag_product_shape_2d(out, why, len); /* the common case: two matrices */
+    return batched_shape(out, why, len);
 }
 
 static bool matmul_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    matmul_values(out);
+    ag_product_forward(out, NULL);
     return true;
 }
 
-static void matmul_vjp(ag_node *out) { matmul_grads(out); }
-
-void ag_matmul_jvp(ag_node *out)
-{
-    ag_node *a = out->in[0], *b = out->in[1];
-    int M = a->shape.dims[0], K = a->shape.dims[1], N = b->shape.dims[1];
-    double beta = 0.0;
-    for (size_t i = 0; i < out->shape.size; i++) out->tangent[i] = 0.0;
-    if (a->tangent) {
-        ag_gemm(false, false, M, N, K, a->tangent, K, b->value, N, beta, out->tangent, N);
-        beta = 1.0;
-    }
-    if (b->tangent) ag_gemm(false, false, M, N, K, a->value, K, b->tangent, N, beta, out->tangent, N);
-}
-
-/* a matrix times a short vector (K = 1 .. SMALL_K_MAX) */
-MATVEC_KERNEL_TABLE(matmul_matvec_kernels, matmul_matvec, false)
-
-static const ag_kernels *matmul_specialize(const ag_node *out)
-{
-    int M = out->shape.dims[0], N = out->shape.dims[1], K = out->in[0]->shape.dims[1];
-    return takes_matvec_variant(M, N, K) ? &matmul_matvec_kernels[K - 1] : NULL;
-}
+static void matmul_vjp(ag_node *out) { ag_product_vjp(out, NULL); }
+static void matmul_jvp(ag_node *out) { ag_product_jvp(out, NULL); }
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
-                            .shape = ag_matmul_shape, .specialize = matmul_specialize,
-                            .forward = matmul_forward, .vjp = matmul_vjp, .jvp = ag_matmul_jvp};
+                            .shape = matmul_shape, .specialize = ag_product_specialize,
+                            .forward = matmul_forward, .vjp = matmul_vjp, .jvp = matmul_jvp};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }
