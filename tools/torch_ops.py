@@ -24,8 +24,8 @@ The semantics follow include/agrad.h (PyTorch's unless it says otherwise):
     torch.nn.functional.softplus, which returns x itself for x > 20;
   - softmax and log_softmax: a vector (1-d, [C,1] or [1,C], or a scalar) is
     one distribution, an [N,C] matrix with N, C > 1 is N rows;
-  - softmax_xent: cross-entropy, mean over the rows; rows=1 for one sample
-    (logits of any vector shape, one label), rows=N for [N,C] logits;
+  - softmax_xent: cross-entropy, mean over the rows, one row per label (one
+    sample: logits of any vector shape and one label; N labels: [N,C]);
   - slice follows Python's rules (negative bounds from the end, clipped,
     negative steps); torch has no negative step, so the positions are worked
     out here (slice_positions) and taken with index_select;
@@ -40,9 +40,7 @@ Parameter keys expected from the ops' print_params (src/ops/*.c):
   shape rule normalised to and the positions are start + i * step, i <
   count; without, Python's rules on start, stop, step) | permute: perm (a
   list of ndim axes) | reshape, expand: none, or shape (a list, -1 allowed;
-  without it the target is agrad's output shape) | softmax_xent: rows |
-  linear: bias (same, row, column or scalar: the bias kind the shape rule
-  found).
+  without it the target is agrad's output shape).
 The parsing is strict: an op missing from OPS, a key missing, or a key the
 op does not know is an error (OpMappingError) that names the op.
 
@@ -189,32 +187,23 @@ def _axis_op(f):
 
 
 def _linear(x, p, s):
-    """a @ b + bias, the bias laid out by the kind agrad's shape rule found:
-    same [M,N]; row [N] or [1,N]; column [M,1]; scalar [], [1] or [1,1]."""
+    """a @ b + bias: a bias [M,N], [N], [1,N], [M,1], [], [1] or [1,1]
+    broadcasts over the [M,N] product by torch's rules as by agrad's."""
     a, b, bias = x
-    M, N = a.shape[0], b.shape[-1]
-    kinds = {"same": ([[M, N]], (M, N)), "row": ([[N], [1, N]], (1, N)),
-             "column": ([[M, 1]], (M, 1)), "scalar": ([[], [1], [1, 1]], ())}
-    kind = p["bias"]
-    if kind not in kinds:
-        raise OpMappingError(f"linear: bias kind {kind!r} is none of {sorted(kinds)}")
-    shapes, layout = kinds[kind]
-    if list(bias.shape) not in shapes:
-        raise OpMappingError(f"linear: bias={kind} but the bias is {list(bias.shape)} for the [{M},{N}] product")
-    return torch.matmul(a, b) + bias.reshape(layout)
+    return torch.matmul(a, b) + bias
 
 
 def _softmax_xent(x, p, s):
+    """Cross-entropy, mean over the rows: one row per label (one label: the
+    logits, of any vector shape, are one sample; N labels: [N,C] logits)."""
     logits, labels = x
-    rows = p["rows"]
+    rows = labels.numel()
     if rows == 1:
         z = logits.reshape(1, -1)
     elif logits.dim() == 2 and logits.shape[0] == rows:
         z = logits
     else:
-        raise OpMappingError(f"softmax_xent: rows={rows} for logits {list(logits.shape)}")
-    if labels.numel() != rows:
-        raise OpMappingError(f"softmax_xent: {labels.numel()} labels for rows={rows}")
+        raise OpMappingError(f"softmax_xent: {rows} labels for logits {list(logits.shape)}")
     y = torch.tensor(whole_numbers(labels, "softmax_xent labels"), dtype=torch.long)
     for r, c in enumerate(y.tolist()):
         if not 0 <= c < z.shape[1]:
@@ -311,7 +300,7 @@ OPS = {
     "clamp": Op(lambda x, p, s: torch.clamp(x[0], min=float(p["lo"]), max=float(p["hi"])), 1, ["lo", "hi"]),
     # products
     "matmul": _binary(torch.matmul),
-    "linear": Op(_linear, 3, ["bias"]),
+    "linear": Op(_linear, 3),
     # reductions
     "sum": _elementwise(torch.sum),
     "mean": _elementwise(torch.mean),
@@ -326,7 +315,7 @@ OPS = {
     # softmax and losses
     "softmax": _elementwise(lambda a: _rows_rule(a, torch.softmax)),
     "log_softmax": _elementwise(lambda a: _rows_rule(a, torch.log_softmax)),
-    "softmax_xent": Op(_softmax_xent, 2, ["rows"]),
+    "softmax_xent": Op(_softmax_xent, 2),
     "mse": _binary(lambda a, b: torch.mean((a - b) ** 2)),
     # shapes
     "transpose": _elementwise(lambda a: torch.transpose(a, 0, 1)),
@@ -503,22 +492,21 @@ def self_test():
            _t([-math.log(2.0)] * 2, [1, 2]), "log_softmax row vector")
     # cross-entropy of [0, 0] for class 1: log 2; of rows [0, 0], [0, ln 3]
     # with classes 0 and 1: (log 2 + log(4/3)) / 2
-    _close(torch_op("softmax_xent", [_t([0.0, 0.0], [2, 1]), _t([1.0])], "rows=1", []),
+    _close(torch_op("softmax_xent", [_t([0.0, 0.0], [2, 1]), _t([1.0])], "", []),
            _t(math.log(2.0)), "softmax_xent one sample")
     _close(torch_op("softmax_xent", [_t([0.0, 0.0, 0.0, math.log(3.0)], [2, 2]), _t([0.0, 1.0])],
-                    "rows=2", []), _t((math.log(2.0) + math.log(4 / 3)) / 2), "softmax_xent rows")
-    _raises(lambda: torch_op("softmax_xent", [_t([0.0, 0.0]), _t([2.0])], "rows=1", []), "label 2")
+                    "", []), _t((math.log(2.0) + math.log(4 / 3)) / 2), "softmax_xent rows")
+    _raises(lambda: torch_op("softmax_xent", [_t([0.0, 0.0]), _t([2.0])], "", []), "label 2")
     _close(torch_op("mse", [_t([1.0, 2.0]), _t([0.0, 4.0])], "", []), _t(2.5), "mse")
 
     # linear: each bias kind on [[1,2],[3,4]] @ I
     a, eye = _t([1.0, 2.0, 3.0, 4.0], [2, 2]), torch.eye(2, dtype=torch.float64)
-    _close(torch_op("linear", [a, eye, _t([10.0, 20.0])], "bias=row", [2, 2]),
+    _close(torch_op("linear", [a, eye, _t([10.0, 20.0])], "", [2, 2]),
            _t([11.0, 22.0, 13.0, 24.0], [2, 2]), "linear row bias")
-    _close(torch_op("linear", [a, eye, _t([10.0, 20.0], [2, 1])], "bias=column", [2, 2]),
+    _close(torch_op("linear", [a, eye, _t([10.0, 20.0], [2, 1])], "", [2, 2]),
            _t([11.0, 12.0, 23.0, 24.0], [2, 2]), "linear column bias")
-    _close(torch_op("linear", [a, eye, _t([1.0], [1, 1])], "bias=scalar", [2, 2]),
+    _close(torch_op("linear", [a, eye, _t([1.0], [1, 1])], "", [2, 2]),
            _t([2.0, 3.0, 4.0, 5.0], [2, 2]), "linear scalar bias")
-    _raises(lambda: torch_op("linear", [a, eye, _t([1.0, 2.0])], "bias=column", [2, 2]), "bias=column but")
     _close(torch_op("matmul", [_t([1.0, 2.0]), _t([3.0, 4.0])], "", []), _t(11.0), "matmul vectors")
 
     # shapes, indexing, joining

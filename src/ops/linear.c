@@ -3,7 +3,7 @@
  * One node instead of a matmul and an add: one pass fewer over Y, no
  * intermediate product to keep or to zero, one op fewer to dispatch.
  * The bias c is added along its broadcast, element (i, j) of it being
- * c[i*rs + j*cs] (linear_params holds which broadcast; the strides follow; a
+ * c[i*rs + j*cs] (bias_kind_of tells which broadcast; the strides follow; a
  * bias of Y's size is read straight; the passes are in product_bias.c):
  *   same    [M,N]            (flat)       dc[i,j] += dY[i,j]
  *   row     [N] or [1,N]     rs 0, cs 1   dc[j]   += sum_i dY[i,j]
@@ -15,48 +15,40 @@
 
 #include <stdio.h>
 
-enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_SCALAR };
+enum bias_kind { BIAS_SAME, BIAS_ROW, BIAS_COLUMN, BIAS_NONE_SUCH, BIAS_SCALAR };
 
-/* set by the shape rule */
-typedef struct linear_params {
-    enum bias_kind bias;
-} linear_params;
+/* How a bias of shape c lies over the product Y [M,N] (BIAS_NONE_SUCH: it
+ * cannot). Worked out from the shapes whenever needed: the general path
+ * pays a few compares per pass, TestNet's specialised kernels none. */
+static enum bias_kind bias_kind_of(const ag_shape *c, int M, int N)
+{
+    if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == N) return BIAS_SAME;
+    if ((c->ndim == 1 && c->dims[0] == N) || (c->ndim == 2 && c->dims[0] == 1 && c->dims[1] == N))
+        return BIAS_ROW;
+    if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == 1) return BIAS_COLUMN;
+    if (c->size == 1) return BIAS_SCALAR; /* [], [1] or [1,1]: added everywhere, as ag_add would */
+    return BIAS_NONE_SUCH;
+}
 
 /* How the bias lies over Y [M,N]: flat when it has Y's size, and so Y's
  * layout (same shape, a column when N = 1, a row when M = 1, one value for a
  * 1x1 Y). */
 static bias_view bias_of(const ag_node *out)
 {
-    /* by kind (same, row, column, scalar); a same-shape bias is always flat,
-     * and a flat bias is read straight, so its strides are never used */
-    static const unsigned char row_step[] = {0, 0, 1, 0}, col_step[] = {1, 1, 0, 0};
-    int kind = (int)AG_PARAMS(out, const linear_params)->bias;
-    return (bias_view){.M = out->shape.dims[0], .N = out->shape.dims[1],
-                       .rs = row_step[kind], .cs = col_step[kind],
+    /* by kind (same, row, column, -, scalar); a same-shape bias is always
+     * flat, and a flat bias is read straight, so its strides are never used */
+    static const unsigned char row_step[] = {0, 0, 1, 0, 0}, col_step[] = {1, 1, 0, 0, 0};
+    int M = out->shape.dims[0], N = out->shape.dims[1];
+    enum bias_kind kind = bias_kind_of(&out->in[2]->shape, M, N);
+    return (bias_view){.M = M, .N = N, .rs = row_step[kind], .cs = col_step[kind],
                        .flat = out->in[2]->shape.size == out->shape.size};
-}
-
-static int linear_print_params(const ag_node *out, char *buf, size_t len)
-{
-    static const char *const kinds[] = {"same", "row", "column", "scalar"};
-    return snprintf(buf, len, "bias=%s", kinds[AG_PARAMS(out, const linear_params)->bias]);
 }
 
 static bool linear_shape(ag_node *out, char *why, size_t len)
 {
     if (!ag_product_shape_2d(out, why, len)) return false;
     int M = out->shape.dims[0], N = out->shape.dims[1];
-    const ag_shape *c = &out->in[2]->shape;
-    linear_params *p = out->params;
-    if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == N)
-        p->bias = BIAS_SAME;
-    else if ((c->ndim == 1 && c->dims[0] == N) || (c->ndim == 2 && c->dims[0] == 1 && c->dims[1] == N))
-        p->bias = BIAS_ROW;
-    else if (c->ndim == 2 && c->dims[0] == M && c->dims[1] == 1)
-        p->bias = BIAS_COLUMN;
-    else if (c->size == 1) /* a scalar, [1] or [1,1]: added everywhere, as ag_add would */
-        p->bias = BIAS_SCALAR;
-    else {
+    if (bias_kind_of(&out->in[2]->shape, M, N) == BIAS_NONE_SUCH) {
         snprintf(why, len, "the bias must be [%d,%d], [%d] or [1,%d] (a row), [%d,1] (a column) "
                            "or one value for the [%d,%d] product", M, N, N, N, M, M, N);
         return false;
@@ -85,7 +77,6 @@ static void linear_jvp(ag_node *out)
 }
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
-                            .params_size = sizeof(linear_params), .print_params = linear_print_params,
                             .shape = linear_shape, .specialize = ag_product_specialize,
                             .forward = linear_forward, .vjp = linear_vjp, .jvp = linear_jvp};
 

@@ -12,24 +12,15 @@
 #include <math.h>
 #include <stdio.h>
 
-/* rows N of the logits, set by the shape rule (it depends on the labels
- * too: [3,1] logits with one label are one row of 3 classes) */
-typedef struct xent_params {
-    size_t rows;
-} xent_params;
-
 /* rows N and classes C: a vector is one row of all its values, an [N,C]
- * matrix N rows of C */
-static size_t rows_of(const ag_node *out) { return AG_PARAMS(out, const xent_params)->rows; }
+ * matrix N rows of C. The shape rule allows one label per row and no
+ * other count, so N is the number of labels ([3,1] logits with one label
+ * are one row of 3 classes, with three labels three rows of 1). */
+static size_t rows_of(const ag_node *out) { return out->in[1]->shape.size; }
 static size_t classes_of(const ag_node *out)
 {
     const ag_shape *z = &out->in[0]->shape;
     return rows_of(out) == 1 ? z->size : (size_t)z->dims[1];
-}
-
-static int xent_print_params(const ag_node *out, char *buf, size_t len)
-{
-    return snprintf(buf, len, "rows=%zu", rows_of(out));
 }
 
 static bool xent_shape(ag_node *out, char *why, size_t len)
@@ -41,11 +32,7 @@ static bool xent_shape(ag_node *out, char *why, size_t len)
         snprintf(why, len, "logits must be a vector or an [N,C] matrix");
         return false;
     }
-    if (vector_like && n_labels == 1) {
-        AG_PARAMS(out, xent_params)->rows = 1;
-    } else if (z->ndim == 2 && n_labels == (size_t)z->dims[0]) {
-        AG_PARAMS(out, xent_params)->rows = (size_t)z->dims[0];
-    } else {
+    if (!(vector_like && n_labels == 1) && !(z->ndim == 2 && n_labels == (size_t)z->dims[0])) {
         snprintf(why, len, "%zu labels for logits of %d rows (one label per row of [N,C] "
                            "logits, or one label for a vector)",
                  n_labels, z->ndim == 2 ? z->dims[0] : 1);
@@ -118,7 +105,6 @@ static void xent_jvp(ag_node *out)
 }
 
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
-                                  .params_size = sizeof(xent_params), .print_params = xent_print_params,
                                   .shape = xent_shape, .forward = xent_forward,
                                   .vjp = xent_vjp, .jvp = xent_jvp, .aux_size = xent_aux};
 
