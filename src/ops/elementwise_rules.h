@@ -1,0 +1,107 @@
+/* elementwise_rules.h -- every elementwise op of agrad, one line each: its
+ * scalar function and its derivatives, as micrograd or tinygrad state them.
+ * Read this first to add an op (docs/adding-an-op.md walks through it).
+ *
+ *   UNARY(name, y = f(x), dy/dx)
+ *   UNARY_P(name, params struct, y = f(x; P), dy/dx)
+ *   UNARY_TINY(name, f, dy/dx, f for tiny tensors, dy/dx for tiny tensors)
+ *   BINARY(name, symbol, f(a, b), df/da, df/db)
+ *
+ * A unary rule is an expression in x (the input element) and, for the
+ * derivative, y (the output element, f(x) already computed: exp's derivative
+ * is y). UNARY_P's rules also read P, a pointer to the op's typed parameters
+ * (a struct of params.h: P->exponent), and the op has two helpers above the
+ * table, <name>_print_params ("key=value" text) and <name>_check_params
+ * (false with a reason on bad parameters, reported when recording);
+ * its public function is written in elementwise.c (it takes the parameters
+ * as arguments), the others' are stamped from their rows. UNARY_TINY gives
+ * the same values in a second form for tiny tensors' straight code (relu's,
+ * without a branch). A binary rule is an expression in a and b; symbol is
+ * printed between the operand shapes in error messages (NULL: "and").
+ *
+ * elementwise.c includes this file once and stamps each row into the op:
+ *   forward  y[k]   = f(x[k])                 y[k] = f(a[ia], b[ib])
+ *   vjp      gx[k] += gy[k] * dy/dx           ga[ia] += gy[k] * df/da, gb[ib] += gy[k] * df/db
+ *   jvp      ty[k]  = dy/dx * tx[k]           ty[k]  = df/da * ta[ia] + df/db * tb[ib]
+ * over same-shape operands, the 2-d broadcast views and any other broadcast,
+ * split over the kernel threads on large tensors. The rules are written in
+ * `real`, the element type (double; see "Design notes" in the doc for float32).
+ *
+ * The rules follow IEEE arithmetic on NaN and +-Inf as their definitions do,
+ * and PyTorch's float64 semantics where it differs from the naive formula
+ * (noted on the row or on its helper). Helpers for the rules that are not
+ * one expression come first. */
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* sigmoid(x) = 1 / (1 + e^-x), split by sign so exp never overflows */
+static inline real sigmoid_of(real x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    real e = exp(x);
+    return e / (1.0 + e);
+}
+
+/* relu keeps x unless x <= 0, so a NaN goes through as NaN, and its
+ * derivative passes the gradient there too (PyTorch: relu(NaN) = NaN, and
+ * its backward, threshold_backward(grad, y, 0) = (y <= 0 ? 0 : grad), gives
+ * grad at y = NaN). !(x <= 0) is one compare, as x > 0 was.
+ * relu'(0) = 0: the convention of PyTorch, JAX, ggml and micrograd. */
+static inline bool relu_keeps(real x) { return !(x <= 0.0); }
+
+/* v where keep, else +0.0, by masking v's bits. relu for tiny tensors'
+ * straight code (FOR_ELEMENTS) uses it, the same values with no branch:
+ * there GCC compiles the conditional to a branch on the sign, which fresh
+ * data mispredicts half the time (the vectorised loop compares into a mask
+ * instead, but this form keeps the loop from vectorising). */
+static inline real keep_or_zero(bool keep, real v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= -(uint64_t)keep;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* d/dx x^p = p x^(p-1), and 0 for p = 0 even where x^(p-1) is NaN or Inf
+ * (PyTorch's pow backward masks the exponent 0: pow(x, 0) = 1 everywhere) */
+static inline real pow_slope(real x, real p) { return p == 0.0 ? 0.0 : p * pow(x, p - 1.0); }
+
+/* ---- the parameters of the UNARY_P ops ---------------------------------------- */
+
+static int pow_print_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "exponent=%.17g", AG_PARAMS(out, const ag_exponent_params)->exponent);
+}
+/* any exponent (NaN too: pow(x, NaN) is NaN, pow(1, NaN) = 1) */
+static bool pow_check_params(const ag_exponent_params *P, char *why, size_t len)
+{
+    (void)P, (void)why, (void)len;
+    return true;
+}
+
+/* ---- the table ----------------------------------------------------------------- */
+
+/*    name        y = f(x)                    dy/dx, given x and y */
+UNARY(neg,        -x,                         -1.0)
+UNARY(exp,        exp(x),                     y)
+UNARY(log,        log(x),                     1.0 / x)
+UNARY(tanh,       tanh(x),                    1.0 - y * y)
+UNARY(sigmoid,    sigmoid_of(x),              y * (1.0 - y))
+
+/*         name  y = f(x)                  dy/dx                     */
+UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0,
+           /* tiny: */ keep_or_zero(relu_keeps(x), x), keep_or_zero(relu_keeps(x), 1.0))
+
+/*      name        params              y = f(x; P)                    dy/dx             */
+UNARY_P(pow,        ag_exponent_params, pow(x, P->exponent),           pow_slope(x, P->exponent))
+
+/*     name     symbol  f(a, b)           df/da            df/db           */
+BINARY(add,     "+",    a + b,            1.0,             1.0)
+BINARY(sub,     "-",    a - b,            1.0,             -1.0)
+BINARY(mul,     "*",    a * b,            b,               a)
+BINARY(div,     "/",    a / b,            1.0 / b,         -a / (b * b))
