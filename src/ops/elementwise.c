@@ -426,3 +426,11 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
 
 /* the public functions of the ops with parameters */
 ag_node *ag_pow(ag_node *a, double p) { return ag_record1(&ag_op_pow, a, &(ag_exponent_params){p}); }
+ag_node *ag_leaky_relu(ag_node *a, double slope)
+{
+    return ag_record1(&ag_op_leaky_relu, a, &(ag_slope_params){slope});
+}
+ag_node *ag_clamp(ag_node *a, double lo, double hi)
+{
+    return ag_record1(&ag_op_clamp, a, &(ag_bounds_params){lo, hi});
+}

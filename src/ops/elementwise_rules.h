@@ -71,6 +71,41 @@ static inline real keep_or_zero(bool keep, real v)
  * (PyTorch's pow backward masks the exponent 0: pow(x, 0) = 1 everywhere) */
 static inline real pow_slope(real x, real p) { return p == 0.0 ? 0.0 : p * pow(x, p - 1.0); }
 
+/* sign(x): 1, -1, or 0 at +-0 and at NaN (PyTorch's sgn, abs's derivative:
+ * (0 < x) - (x < 0)) */
+static inline real sign_of(real x) { return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : 0.0; }
+
+/* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 never
+ * overflows, and for x > 36 or so the log1p term is below half an ulp of x.
+ * NaN stays NaN (through fabs and exp); softplus(+-Inf) = Inf, 0. */
+static inline real softplus_of(real x) { return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x))); }
+
+/* clamp: lo below, hi above, x between (bounds checked lo <= hi, no NaN);
+ * a NaN x stays NaN, as PyTorch's min(max(x, lo), hi) */
+static inline real clamp_of(real x, real lo, real hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* PyTorch's clamp backward: where(lo <= x && x <= hi, grad, 0), so the
+ * bounds pass the gradient and a NaN x gets none */
+static inline real clamp_passes(real x, real lo, real hi) { return lo <= x && x <= hi ? 1.0 : 0.0; }
+
+/* maximum / minimum: NaN if a or b is (PyTorch's maximum propagates NaN);
+ * on a tie b, as PyTorch's vectorised kernel (only +-0 tell them apart) */
+static inline real larger_of(real a, real b) { return a > b || isnan(a) ? a : b; }
+static inline real smaller_of(real a, real b) { return a < b || isnan(a) ? a : b; }
+
+/* The share of the gradient of maximum(mine, other) that goes to `mine`:
+ * 1 where it is the larger, 0 where the smaller, half each on a tie, and 1
+ * to both when one is NaN (PyTorch: where(a == b, grad / 2, grad) with
+ * masked_fill(a < b, 0); no comparison with NaN holds). */
+static inline real max_share(real mine, real other)
+{
+    return mine == other ? 0.5 : mine < other ? 0.0 : 1.0;
+}
+static inline real min_share(real mine, real other)
+{
+    return mine == other ? 0.5 : mine > other ? 0.0 : 1.0;
+}
+
 /* ---- the parameters of the UNARY_P ops ---------------------------------------- */
 
 static int pow_print_params(const ag_node *out, char *buf, size_t len)
@@ -84,6 +119,36 @@ static bool pow_check_params(const ag_exponent_params *P, char *why, size_t len)
     return true;
 }
 
+static int leaky_relu_print_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "slope=%.17g", AG_PARAMS(out, const ag_slope_params)->slope);
+}
+/* any slope, as PyTorch's negative_slope (above 1 or negative too) */
+static bool leaky_relu_check_params(const ag_slope_params *P, char *why, size_t len)
+{
+    (void)P, (void)why, (void)len;
+    return true;
+}
+
+static int clamp_print_params(const ag_node *out, char *buf, size_t len)
+{
+    const ag_bounds_params *P = AG_PARAMS(out, const ag_bounds_params);
+    return snprintf(buf, len, "lo=%.17g, hi=%.17g", P->lo, P->hi);
+}
+/* lo <= hi, neither NaN (infinite bounds are fine: clamp(x, 0, Inf)) */
+static bool clamp_check_params(const ag_bounds_params *P, char *why, size_t len)
+{
+    if (isnan(P->lo) || isnan(P->hi)) {
+        snprintf(why, len, "a bound is NaN (lo = %.17g, hi = %.17g)", P->lo, P->hi);
+        return false;
+    }
+    if (P->lo > P->hi) {
+        snprintf(why, len, "lo = %.17g is greater than hi = %.17g", P->lo, P->hi);
+        return false;
+    }
+    return true;
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 
 /*    name        y = f(x)                    dy/dx, given x and y */
@@ -92,6 +157,13 @@ UNARY(exp,        exp(x),                     y)
 UNARY(log,        log(x),                     1.0 / x)
 UNARY(tanh,       tanh(x),                    1.0 - y * y)
 UNARY(sigmoid,    sigmoid_of(x),              y * (1.0 - y))
+UNARY(sqrt,       sqrt(x),                    0.5 / y)
+UNARY(abs,        fabs(x),                    sign_of(x))
+UNARY(sin,        sin(x),                     cos(x))
+UNARY(cos,        cos(x),                     -sin(x))
+UNARY(log1p,      log1p(x),                   1.0 / (1.0 + x))
+UNARY(expm1,      expm1(x),                   y + 1.0)
+UNARY(softplus,   softplus_of(x),             sigmoid_of(x))
 
 /*         name  y = f(x)                  dy/dx                     */
 UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0,
@@ -99,9 +171,14 @@ UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0,
 
 /*      name        params              y = f(x; P)                    dy/dx             */
 UNARY_P(pow,        ag_exponent_params, pow(x, P->exponent),           pow_slope(x, P->exponent))
+/* PyTorch: x > 0 ? x : x * slope, and its backward x > 0 ? g : g * slope (slope at 0 and NaN) */
+UNARY_P(leaky_relu, ag_slope_params,    x > 0.0 ? x : x * P->slope,    x > 0.0 ? 1.0 : P->slope)
+UNARY_P(clamp,      ag_bounds_params,   clamp_of(x, P->lo, P->hi),     clamp_passes(x, P->lo, P->hi))
 
 /*     name     symbol  f(a, b)           df/da            df/db           */
 BINARY(add,     "+",    a + b,            1.0,             1.0)
 BINARY(sub,     "-",    a - b,            1.0,             -1.0)
 BINARY(mul,     "*",    a * b,            b,               a)
 BINARY(div,     "/",    a / b,            1.0 / b,         -a / (b * b))
+BINARY(maximum, NULL,   larger_of(a, b),  max_share(a, b), max_share(b, a))
+BINARY(minimum, NULL,   smaller_of(a, b), min_share(a, b), min_share(b, a))
