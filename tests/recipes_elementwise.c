@@ -39,6 +39,7 @@ UNARY_RECIPE(cos, -3.0, 3.0, false)
 UNARY_RECIPE(log1p, -0.5, 2.0, false)    /* x > -1 */
 UNARY_RECIPE(expm1, -2.0, 2.0, false)
 UNARY_RECIPE(softplus, 0.1, 8.0, true)   /* both signs, up to where e^-|x| is tiny */
+UNARY_RECIPE(gelu, -3.0, 3.0, false)     /* smooth everywhere */
 
 /* |x| >= 0.1 (the kink at 0) with slopes below 1, above 1 and negative */
 static bool leaky_relu_recipe(ag_graph *g, test_rng *r, op_case *c)
@@ -112,6 +113,7 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"cos", cos_recipe},           {"log1p", log1p_recipe},     {"expm1", expm1_recipe},
     {"softplus", softplus_recipe}, {"leaky_relu", leaky_relu_recipe},
     {"clamp", clamp_recipe},       {"maximum", maximum_recipe}, {"minimum", minimum_recipe},
+    {"gelu", gelu_recipe},
     {NULL, NULL},
 };
 

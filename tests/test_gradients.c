@@ -305,6 +305,16 @@ static double ref_clamp(double x, double p)
     return CLAMP_HI < m ? CLAMP_HI : m;
 }
 static double ref_clamp_d(double x, double p) { (void)p; return x >= CLAMP_LO && x <= CLAMP_HI ? 1.0 : 0.0; }
+/* PyTorch's gelu, x (1 + erf(x / sqrt 2)) / 2, and its backward cdf + x pdf
+ * with pdf = e^(-x^2/2) / sqrt(2 pi); observed in PyTorch 1.13 (float64):
+ * gelu(-Inf) = NaN (-Inf * 0), gelu(Inf) = Inf, gradient NaN at +-Inf */
+static double ref_gelu(double x, double p) { (void)p; return x * 0.5 * (1.0 + erf(x / sqrt(2.0))); }
+static double ref_gelu_d(double x, double p)
+{
+    (void)p;
+    double cdf = 0.5 * (1.0 + erf(x / sqrt(2.0))), pdf = exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
+    return cdf + x * pdf;
+}
 
 static ag_node *sqrt_fn(ag_node *x, double p) { (void)p; return ag_sqrt(x); }
 static ag_node *abs_fn(ag_node *x, double p) { (void)p; return ag_abs(x); }
@@ -315,6 +325,7 @@ static ag_node *expm1_fn(ag_node *x, double p) { (void)p; return ag_expm1(x); }
 static ag_node *softplus_fn(ag_node *x, double p) { (void)p; return ag_softplus(x); }
 static ag_node *leaky_relu_fn(ag_node *x, double p) { (void)p; return ag_leaky_relu(x, LEAKY_SLOPE); }
 static ag_node *clamp_fn(ag_node *x, double p) { (void)p; return ag_clamp(x, CLAMP_LO, CLAMP_HI); }
+static ag_node *gelu_fn(ag_node *x, double p) { (void)p; return ag_gelu(x); }
 
 static ag_node *relu_fn(ag_node *x, double p) { (void)p; return ag_relu(x); }
 static ag_node *neg_fn(ag_node *x, double p) { (void)p; return ag_neg(x); }
@@ -336,6 +347,7 @@ static const unary_ref unary_refs[] = {
     {"softplus", softplus_fn, ref_softplus, ref_softplus_d},
     {"leaky_relu", leaky_relu_fn, ref_leaky_relu, ref_leaky_relu_d},
     {"clamp", clamp_fn, ref_clamp, ref_clamp_d},
+    {"gelu", gelu_fn, ref_gelu, ref_gelu_d},
 };
 
 static void unary_special_case(const unary_ref *r, size_t n, double p)

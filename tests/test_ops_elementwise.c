@@ -273,6 +273,33 @@ START_TEST(maximum_and_minimum_propagate_nan)
 }
 END_TEST
 
+START_TEST(gelu_by_the_normal_distribution)
+{
+    /* gelu(x) = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2. From the
+     * 68-95-99.7 rule, P(|Z| < 1) = erf(1 / sqrt 2) = 0.6826894921370859 and
+     * P(|Z| < 2) = erf(sqrt 2) = 0.9544997361036416, so
+     *   gelu(0) = 0
+     *   gelu(1) = Phi(1) = (1 + 0.6826894921370859) / 2 = 0.84134474606854295
+     *   gelu(-1) = -Phi(-1) = -(1 - Phi(1)) = -0.15865525393145705
+     *   gelu(2) = 2 Phi(2) = 1 + 0.9544997361036416 = 1.9544997361036416
+     *   gelu(-10) = -10 Phi(-10) = -7.61985302416e-23 (the normal tail
+     *     Q(10) = 7.61985302416e-24 of the tables, to 12 digits; 1 + erf(-10 / sqrt 2)
+     *     cancels to 0 in doubles, where agrad's erfc form keeps it)
+     * The derivative Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi):
+     *   at 0: 1/2; at 1: Phi(1) + phi(1); at -1: Phi(-1) - phi(1); at 2: Phi(2) + 2 phi(2) */
+    const double phi1 = 0.84134474606854295, phi2 = (1 + 0.9544997361036416) / 2;
+    const double pdf1 = exp(-0.5) / sqrt(2 * 3.14159265358979323846);
+    const double pdf2 = exp(-2.0) / sqrt(2 * 3.14159265358979323846);
+    ag_node *x = param(4, (double[]){0, 1, -1, 2});
+    ag_node *y = ag_gelu(x);
+    assert_values(y, 4, (double[]){0, phi1, -(1 - phi1), 2 * phi2});
+    assert_gradient(y, x, 4, (double[]){0.5, phi1 + pdf1, (1 - phi1) - pdf1, phi2 + 2 * pdf2});
+    ag_node *tail = ag_gelu(param(1, (double[]){-10}));
+    ck_assert_ptr_nonnull(tail);
+    assert_array("gelu(-10)", ag_node_value(tail), 1, (double[]){-7.61985302416e-23}, 1e-11, 0);
+}
+END_TEST
+
 START_TEST(maximum_names_shapes_that_do_not_broadcast)
 {
     ag_tensor *t = ag_tensor_zeros(2, (int[]){2, 3});
@@ -298,6 +325,7 @@ Suite *ops_elementwise_suite(void)
     tcase_add_test(tc, maximum_and_minimum_split_ties_half_and_half);
     tcase_add_test(tc, maximum_and_minimum_broadcast_and_sum_the_shares);
     tcase_add_test(tc, maximum_and_minimum_propagate_nan);
+    tcase_add_test(tc, gelu_by_the_normal_distribution);
     tcase_add_test(tc, maximum_names_shapes_that_do_not_broadcast);
     suite_add_tcase(s, tc);
     return s;

@@ -88,6 +88,13 @@ static inline real clamp_of(real x, real lo, real hi) { return x < lo ? lo : x >
  * bounds pass the gradient and a NaN x gets none */
 static inline real clamp_passes(real x, real lo, real hi) { return lo <= x && x <= hi ? 1.0 : 0.0; }
 
+/* the standard normal distribution, for gelu: Phi(x) = P(Z <= x) =
+ * erfc(-x / sqrt 2) / 2 (erfc keeps the left tail's digits, where
+ * 1 + erf(x / sqrt 2) cancels to 0), and its density
+ * phi(x) = e^(-x^2 / 2) / sqrt(2 pi) */
+static inline real normal_cdf(real x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
+static inline real normal_pdf(real x) { return 0.39894228040143267794 * exp(-0.5 * x * x); }
+
 /* maximum / minimum: NaN if a or b is (PyTorch's maximum propagates NaN);
  * on a tie b, as PyTorch's vectorised kernel (only +-0 tell them apart) */
 static inline real larger_of(real a, real b) { return a > b || isnan(a) ? a : b; }
@@ -164,6 +171,8 @@ UNARY(cos,        cos(x),                     -sin(x))
 UNARY(log1p,      log1p(x),                   1.0 / (1.0 + x))
 UNARY(expm1,      expm1(x),                   y + 1.0)
 UNARY(softplus,   softplus_of(x),             sigmoid_of(x))
+/* gelu (exact, PyTorch's default): NaN at -Inf (-Inf * 0), derivative NaN at +-Inf (Inf * 0) */
+UNARY(gelu,       x * normal_cdf(x),          normal_cdf(x) + x * normal_pdf(x))
 
 /*         name  y = f(x)                  dy/dx                     */
 UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0,

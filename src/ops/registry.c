@@ -16,7 +16,7 @@ extern const ag_op ag_op_transpose, ag_op_reshape, ag_op_sum_axis, ag_op_mean_ax
     ag_op_log_softmax, ag_op_mse, ag_op_linear;
 /* elementwise (ops/elementwise_rules.h) */
 extern const ag_op ag_op_sqrt, ag_op_abs, ag_op_sin, ag_op_cos, ag_op_log1p, ag_op_expm1,
-    ag_op_softplus, ag_op_leaky_relu, ag_op_clamp, ag_op_maximum, ag_op_minimum;
+    ag_op_softplus, ag_op_leaky_relu, ag_op_clamp, ag_op_maximum, ag_op_minimum, ag_op_gelu;
 
 const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub,  &ag_op_mul,  &ag_op_div,  &ag_op_neg,     &ag_op_exp,
@@ -26,6 +26,6 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_linear,
     /* elementwise */
     &ag_op_sqrt, &ag_op_abs, &ag_op_sin, &ag_op_cos, &ag_op_log1p, &ag_op_expm1,
-    &ag_op_softplus, &ag_op_leaky_relu, &ag_op_clamp, &ag_op_maximum, &ag_op_minimum,
+    &ag_op_softplus, &ag_op_leaky_relu, &ag_op_clamp, &ag_op_maximum, &ag_op_minimum, &ag_op_gelu,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
