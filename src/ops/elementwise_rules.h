@@ -25,7 +25,8 @@
  *   jvp      ty[k]  = dy/dx * tx[k]           ty[k]  = df/da * ta[ia] + df/db * tb[ib]
  * over same-shape operands, the 2-d broadcast views and any other broadcast,
  * split over the kernel threads on large tensors. The rules are written in
- * `real`, the element type (double; see "Design notes" in the doc for float32).
+ * `real`, the element type (double; docs/adding-an-op.md, "Design notes", says
+ * how float32 would be added).
  *
  * The rules follow IEEE arithmetic on NaN and +-Inf as their definitions do,
  * and PyTorch's float64 semantics where it differs from the naive formula
@@ -76,7 +77,7 @@ static inline real pow_slope(real x, real p) { return p == 0.0 ? 0.0 : p * pow(x
 static inline real sign_of(real x) { return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : 0.0; }
 
 /* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): e^-|x| <= 1 never
- * overflows, and for x > 36 or so the log1p term is below half an ulp of x.
+ * overflows, and from x = 34 or so on the log1p term is below half an ulp of x.
  * NaN stays NaN (through fabs and exp); softplus(+-Inf) = Inf, 0. */
 static inline real softplus_of(real x) { return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x))); }
 
