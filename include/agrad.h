@@ -234,7 +234,9 @@ ag_node *ag_expm1(ag_node *a);
 ag_node *ag_softplus(ag_node *a);
 /** x for x > 0, slope * x otherwise (derivative slope at 0, as PyTorch). */
 ag_node *ag_leaky_relu(ag_node *a, double slope);
-/** x * Phi(x), the exact (erf) form of GELU (PyTorch's default). */
+/** x * Phi(x), the exact (erf) form of GELU (PyTorch's default), Phi the
+ * standard normal CDF; derivative Phi(x) + x phi(x). gelu(-Inf) and the
+ * derivative at +-Inf are NaN (Inf * 0), as in PyTorch. */
 ag_node *ag_gelu(ag_node *a);
 /** min(max(x, lo), hi); the gradient passes where lo <= x <= hi (bounds
  * included, as PyTorch). lo > hi or a NaN bound is an error. */

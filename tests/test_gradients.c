@@ -176,6 +176,16 @@ static double ref_first(double a, double b) { (void)b; return a; }
 static double ref_div_da(double a, double b) { (void)a; return 1.0 / b; }
 static double ref_div_db(double a, double b) { return -a / (b * b); }
 
+/* PyTorch's maximum and minimum: NaN when either operand is NaN; the
+ * gradient where(a == b, g / 2, g), masked to 0 for the operand that is not
+ * the extremum (no comparison with a NaN holds, so both get all of it) */
+static double ref_maximum(double a, double b) { return isnan(a) || isnan(b) ? NAN : a > b ? a : b; }
+static double ref_maximum_da(double a, double b) { return a == b ? 0.5 : a < b ? 0.0 : 1.0; }
+static double ref_maximum_db(double a, double b) { return a == b ? 0.5 : b < a ? 0.0 : 1.0; }
+static double ref_minimum(double a, double b) { return isnan(a) || isnan(b) ? NAN : a < b ? a : b; }
+static double ref_minimum_da(double a, double b) { return a == b ? 0.5 : a > b ? 0.0 : 1.0; }
+static double ref_minimum_db(double a, double b) { return a == b ? 0.5 : b > a ? 0.0 : 1.0; }
+
 typedef struct binary_ref { const char *op; ag_node *(*fn)(ag_node *, ag_node *);
                             double (*f)(double, double), (*da)(double, double), (*db)(double, double); } binary_ref;
 static const binary_ref binary_refs[] = {
@@ -183,6 +193,8 @@ static const binary_ref binary_refs[] = {
     {"sub", ag_sub, ref_sub, ref_one, ref_minus_one},
     {"mul", ag_mul, ref_mul, ref_second, ref_first},
     {"div", ag_div, ref_div, ref_div_da, ref_div_db},
+    {"maximum", ag_maximum, ref_maximum, ref_maximum_da, ref_maximum_db},
+    {"minimum", ag_minimum, ref_minimum, ref_minimum_da, ref_minimum_db},
 };
 
 /* a (rows x cols) op b where b is the same shape, a row [cols] or a scalar:
@@ -250,6 +262,71 @@ static double ref_pow(double x, double p) { return pow(x, p); }
 /* PyTorch's pow backward masks the exponent 0 to a zero gradient */
 static double ref_pow_d(double x, double p) { return p == 0.0 ? 0.0 : p * pow(x, p - 1.0); }
 
+/* The new elementwise ops. PyTorch 1.13 in float64 (observed) at
+ * x = [NaN, Inf, -Inf, 1.5, -1.5, 0, -0], gradient for a seed of ones:
+ *   abs: [0, 1, -1, 1, -1, 0, 0] (grad * sgn(x), and sgn(NaN) = 0)
+ *   sqrt: sqrt(-0) = -0 with gradient -Inf (grad / (2 sqrt x)), sqrt(-Inf) = NaN
+ *   leaky_relu(x, 0.1): [0.1, 1, 0.1, 1, 0.1, 0.1, 0.1] (x > 0 ? g : g * slope)
+ *   clamp(x, -1.5, 1): value [NaN, 1, -1.5, 1, -1.5, 0, -0], gradient
+ *     [0, 0, 0, 0, 1, 1, 1] (where(lo <= x <= hi, g, 0): the bounds pass it, NaN does not)
+ *   softplus: value [NaN, Inf, 0, ...], gradient [NaN, 1, 0, ...] (x > 20 ? x
+ *     : log1p(e^x), and z / (z + 1) with z = e^x)
+ *   log1p(-1) = -Inf with gradient Inf (grad / (x + 1)); log1p(-Inf) = NaN, gradient -0
+ *   expm1: gradient grad * (y + 1), 0 at -Inf; sin, cos: NaN at +-Inf */
+static double ref_sqrt(double x, double p) { (void)p; return sqrt(x); }
+static double ref_sqrt_d(double x, double p) { (void)p; return 1.0 / (2.0 * sqrt(x)); }
+static double ref_abs(double x, double p) { (void)p; return fabs(x); }
+static double ref_abs_d(double x, double p) { (void)p; return (double)(0.0 < x) - (double)(x < 0.0); }
+static double ref_sin(double x, double p) { (void)p; return sin(x); }
+static double ref_cos(double x, double p) { (void)p; return cos(x); }
+static double ref_minus_sin(double x, double p) { (void)p; return -sin(x); }
+static double ref_log1p(double x, double p) { (void)p; return log1p(x); }
+static double ref_log1p_d(double x, double p) { (void)p; return 1.0 / (x + 1.0); }
+static double ref_expm1(double x, double p) { (void)p; return expm1(x); }
+static double ref_softplus(double x, double p) { (void)p; return x > 20.0 ? x : log1p(exp(x)); }
+static double ref_softplus_d(double x, double p)
+{
+    (void)p;
+    double z = exp(x);
+    return x > 20.0 ? 1.0 : z / (z + 1.0);
+}
+#define LEAKY_SLOPE 0.125
+static double ref_leaky_relu(double x, double p) { (void)p; return x > 0.0 ? x : x * LEAKY_SLOPE; }
+static double ref_leaky_relu_d(double x, double p) { (void)p; return x > 0.0 ? 1.0 : LEAKY_SLOPE; }
+/* bounds on the grid of fill_specials' values (multiples of 0.375), so
+ * elements sit exactly on them */
+#define CLAMP_LO (-1.5)
+#define CLAMP_HI 0.75
+/* PyTorch's scalar kernel: std::min(std::max(x, lo), hi) */
+static double ref_clamp(double x, double p)
+{
+    (void)p;
+    double m = x < CLAMP_LO ? CLAMP_LO : x;
+    return CLAMP_HI < m ? CLAMP_HI : m;
+}
+static double ref_clamp_d(double x, double p) { (void)p; return x >= CLAMP_LO && x <= CLAMP_HI ? 1.0 : 0.0; }
+/* PyTorch's gelu, x (1 + erf(x / sqrt 2)) / 2, and its backward cdf + x pdf
+ * with pdf = e^(-x^2/2) / sqrt(2 pi); observed in PyTorch 1.13 (float64):
+ * gelu(-Inf) = NaN (-Inf * 0), gelu(Inf) = Inf, gradient NaN at +-Inf */
+static double ref_gelu(double x, double p) { (void)p; return x * 0.5 * (1.0 + erf(x / sqrt(2.0))); }
+static double ref_gelu_d(double x, double p)
+{
+    (void)p;
+    double cdf = 0.5 * (1.0 + erf(x / sqrt(2.0))), pdf = exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
+    return cdf + x * pdf;
+}
+
+static ag_node *sqrt_fn(ag_node *x, double p) { (void)p; return ag_sqrt(x); }
+static ag_node *abs_fn(ag_node *x, double p) { (void)p; return ag_abs(x); }
+static ag_node *sin_fn(ag_node *x, double p) { (void)p; return ag_sin(x); }
+static ag_node *cos_fn(ag_node *x, double p) { (void)p; return ag_cos(x); }
+static ag_node *log1p_fn(ag_node *x, double p) { (void)p; return ag_log1p(x); }
+static ag_node *expm1_fn(ag_node *x, double p) { (void)p; return ag_expm1(x); }
+static ag_node *softplus_fn(ag_node *x, double p) { (void)p; return ag_softplus(x); }
+static ag_node *leaky_relu_fn(ag_node *x, double p) { (void)p; return ag_leaky_relu(x, LEAKY_SLOPE); }
+static ag_node *clamp_fn(ag_node *x, double p) { (void)p; return ag_clamp(x, CLAMP_LO, CLAMP_HI); }
+static ag_node *gelu_fn(ag_node *x, double p) { (void)p; return ag_gelu(x); }
+
 static ag_node *relu_fn(ag_node *x, double p) { (void)p; return ag_relu(x); }
 static ag_node *neg_fn(ag_node *x, double p) { (void)p; return ag_neg(x); }
 static ag_node *exp_fn(ag_node *x, double p) { (void)p; return ag_exp(x); }
@@ -264,6 +341,13 @@ static const unary_ref unary_refs[] = {
     {"exp", exp_fn, ref_exp, ref_exp},         {"log", log_fn, ref_log, ref_log_d},
     {"tanh", tanh_fn, ref_tanh, ref_tanh_d},   {"sigmoid", sigmoid_fn, ref_sigmoid, ref_sigmoid_d},
     {"pow", ag_pow, ref_pow, ref_pow_d},
+    {"sqrt", sqrt_fn, ref_sqrt, ref_sqrt_d},   {"abs", abs_fn, ref_abs, ref_abs_d},
+    {"sin", sin_fn, ref_sin, ref_cos},         {"cos", cos_fn, ref_cos, ref_minus_sin},
+    {"log1p", log1p_fn, ref_log1p, ref_log1p_d}, {"expm1", expm1_fn, ref_expm1, ref_exp},
+    {"softplus", softplus_fn, ref_softplus, ref_softplus_d},
+    {"leaky_relu", leaky_relu_fn, ref_leaky_relu, ref_leaky_relu_d},
+    {"clamp", clamp_fn, ref_clamp, ref_clamp_d},
+    {"gelu", gelu_fn, ref_gelu, ref_gelu_d},
 };
 
 static void unary_special_case(const unary_ref *r, size_t n, double p)

@@ -1,23 +1,33 @@
-/* elementwise.c -- add, sub, mul, div (broadcasting) and the unary maps.
+/* elementwise.c -- the loops of every elementwise op, generated once from
+ * the rule table. The ops themselves are defined in elementwise_rules.h, one
+ * line each (a scalar function and its derivatives); nothing below names an
+ * op but the public functions of the ops with parameters, at the end.
  *
- * Each op is defined by its scalar function and partial derivatives; the
- * forward, vector-Jacobian product and Jacobian-vector product are derived
- * from them once, here:
- *   forward  y[k]   = f(a[ia], b[ib])
+ * Each row is stamped into:
+ *   forward  y[k]   = f(a[ia], b[ib])                     (unary: f(x[k]))
  *   vjp      ga[ia] += gy[k] * df/da,   gb[ib] += gy[k] * df/db
  *   jvp      ty[k]  = df/da * ta[ia] + df/db * tb[ib]
+ * as inline functions for the rule, then loops that apply them: same-shape
+ * operands (a unary op's only case) go straight to the op's own loops, and
+ * a tiny tensor's (at most TINY_ELEMENTS, TestNet's) run as straight code;
+ * the common broadcasts (a scalar, a bias row [C] over [N,C], a column [R,1]
+ * over [R,C]; see broadcast.h) run loops over a 2-d view, so they make no
+ * call per element either; any other broadcast visits the elements one by
+ * one through the rule's function pointers. Every way applies the same
+ * formula in the same order, so they give the same bits. A large tensor's
+ * pass is split over the kernel threads (AG_PARALLEL_RANGE).
  *
- * The scalar rules are static inline functions. The *_LOOPS macros stamp each
- * rule into loops over a 2-d view of the broadcast (same shapes, a scalar, a
- * bias row [C] over [N,C], a column [R,1] over [R,C]; see broadcast.h), so
- * the common cases make no call per element; any other broadcast visits the
- * elements one by one through the rule's function pointers. Both ways apply
- * the same formula in the same order, so they give the same bits. */
+ * The loops are written in `real`, the element type (double: the nodes'
+ * buffers). A float32 build (issue 18) would stamp the same rows a second
+ * time with real = float; docs/adding-an-op.md, "Design notes", says how. */
 #include "broadcast.h"
 #include "params.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+typedef double real;
 
 /* for (size_t k = lo; k < hi; k++) STMT; with a tiny tensor's whole range
  * (at most TINY_ELEMENTS, TestNet's sizes) as straight code, one statement
@@ -50,47 +60,36 @@
         }                                                                                  \
     } while (0)
 
-/* ---- binary ---------------------------------------------------------------- */
+/* ==== binary ops ============================================================== */
 
 /* loops of one rule over rows [r0, r1) of a 2-d view of a broadcast (see
  * BINARY_LOOPS); the same-shape loops are called directly by each op
  * (BINARY_OP). Row ranges let a large tensor's pass split over the threads. */
-typedef void (*binary_forward_loop)(const bcast_view *v, const double *a, const double *b,
-                                    double *y, size_t r0, size_t r1);
-typedef void (*binary_vjp_loop)(const bcast_view *v, const double *a, const double *b,
-                                const double *gy, double *ga, double *gb, size_t r0, size_t r1);
+typedef void (*binary_forward_loop)(const bcast_view *v, const real *a, const real *b,
+                                    real *y, size_t r0, size_t r1);
+typedef void (*binary_vjp_loop)(const bcast_view *v, const real *a, const real *b,
+                                const real *gy, real *ga, real *gb, size_t r0, size_t r1);
 
+/* what the shared broadcast code needs of a row: its scalar functions (for
+ * the element-by-element visit) and its 2-d view loops */
 typedef struct binary_rule {
-    double (*f)(double a, double b);
-    double (*df_da)(double a, double b);
-    double (*df_db)(double a, double b);
+    real (*f)(real a, real b);
+    real (*df_da)(real a, real b);
+    real (*df_db)(real a, real b);
     binary_forward_loop forward_2d;
     binary_vjp_loop vjp_2d;
 } binary_rule;
 
-static inline double add_f(double a, double b) { return a + b; }
-static inline double sub_f(double a, double b) { return a - b; }
-static inline double mul_f(double a, double b) { return a * b; }
-static inline double div_f(double a, double b) { return a / b; }
-static inline double add_da(double a, double b) { (void)a, (void)b; return 1.0; }
-static inline double add_db(double a, double b) { (void)a, (void)b; return 1.0; }
-static inline double sub_da(double a, double b) { (void)a, (void)b; return 1.0; }
-static inline double sub_db(double a, double b) { (void)a, (void)b; return -1.0; }
-static inline double mul_da(double a, double b) { (void)a; return b; }
-static inline double mul_db(double a, double b) { (void)b; return a; }
-static inline double div_da(double a, double b) { (void)a; return 1.0 / b; }
-static inline double div_db(double a, double b) { return -a / (b * b); }
-
 /* y[r,c] = f(a[r*a_rs + c*a_cs], b[...]) with the operand that does not move
  * along a row read once per row. */
 #define BINARY_FORWARD_2D(F)                                                               \
-    static void F##_forward_2d(const bcast_view *v, const double *a, const double *b,      \
-                               double *restrict y, size_t r0, size_t r1)                   \
+    static void F##_forward_2d(const bcast_view *v, const real *a, const real *b,          \
+                               real *restrict y, size_t r0, size_t r1)                     \
     {                                                                                      \
         size_t n = v->cols;                                                                \
         y += r0 * n;                                                                       \
         for (size_t r = r0; r < r1; r++, y += n) {                                         \
-            const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
+            const real *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                       \
             if (v->a_cs && v->b_cs)                                                        \
                 for (size_t c = 0; c < n; c++) y[c] = F(ar[c], br[c]);                     \
             else if (v->a_cs)                                                              \
@@ -106,20 +105,20 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
  * operand (cs 1) is a plain loop, a broadcast one (cs 0) sums along the row
  * into one element, in the same order as the element-by-element visit. */
 #define BINARY_GRAD_2D(D)                                                                  \
-    static void D##_grad_2d(const bcast_view *v, const double *a, const double *b,         \
-                            const double *gy, double *restrict g, size_t rs, size_t cs,    \
+    static void D##_grad_2d(const bcast_view *v, const real *a, const real *b,             \
+                            const real *gy, real *restrict g, size_t rs, size_t cs,        \
                             size_t r0, size_t r1)                                          \
     {                                                                                      \
         size_t n = v->cols;                                                                \
         gy += r0 * n;                                                                      \
         for (size_t r = r0; r < r1; r++, gy += n) {                                        \
-            const double *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                     \
+            const real *ar = a + r * v->a_rs, *br = b + r * v->b_rs;                       \
             size_t ac = v->a_cs, bc = v->b_cs;                                             \
-            double *gr = g + r * rs;                                                       \
+            real *gr = g + r * rs;                                                         \
             if (cs) {                                                                      \
                 for (size_t c = 0; c < n; c++) gr[c] += gy[c] * D(ar[c * ac], br[c * bc]); \
             } else {                                                                       \
-                double s = gr[0];                                                          \
+                real s = gr[0];                                                            \
                 for (size_t c = 0; c < n; c++) s += gy[c] * D(ar[c * ac], br[c * bc]);     \
                 gr[0] = s;                                                                 \
             }                                                                              \
@@ -128,8 +127,8 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
 
 /* same shapes: g[k] += gy[k] * D(a[k], b[k]) for k in [lo, hi) */
 #define BINARY_GRAD_FLAT(D)                                                                \
-    static ALWAYS_INLINE void D##_flat(const double *a, const double *b, const double *gy, \
-                                       double *restrict g, size_t lo, size_t hi)           \
+    static ALWAYS_INLINE void D##_flat(const real *a, const real *b, const real *gy,       \
+                                       real *restrict g, size_t lo, size_t hi)             \
     {                                                                                      \
         FOR_ELEMENTS(lo, hi, k, g[k] += gy[k] * D(a[k], b[k]));                            \
     }
@@ -141,8 +140,8 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
     static ALWAYS_INLINE void F##_flat(void *ctx, size_t lo, size_t hi)                    \
     {                                                                                      \
         const ag_node *out = ctx;                                                          \
-        const double *a = out->in[0]->value, *b = out->in[1]->value;                       \
-        double *restrict y = out->value;                                                   \
+        const real *a = out->in[0]->value, *b = out->in[1]->value;                         \
+        real *restrict y = out->value;                                                     \
         FOR_ELEMENTS(lo, hi, k, y[k] = F(a[k], b[k]));                                     \
     }                                                                                      \
     BINARY_GRAD_FLAT(D_A)                                                                  \
@@ -154,25 +153,20 @@ static inline double div_db(double a, double b) { return -a / (b * b); }
         if (b->grad) D_B##_flat(a->value, b->value, out->grad, b->grad, lo, hi);           \
     }
 
-#define BINARY_LOOPS(name)                                                                 \
-    BINARY_FLAT(name##_f, name##_da, name##_db)                                            \
-    BINARY_FORWARD_2D(name##_f)                                                            \
-    BINARY_GRAD_2D(name##_da)                                                              \
-    BINARY_GRAD_2D(name##_db)                                                              \
-    static void name##_vjp_2d(const bcast_view *v, const double *a, const double *b,       \
-                              const double *gy, double *ga, double *gb, size_t r0,         \
-                              size_t r1)                                                   \
+/* every loop of one rule, and the rule's entry for the broadcast code */
+#define BINARY_LOOPS(opname)                                                                 \
+    BINARY_FLAT(opname##_f, opname##_da, opname##_db)                                            \
+    BINARY_FORWARD_2D(opname##_f)                                                            \
+    BINARY_GRAD_2D(opname##_da)                                                              \
+    BINARY_GRAD_2D(opname##_db)                                                              \
+    static void opname##_vjp_2d(const bcast_view *v, const real *a, const real *b,           \
+                              const real *gy, real *ga, real *gb, size_t r0, size_t r1)    \
     {                                                                                      \
-        if (ga) name##_da_grad_2d(v, a, b, gy, ga, v->a_rs, v->a_cs, r0, r1);              \
-        if (gb) name##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs, r0, r1);              \
+        if (ga) opname##_da_grad_2d(v, a, b, gy, ga, v->a_rs, v->a_cs, r0, r1);              \
+        if (gb) opname##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs, r0, r1);              \
     }                                                                                      \
-    static const binary_rule name##_rule = {name##_f, name##_da, name##_db,                \
-                                            name##_f_forward_2d, name##_vjp_2d};
-
-BINARY_LOOPS(add)
-BINARY_LOOPS(sub)
-BINARY_LOOPS(mul)
-BINARY_LOOPS(div)
+    static const binary_rule opname##_rule = {opname##_f, opname##_da, opname##_db,                \
+                                            opname##_f_forward_2d, opname##_vjp_2d};
 
 static bool binary_shape(ag_node *out, char *why, size_t len)
 {
@@ -241,8 +235,8 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     const binary_rule *r = out->op->rule;
-    const double *a = out->in[0]->value, *b = out->in[1]->value;
-    double *y = out->value;
+    const real *a = out->in[0]->value, *b = out->in[1]->value;
+    real *y = out->value;
     bcast_plan plan;
     view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
@@ -260,8 +254,8 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
 static void binary_vjp(ag_node *out)
 {
     const binary_rule *r = out->op->rule;
-    const double *a = out->in[0]->value, *b = out->in[1]->value, *gy = out->grad;
-    double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
+    const real *a = out->in[0]->value, *b = out->in[1]->value, *gy = out->grad;
+    real *ga = out->in[0]->grad, *gb = out->in[1]->grad;
     bcast_plan plan;
     view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
@@ -287,13 +281,13 @@ static void binary_vjp(ag_node *out)
 static void binary_jvp(ag_node *out)
 {
     const binary_rule *r = out->op->rule;
-    const double *a = out->in[0]->value, *b = out->in[1]->value;
-    const double *ta = out->in[0]->tangent, *tb = out->in[1]->tangent;
-    double *ty = out->tangent;
+    const real *a = out->in[0]->value, *b = out->in[1]->value;
+    const real *ta = out->in[0]->tangent, *tb = out->in[1]->tangent;
+    real *ty = out->tangent;
     bcast_plan plan;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
     BCAST_FOR_EACH(&plan, k, ia, ib, {
-        double t = 0.0;
+        real t = 0.0;
         if (ta) t += r->df_da(a[ia], b[ib]) * ta[ia];
         if (tb) t += r->df_db(a[ia], b[ib]) * tb[ib];
         ty[k] = t;
@@ -303,101 +297,31 @@ static void binary_jvp(ag_node *out)
 /* Each op's own forward and vjp take same-shape operands straight to its
  * loops (no call through the rule: on tiny tensors the call costs more than
  * the loop); broadcasts go through the shared code above. */
-#define BINARY_OP(opname, sym)                                                         \
-    static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
-    {                                                                                  \
-        if (!same_shape(out)) return binary_forward(out, why, len);                    \
-        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat, out);                   \
-        return true;                                                                   \
-    }                                                                                  \
-    static void opname##_vjp(ag_node *out)                                             \
-    {                                                                                  \
-        if (same_shape(out))                                                           \
-            AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat_vjp, out);           \
-        else                                                                           \
-            binary_vjp(out);                                                           \
-    }                                                                                  \
-    const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,          \
-                                  .shape = binary_shape, .forward = opname##_forward,  \
-                                  .vjp = opname##_vjp, .jvp = binary_jvp,              \
-                                  .rule = &opname##_rule};                             \
+#define BINARY_OP(opname, sym)                                                             \
+    static bool opname##_forward(ag_node *out, char *why, size_t len)                      \
+    {                                                                                      \
+        if (!same_shape(out)) return binary_forward(out, why, len);                        \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat, out);                       \
+        return true;                                                                       \
+    }                                                                                      \
+    static void opname##_vjp(ag_node *out)                                                 \
+    {                                                                                      \
+        if (same_shape(out))                                                               \
+            AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat_vjp, out);               \
+        else                                                                               \
+            binary_vjp(out);                                                               \
+    }                                                                                      \
+    const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,              \
+                                  .shape = binary_shape, .forward = opname##_forward,      \
+                                  .vjp = opname##_vjp, .jvp = binary_jvp,                  \
+                                  .rule = &opname##_rule};                                 \
     ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record2(&ag_op_##opname, a, b, NULL); }
 
-BINARY_OP(add, "+")
-BINARY_OP(sub, "-")
-BINARY_OP(mul, "*")
-BINARY_OP(div, "/")
+/* ==== unary ops ================================================================ */
 
-/* ---- unary ------------------------------------------------------------------ */
-
-/* y = f(x; p) and dy/dx given x, y and the op constant p (the forward and
- * vjp loops are stamped from the same inline functions by UNARY_OP) */
-typedef struct unary_rule {
-    double (*f)(double x, double p);
-    double (*df)(double x, double y, double p);
-} unary_rule;
-
-static inline double neg_f(double x, double p) { (void)p; return -x; }
-static inline double neg_df(double x, double y, double p) { (void)x, (void)y, (void)p; return -1.0; }
-static inline double exp_f(double x, double p) { (void)p; return exp(x); }
-static inline double exp_df(double x, double y, double p) { (void)x, (void)p; return y; }
-static inline double log_f(double x, double p) { (void)p; return log(x); }
-static inline double log_df(double x, double y, double p) { (void)y, (void)p; return 1.0 / x; }
-static inline double tanh_f(double x, double p) { (void)p; return tanh(x); }
-static inline double tanh_df(double x, double y, double p) { (void)x, (void)p; return 1.0 - y * y; }
-/* relu keeps x unless x <= 0, so a NaN goes through as NaN, and its
- * derivative passes the gradient there too (PyTorch: relu(NaN) = NaN, and
- * its backward, threshold_backward(grad, y, 0) = (y <= 0 ? 0 : grad), gives
- * grad at y = NaN). !(x <= 0) is one compare, as x > 0 was. */
-static inline bool relu_keeps(double x) { return !(x <= 0.0); }
-static inline double relu_f(double x, double p) { (void)p; return relu_keeps(x) ? x : 0.0; }
-/* relu'(0) = 0: the convention of PyTorch, JAX, ggml and micrograd */
-static inline double relu_df(double x, double y, double p) { (void)y, (void)p; return relu_keeps(x) ? 1.0 : 0.0; }
-/* v where keep, else +0.0, by masking v's bits */
-static inline double keep_or_zero(bool keep, double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    bits &= -(uint64_t)keep;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-/* relu for tiny tensors' straight code (FOR_ELEMENTS), the same values with
- * no branch: there GCC compiles relu_f and relu_df to a branch on the sign,
- * which fresh data mispredicts half the time (the vectorised loop compares
- * into a mask instead, but this form keeps the loop from vectorising). */
-static inline double relu_masked_f(double x, double p) { (void)p; return keep_or_zero(relu_keeps(x), x); }
-static inline double relu_masked_df(double x, double y, double p)
-{
-    (void)y, (void)p;
-    return keep_or_zero(relu_keeps(x), 1.0);
-}
-static inline double pow_f(double x, double p) { return pow(x, p); }
-static inline double pow_df(double x, double y, double p)
-{
-    (void)y;
-    return p == 0.0 ? 0.0 : p * pow(x, p - 1.0);
-}
-static inline double sigmoid_f(double x, double p)
-{
-    (void)p;
-    /* split by sign so exp never overflows */
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-static inline double sigmoid_df(double x, double y, double p) { (void)x, (void)p; return y * (1.0 - y); }
-
-/* the op constant p of a unary rule: pow's exponent (0 for the others) */
-static inline double unary_param(const ag_node *out)
-{
-    return out->params ? AG_PARAMS(out, const ag_exponent_params)->exponent : 0.0;
-}
-
-static int pow_print_params(const ag_node *out, char *buf, size_t len)
-{
-    return snprintf(buf, len, "exponent=%.17g", unary_param(out));
-}
+/* The typed parameters of an op without any: never read (its rules do not
+ * mention P, and its node's params pointer is NULL). */
+typedef struct no_params no_params;
 
 static bool unary_shape(ag_node *out, char *why, size_t len)
 {
@@ -406,63 +330,107 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static void unary_jvp(ag_node *out)
-{
-    const unary_rule *r = out->op->rule;
-    const double *x = out->in[0]->value, *y = out->value, *tx = out->in[0]->tangent;
-    for (size_t k = 0; k < out->shape.size; k++)
-        out->tangent[k] = tx ? r->df(x[k], y[k], unary_param(out)) * tx[k] : 0.0;
-}
-
 /* Each loop runs over a range of elements [lo, hi) of the node `ctx`, so a
  * large tensor's pass is split over the kernel threads (AG_PARALLEL_RANGE);
- * a tiny tensor's straight code applies straight##_f and straight##_df. */
-#define UNARY_OP(opname, straight, psize, print)                                                   \
-    static ALWAYS_INLINE void opname##_forward_range(void *ctx, size_t lo, size_t hi)  \
-    {                                                                                  \
-        const ag_node *out = ctx;                                                      \
-        const double *x = out->in[0]->value, p = unary_param(out);                            \
-        double *restrict y = out->value;                                               \
-        FOR_ELEMENTS_AS(lo, hi, k, y[k] = straight##_f(x[k], p),                       \
-                        y[k] = opname##_f(x[k], p));                                   \
-    }                                                                                  \
-    static ALWAYS_INLINE void opname##_vjp_range(void *ctx, size_t lo, size_t hi)      \
-    {                                                                                  \
-        const ag_node *out = ctx;                                                      \
-        const double *x = out->in[0]->value, *y = out->value, *gy = out->grad;         \
-        const double p = unary_param(out);                                                    \
-        double *restrict gx = out->in[0]->grad;                                        \
-        FOR_ELEMENTS_AS(lo, hi, k, gx[k] += gy[k] * straight##_df(x[k], y[k], p),      \
-                        gx[k] += gy[k] * opname##_df(x[k], y[k], p));                  \
-    }                                                                                  \
-    static bool opname##_forward(ag_node *out, char *why, size_t len)                  \
-    {                                                                                  \
-        (void)why, (void)len;                                                          \
-        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_forward_range, out);            \
-        return true;                                                                   \
-    }                                                                                  \
-    static void opname##_vjp(ag_node *out)                                             \
-    {                                                                                  \
-        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_vjp_range, out);                \
-    }                                                                                  \
-    static const unary_rule opname##_rule = {opname##_f, opname##_df};                 \
-    const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = psize,   \
-                                  .print_params = print,                             \
-                                  .shape = unary_shape, .forward = opname##_forward, .vjp = opname##_vjp,    \
-                                  .jvp = unary_jvp, .rule = &opname##_rule};
+ * a tiny tensor's straight code applies opname##_tiny_f and opname##_tiny_df.
+ * P is the node's typed parameters (PT, the op's params struct). */
+#define UNARY_LOOPS(opname, PT)                                                              \
+    static ALWAYS_INLINE void opname##_forward_range(void *ctx, size_t lo, size_t hi)        \
+    {                                                                                      \
+        const ag_node *out = ctx;                                                          \
+        const real *x = out->in[0]->value;                                                 \
+        const PT *P = out->params;                                                         \
+        real *restrict y = out->value;                                                     \
+        FOR_ELEMENTS_AS(lo, hi, k, y[k] = opname##_tiny_f(x[k], P), y[k] = opname##_f(x[k], P)); \
+    }                                                                                      \
+    static ALWAYS_INLINE void opname##_vjp_range(void *ctx, size_t lo, size_t hi)            \
+    {                                                                                      \
+        const ag_node *out = ctx;                                                          \
+        const real *x = out->in[0]->value, *y = out->value, *gy = out->grad;               \
+        const PT *P = out->params;                                                         \
+        real *restrict gx = out->in[0]->grad;                                              \
+        FOR_ELEMENTS_AS(lo, hi, k, gx[k] += gy[k] * opname##_tiny_df(x[k], y[k], P),         \
+                        gx[k] += gy[k] * opname##_df(x[k], y[k], P));                        \
+    }                                                                                      \
+    static bool opname##_forward(ag_node *out, char *why, size_t len)                        \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_forward_range, out);                  \
+        return true;                                                                       \
+    }                                                                                      \
+    static void opname##_vjp(ag_node *out)                                                   \
+    {                                                                                      \
+        AG_PARALLEL_RANGE(out->shape.size, 1, opname##_vjp_range, out);                      \
+    }                                                                                      \
+    /* ty = dy/dx tx, and 0 where x has no tangent */                                     \
+    static void opname##_jvp(ag_node *out)                                                   \
+    {                                                                                      \
+        const real *x = out->in[0]->value, *y = out->value, *tx = out->in[0]->tangent;     \
+        const PT *P = out->params;                                                         \
+        for (size_t k = 0; k < out->shape.size; k++)                                       \
+            out->tangent[k] = tx ? opname##_df(x[k], y[k], P) * tx[k] : 0.0;                 \
+    }
 
-UNARY_OP(neg, neg, 0, NULL)
-UNARY_OP(exp, exp, 0, NULL)
-UNARY_OP(log, log, 0, NULL)
-UNARY_OP(tanh, tanh, 0, NULL)
-UNARY_OP(relu, relu_masked, 0, NULL)
-UNARY_OP(pow, pow, sizeof(ag_exponent_params), pow_print_params)
-UNARY_OP(sigmoid, sigmoid, 0, NULL)
+/* the rule's scalar functions: y = f(x; P), dy/dx (x, y; P), and the two
+ * again in the form for tiny tensors */
+#define UNARY_RULE(opname, PT, F, DF, F_TINY, DF_TINY)                                       \
+    static inline real opname##_f(real x, const PT *P) { (void)P; return F; }                \
+    static inline real opname##_df(real x, real y, const PT *P)                              \
+    {                                                                                      \
+        (void)x, (void)y, (void)P;                                                         \
+        return DF;                                                                         \
+    }                                                                                      \
+    static inline real opname##_tiny_f(real x, const PT *P) { (void)P; return F_TINY; }      \
+    static inline real opname##_tiny_df(real x, real y, const PT *P)                         \
+    {                                                                                      \
+        (void)x, (void)y, (void)P;                                                         \
+        return DF_TINY;                                                                    \
+    }
 
-ag_node *ag_neg(ag_node *a) { return ag_record1(&ag_op_neg, a, NULL); }
-ag_node *ag_exp(ag_node *a) { return ag_record1(&ag_op_exp, a, NULL); }
-ag_node *ag_log(ag_node *a) { return ag_record1(&ag_op_log, a, NULL); }
-ag_node *ag_tanh(ag_node *a) { return ag_record1(&ag_op_tanh, a, NULL); }
-ag_node *ag_relu(ag_node *a) { return ag_record1(&ag_op_relu, a, NULL); }
-ag_node *ag_sigmoid(ag_node *a) { return ag_record1(&ag_op_sigmoid, a, NULL); }
+#define UNARY_DESCRIPTOR(opname, params_bytes, print, shape_rule)                            \
+    const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = params_bytes,    \
+                                .print_params = print, .shape = shape_rule,                \
+                                .forward = opname##_forward, .vjp = opname##_vjp,              \
+                                .jvp = opname##_jvp};
+
+/* a row of the table without parameters, with its public function ag_<name>(a) */
+#define UNARY_TINY(opname, F, DF, F_TINY, DF_TINY)                                           \
+    UNARY_RULE(opname, no_params, F, DF, F_TINY, DF_TINY)                                    \
+    UNARY_LOOPS(opname, no_params)                                                           \
+    UNARY_DESCRIPTOR(opname, 0, NULL, unary_shape)                                           \
+    ag_node *ag_##opname(ag_node *a) { return ag_record1(&ag_op_##opname, a, NULL); }
+#define UNARY(opname, F, DF) UNARY_TINY(opname, F, DF, F, DF)
+
+/* a row with typed parameters PT: its shape rule checks them first
+ * (opname##_check_params); the public function is written by hand below */
+#define UNARY_P(opname, PT, F, DF)                                                           \
+    UNARY_RULE(opname, PT, F, DF, F, DF)                                                     \
+    UNARY_LOOPS(opname, PT)                                                                  \
+    static bool opname##_shape(ag_node *out, char *why, size_t len)                          \
+    {                                                                                      \
+        return opname##_check_params(out->params, why, len) && unary_shape(out, why, len);   \
+    }                                                                                      \
+    UNARY_DESCRIPTOR(opname, sizeof(PT), opname##_print_params, opname##_shape)
+
+/* with one row for each rule, as binary ops */
+#define BINARY(opname, symbol, F, DF_DA, DF_DB)                                              \
+    static inline real opname##_f(real a, real b) { return F; }                              \
+    static inline real opname##_da(real a, real b) { (void)a, (void)b; return DF_DA; }       \
+    static inline real opname##_db(real a, real b) { (void)a, (void)b; return DF_DB; }       \
+    BINARY_LOOPS(opname)                                                                     \
+    BINARY_OP(opname, symbol)
+
+/* ==== the ops ==================================================================== */
+
+#include "elementwise_rules.h"
+
+/* the public functions of the ops with parameters */
 ag_node *ag_pow(ag_node *a, double p) { return ag_record1(&ag_op_pow, a, &(ag_exponent_params){p}); }
+ag_node *ag_leaky_relu(ag_node *a, double slope)
+{
+    return ag_record1(&ag_op_leaky_relu, a, &(ag_slope_params){slope});
+}
+ag_node *ag_clamp(ag_node *a, double lo, double hi)
+{
+    return ag_record1(&ag_op_clamp, a, &(ag_bounds_params){lo, hi});
+}
