@@ -64,7 +64,7 @@ static void zero_intermediate_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->grad && !n->leaf) ag_zero_doubles(n->grad, n->shape.size);
+        if (n->grad && !ag_node_leaf(n)) ag_zero_doubles(n->grad, n->shape.size);
     }
 }
 
@@ -87,14 +87,14 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         ag_node *n = g->nodes[i];
         if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
-        if (n->leaf) continue;
+        if (ag_node_leaf(n)) continue;
         walk[n_walk++] = n;
-        if (!n->vjp) continue;
+        if (!n->kernels->vjp) continue;
         mark_inputs(n);
         if (g->trace)
             ag_trace_vjp(g, n, root);
         else
-            n->vjp(n);
+            n->kernels->vjp(n);
         if (g->detect_anomaly && !ag_check_input_grads(g, n)) {
             for (size_t k = i; k-- > 0;) g->nodes[k]->mark = 0; /* leave marks clean */
             return false;
@@ -115,7 +115,7 @@ static void backward_scheduled(ag_graph *g)
         ag_zero_doubles(walk[k]->grad, walk[k]->shape.size);
     for (size_t k = 0; k < s->n_walk; k++) {
         ag_node *n = walk[k];
-        if (n->vjp) n->vjp(n);
+        if (n->kernels->vjp) n->kernels->vjp(n);
     }
 }
 
@@ -148,7 +148,7 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
     }
     if (!root_is_valid(g, root, who)) return false;
     if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
-    if (root->leaf) {
+    if (ag_node_leaf(root)) {
         seed_root(root, seed, true);
         return true;
     }
@@ -185,7 +185,7 @@ void ag_graph_zero_grad(ag_graph *g)
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->leaf && n->grad) ag_zero_doubles(n->grad, n->shape.size);
+        if (ag_node_leaf(n) && n->grad) ag_zero_doubles(n->grad, n->shape.size);
     }
 }
 
@@ -199,7 +199,7 @@ static bool forward_schedule(ag_graph *g)
     ag_node **forward = forward_list(s);
     size_t count = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->leaf && g->nodes[i]->forward) forward[count++] = g->nodes[i];
+        if (!ag_node_leaf(g->nodes[i]) && g->nodes[i]->kernels->forward) forward[count++] = g->nodes[i];
     s->n_forward = count;
     s->forward_for = g->n_nodes;
     return true;
@@ -225,7 +225,7 @@ bool ag_graph_forward(ag_graph *g)
     char why[256];
     for (size_t k = 0; k < s->n_forward; k++) {
         ag_node *n = forward[k];
-        if (!n->forward(n, why, sizeof why)) return replay_failed(g, n, why);
+        if (!n->kernels->forward(n, why, sizeof why)) return replay_failed(g, n, why);
         if (g->detect_anomaly && !ag_check_value(g, n)) return replay_failed(g, n, NULL);
     }
     return true;

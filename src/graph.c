@@ -126,18 +126,16 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     /* field by field (a new field goes here too): GCC zeroes a whole struct
      * with `rep stos`, slow to start */
     n->op = op;
-    n->forward = op->forward;
-    n->vjp = op->vjp;
+    n->kernels = &op->kernels;
     n->graph = g;
     n->inputs = n->in; /* in[] is written by the caller (node_inputs, leaf_new) */
     n->shape = (ag_shape){0};
-    n->value = n->grad = n->tangent = n->aux = NULL;
-    n->leaf = NULL;
+    n->grad = n->tangent = n->aux = NULL; /* value: set by every caller */
     n->name = NULL;
-    n->params = NULL;
+    n->params = NULL; /* and so leaf_tensor */
     n->stamp = g->stamp;
-    n->index = 0;
-    n->n_in = n->mark = 0;
+    n->n_in = n->mark = 0; /* index: set by push_node */
+    n->has_tensor = false;
     return n;
 }
 
@@ -248,7 +246,7 @@ __attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, s
     ag_graph *g = NULL;
     for (size_t k = 0; k < n_in && !g; k++) g = in && in[k] ? in[k]->graph : NULL;
     if (g && op->arity == AG_VARIADIC)
-        ag_graph_fail(g, "ag_%s: needs at least one operand (got none)", op->name);
+        ag_graph_fail(g, "ag_%s: takes 1 to %d operands (got %zu)", op->name, AG_MAX_INPUTS, n_in);
     else if (g)
         ag_graph_fail(g, "ag_%s: takes %d operands (got %zu)", op->name, op->arity, n_in);
     else
@@ -263,7 +261,7 @@ static ALWAYS_INLINE bool node_inputs(ag_graph *g, ag_node *n, size_t n_in, ag_n
     n->in[0] = in[0]; /* the rest of in[] NULL */
     n->in[1] = n_in > 1 ? in[1] : NULL;
     n->in[2] = n_in > 2 ? in[2] : NULL;
-    n->n_in = (uint32_t)n_in;
+    n->n_in = (uint16_t)n_in;
     if (n_in <= AG_INLINE_INPUTS) return true;
     ag_node **all = ag_arena_alloc(&g->arena, n_in * sizeof *all);
     if (!all) return false;
@@ -295,10 +293,7 @@ static ALWAYS_INLINE void node_specialise(ag_node *n)
 {
     if (!n->op->specialize) return;
     const ag_kernels *k = n->op->specialize(n);
-    if (k) {
-        n->forward = k->forward;
-        n->vjp = k->vjp;
-    }
+    if (k) n->kernels = k;
 }
 
 ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
@@ -306,7 +301,7 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
 {
     /* one compare for a fixed arity; a variadic op's count is checked here */
     if (n_in != (size_t)op->arity &&
-        (op->arity != AG_VARIADIC || !in || n_in == 0 || n_in > UINT32_MAX))
+        (op->arity != AG_VARIADIC || !in || n_in == 0 || n_in > AG_MAX_INPUTS))
         return arity_refused(op, n_in, in);
     ag_graph *g = operands_graph(op, n_in, in);
     if (!g) return NULL;
@@ -328,7 +323,7 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
         node_out_of_memory(g, op);
         return NULL;
     }
-    if (!n->forward(n, why, sizeof why)) {             /* 4. forward */
+    if (!n->kernels->forward(n, why, sizeof why)) {    /* 4. forward */
         forward_failed(g, op, why);
         return NULL;
     }
@@ -358,7 +353,8 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
     if (!n) return NULL;
     n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = t->shape;
-    n->leaf = (ag_tensor *)t;
+    n->leaf_tensor = (ag_tensor *)t;
+    n->has_tensor = true;
     n->value = t->data;
     n->name = t->name;
     if (!push_node(g, n)) {

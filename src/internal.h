@@ -111,8 +111,9 @@ typedef struct ag_op ag_op;
 #define AG_INLINE_INPUTS 3 /* linear: a, b and the bias */
 
 /* What runs a node: its forward and its vector-Jacobian product. A node
- * holds the pair its op's specialise step chose when it was recorded (see
- * struct ag_op), so a replay calls them with no dispatch. */
+ * points at its op's pair or at the one its op's specialise step chose when
+ * it was recorded (see struct ag_op), so a replay calls them with no
+ * dispatch. */
 typedef bool (*ag_forward_fn)(ag_node *out, char *why, size_t whylen);
 typedef void (*ag_vjp_fn)(ag_node *out);
 typedef struct ag_kernels {
@@ -122,8 +123,8 @@ typedef struct ag_kernels {
 
 struct ag_node {
     const ag_op *op;
-    ag_forward_fn forward; /* op->forward, or the specialised one */
-    ag_vjp_fn vjp;         /* op->vjp, or the specialised one; NULL at leaves */
+    const ag_kernels *kernels; /* &op->kernels, or the specialised pair (NULL
+                                  functions at leaves) */
     ag_graph *graph;
     ag_node *in[AG_INLINE_INPUTS]; /* inputs 0..2 (NULL past n_in) */
     ag_node *const *inputs;        /* all n_in inputs (== in when n_in <= 3) */
@@ -132,15 +133,27 @@ struct ag_node {
     double *grad;    /* NULL when no gradient flows here */
     double *tangent; /* forward-mode tangent, NULL until a JVP sweep */
     double *aux;     /* op-private saved buffer (softmax probabilities) */
-    ag_tensor *leaf; /* the user's tensor for param/input leaves */
+    /* A leaf has a tensor and no parameters, an op's node parameters and no
+     * tensor: the two share a place (ag_node_leaf tells them apart). */
+    union {
+        ag_tensor *leaf_tensor; /* param and input leaves: the user's tensor */
+        void *params; /* the op's typed parameters (ops/params.h), a copy in the
+                         graph's arena; NULL for an op without any */
+    };
     const char *name;
-    void *params;    /* the op's typed parameters (ops/params.h), a copy in
-                        the graph's arena; NULL for an op without any */
     uint64_t stamp;  /* the graph's stamp when recorded (ag_node_is_current) */
     uint32_t index;  /* position in the graph's recording order */
-    uint32_t n_in;
+    uint16_t n_in;   /* at most AG_MAX_INPUTS */
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
+    bool has_tensor; /* a param or input leaf: leaf_tensor is set */
 };
+
+/* The most inputs a node may have (n_in is 16 bits: the node stays at 152
+ * bytes, a scalar chain's node and buffers under 200). */
+#define AG_MAX_INPUTS 65535
+
+/* The tensor of a parameter or input leaf; NULL for any other node. */
+static inline ag_tensor *ag_node_leaf(const ag_node *n) { return n->has_tensor ? n->leaf_tensor : NULL; }
 
 /* The node's parameters as the op's parameter struct: AG_PARAMS(out, ag_axis_params)->axis */
 #define AG_PARAMS(node, type) ((type *)(node)->params)
@@ -303,8 +316,7 @@ struct ag_op {
     int (*print_params)(const ag_node *out, char *buf, size_t len);
     bool (*shape)(ag_node *out, char *why, size_t whylen);
     const ag_kernels *(*specialize)(const ag_node *out);
-    ag_forward_fn forward;
-    ag_vjp_fn vjp;
+    ag_kernels kernels; /* {forward, vjp} */
     void (*jvp)(ag_node *out);
     size_t (*aux_size)(const ag_node *out);
     const void *rule; /* op-family data: the scalar rule of an elementwise op */

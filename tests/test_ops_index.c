@@ -5,6 +5,7 @@
  * the first forward and in a replay. */
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -474,6 +475,25 @@ START_TEST(permute_small_cases_and_errors)
 }
 END_TEST
 
+/* A node holds at most AG_MAX_INPUTS = 65535 inputs (n_in is 16 bits):
+ * concat of 65535 one-element vectors works, of 65536 is refused by name. */
+START_TEST(concat_of_more_inputs_than_a_node_holds_is_refused)
+{
+    enum { MOST = 65535 };
+    ag_node *one = vec(1, (double[]){2.5});
+    ag_node **xs = malloc((MOST + 1) * sizeof *xs);
+    ck_assert_ptr_nonnull(xs);
+    for (int k = 0; k <= MOST; k++) xs[k] = one;
+    ag_node *all = ag_concat(MOST, xs, 0);
+    ck_assert_msg(all != NULL, "%s", ag_graph_error(g));
+    ck_assert_int_eq(ag_node_size(all), MOST);
+    ck_assert(ag_node_value(all)[MOST - 1] == 2.5);
+    ck_assert_ptr_null(ag_concat(MOST + 1, xs, 0));
+    ck_assert_str_eq(ag_graph_error(g), "ag_concat: takes 1 to 65535 operands (got 65536)");
+    free(xs);
+}
+END_TEST
+
 Suite *ops_index_suite(void)
 {
     Suite *s = suite_create("ops index");
@@ -496,6 +516,7 @@ Suite *ops_index_suite(void)
     tcase_add_test(tc, stack_errors);
     tcase_add_test(tc, permute_of_a_4d_tensor_by_index_arithmetic);
     tcase_add_test(tc, permute_small_cases_and_errors);
+    tcase_add_test(tc, concat_of_more_inputs_than_a_node_holds_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -206,9 +206,9 @@ START_TEST(vector_form_takes_the_matvec_kernels)
     ag_node *y3 = ag_matmul(constant(3, (int[]){1, M, K}, a), constant(2, (int[]){K, 1}, x));
     ag_node *y4 = ag_matmul(A, constant(3, (int[]){1, K, 1}, x));
     ck_assert(y1 && y2 && y3 && y4);
-    ck_assert(y1->forward != ag_op_matmul.forward && y2->forward == y1->forward &&
-              y4->forward == y1->forward);
-    ck_assert(y3->forward == ag_op_matmul.forward);
+    ck_assert(y1->kernels != &ag_op_matmul.kernels && y2->kernels == y1->kernels &&
+              y4->kernels == y1->kernels);
+    ck_assert(y3->kernels == &ag_op_matmul.kernels);
     ck_assert_int_eq(ag_node_ndim(y1), 1);
     ck_assert_int_eq(ag_node_ndim(y3), 3);
     ck_assert(ag_node_ndim(y4) == 3 && ag_node_dim(y4, 0) == 1 && ag_node_dim(y4, 1) == M);

@@ -306,7 +306,7 @@ static void square_wrong_vjp(ag_node *out)
         out->in[0]->grad[i] += out->grad[i] * -2.0 * out->in[0]->value[i];
 }
 static const ag_op wrong_square = {.name = "wrong_square", .arity = 1, .shape = square_shape,
-                                   .forward = square_forward, .vjp = square_wrong_vjp};
+                                   .kernels = {square_forward, square_wrong_vjp}};
 
 static ag_node *wrong_loss(ag_graph *g, void *user)
 {

@@ -97,7 +97,7 @@ static int same_operand_as(const ag_node *out, uint32_t k)
     const ag_node *x = out->inputs[k];
     for (uint32_t j = 0; j < k; j++) {
         const ag_node *y = out->inputs[j];
-        if (y == x || (x->op == &ag_op_param && y->op == &ag_op_param && x->leaf == y->leaf)) return (int)j;
+        if (y == x || (x->op == &ag_op_param && y->op == &ag_op_param && ag_node_leaf(x) == ag_node_leaf(y))) return (int)j;
     }
     return -1;
 }

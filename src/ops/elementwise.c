@@ -312,8 +312,8 @@ static void binary_jvp(ag_node *out)
             binary_vjp(out);                                                               \
     }                                                                                      \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,              \
-                                  .shape = binary_shape, .forward = opname##_forward,      \
-                                  .vjp = opname##_vjp, .jvp = binary_jvp,                  \
+                                  .shape = binary_shape, .kernels = {opname##_forward,      \
+                                  opname##_vjp}, .jvp = binary_jvp,                  \
                                   .rule = &opname##_rule};                                 \
     ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record2(&ag_op_##opname, a, b, NULL); }
 
@@ -390,7 +390,7 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
 #define UNARY_DESCRIPTOR(opname, params_bytes, print, shape_rule)                            \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = params_bytes,    \
                                 .print_params = print, .shape = shape_rule,                \
-                                .forward = opname##_forward, .vjp = opname##_vjp,              \
+                                .kernels = {opname##_forward, opname##_vjp},              \
                                 .jvp = opname##_jvp};
 
 /* a row of the table without parameters, with its public function ag_<name>(a) */

@@ -116,7 +116,7 @@ static void expand_jvp(ag_node *out)
 
 const ag_op ag_op_expand = {.name = "expand", .arity = 1, .params_size = sizeof(ag_expand_params),
                             .print_params = expand_print_params, .shape = expand_shape,
-                            .forward = expand_forward, .vjp = expand_vjp, .jvp = expand_jvp};
+                            .kernels = {expand_forward, expand_vjp}, .jvp = expand_jvp};
 
 /* The request goes in as the op's parameters, checked by the shape rule
  * (after the operand: a NULL or stale one is reported as such). */

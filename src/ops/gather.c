@@ -109,7 +109,7 @@ static void index_select_jvp(ag_node *out) { select_rows(out, out->in[0]->tangen
 const ag_op ag_op_index_select = {.name = "index_select", .arity = 2, .symbol = "at",
                                   .params_size = sizeof(ag_axis_params),
                                   .print_params = ag_print_axis_params, .shape = index_select_shape,
-                                  .forward = index_select_forward, .vjp = index_select_vjp,
+                                  .kernels = {index_select_forward, index_select_vjp},
                                   .jvp = index_select_jvp, .aux_size = one_per_index};
 
 ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices)
@@ -198,7 +198,7 @@ static void gather_jvp(ag_node *out) { gather_values(out, out->in[0]->tangent, o
 const ag_op ag_op_gather = {.name = "gather", .arity = 2, .symbol = "at",
                             .params_size = sizeof(ag_axis_params),
                             .print_params = ag_print_axis_params, .shape = gather_shape,
-                            .forward = gather_forward, .vjp = gather_vjp, .jvp = gather_jvp,
+                            .kernels = {gather_forward, gather_vjp}, .jvp = gather_jvp,
                             .aux_size = one_per_index};
 
 ag_node *ag_gather(ag_node *a, int axis, ag_node *indices)
@@ -259,7 +259,7 @@ static void scatter_add_jvp(ag_node *out)
 const ag_op ag_op_scatter_add = {.name = "scatter_add", .arity = 3,
                                  .params_size = sizeof(ag_axis_params),
                                  .print_params = ag_print_axis_params, .shape = scatter_add_shape,
-                                 .forward = scatter_add_forward, .vjp = scatter_add_vjp,
+                                 .kernels = {scatter_add_forward, scatter_add_vjp},
                                  .jvp = scatter_add_jvp, .aux_size = one_per_index};
 
 ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src)

@@ -52,7 +52,7 @@ static void index_jvp(ag_node *out)
 const ag_op ag_op_index = {.name = "index", .arity = 1,
                            .params_size = sizeof(ag_flat_index_params),
                            .print_params = index_print_params, .shape = index_shape,
-                           .forward = index_forward, .vjp = index_vjp, .jvp = index_jvp};
+                           .kernels = {index_forward, index_vjp}, .jvp = index_jvp};
 
 ag_node *ag_index(ag_node *a, size_t flat)
 {
@@ -167,7 +167,7 @@ static void slice_jvp(ag_node *out)
 
 const ag_op ag_op_slice = {.name = "slice", .arity = 1, .params_size = sizeof(ag_slice_params),
                            .print_params = slice_print_params, .shape = slice_shape,
-                           .forward = slice_forward, .vjp = slice_vjp, .jvp = slice_jvp};
+                           .kernels = {slice_forward, slice_vjp}, .jvp = slice_jvp};
 
 ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step)
 {

@@ -128,7 +128,7 @@ static bool concat_shape(ag_node *out, char *why, size_t len)
 const ag_op ag_op_concat = {.name = "concat", .arity = AG_VARIADIC,
                             .params_size = sizeof(ag_axis_params),
                             .print_params = ag_print_axis_params, .shape = concat_shape,
-                            .forward = join_forward, .vjp = join_vjp, .jvp = join_jvp};
+                            .kernels = {join_forward, join_vjp}, .jvp = join_jvp};
 
 ag_node *ag_concat(size_t n, ag_node *const *xs, int axis)
 {
@@ -160,10 +160,7 @@ static bool stack_shape(ag_node *out, char *why, size_t len)
                      (unsigned)k);
             return false;
         }
-    if (out->n_in > INT_MAX) {
-        snprintf(why, len, "%u operands are more than an axis holds (%d)", (unsigned)out->n_in, INT_MAX);
-        return false;
-    }
+    /* n_in <= AG_MAX_INPUTS, which an axis (an int) holds */
     int dims[AG_MAX_DIMS];
     for (int d = 0, from = 0; d <= first->ndim; d++)
         dims[d] = d == p->axis ? (int)out->n_in : first->dims[from++];
@@ -173,7 +170,7 @@ static bool stack_shape(ag_node *out, char *why, size_t len)
 const ag_op ag_op_stack = {.name = "stack", .arity = AG_VARIADIC,
                            .params_size = sizeof(ag_axis_params),
                            .print_params = ag_print_axis_params, .shape = stack_shape,
-                           .forward = join_forward, .vjp = join_vjp, .jvp = join_jvp};
+                           .kernels = {join_forward, join_vjp}, .jvp = join_jvp};
 
 ag_node *ag_stack(size_t n, ag_node *const *xs, int axis)
 {

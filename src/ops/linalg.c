@@ -84,6 +84,6 @@ static void matmul_jvp(ag_node *out) { ag_product_jvp(out, NULL); }
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
                             .shape = matmul_shape, .specialize = ag_product_specialize,
-                            .forward = matmul_forward, .vjp = matmul_vjp, .jvp = matmul_jvp};
+                            .kernels = {matmul_forward, matmul_vjp}, .jvp = matmul_jvp};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }

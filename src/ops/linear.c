@@ -78,7 +78,7 @@ static void linear_jvp(ag_node *out)
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .specialize = ag_product_specialize,
-                            .forward = linear_forward, .vjp = linear_vjp, .jvp = linear_jvp};
+                            .kernels = {linear_forward, linear_vjp}, .jvp = linear_jvp};
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
 {

@@ -105,8 +105,8 @@ static void xent_jvp(ag_node *out)
 }
 
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
-                                  .shape = xent_shape, .forward = xent_forward,
-                                  .vjp = xent_vjp, .jvp = xent_jvp, .aux_size = xent_aux};
+                                  .shape = xent_shape, .kernels = {xent_forward,
+                                  xent_vjp}, .jvp = xent_jvp, .aux_size = xent_aux};
 
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)
 {
@@ -166,7 +166,7 @@ static void mse_jvp(ag_node *out)
 }
 
 const ag_op ag_op_mse = {.name = "mse", .arity = 2, .symbol = "vs", .shape = mse_shape,
-                         .forward = mse_forward, .vjp = mse_vjp, .jvp = mse_jvp};
+                         .kernels = {mse_forward, mse_vjp}, .jvp = mse_jvp};
 
 ag_node *ag_mse(ag_node *prediction, ag_node *target)
 {

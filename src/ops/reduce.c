@@ -49,9 +49,9 @@ static void reduce_jvp(ag_node *out)
 static const char mean_marker = 1; /* rule != NULL marks the mean */
 
 const ag_op ag_op_sum = {.name = "sum", .arity = 1, .shape = scalar_shape,
-                         .forward = reduce_forward, .vjp = reduce_vjp, .jvp = reduce_jvp};
+                         .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp};
 const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = scalar_shape,
-                          .forward = reduce_forward, .vjp = reduce_vjp, .jvp = reduce_jvp,
+                          .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
                           .rule = &mean_marker};
 
 ag_node *ag_sum(ag_node *a) { return ag_record1(&ag_op_sum, a, NULL); }
@@ -148,11 +148,11 @@ static void axis_jvp(ag_node *out)
 const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params,
                               .shape = ag_axis_shape,
-                              .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp};
+                              .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp};
 const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                                .print_params = ag_print_axis_params,
                                .shape = ag_axis_shape,
-                               .forward = axis_forward, .vjp = axis_vjp, .jvp = axis_jvp,
+                               .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp,
                                .rule = &mean_marker};
 
 ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
@@ -236,7 +236,7 @@ static size_t prod_aux_size(const ag_node *out) { return ag_reduced_view(out).le
 const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                                .print_params = ag_print_axis_params,
                                .shape = ag_axis_shape,
-                               .forward = prod_forward, .vjp = prod_vjp, .jvp = prod_jvp,
+                               .kernels = {prod_forward, prod_vjp}, .jvp = prod_jvp,
                                .aux_size = prod_aux_size};
 
 ag_node *ag_prod_axis(ag_node *a, int axis) { return ag_record1(&ag_op_prod_axis, a, &(ag_axis_params){axis}); }

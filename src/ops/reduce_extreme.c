@@ -91,18 +91,18 @@ static void extreme_jvp(ag_node *out)
 }
 
 const ag_op ag_op_max = {.name = "max", .arity = 1, .shape = scalar_shape,
-                         .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                         .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .rule = &largest};
 const ag_op ag_op_min = {.name = "min", .arity = 1, .shape = scalar_shape,
-                         .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                         .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .rule = &smallest};
 const ag_op ag_op_max_axis = {.name = "max_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params, .shape = ag_axis_shape,
-                              .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                              .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                               .rule = &largest};
 const ag_op ag_op_min_axis = {.name = "min_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params, .shape = ag_axis_shape,
-                              .forward = extreme_forward, .vjp = extreme_vjp, .jvp = extreme_jvp,
+                              .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                               .rule = &smallest};
 
 ag_node *ag_max(ag_node *a) { return ag_record1(&ag_op_max, a, NULL); }
@@ -154,7 +154,7 @@ static void logsumexp_jvp(ag_node *out)
 const ag_op ag_op_logsumexp_axis = {.name = "logsumexp_axis", .arity = 1,
                                     .params_size = sizeof(ag_axis_params),
                                     .print_params = ag_print_axis_params, .shape = ag_axis_shape,
-                                    .forward = logsumexp_forward, .vjp = logsumexp_vjp,
+                                    .kernels = {logsumexp_forward, logsumexp_vjp},
                                     .jvp = logsumexp_jvp};
 
 ag_node *ag_logsumexp_axis(ag_node *a, int axis)

@@ -64,7 +64,7 @@ static void where_jvp(ag_node *out)
 }
 
 const ag_op ag_op_where = {.name = "where", .arity = 3, .shape = where_shape,
-                           .forward = where_forward, .vjp = where_vjp, .jvp = where_jvp};
+                           .kernels = {where_forward, where_vjp}, .jvp = where_jvp};
 
 ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b)
 {

@@ -82,10 +82,10 @@ static void reshape_jvp(ag_node *out)
 }
 
 const ag_op ag_op_transpose = {.name = "transpose", .arity = 1, .shape = transpose_shape,
-                               .forward = transpose_forward, .vjp = transpose_vjp,
+                               .kernels = {transpose_forward, transpose_vjp},
                                .jvp = transpose_jvp};
 const ag_op ag_op_reshape = {.name = "reshape", .arity = 1, .shape = reshape_shape,
-                             .forward = reshape_forward, .vjp = reshape_vjp, .jvp = reshape_jvp};
+                             .kernels = {reshape_forward, reshape_vjp}, .jvp = reshape_jvp};
 
 ag_node *ag_transpose(ag_node *a) { return ag_record1(&ag_op_transpose, a, NULL); }
 
@@ -209,7 +209,7 @@ static void permute_jvp(ag_node *out)
 
 const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeof(ag_permute_params),
                              .print_params = permute_print_params, .shape = permute_shape,
-                             .forward = permute_forward, .vjp = permute_vjp, .jvp = permute_jvp};
+                             .kernels = {permute_forward, permute_vjp}, .jvp = permute_jvp};
 
 /* perm holds a's number of dimensions of entries; they are copied. */
 ag_node *ag_permute(ag_node *a, const int *perm)

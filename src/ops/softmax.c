@@ -79,7 +79,7 @@ static void softmax_jvp(ag_node *out)
 }
 
 const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_shape,
-                             .forward = softmax_forward, .vjp = softmax_vjp,
+                             .kernels = {softmax_forward, softmax_vjp},
                              .jvp = softmax_jvp};
 
 ag_node *ag_softmax(ag_node *a) { return ag_record1(&ag_op_softmax, a, NULL); }
@@ -125,7 +125,7 @@ static void log_softmax_jvp(ag_node *out)
 }
 
 const ag_op ag_op_log_softmax = {.name = "log_softmax", .arity = 1, .shape = softmax_shape,
-                                 .forward = log_softmax_forward, .vjp = log_softmax_vjp,
+                                 .kernels = {log_softmax_forward, log_softmax_vjp},
                                  .jvp = log_softmax_jvp};
 
 ag_node *ag_log_softmax(ag_node *a) { return ag_record1(&ag_op_log_softmax, a, NULL); }

@@ -63,7 +63,7 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
         before[k] = ag_malloc(in->shape.size * sizeof(double));
         if (before[k]) memcpy(before[k], in->grad, in->shape.size * sizeof(double));
     }
-    n->vjp(n);
+    n->kernels->vjp(n);
     for (int k = 0; k < (int)n->n_in; k++) {
         const ag_node *in = n->inputs[k];
         if (!before || !before[k]) continue;
