@@ -69,10 +69,13 @@ static void zero_intermediate_grads(ag_graph *g)
 }
 
 /* Mark the inputs of n that take a gradient: they are on the root's path. */
-static void mark_inputs(ag_node *n)
+static ALWAYS_INLINE void mark_inputs(const ag_node *n)
 {
-    for (int k = 0; k < (int)n->n_in; k++)
-        if (n->inputs[k]->grad) n->inputs[k]->mark = 1;
+    /* the list and its length read once: a store to a mark (a char) could
+     * otherwise change them, as far as the compiler knows */
+    ag_node *const *in = n->inputs;
+    for (uint32_t k = 0, count = n->n_in; k < count; k++)
+        if (in[k]->grad) in[k]->mark = 1;
 }
 
 /* The walk from the root (whose gradient is seeded), writing the schedule down. */

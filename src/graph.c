@@ -128,14 +128,14 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     n->op = op;
     n->kernels = &op->kernels;
     n->graph = g;
-    n->inputs = n->in; /* in[] is written by the caller (node_inputs, leaf_new) */
-    n->shape = (ag_shape){0};
+    /* in[], inputs: written by the caller (node_inputs, leaf_new) */
+    /* shape: set by every caller (a leaf from its tensor, an op's node by
+     * its shape rule or the proposed shape) */
     n->grad = n->tangent = n->aux = NULL; /* value: set by every caller */
     n->name = NULL;
     n->params = NULL; /* and so leaf_tensor */
     n->stamp = g->stamp;
     n->n_in = n->mark = 0; /* index: set by push_node */
-    n->has_tensor = false;
     return n;
 }
 
@@ -187,12 +187,20 @@ __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_n
 /* Allocate value, gradient and op-private buffers after the shape is known. */
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
-    n->value = arena_doubles(g, n->shape.size);
+    size_t size = n->shape.size;
     /* in[] past n_in is NULL; inputs[] holds the rest of a longer list */
     bool wants_grad = n->in[0]->grad || (n->in[1] && n->in[1]->grad) || (n->in[2] && n->in[2]->grad);
     for (uint32_t k = AG_INLINE_INPUTS; k < n->n_in && !wants_grad; k++) wants_grad = n->inputs[k]->grad != NULL;
-    if (wants_grad) n->grad = arena_doubles(g, n->shape.size);
-    if (n->grad) ag_zero_doubles(n->grad, n->shape.size); /* backward adds into it */
+    if (wants_grad && 2 * size * sizeof(double) < AG_ARENA_LARGE_FROM) {
+        /* a small node's value and gradient side by side: one allocation
+         * (large ones each get their own, cache-line aligned) */
+        n->value = arena_doubles(g, 2 * size);
+        n->grad = n->value ? n->value + size : NULL;
+    } else {
+        n->value = arena_doubles(g, size);
+        if (wants_grad) n->grad = arena_doubles(g, size);
+    }
+    if (n->grad) ag_zero_doubles(n->grad, size); /* backward adds into it */
     size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
     if (aux) n->aux = arena_doubles(g, aux);
     return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
@@ -258,6 +266,8 @@ __attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, s
  * list gets an array of its own in the graph's arena. */
 static ALWAYS_INLINE bool node_inputs(ag_graph *g, ag_node *n, size_t n_in, ag_node *const *in)
 {
+    n->has_tensor = false;
+    n->inputs = n->in;
     n->in[0] = in[0]; /* the rest of in[] NULL */
     n->in[1] = n_in > 1 ? in[1] : NULL;
     n->in[2] = n_in > 2 ? in[2] : NULL;
@@ -392,6 +402,7 @@ ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data
     ag_node *n = node_new(g, &ag_op_constant);
     if (!n) return NULL;
     n->in[0] = n->in[1] = n->in[2] = NULL;
+    n->has_tensor = false;
     n->shape = s;
     n->value = arena_doubles(g, s.size);
     if (!n->value || !push_node(g, n)) {

@@ -127,7 +127,8 @@ struct ag_node {
                                   functions at leaves) */
     ag_graph *graph;
     ag_node *in[AG_INLINE_INPUTS]; /* inputs 0..2 (NULL past n_in) */
-    ag_node *const *inputs;        /* all n_in inputs (== in when n_in <= 3) */
+    ag_node *const *inputs;        /* all n_in inputs (== in when n_in <= 3);
+                                      unset at a leaf, which has none */
     ag_shape shape;
     double *value;
     double *grad;    /* NULL when no gradient flows here */
