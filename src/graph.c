@@ -206,8 +206,9 @@ static bool node_buffers(ag_graph *g, ag_node *n)
     return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
 }
 
-/* Why the operands cannot be used: the first one NULL, from another graph
- * or recorded before the last reset. */
+/* Why the operands cannot be used: one NULL, from another graph than the
+ * first (said on every graph involved), or recorded before the last reset.
+ * Operands are counted from 1 in the messages. */
 __attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *op, size_t n_in,
                                                                   ag_node *const *in)
 {
@@ -216,13 +217,28 @@ __attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *o
     if (!g) return NULL; /* nothing to report on; the NULL came from a failed op */
     for (size_t k = 0; k < n_in; k++) {
         if (!in[k]) {
-            ag_graph_fail(g, "ag_%s: operand is NULL (an earlier call failed?)", op->name);
+            ag_graph_fail(g, "ag_%s: operand %zu is NULL (an earlier call failed?)", op->name, k + 1);
             return NULL;
         }
-        if (in[k]->graph != g) {
-            ag_graph_fail(g, "ag_%s: operands belong to different graphs", op->name);
-            return NULL;
-        }
+    }
+    size_t first = 0; /* the first operand, of graph g */
+    while (in[first]->graph != g) first++;
+    bool mixed = false;
+    for (size_t k = first + 1; k < n_in; k++) {
+        if (in[k]->graph == g) continue;
+        /* said on both graphs: either may be the one the caller goes on with */
+        ag_graph_fail(in[k]->graph, "ag_%s: operand %zu belongs to another graph than operand %zu",
+                      op->name, k + 1, first + 1);
+        mixed = true;
+    }
+    if (mixed) {
+        for (size_t k = first + 1; k < n_in; k++)
+            if (in[k]->graph != g) {
+                ag_graph_fail(g, "ag_%s: operand %zu belongs to another graph than operand %zu",
+                              op->name, k + 1, first + 1);
+                break;
+            }
+        return NULL;
     }
     for (size_t k = 0; k < n_in; k++) {
         if (!ag_node_is_current(g, in[k])) {

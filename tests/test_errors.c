@@ -63,7 +63,20 @@ START_TEST(linear_inner_mismatch_and_null_operand)
     ck_assert_error("ag_linear: (4x3) @ (2x1) + (4x1): inner dimensions differ (3 vs 2)");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_linear(NULL, zeros(3, 1), zeros(4, 1)));
-    ck_assert_error("ag_linear: operand is NULL");
+    ck_assert_error("ag_linear: operand 1 is NULL");
+}
+END_TEST
+
+/* Operands of two graphs: each graph is told, so whichever the caller goes
+ * on with names the cause (the old code told only the first operand's). */
+START_TEST(operands_of_two_graphs_fail_both_graphs)
+{
+    ag_graph *other = ag_graph_new();
+    ag_node *x = zeros(2, 2), *c = ag_constant(other, 1, (int[]){2}, (double[]){1, 0});
+    ck_assert_ptr_null(ag_where(c, x, x));
+    ck_assert_str_eq(ag_graph_error(other), "ag_where: operand 2 belongs to another graph than operand 1");
+    ck_assert_str_eq(ag_graph_error(g), "ag_where: operand 2 belongs to another graph than operand 1");
+    ag_graph_free(other);
 }
 END_TEST
 
@@ -474,6 +487,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, matmul_needs_matrices);
     tcase_add_test(tc, linear_bias_mismatch);
     tcase_add_test(tc, linear_inner_mismatch_and_null_operand);
+    tcase_add_test(tc, operands_of_two_graphs_fail_both_graphs);
     tcase_add_test(tc, add_mismatch);
     tcase_add_test(tc, label_out_of_range);
     tcase_add_test(tc, label_not_whole_or_negative);
