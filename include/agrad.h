@@ -236,7 +236,9 @@ ag_node *ag_softplus(ag_node *a);
 ag_node *ag_leaky_relu(ag_node *a, double slope);
 /** x * Phi(x), the exact (erf) form of GELU (PyTorch's default), Phi the
  * standard normal CDF; derivative Phi(x) + x phi(x). gelu(-Inf) and the
- * derivative at +-Inf are NaN (Inf * 0), as in PyTorch. */
+ * derivative at +-Inf are NaN (Inf * 0), as in PyTorch. Far left (x < -5)
+ * Phi is computed with erfc, so gelu(-25) = -7.6e-137 where PyTorch's
+ * 1 + erf cancels to -0. */
 ag_node *ag_gelu(ag_node *a);
 /** min(max(x, lo), hi); the gradient passes where lo <= x <= hi (bounds
  * included, as PyTorch). lo > hi or a NaN bound is an error. */
@@ -297,7 +299,8 @@ ag_node *ag_min_axis(ag_node *a, int axis);
  * all -Inf slice gives -Inf, one with +Inf gives +Inf (torch.logsumexp). */
 ag_node *ag_logsumexp_axis(ag_node *a, int axis);
 /** Product along an axis; its gradient is exact when elements are 0 (the
- * product of the others, not y / x). */
+ * product of the others, not y / x: so [2, Inf] has gradient [Inf, 2] where
+ * PyTorch's y / x gives [Inf, NaN]). */
 ag_node *ag_prod_axis(ag_node *a, int axis);
 
 /** [M,N] -> [N,M]. */
@@ -330,11 +333,13 @@ ag_node *ag_gather(ag_node *a, int axis, ag_node *indices);
  * along axis 0 (likewise for any axis); indices and src have one shape
  * (torch allows a larger src), along the other axes no longer than a. */
 ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src);
-/** xs[0 .. n) joined along an existing axis (their other sizes equal); n >= 1.
- * 0-d operands have no axis: stack them. */
+/** xs[0 .. n) joined along an existing axis (their other sizes equal);
+ * 1 <= n <= 65535. 0-d operands have no axis: stack them. With n = 0 or xs
+ * NULL there is no graph to tell: NULL, and ag_last_error says why. */
 ag_node *ag_concat(size_t n, ag_node *const *xs, int axis);
 /** xs[0 .. n) of one shape stacked along a new axis (0 .. ndim, negative:
- * ndim + 1 + axis); n >= 1, at most AG_MAX_DIMS dimensions in the result. */
+ * ndim + 1 + axis); 1 <= n <= 65535 (n = 0: as ag_concat), at most
+ * AG_MAX_DIMS dimensions in the result. */
 ag_node *ag_stack(size_t n, ag_node *const *xs, int axis);
 /** Axes reordered: output axis d is input axis perm[d] (a transpose of any
  * order; perm holds ndim entries listing each of 0 .. ndim-1 once, negative

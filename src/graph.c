@@ -274,7 +274,7 @@ __attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, s
     else if (g)
         ag_graph_fail(g, "ag_%s: takes %d operands (got %zu)", op->name, op->arity, n_in);
     else
-        ag_set_last_error("ag_%s: %s", op->name, n_in ? "operands are NULL" : "no operands");
+        ag_set_last_error("ag_%s: %s", op->name, !in ? "the list of operands is NULL" : "no operands (n is 0)");
     return NULL;
 }
 

@@ -374,7 +374,9 @@ START_TEST(concat_errors_name_every_shape_and_the_dim)
     ck_assert_ptr_null(ag_concat(1, &s, 0));
     assert_error("ag_concat: (scalar): a 0-d operand has no axis to join along");
     ck_assert_ptr_null(ag_concat(0, &s, 0));
-    ck_assert_last_error("ag_concat: no operands");
+    ck_assert_last_error("ag_concat: no operands (n is 0)");
+    ck_assert_ptr_null(ag_concat(2, NULL, 0));
+    ck_assert_last_error("ag_concat: the list of operands is NULL");
 }
 END_TEST
 
