@@ -89,6 +89,51 @@ const char *registry_name(size_t i);
  * gradient is not all zero. */
 void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opname);
 
+/* ---- NaN and +-Inf cases ------------------------------------------------------------
+ * One op on operands holding NaN, +Inf and -Inf among ordinary values, its
+ * value and the gradient a finite seed sends back compared with a reference
+ * the test writes from the op's definition in IEEE arithmetic. The steps:
+ *   special_begin(&c, "op");
+ *   x = special_operand(&c, ...);        operands taking a gradient (at most
+ *                                        SPECIAL_OPERANDS), values in c.v[k]
+ *   i = special_extra(&c, ...);          optional: indices, labels (no gradient)
+ *   special_recorded(&c, ag_op(x, ..));  the seed c.gy; c.y and c.gx[k] zeroed
+ *   ... c.y[j] = reference value, c.gx[k][i] = reference gradient ...
+ *   special_check(&c);                   compares, then frees everything
+ * The rule: NaN where the reference is NaN, the same infinity where it is
+ * infinite, elsewhere |got - want| <= 1e-12 (1 + |want|). */
+#define SPECIAL_OPERANDS 3
+typedef struct special_case {
+    const char *op;
+    ag_graph *g;
+    int n;                                 /* operands taking a gradient (parameters) */
+    ag_tensor *t[SPECIAL_OPERANDS];
+    const double *v[SPECIAL_OPERANDS];     /* their values */
+    ag_tensor *extra;                      /* the operand without gradient, or NULL */
+    ag_node *out;
+    double *y, *gy, *gx[SPECIAL_OPERANDS]; /* reference value; the seed; reference gradients */
+} special_case;
+
+void special_begin(special_case *c, const char *op);
+/* NaN, +Inf or -Inf where (5i + 7 salt) mod period is 0, 1 or 2, so about 3
+ * in `period` elements, spread apart; elsewhere ((7i + 3 salt) mod 11 - 5) *
+ * 0.375, the multiples of 0.375 in [-1.875, 1.875], 0 and repeats (ties)
+ * included. The period is at least 3 and shares no factor with 35 (5 or 7
+ * would leave the specials' places fixed by salt or out altogether). */
+void special_fill(double *x, size_t n, unsigned salt, unsigned period);
+/* A parameter of the given shape filled by special_fill, or holding
+ * values[0 .. size) (special_operand_of). */
+ag_node *special_operand(special_case *c, int nd, const int *dims, unsigned salt, unsigned period);
+ag_node *special_operand_of(special_case *c, int nd, const int *dims, const double *values);
+/* An input (no gradient) holding values[0 .. size): indices, labels. */
+ag_node *special_extra(special_case *c, int nd, const int *dims, const double *values);
+/* After the op: out must be recorded; sets the seed (finite, non-zero,
+ * varying) and room for the reference. */
+void special_recorded(special_case *c, ag_node *out);
+/* The value and every operand's gradient against the reference (the rule
+ * above); frees the case. */
+void special_check(special_case *c);
+
 /* ag_last_error() contains `expected` (needs <string.h>) */
 #define ck_assert_last_error(expected)                                                 \
     ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
