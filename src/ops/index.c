@@ -7,8 +7,8 @@
  *                                                    jvp the same slice of tx
  * A slice is a strided view of x (indices.h): the axis's stride times step,
  * starting at element start along it. */
+#include "axis.h"
 #include "indices.h"
-#include "params.h"
 
 #include <limits.h>
 #include <stdio.h>

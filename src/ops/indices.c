@@ -22,17 +22,6 @@ bool ag_resolve_index(double value, size_t position, int axis, int size, size_t 
     return true;
 }
 
-bool ag_resolve_axis(int *axis, int ndim, char *why, size_t len)
-{
-    int resolved = *axis < 0 ? *axis + ndim : *axis;
-    if (resolved < 0 || resolved >= ndim) {
-        snprintf(why, len, "axis %d is out of range for %d dimension%s", *axis, ndim, ndim == 1 ? "" : "s");
-        return false;
-    }
-    *axis = resolved;
-    return true;
-}
-
 void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS])
 {
     ptrdiff_t step = 1;

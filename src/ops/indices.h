@@ -21,11 +21,6 @@
 bool ag_resolve_index(double value, size_t position, int axis, int size, size_t *index, char *why,
                       size_t len);
 
-/* *axis, counted from the end when negative, made an axis of a tensor of
- * `ndim` dimensions (0 .. ndim-1); false with why set ("axis 3 is out of
- * range for 2 dimensions") when there is none (a 0-d tensor has no axis). */
-bool ag_resolve_axis(int *axis, int ndim, char *why, size_t len);
-
 /* Row-major strides of a shape, in elements: strides[ndim-1] = 1 and
  * strides[d] = strides[d+1] * dims[d+1]. */
 void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS]);

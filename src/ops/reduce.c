@@ -5,7 +5,6 @@
  *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
 #include "reduce.h"
 
-#include <stdio.h>
 
 static bool scalar_shape(ag_node *out, char *why, size_t len)
 {
@@ -62,50 +61,26 @@ ag_node *ag_mean(ag_node *a) { return ag_record1(&ag_op_mean, a, NULL); }
  *   y[o,i] = w * sum_a x[o,a,i]   (w = 1 for sum, 1/A for mean)
  *   vjp gx[o,a,i] += w * gy[o,i];  jvp ty[o,i] = w * sum_a tx[o,a,i]          */
 
-axis_view ag_axis_view(const ag_shape *x, int axis)
-{
-    axis_view v = {1, (size_t)x->dims[axis], 1};
-    for (int i = 0; i < axis; i++) v.outer *= (size_t)x->dims[i];
-    for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->dims[i];
-    return v;
-}
-
 axis_view ag_reduced_view(const ag_node *out)
 {
     const ag_shape *x = &out->in[0]->shape;
     if (out->op->params_size == 0) return (axis_view){1, x->size, 1};
-    return ag_axis_view(x, AG_PARAMS(out, const ag_axis_params)->axis);
+    return ag_axis_view(x, ag_axis_of(out));
 }
 
 static double axis_weight(const ag_node *out)
 {
-    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[AG_PARAMS(out, const ag_axis_params)->axis] : 1.0;
-}
-
-int ag_print_axis_params(const ag_node *out, char *buf, size_t len)
-{
-    return snprintf(buf, len, "axis=%d", AG_PARAMS(out, const ag_axis_params)->axis);
+    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[ag_axis_of(out)] : 1.0;
 }
 
 bool ag_axis_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->in[0]->shape;
     ag_axis_params *p = out->params;
-    int axis = p->axis;
-    if (axis < 0) axis += x->ndim;
-    if (x->ndim == 0) {
-        snprintf(why, len, "axis %d is out of range for 0 dimensions (a scalar has no axis to reduce)",
-                 p->axis);
-        return false;
-    }
-    if (axis < 0 || axis >= x->ndim) {
-        snprintf(why, len, "axis %d is out of range for %d dimensions", p->axis, x->ndim);
-        return false;
-    }
-    p->axis = axis;
+    if (!ag_resolve_axis(&p->axis, x->ndim, why, len)) return false;
     int dims[AG_MAX_DIMS], n = 0;
     for (int i = 0; i < x->ndim; i++)
-        if (i != axis) dims[n++] = x->dims[i];
+        if (i != p->axis) dims[n++] = x->dims[i];
     const char *bad = NULL;
     return ag_shape_make(&out->shape, n, dims, &bad);
 }

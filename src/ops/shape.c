@@ -4,8 +4,8 @@
  *   permute:   Y[i_0, .., i_{n-1}] = X at coordinate i_d on axis perm[d]
  *              for each d                vjp adds gY back the same way, jvp
  *                                        permutes tX                        */
+#include "axis.h"
 #include "indices.h"
-#include "params.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -158,8 +158,8 @@ static bool permute_shape(ag_node *out, char *why, size_t len)
     int resolved[AG_MAX_DIMS], dims[AG_MAX_DIMS];
     bool seen[AG_MAX_DIMS] = {false};
     for (int d = 0; d < x->ndim; d++) {
-        int axis = p->perm[d] < 0 ? p->perm[d] + x->ndim : p->perm[d];
-        if (axis < 0 || axis >= x->ndim || seen[axis]) {
+        int axis = ag_axis_index(p->perm[d], x->ndim);
+        if (axis < 0 || seen[axis]) {
             char perm[64];
             perm_text(p->perm, x->ndim, perm, sizeof perm);
             snprintf(why, len, "perm %s must list each axis of 0 .. %d once", perm, x->ndim - 1);
