@@ -22,6 +22,9 @@ static inline size_t axis_slice_start(const axis_view *v, size_t j)
     return (j / v->inner) * v->len * v->inner + j % v->inner;
 }
 
+/* The shape rule of a reduction of every element: a scalar. */
+bool ag_reduce_all_shape(ag_node *out, char *why, size_t len);
+
 /* The shape rule of a reduction along an axis (ag_axis_params): the axis
  * normalised by ag_resolve_axis and removed from the shape. */
 bool ag_axis_shape(ag_node *out, char *why, size_t len);
