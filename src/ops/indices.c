@@ -76,3 +76,30 @@ void ag_strided_add_back(const ag_strided_view *v, const double *dy, double *dsr
 {
     FOR_VIEW(v, k, at, dsrc[at] += dy[k]);
 }
+
+/* ---- ops whose result is a strided view of their input ---------------------------- */
+
+static ag_strided_view view_of(const ag_node *out)
+{
+    return ((const ag_view_rule *)out->op->rule)->view(out);
+}
+
+bool ag_view_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    ag_strided_view v = view_of(out);
+    ag_strided_read(&v, out->in[0]->value, out->value);
+    return true;
+}
+
+void ag_view_vjp(ag_node *out)
+{
+    ag_strided_view v = view_of(out);
+    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
+}
+
+void ag_view_jvp(ag_node *out)
+{
+    ag_strided_view v = view_of(out);
+    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
+}

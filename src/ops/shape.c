@@ -187,29 +187,12 @@ static ag_strided_view permute_view(const ag_node *out)
     return v;
 }
 
-static bool permute_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    ag_strided_view v = permute_view(out);
-    ag_strided_read(&v, out->in[0]->value, out->value);
-    return true;
-}
-
-static void permute_vjp(ag_node *out)
-{
-    ag_strided_view v = permute_view(out);
-    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
-}
-
-static void permute_jvp(ag_node *out)
-{
-    ag_strided_view v = permute_view(out);
-    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
-}
+static const ag_view_rule permute_rule = {permute_view};
 
 const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeof(ag_permute_params),
                              .print_params = permute_print_params, .shape = permute_shape,
-                             .kernels = {permute_forward, permute_vjp}, .jvp = permute_jvp};
+                             .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                             .rule = &permute_rule};
 
 /* perm holds a's number of dimensions of entries; they are copied. */
 ag_node *ag_permute(ag_node *a, const int *perm)
