@@ -44,6 +44,13 @@ typedef bool (*op_recipe)(ag_graph *g, test_rng *r, op_case *c);
 
 /* The recipe for the op named `name`, or NULL if there is none. */
 op_recipe recipe_for(const char *name);
+/* A table of recipes by op name, ended by {NULL, NULL}; recipe_in finds
+ * `name` in one (NULL when it is not there). */
+typedef struct recipe_entry {
+    const char *name;
+    op_recipe recipe;
+} recipe_entry;
+op_recipe recipe_in(const recipe_entry *table, const char *name);
 /* The same for each group of ops, one file each (tests/recipes_<group>.c);
  * recipe_for asks them in turn. */
 op_recipe recipe_for_elementwise(const char *name);
@@ -77,6 +84,11 @@ ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, doubl
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t);
 ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t);
 void op_case_free(op_case *c);
+/* A random shape of min_nd .. max_nd dimensions, each 1 .. max_size (all
+ * four of dims drawn, whatever the count); returns the count. */
+int random_dims(test_rng *r, int min_nd, int max_nd, int max_size, int dims[4]);
+/* an axis of nd dimensions, as often negative (counted from the end) as not */
+int random_axis(test_rng *r, int nd);
 
 /* Names of every op in the library's registry (from the internal list). */
 size_t registry_size(void);

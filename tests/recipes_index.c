@@ -10,17 +10,6 @@
 
 #include "helpers.h"
 
-/* a random shape of min_nd .. max_nd dimensions, each 1 .. max_size */
-static int random_dims(test_rng *r, int min_nd, int max_nd, int max_size, int dims[4])
-{
-    int nd = rng_int(r, min_nd, max_nd);
-    for (int d = 0; d < 4; d++) dims[d] = rng_int(r, 1, max_size);
-    return nd;
-}
-
-/* an axis of nd dimensions, as often negative (counted from the end) as not */
-static int random_axis(test_rng *r, int nd) { return rng_int(r, -nd, nd - 1); }
-
 static ag_node *random_operand(ag_graph *g, test_rng *r, op_case *c, int nd, const int *dims)
 {
     return add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
@@ -156,19 +145,14 @@ static bool permute_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"index", index_recipe},     {"slice", slice_recipe},   {"index_select", index_select_recipe},
     {"gather", gather_recipe},   {"scatter_add", scatter_add_recipe},
     {"concat", concat_recipe},   {"stack", stack_recipe},   {"permute", permute_recipe},
     {NULL, NULL},
 };
 
-op_recipe recipe_for_index(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_index(const char *name) { return recipe_in(recipes, name); }
 
 /* ---- NaN and +-Inf ------------------------------------------------------------------
  * These ops move values (scatter_add also adds them), so a NaN or an infinity

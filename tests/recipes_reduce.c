@@ -8,14 +8,6 @@
 
 /* ---- recipes ------------------------------------------------------------------- */
 
-/* A random shape of 1 to 4 dimensions, each 1 to 3 long; returns ndim. */
-static int random_dims(test_rng *r, int dims[4])
-{
-    int nd = rng_int(r, 1, 4);
-    for (int i = 0; i < 4; i++) dims[i] = rng_int(r, 1, 3);
-    return nd;
-}
-
 /* Values at least 0.2 apart in a random order: no ties, so a finite-
  * difference step (1e-6) never changes which element is the largest. */
 static ag_tensor *distinct_param(test_rng *r, int nd, const int *dims)
@@ -37,14 +29,14 @@ static ag_tensor *distinct_param(test_rng *r, int nd, const int *dims)
 
 static bool max_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     c->out = ag_max(add_param(g, c, distinct_param(r, nd, dims)));
     return c->out != NULL;
 }
 
 static bool min_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     c->out = ag_min(add_param(g, c, distinct_param(r, nd, dims)));
     return c->out != NULL;
 }
@@ -52,8 +44,8 @@ static bool min_recipe(ag_graph *g, test_rng *r, op_case *c)
 /* op along a random axis of a random shape, negative axes too */
 static bool extreme_axis_recipe(ag_graph *g, test_rng *r, op_case *c, ag_node *(*op)(ag_node *, int))
 {
-    int dims[4], nd = random_dims(r, dims);
-    c->out = op(add_param(g, c, distinct_param(r, nd, dims)), rng_int(r, -nd, nd - 1));
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
+    c->out = op(add_param(g, c, distinct_param(r, nd, dims)), random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -62,9 +54,9 @@ static bool min_axis_recipe(ag_graph *g, test_rng *r, op_case *c) { return extre
 
 static bool logsumexp_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     ag_node *x = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
-    c->out = ag_logsumexp_axis(x, rng_int(r, -nd, nd - 1));
+    c->out = ag_logsumexp_axis(x, random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -73,10 +65,10 @@ static bool logsumexp_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
  * are exact there too; one zero leaves its slice a non-zero gradient) */
 static bool prod_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     ag_tensor *t = random_param(r, nd, dims, 0.5, 1.5, true);
     if (rng_int(r, 0, 1)) ag_tensor_data(t)[rng_int(r, 0, (int)ag_tensor_size(t) - 1)] = 0.0;
-    c->out = ag_prod_axis(add_param(g, c, t), rng_int(r, -nd, nd - 1));
+    c->out = ag_prod_axis(add_param(g, c, t), random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -125,7 +117,7 @@ static bool expand_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"max", max_recipe},
     {"min", min_recipe},
     {"max_axis", max_axis_recipe},
@@ -137,12 +129,7 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {NULL, NULL},
 };
 
-op_recipe recipe_for_reduce(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_reduce(const char *name) { return recipe_in(recipes, name); }
 
 /* ---- NaN and +-Inf ------------------------------------------------------------
  * As in test_gradients.c, with helpers.h's harness: operands holding NaN,
