@@ -151,6 +151,14 @@ void special_check(special_case *c);
     ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
                   ag_last_error(), expected)
 
+/* ag_graph_error(graph) is set and contains `expected` (needs <string.h>) */
+#define ck_assert_graph_error(graph, expected)                                         \
+    do {                                                                               \
+        const char *e_ = ag_graph_error(graph);                                        \
+        ck_assert_msg(e_ && strstr(e_, expected), "error '%s' lacks '%s'",             \
+                      e_ ? e_ : "(none recorded)", expected);                          \
+    } while (0)
+
 #define ck_assert_close(actual, expected, tol)                                         \
     do {                                                                               \
         double a_ = (actual), e_ = (expected);                                         \
