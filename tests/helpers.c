@@ -70,6 +70,37 @@ void counting_allocator_fail_at(long fail_at) { fail_at_allocation = n_allocatio
 long counting_allocations(void) { return n_allocations; }
 long counting_live_blocks(void) { return n_live; }
 
+/* ---- tensors kept for a test ---------------------------------------------------- */
+
+static ag_tensor *kept[KEPT_MAX];
+static int n_kept;
+
+ag_tensor *keep_tensor(ag_tensor *t)
+{
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_lt(n_kept, KEPT_MAX);
+    return kept[n_kept++] = t;
+}
+
+ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool requires_grad)
+{
+    ag_tensor *t = keep_tensor(ag_tensor_from(nd, dims, values));
+    ck_assert(ag_tensor_requires_grad(t, requires_grad));
+    return t;
+}
+
+ag_tensor *kept_tensor(int k)
+{
+    ck_assert_int_lt(k, n_kept);
+    return kept[k];
+}
+
+void free_kept_tensors(void)
+{
+    for (int i = 0; i < n_kept; i++) ag_tensor_free(kept[i]);
+    n_kept = 0;
+}
+
 /* ---- registry --------------------------------------------------------------------- */
 
 size_t registry_size(void) { return ag_n_ops; }

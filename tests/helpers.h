@@ -25,6 +25,17 @@ void counting_allocator_fail_at(long fail_at);
 long counting_allocations(void); /* mallocs + reallocs since install */
 long counting_live_blocks(void);
 
+/* ---- tensors kept for a test ------------------------------------------------------ */
+/* A hand-worked test's tensors, freed together by free_kept_tensors (the
+ * suite's teardown). keep_tensor keeps t (asserted non-NULL) and returns it;
+ * kept_tensor_from makes one from values (a parameter when requires_grad);
+ * kept_tensor(k) is the k-th kept since the last free. */
+#define KEPT_MAX 16
+ag_tensor *keep_tensor(ag_tensor *t);
+ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool requires_grad);
+ag_tensor *kept_tensor(int k);
+void free_kept_tensors(void);
+
 /* ---- op recipes ------------------------------------------------------------------ */
 /* A recipe builds one op on random (seeded) operands that are inside the op's
  * domain and away from kinks. Differentiable operands are parameter tensors,

@@ -9,30 +9,17 @@
 #include "internal.h"
 
 static ag_graph *g;
-static ag_tensor *owned[8];
-static int n_owned;
-
-static void setup(void)
-{
-    g = ag_graph_new();
-    n_owned = 0;
-}
-
+static void setup(void) { g = ag_graph_new(); }
 static void teardown(void)
 {
     ag_graph_free(g);
-    for (int i = 0; i < n_owned; i++) ag_tensor_free(owned[i]);
+    free_kept_tensors();
 }
 
 /* a parameter leaf of the given shape and values, freed by teardown */
 static ag_node *param(int nd, const int *dims, const double *values)
 {
-    ck_assert_int_lt(n_owned, 8);
-    ag_tensor *t = ag_tensor_from(nd, dims, values);
-    ck_assert_ptr_nonnull(t);
-    ag_tensor_requires_grad(t, true);
-    owned[n_owned++] = t;
-    return ag_param(g, t);
+    return ag_param(g, kept_tensor_from(nd, dims, values, true));
 }
 
 static ag_node *vec_param(int n, const double *values) { return param(1, (int[]){n}, values); }
@@ -79,7 +66,7 @@ START_TEST(max_and_min_split_the_gradient_among_ties)
     assert_values(mx, 1, (double[]){3});
     ck_assert_int_eq(ag_node_ndim(mx), 0);
     assert_grad(mx, NULL, x, 3, (double[]){0, 0.5, 0.5});
-    ag_tensor_zero_grad(owned[0]);
+    ag_tensor_zero_grad(kept_tensor(0));
     ag_node *mn = ag_min(x);
     assert_values(mn, 1, (double[]){1});
     assert_grad(mn, (double[]){2}, x, 3, (double[]){2, 0, 0});
@@ -276,7 +263,7 @@ END_TEST
 START_TEST(where_never_writes_the_condition_gradient)
 {
     ag_node *cond = vec_param(2, (double[]){0, 1});
-    double *cond_grad = ag_tensor_grad(owned[0]);
+    double *cond_grad = ag_tensor_grad(kept_tensor(0));
     cond_grad[0] = cond_grad[1] = 0.25;
     ag_node *a = vec_param(2, (double[]){1, 2}), *b = vec_param(2, (double[]){3, 4});
     ag_node *y = ag_where(cond, a, b);
