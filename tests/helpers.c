@@ -213,28 +213,28 @@ void special_recorded(special_case *c, ag_node *out)
     for (size_t i = 0; i < n; i++) c->gy[i] = (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5);
 }
 
-static void assert_special(const char *op, const char *what, size_t i, double got, double want)
+void assert_ieee_close(const char *what, size_t i, double got, double want)
 {
     if (isnan(want))
-        ck_assert_msg(isnan(got), "%s: %s element %zu is %.17g, reference NaN", op, what, i, got);
+        ck_assert_msg(isnan(got), "%s element %zu is %.17g, reference NaN", what, i, got);
     else if (isinf(want))
-        ck_assert_msg(got == want, "%s: %s element %zu is %.17g, reference %g", op, what, i, got, want);
+        ck_assert_msg(got == want, "%s element %zu is %.17g, reference %g", what, i, got, want);
     else
-        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)),
-                      "%s: %s element %zu is %.17g, reference %.17g", op, what, i, got, want);
+        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)), "%s element %zu is %.17g, reference %.17g",
+                      what, i, got, want);
 }
 
 void special_check(special_case *c)
 {
     const double *y = ag_node_value(c->out);
-    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_special(c->op, "value", i, y[i], c->y[i]);
+    char what[64];
+    snprintf(what, sizeof what, "%s: value", c->op);
+    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_ieee_close(what, i, y[i], c->y[i]);
     ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
     for (int k = 0; k < c->n; k++) {
         const double *gx = ag_tensor_grad(c->t[k]);
-        char what[32];
-        snprintf(what, sizeof what, "gradient of operand %d", k);
-        for (size_t i = 0; i < ag_tensor_size(c->t[k]); i++)
-            assert_special(c->op, what, i, gx[i], c->gx[k][i]);
+        snprintf(what, sizeof what, "%s: gradient of operand %d", c->op, k);
+        for (size_t i = 0; i < ag_tensor_size(c->t[k]); i++) assert_ieee_close(what, i, gx[i], c->gx[k][i]);
         ag_tensor_free(c->t[k]);
         free(c->gx[k]);
     }

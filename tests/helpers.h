@@ -156,6 +156,8 @@ void special_recorded(special_case *c, ag_node *out);
 /* The value and every operand's gradient against the reference (the rule
  * above); frees the case. */
 void special_check(special_case *c);
+/* Element i of `what` (named in a failure), got, against want by that rule. */
+void assert_ieee_close(const char *what, size_t i, double got, double want);
 
 /* ag_last_error() contains `expected` (needs <string.h>) */
 #define ck_assert_last_error(expected)                                                 \

@@ -26,17 +26,11 @@ static ag_node *vec_param(int n, const double *values) { return param(1, (int[])
 
 /* equal within 1e-12 relative (the gradient of logsumexp [1000, 1000] carries
  * the rounding of y = 1000 + log 2, an ulp of 1000 being 1.1e-13), NaN
- * where NaN is expected, the same infinity where one is */
+ * where NaN is expected, the same infinity where one is (assert_ieee_close) */
 static void assert_doubles(const char *what, const double *got, size_t count, const double *expected)
 {
     ck_assert_ptr_nonnull(got);
-    for (size_t i = 0; i < count; i++) {
-        if (isnan(expected[i]))
-            ck_assert_msg(isnan(got[i]), "%s element %zu: %.17g, expected NaN", what, i, got[i]);
-        else
-            ck_assert_msg(fabs(got[i] - expected[i]) <= 1e-12 * (1 + fabs(expected[i])) || got[i] == expected[i],
-                          "%s element %zu: %.17g, expected %.17g", what, i, got[i], expected[i]);
-    }
+    for (size_t i = 0; i < count; i++) assert_ieee_close(what, i, got[i], expected[i]);
 }
 
 static void assert_values(const ag_node *n, size_t count, const double *expected)
