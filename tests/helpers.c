@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,37 @@ void counting_allocator_fail_at(long fail_at) { fail_at_allocation = n_allocatio
 long counting_allocations(void) { return n_allocations; }
 long counting_live_blocks(void) { return n_live; }
 
+/* ---- tensors kept for a test ---------------------------------------------------- */
+
+static ag_tensor *kept[KEPT_MAX];
+static int n_kept;
+
+ag_tensor *keep_tensor(ag_tensor *t)
+{
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_lt(n_kept, KEPT_MAX);
+    return kept[n_kept++] = t;
+}
+
+ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool requires_grad)
+{
+    ag_tensor *t = keep_tensor(ag_tensor_from(nd, dims, values));
+    ck_assert(ag_tensor_requires_grad(t, requires_grad));
+    return t;
+}
+
+ag_tensor *kept_tensor(int k)
+{
+    ck_assert_int_lt(k, n_kept);
+    return kept[k];
+}
+
+void free_kept_tensors(void)
+{
+    for (int i = 0; i < n_kept; i++) ag_tensor_free(kept[i]);
+    n_kept = 0;
+}
+
 /* ---- registry --------------------------------------------------------------------- */
 
 size_t registry_size(void) { return ag_n_ops; }
@@ -116,4 +148,98 @@ void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opn
     ck_assert_msg(largest > 1e-8, "%s: gradient is all zero; the check would prove nothing",
                   opname);
     free(u);
+}
+
+/* ---- NaN and +-Inf cases -------------------------------------------------------------- */
+
+void special_begin(special_case *c, const char *op)
+{
+    *c = (special_case){.op = op, .g = ag_graph_new()};
+    ck_assert_ptr_nonnull(c->g);
+}
+
+void special_fill(double *x, size_t n, unsigned salt, unsigned period)
+{
+    ck_assert_msg(period >= 3 && period % 5 != 0 && period % 7 != 0, "special_fill: period %u", period);
+    for (size_t i = 0; i < n; i++) {
+        unsigned h = (unsigned)((5 * i + 7 * salt) % period);
+        x[i] = h == 0 ? NAN : h == 1 ? INFINITY : h == 2 ? -INFINITY
+                                                         : ((int)((7 * i + 3 * salt) % 11) - 5) * 0.375;
+    }
+}
+
+/* operand k: a zeroed parameter of the shape, its reference gradient zeroed */
+static ag_tensor *special_parameter(special_case *c, int nd, const int *dims)
+{
+    int k = c->n++;
+    ck_assert_int_lt(k, SPECIAL_OPERANDS);
+    c->t[k] = ag_tensor_zeros(nd, dims);
+    ck_assert_ptr_nonnull(c->t[k]);
+    ag_tensor_requires_grad(c->t[k], true);
+    c->v[k] = ag_tensor_data(c->t[k]);
+    c->gx[k] = calloc(ag_tensor_size(c->t[k]), sizeof(double));
+    return c->t[k];
+}
+
+ag_node *special_operand(special_case *c, int nd, const int *dims, unsigned salt, unsigned period)
+{
+    ag_tensor *t = special_parameter(c, nd, dims);
+    special_fill(ag_tensor_data(t), ag_tensor_size(t), salt, period);
+    return ag_param(c->g, t);
+}
+
+ag_node *special_operand_of(special_case *c, int nd, const int *dims, const double *values)
+{
+    ag_tensor *t = special_parameter(c, nd, dims);
+    memcpy(ag_tensor_data(t), values, ag_tensor_size(t) * sizeof(double));
+    return ag_param(c->g, t);
+}
+
+ag_node *special_extra(special_case *c, int nd, const int *dims, const double *values)
+{
+    ck_assert_ptr_null(c->extra);
+    c->extra = ag_tensor_from(nd, dims, values);
+    ck_assert_ptr_nonnull(c->extra);
+    return ag_input(c->g, c->extra);
+}
+
+void special_recorded(special_case *c, ag_node *out)
+{
+    ck_assert_msg(out != NULL, "%s: %s", c->op, ag_graph_error(c->g));
+    c->out = out;
+    size_t n = ag_node_size(out);
+    c->y = calloc(n, sizeof(double));
+    c->gy = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) c->gy[i] = (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5);
+}
+
+void assert_ieee_close(const char *what, size_t i, double got, double want)
+{
+    if (isnan(want))
+        ck_assert_msg(isnan(got), "%s element %zu is %.17g, reference NaN", what, i, got);
+    else if (isinf(want))
+        ck_assert_msg(got == want, "%s element %zu is %.17g, reference %g", what, i, got, want);
+    else
+        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)), "%s element %zu is %.17g, reference %.17g",
+                      what, i, got, want);
+}
+
+void special_check(special_case *c)
+{
+    const double *y = ag_node_value(c->out);
+    char what[64];
+    snprintf(what, sizeof what, "%s: value", c->op);
+    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_ieee_close(what, i, y[i], c->y[i]);
+    ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
+    for (int k = 0; k < c->n; k++) {
+        const double *gx = ag_tensor_grad(c->t[k]);
+        snprintf(what, sizeof what, "%s: gradient of operand %d", c->op, k);
+        for (size_t i = 0; i < ag_tensor_size(c->t[k]); i++) assert_ieee_close(what, i, gx[i], c->gx[k][i]);
+        ag_tensor_free(c->t[k]);
+        free(c->gx[k]);
+    }
+    ag_tensor_free(c->extra);
+    free(c->y);
+    free(c->gy);
+    ag_graph_free(c->g);
 }

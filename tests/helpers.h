@@ -25,6 +25,17 @@ void counting_allocator_fail_at(long fail_at);
 long counting_allocations(void); /* mallocs + reallocs since install */
 long counting_live_blocks(void);
 
+/* ---- tensors kept for a test ------------------------------------------------------ */
+/* A hand-worked test's tensors, freed together by free_kept_tensors (the
+ * suite's teardown). keep_tensor keeps t (asserted non-NULL) and returns it;
+ * kept_tensor_from makes one from values (a parameter when requires_grad);
+ * kept_tensor(k) is the k-th kept since the last free. */
+#define KEPT_MAX 16
+ag_tensor *keep_tensor(ag_tensor *t);
+ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool requires_grad);
+ag_tensor *kept_tensor(int k);
+void free_kept_tensors(void);
+
 /* ---- op recipes ------------------------------------------------------------------ */
 /* A recipe builds one op on random (seeded) operands that are inside the op's
  * domain and away from kinks. Differentiable operands are parameter tensors,
@@ -44,6 +55,13 @@ typedef bool (*op_recipe)(ag_graph *g, test_rng *r, op_case *c);
 
 /* The recipe for the op named `name`, or NULL if there is none. */
 op_recipe recipe_for(const char *name);
+/* A table of recipes by op name, ended by {NULL, NULL}; recipe_in finds
+ * `name` in one (NULL when it is not there). */
+typedef struct recipe_entry {
+    const char *name;
+    op_recipe recipe;
+} recipe_entry;
+op_recipe recipe_in(const recipe_entry *table, const char *name);
 /* The same for each group of ops, one file each (tests/recipes_<group>.c);
  * recipe_for asks them in turn. */
 op_recipe recipe_for_elementwise(const char *name);
@@ -77,6 +95,11 @@ ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, doubl
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t);
 ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t);
 void op_case_free(op_case *c);
+/* A random shape of min_nd .. max_nd dimensions, each 1 .. max_size (all
+ * four of dims drawn, whatever the count); returns the count. */
+int random_dims(test_rng *r, int min_nd, int max_nd, int max_size, int dims[4]);
+/* an axis of nd dimensions, as often negative (counted from the end) as not */
+int random_axis(test_rng *r, int nd);
 
 /* Names of every op in the library's registry (from the internal list). */
 size_t registry_size(void);
@@ -89,10 +112,65 @@ const char *registry_name(size_t i);
  * gradient is not all zero. */
 void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opname);
 
+/* ---- NaN and +-Inf cases ------------------------------------------------------------
+ * One op on operands holding NaN, +Inf and -Inf among ordinary values, its
+ * value and the gradient a finite seed sends back compared with a reference
+ * the test writes from the op's definition in IEEE arithmetic. The steps:
+ *   special_begin(&c, "op");
+ *   x = special_operand(&c, ...);        operands taking a gradient (at most
+ *                                        SPECIAL_OPERANDS), values in c.v[k]
+ *   i = special_extra(&c, ...);          optional: indices, labels (no gradient)
+ *   special_recorded(&c, ag_op(x, ..));  the seed c.gy; c.y and c.gx[k] zeroed
+ *   ... c.y[j] = reference value, c.gx[k][i] = reference gradient ...
+ *   special_check(&c);                   compares, then frees everything
+ * The rule: NaN where the reference is NaN, the same infinity where it is
+ * infinite, elsewhere |got - want| <= 1e-12 (1 + |want|). */
+#define SPECIAL_OPERANDS 3
+typedef struct special_case {
+    const char *op;
+    ag_graph *g;
+    int n;                                 /* operands taking a gradient (parameters) */
+    ag_tensor *t[SPECIAL_OPERANDS];
+    const double *v[SPECIAL_OPERANDS];     /* their values */
+    ag_tensor *extra;                      /* the operand without gradient, or NULL */
+    ag_node *out;
+    double *y, *gy, *gx[SPECIAL_OPERANDS]; /* reference value; the seed; reference gradients */
+} special_case;
+
+void special_begin(special_case *c, const char *op);
+/* NaN, +Inf or -Inf where (5i + 7 salt) mod period is 0, 1 or 2, so about 3
+ * in `period` elements, spread apart; elsewhere ((7i + 3 salt) mod 11 - 5) *
+ * 0.375, the multiples of 0.375 in [-1.875, 1.875], 0 and repeats (ties)
+ * included. The period is at least 3 and shares no factor with 35 (5 or 7
+ * would leave the specials' places fixed by salt or out altogether). */
+void special_fill(double *x, size_t n, unsigned salt, unsigned period);
+/* A parameter of the given shape filled by special_fill, or holding
+ * values[0 .. size) (special_operand_of). */
+ag_node *special_operand(special_case *c, int nd, const int *dims, unsigned salt, unsigned period);
+ag_node *special_operand_of(special_case *c, int nd, const int *dims, const double *values);
+/* An input (no gradient) holding values[0 .. size): indices, labels. */
+ag_node *special_extra(special_case *c, int nd, const int *dims, const double *values);
+/* After the op: out must be recorded; sets the seed (finite, non-zero,
+ * varying) and room for the reference. */
+void special_recorded(special_case *c, ag_node *out);
+/* The value and every operand's gradient against the reference (the rule
+ * above); frees the case. */
+void special_check(special_case *c);
+/* Element i of `what` (named in a failure), got, against want by that rule. */
+void assert_ieee_close(const char *what, size_t i, double got, double want);
+
 /* ag_last_error() contains `expected` (needs <string.h>) */
 #define ck_assert_last_error(expected)                                                 \
     ck_assert_msg(strstr(ag_last_error(), expected) != NULL, "error '%s' lacks '%s'",  \
                   ag_last_error(), expected)
+
+/* ag_graph_error(graph) is set and contains `expected` (needs <string.h>) */
+#define ck_assert_graph_error(graph, expected)                                         \
+    do {                                                                               \
+        const char *e_ = ag_graph_error(graph);                                        \
+        ck_assert_msg(e_ && strstr(e_, expected), "error '%s' lacks '%s'",             \
+                      e_ ? e_ : "(none recorded)", expected);                          \
+    } while (0)
 
 #define ck_assert_close(actual, expected, tol)                                         \
     do {                                                                               \

@@ -32,6 +32,15 @@ ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t)
     return ag_input(g, t);
 }
 
+int random_dims(test_rng *r, int min_nd, int max_nd, int max_size, int dims[4])
+{
+    int nd = rng_int(r, min_nd, max_nd);
+    for (int d = 0; d < 4; d++) dims[d] = rng_int(r, 1, max_size);
+    return nd;
+}
+
+int random_axis(test_rng *r, int nd) { return rng_int(r, -nd, nd - 1); }
+
 /* Random shape of 1 or 2 dims, each 1..4. */
 static int random_shape(test_rng *r, int dims[2])
 {
@@ -196,7 +205,7 @@ static bool mse_recipe(ag_graph *g, test_rng *r, op_case *c)
 
 /* ---- lookup -------------------------------------------------------------------------- */
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"add", add_recipe},         {"sub", sub_recipe},         {"mul", mul_recipe},
     {"div", div_recipe},         {"neg", neg_recipe},         {"exp", exp_recipe},
     {"log", log_recipe},         {"tanh", tanh_recipe},       {"relu", relu_recipe},
@@ -205,19 +214,23 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {"softmax_xent", softmax_xent_recipe}, {"transpose", transpose_recipe},
     {"reshape", reshape_recipe},   {"sum_axis", sum_axis_recipe}, {"mean_axis", mean_axis_recipe},
     {"log_softmax", log_softmax_recipe}, {"mse", mse_recipe}, {"linear", linear_recipe},
+    {NULL, NULL},
 };
+
+op_recipe recipe_in(const recipe_entry *table, const char *name)
+{
+    for (size_t i = 0; table[i].name; i++)
+        if (strcmp(table[i].name, name) == 0) return table[i].recipe;
+    return NULL;
+}
 
 op_recipe recipe_for(const char *name)
 {
-    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
     op_recipe (*const groups[])(const char *) = {recipe_for_elementwise, recipe_for_reduce,
                                                  recipe_for_index, recipe_for_matmul};
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        op_recipe found = groups[i](name);
-        if (found) return found;
-    }
-    return NULL;
+    op_recipe found = recipe_in(recipes, name);
+    for (size_t i = 0; !found && i < sizeof groups / sizeof groups[0]; i++) found = groups[i](name);
+    return found;
 }
 
 void op_case_free(op_case *c)

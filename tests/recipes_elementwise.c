@@ -4,22 +4,14 @@
  * tensors and the loops), inside each op's domain and at least 0.05 from
  * its kinks and ties, so central differences of step ~1e-6 hold. */
 #include <math.h>
-#include <string.h>
 
 #include "helpers.h"
 
-/* 1 to 4 dimensions of 1..3 each */
-static int random_dims(test_rng *r, int dims[4])
-{
-    int nd = rng_int(r, 1, 4);
-    for (int d = 0; d < nd; d++) dims[d] = rng_int(r, 1, 3);
-    return nd;
-}
-
-/* a parameter of a random shape, values uniform in [lo, hi] (signed: with a random sign) */
+/* a parameter of a random shape (1 to 4 dimensions of 1..3 each), values
+ * uniform in [lo, hi] (signed: with a random sign) */
 static ag_node *operand(ag_graph *g, test_rng *r, op_case *c, double lo, double hi, bool signed_values)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     return add_param(g, c, random_param(r, nd, dims, lo, hi, signed_values));
 }
 
@@ -108,7 +100,7 @@ static bool minimum_recipe(ag_graph *g, test_rng *r, op_case *c) { return extrem
 
 /* ---- lookup ---------------------------------------------------------------------- */
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"sqrt", sqrt_recipe},         {"abs", abs_recipe},         {"sin", sin_recipe},
     {"cos", cos_recipe},           {"log1p", log1p_recipe},     {"expm1", expm1_recipe},
     {"softplus", softplus_recipe}, {"leaky_relu", leaky_relu_recipe},
@@ -117,12 +109,7 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {NULL, NULL},
 };
 
-op_recipe recipe_for_elementwise(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_elementwise(const char *name) { return recipe_in(recipes, name); }
 
 /* The elementwise ops' NaN/Inf cases are rows of the unary_refs and
  * binary_refs tables in tests/test_gradients.c (which run each row on tiny

@@ -10,17 +10,6 @@
 
 #include "helpers.h"
 
-/* a random shape of min_nd .. max_nd dimensions, each 1 .. max_size */
-static int random_dims(test_rng *r, int min_nd, int max_nd, int max_size, int dims[4])
-{
-    int nd = rng_int(r, min_nd, max_nd);
-    for (int d = 0; d < 4; d++) dims[d] = rng_int(r, 1, max_size);
-    return nd;
-}
-
-/* an axis of nd dimensions, as often negative (counted from the end) as not */
-static int random_axis(test_rng *r, int nd) { return rng_int(r, -nd, nd - 1); }
-
 static ag_node *random_operand(ag_graph *g, test_rng *r, op_case *c, int nd, const int *dims)
 {
     return add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
@@ -156,19 +145,14 @@ static bool permute_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"index", index_recipe},     {"slice", slice_recipe},   {"index_select", index_select_recipe},
     {"gather", gather_recipe},   {"scatter_add", scatter_add_recipe},
     {"concat", concat_recipe},   {"stack", stack_recipe},   {"permute", permute_recipe},
     {NULL, NULL},
 };
 
-op_recipe recipe_for_index(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_index(const char *name) { return recipe_in(recipes, name); }
 
 /* ---- NaN and +-Inf ------------------------------------------------------------------
  * These ops move values (scatter_add also adds them), so a NaN or an infinity
@@ -177,90 +161,10 @@ op_recipe recipe_for_index(const char *name)
  * written with index arithmetic of its own, in IEEE arithmetic (scatter_add's
  * sums in the order of the indices' positions, as torch's CPU kernel). */
 
-#define SPECIAL_OPERANDS 3
-
-typedef struct special_case {
-    const char *op;
-    ag_graph *g;
-    int n;
-    ag_tensor *t[SPECIAL_OPERANDS];
-    const double *v[SPECIAL_OPERANDS];       /* the operands' values */
-    double *gx[SPECIAL_OPERANDS];            /* reference gradients (zeroed) */
-    ag_tensor *idx;                          /* an index operand, or NULL */
-    ag_node *out;
-    double *y, *gy;                          /* reference value; the seed */
-} special_case;
-
-static void special_begin(special_case *c, const char *op)
-{
-    *c = (special_case){.op = op, .g = ag_graph_new()};
-    ck_assert_ptr_nonnull(c->g);
-}
-
-/* A parameter holding NaN, +Inf and -Inf at every 7th element (shifted by
- * salt) among values in [-1, 1] that include 0. */
-static ag_node *special_operand(special_case *c, int nd, const int *dims, unsigned salt)
-{
-    int k = c->n++;
-    ck_assert_int_lt(k, SPECIAL_OPERANDS);
-    c->t[k] = ag_tensor_zeros(nd, dims);
-    ck_assert_ptr_nonnull(c->t[k]);
-    double *x = ag_tensor_data(c->t[k]);
-    size_t n = ag_tensor_size(c->t[k]);
-    for (size_t i = 0; i < n; i++) {
-        unsigned h = (unsigned)((3 * i + salt) % 7);
-        x[i] = h == 0 ? NAN : h == 1 ? INFINITY : h == 2 ? -INFINITY : (double)((int)(i % 9) - 4) * 0.25;
-    }
-    ag_tensor_requires_grad(c->t[k], true);
-    c->v[k] = x;
-    c->gx[k] = calloc(n, sizeof(double));
-    return ag_param(c->g, c->t[k]);
-}
-
-static ag_node *special_indices(special_case *c, int nd, const int *dims, const double *values)
-{
-    c->idx = ag_tensor_from(nd, dims, values);
-    ck_assert_ptr_nonnull(c->idx);
-    return ag_input(c->g, c->idx);
-}
-
-/* the seed: finite, non-zero, different at each position */
-static void special_recorded(special_case *c, ag_node *out)
-{
-    ck_assert_msg(out != NULL, "%s: %s", c->op, ag_graph_error(c->g));
-    c->out = out;
-    size_t n = ag_node_size(out);
-    c->y = calloc(n, sizeof(double));
-    c->gy = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) c->gy[i] = (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5);
-}
-
-static void assert_same_ieee(const char *op, const char *what, size_t i, double got, double want)
-{
-    if (isnan(want))
-        ck_assert_msg(isnan(got), "%s: %s element %zu is %.17g, reference NaN", op, what, i, got);
-    else
-        ck_assert_msg(got == want || fabs(got - want) <= 1e-12 * (1.0 + fabs(want)),
-                      "%s: %s element %zu is %.17g, reference %.17g", op, what, i, got, want);
-}
-
-static void special_check(special_case *c)
-{
-    for (size_t i = 0; i < ag_node_size(c->out); i++)
-        assert_same_ieee(c->op, "value", i, ag_node_value(c->out)[i], c->y[i]);
-    ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
-    for (int k = 0; k < c->n; k++) {
-        for (size_t i = 0; i < ag_tensor_size(c->t[k]); i++)
-            assert_same_ieee(c->op, k ? "gradient of a later operand" : "gradient of operand 0", i,
-                             ag_tensor_grad(c->t[k])[i], c->gx[k][i]);
-        ag_tensor_free(c->t[k]);
-        free(c->gx[k]);
-    }
-    ag_tensor_free(c->idx);
-    free(c->y);
-    free(c->gy);
-    ag_graph_free(c->g);
-}
+/* The cases use helpers.h's harness (special_case). Their operands hold NaN,
+ * +Inf or -Inf at 3 of every INDEX_PERIOD elements (special_fill): so many
+ * that even an operand of 6 elements holds all three. */
+#define INDEX_PERIOD 6
 
 /* index: y = x[flat], gx[flat] = gy, for every flat index of x [R,C] */
 static void index_specials(int R, int C)
@@ -268,7 +172,7 @@ static void index_specials(int R, int C)
     for (int flat = 0; flat < R * C; flat++) {
         special_case c;
         special_begin(&c, "index");
-        ag_node *x = special_operand(&c, 2, (int[]){R, C}, 0);
+        ag_node *x = special_operand(&c, 2, (int[]){R, C}, 0, INDEX_PERIOD);
         special_recorded(&c, ag_index(x, (size_t)flat));
         c.y[0] = c.v[0][flat];
         c.gx[0][flat] = c.gy[0];
@@ -282,7 +186,7 @@ static void slice_specials(int R, int C)
 {
     special_case c;
     special_begin(&c, "slice");
-    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 1);
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 1, INDEX_PERIOD);
     special_recorded(&c, ag_slice(x, -1, INT_MAX, INT_MIN, -2));
     int cols = (C + 1) / 2;
     for (int i = 0; i < R; i++)
@@ -293,7 +197,7 @@ static void slice_specials(int R, int C)
     special_check(&c);
 
     special_begin(&c, "slice");
-    x = special_operand(&c, 2, (int[]){R, C}, 2);
+    x = special_operand(&c, 2, (int[]){R, C}, 2, INDEX_PERIOD);
     special_recorded(&c, ag_slice(x, 0, 1, INT_MAX, 2));
     for (int k = 0, i = 1; i < R; k++, i += 2)
         for (int j = 0; j < C; j++) {
@@ -309,8 +213,8 @@ static void index_select_specials(int R, int C)
 {
     special_case c;
     special_begin(&c, "index_select");
-    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 3);
-    ag_node *idx = special_indices(&c, 1, (int[]){4}, (double[]){2, -1, 2, 0});
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 3, INDEX_PERIOD);
+    ag_node *idx = special_extra(&c, 1, (int[]){4}, (double[]){2, -1, 2, 0});
     special_recorded(&c, ag_index_select(x, 0, idx));
     const int rows[4] = {2, R - 1, 2, 0};
     for (int k = 0; k < 4; k++)
@@ -327,11 +231,11 @@ static void gather_specials(int R, int C)
 {
     special_case c;
     special_begin(&c, "gather");
-    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 4);
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 4, INDEX_PERIOD);
     double *values = malloc((size_t)R * 3 * sizeof *values);
     for (int i = 0; i < R; i++)
         for (int k = 0; k < 3; k++) values[i * 3 + k] = (i * 5 + k * 2) % C;
-    ag_node *idx = special_indices(&c, 2, (int[]){R, 3}, values);
+    ag_node *idx = special_extra(&c, 2, (int[]){R, 3}, values);
     special_recorded(&c, ag_gather(x, 1, idx));
     for (int i = 0; i < R; i++)
         for (int k = 0; k < 3; k++) {
@@ -350,12 +254,12 @@ static void scatter_add_specials(int R, int C, int K)
 {
     special_case c;
     special_begin(&c, "scatter_add");
-    ag_node *a = special_operand(&c, 2, (int[]){R, C}, 5);
+    ag_node *a = special_operand(&c, 2, (int[]){R, C}, 5, INDEX_PERIOD);
     double *values = malloc((size_t)K * C * sizeof *values);
     for (int k = 0; k < K; k++)
         for (int j = 0; j < C; j++) values[k * C + j] = (k * 3 + j) % R;
-    ag_node *idx = special_indices(&c, 2, (int[]){K, C}, values);
-    ag_node *src = special_operand(&c, 2, (int[]){K, C}, 6);
+    ag_node *idx = special_extra(&c, 2, (int[]){K, C}, values);
+    ag_node *src = special_operand(&c, 2, (int[]){K, C}, 6, INDEX_PERIOD);
     special_recorded(&c, ag_scatter_add(a, 0, idx, src));
     for (int i = 0; i < R * C; i++) c.y[i] = c.v[0][i], c.gx[0][i] = c.gy[i];
     for (int k = 0; k < K; k++)
@@ -375,7 +279,8 @@ static void concat_specials(int R, int C)
     special_begin(&c, "concat");
     int widths[3] = {2, C, 1}, total = 3 + C;
     ag_node *xs[3];
-    for (int k = 0; k < 3; k++) xs[k] = special_operand(&c, 2, (int[]){R, widths[k]}, 7 + (unsigned)k);
+    for (int k = 0; k < 3; k++)
+        xs[k] = special_operand(&c, 2, (int[]){R, widths[k]}, 7 + (unsigned)k, INDEX_PERIOD);
     special_recorded(&c, ag_concat(3, xs, 1));
     for (int i = 0; i < R; i++)
         for (int k = 0, col = 0; k < 3; k++)
@@ -391,7 +296,8 @@ static void stack_specials(int R, int C)
 {
     special_case c;
     special_begin(&c, "stack");
-    ag_node *xs[2] = {special_operand(&c, 2, (int[]){R, C}, 9), special_operand(&c, 2, (int[]){R, C}, 10)};
+    ag_node *xs[2] = {special_operand(&c, 2, (int[]){R, C}, 9, INDEX_PERIOD),
+                      special_operand(&c, 2, (int[]){R, C}, 10, INDEX_PERIOD)};
     special_recorded(&c, ag_stack(2, xs, 1));
     for (int i = 0; i < R; i++)
         for (int k = 0; k < 2; k++)
@@ -407,7 +313,7 @@ static void permute_specials(int A, int B, int D)
 {
     special_case c;
     special_begin(&c, "permute");
-    ag_node *x = special_operand(&c, 3, (int[]){A, B, D}, 11);
+    ag_node *x = special_operand(&c, 3, (int[]){A, B, D}, 11, INDEX_PERIOD);
     special_recorded(&c, ag_permute(x, (int[]){2, 0, 1}));
     for (int i = 0; i < A; i++)
         for (int j = 0; j < B; j++)

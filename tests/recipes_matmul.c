@@ -1,8 +1,6 @@
 /* recipes_matmul.c -- the test recipe for matmul in each of torch.matmul's
  * forms (see recipes.c for the shared helpers and the rules a recipe
  * follows). linear's recipe (2-d only) stays in recipes.c. */
-#include <string.h>
-
 #include "helpers.h"
 
 /* A batch dim of the result, and whether each operand has it at full size
@@ -89,17 +87,12 @@ static bool matmul_recipe(ag_graph *g, test_rng *r, op_case *c)
     return matmul_form_case(g, r, c, forms[rng_int(r, 0, (int)(sizeof forms / sizeof forms[0]) - 1)]);
 }
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"matmul", matmul_recipe},
     {NULL, NULL},
 };
 
-op_recipe recipe_for_matmul(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_matmul(const char *name) { return recipe_in(recipes, name); }
 
 /* matmul's and linear's NaN/Inf cases, 2-d and batched, are in
  * test_gradients.c (product_specials, batched_product_specials). */

@@ -2,20 +2,11 @@
  * (see recipes.c for the shared helpers and the rules a recipe follows),
  * and their NaN/Inf cases. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
 
 /* ---- recipes ------------------------------------------------------------------- */
-
-/* A random shape of 1 to 4 dimensions, each 1 to 3 long; returns ndim. */
-static int random_dims(test_rng *r, int dims[4])
-{
-    int nd = rng_int(r, 1, 4);
-    for (int i = 0; i < 4; i++) dims[i] = rng_int(r, 1, 3);
-    return nd;
-}
 
 /* Values at least 0.2 apart in a random order: no ties, so a finite-
  * difference step (1e-6) never changes which element is the largest. */
@@ -38,14 +29,14 @@ static ag_tensor *distinct_param(test_rng *r, int nd, const int *dims)
 
 static bool max_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     c->out = ag_max(add_param(g, c, distinct_param(r, nd, dims)));
     return c->out != NULL;
 }
 
 static bool min_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     c->out = ag_min(add_param(g, c, distinct_param(r, nd, dims)));
     return c->out != NULL;
 }
@@ -53,8 +44,8 @@ static bool min_recipe(ag_graph *g, test_rng *r, op_case *c)
 /* op along a random axis of a random shape, negative axes too */
 static bool extreme_axis_recipe(ag_graph *g, test_rng *r, op_case *c, ag_node *(*op)(ag_node *, int))
 {
-    int dims[4], nd = random_dims(r, dims);
-    c->out = op(add_param(g, c, distinct_param(r, nd, dims)), rng_int(r, -nd, nd - 1));
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
+    c->out = op(add_param(g, c, distinct_param(r, nd, dims)), random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -63,9 +54,9 @@ static bool min_axis_recipe(ag_graph *g, test_rng *r, op_case *c) { return extre
 
 static bool logsumexp_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     ag_node *x = add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false));
-    c->out = ag_logsumexp_axis(x, rng_int(r, -nd, nd - 1));
+    c->out = ag_logsumexp_axis(x, random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -74,10 +65,10 @@ static bool logsumexp_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
  * are exact there too; one zero leaves its slice a non-zero gradient) */
 static bool prod_axis_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
-    int dims[4], nd = random_dims(r, dims);
+    int dims[4], nd = random_dims(r, 1, 4, 3, dims);
     ag_tensor *t = random_param(r, nd, dims, 0.5, 1.5, true);
     if (rng_int(r, 0, 1)) ag_tensor_data(t)[rng_int(r, 0, (int)ag_tensor_size(t) - 1)] = 0.0;
-    c->out = ag_prod_axis(add_param(g, c, t), rng_int(r, -nd, nd - 1));
+    c->out = ag_prod_axis(add_param(g, c, t), random_axis(r, nd));
     return c->out != NULL;
 }
 
@@ -126,7 +117,7 @@ static bool expand_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-static const struct { const char *name; op_recipe recipe; } recipes[] = {
+static const recipe_entry recipes[] = {
     {"max", max_recipe},
     {"min", min_recipe},
     {"max_axis", max_axis_recipe},
@@ -138,107 +129,14 @@ static const struct { const char *name; op_recipe recipe; } recipes[] = {
     {NULL, NULL},
 };
 
-op_recipe recipe_for_reduce(const char *name)
-{
-    for (size_t i = 0; recipes[i].name; i++)
-        if (strcmp(recipes[i].name, name) == 0) return recipes[i].recipe;
-    return NULL;
-}
+op_recipe recipe_for_reduce(const char *name) { return recipe_in(recipes, name); }
 
 /* ---- NaN and +-Inf ------------------------------------------------------------
- * As in test_gradients.c: operands holding NaN, +Inf and -Inf among ordinary
- * values (zeros and ties included), the op's value and the gradient a finite
- * seed sends back compared with a reference written here from the op's
- * definition in IEEE arithmetic, following PyTorch's where it says more
- * (each op's case states it): NaN where the reference is NaN, the same
- * infinity where it is infinite, within 1e-12 relative elsewhere. */
-
-#define SPECIAL_OPERANDS 3
-
-typedef struct special_case {
-    const char *op;
-    ag_graph *g;
-    int n;                         /* operands, each a parameter */
-    ag_tensor *t[SPECIAL_OPERANDS];
-    const double *v[SPECIAL_OPERANDS]; /* their values */
-    ag_node *out;
-    double *y, *gy, *gx[SPECIAL_OPERANDS]; /* reference value; seed; reference gradients */
-} special_case;
-
-static void special_begin(special_case *c, const char *op)
-{
-    *c = (special_case){.op = op, .g = ag_graph_new()};
-    ck_assert_ptr_nonnull(c->g);
-}
-
-/* NaN, +Inf or -Inf where (5i + 7 salt) mod `every` is 0, 1 or 2, elsewhere
- * multiples of 0.5 in [-2, 2] (so 0 and ties occur) */
-static void special_fill(double *x, size_t n, unsigned salt, unsigned every)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned h = (unsigned)((5 * i + 7 * salt) % every);
-        x[i] = h == 0 ? NAN : h == 1 ? INFINITY : h == 2 ? -INFINITY : ((int)((7 * i + 3 * salt) % 9) - 4) * 0.5;
-    }
-}
-
-/* An operand of the given shape, filled with `values` or (NULL) by special_fill. */
-static ag_node *special_operand(special_case *c, int nd, const int *dims, const double *values, unsigned salt,
-                                unsigned every)
-{
-    int k = c->n++;
-    ck_assert_int_lt(k, SPECIAL_OPERANDS);
-    c->t[k] = ag_tensor_zeros(nd, dims);
-    ck_assert_ptr_nonnull(c->t[k]);
-    size_t n = ag_tensor_size(c->t[k]);
-    if (values)
-        memcpy(ag_tensor_data(c->t[k]), values, n * sizeof(double));
-    else
-        special_fill(ag_tensor_data(c->t[k]), n, salt, every);
-    ag_tensor_requires_grad(c->t[k], true);
-    c->v[k] = ag_tensor_data(c->t[k]);
-    c->gx[k] = calloc(n, sizeof(double));
-    return ag_param(c->g, c->t[k]);
-}
-
-/* After the op: the seed (finite, non-zero) and room for the reference. */
-static void special_recorded(special_case *c, ag_node *out)
-{
-    ck_assert_msg(out != NULL, "%s: %s", c->op, ag_graph_error(c->g));
-    c->out = out;
-    size_t n = ag_node_size(out);
-    c->y = calloc(n, sizeof(double));
-    c->gy = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) c->gy[i] = (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5);
-}
-
-static void assert_special(const char *op, const char *what, size_t i, double got, double want)
-{
-    if (isnan(want))
-        ck_assert_msg(isnan(got), "%s: %s element %zu is %.17g, reference NaN", op, what, i, got);
-    else if (isinf(want))
-        ck_assert_msg(got == want, "%s: %s element %zu is %.17g, reference %g", op, what, i, got, want);
-    else
-        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)), "%s: %s element %zu is %.17g, reference %.17g",
-                      op, what, i, got, want);
-}
-
-/* Compare the value and the gradients with the reference; free everything. */
-static void special_check(special_case *c)
-{
-    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_special(c->op, "value", i, ag_node_value(c->out)[i], c->y[i]);
-    ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
-    for (int k = 0; k < c->n; k++) {
-        char what[32];
-        snprintf(what, sizeof what, "gradient of operand %d", k);
-        for (size_t i = 0; i < ag_tensor_size(c->t[k]); i++)
-            assert_special(c->op, what, i, ag_tensor_grad(c->t[k])[i], c->gx[k][i]);
-        ag_tensor_free(c->t[k]);
-        free(c->gx[k]);
-    }
-    free(c->y);
-    free(c->gy);
-    ag_graph_free(c->g);
-}
+ * As in test_gradients.c, with helpers.h's harness: operands holding NaN,
+ * +Inf and -Inf among ordinary values (zeros and ties included), the op's
+ * value and the gradient a finite seed sends back compared with a reference
+ * written here from the op's definition in IEEE arithmetic, following
+ * PyTorch's where it says more (each op's case states it). */
 
 /* ---- the reductions: slices of an [R, C] matrix ---- */
 
@@ -337,7 +235,8 @@ static void reduction_special(const reduction_ref *r, int R, int C, int axis, co
 {
     special_case c;
     special_begin(&c, r->op);
-    ag_node *x = special_operand(&c, 2, (int[]){R, C}, values, 3, 13);
+    ag_node *x = values ? special_operand_of(&c, 2, (int[]){R, C}, values)
+                        : special_operand(&c, 2, (int[]){R, C}, 3, 13);
     special_recorded(&c, r->build(x, axis));
     int n = slice_length(R, C, axis);
     ck_assert_int_le(n, SLICE_MAX);
@@ -380,9 +279,9 @@ static void where_special(int R, int C, int cond_kind, const double *cond)
     special_begin(&c, "where");
     int nd_c[] = {2, 2, 0}, dims_c[3][2] = {{R, 1}, {R, C}, {0, 0}};
     ag_node *cn = ag_constant(c.g, nd_c[cond_kind], dims_c[cond_kind], cond);
-    ag_node *a = cond_kind == 1 ? special_operand(&c, 2, (int[]){R, C}, NULL, 1, 11)
-                                : special_operand(&c, 1, (int[]){C}, NULL, 1, 11);
-    ag_node *b = special_operand(&c, 2, (int[]){R, C}, NULL, 2, 13);
+    ag_node *a = cond_kind == 1 ? special_operand(&c, 2, (int[]){R, C}, 1, 11)
+                                : special_operand(&c, 1, (int[]){C}, 1, 11);
+    ag_node *b = special_operand(&c, 2, (int[]){R, C}, 2, 13);
     special_recorded(&c, ag_where(cn, a, b));
     for (int i = 0; i < R; i++)
         for (int j = 0; j < C; j++) {
@@ -415,7 +314,7 @@ static void expand_special(int L, int R, int C)
 {
     special_case c;
     special_begin(&c, "expand");
-    ag_node *x = special_operand(&c, 2, (int[]){R, 1}, NULL, 4, 5);
+    ag_node *x = special_operand(&c, 2, (int[]){R, 1}, 4, 6);
     special_recorded(&c, ag_expand(x, 3, (int[]){L, -1, C}));
     for (int l = 0; l < L; l++)
         for (int i = 0; i < R; i++)

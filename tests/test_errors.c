@@ -27,12 +27,7 @@ static ag_node *zeros(int r, int c)
     return ag_constant(g, 2, (int[]){r, c}, v);
 }
 
-#define ck_assert_error(expected)                                                     \
-    do {                                                                              \
-        const char *e_ = ag_graph_error(g);                                           \
-        ck_assert_msg(e_ != NULL, "no error recorded");                               \
-        ck_assert_msg(strstr(e_, expected) != NULL, "error '%s' lacks '%s'", e_, expected); \
-    } while (0)
+#define ck_assert_error(expected) ck_assert_graph_error(g, expected)
 
 START_TEST(matmul_mismatch)
 {
@@ -122,7 +117,7 @@ START_TEST(shape_op_errors)
     ck_assert_error("ag_reshape: (2x3) to (-1x4): bad target shape");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_sum_axis(zeros(2, 3), 2));
-    ck_assert_error("ag_sum_axis: (2x3): axis 2 is out of range for 2 dimensions");
+    ck_assert_error("ag_sum_axis: (2x3): axis 2 is out of range for 2 dimensions (-2 .. 1)");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_mse(zeros(2, 3), zeros(3, 2)));
     ck_assert_error("ag_mse: (2x3) vs (3x2): prediction and target must have the same shape");

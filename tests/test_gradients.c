@@ -2,8 +2,6 @@
  * differences, per element and signed, on random seeded shapes and values;
  * NaN and +-Inf against the IEEE result of each op's definition. */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -69,99 +67,8 @@ END_TEST
  *     gradient for seed [1, 0.5] is [-0.5, 0.5]; cross_entropy([1, -Inf],
  *     class 0) = 0 with gradient [0, 0]
  *   pow(x, 0) = 1 with gradient 0 even at NaN and +-Inf; pow(NaN, 1) has
- *     gradient 1 * NaN^0 = 1 */
-
-#define IEEE_MAX_OPERANDS 3
-
-/* NaN, +Inf or -Inf at about every `every`-th element (where (5i + 7 salt)
- * mod every is 0, 1 or 2), elsewhere ordinary values in [-1.875, 1.875]
- * that include 0. */
-static void fill_specials(double *x, size_t n, unsigned salt, unsigned every)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned h = (unsigned)((5 * i + 7 * salt) % every);
-        x[i] = h == 0 ? NAN : h == 1 ? INFINITY : h == 2 ? -INFINITY
-                                                         : ((int)((7 * i + 3 * salt) % 11) - 5) * 0.375;
-    }
-}
-
-/* A finite, non-zero seed gradient. */
-static double seed_value(size_t i) { return (i % 2 ? -0.5 : 0.75) + 0.125 * (double)(i % 5); }
-
-static void assert_ieee_equal(const char *op, const char *what, size_t i, double got, double want)
-{
-    if (isnan(want))
-        ck_assert_msg(isnan(got), "%s: %s element %zu is %.17g, IEEE reference NaN", op, what, i, got);
-    else if (isinf(want))
-        ck_assert_msg(got == want, "%s: %s element %zu is %.17g, IEEE reference %g", op, what, i, got, want);
-    else
-        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)),
-                      "%s: %s element %zu is %.17g, IEEE reference %.17g", op, what, i, got, want);
-}
-
-/* One op on special operands: the graph, the operands (parameters), the
- * result, a seed, and the reference value and gradients. */
-typedef struct ieee_case {
-    const char *op;
-    ag_graph *g;
-    int n;                      /* operands that take a gradient */
-    ag_tensor *t[IEEE_MAX_OPERANDS];
-    ag_node *x[IEEE_MAX_OPERANDS];
-    const double *v[IEEE_MAX_OPERANDS]; /* the operands' values */
-    size_t size[IEEE_MAX_OPERANDS];
-    ag_node *out;
-    double *y, *gy, *gx[IEEE_MAX_OPERANDS]; /* reference value; seed; reference gradients */
-} ieee_case;
-
-static void ieee_begin(ieee_case *c, const char *op)
-{
-    *c = (ieee_case){.op = op, .g = ag_graph_new()};
-    ck_assert_ptr_nonnull(c->g);
-}
-
-/* Operand k of the given shape, filled by fill_specials. */
-static ag_node *ieee_operand(ieee_case *c, int ndim, const int *dims, unsigned salt, unsigned every)
-{
-    int k = c->n++;
-    c->t[k] = ag_tensor_zeros(ndim, dims);
-    ck_assert_ptr_nonnull(c->t[k]);
-    c->size[k] = ag_tensor_size(c->t[k]);
-    fill_specials(ag_tensor_data(c->t[k]), c->size[k], salt, every);
-    ag_tensor_requires_grad(c->t[k], true);
-    c->v[k] = ag_tensor_data(c->t[k]);
-    c->gx[k] = calloc(c->size[k], sizeof(double));
-    return c->x[k] = ag_param(c->g, c->t[k]);
-}
-
-/* After the op is recorded: the seed and room for the reference value. */
-static void ieee_recorded(ieee_case *c, ag_node *out)
-{
-    ck_assert_msg(out != NULL, "%s: %s", c->op, ag_graph_error(c->g));
-    c->out = out;
-    size_t n = ag_node_size(out);
-    c->y = calloc(n, sizeof(double));
-    c->gy = malloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) c->gy[i] = seed_value(i);
-}
-
-/* Compare value and gradients with the reference, then free everything. */
-static void ieee_check(ieee_case *c)
-{
-    const double *y = ag_node_value(c->out);
-    for (size_t i = 0; i < ag_node_size(c->out); i++) assert_ieee_equal(c->op, "value", i, y[i], c->y[i]);
-    ck_assert_msg(ag_backward_seed(c->g, c->out, c->gy), "%s: %s", c->op, ag_graph_error(c->g));
-    for (int k = 0; k < c->n; k++) {
-        const double *gx = ag_tensor_grad(c->t[k]);
-        char what[32];
-        snprintf(what, sizeof what, "gradient of operand %d", k);
-        for (size_t i = 0; i < c->size[k]; i++) assert_ieee_equal(c->op, what, i, gx[i], c->gx[k][i]);
-        ag_tensor_free(c->t[k]);
-        free(c->gx[k]);
-    }
-    free(c->y);
-    free(c->gy);
-    ag_graph_free(c->g);
-}
+ *     gradient 1 * NaN^0 = 1
+ * The cases use the harness of helpers.h (special_case). */
 
 /* ---- elementwise references: the definitions, and their derivatives ---- */
 
@@ -201,12 +108,12 @@ static const binary_ref binary_refs[] = {
  * element k of the result takes a[k] and b[k], b[k % cols] or b[0] */
 static void binary_special_case(const binary_ref *r, int rows, int cols, int b_kind)
 {
-    ieee_case c;
-    ieee_begin(&c, r->op);
-    ag_node *a = ieee_operand(&c, 2, (int[]){rows, cols}, 1, 13);
+    special_case c;
+    special_begin(&c, r->op);
+    ag_node *a = special_operand(&c, 2, (int[]){rows, cols}, 1, 13);
     int b_dims[2][2] = {{rows, cols}, {cols, 0}};
-    ag_node *b = ieee_operand(&c, b_kind == 0 ? 2 : b_kind == 1 ? 1 : 0, b_dims[b_kind], 4, 13);
-    ieee_recorded(&c, r->fn(a, b));
+    ag_node *b = special_operand(&c, b_kind == 0 ? 2 : b_kind == 1 ? 1 : 0, b_dims[b_kind], 4, 13);
+    special_recorded(&c, r->fn(a, b));
     for (size_t k = 0; k < (size_t)(rows * cols); k++) {
         size_t ib = b_kind == 0 ? k : b_kind == 1 ? k % (size_t)cols : 0;
         double av = c.v[0][k], bv = c.v[1][ib];
@@ -214,7 +121,7 @@ static void binary_special_case(const binary_ref *r, int rows, int cols, int b_k
         c.gx[0][k] += c.gy[k] * r->da(av, bv);
         c.gx[1][ib] += c.gy[k] * r->db(av, bv);
     }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* the same-shape pairs that matter, element by element */
@@ -222,19 +129,17 @@ static void binary_special_pairs(const binary_ref *r)
 {
     static const double a[] = {NAN, 1.0, INFINITY, INFINITY, INFINITY, 0.0, -2.0, -INFINITY};
     static const double b[] = {1.0, NAN, -INFINITY, 0.0, INFINITY, 0.0, 0.0, 2.0};
-    ieee_case c;
-    ieee_begin(&c, r->op);
-    ag_node *x = ieee_operand(&c, 1, (int[]){8}, 0, 13);
-    ag_node *y = ieee_operand(&c, 1, (int[]){8}, 0, 13);
-    memcpy(ag_tensor_data(c.t[0]), a, sizeof a);
-    memcpy(ag_tensor_data(c.t[1]), b, sizeof b);
-    ieee_recorded(&c, r->fn(x, y));
+    special_case c;
+    special_begin(&c, r->op);
+    ag_node *x = special_operand_of(&c, 1, (int[]){8}, a);
+    ag_node *y = special_operand_of(&c, 1, (int[]){8}, b);
+    special_recorded(&c, r->fn(x, y));
     for (size_t k = 0; k < 8; k++) {
         c.y[k] = r->f(a[k], b[k]);
         c.gx[0][k] = c.gy[k] * r->da(a[k], b[k]);
         c.gx[1][k] = c.gy[k] * r->db(a[k], b[k]);
     }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 static void binary_specials(const binary_ref *r)
@@ -293,7 +198,7 @@ static double ref_softplus_d(double x, double p)
 #define LEAKY_SLOPE 0.125
 static double ref_leaky_relu(double x, double p) { (void)p; return x > 0.0 ? x : x * LEAKY_SLOPE; }
 static double ref_leaky_relu_d(double x, double p) { (void)p; return x > 0.0 ? 1.0 : LEAKY_SLOPE; }
-/* bounds on the grid of fill_specials' values (multiples of 0.375), so
+/* bounds on the grid of special_fill's values (multiples of 0.375), so
  * elements sit exactly on them */
 #define CLAMP_LO (-1.5)
 #define CLAMP_HI 0.75
@@ -353,16 +258,16 @@ static const unary_ref unary_refs[] = {
 static void unary_special_case(const unary_ref *r, size_t n, double p)
 {
     static const double tiny[] = {NAN, INFINITY, -INFINITY, 1.5, -1.5, 0.0, 0.25};
-    ieee_case c;
-    ieee_begin(&c, r->op);
-    ag_node *x = ieee_operand(&c, 1, (int[]){(int)n}, 2, 13);
-    if (n == 7) memcpy(ag_tensor_data(c.t[0]), tiny, sizeof tiny);
-    ieee_recorded(&c, r->fn(x, p));
+    special_case c;
+    special_begin(&c, r->op);
+    ag_node *x = n == 7 ? special_operand_of(&c, 1, (int[]){7}, tiny)
+                        : special_operand(&c, 1, (int[]){(int)n}, 2, 13);
+    special_recorded(&c, r->fn(x, p));
     for (size_t k = 0; k < n; k++) {
         c.y[k] = r->f(c.v[0][k], p);
         c.gx[0][k] = c.gy[k] * r->df(c.v[0][k], p);
     }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 static void unary_specials(const unary_ref *r)
@@ -382,25 +287,25 @@ static void unary_specials(const unary_ref *r)
 static void reduce_specials(const char *op, size_t n)
 {
     bool mean = strcmp(op, "mean") == 0;
-    ieee_case c;
-    ieee_begin(&c, op);
-    ag_node *x = ieee_operand(&c, 2, (int[]){(int)n / 3, 3}, 3, 13);
-    ieee_recorded(&c, mean ? ag_mean(x) : ag_sum(x));
+    special_case c;
+    special_begin(&c, op);
+    ag_node *x = special_operand(&c, 2, (int[]){(int)n / 3, 3}, 3, 13);
+    special_recorded(&c, mean ? ag_mean(x) : ag_sum(x));
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += c.v[0][i];
     c.y[0] = mean ? s / (double)n : s;
     for (size_t i = 0; i < n; i++) c.gx[0][i] = mean ? c.gy[0] / (double)n : c.gy[0];
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* along one axis of [R,C]: y_j = sum_i x_ij (axis 0) or y_i = sum_j x_ij */
 static void axis_specials(const char *op, int R, int C, int axis)
 {
     bool mean = strcmp(op, "mean_axis") == 0;
-    ieee_case c;
-    ieee_begin(&c, op);
-    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 5, 13);
-    ieee_recorded(&c, mean ? ag_mean_axis(x, axis) : ag_sum_axis(x, axis));
+    special_case c;
+    special_begin(&c, op);
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 5, 13);
+    special_recorded(&c, mean ? ag_mean_axis(x, axis) : ag_sum_axis(x, axis));
     double count = axis == 0 ? R : C;
     for (int i = 0; i < R; i++)
         for (int j = 0; j < C; j++) c.y[axis == 0 ? j : i] += c.v[0][i * C + j];
@@ -410,32 +315,32 @@ static void axis_specials(const char *op, int R, int C, int axis)
             double g = c.gy[axis == 0 ? j : i];
             c.gx[0][i * C + j] = mean ? g / count : g;
         }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* transpose: y_ji = x_ij; reshape keeps the elements in order */
 static void transpose_specials(int R, int C)
 {
-    ieee_case c;
-    ieee_begin(&c, "transpose");
-    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 6, 13);
-    ieee_recorded(&c, ag_transpose(x));
+    special_case c;
+    special_begin(&c, "transpose");
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 6, 13);
+    special_recorded(&c, ag_transpose(x));
     for (int i = 0; i < R; i++)
         for (int j = 0; j < C; j++) {
             c.y[j * R + i] = c.v[0][i * C + j];
             c.gx[0][i * C + j] = c.gy[j * R + i];
         }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 static void reshape_specials(int R, int C)
 {
-    ieee_case c;
-    ieee_begin(&c, "reshape");
-    ag_node *x = ieee_operand(&c, 2, (int[]){R, C}, 8, 13);
-    ieee_recorded(&c, ag_reshape(x, 1, (int[]){R * C}));
+    special_case c;
+    special_begin(&c, "reshape");
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 8, 13);
+    special_recorded(&c, ag_reshape(x, 1, (int[]){R * C}));
     for (int k = 0; k < R * C; k++) c.y[k] = c.v[0][k], c.gx[0][k] = c.gy[k];
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* ---- softmax, log_softmax, cross-entropy: PyTorch's max-shifted definition --- */
@@ -464,11 +369,11 @@ static const double softmax_rows_2[][2] = {
     {1.0, NAN}, {INFINITY, INFINITY}, {2.0, 1.0}, {-INFINITY, 0.5},
 };
 
-static ag_node *ieee_rows_operand(ieee_case *c, int R, int C)
+/* R rows of C: softmax_rows_2 when C is 2 (R = 8), filled otherwise */
+static ag_node *rows_operand(special_case *c, int R, int C)
 {
-    ag_node *x = ieee_operand(c, 2, (int[]){R, C}, 9, 17);
-    if (C == 2) memcpy(ag_tensor_data(c->t[0]), softmax_rows_2, sizeof softmax_rows_2);
-    return x;
+    return C == 2 ? special_operand_of(c, 2, (int[]){R, C}, &softmax_rows_2[0][0])
+                  : special_operand(c, 2, (int[]){R, C}, 9, 17);
 }
 
 /* softmax: p_j = exp(x_j - m) / sum_k exp(x_k - m); gx = p (gy - <gy, p>).
@@ -476,10 +381,10 @@ static ag_node *ieee_rows_operand(ieee_case *c, int R, int C)
 static void softmax_specials(const char *op, int R, int C)
 {
     bool log_form = strcmp(op, "log_softmax") == 0;
-    ieee_case c;
-    ieee_begin(&c, op);
-    ag_node *x = ieee_rows_operand(&c, R, C);
-    ieee_recorded(&c, log_form ? ag_log_softmax(x) : ag_softmax(x));
+    special_case c;
+    special_begin(&c, op);
+    ag_node *x = rows_operand(&c, R, C);
+    special_recorded(&c, log_form ? ag_log_softmax(x) : ag_softmax(x));
     for (int i = 0; i < R; i++) {
         const double *xr = c.v[0] + i * C, *gy = c.gy + i * C;
         double *y = c.y + i * C, *gx = c.gx[0] + i * C;
@@ -492,19 +397,20 @@ static void softmax_specials(const char *op, int R, int C)
         }
         for (int j = 0; j < C; j++) gx[j] = log_form ? gy[j] - exp(y[j]) * total : y[j] * (gy[j] - dot);
     }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* loss = mean_i (m_i + log sum_j exp(x_ij - m_i) - x_i,label_i);
  * gx_ij = gy (p_ij - [j = label_i]) / N */
 static void xent_specials(int R, int C)
 {
-    ieee_case c;
-    ieee_begin(&c, "softmax_xent");
-    ag_node *x = ieee_rows_operand(&c, R, C);
-    ag_tensor *labels = ag_tensor_zeros(1, (int[]){R});
-    for (int i = 0; i < R; i++) ag_tensor_data(labels)[i] = (i * 3) % C;
-    ieee_recorded(&c, ag_softmax_xent(x, ag_input(c.g, labels)));
+    special_case c;
+    special_begin(&c, "softmax_xent");
+    ag_node *x = rows_operand(&c, R, C);
+    double labels[8];
+    ck_assert_int_le(R, 8);
+    for (int i = 0; i < R; i++) labels[i] = (i * 3) % C;
+    special_recorded(&c, ag_softmax_xent(x, special_extra(&c, 1, (int[]){R}, labels)));
     double loss = 0.0;
     for (int i = 0; i < R; i++) {
         const double *xr = c.v[0] + i * C;
@@ -515,18 +421,17 @@ static void xent_specials(int R, int C)
             c.gx[0][i * C + j] = c.gy[0] * (exp(xr[j] - m - log_sum) - (j == label)) / R;
     }
     c.y[0] = loss / R;
-    ieee_check(&c);
-    ag_tensor_free(labels);
+    special_check(&c);
 }
 
 /* mse = mean (a - b)^2; ga = gy 2 (a - b) / n, gb = -ga */
 static void mse_specials(int R, int C)
 {
-    ieee_case c;
-    ieee_begin(&c, "mse");
-    ag_node *a = ieee_operand(&c, 2, (int[]){R, C}, 10, 13);
-    ag_node *b = ieee_operand(&c, 2, (int[]){R, C}, 11, 13);
-    ieee_recorded(&c, ag_mse(a, b));
+    special_case c;
+    special_begin(&c, "mse");
+    ag_node *a = special_operand(&c, 2, (int[]){R, C}, 10, 13);
+    ag_node *b = special_operand(&c, 2, (int[]){R, C}, 11, 13);
+    special_recorded(&c, ag_mse(a, b));
     size_t n = (size_t)(R * C);
     double s = 0.0;
     for (size_t k = 0; k < n; k++) {
@@ -536,7 +441,7 @@ static void mse_specials(int R, int C)
         c.gx[1][k] = -(c.gy[0] * 2.0 * d / (double)n);
     }
     c.y[0] = s / (double)n;
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* ---- products ------------------------------------------------------------------ */
@@ -547,16 +452,16 @@ static void mse_specials(int R, int C)
  * (every 29th... of a, every 31st of b), or every row would be NaN. */
 static void product_specials(int M, int K, int N, int bias_kind)
 {
-    ieee_case c;
-    ieee_begin(&c, bias_kind < 0 ? "matmul" : "linear");
-    ag_node *a = ieee_operand(&c, 2, (int[]){M, K}, 12, 29);
-    ag_node *b = ieee_operand(&c, 2, (int[]){K, N}, 13, 31);
+    special_case c;
+    special_begin(&c, bias_kind < 0 ? "matmul" : "linear");
+    ag_node *a = special_operand(&c, 2, (int[]){M, K}, 12, 29);
+    ag_node *b = special_operand(&c, 2, (int[]){K, N}, 13, 31);
     ag_node *bias = NULL;
     if (bias_kind >= 0) {
         int nd[] = {2, 1, 2, 0}, dims[4][2] = {{M, N}, {N, 0}, {M, 1}, {0, 0}};
-        bias = ieee_operand(&c, nd[bias_kind], dims[bias_kind], 14, 23);
+        bias = special_operand(&c, nd[bias_kind], dims[bias_kind], 14, 23);
     }
-    ieee_recorded(&c, bias ? ag_linear(a, b, bias) : ag_matmul(a, b));
+    special_recorded(&c, bias ? ag_linear(a, b, bias) : ag_matmul(a, b));
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             int ic = bias_kind == 0 ? i * N + j : bias_kind == 1 ? j : bias_kind == 2 ? i : 0;
@@ -569,7 +474,7 @@ static void product_specials(int M, int K, int N, int bias_kind)
             c.y[i * N + j] = bias ? c.v[2][ic] + s : s;
             if (bias) c.gx[2][ic] += g;
         }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 /* matmul with torch.matmul's rules: a's shape padded to [A0,A1,M,K] (a
@@ -589,11 +494,11 @@ static void batched_product_specials(int nd_a, const int *a_dims, int nd_b, cons
         for (int d = 0; d < nd_b; d++) pb[4 - nd_b + d] = b_dims[d];
     int M = pa[2], K = pa[3], N = pb[3];
     int batch0 = pa[0] > pb[0] ? pa[0] : pb[0], batch1 = pa[1] > pb[1] ? pa[1] : pb[1];
-    ieee_case c;
-    ieee_begin(&c, "matmul");
-    ag_node *a = ieee_operand(&c, nd_a, a_dims, 12, 29);
-    ag_node *b = ieee_operand(&c, nd_b, b_dims, 13, 31);
-    ieee_recorded(&c, ag_matmul(a, b));
+    special_case c;
+    special_begin(&c, "matmul");
+    ag_node *a = special_operand(&c, nd_a, a_dims, 12, 29);
+    ag_node *b = special_operand(&c, nd_b, b_dims, 13, 31);
+    special_recorded(&c, ag_matmul(a, b));
     ck_assert_int_eq(ag_node_size(c.out), (size_t)batch0 * batch1 * M * N);
     for (int i = 0; i < batch0; i++)
         for (int j = 0; j < batch1; j++) {
@@ -611,7 +516,7 @@ static void batched_product_specials(int nd_a, const int *a_dims, int nd_b, cons
                     c.y[iy + r * N + s] = sum;
                 }
         }
-    ieee_check(&c);
+    special_check(&c);
 }
 
 static void matmul_specials(void)

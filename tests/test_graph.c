@@ -279,13 +279,6 @@ START_TEST(frees_everything)
 }
 END_TEST
 
-/* ag_graph_error(g) contains `expected` */
-static void assert_graph_error(ag_graph *g, const char *expected)
-{
-    const char *e = ag_graph_error(g);
-    ck_assert_msg(e && strstr(e, expected), "error '%s' lacks '%s'", e ? e : "(none)", expected);
-}
-
 /* After a reset the next step may record other shapes: new value buffers
  * then cover memory where old nodes were. A stale node must still be
  * refused, never read as a node through the data now in its place (the
@@ -316,12 +309,12 @@ START_TEST(stale_nodes_under_new_buffers_are_refused)
         ag_node *p = ag_param(g, big), *q = ag_tanh(p);
         ck_assert_ptr_nonnull(q);
         ck_assert_ptr_null(ag_add(q, old[i]));
-        assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
+        ck_assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
         ag_graph_reset(g);
         p = ag_param(g, big);
         ck_assert_ptr_nonnull(ag_tanh(p));
         ck_assert_ptr_null(ag_tanh(old[i])); /* alone: the graph is found through it */
-        assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+        ck_assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
         refused++;
     }
     ck_assert_int_ge(refused, OLD - 2);
@@ -341,13 +334,13 @@ START_TEST(node_used_after_reset_is_refused)
     ck_assert_ptr_nonnull(ag_tanh(x));
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_tanh(x));
-    assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
     /* naming it would write into memory a new node may hold */
     ag_graph_reset(g);
     x = ag_param(g, wt);
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_node_set_name(x, "x"));
-    assert_graph_error(g, "ag_node_set_name: the node is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_node_set_name: the node is a node recorded before the last reset");
     /* the second operand, next to a current one */
     ag_graph_reset(g);
     ag_node *old_c = ag_scalar(g, 2.0), *old_y = ag_mul(ag_param(g, wt), old_c);
@@ -355,7 +348,7 @@ START_TEST(node_used_after_reset_is_refused)
     ag_graph_reset(g);
     ag_node *w = ag_param(g, wt);
     ck_assert_ptr_null(ag_add(w, old_y));
-    assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_add: operand 2 is a node recorded before the last reset");
     /* as the root of a backward, the out or wrt of a Jacobian, a JVP seed */
     ag_graph_reset(g);
     old_c = ag_scalar(g, 2.0);
@@ -365,17 +358,17 @@ START_TEST(node_used_after_reset_is_refused)
     ag_node *y = ag_tanh(w);
     ck_assert_ptr_nonnull(y);
     ck_assert(!ag_backward(g, old_y));
-    assert_graph_error(g, "ag_backward: root is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_backward: root is a node recorded before the last reset");
     ag_graph_reset(g);
     w = ag_param(g, wt);
     y = ag_tanh(w);
     ck_assert_ptr_null(ag_jacobian_rev(g, old_y, w));
-    assert_graph_error(g, "ag_jacobian_rev: out is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_jacobian_rev: out is a node recorded before the last reset");
     ag_graph_reset(g);
     w = ag_param(g, wt);
     y = ag_tanh(w);
     ck_assert(!ag_jvp(g, 1, &old_y, (const double *const[]){(double[]){1.0}}));
-    assert_graph_error(g, "ag_jvp: seed 0 is a node recorded before the last reset");
+    ck_assert_graph_error(g, "ag_jvp: seed 0 is a node recorded before the last reset");
     /* current nodes still work after all that */
     ag_graph_reset(g);
     y = ag_tanh(ag_param(g, wt));
@@ -447,11 +440,11 @@ START_TEST(null_graph_misuse_names_the_function)
     ck_assert_last_error("ag_graph_set_trace: graph is NULL");
     /* a NULL root on a graph, and a NULL out or wrt, go on the graph */
     ck_assert(!ag_backward(g, NULL));
-    assert_graph_error(g, "ag_backward: root is NULL");
+    ck_assert_graph_error(g, "ag_backward: root is NULL");
     ag_graph_reset(g);
     x = ag_param(g, t);
     ck_assert_ptr_null(ag_jacobian_fwd(g, NULL, x));
-    assert_graph_error(g, "ag_jacobian_fwd: out is NULL");
+    ck_assert_graph_error(g, "ag_jacobian_fwd: out is NULL");
     ag_graph_free(g);
     ag_tensor_free(t);
 }

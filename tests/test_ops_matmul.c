@@ -12,29 +12,16 @@
 
 static ag_graph *g;
 static void setup(void) { g = ag_graph_new(); }
-static void teardown(void) { ag_graph_free(g); }
+static void teardown(void)
+{
+    ag_graph_free(g);
+    free_kept_tensors();
+}
 
-/* A parameter leaf of the given shape and values (kept in `keep` to free). */
-static ag_tensor *keep[8];
-static int n_kept;
+/* A parameter leaf of the given shape and values (freed by teardown). */
 static ag_node *param(int ndim, const int *dims, const double *v)
 {
-    ag_tensor *t = ag_tensor_from(ndim, dims, v);
-    ck_assert_ptr_nonnull(t);
-    ag_tensor_requires_grad(t, true);
-    ck_assert_int_lt(n_kept, 8);
-    keep[n_kept++] = t;
-    return ag_param(g, t);
-}
-static void free_kept(void)
-{
-    for (int i = 0; i < n_kept; i++) ag_tensor_free(keep[i]);
-    n_kept = 0;
-}
-static void teardown_all(void)
-{
-    free_kept();
-    teardown();
+    return ag_param(g, kept_tensor_from(ndim, dims, v, true));
 }
 
 static ag_node *constant(int ndim, const int *dims, const double *v) { return ag_constant(g, ndim, dims, v); }
@@ -84,8 +71,8 @@ START_TEST(matrix_times_vector)
     ag_node *y = ag_matmul(A, x);
     assert_node(y, 1, (int[]){3}, (double[]){4, 10, 16});
     ck_assert(ag_backward_seed(g, y, (double[]){1, 2, 3}));
-    assert_grad(keep[0], 6, (double[]){2, 1, 4, 2, 6, 3});
-    assert_grad(keep[1], 2, (double[]){22, 28});
+    assert_grad(kept_tensor(0), 6, (double[]){2, 1, 4, 2, 6, 3});
+    assert_grad(kept_tensor(1), 2, (double[]){22, 28});
 }
 END_TEST
 
@@ -97,8 +84,8 @@ START_TEST(vector_dot_vector_is_a_scalar)
     ag_node *y = ag_matmul(a, b);
     assert_node(y, 0, NULL, (double[]){32});
     ck_assert(ag_backward(g, y));
-    assert_grad(keep[0], 3, (double[]){4, 5, 6});
-    assert_grad(keep[1], 3, (double[]){1, 2, 3});
+    assert_grad(kept_tensor(0), 3, (double[]){4, 5, 6});
+    assert_grad(kept_tensor(1), 3, (double[]){1, 2, 3});
 }
 END_TEST
 
@@ -116,8 +103,8 @@ START_TEST(batch_times_one_matrix_sums_its_gradient)
     ag_node *y = ag_matmul(A, b);
     assert_node(y, 3, (int[]){2, 2, 1}, (double[]){21, 43, 65, 87});
     ck_assert(ag_backward(g, ag_sum(y)));
-    assert_grad(keep[0], 8, (double[]){1, 10, 1, 10, 1, 10, 1, 10});
-    assert_grad(keep[1], 2, (double[]){16, 20});
+    assert_grad(kept_tensor(0), 8, (double[]){1, 10, 1, 10, 1, 10, 1, 10});
+    assert_grad(kept_tensor(1), 2, (double[]){16, 20});
 }
 END_TEST
 
@@ -136,8 +123,8 @@ START_TEST(four_d_batches_broadcast_both_ways)
     ag_node *y = ag_matmul(A, B);
     assert_node(y, 4, (int[]){2, 3, 1, 1}, (double[]){1, 2, 3, 3, 4, 7});
     ck_assert(ag_backward_seed(g, y, (double[]){1, 2, 3, 4, 5, 6}));
-    assert_grad(keep[0], 4, (double[]){4, 5, 10, 11});
-    assert_grad(keep[1], 6, (double[]){13, 18, 17, 24, 21, 30});
+    assert_grad(kept_tensor(0), 4, (double[]){4, 5, 10, 11});
+    assert_grad(kept_tensor(1), 6, (double[]){13, 18, 17, 24, 21, 30});
 }
 END_TEST
 
@@ -153,8 +140,8 @@ START_TEST(vector_against_a_batch)
     ag_node *y = ag_matmul(x, B);
     assert_node(y, 2, (int[]){2, 2}, (double[]){7, 10, 19, 22});
     ck_assert(ag_backward(g, ag_sum(y)));
-    assert_grad(keep[0], 2, (double[]){14, 22});
-    assert_grad(keep[1], 8, (double[]){1, 1, 2, 2, 1, 1, 2, 2});
+    assert_grad(kept_tensor(0), 2, (double[]){14, 22});
+    assert_grad(kept_tensor(1), 8, (double[]){1, 1, 2, 2, 1, 1, 2, 2});
     ag_node *z = ag_matmul(B, constant(1, (int[]){2}, (double[]){1, 10}));
     assert_node(z, 2, (int[]){2, 2}, (double[]){21, 43, 65, 87});
 }
@@ -343,7 +330,7 @@ Suite *ops_matmul_suite(void)
 {
     Suite *s = suite_create("ops_matmul");
     TCase *tc = tcase_create("forms");
-    tcase_add_checked_fixture(tc, setup, teardown_all);
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, row_vector_times_matrix);
     tcase_add_test(tc, matrix_times_vector);
     tcase_add_test(tc, vector_dot_vector_is_a_scalar);

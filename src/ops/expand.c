@@ -4,9 +4,9 @@
  *   vjp  gx[at(k)] += gy[k]  (summed over the dimensions x is broadcast along)
  *   jvp  ty[k] = tx[at(k)]
  * The target shape is the op's parameter (ag_expand_params, its -1s
- * resolved by the shape rule); at(k) comes from a broadcast walk
- * (broadcast.h). */
-#include "broadcast.h"
+ * resolved by the shape rule). y is a strided view of x (indices.h): x's
+ * strides, 0 along the dimensions x is broadcast along. */
+#include "indices.h"
 #include "params.h"
 
 #include <stdio.h>
@@ -85,38 +85,28 @@ static bool expand_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static bool expand_forward(ag_node *out, char *why, size_t len)
+/* x's dims right-aligned with y's; stride 0 along a new leading dimension
+ * or a size-1 one (broadcast), x's own stride elsewhere */
+static ag_strided_view expand_view(const ag_node *out)
 {
-    (void)why, (void)len;
     const ag_shape *x = &out->in[0]->shape;
-    const double *xv = out->in[0]->value;
-    bcast_iter it;
-    for (bcast_iter_start(&it, 1, &x, &out->shape); it.k < it.size; bcast_iter_next(&it))
-        out->value[it.k] = xv[it.offset[0]];
-    return true;
+    ptrdiff_t x_strides[AG_MAX_DIMS];
+    ag_row_major_strides(x, x_strides);
+    ag_strided_view v = {.ndim = out->shape.ndim, .offset = 0};
+    int lead = out->shape.ndim - x->ndim;
+    for (int d = 0; d < v.ndim; d++) {
+        v.dims[d] = out->shape.dims[d];
+        v.strides[d] = d < lead || x->dims[d - lead] == 1 ? 0 : x_strides[d - lead];
+    }
+    return v;
 }
 
-static void expand_vjp(ag_node *out)
-{
-    const ag_shape *x = &out->in[0]->shape;
-    double *gx = out->in[0]->grad;
-    bcast_iter it;
-    for (bcast_iter_start(&it, 1, &x, &out->shape); it.k < it.size; bcast_iter_next(&it))
-        gx[it.offset[0]] += out->grad[it.k];
-}
-
-static void expand_jvp(ag_node *out)
-{
-    const ag_shape *x = &out->in[0]->shape;
-    const double *tx = out->in[0]->tangent;
-    bcast_iter it;
-    for (bcast_iter_start(&it, 1, &x, &out->shape); it.k < it.size; bcast_iter_next(&it))
-        out->tangent[it.k] = tx[it.offset[0]];
-}
+static const ag_view_rule expand_rule = {expand_view};
 
 const ag_op ag_op_expand = {.name = "expand", .arity = 1, .params_size = sizeof(ag_expand_params),
                             .print_params = expand_print_params, .shape = expand_shape,
-                            .kernels = {expand_forward, expand_vjp}, .jvp = expand_jvp};
+                            .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                            .rule = &expand_rule};
 
 /* The request goes in as the op's parameters, checked by the shape rule
  * (after the operand: a NULL or stale one is reported as such). */

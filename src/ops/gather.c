@@ -16,29 +16,16 @@
  * For gather and scatter_add aux holds at(p), the flat position in a (and
  * y), for every position p of the indices; for index_select the resolved
  * indices themselves. Positions below 2^40 are exact as doubles. */
+#include "axis.h"
 #include "indices.h"
-#include "params.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int axis_of(const ag_node *out) { return AG_PARAMS(out, const ag_axis_params)->axis; }
 
 /* the indices, aux: one resolved entry per index */
 static size_t one_per_index(const ag_node *out) { return out->in[1]->shape.size; }
 
 /* ---- index_select ---------------------------------------------------------------- */
-
-typedef struct axis_view { size_t outer, len, inner; } axis_view;
-
-/* shape viewed as [outer, len, inner] around axis */
-static axis_view around_axis(const ag_shape *s, int axis)
-{
-    axis_view v = {1, (size_t)s->dims[axis], 1};
-    for (int d = 0; d < axis; d++) v.outer *= (size_t)s->dims[d];
-    for (int d = axis + 1; d < s->ndim; d++) v.inner *= (size_t)s->dims[d];
-    return v;
-}
 
 /* Indices 1-d, or 0-d as one index (an axis of size 1 in the result, as
  * torch.index_select with a 0-d index). */
@@ -65,7 +52,7 @@ static bool index_select_shape(ag_node *out, char *why, size_t len)
 /* rows y[o, n, :] = x[o, idx[n], :] (x NULL: zeros) */
 static void select_rows(const ag_node *out, const double *x, double *y)
 {
-    axis_view a = around_axis(&out->in[0]->shape, axis_of(out));
+    axis_view a = ag_axis_view(&out->in[0]->shape, ag_axis_of(out));
     size_t n_idx = one_per_index(out);
     if (!x) {
         ag_zero_doubles(y, out->shape.size);
@@ -80,7 +67,7 @@ static void select_rows(const ag_node *out, const double *x, double *y)
 static bool index_select_forward(ag_node *out, char *why, size_t len)
 {
     const double *idx = out->in[1]->value;
-    int axis = axis_of(out), size = out->in[0]->shape.dims[axis];
+    int axis = ag_axis_of(out), size = out->in[0]->shape.dims[axis];
     for (size_t n = 0; n < one_per_index(out); n++) {
         size_t resolved;
         if (!ag_resolve_index(idx[n], n, axis, size, &resolved, why, len)) return false;
@@ -94,7 +81,7 @@ static void index_select_vjp(ag_node *out)
 {
     double *ga = out->in[0]->grad;
     if (!ga) return; /* the gradient came for the indices (a parameter by mistake) */
-    axis_view a = around_axis(&out->in[0]->shape, axis_of(out));
+    axis_view a = ag_axis_view(&out->in[0]->shape, ag_axis_of(out));
     size_t n_idx = one_per_index(out);
     for (size_t o = 0; o < a.outer; o++)
         for (size_t n = 0; n < n_idx; n++) {
@@ -143,7 +130,7 @@ static bool resolve_positions(ag_node *out, char *why, size_t len)
 {
     const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape;
     const double *value = out->in[1]->value;
-    int axis = axis_of(out);
+    int axis = ag_axis_of(out);
     ptrdiff_t stride[AG_MAX_DIMS];
     ag_row_major_strides(a, stride);
     for (size_t p = 0; p < idx->size; p++) {

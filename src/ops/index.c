@@ -7,8 +7,8 @@
  *                                                    jvp the same slice of tx
  * A slice is a strided view of x (indices.h): the axis's stride times step,
  * starting at element start along it. */
+#include "axis.h"
 #include "indices.h"
-#include "params.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -145,29 +145,12 @@ static ag_strided_view slice_view(const ag_node *out)
     return v;
 }
 
-static bool slice_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    ag_strided_view v = slice_view(out);
-    ag_strided_read(&v, out->in[0]->value, out->value);
-    return true;
-}
-
-static void slice_vjp(ag_node *out)
-{
-    ag_strided_view v = slice_view(out);
-    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
-}
-
-static void slice_jvp(ag_node *out)
-{
-    ag_strided_view v = slice_view(out);
-    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
-}
+static const ag_view_rule slice_rule = {slice_view};
 
 const ag_op ag_op_slice = {.name = "slice", .arity = 1, .params_size = sizeof(ag_slice_params),
                            .print_params = slice_print_params, .shape = slice_shape,
-                           .kernels = {slice_forward, slice_vjp}, .jvp = slice_jvp};
+                           .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                           .rule = &slice_rule};
 
 ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step)
 {

@@ -22,17 +22,6 @@ bool ag_resolve_index(double value, size_t position, int axis, int size, size_t 
     return true;
 }
 
-bool ag_resolve_axis(int *axis, int ndim, char *why, size_t len)
-{
-    int resolved = *axis < 0 ? *axis + ndim : *axis;
-    if (resolved < 0 || resolved >= ndim) {
-        snprintf(why, len, "axis %d is out of range for %d dimension%s", *axis, ndim, ndim == 1 ? "" : "s");
-        return false;
-    }
-    *axis = resolved;
-    return true;
-}
-
 void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS])
 {
     ptrdiff_t step = 1;
@@ -86,4 +75,31 @@ void ag_strided_read(const ag_strided_view *v, const double *src, double *dst)
 void ag_strided_add_back(const ag_strided_view *v, const double *dy, double *dsrc)
 {
     FOR_VIEW(v, k, at, dsrc[at] += dy[k]);
+}
+
+/* ---- ops whose result is a strided view of their input ---------------------------- */
+
+static ag_strided_view view_of(const ag_node *out)
+{
+    return ((const ag_view_rule *)out->op->rule)->view(out);
+}
+
+bool ag_view_forward(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    ag_strided_view v = view_of(out);
+    ag_strided_read(&v, out->in[0]->value, out->value);
+    return true;
+}
+
+void ag_view_vjp(ag_node *out)
+{
+    ag_strided_view v = view_of(out);
+    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
+}
+
+void ag_view_jvp(ag_node *out)
+{
+    ag_strided_view v = view_of(out);
+    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
 }

@@ -21,11 +21,6 @@
 bool ag_resolve_index(double value, size_t position, int axis, int size, size_t *index, char *why,
                       size_t len);
 
-/* *axis, counted from the end when negative, made an axis of a tensor of
- * `ndim` dimensions (0 .. ndim-1); false with why set ("axis 3 is out of
- * range for 2 dimensions") when there is none (a 0-d tensor has no axis). */
-bool ag_resolve_axis(int *axis, int ndim, char *why, size_t len);
-
 /* Row-major strides of a shape, in elements: strides[ndim-1] = 1 and
  * strides[d] = strides[d+1] * dims[d+1]. */
 void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS]);
@@ -33,8 +28,8 @@ void ag_row_major_strides(const ag_shape *shape, ptrdiff_t strides[AG_MAX_DIMS])
 /* A strided view of a source buffer: view element (i0, .., i{ndim-1}), in
  * row-major order over dims, is source element
  *   offset + i0 * strides[0] + ... + i{ndim-1} * strides[ndim-1]
- * (strides may be negative: a reversed slice). A permute, a slice and a
- * transpose are all such views. */
+ * (strides may be negative: a reversed slice; or 0: a broadcast). A
+ * permute, a slice, a transpose and an expand are all such views. */
 typedef struct ag_strided_view {
     int ndim;
     int dims[AG_MAX_DIMS];
@@ -47,5 +42,17 @@ typedef struct ag_strided_view {
 void ag_strided_read(const ag_strided_view *v, const double *src, double *dst);
 /* dsrc[view position of i] += dy[i]: the vjp of ag_strided_read */
 void ag_strided_add_back(const ag_strided_view *v, const double *dy, double *dsrc);
+
+/* An op whose result is a strided view of its one input (slice, permute, expand)
+ * points its op->rule at one of these and takes the kernels below:
+ *   forward  y = x at the view's positions
+ *   vjp      gx[view position of i] += gy[i]
+ *   jvp      ty = tx at the view's positions */
+typedef struct ag_view_rule {
+    ag_strided_view (*view)(const ag_node *out); /* the view of out's input */
+} ag_view_rule;
+bool ag_view_forward(ag_node *out, char *why, size_t len);
+void ag_view_vjp(ag_node *out);
+void ag_view_jvp(ag_node *out);
 
 #endif

@@ -9,22 +9,14 @@
  * = its size / outer), and row = sum_k block_k; x_k fills columns
  * [start_k, start_k + block_k) of every one of the outer rows.
  *   vjp  gx_k[o, j] += gy[o, start_k + j]     jvp  the same copy of the tangents */
-#include "indices.h"
-#include "params.h"
+#include "axis.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-static int axis_of(const ag_node *out) { return AG_PARAMS(out, const ag_axis_params)->axis; }
-
 /* the product of y's sizes before the joined axis */
-static size_t outer_of(const ag_node *out)
-{
-    size_t outer = 1;
-    for (int d = 0; d < axis_of(out); d++) outer *= (size_t)out->shape.dims[d];
-    return outer;
-}
+static size_t outer_of(const ag_node *out) { return ag_axis_view(&out->shape, ag_axis_of(out)).outer; }
 
 /* y[o, start_k + j] = x_k[o, j] from each operand's value, or its tangent
  * (zeros where it has none) */
@@ -147,8 +139,8 @@ static bool stack_shape(ag_node *out, char *why, size_t len)
                  first->ndim + 1, AG_MAX_DIMS);
         return false;
     }
-    int axis = p->axis < 0 ? p->axis + first->ndim + 1 : p->axis;
-    if (axis < 0 || axis > first->ndim) {
+    int axis = ag_axis_index(p->axis, first->ndim + 1);
+    if (axis < 0) {
         snprintf(why, len, "axis %d is out of range for stacking %d-d operands (%d .. %d)", p->axis,
                  first->ndim, -first->ndim - 1, first->ndim);
         return false;

@@ -5,9 +5,8 @@
  *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
 #include "reduce.h"
 
-#include <stdio.h>
 
-static bool scalar_shape(ag_node *out, char *why, size_t len)
+bool ag_reduce_all_shape(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     out->shape = ag_scalar_shape();
@@ -48,9 +47,9 @@ static void reduce_jvp(ag_node *out)
 
 static const char mean_marker = 1; /* rule != NULL marks the mean */
 
-const ag_op ag_op_sum = {.name = "sum", .arity = 1, .shape = scalar_shape,
+const ag_op ag_op_sum = {.name = "sum", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp};
-const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = scalar_shape,
+const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = ag_reduce_all_shape,
                           .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
                           .rule = &mean_marker};
 
@@ -62,50 +61,26 @@ ag_node *ag_mean(ag_node *a) { return ag_record1(&ag_op_mean, a, NULL); }
  *   y[o,i] = w * sum_a x[o,a,i]   (w = 1 for sum, 1/A for mean)
  *   vjp gx[o,a,i] += w * gy[o,i];  jvp ty[o,i] = w * sum_a tx[o,a,i]          */
 
-axis_view ag_axis_view(const ag_shape *x, int axis)
-{
-    axis_view v = {1, (size_t)x->dims[axis], 1};
-    for (int i = 0; i < axis; i++) v.outer *= (size_t)x->dims[i];
-    for (int i = axis + 1; i < x->ndim; i++) v.inner *= (size_t)x->dims[i];
-    return v;
-}
-
 axis_view ag_reduced_view(const ag_node *out)
 {
     const ag_shape *x = &out->in[0]->shape;
     if (out->op->params_size == 0) return (axis_view){1, x->size, 1};
-    return ag_axis_view(x, AG_PARAMS(out, const ag_axis_params)->axis);
+    return ag_axis_view(x, ag_axis_of(out));
 }
 
 static double axis_weight(const ag_node *out)
 {
-    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[AG_PARAMS(out, const ag_axis_params)->axis] : 1.0;
-}
-
-int ag_print_axis_params(const ag_node *out, char *buf, size_t len)
-{
-    return snprintf(buf, len, "axis=%d", AG_PARAMS(out, const ag_axis_params)->axis);
+    return out->op->rule ? 1.0 / (double)out->in[0]->shape.dims[ag_axis_of(out)] : 1.0;
 }
 
 bool ag_axis_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->in[0]->shape;
     ag_axis_params *p = out->params;
-    int axis = p->axis;
-    if (axis < 0) axis += x->ndim;
-    if (x->ndim == 0) {
-        snprintf(why, len, "axis %d is out of range for 0 dimensions (a scalar has no axis to reduce)",
-                 p->axis);
-        return false;
-    }
-    if (axis < 0 || axis >= x->ndim) {
-        snprintf(why, len, "axis %d is out of range for %d dimensions", p->axis, x->ndim);
-        return false;
-    }
-    p->axis = axis;
+    if (!ag_resolve_axis(&p->axis, x->ndim, why, len)) return false;
     int dims[AG_MAX_DIMS], n = 0;
     for (int i = 0; i < x->ndim; i++)
-        if (i != axis) dims[n++] = x->dims[i];
+        if (i != p->axis) dims[n++] = x->dims[i];
     const char *bad = NULL;
     return ag_shape_make(&out->shape, n, dims, &bad);
 }
@@ -163,19 +138,23 @@ ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis
  *   y    = prod_a x_a
  *   vjp  gx_a += gy * P_a,   P_a = prod_{b != a} x_b = (prod_{b < a} x_b) (prod_{b > a} x_b)
  *   jvp  ty   = sum_a P_a tx_a
- * P_a is a running prefix product times a suffix product (aux holds one
- * slice's suffixes): O(n) per slice and exact when elements are 0, where
+ * P_a is a suffix product times a running prefix product (aux holds one
+ * slice's P): O(n) per slice and exact when elements are 0, where
  * y / x_a would be 0 / 0. (PyTorch divides, y / x_a, when no element of the
  * tensor is 0; with an infinite element the two differ: P of [2, Inf] is
  * [Inf, 2] here and [Inf, NaN] there.)                                      */
 
-/* suffix[a] = prod_{b > a} x[b * step] for a < n */
-static void suffix_products(const double *x, size_t n, size_t step, double *suffix)
+/* P[a] = prod_{b != a} x[b * step] for a < n: prod_{b > a}, then times prod_{b < a} */
+static void products_of_others(const double *x, size_t n, size_t step, double *P)
 {
-    double p = 1.0;
+    double suffix = 1.0, prefix = 1.0;
     for (size_t a = n; a-- > 0;) {
-        suffix[a] = p;
-        p *= x[a * step];
+        P[a] = suffix;
+        suffix *= x[a * step];
+    }
+    for (size_t a = 0; a < n; a++) {
+        P[a] *= prefix;
+        prefix *= x[a * step];
     }
 }
 
@@ -197,17 +176,12 @@ static bool prod_forward(ag_node *out, char *why, size_t len)
 static void prod_vjp(ag_node *out)
 {
     axis_view v = ag_reduced_view(out);
-    const double *x = out->in[0]->value;
-    double *suffix = out->aux;
+    double *P = out->aux;
     for (size_t j = 0; j < out->shape.size; j++) {
         size_t start = axis_slice_start(&v, j);
-        const double *xs = x + start;
-        double *gs = out->in[0]->grad + start, prefix = 1.0;
-        suffix_products(xs, v.len, v.inner, suffix);
-        for (size_t a = 0; a < v.len; a++) {
-            gs[a * v.inner] += out->grad[j] * (prefix * suffix[a]);
-            prefix *= xs[a * v.inner];
-        }
+        double *gs = out->in[0]->grad + start;
+        products_of_others(out->in[0]->value + start, v.len, v.inner, P);
+        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += out->grad[j] * P[a];
     }
 }
 
@@ -215,22 +189,18 @@ static void prod_vjp(ag_node *out)
 static void prod_jvp(ag_node *out)
 {
     axis_view v = ag_reduced_view(out);
-    const double *x = out->in[0]->value;
-    double *suffix = out->aux;
+    double *P = out->aux;
     for (size_t j = 0; j < out->shape.size; j++) {
         size_t start = axis_slice_start(&v, j);
-        const double *xs = x + start, *ts = out->in[0]->tangent + start;
-        double prefix = 1.0, t = 0.0;
-        suffix_products(xs, v.len, v.inner, suffix);
-        for (size_t a = 0; a < v.len; a++) {
-            t += (prefix * suffix[a]) * ts[a * v.inner];
-            prefix *= xs[a * v.inner];
-        }
+        const double *ts = out->in[0]->tangent + start;
+        double t = 0.0;
+        products_of_others(out->in[0]->value + start, v.len, v.inner, P);
+        for (size_t a = 0; a < v.len; a++) t += P[a] * ts[a * v.inner];
         out->tangent[j] = t;
     }
 }
 
-/* room for one slice's suffix products */
+/* room for one slice's P */
 static size_t prod_aux_size(const ag_node *out) { return ag_reduced_view(out).len; }
 
 const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = sizeof(ag_axis_params),

@@ -1,22 +1,15 @@
-/* reduce.h -- a tensor seen around the axis a reduction runs along, shared
- * by the reductions (reduce.c: sum, mean, prod; reduce_extreme.c: max, min,
- * logsumexp). */
+/* reduce.h -- a tensor seen around the axis a reduction runs along (axis.h's
+ * view), shared by the reductions (reduce.c: sum, mean, prod;
+ * reduce_extreme.c: max, min, logsumexp). */
 #ifndef AGRAD_OPS_REDUCE_H
 #define AGRAD_OPS_REDUCE_H
 
-#include "params.h"
+#include "axis.h"
 
-/* x seen as [outer, len, inner] around an axis of length len: element
- * (o, a, i) is at (o * len + a) * inner + i. The result drops the axis:
+/* A reduction's result drops the axis of x's view [outer, len, inner]: it is
  * [outer, inner], element j = o * inner + i reducing the slice
- * x[start(j) + a * inner] for a = 0 .. len-1. A reduction of all n
- * elements to a scalar is the view {1, n, 1}. */
-typedef struct axis_view {
-    size_t outer, len, inner;
-} axis_view;
-
-/* the view of x around `axis` (0 .. ndim-1) */
-axis_view ag_axis_view(const ag_shape *x, int axis);
+ * x[start(j) + a * inner] for a = 0 .. len-1. A reduction of all n elements
+ * to a scalar is the view {1, n, 1}. */
 
 /* The view of a reduction node's input: along the node's axis for an op
  * with ag_axis_params, over every element for an op without parameters. */
@@ -29,9 +22,11 @@ static inline size_t axis_slice_start(const axis_view *v, size_t j)
     return (j / v->inner) * v->len * v->inner + j % v->inner;
 }
 
+/* The shape rule of a reduction of every element: a scalar. */
+bool ag_reduce_all_shape(ag_node *out, char *why, size_t len);
+
 /* The shape rule of a reduction along an axis (ag_axis_params): the axis
- * counted from the end when negative, normalised to 0 .. ndim-1 and
- * removed from the shape; "axis 2 is out of range for 2 dimensions". */
+ * normalised by ag_resolve_axis and removed from the shape. */
 bool ag_axis_shape(ag_node *out, char *why, size_t len);
 
 #endif

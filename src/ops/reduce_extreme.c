@@ -45,13 +45,6 @@ static double count_equal(const double *x, size_t n, size_t step, double y)
     return c;
 }
 
-static bool scalar_shape(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    out->shape = ag_scalar_shape();
-    return true;
-}
-
 static bool extreme_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
@@ -90,10 +83,10 @@ static void extreme_jvp(ag_node *out)
     }
 }
 
-const ag_op ag_op_max = {.name = "max", .arity = 1, .shape = scalar_shape,
+const ag_op ag_op_max = {.name = "max", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .rule = &largest};
-const ag_op ag_op_min = {.name = "min", .arity = 1, .shape = scalar_shape,
+const ag_op ag_op_min = {.name = "min", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .rule = &smallest};
 const ag_op ag_op_max_axis = {.name = "max_axis", .arity = 1, .params_size = sizeof(ag_axis_params),

@@ -4,8 +4,8 @@
  *   permute:   Y[i_0, .., i_{n-1}] = X at coordinate i_d on axis perm[d]
  *              for each d                vjp adds gY back the same way, jvp
  *                                        permutes tX                        */
+#include "axis.h"
 #include "indices.h"
-#include "params.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -158,8 +158,8 @@ static bool permute_shape(ag_node *out, char *why, size_t len)
     int resolved[AG_MAX_DIMS], dims[AG_MAX_DIMS];
     bool seen[AG_MAX_DIMS] = {false};
     for (int d = 0; d < x->ndim; d++) {
-        int axis = p->perm[d] < 0 ? p->perm[d] + x->ndim : p->perm[d];
-        if (axis < 0 || axis >= x->ndim || seen[axis]) {
+        int axis = ag_axis_index(p->perm[d], x->ndim);
+        if (axis < 0 || seen[axis]) {
             char perm[64];
             perm_text(p->perm, x->ndim, perm, sizeof perm);
             snprintf(why, len, "perm %s must list each axis of 0 .. %d once", perm, x->ndim - 1);
@@ -187,29 +187,12 @@ static ag_strided_view permute_view(const ag_node *out)
     return v;
 }
 
-static bool permute_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    ag_strided_view v = permute_view(out);
-    ag_strided_read(&v, out->in[0]->value, out->value);
-    return true;
-}
-
-static void permute_vjp(ag_node *out)
-{
-    ag_strided_view v = permute_view(out);
-    ag_strided_add_back(&v, out->grad, out->in[0]->grad);
-}
-
-static void permute_jvp(ag_node *out)
-{
-    ag_strided_view v = permute_view(out);
-    ag_strided_read(&v, out->in[0]->tangent, out->tangent);
-}
+static const ag_view_rule permute_rule = {permute_view};
 
 const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeof(ag_permute_params),
                              .print_params = permute_print_params, .shape = permute_shape,
-                             .kernels = {permute_forward, permute_vjp}, .jvp = permute_jvp};
+                             .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                             .rule = &permute_rule};
 
 /* perm holds a's number of dimensions of entries; they are copied. */
 ag_node *ag_permute(ag_node *a, const int *perm)
