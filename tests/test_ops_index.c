@@ -265,6 +265,16 @@ START_TEST(index_values_out_of_range_fractional_or_nan_are_named)
     table = ag_constant(g, 2, (int[]){3, 2}, (double[]){1, 2, 3, 4, 5, 6});
     ck_assert_ptr_null(ag_index_select(table, 1, vec(1, (double[]){INFINITY})));
     assert_error("ag_index_select: index inf at position 0 is out of range for axis 1 of size 2");
+    /* the value as it is, not rounded to 6 digits (%g made these
+     * "1.23457e+06" and "9.0072e+15") */
+    ag_graph_reset(g);
+    table = ag_constant(g, 2, (int[]){3, 2}, (double[]){1, 2, 3, 4, 5, 6});
+    ck_assert_ptr_null(ag_index_select(table, 0, vec(2, (double[]){1234567, 9007199254740993.0})));
+    assert_error("ag_index_select: index 1234567 at position 0 is out of range for axis 0 of size 3");
+    ag_graph_reset(g);
+    table = ag_constant(g, 2, (int[]){3, 2}, (double[]){1, 2, 3, 4, 5, 6});
+    ck_assert_ptr_null(ag_index_select(table, 0, vec(1, (double[]){1000000.5})));
+    assert_error("ag_index_select: index 1000000.5 at position 0 is not a whole number");
 }
 END_TEST
 

@@ -9,11 +9,11 @@ bool ag_resolve_index(double value, size_t position, int axis, int size, size_t 
                       size_t len)
 {
     if (!(value == floor(value))) { /* a fraction, or a NaN (floor(NaN) is NaN) */
-        snprintf(why, len, "index %g at position %zu is not a whole number", value, position);
+        snprintf(why, len, "index %.17g at position %zu is not a whole number", value, position);
         return false;
     }
     if (!(value >= -(double)size && value < (double)size)) { /* an infinity too */
-        snprintf(why, len, "index %g at position %zu is out of range for axis %d of size %d", value,
+        snprintf(why, len, "index %.17g at position %zu is out of range for axis %d of size %d", value,
                  position, axis, size);
         return false;
     }
