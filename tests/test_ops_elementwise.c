@@ -111,6 +111,12 @@ START_TEST(log1p_and_expm1_keep_the_digits_near_zero)
     assert_relative(ag_node_value(v)[0], 1.00000000005e-10);
     /* d/dx expm1(x) = e^x: [1 + 1e-10, 2] */
     assert_gradient(v, u, 2, (double[]){1 + 1e-10, 2});
+    /* far left expm1(x) rounds to -1, so y + 1 (PyTorch's form) would give
+     * 0; the derivative is e^-40 = 4.248354255291589e-18 */
+    ag_node *w = param(1, (double[]){-40});
+    ck_assert(ag_backward_seed(g, ag_expm1(w), NULL));
+    ck_assert_msg(fabs(ag_node_grad(w)[0] - 4.248354255291589e-18) <= 1e-15 * 4.248354255291589e-18,
+                  "d expm1/dx at -40: %.17g", ag_node_grad(w)[0]);
 }
 END_TEST
 

@@ -386,6 +386,13 @@ START_TEST(expand_errors_name_the_shapes_and_the_request)
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 2, NULL));
     assert_error("ag_expand: (3): the target shape is NULL (for 2 dimensions)");
+    /* a stale operand is named as such, whatever the shape (the old code
+     * blamed the NULL shape) */
+    ag_graph_reset(g);
+    ag_node *old = zeros(1, (int[]){3});
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(old, 2, NULL));
+    assert_error("ag_expand: operand 1 is a node recorded before the last reset");
 }
 END_TEST
 

@@ -170,7 +170,7 @@ UNARY(abs,        fabs(x),                    sign_of(x))
 UNARY(sin,        sin(x),                     cos(x))
 UNARY(cos,        cos(x),                     -sin(x))
 UNARY(log1p,      log1p(x),                   1.0 / (1.0 + x))
-UNARY(expm1,      expm1(x),                   y + 1.0)
+UNARY(expm1,      expm1(x),                   exp(x))
 UNARY(softplus,   softplus_of(x),             sigmoid_of(x))
 /* gelu (exact, PyTorch's default): NaN at -Inf (-Inf * 0), derivative NaN at +-Inf (Inf * 0) */
 UNARY(gelu,       x * normal_cdf(x),          normal_cdf(x) + x * normal_pdf(x))

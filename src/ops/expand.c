@@ -113,14 +113,13 @@ const ag_op ag_op_expand = {.name = "expand", .arity = 1, .params_size = sizeof(
 ag_node *ag_expand(ag_node *a, int ndim, const int *shape)
 {
     ag_expand_params p = {.ndim = ndim};
-    if (ndim > 0 && !shape) {
-        if (a) {
-            char have[64];
-            ag_graph_fail(a->graph, "ag_expand: (%s): the target shape is NULL (for %d dimensions)",
-                          ag_shape_str(&a->shape, have, sizeof have), ndim);
-        }
+    /* a NULL or stale operand: ag_record below names it */
+    if (ndim > 0 && !shape && a && ag_node_is_current(a->graph, a)) {
+        char have[64];
+        ag_graph_fail(a->graph, "ag_expand: (%s): the target shape is NULL (for %d dimensions)",
+                      ag_shape_str(&a->shape, have, sizeof have), ndim);
         return NULL;
     }
-    for (int i = 0; i < ndim && i < AG_MAX_DIMS; i++) p.dims[i] = shape[i];
+    for (int i = 0; shape && i < ndim && i < AG_MAX_DIMS; i++) p.dims[i] = shape[i];
     return ag_record1(&ag_op_expand, a, &p);
 }
