@@ -320,7 +320,8 @@ struct ag_op {
     ag_kernels kernels; /* {forward, vjp} */
     void (*jvp)(ag_node *out);
     size_t (*aux_size)(const ag_node *out);
-    const void *rule; /* op-family data: the scalar rule of an elementwise op */
+    const void *rule; /* op-family data: an elementwise op's scalar rule, which of
+                         a family's ops this is (mean, not sum; max, not min) */
 };
 
 /* Record a node for `op` on in[0 .. n_in) (the graph taken from the inputs):

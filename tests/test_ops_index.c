@@ -224,7 +224,7 @@ START_TEST(gather_and_scatter_shapes_are_checked)
     a = ag_constant(g, 2, (int[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
     /* torch's rule: indices no larger than a along the other axes (4 > 3 here) */
     ck_assert_ptr_null(ag_gather(a, 0, ag_constant(g, 2, (int[]){1, 4}, (double[]){0, 0, 0, 0})));
-    assert_error("ag_gather: (2x3) at (1x4): indices have 4 entries along dim 1, where the tensor "
+    assert_error("ag_gather: (2x3) at (1x4): indices have 4 entries along dimension 1, where the tensor "
                  "indexed has 3 (only axis 0 may be larger)");
     ag_graph_reset(g);
     a = ag_constant(g, 2, (int[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
@@ -351,7 +351,7 @@ START_TEST(concat_errors_name_every_shape_and_the_dim)
                       ag_constant(g, 2, (int[]){2, 4}, (double[8]){0}),
                       ag_constant(g, 2, (int[]){3, 3}, (double[9]){0})};
     ck_assert_ptr_null(ag_concat(3, xs, 1));
-    assert_error("ag_concat: (2x3), (2x4), (3x3): xs[2] differs from xs[0] in dim 0 (3 vs 2); "
+    assert_error("ag_concat: (2x3), (2x4), (3x3): xs[2] differs from xs[0] in dimension 0 (3 vs 2); "
                  "only axis 1 may differ");
     ag_graph_reset(g);
     ag_node *ys[2] = {ag_constant(g, 1, (int[]){2}, (double[2]){0}),

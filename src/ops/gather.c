@@ -117,7 +117,7 @@ static bool indices_fit(const ag_shape *a, const ag_shape *idx, int axis, char *
     }
     for (int d = 0; d < a->ndim; d++)
         if (d != axis && idx->dims[d] > a->dims[d]) {
-            snprintf(why, len, "indices have %d entries along dim %d, where the tensor indexed has %d "
+            snprintf(why, len, "indices have %d entries along dimension %d, where the tensor indexed has %d "
                                "(only axis %d may be larger)", idx->dims[d], d, a->dims[d], axis);
             return false;
         }

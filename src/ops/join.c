@@ -85,7 +85,7 @@ static bool concat_operand_fits(const ag_shape *first, const ag_shape *x, uint32
     }
     for (int d = 0; d < x->ndim; d++)
         if (d != axis && x->dims[d] != first->dims[d]) {
-            snprintf(why, len, "xs[%u] differs from xs[0] in dim %d (%d vs %d); only axis %d may differ",
+            snprintf(why, len, "xs[%u] differs from xs[0] in dimension %d (%d vs %d); only axis %d may differ",
                      (unsigned)k, d, x->dims[d], first->dims[d], axis);
             return false;
         }
