@@ -113,9 +113,4 @@ op_recipe recipe_for_elementwise(const char *name) { return recipe_in(recipes, n
 
 /* The elementwise ops' NaN/Inf cases are rows of the unary_refs and
  * binary_refs tables in tests/test_gradients.c (which run each row on tiny
- * tensors, the loops, the threads and the broadcasts); none are here. */
-bool ieee_specials_elementwise(const char *name)
-{
-    (void)name;
-    return false;
-}
+ * tensors, the loops, the threads and the broadcasts). */

@@ -96,8 +96,3 @@ op_recipe recipe_for_matmul(const char *name) { return recipe_in(recipes, name);
 
 /* matmul's and linear's NaN/Inf cases, 2-d and batched, are in
  * test_gradients.c (product_specials, batched_product_specials). */
-bool ieee_specials_matmul(const char *name)
-{
-    (void)name;
-    return false;
-}

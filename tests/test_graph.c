@@ -302,7 +302,6 @@ START_TEST(stale_nodes_under_new_buffers_are_refused)
     fresh[0] = ag_param(g, big);
     fresh[1] = ag_tanh(fresh[0]);
     ck_assert_ptr_nonnull(fresh[1]);
-    int refused = 0;
     for (int i = 0; i < OLD; i++) {
         if (old[i] == fresh[0] || old[i] == fresh[1]) continue; /* that memory is the new node */
         ag_graph_reset(g); /* each refusal fails the graph: start clean */
@@ -315,9 +314,7 @@ START_TEST(stale_nodes_under_new_buffers_are_refused)
         ck_assert_ptr_nonnull(ag_tanh(p));
         ck_assert_ptr_null(ag_tanh(old[i])); /* alone: the graph is found through it */
         ck_assert_graph_error(g, "ag_tanh: operand 1 is a node recorded before the last reset");
-        refused++;
     }
-    ck_assert_int_ge(refused, OLD - 2);
     ag_graph_free(g);
     ag_tensor_free(big);
     ag_tensor_free(wt);

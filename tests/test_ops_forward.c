@@ -170,10 +170,8 @@ START_TEST(broadcast_too_large_names_op_shapes_count_and_limit)
     ag_tensor *tb = ag_tensor_zeros(3, (int[]){4096, 1, 4096});
     ck_assert(ta && tb);
     ck_assert_ptr_null(ag_add(ag_input(g, ta), ag_input(g, tb)));
-    const char *e = ag_graph_error(g);
-    ck_assert_msg(e && strstr(e, "ag_add: (4096x1x4096x1) + (4096x1x4096): the broadcast result would "
-                                 "have 281474976710656 elements, over the limit of 2^40"),
-                  "%s", e ? e : "(none)");
+    ck_assert_graph_error(g, "ag_add: (4096x1x4096x1) + (4096x1x4096): the broadcast result would "
+                             "have 281474976710656 elements, over the limit of 2^40");
     ag_tensor_free(ta);
     ag_tensor_free(tb);
 }

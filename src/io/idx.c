@@ -206,8 +206,6 @@ static int64_t read_exact(idx_file *f, unsigned char *buf, unsigned n)
     return (int64_t)got;
 }
 
-static const char *read_problem(idx_file *f) { return f->problem; }
-
 /* After the last element: nothing more may follow, and a gzip file must
  * end there, its last member with a valid trailer and no bytes after it. */
 static bool check_end(idx_file *f, uint64_t total)
@@ -222,7 +220,7 @@ static bool check_end(idx_file *f, uint64_t total)
     }
     if (f->gzip && !f->stream_ended) {
         ag_set_last_error("ag_idx_load: %s: after byte %llu of data: %s", f->path,
-                          (unsigned long long)f->offset, read_problem(f));
+                          (unsigned long long)f->offset, f->problem);
         return false;
     }
     if (f->gzip) { /* bytes left over after the member, in the buffer or the file */
@@ -236,7 +234,7 @@ static bool check_end(idx_file *f, uint64_t total)
         }
     } else if (!f->input_ended) {
         ag_set_last_error("ag_idx_load: %s: after byte %llu: %s", f->path,
-                          (unsigned long long)f->offset, read_problem(f));
+                          (unsigned long long)f->offset, f->problem);
         return false;
     }
     return true;
@@ -249,7 +247,7 @@ static bool read_header(idx_file *f, ag_shape *shape, const idx_type **type)
     int64_t got = read_exact(f, h, 4);
     if (got != 4) {
         ag_set_last_error("ag_idx_load: %s: truncated at byte %lld: the header needs 4 bytes (%s)",
-                          f->path, (long long)(got < 0 ? 0 : got), read_problem(f));
+                          f->path, (long long)(got < 0 ? 0 : got), f->problem);
         return false;
     }
     if (h[0] != 0 || h[1] != 0) {
@@ -272,7 +270,7 @@ static bool read_header(idx_file *f, ag_shape *shape, const idx_type **type)
     if (got != 4 * ndim) {
         ag_set_last_error("ag_idx_load: %s: truncated at byte %llu: %d dimensions need %d header "
                           "bytes (%s)", f->path, (unsigned long long)f->offset, ndim, 4 + 4 * ndim,
-                          read_problem(f));
+                          f->problem);
         return false;
     }
     int dims[AG_MAX_DIMS];
@@ -344,7 +342,7 @@ static bool read_values(idx_file *f, const ag_shape *shape, const idx_type *type
                               "elements need %llu bytes up to byte %llu (%s)", f->path,
                               (unsigned long long)f->offset, total, type->name,
                               (unsigned long long)(total * type->size),
-                              (unsigned long long)(start + total * type->size), read_problem(f));
+                              (unsigned long long)(start + total * type->size), f->problem);
             goto fail;
         }
         for (size_t i = 0; i < want; i++, n++) {
