@@ -64,7 +64,7 @@ static void zero_intermediate_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->grad && !ag_node_leaf(n)) ag_zero_doubles(n->grad, n->shape.size);
+        if (n->grad && !ag_node_is_leaf(n)) ag_zero_doubles(n->grad, n->shape.size);
     }
 }
 
@@ -90,7 +90,7 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         ag_node *n = g->nodes[i];
         if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
-        if (ag_node_leaf(n)) continue;
+        if (ag_node_is_leaf(n)) continue;
         walk[n_walk++] = n;
         if (!n->kernels->vjp) continue;
         mark_inputs(n);
@@ -151,7 +151,7 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
     }
     if (!root_is_valid(g, root, who)) return false;
     if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
-    if (ag_node_leaf(root)) {
+    if (ag_node_is_leaf(root)) {
         seed_root(root, seed, true);
         return true;
     }
@@ -188,7 +188,7 @@ void ag_graph_zero_grad(ag_graph *g)
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (ag_node_leaf(n) && n->grad) ag_zero_doubles(n->grad, n->shape.size);
+        if (ag_node_is_leaf(n) && n->grad) ag_zero_doubles(n->grad, n->shape.size);
     }
 }
 
@@ -202,7 +202,7 @@ static bool forward_schedule(ag_graph *g)
     ag_node **forward = forward_list(s);
     size_t count = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
-        if (!ag_node_leaf(g->nodes[i]) && g->nodes[i]->kernels->forward) forward[count++] = g->nodes[i];
+        if (g->nodes[i]->kernels->forward) forward[count++] = g->nodes[i];
     s->n_forward = count;
     s->forward_for = g->n_nodes;
     return true;

@@ -133,7 +133,7 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
      * its shape rule or the proposed shape) */
     n->grad = n->tangent = n->aux = NULL; /* value: set by every caller */
     n->name = NULL;
-    n->params = NULL; /* and so leaf_tensor */
+    n->params = NULL;
     n->stamp = g->stamp;
     n->n_in = n->mark = 0; /* index: set by push_node */
     return n;
@@ -221,25 +221,18 @@ __attribute__((noinline, cold)) static ag_graph *operands_refused(const ag_op *o
             return NULL;
         }
     }
-    size_t first = 0; /* the first operand, of graph g */
-    while (in[first]->graph != g) first++;
+    /* none is NULL now, so g is operand 1's graph; a mix is said on both
+     * graphs: either may be the one the caller goes on with */
     bool mixed = false;
-    for (size_t k = first + 1; k < n_in; k++) {
+    for (size_t k = 1; k < n_in; k++) {
         if (in[k]->graph == g) continue;
-        /* said on both graphs: either may be the one the caller goes on with */
-        ag_graph_fail(in[k]->graph, "ag_%s: operand %zu belongs to another graph than operand %zu",
-                      op->name, k + 1, first + 1);
+        ag_graph_fail(in[k]->graph, "ag_%s: operand %zu belongs to another graph than operand 1",
+                      op->name, k + 1);
+        if (!mixed)
+            ag_graph_fail(g, "ag_%s: operand %zu belongs to another graph than operand 1", op->name, k + 1);
         mixed = true;
     }
-    if (mixed) {
-        for (size_t k = first + 1; k < n_in; k++)
-            if (in[k]->graph != g) {
-                ag_graph_fail(g, "ag_%s: operand %zu belongs to another graph than operand %zu",
-                              op->name, k + 1, first + 1);
-                break;
-            }
-        return NULL;
-    }
+    if (mixed) return NULL;
     for (size_t k = 0; k < n_in; k++) {
         if (!ag_node_is_current(g, in[k])) {
             ag_graph_fail(g, "ag_%s: operand %zu is a node recorded before the last reset of its "
@@ -282,7 +275,6 @@ __attribute__((noinline, cold)) static ag_node *arity_refused(const ag_op *op, s
  * list gets an array of its own in the graph's arena. */
 static ALWAYS_INLINE bool node_inputs(ag_graph *g, ag_node *n, size_t n_in, ag_node *const *in)
 {
-    n->has_tensor = false;
     n->inputs = n->in;
     n->in[0] = in[0]; /* the rest of in[] NULL */
     n->in[1] = n_in > 1 ? in[1] : NULL;
@@ -302,15 +294,12 @@ static ALWAYS_INLINE bool node_params(ag_graph *g, ag_node *n, const void *param
 {
     size_t size = n->op->params_size;
     if (!size) return true;
-    size_t words = (size + 7) / 8; /* the arena hands out whole 8-byte words */
-    n->params = ag_arena_alloc(&g->arena, words * 8);
+    n->params = ag_arena_alloc(&g->arena, size);
     if (!n->params) return false;
     if (params)
         memcpy(n->params, params, size);
-    else if (words == 1) /* a constant size: one store, not a call */
-        memset(n->params, 0, 8);
     else
-        memset(n->params, 0, words * 8);
+        memset(n->params, 0, size);
     return true;
 }
 
@@ -379,8 +368,6 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
     if (!n) return NULL;
     n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = t->shape;
-    n->leaf_tensor = (ag_tensor *)t;
-    n->has_tensor = true;
     n->value = t->data;
     n->name = t->name;
     if (!push_node(g, n)) {
@@ -418,7 +405,6 @@ ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data
     ag_node *n = node_new(g, &ag_op_constant);
     if (!n) return NULL;
     n->in[0] = n->in[1] = n->in[2] = NULL;
-    n->has_tensor = false;
     n->shape = s;
     n->value = arena_doubles(g, s.size);
     if (!n->value || !push_node(g, n)) {

@@ -35,6 +35,9 @@ char *ag_strdup(const char *s);
 void ag_set_last_error(const char *fmt, ...);
 
 /* ---- shapes (tensor.c) ---------------------------------------------------- */
+/* The most elements a tensor, an op's result or a CSV table may have. */
+#define AG_MAX_ELEMENTS ((size_t)1 << 40)
+
 typedef struct ag_shape {
     int ndim;
     int dims[AG_MAX_DIMS];
@@ -134,27 +137,22 @@ struct ag_node {
     double *grad;    /* NULL when no gradient flows here */
     double *tangent; /* forward-mode tangent, NULL until a JVP sweep */
     double *aux;     /* op-private saved buffer (softmax probabilities) */
-    /* A leaf has a tensor and no parameters, an op's node parameters and no
-     * tensor: the two share a place (ag_node_leaf tells them apart). */
-    union {
-        ag_tensor *leaf_tensor; /* param and input leaves: the user's tensor */
-        void *params; /* the op's typed parameters (ops/params.h), a copy in the
-                         graph's arena; NULL for an op without any */
-    };
+    void *params;    /* the op's typed parameters (ops/params.h), a copy in
+                        the graph's arena; NULL for an op without any */
     const char *name;
     uint64_t stamp;  /* the graph's stamp when recorded (ag_node_is_current) */
     uint32_t index;  /* position in the graph's recording order */
     uint16_t n_in;   /* at most AG_MAX_INPUTS */
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
-    bool has_tensor; /* a param or input leaf: leaf_tensor is set */
 };
 
 /* The most inputs a node may have (n_in is 16 bits: the node stays at 152
  * bytes, a scalar chain's node and buffers under 200). */
 #define AG_MAX_INPUTS 65535
 
-/* The tensor of a parameter or input leaf; NULL for any other node. */
-static inline ag_tensor *ag_node_leaf(const ag_node *n) { return n->has_tensor ? n->leaf_tensor : NULL; }
+/* A leaf: a parameter, an input or a constant (its value is given, not
+ * computed; gradients stop there). Every op has at least one input. */
+static inline bool ag_node_is_leaf(const ag_node *n) { return n->n_in == 0; }
 
 /* The node's parameters as the op's parameter struct: AG_PARAMS(out, ag_axis_params)->axis */
 #define AG_PARAMS(node, type) ((type *)(node)->params)

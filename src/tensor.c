@@ -23,7 +23,7 @@ bool ag_shape_make(ag_shape *shape, int ndim, const int *dims, const char **why)
             return false;
         }
         /* keep element counts (and byte counts) far from overflow */
-        if (shape->size > ((size_t)1 << 40) / (size_t)dims[i]) {
+        if (shape->size > AG_MAX_ELEMENTS / (size_t)dims[i]) {
             *why = "element count is too large (over 2^40)";
             return false;
         }

@@ -90,14 +90,15 @@ static bool depends_on(const ag_node *n, const ag_node *target)
 }
 
 /* The first position j < k holding the same operand as position k (the same
- * node, or a parameter leaf of the same tensor: PyTorch then uses one tensor
+ * node, or a parameter leaf of the same tensor, whose value is that tensor's
+ * data: PyTorch then uses one tensor
  * twice), or -1. */
 static int same_operand_as(const ag_node *out, uint32_t k)
 {
     const ag_node *x = out->inputs[k];
     for (uint32_t j = 0; j < k; j++) {
         const ag_node *y = out->inputs[j];
-        if (y == x || (x->op == &ag_op_param && y->op == &ag_op_param && ag_node_leaf(x) == ag_node_leaf(y))) return (int)j;
+        if (y == x || (x->op == &ag_op_param && y->op == &ag_op_param && x->value == y->value)) return (int)j;
     }
     return -1;
 }

@@ -95,7 +95,7 @@ static bool is_blank(char c) { return c == ' ' || c == '\t'; }
 /* Make room for one more row of s->cols values (geometric growth). */
 static bool reserve_row(csv_state *s)
 {
-    if (s->cols > ((size_t)1 << 40) / (s->rows + 1)) {
+    if (s->cols > AG_MAX_ELEMENTS / (s->rows + 1)) {
         ag_set_last_error("ag_csv_load: %s line %zu: more than 2^40 values", s->path, s->line);
         return false;
     }

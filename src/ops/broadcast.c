@@ -10,10 +10,6 @@ static void padded_dims(const ag_shape *s, int out[AG_MAX_DIMS])
     for (int i = 0; i < AG_MAX_DIMS; i++) out[i] = i < pad ? 1 : s->dims[i - pad];
 }
 
-/* The most elements a result may have: ag_shape_make's limit for tensors
- * (matmul's too). */
-#define BCAST_MAX_ELEMENTS ((size_t)1 << 40)
-
 /* "the result would have N elements (over 2^40 ...)", N counted in double
  * precision: it may not fit a size_t */
 static void too_large(const int da[AG_MAX_DIMS], const int db[AG_MAX_DIMS], int ndim, char *why,
@@ -48,7 +44,7 @@ bool bcast_shape(const ag_shape *a, const ag_shape *b, ag_shape *out, char *why,
         }
         int d = da[i] > db[i] ? da[i] : db[i];
         out->dims[i - (AG_MAX_DIMS - ndim)] = d;
-        if (out->size > BCAST_MAX_ELEMENTS / (size_t)d) { /* before it can overflow */
+        if (out->size > AG_MAX_ELEMENTS / (size_t)d) { /* before it can overflow */
             too_large(da, db, ndim, why, len);
             return false;
         }

@@ -84,7 +84,7 @@ static int slice_print_params(const ag_node *out, char *buf, size_t len)
 {
     const ag_slice_params *p = out->params;
     return snprintf(buf, len, "axis=%d, start=%d, stop=%d, step=%d, count=%d", p->axis, p->start,
-                    p->stop, p->step, p->count);
+                    p->stop, p->step, out->shape.dims[p->axis]);
 }
 
 /* a bound as Python writes it: "" for an open end (INT_MIN / INT_MAX on
@@ -107,7 +107,7 @@ static void say_empty(const ag_slice_params *p, int size, char *why, size_t len)
 }
 
 /* Normalises the params: axis in 0 .. ndim-1, start the first index taken
- * (in 0 .. n-1), count set; step and stop stay as given, so Python's
+ * (in 0 .. n-1); step and stop stay as given, so Python's
  * x[start:stop:step] along axis is still the same slice. */
 static bool slice_shape(ag_node *out, char *why, size_t len)
 {
@@ -126,10 +126,9 @@ static bool slice_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     p->start = (int)first;
-    p->count = (int)count;
     out->shape = *x;
-    out->shape.dims[axis] = p->count;
-    out->shape.size = x->size / (size_t)x->dims[axis] * (size_t)p->count;
+    out->shape.dims[axis] = (int)count;
+    out->shape.size = x->size / (size_t)x->dims[axis] * (size_t)count;
     return true;
 }
 

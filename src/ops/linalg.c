@@ -56,7 +56,7 @@ __attribute__((noinline)) static bool batched_shape(ag_node *out, char *why, siz
     if (b->ndim >= 2) s.dims[s.ndim++] = pb.cols;
     /* each factor is at most 2^40, so the count is exact enough in a double */
     double count = (double)batch[0] * batch[1] * pa.rows * pb.cols;
-    if (count > (double)PRODUCT_MAX_ELEMENTS) {
+    if (count > (double)AG_MAX_ELEMENTS) {
         snprintf(why, len, "the product would have %.0f elements (over 2^40)", count);
         return false;
     }

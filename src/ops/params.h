@@ -34,10 +34,9 @@ typedef struct ag_bounds_params {
 
 /* slice: elements start, start + step, ... before stop along axis (Python's
  * rules for negative and out-of-range bounds; normalised by the shape rule
- * to the first index, the step and the count) */
+ * to the first index; the count is the output's size along axis) */
 typedef struct ag_slice_params {
     int axis, start, stop, step;
-    int count; /* set by the shape rule: elements taken along axis */
 } ag_slice_params;
 
 /* index: one element of the flattened tensor */

@@ -317,8 +317,7 @@ void ag_product_vjp(const ag_node *out, const bias_view *bias)
 void ag_product_jvp(const ag_node *out, const bias_view *bias)
 {
     const ag_node *a = out->in[0], *b = out->in[1];
-    for (size_t k = 0; k < out->shape.size; k++) out->tangent[k] = 0.0;
-    if (a->tangent || b->tangent) {
+    if (a->tangent || b->tangent) { /* each output matrix written whole (beta 0 first) */
         product_layout L = ag_product_layout(out);
         for (int i = 0; i < L.batch[0]; i++)
             for (int j = 0; j < L.batch[1]; j++) {
@@ -326,6 +325,8 @@ void ag_product_jvp(const ag_node *out, const bias_view *bias)
                 matrix_tangent(&L, a->value + at.a, at_or_null(a->tangent, at.a), b->value + at.b,
                                at_or_null(b->tangent, at.b), out->tangent + at.c);
             }
+    } else { /* only the bias moves */
+        ag_zero_doubles(out->tangent, out->shape.size);
     }
     if (bias && out->in[2]->tangent) ag_bias_add(bias, out->in[2]->tangent, out->tangent);
 }

@@ -21,9 +21,6 @@
 
 /* ---- shapes ---------------------------------------------------------------- */
 
-/* The most elements a product may have (ag_shape_make's limit for tensors). */
-#define PRODUCT_MAX_ELEMENTS ((size_t)1 << 40)
-
 /* One operand of matmul seen as torch.matmul sees it: a batch of matrices
  * [batch[0], batch[1], rows, cols], batch dims padded with 1 on the left. A
  * 1-d left operand [K] is one row [1,K], a 1-d right operand [K] one
@@ -67,7 +64,7 @@ static inline bool ag_product_shape_2d(ag_node *out, char *why, size_t len)
     }
     /* both factors are valid shapes; only the product's size can be too big */
     size_t size = (size_t)a->dims[0] * (size_t)b->dims[1];
-    if (size > PRODUCT_MAX_ELEMENTS) {
+    if (size > AG_MAX_ELEMENTS) {
         snprintf(why, len, "the product would have %zu elements (over 2^40)", size);
         return false;
     }

@@ -70,7 +70,7 @@ static void came_in(ag_graph *g, const ag_node *n, int k, long at, const char *p
     const ag_node *in = n->inputs[k];
     char label[64], in_label[80];
     ag_node_label(n, label, sizeof label);
-    if (ag_node_leaf(in) || in->op == &ag_op_constant)
+    if (ag_node_is_leaf(in))
         ag_graph_fail(g, "anomaly: %s holds %s at element %ld: it came in through that leaf (operand %d of "
                          "ag_%s, node %s, in the %s pass), no op made it",
                       leaf_label(in, in_label, sizeof in_label), non_finite_name(in->value[at]), at, k + 1,
@@ -126,7 +126,7 @@ bool ag_check_leaf_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ag_node *n = g->nodes[i];
-        long bad = ag_node_leaf(n) && n->grad ? first_non_finite(n->grad, n->shape.size) : -1;
+        long bad = ag_node_is_leaf(n) && n->grad ? first_non_finite(n->grad, n->shape.size) : -1;
         if (bad < 0) continue;
         char label[80];
         ag_graph_fail(g, "anomaly: the gradient of %s already held %s at element %ld before this backward "

@@ -50,7 +50,7 @@ static bool save_leaf_grads(ag_graph *g, saved_grads *s)
     if (!s->copies) return false;
     for (size_t i = 0; i < s->count; i++) {
         ag_node *n = g->nodes[i];
-        if (!ag_node_leaf(n) || !n->grad) continue;
+        if (!ag_node_is_leaf(n) || !n->grad) continue;
         s->copies[i] = ag_malloc(n->shape.size * sizeof(double));
         if (!s->copies[i]) return false;
         memcpy(s->copies[i], n->grad, n->shape.size * sizeof(double));
@@ -96,7 +96,7 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
      * dy/dp2): for the sweeps wrt gathers into a buffer of its own, so the
      * rows are d out / d wrt for this node alone, as forward mode's are. */
     double *tensor_grad = wrt->grad, *own = NULL;
-    if (ok && ag_node_leaf(wrt)) {
+    if (ok && ag_node_is_leaf(wrt)) {
         own = ag_calloc(n, sizeof(double));
         ok = own != NULL;
         if (ok) wrt->grad = own;
