@@ -249,6 +249,22 @@ ag_node *ag_clamp(ag_node *a, double lo, double hi);
 ag_node *ag_maximum(ag_node *a, ag_node *b);
 ag_node *ag_minimum(ag_node *a, ag_node *b);
 /**@}*/
+/**@{*/
+/** Comparisons, 1.0 where the relation holds and 0.0 where not (a NaN on
+ * either side: 0.0), broadcasting as ag_add: torch.eq, gt, ge, lt, le as
+ * doubles. Piecewise constant, so their derivatives are zero (they pass no
+ * gradient); they make the masks of the recorded derivatives (relu's is
+ * 1 - le(x, 0)) and conditions for ag_where. */
+ag_node *ag_eq(ag_node *a, ag_node *b);
+ag_node *ag_gt(ag_node *a, ag_node *b);
+ag_node *ag_ge(ag_node *a, ag_node *b);
+ag_node *ag_lt(ag_node *a, ag_node *b);
+ag_node *ag_le(ag_node *a, ag_node *b);
+/**@}*/
+/** The standard normal distribution function Phi(x) = P(Z <= x) =
+ * erfc(-x / sqrt 2) / 2 (torch.special.ndtr); its derivative is the density
+ * e^(-x^2/2) / sqrt(2 pi). gelu's derivative is Phi(x) + x Phi'(x). */
+ag_node *ag_normal_cdf(ag_node *a);
 /** cond != 0 ? a : b elementwise, the three broadcasting together; cond gets
  * no gradient (it may be an input, a constant or even a parameter: its
  * gradient is never written). A NaN in cond is != 0, so it picks a. */
@@ -486,6 +502,75 @@ ag_gradcheck_options ag_gradcheck_defaults(void);
  * scalar (its shape is named). Parameter values and gradients are restored. */
 bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
                   const ag_gradcheck_options *options, ag_gradcheck_result *results);
+
+/* ---- derivatives of derivatives --------------------------------------------------
+ * ag_backward fills gradient buffers with numbers. ag_grad instead records the
+ * gradient as new nodes of the graph: each op's vector-Jacobian product is
+ * itself recorded as ops (mul's is two muls, matmul's two matmuls with a
+ * transpose, relu's a mul by the mask 1 - le(x, 0)). Those nodes are
+ * differentiable like any other, so ag_grad can be applied to them again
+ * (Hessians, third derivatives), ag_jvp_nodes records forward mode the same
+ * way, and the numeric sweeps (ag_backward, ag_jvp, ag_jacobian_*) run over
+ * them too. Recorded nodes stay until ag_graph_reset, and ag_graph_forward
+ * replays them with the rest: record a gradient once, replay it on new data.
+ * The four nestings of a second derivative:
+ *   reverse over reverse  ag_grad(create_graph), then ag_grad / ag_backward_seed
+ *   forward over reverse  ag_grad(create_graph), then ag_jvp_nodes / ag_jvp
+ *   reverse over forward  ag_jvp_nodes, then ag_grad / ag_backward
+ *   forward over forward  ag_jvp_nodes twice (or then ag_jvp). */
+
+/** d root / d wrt[i] for each i, as new nodes recorded in g (shape of wrt[i])
+ * written to grads[i]; with create_graph they are differentiable like any
+ * node (they depend on the tensors root does), without it they are constants
+ * holding the numbers (computed by the plain backward sweep, which leaves
+ * every parameter's gradient as it was). root must be a scalar node of g;
+ * each wrt[i] a node of g recorded before it through which a gradient flows
+ * (it depends on a tensor that requires grad). A wrt[i] that root does not
+ * depend on gets zeros (as JAX; PyTorch would need allow_unused). The
+ * gradient is with respect to the node wrt[i] alone (another leaf of the
+ * same tensor is held fixed), as ag_jacobian_rev's. false (graph error set)
+ * on misuse; grads[i] are then NULL. */
+bool ag_grad(ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt, ag_node **grads,
+             bool create_graph);
+
+/** Forward mode recorded as nodes: for each outs[j], a new node holding
+ * J_j t = sum_i d outs[j] / d seeds[i] . tangents[i] (out_tangents[j], shape
+ * of outs[j]), where tangents[i] is a node of seeds[i]'s shape. Like ag_jvp,
+ * a seed may be a leaf or an intermediate node (its own inputs are then
+ * ignored); an output that depends on no seed gets zeros. The tangent nodes
+ * are differentiable in every way: by ag_grad, by ag_jvp_nodes again, and
+ * through the tangents given (a tangent may depend on parameters). false
+ * (graph error set) on misuse; out_tangents[j] are then NULL. */
+bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *const *tangents,
+                  size_t n_out, ag_node *const *outs, ag_node **out_tangents);
+
+/** H v for the Hessian H of scalar root with respect to wrt (flattened,
+ * row-major), written to hv (size(wrt) doubles): forward over reverse, a
+ * recorded gradient (ag_grad) and one forward sweep over it, a few gradients'
+ * cost. The recorded gradient is kept on the graph and reused by the next
+ * call with the same root and wrt while nothing else is recorded, so a
+ * conjugate-gradient loop records it once. false (graph error set) on
+ * misuse (as ag_grad, and v or hv NULL). */
+bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *hv);
+/** The full Hessian d^2 root / d wrt^2 as a new [size(wrt), size(wrt)] tensor
+ * (the caller frees it), row i the gradient of (d root / d wrt)_i: reverse
+ * over reverse (one backward sweep over the recorded gradient per row).
+ * ag_hessian_fwd gives the same by forward over reverse (one forward sweep
+ * per column). NULL (graph error set) on misuse. */
+ag_tensor *ag_hessian(ag_graph *g, ag_node *root, ag_node *wrt);
+ag_tensor *ag_hessian_fwd(ag_graph *g, ag_node *root, ag_node *wrt);
+
+/** Second derivatives against central differences of the first, as
+ * PyTorch's gradgradcheck, per element and signed: for the loss L the
+ * builder makes, every second derivative d^2 L / d params[p]_i d params[q]_j
+ * from the recorded gradient (ag_grad, then a backward sweep per row) is
+ * compared with (dL/dparams[p]_i (x + eps e_j) - dL/dparams[p]_i (x - eps e_j))
+ * / (2 eps), the gradients by the plain backward. results[p] summarises the
+ * rows of params[p], element index i * N + j over the N elements of all
+ * parameters (j counting through params[0], params[1], ...). Options,
+ * misuse and restoring as ag_gradcheck's. */
+bool ag_gradgradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
+                      const ag_gradcheck_options *options, ag_gradcheck_result *results);
 
 /* ---- seeing the graph -------------------------------------------------------- */
 

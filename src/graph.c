@@ -45,6 +45,7 @@ void ag_graph_reset(ag_graph *g)
     g->failed_in_replay = false;
     g->error[0] = '\0';
     g->grads_dirty = false;
+    g->second_order.root = NULL; /* its gradient node was released */
     ag_schedule *s = &g->schedule;
     s->forward_for = s->walk_for = s->n_forward = s->n_walk = 0;
     s->root = NULL;

@@ -193,6 +193,10 @@ struct ag_graph {
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
     ag_schedule schedule;
+    struct {        /* the gradient ag_hvp and ag_hessian recorded last */
+        const ag_node *root, *wrt, *grad;
+        size_t n_nodes; /* the graph's size just after: valid while unchanged */
+    } second_order;
     uint64_t stamp; /* new at creation and at every reset, unique over all graphs:
                        a node whose stamp differs was recorded before the last
                        reset (or in another graph) */
@@ -270,6 +274,24 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root);
 /* "z2" for a named node, "#7 matmul" otherwise. */
 const char *ag_node_label(const ag_node *n, char *buf, size_t len);
 
+/* Parameter gradients a sweep would disturb, saved to restore later
+ * (study/jacobian.c): one copy per leaf with a gradient, by node index. */
+typedef struct ag_saved_grads {
+    double **copies; /* NULL where nothing was saved */
+    size_t count;
+} ag_saved_grads;
+bool ag_save_leaf_grads(ag_graph *g, ag_saved_grads *s);     /* false: out of memory */
+void ag_restore_leaf_grads(ag_graph *g, ag_saved_grads *s); /* and frees the copies */
+
+/* "" when n is a current node of g, else why not ("is NULL ...", "belongs
+ * to another graph", "is a node recorded before the last reset ...") */
+const char *ag_not_in_graph(const ag_graph *g, const ag_node *n);
+
+/* ag_grad (create_graph) from a root of any shape whose cotangent is the
+ * node `seed` (root's shape): the recorded u^T J (grad/grad.c). */
+bool ag_grad_seeded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, ag_node *const *wrt,
+                    ag_node **grads);
+
 /* Store the graph's first error (later ones are dropped). */
 void ag_graph_fail(ag_graph *g, const char *fmt, ...);
 
@@ -295,6 +317,17 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...);
  *           that is not NULL.
  *  jvp:     compute out->tangent from the inputs' tangents (NULL tangent =
  *           zero).
+ * And recorded, as new nodes (ag_grad, ag_jvp_nodes: the same products as
+ * vjp and jvp, built from ops, so they can be differentiated again):
+ *  vjp_nodes: given out and gy, a node of out's shape holding d root/d out,
+ *           set gx[k] to a new node of input k's shape holding its share
+ *           (what vjp adds) for each input k that takes a gradient
+ *           (ag_rec_takes_grad); gx[k] may stay NULL for the others and for
+ *           a share that is zero. false when recording failed (graph error).
+ *  jvp_nodes: given tangent nodes tx[k] of the inputs' shapes (NULL: zero;
+ *           one at least is not), return a new node of out's shape holding
+ *           out's tangent (what jvp computes); NULL when recording failed.
+ *           Both are written with the public ops and ops/recorded.h.
  * Parameters: params_size bytes of the op's own struct (ops/params.h), copied
  * into the graph's arena when recorded (zeroed when the caller gives none).
  * print_params writes them as "key=value" pairs joined by ", " (a value is a
@@ -317,6 +350,8 @@ struct ag_op {
     const ag_kernels *(*specialize)(const ag_node *out);
     ag_kernels kernels; /* {forward, vjp} */
     void (*jvp)(ag_node *out);
+    bool (*vjp_nodes)(ag_node *out, ag_node *gy, ag_node **gx);
+    ag_node *(*jvp_nodes)(ag_node *out, ag_node *const *tx);
     size_t (*aux_size)(const ag_node *out);
     const void *rule; /* op-family data: an elementwise op's scalar rule, which of
                          a family's ops this is (mean, not sum; max, not min) */

@@ -49,6 +49,11 @@ typedef struct op_case {
     ag_tensor *extra[OP_CASE_MAX];
     int n_extra;
     ag_node *out;
+    /* Set to re-record a case: the recipe, run again from the same random
+     * state, draws the same values, and add_param / add_extra record the
+     * tensors already in params[] / extra[] (freeing the new copies), so a
+     * builder can record the op on the tensors a check perturbs. */
+    bool rerecord;
 } op_case;
 
 typedef bool (*op_recipe)(ag_graph *g, test_rng *r, op_case *c);

@@ -17,10 +17,19 @@ ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, doubl
     return t;
 }
 
+/* The tensor to record in slot k of kept[]: t itself, or when re-recording
+ * the one kept there before (t, the same values drawn again, is freed). */
+static ag_tensor *kept_or_new(bool rerecord, ag_tensor **kept, int k, ag_tensor *t)
+{
+    if (!rerecord) return kept[k] = t;
+    ag_tensor_free(t);
+    return kept[k];
+}
+
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
 {
     ck_assert_int_lt(c->n_params, OP_CASE_MAX);
-    c->params[c->n_params] = t;
+    t = kept_or_new(c->rerecord, c->params, c->n_params, t);
     return c->param_nodes[c->n_params++] = ag_param(g, t);
 }
 
@@ -28,7 +37,7 @@ ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t)
 {
     ck_assert_ptr_nonnull(t);
     ck_assert_int_lt(c->n_extra, OP_CASE_MAX);
-    c->extra[c->n_extra++] = t;
+    t = kept_or_new(c->rerecord, c->extra, c->n_extra++, t);
     return ag_input(g, t);
 }
 

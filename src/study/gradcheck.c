@@ -13,33 +13,34 @@ ag_gradcheck_options ag_gradcheck_defaults(void)
 
 /* Say why the builder gave no usable loss: it returned NULL (with the error it
  * left on the graph or in ag_last_error, if any), or a failed or non-scalar node. */
-static void report_builder_failure(ag_graph *g, const ag_node *loss)
+static void report_builder_failure(ag_graph *g, const ag_node *loss, const char *who)
 {
     char builder_error[AG_ERROR_SIZE];
     snprintf(builder_error, sizeof builder_error, "%s", ag_last_error());
     const char *graph_error = ag_graph_error(g);
     char shape[64];
     if (!loss && (graph_error || builder_error[0]))
-        ag_set_last_error("ag_gradcheck: the loss builder returned NULL: %s",
+        ag_set_last_error("%s: the loss builder returned NULL: %s", who,
                           graph_error ? graph_error : builder_error);
     else if (!loss)
-        ag_set_last_error("ag_gradcheck: the loss builder returned NULL (and left no error)");
+        ag_set_last_error("%s: the loss builder returned NULL (and left no error)", who);
     else if (graph_error)
-        ag_set_last_error("ag_gradcheck: the loss builder failed: %s", graph_error);
+        ag_set_last_error("%s: the loss builder failed: %s", who, graph_error);
     else
-        ag_set_last_error("ag_gradcheck: the loss has shape (%s); it must be a scalar (one element)",
+        ag_set_last_error("%s: the loss has shape (%s); it must be a scalar (one element)", who,
                           ag_shape_str(&loss->shape, shape, sizeof shape));
 }
 
 /* Build the loss on a reset graph; its value, or NAN with *ok = false. */
-static double loss_value(ag_graph *g, ag_loss_builder build, void *user, ag_node **root, bool *ok)
+static double loss_value(ag_graph *g, ag_loss_builder build, void *user, ag_node **root, bool *ok,
+                         const char *who)
 {
     ag_graph_reset(g);
     ag_set_last_error("%s", ""); /* so an error the builder sets is told from an older one */
     ag_node *loss = build(g, user);
     *ok = loss && !ag_graph_error(g) && loss->shape.size == 1;
     if (!*ok) {
-        report_builder_failure(g, loss);
+        report_builder_failure(g, loss, who);
         return NAN;
     }
     if (root) *root = loss;
@@ -74,21 +75,21 @@ static bool check_param(ag_graph *g, ag_loss_builder build, void *user, ag_tenso
     for (size_t i = 0; ok && i < p->shape.size; i++) {
         double saved = p->data[i];
         p->data[i] = saved + o->eps;
-        double plus = loss_value(g, build, user, NULL, &ok);
+        double plus = loss_value(g, build, user, NULL, &ok, "ag_gradcheck");
         p->data[i] = saved - o->eps;
-        double minus = ok ? loss_value(g, build, user, NULL, &ok) : NAN;
+        double minus = ok ? loss_value(g, build, user, NULL, &ok, "ag_gradcheck") : NAN;
         p->data[i] = saved;
         judge(r, o, i, analytic[i], (plus - minus) / (2 * o->eps), &worst_excess);
     }
     return ok;
 }
 
-static void report(FILE *out, const ag_tensor *p, const ag_gradcheck_result *r)
+static void report(FILE *out, const char *what, const ag_tensor *p, const ag_gradcheck_result *r)
 {
     if (!out) return;
-    fprintf(out, "gradcheck %-10s max abs err %.3g, max rel err %.3g, worst element %zu "
+    fprintf(out, "%s %-10s max abs err %.3g, max rel err %.3g, worst element %zu "
                  "(autograd %.12g, numeric %.12g): %s\n",
-            p->name ? p->name : "", r->max_abs_error, r->max_rel_error, r->worst,
+            what, p->name ? p->name : "", r->max_abs_error, r->max_rel_error, r->worst,
             r->worst_analytic, r->worst_numeric, r->pass ? "PASS" : "FAIL");
 }
 
@@ -99,7 +100,7 @@ static bool analytic_gradients(ag_graph *g, ag_loss_builder build, void *user, s
     bool ok;
     ag_node *root = NULL;
     for (size_t k = 0; k < n_params; k++) ag_tensor_zero_grad(params[k]);
-    loss_value(g, build, user, &root, &ok);
+    loss_value(g, build, user, &root, &ok, "ag_gradcheck");
     if (!ok) return false;
     if (!ag_backward(g, root)) {
         ag_set_last_error("ag_gradcheck: %s", ag_graph_error(g));
@@ -110,22 +111,22 @@ static bool analytic_gradients(ag_graph *g, ag_loss_builder build, void *user, s
     return true;
 }
 
-static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *total)
+static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *total, const char *who)
 {
     *total = 0;
-    if (!ag_params_require_grad("ag_gradcheck", n_params, params)) return false;
+    if (!ag_params_require_grad(who, n_params, params)) return false;
     for (size_t k = 0; k < n_params; k++) *total += params[k]->shape.size;
     return true;
 }
 
-static bool options_are_valid(const ag_gradcheck_options *o)
+static bool options_are_valid(const ag_gradcheck_options *o, const char *who)
 {
     if (!(isfinite(o->eps) && o->eps > 0.0))
-        ag_set_last_error("ag_gradcheck: eps is %g; it must be finite and > 0", o->eps);
+        ag_set_last_error("%s: eps is %g; it must be finite and > 0", who, o->eps);
     else if (!(isfinite(o->atol) && o->atol >= 0.0))
-        ag_set_last_error("ag_gradcheck: atol is %g; it must be finite and >= 0", o->atol);
+        ag_set_last_error("%s: atol is %g; it must be finite and >= 0", who, o->atol);
     else if (!(isfinite(o->rtol) && o->rtol >= 0.0))
-        ag_set_last_error("ag_gradcheck: rtol is %g; it must be finite and >= 0", o->rtol);
+        ag_set_last_error("%s: rtol is %g; it must be finite and >= 0", who, o->rtol);
     else
         return true;
     return false;
@@ -152,7 +153,7 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
     }
     ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
     size_t total;
-    if (!params_are_valid(n_params, params, &total) || !options_are_valid(&o)) return false;
+    if (!params_are_valid(n_params, params, &total, "ag_gradcheck") || !options_are_valid(&o, "ag_gradcheck")) return false;
     double *analytic = ag_malloc(2 * total * sizeof(double) + 1);
     ag_graph *g = ag_graph_new();
     if (!analytic || !g) {
@@ -169,7 +170,134 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
         ag_gradcheck_result r;
         ok = check_param(g, build, user, params[k], analytic + at, &o, &r);
         all_pass = all_pass && ok && r.pass;
-        report(o.report, params[k], &r);
+        report(o.report, "gradcheck", params[k], &r);
+        if (results) results[k] = r;
+    }
+    copy_grads(n_params, params, saved_grads, true);
+    ag_graph_free(g);
+    ag_free(analytic);
+    return ok && all_pass;
+}
+
+/* ---- second derivatives ------------------------------------------------------ */
+
+/* The loss's gradient for every parameter, concatenated into grad[total],
+ * by the plain backward sweep on a fresh recording. */
+static bool plain_gradients(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
+                            ag_tensor *const *params, double *grad)
+{
+    bool ok;
+    ag_node *root = NULL;
+    for (size_t k = 0; k < n_params; k++) ag_tensor_zero_grad(params[k]);
+    loss_value(g, build, user, &root, &ok, "ag_gradgradcheck");
+    if (ok && !ag_backward(g, root)) {
+        ag_set_last_error("ag_gradgradcheck: %s", ag_graph_error(g));
+        ok = false;
+    }
+    for (size_t k = 0, at = 0; ok && k < n_params; at += params[k]->shape.size, k++)
+        memcpy(grad + at, params[k]->grad, params[k]->shape.size * sizeof(double));
+    return ok;
+}
+
+/* The numeric Hessian H[total, total]: column j = (grad(x + eps e_j) -
+ * grad(x - eps e_j)) / (2 eps); scratch holds two gradients. */
+static bool numeric_hessian(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
+                            ag_tensor *const *params, size_t total, double eps, double *H,
+                            double *scratch)
+{
+    double *plus = scratch, *minus = scratch + total;
+    bool ok = true;
+    for (size_t k = 0, j = 0; ok && k < n_params; k++) {
+        for (size_t e = 0; ok && e < params[k]->shape.size; e++, j++) {
+            double *x = &params[k]->data[e], saved = *x;
+            *x = saved + eps;
+            ok = plain_gradients(g, build, user, n_params, params, plus);
+            *x = saved - eps;
+            ok = ok && plain_gradients(g, build, user, n_params, params, minus);
+            *x = saved;
+            for (size_t i = 0; ok && i < total; i++) H[i * total + j] = (plus[i] - minus[i]) / (2 * eps);
+        }
+    }
+    return ok;
+}
+
+/* The gradient with respect to tensor p as recorded nodes: the sum over
+ * every leaf of p in the graph (NULL when p has none: its rows are 0). */
+static bool recorded_tensor_gradient(ag_graph *g, ag_node *root, const ag_tensor *p, ag_node **grad)
+{
+    *grad = NULL;
+    size_t count = g->n_nodes;
+    for (size_t i = 0; i < count; i++) {
+        ag_node *leaf = g->nodes[i];
+        if (leaf->op != &ag_op_param || leaf->value != p->data || !leaf->grad) continue;
+        ag_node *share;
+        if (!ag_grad(g, root, 1, &leaf, &share, true)) return false;
+        *grad = *grad ? ag_add(*grad, share) : share;
+        if (!*grad) return false;
+    }
+    return true;
+}
+
+/* The recorded Hessian H[total, total]: row i of parameter p's block from a
+ * backward sweep over p's recorded gradient seeded with e_i. */
+static bool recorded_hessian(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
+                             ag_tensor *const *params, size_t total, double *H, double *seed)
+{
+    bool ok;
+    ag_node *root = NULL;
+    loss_value(g, build, user, &root, &ok, "ag_gradgradcheck");
+    for (size_t k = 0, row = 0; ok && k < n_params; k++) {
+        ag_node *grad;
+        ok = recorded_tensor_gradient(g, root, params[k], &grad);
+        for (size_t i = 0; ok && i < params[k]->shape.size; i++, row++) {
+            double *h = H + row * total;
+            memset(h, 0, total * sizeof(double));
+            if (!grad || !grad->grad) continue; /* a constant gradient: zero row */
+            memset(seed, 0, params[k]->shape.size * sizeof(double));
+            seed[i] = 1.0;
+            for (size_t q = 0; q < n_params; q++) ag_tensor_zero_grad(params[q]);
+            ok = ag_backward_seed(g, grad, seed);
+            for (size_t q = 0, at = 0; ok && q < n_params; at += params[q]->shape.size, q++)
+                memcpy(h + at, params[q]->grad, params[q]->shape.size * sizeof(double));
+        }
+    }
+    if (!ok && ag_graph_error(g)) ag_set_last_error("ag_gradgradcheck: %s", ag_graph_error(g));
+    return ok;
+}
+
+bool ag_gradgradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
+                      const ag_gradcheck_options *options, ag_gradcheck_result *results)
+{
+    static const char who[] = "ag_gradgradcheck";
+    if (!build) {
+        ag_set_last_error("%s: the loss builder is NULL", who);
+        return false;
+    }
+    ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
+    size_t total;
+    if (!params_are_valid(n_params, params, &total, who) || !options_are_valid(&o, who)) return false;
+    /* two Hessians, then the saved gradients and two gradients of scratch */
+    double *analytic = ag_malloc((2 * total * total + 3 * total + 1) * sizeof(double));
+    ag_graph *g = ag_graph_new();
+    if (!analytic || !g) {
+        ag_set_last_error("%s: out of memory", who);
+        ag_graph_free(g);
+        ag_free(analytic);
+        return false;
+    }
+    double *numeric = analytic + total * total, *saved_grads = numeric + total * total;
+    double *scratch = saved_grads + total;
+    copy_grads(n_params, params, saved_grads, false);
+    bool ok = recorded_hessian(g, build, user, n_params, params, total, analytic, scratch) &&
+              numeric_hessian(g, build, user, n_params, params, total, o.eps, numeric, scratch);
+    bool all_pass = ok;
+    for (size_t k = 0, row = 0; ok && k < n_params; row += params[k]->shape.size, k++) {
+        ag_gradcheck_result r = {.pass = true};
+        double worst_excess = -INFINITY;
+        for (size_t i = 0; i < params[k]->shape.size * total; i++)
+            judge(&r, &o, i, analytic[row * total + i], numeric[row * total + i], &worst_excess);
+        all_pass = all_pass && r.pass;
+        report(o.report, "gradgradcheck", params[k], &r);
         if (results) results[k] = r;
     }
     copy_grads(n_params, params, saved_grads, true);

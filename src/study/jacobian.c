@@ -5,8 +5,7 @@
 
 #include <string.h>
 
-/* "" when n is a current node of g, else why not */
-static const char *not_in_graph(const ag_graph *g, const ag_node *n)
+const char *ag_not_in_graph(const ag_graph *g, const ag_node *n)
 {
     if (!n) return "is NULL (an earlier call failed?)";
     if (n->graph != g) return "belongs to another graph";
@@ -23,7 +22,7 @@ static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *ou
         return NULL;
     }
     if (g->failed) return NULL;
-    const char *why_out = not_in_graph(g, out), *why_wrt = not_in_graph(g, wrt);
+    const char *why_out = ag_not_in_graph(g, out), *why_wrt = ag_not_in_graph(g, wrt);
     if (why_out[0] || why_wrt[0]) {
         ag_graph_fail(g, "%s: %s %s", who, why_out[0] ? "out" : "wrt", why_out[0] ? why_out : why_wrt);
         return NULL;
@@ -37,13 +36,7 @@ static ag_tensor *jacobian_alloc(ag_graph *g, const char *who, const ag_node *ou
     return J;
 }
 
-/* Parameter gradients a reverse sweep would disturb, saved to restore later. */
-typedef struct saved_grads {
-    double **copies; /* one per node index, NULL where nothing was saved */
-    size_t count;
-} saved_grads;
-
-static bool save_leaf_grads(ag_graph *g, saved_grads *s)
+bool ag_save_leaf_grads(ag_graph *g, ag_saved_grads *s)
 {
     s->count = g->n_nodes;
     s->copies = ag_calloc(s->count, sizeof *s->copies);
@@ -58,7 +51,7 @@ static bool save_leaf_grads(ag_graph *g, saved_grads *s)
     return true;
 }
 
-static void restore_leaf_grads(ag_graph *g, saved_grads *s)
+void ag_restore_leaf_grads(ag_graph *g, ag_saved_grads *s)
 {
     for (size_t i = 0; s->copies && i < s->count; i++) {
         if (s->copies[i]) memcpy(g->nodes[i]->grad, s->copies[i], g->nodes[i]->shape.size * sizeof(double));
@@ -88,9 +81,9 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
         return NULL;
     }
     size_t m = out->shape.size, n = wrt->shape.size;
-    saved_grads saved = {0};
+    ag_saved_grads saved = {0};
     double *seed = ag_calloc(m, sizeof(double));
-    bool ok = seed && save_leaf_grads(g, &saved);
+    bool ok = seed && ag_save_leaf_grads(g, &saved);
     /* A leaf's gradient is its tensor's, shared by every leaf of that tensor
      * (y = p1 * p2 with p1, p2 leaves of one tensor would give dy/dp1 +
      * dy/dp2): for the sweeps wrt gathers into a buffer of its own, so the
@@ -110,7 +103,7 @@ ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt)
     }
     wrt->grad = tensor_grad;
     ag_free(own);
-    restore_leaf_grads(g, &saved);
+    ag_restore_leaf_grads(g, &saved);
     ag_free(seed);
     return jacobian_done(g, "ag_jacobian_rev", J, ok);
 }

@@ -1,0 +1,77 @@
+/* recorded.c -- the pieces of the recorded derivatives (recorded.h). */
+#include "recorded.h"
+
+#include <string.h>
+
+ag_node *ag_rec_filled(ag_graph *g, const ag_shape *shape, double value)
+{
+    if (g->failed) return NULL;
+    double *data = ag_arena_alloc(&g->arena, shape->size * sizeof(double));
+    if (!data) {
+        ag_graph_fail(g, "ag_grad: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < shape->size; i++) data[i] = value;
+    /* ag_constant copies; the arena keeps this scratch copy until reset */
+    return ag_constant(g, shape->ndim, shape->dims, data);
+}
+
+ag_node *ag_rec_zeros(ag_graph *g, const ag_shape *shape) { return ag_rec_filled(g, shape, 0.0); }
+
+ag_node *ag_rec_reshape_to(ag_node *x, const ag_shape *shape)
+{
+    if (!x || ag_shape_equal(&x->shape, shape)) return x;
+    return ag_reshape(x, shape->ndim, shape->dims);
+}
+
+ag_node *ag_rec_expand_to(ag_node *x, const ag_shape *shape)
+{
+    if (!x || ag_shape_equal(&x->shape, shape)) return x;
+    return ag_expand(x, shape->ndim, shape->dims);
+}
+
+/* Sum x [.., d_0 .. d_{n-1}] over its leading dimensions past shape's
+ * count, then over every dimension where shape has 1 and x more; the sums
+ * drop the dimension (ag_sum_axis), the final reshape puts the 1s back. */
+ag_node *ag_rec_sum_to(ag_node *x, const ag_shape *shape)
+{
+    if (!x || ag_shape_equal(&x->shape, shape)) return x;
+    int extra = x->shape.ndim - shape->ndim;
+    while (x && extra-- > 0) x = ag_sum_axis(x, 0);
+    /* now x has shape's ndim; sum the broadcast ones from the last back, so
+     * the axes still to come keep their positions */
+    for (int d = shape->ndim - 1; x && d >= 0; d--)
+        if (shape->dims[d] == 1 && x->shape.dims[d] != 1) x = ag_sum_axis(x, d);
+    return ag_rec_reshape_to(x, shape);
+}
+
+ag_node *ag_rec_scale(ag_node *x, double c)
+{
+    if (!x || c == 1.0) return x;
+    return ag_mul(x, ag_scalar(x->graph, c));
+}
+
+ag_node *ag_rec_add(ag_node *a, ag_node *b)
+{
+    if (!a) return b;
+    if (!b) return a;
+    return ag_add(a, b);
+}
+
+ag_node *ag_rec_mul(ag_node *d, ag_node *t) { return t && d ? ag_mul(d, t) : NULL; }
+
+ag_node *ag_rec_again(const ag_node *out, size_t n_in, ag_node *const *in)
+{
+    return ag_record(out->op, n_in, in, out->params, &out->shape);
+}
+
+ag_node *ag_rec_same_op_jvp(ag_node *out, ag_node *const *tx)
+{
+    ag_node *in[AG_INLINE_INPUTS];
+    ag_graph *g = out->graph;
+    for (size_t k = 0; k < out->n_in && k < AG_INLINE_INPUTS; k++) {
+        in[k] = tx[k] ? tx[k] : ag_rec_zeros(g, &out->inputs[k]->shape);
+        if (!in[k]) return NULL;
+    }
+    return ag_rec_again(out, out->n_in, in);
+}

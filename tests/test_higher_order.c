@@ -1,0 +1,314 @@
+/* test_higher_order.c -- derivatives of derivatives: every op's recorded
+ * vector-Jacobian and Jacobian-vector products against its fast numeric
+ * ones, second derivatives against central differences of the gradient
+ * (ag_gradgradcheck), and the nestings against closed forms. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/internal.h"
+#include "helpers.h"
+
+#define TRIALS_PER_OP 6
+
+/* |got - want| <= tol (1 + |want|) for n values, naming what is compared */
+static void assert_close_values(const double *got, const double *want, size_t n, double tol,
+                                const char *what, const char *opname)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= tol * (1.0 + fabs(want[i])),
+                      "%s: %s element %zu: recorded %.17g, fast %.17g", opname, what, i, got[i], want[i]);
+}
+
+/* A constant of node n's shape holding random values in [-1, 1]. */
+static ag_node *random_constant_like(ag_graph *g, test_rng *r, const ag_node *n)
+{
+    size_t size = ag_node_size(n);
+    double *v = malloc((size ? size : 1) * sizeof *v);
+    for (size_t i = 0; i < size; i++) v[i] = rng_uniform(r, -1.0, 1.0);
+    int dims[4];
+    for (int d = 0; d < ag_node_ndim(n); d++) dims[d] = ag_node_dim(n, d);
+    ag_node *c = ag_constant(g, ag_node_ndim(n), dims, v);
+    free(v);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+/* The op's recorded vjp (ag_grad_seeded from out with a random seed) gives
+ * each operand the gradient the fast vjp (ag_backward_seed) does. */
+static void assert_recorded_vjp(ag_graph *g, op_case *c, test_rng *r, const char *opname)
+{
+    ag_node *seed = random_constant_like(g, r, c->out);
+    for (int p = 0; p < c->n_params; p++) ag_tensor_zero_grad(c->params[p]);
+    ck_assert_msg(ag_backward_seed(g, c->out, ag_node_value(seed)), "%s: %s", opname, ag_graph_error(g));
+    ag_node *grads[OP_CASE_MAX];
+    ck_assert_msg(ag_grad_seeded(g, c->out, seed, (size_t)c->n_params, c->param_nodes, grads),
+                  "%s: %s", opname, ag_graph_error(g));
+    for (int p = 0; p < c->n_params; p++) {
+        ck_assert_uint_eq(ag_node_size(grads[p]), ag_tensor_size(c->params[p]));
+        char what[32];
+        snprintf(what, sizeof what, "gradient of operand %d", p);
+        assert_close_values(ag_node_value(grads[p]), ag_tensor_grad(c->params[p]),
+                            ag_tensor_size(c->params[p]), 1e-12, what, opname);
+    }
+}
+
+/* The op's recorded jvp (ag_jvp_nodes) gives out the tangent its fast jvp
+ * (ag_jvp) does, for random tangents on every operand. */
+static void assert_recorded_jvp(ag_graph *g, op_case *c, test_rng *r, const char *opname)
+{
+    ag_node *tangents[OP_CASE_MAX];
+    const double *values[OP_CASE_MAX];
+    for (int p = 0; p < c->n_params; p++) {
+        tangents[p] = random_constant_like(g, r, c->param_nodes[p]);
+        values[p] = ag_node_value(tangents[p]);
+    }
+    size_t n = (size_t)c->n_params;
+    ck_assert_msg(ag_jvp(g, n, c->param_nodes, values), "%s: %s", opname, ag_graph_error(g));
+    size_t size = ag_node_size(c->out);
+    double *fast = calloc(size, sizeof *fast);
+    if (ag_node_tangent(c->out)) memcpy(fast, ag_node_tangent(c->out), size * sizeof *fast);
+    ag_node *recorded;
+    ck_assert_msg(ag_jvp_nodes(g, n, c->param_nodes, tangents, 1, &c->out, &recorded), "%s: %s", opname,
+                  ag_graph_error(g));
+    ck_assert_uint_eq(ag_node_size(recorded), size);
+    assert_close_values(ag_node_value(recorded), fast, size, 1e-12, "tangent", opname);
+    free(fast);
+}
+
+/* _i is the op's index in the registry (a loop test) */
+START_TEST(recorded_vjp_and_jvp_match_the_fast_ones)
+{
+    const char *name = registry_name((size_t)_i);
+    op_recipe recipe = recipe_for(name);
+    ck_assert(recipe != NULL);
+    ck_assert_msg(ag_all_ops[_i]->vjp_nodes && ag_all_ops[_i]->jvp_nodes,
+                  "op '%s' has no recorded %s", name, ag_all_ops[_i]->vjp_nodes ? "jvp" : "vjp");
+    test_rng r = {0x2ec0de00u + (uint64_t)_i};
+    for (int trial = 0; trial < TRIALS_PER_OP; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        ck_assert_msg(recipe(g, &r, &c), "%s: %s", name, ag_graph_error(g));
+        assert_recorded_vjp(g, &c, &r, name);
+        assert_recorded_jvp(g, &c, &r, name);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+/* ---- second derivatives of every op against central differences ---------- */
+
+/* The loss <w, op(params)> for a fixed random w: the recipe re-recorded on
+ * the case's tensors from the random state it first drew them from. */
+typedef struct op_loss {
+    op_recipe recipe;
+    test_rng start;
+    op_case *c;
+    double *w;
+} op_loss;
+
+static ag_node *op_loss_build(ag_graph *g, void *user)
+{
+    op_loss *l = user;
+    test_rng r = l->start;
+    l->c->n_params = l->c->n_extra = 0;
+    l->c->rerecord = true;
+    if (!l->recipe(g, &r, l->c)) return NULL;
+    ag_node *out = l->c->out;
+    int dims[4];
+    for (int d = 0; d < ag_node_ndim(out); d++) dims[d] = ag_node_dim(out, d);
+    ag_node *w = ag_constant(g, ag_node_ndim(out), dims, l->w);
+    return ag_sum(ag_mul(out, w));
+}
+
+START_TEST(second_derivatives_match_central_differences)
+{
+    const char *name = registry_name((size_t)_i);
+    op_recipe recipe = recipe_for(name);
+    ck_assert(recipe != NULL);
+    test_rng r = {0x99ad0000u + (uint64_t)_i};
+    for (int trial = 0; trial < 3; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        op_loss loss = {.recipe = recipe, .start = r, .c = &c};
+        ck_assert_msg(recipe(g, &r, &c), "%s: %s", name, ag_graph_error(g));
+        size_t size = ag_node_size(c.out);
+        loss.w = malloc(size * sizeof *loss.w);
+        for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
+        ag_gradcheck_result results[OP_CASE_MAX];
+        bool pass = ag_gradgradcheck(op_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
+        for (int p = 0; p < c.n_params; p++)
+            ck_assert_msg(results[p].pass, "%s: operand %d: second derivative %zu: recorded %.12g, "
+                          "central difference %.12g", name, p, results[p].worst,
+                          results[p].worst_analytic, results[p].worst_numeric);
+        ck_assert_msg(pass, "%s: %s", name, ag_last_error());
+        free(loss.w);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+/* ---- nestings against closed forms ------------------------------------------ */
+
+/* f(x) = x^2 sin x, elementwise and summed, so each element's derivatives are
+ *   f'   = 2x sin x + x^2 cos x
+ *   f''  = 2 sin x + 4x cos x - x^2 sin x
+ *   f''' = 6 cos x - 6x sin x - x^2 cos x          (by hand, the product rule) */
+static double third_derivative(double x) { return 6 * cos(x) - 6 * x * sin(x) - x * x * cos(x); }
+static double second_derivative(double x) { return 2 * sin(x) + 4 * x * cos(x) - x * x * sin(x); }
+
+static ag_node *x2_sin_x(ag_node *x) { return ag_sum(ag_mul(ag_mul(x, x), ag_sin(x))); }
+
+START_TEST(third_derivative_matches_its_closed_form)
+{
+    const double xs[3] = {-1.3, 0.4, 2.2};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = x2_sin_x(x), *d1, *d2, *d3;
+    /* d2 = sum of f'' (elementwise f'' summed gives the diagonal's sum) */
+    ck_assert(ag_grad(g, f, 1, &x, &d1, true));
+    ck_assert(ag_grad(g, ag_sum(d1), 1, &x, &d2, true));
+    ck_assert(ag_grad(g, ag_sum(d2), 1, &x, &d3, true));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_double_eq_tol(ag_node_value(d2)[i], second_derivative(xs[i]), 1e-12);
+        ck_assert_double_eq_tol(ag_node_value(d3)[i], third_derivative(xs[i]), 1e-12);
+    }
+    ag_graph_free(g);
+}
+END_TEST
+
+/* The four nestings of a second derivative give f''(x) v for f as above:
+ * H is diagonal, H v = f''(x) * v elementwise. */
+START_TEST(all_four_nestings_give_the_hessian_vector_product)
+{
+    const double xs[3] = {-1.3, 0.4, 2.2}, vs[3] = {0.5, -2.0, 1.5};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = x2_sin_x(x), *v = ag_constant(g, 1, (int[]){3}, vs);
+    ag_node *grad, *hv[4];
+    ck_assert(ag_grad(g, f, 1, &x, &grad, true));
+    /* reverse over reverse: d/dx <grad, v> */
+    ck_assert(ag_grad(g, ag_sum(ag_mul(grad, v)), 1, &x, &hv[0], true));
+    /* forward over reverse: grad's tangent along v */
+    ck_assert(ag_jvp_nodes(g, 1, &x, &v, 1, &grad, &hv[1]));
+    /* reverse over forward: d/dx of f's tangent along v (a scalar) */
+    ag_node *df_v;
+    ck_assert(ag_jvp_nodes(g, 1, &x, &v, 1, &f, &df_v));
+    ck_assert(ag_grad(g, df_v, 1, &x, &hv[2], true));
+    /* forward over forward: the tangent of x's tangent map, per element: with
+     * seed e_i twice, d^2 f along (v, e) summed over e = all ones */
+    ag_node *ones = ag_constant(g, 1, (int[]){3}, (double[]){1, 1, 1}), *df_ones, *ddf;
+    ck_assert(ag_jvp_nodes(g, 1, &x, &ones, 1, &f, &df_ones));
+    ck_assert(ag_jvp_nodes(g, 1, &x, &v, 1, &df_ones, &ddf));
+    double sum = 0.0;
+    for (int i = 0; i < 3; i++) {
+        double want = second_derivative(xs[i]) * vs[i];
+        sum += want;
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(fabs(ag_node_value(hv[k])[i] - want) <= 1e-12,
+                          "nesting %d, element %d: %.17g, closed form %.17g", k, i, ag_node_value(hv[k])[i], want);
+    }
+    ck_assert_double_eq_tol(ag_node_value(ddf)[0], sum, 1e-12); /* 1^T H v */
+    ag_graph_free(g);
+}
+END_TEST
+
+/* softmax cross-entropy of logits z for class c: the Hessian in z is
+ * diag(p) - p p^T (the seed's derivation), whatever c. */
+START_TEST(hessian_of_cross_entropy_is_diag_p_minus_p_p_transpose)
+{
+    const double zs[4] = {0.3, -1.2, 2.0, 0.1};
+    ag_tensor *t = kept_tensor_from(1, (int[]){4}, zs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *z = ag_param(g, t), *loss = ag_softmax_xent_label(z, 2);
+    double p[4], m = zs[2], s = 0.0;
+    for (int i = 0; i < 4; i++) s += exp(zs[i] - m);
+    for (int i = 0; i < 4; i++) p[i] = exp(zs[i] - m) / s;
+    ag_tensor *H = ag_hessian(g, loss, z), *Hf = ag_hessian_fwd(g, loss, z);
+    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
+    double hv[4], v[4] = {1.0, -0.5, 0.25, 2.0};
+    ck_assert(ag_hvp(g, loss, z, v, hv));
+    for (int i = 0; i < 4; i++) {
+        double want_hv = 0.0;
+        for (int j = 0; j < 4; j++) {
+            double want = (i == j ? p[i] : 0.0) - p[i] * p[j];
+            want_hv += want * v[j];
+            ck_assert_double_eq_tol(ag_tensor_data(H)[i * 4 + j], want, 1e-15);
+            ck_assert_double_eq_tol(ag_tensor_data(Hf)[i * 4 + j], want, 1e-15);
+        }
+        ck_assert_double_eq_tol(hv[i], want_hv, 1e-15);
+    }
+    ag_tensor_free(H);
+    ag_tensor_free(Hf);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* Without create_graph the gradient is numbers: a constant, equal to the
+ * recorded one, and every parameter's gradient is left as it was. */
+START_TEST(grad_without_create_graph_is_constant_and_leaves_gradients_alone)
+{
+    const double xs[3] = {-1.3, 0.4, 2.2};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_tensor_grad(t)[0] = 7.0; /* an earlier step's gradient */
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = x2_sin_x(x), *numbers, *nodes;
+    ck_assert(ag_grad(g, f, 1, &x, &numbers, false));
+    ck_assert(ag_grad(g, f, 1, &x, &nodes, true));
+    ck_assert_str_eq(ag_node_op(numbers), "constant");
+    ck_assert_ptr_null(ag_node_grad(numbers));
+    ck_assert_ptr_nonnull(ag_node_grad(nodes));
+    for (int i = 0; i < 3; i++) {
+        double want = 2 * xs[i] * sin(xs[i]) + xs[i] * xs[i] * cos(xs[i]);
+        ck_assert_double_eq_tol(ag_node_value(numbers)[i], want, 1e-14);
+        ck_assert_double_eq_tol(ag_node_value(nodes)[i], want, 1e-14);
+    }
+    ck_assert_double_eq(ag_tensor_grad(t)[0], 7.0);
+    ck_assert_double_eq(ag_tensor_grad(t)[1], 0.0);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* A wrt the root does not depend on gets zeros; misuse is an error naming
+ * the argument. */
+START_TEST(grad_errors_name_the_argument)
+{
+    ag_tensor *a = kept_tensor_from(1, (int[]){2}, (double[]){1, 2}, true);
+    ag_tensor *b = kept_tensor_from(1, (int[]){2}, (double[]){3, 4}, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, a), *y = ag_param(g, b), *f = ag_sum(ag_mul(x, x)), *gr[2];
+    ck_assert(ag_grad(g, f, 2, (ag_node *[]){x, y}, gr, true));
+    ck_assert_double_eq(ag_node_value(gr[1])[0], 0.0);
+    ck_assert_double_eq(ag_node_value(gr[0])[1], 4.0);
+    ck_assert(!ag_grad(g, ag_mul(x, x), 1, &x, gr, true));
+    ck_assert_ptr_nonnull(strstr(ag_graph_error(g), "ag_grad: root has shape (2)"));
+    ag_graph_reset(g);
+    x = ag_param(g, a);
+    ag_node *c = ag_constant(g, 1, (int[]){2}, (double[]){1, 1});
+    ck_assert(!ag_grad(g, ag_sum(ag_mul(x, c)), 1, &c, gr, true));
+    ck_assert_ptr_nonnull(strstr(ag_graph_error(g), "wrt[0] takes no gradient"));
+    ck_assert_ptr_null(gr[0]);
+    ag_graph_free(g);
+}
+END_TEST
+
+Suite *higher_order_suite(void)
+{
+    Suite *s = suite_create("higher_order");
+    TCase *ops = tcase_create("every op, recorded");
+    tcase_set_timeout(ops, 120);
+    tcase_add_loop_test(ops, recorded_vjp_and_jvp_match_the_fast_ones, 0, (int)registry_size());
+    tcase_add_loop_test(ops, second_derivatives_match_central_differences, 0, (int)registry_size());
+    suite_add_tcase(s, ops);
+    TCase *forms = tcase_create("closed forms");
+    tcase_add_checked_fixture(forms, NULL, free_kept_tensors);
+    tcase_add_test(forms, third_derivative_matches_its_closed_form);
+    tcase_add_test(forms, all_four_nestings_give_the_hessian_vector_product);
+    tcase_add_test(forms, hessian_of_cross_entropy_is_diag_p_minus_p_p_transpose);
+    tcase_add_test(forms, grad_without_create_graph_is_constant_and_leaves_gradients_alone);
+    tcase_add_test(forms, grad_errors_name_the_argument);
+    suite_add_tcase(s, forms);
+    return s;
+}
