@@ -1,6 +1,7 @@
 # agrad -- build, test and run the examples.
 #   make            build build/libagrad.a and build/libagrad.so
 #   make testnet    build and run examples/testnet (the seed's TestNet)
+#   make newton     Newton's method (second derivatives) vs gradient descent
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -41,14 +42,15 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c
+TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c \
+            examples/newton/newton.c
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h)
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris fashion check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -60,7 +62,7 @@ $(BUILD)/%.o: %.c $(HEADERS) | deps
 
 $(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet $(CHECK_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet -Iexamples/newton $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/libagrad.a: $(LIB_OBJ)
 	@rm -f $@
@@ -87,6 +89,9 @@ scaling: $(BUILD)/bin/scaling
 iris: $(BUILD)/bin/iris
 	./$(BUILD)/bin/iris data/iris.csv
 
+newton: $(BUILD)/bin/newton
+	./$(BUILD)/bin/newton data/iris.csv
+
 FASHION_ARGS ?=
 fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
@@ -96,12 +101,13 @@ fashion: $(BUILD)/bin/fashion-mnist
 # fails (still-reachable blocks are listed, not counted).
 VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
            --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
-valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/fashion-mnist \
+valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/newton $(BUILD)/bin/fashion-mnist \
           $(BUILD)/bin/interop_export
 	@sh scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/scaling >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/iris data/iris.csv >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/newton data/iris.csv >/dev/null
 	@mkdir -p $(BUILD)/interop $(BUILD)/valgrind
 	$(VALGRIND) ./$(BUILD)/bin/interop_export $(BUILD)/interop >/dev/null
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
