@@ -343,6 +343,57 @@ START_TEST(matmul_form_recorded_vjp_and_jvp_match_the_fast_ones)
 }
 END_TEST
 
+/* <w, matmul(params)> in one form, re-recorded from the random state that
+ * first drew it (op_loss_build's, with matmul_form_case for the recipe). */
+typedef struct form_loss {
+    int form;
+    test_rng start;
+    op_case *c;
+    double *w;
+} form_loss;
+
+static ag_node *form_loss_build(ag_graph *g, void *user)
+{
+    form_loss *l = user;
+    test_rng r = l->start;
+    l->c->n_params = l->c->n_extra = 0;
+    l->c->rerecord = true;
+    if (!matmul_form_case(g, &r, l->c, l->form)) return NULL;
+    ag_node *out = l->c->out;
+    int dims[4];
+    for (int d = 0; d < ag_node_ndim(out); d++) dims[d] = ag_node_dim(out, d);
+    return ag_sum(ag_mul(out, ag_constant(g, ag_node_ndim(out), dims, l->w)));
+}
+
+/* Each form's second derivatives (the recorded gradient differentiated
+ * again: d^2 <w, A @ B> / dA dB is w's entries placed, d^2 / dA^2 = 0)
+ * against central differences of the plain gradient. _i is the form. */
+START_TEST(matmul_form_second_derivatives_match_central_differences)
+{
+    test_rng r = {0x3a7c0000u + (uint64_t)_i};
+    for (int trial = 0; trial < 2; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        form_loss loss = {.form = _i, .start = r, .c = &c};
+        ck_assert_msg(matmul_form_case(g, &r, &c, _i), "%s: %s", matmul_form_names[_i], ag_graph_error(g));
+        size_t size = ag_node_size(c.out);
+        loss.w = malloc(size * sizeof *loss.w);
+        for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
+        ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
+        for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
+        bool pass = ag_gradgradcheck(form_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
+        for (int p = 0; p < c.n_params; p++)
+            ck_assert_msg(results[p].pass, "matmul (%s): operand %d: second derivative %zu: recorded %.12g, "
+                          "central difference %.12g", matmul_form_names[_i], p, results[p].worst,
+                          results[p].worst_analytic, results[p].worst_numeric);
+        ck_assert_msg(pass, "matmul (%s): %s", matmul_form_names[_i], ag_last_error());
+        free(loss.w);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
 /* linear [M,K] @ [K,N] + bias for each of the bias's layouts (linear.c);
  * _i picks the layout, M, K, N are drawn (1 included: a row or column of
  * one makes a row bias flat, and so on). */
@@ -417,6 +468,7 @@ Suite *higher_order_suite(void)
     suite_add_tcase(s, forms);
     TCase *matmul = tcase_create("matmul forms, recorded");
     tcase_add_loop_test(matmul, matmul_form_recorded_vjp_and_jvp_match_the_fast_ones, 0, MATMUL_FORMS);
+    tcase_add_loop_test(matmul, matmul_form_second_derivatives_match_central_differences, 0, MATMUL_FORMS);
     tcase_add_loop_test(matmul, linear_bias_recorded_vjp_and_jvp_match_the_fast_ones, 0, 7);
     suite_add_tcase(s, matmul);
     return s;
