@@ -59,13 +59,14 @@ static bool compare_all(const testnet_model *m, const testnet_forward *F, const 
     return ok;
 }
 
-/* Print a row-major rows x cols matrix, indented, with `decimals` digits. */
+/* Print a row-major rows x cols matrix, indented, with `decimals` digits
+ * (+ 0.0 prints a -0 product, S[i][k] * 0, as 0). */
 static void print_matrix(const char *title, int rows, int cols, const double *v, int decimals)
 {
     printf("  %s\n", title);
     for (int r = 0; r < rows; r++) {
         printf("    [");
-        for (int c = 0; c < cols; c++) printf("%s%*.*f", c ? " " : "", decimals + 4, decimals, v[r * cols + c]);
+        for (int c = 0; c < cols; c++) printf("%s%*.*f", c ? " " : "", decimals + 4, decimals, v[r * cols + c] + 0.0);
         printf(" ]\n");
     }
 }
@@ -112,9 +113,10 @@ static bool print_jacobians(const testnet_model *m, ag_graph *g, const testnet_f
 
 /* The Hessian d^2 root / d wrt^2 by reverse over reverse (ag_hessian) and
  * forward over reverse (ag_hessian_fwd), beside the closed form; prints the
- * tables with `decimals` digits and the largest difference of each mode. */
-static bool check_hessian(ag_graph *g, const char *title, ag_node *root, ag_node *wrt,
-                          const double *closed_form, int decimals)
+ * title, the note (unless NULL), the tables with `decimals` digits and the
+ * largest difference of each mode. */
+static bool check_hessian(ag_graph *g, const char *title, const char *note, ag_node *root,
+                          ag_node *wrt, const double *closed_form, int decimals)
 {
     ag_tensor *rr = ag_hessian(g, root, wrt), *fr = ag_hessian_fwd(g, root, wrt);
     bool ok = rr && fr;
@@ -123,6 +125,7 @@ static bool check_hessian(ag_graph *g, const char *title, ag_node *root, ag_node
     } else {
         int n = ag_tensor_dim(rr, 0);
         printf("%s\n", title);
+        if (note) printf("  %s\n", note);
         print_matrix("closed form:", n, n, closed_form, decimals);
         print_matrix("engine, reverse over reverse (ag_hessian: one backward sweep per row):", n, n,
                      ag_tensor_data(rr), decimals);
@@ -157,8 +160,10 @@ static bool print_hessians(const testnet_forward *F)
         return false;
     }
     bool ok = testnet_model_record(&m, g);
-    ok = ok && check_hessian(g, "d2J/dz2^2 = diag(p) - p p^T  [2x2]", m.J, m.z2, &Hz2[0][0], 8);
-    ok = check_hessian(g, "d2J/dW2^2 = S (x) a1 a1^T, W2 [2x4] row-major, S = diag(p) - p p^T  [8x8]",
+    ok = ok && check_hessian(g, "d2J/dz2^2 = diag(p) - p p^T = S  [2x2]", NULL, m.J, m.z2, &Hz2[0][0], 8);
+    ok = check_hessian(g, "d2J/dW2^2 = S (x) a1 a1^T  [8x8]",
+                       "(W2 [2x4] flattened row-major, W2[i][j] at 4i + j; for the column-stacked vec(W2) "
+                       "the same matrix is (a1 a1^T) (x) S)",
                        m.J, m.W2_leaf, &HW2[0][0], 6) && ok;
     ag_graph_free(g);
     testnet_model_free(&m);
