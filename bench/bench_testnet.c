@@ -127,6 +127,9 @@ static void testnet_teardown(engine_net *split, engine_net *fused)
     for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
 }
 
+static double engine_hvp_step(engine_net *n, long i, const double *v, double *hv);
+static double hvp_v[BN_HID * BN_IN], hvp_out[BN_HID * BN_IN];
+
 int bench_testnet_steps(const char *way, long n)
 {
     hand_params P, G;
@@ -144,13 +147,17 @@ int bench_testnet_steps(const char *way, long n)
         for (long i = 0; i < n; i++) sink += engine_rebuild_step(net, i);
     else if (strcmp(what, "replay") == 0)
         for (long i = 0; i < n; i++) sink += engine_replay_step(net, i);
+    else if (strcmp(what, "hvp") == 0) { /* second order (below): record, ag_hvp w.r.t. W1 */
+        for (int k = 0; k < BN_HID * BN_IN; k++) hvp_v[k] = bench_uniform();
+        for (long i = 0; i < n; i++) sink += engine_hvp_step(net, i, hvp_v, hvp_out);
+    }
     else
         known = 0;
     if (known)
         printf("# %ld %s steps, checksum %.6g\n", n, way, sink);
     else
         fprintf(stderr, "agrad_bench testnet-steps: unknown way '%s' (hand, rebuild, replay, "
-                        "linear-rebuild or linear-replay)\n", way);
+                        "linear-rebuild, linear-replay, hvp or linear-hvp)\n", way);
     testnet_teardown(&split, &fused);
     return known ? 0 : 2;
 }
