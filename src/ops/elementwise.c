@@ -335,7 +335,7 @@ static void binary_jvp(ag_node *out)
  * df/db tb, broadcast to y's shape (a NULL derivative node is 1). */
 static ag_node *times_derivative(ag_node *x, ag_node *derivative)
 {
-    return derivative ? ag_mul(x, derivative) : x;
+    return derivative ? ag_rec_times(derivative, x) : x;
 }
 
 static bool binary_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
@@ -405,7 +405,7 @@ typedef struct unary_rule {
 static bool unary_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
     const unary_rule *r = out->op->rule;
-    gx[0] = ag_mul(gy, r->d_nodes(out));
+    gx[0] = ag_rec_times(r->d_nodes(out), gy);
     return gx[0] != NULL;
 }
 

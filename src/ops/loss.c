@@ -142,7 +142,7 @@ static ag_node *xent_residual(ag_node *out)
 static bool xent_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
     if (!ag_rec_takes_grad(out, 0)) return true; /* the labels take none */
-    gx[0] = ag_mul(xent_residual(out), ag_rec_scale(gy, 1.0 / (double)rows_of(out)));
+    gx[0] = ag_rec_times(xent_residual(out), ag_rec_scale(gy, 1.0 / (double)rows_of(out)));
     return gx[0] != NULL;
 }
 

@@ -64,6 +64,17 @@ ag_node *ag_rec_scale(ag_node *x, double c)
     return ag_mul(x, ag_rec_scalar(x->graph, c));
 }
 
+ag_node *ag_rec_times(ag_node *x, ag_node *gy)
+{
+    if (!x || !gy) return NULL;
+    ag_graph *g = gy->graph;
+    const double one = 1.0;
+    for (int i = 0; i < g->rec_constants.count; i++)
+        if (g->rec_constants.node[i] == gy && memcmp(&g->rec_constants.value[i], &one, sizeof one) == 0)
+            return x; /* 0-d: x * 1 has x's shape and values */
+    return ag_mul(x, gy);
+}
+
 ag_node *ag_rec_add(ag_node *a, ag_node *b)
 {
     if (!a) return b;

@@ -39,6 +39,9 @@ ag_node *ag_rec_reshape_to(ag_node *x, const ag_shape *shape);
 
 /* c x, for a constant c (x itself when c is 1) */
 ag_node *ag_rec_scale(ag_node *x, double c);
+/* x * gy for a cotangent gy, or x itself when gy is the root's seed, the
+ * shared 0-d constant 1 (the root's own op then records one node less) */
+ag_node *ag_rec_times(ag_node *x, ag_node *gy);
 /* a + b where NULL is zero: NULL when both are */
 ag_node *ag_rec_add(ag_node *a, ag_node *b);
 /* d * t where a NULL t is zero: NULL then (a tangent's share) */
