@@ -131,6 +131,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         double tangent[16] = {1.0};
         ag_jvp(g, 1, &seed, (const double *const[]){tangent});
     }
+    /* derivatives of derivatives: the gradient recorded, then its own
+     * gradient and a tangent through it (stale or failed nodes must be refused) */
+    ag_node *grad = NULL, *grad2 = NULL, *tangent_node = NULL;
+    if (seed && ag_grad(g, root, 1, &seed, &grad, take(&r) & 1) && ag_node_size(grad) <= 64) {
+        ag_grad(g, ag_sum(grad), 1, &seed, &grad2, true);
+        ag_jvp_nodes(g, 1, &seed, &grad, 1, &grad, &tangent_node);
+    }
     ag_graph_free(g);
     for (int i = 0; i < LEAVES; i++) ag_tensor_free(leaves[i]);
     return 0;

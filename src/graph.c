@@ -192,6 +192,7 @@ static bool node_buffers(ag_graph *g, ag_node *n)
     /* in[] past n_in is NULL; inputs[] holds the rest of a longer list */
     bool wants_grad = n->in[0]->grad || (n->in[1] && n->in[1]->grad) || (n->in[2] && n->in[2]->grad);
     for (uint32_t k = AG_INLINE_INPUTS; k < n->n_in && !wants_grad; k++) wants_grad = n->inputs[k]->grad != NULL;
+    wants_grad = wants_grad && n->kernels->vjp; /* an op without one (a comparison) passes none */
     if (wants_grad && 2 * size * sizeof(double) < AG_ARENA_LARGE_FROM) {
         /* a small node's value and gradient side by side: one allocation
          * (large ones each get their own, cache-line aligned) */

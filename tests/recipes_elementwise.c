@@ -32,6 +32,7 @@ UNARY_RECIPE(log1p, -0.5, 2.0, false)    /* x > -1 */
 UNARY_RECIPE(expm1, -2.0, 2.0, false)
 UNARY_RECIPE(softplus, 0.1, 8.0, true)   /* both signs, up to where e^-|x| is tiny */
 UNARY_RECIPE(gelu, -3.0, 3.0, false)     /* smooth everywhere */
+UNARY_RECIPE(normal_cdf, -3.0, 3.0, false)
 
 /* |x| >= 0.1 (the kink at 0) with slopes below 1, above 1 and negative */
 static bool leaky_relu_recipe(ag_graph *g, test_rng *r, op_case *c)
@@ -106,6 +107,7 @@ static const recipe_entry recipes[] = {
     {"softplus", softplus_recipe}, {"leaky_relu", leaky_relu_recipe},
     {"clamp", clamp_recipe},       {"maximum", maximum_recipe}, {"minimum", minimum_recipe},
     {"gelu", gelu_recipe},
+    {"normal_cdf", normal_cdf_recipe},
     {NULL, NULL},
 };
 

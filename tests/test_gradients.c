@@ -221,6 +221,16 @@ static double ref_gelu_d(double x, double p)
     return cdf + x * pdf;
 }
 
+/* Phi(x) = (1 + erf(x / sqrt 2)) / 2 (torch.special.ndtr), its derivative
+ * the density: Phi(NaN) = NaN, Phi(+-Inf) = 1, 0 with derivative 0 there */
+static double ref_normal_cdf(double x, double p) { (void)p; return 0.5 * (1.0 + erf(x / sqrt(2.0))); }
+static double ref_normal_pdf(double x, double p)
+{
+    (void)p;
+    return exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
+}
+static ag_node *normal_cdf_fn(ag_node *x, double p) { (void)p; return ag_normal_cdf(x); }
+
 static ag_node *sqrt_fn(ag_node *x, double p) { (void)p; return ag_sqrt(x); }
 static ag_node *abs_fn(ag_node *x, double p) { (void)p; return ag_abs(x); }
 static ag_node *sin_fn(ag_node *x, double p) { (void)p; return ag_sin(x); }
@@ -253,6 +263,7 @@ static const unary_ref unary_refs[] = {
     {"leaky_relu", leaky_relu_fn, ref_leaky_relu, ref_leaky_relu_d},
     {"clamp", clamp_fn, ref_clamp, ref_clamp_d},
     {"gelu", gelu_fn, ref_gelu, ref_gelu_d},
+    {"normal_cdf", normal_cdf_fn, ref_normal_cdf, ref_normal_pdf},
 };
 
 static void unary_special_case(const unary_ref *r, size_t n, double p)

@@ -295,6 +295,52 @@ START_TEST(grad_errors_name_the_argument)
 }
 END_TEST
 
+/* A recorded gradient is part of the graph: a replay (ag_graph_forward) on
+ * new parameter values recomputes it, f' at the new point. */
+START_TEST(a_recorded_gradient_replays_on_new_values)
+{
+    double xs[3] = {-1.3, 0.4, 2.2};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *grad;
+    ck_assert(ag_grad(g, x2_sin_x(x), 1, &x, &grad, true));
+    const double moved[3] = {0.7, -2.5, 1.1};
+    memcpy(ag_tensor_data(t), moved, sizeof moved);
+    ck_assert(ag_graph_forward(g));
+    for (int i = 0; i < 3; i++) {
+        double u = moved[i];
+        ck_assert_double_eq_tol(ag_node_value(grad)[i], 2 * u * sin(u) + u * u * cos(u), 1e-14);
+    }
+    ag_graph_free(g);
+}
+END_TEST
+
+/* Repeated Hessian-vector products on an unchanged graph record the
+ * gradient once: the graph does not grow after the first, and each product
+ * is f''(x) v for its own v. */
+START_TEST(repeated_hvps_record_the_gradient_once)
+{
+    const double xs[3] = {-1.3, 0.4, 2.2};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = x2_sin_x(x);
+    double hv[3];
+    ck_assert(ag_hvp(g, f, x, (double[]){1, 0, 0}, hv));
+    size_t size = ag_graph_size(g);
+    for (int e = 0; e < 3; e++) {
+        double v[3] = {0, 0, 0};
+        v[e] = 2.0;
+        ck_assert(ag_hvp(g, f, x, v, hv));
+        for (int i = 0; i < 3; i++)
+            ck_assert_double_eq_tol(hv[i], i == e ? 2.0 * second_derivative(xs[i]) : 0.0, 1e-13);
+    }
+    ck_assert_uint_eq(ag_graph_size(g), size);
+    ck_assert(!ag_hvp(g, f, x, NULL, hv));
+    ck_assert_graph_error(g, "ag_hvp: v is NULL");
+    ag_graph_free(g);
+}
+END_TEST
+
 /* ---- indexing, second order: Hessians worked by hand ------------------------ */
 
 /* Both Hessians of L in x (reverse over reverse, forward over reverse)
@@ -368,7 +414,7 @@ END_TEST
  * y = scatter_add(v, 0, [1, 1, 0], src) = [x0 + x2^2, x1 + x0 x2 + x0 x1, x2];
  * r = reshape(permute(stack([y, y * y], 1), [1, 0]), [6]) = [y0, y1, y2, y0^2, y1^2, y2^2];
  *   L = r[1] + r[5] = y1 + y2^2 = x1 + x0 x2 + x0 x1 + x2^2
- *   dL/dx = [x1 + x2, x0, x0 + 2 x2],  H = [[0 1 1], [1 0 0], [1 0 2]] */
+ *   dL/dx = [x1 + x2, 1 + x0, x0 + 2 x2],  H = [[0 1 1], [1 0 0], [1 0 2]] */
 START_TEST(scatter_add_stack_and_index_give_the_hessian_by_hand)
 {
     const double xs[3] = {0.5, -1.5, 2.0};
@@ -381,7 +427,7 @@ START_TEST(scatter_add_stack_and_index_give_the_hessian_by_hand)
     ag_node *r = ag_reshape(ag_permute(stacked, (int[]){1, 0}), 1, (int[]){6});
     ag_node *loss = ag_add(ag_index(r, 1), ag_index(r, 5)), *grad;
     ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
-    const double want_grad[3] = {xs[1] + xs[2], xs[0], xs[0] + 2 * xs[2]};
+    const double want_grad[3] = {xs[1] + xs[2], 1 + xs[0], xs[0] + 2 * xs[2]};
     for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
     assert_hessians(g, loss, x, (double[]){0, 1, 1, 1, 0, 0, 1, 0, 2}, 3);
     ag_graph_free(g);
@@ -403,6 +449,8 @@ Suite *higher_order_suite(void)
     tcase_add_test(forms, hessian_of_cross_entropy_is_diag_p_minus_p_p_transpose);
     tcase_add_test(forms, grad_without_create_graph_is_constant_and_leaves_gradients_alone);
     tcase_add_test(forms, grad_errors_name_the_argument);
+    tcase_add_test(forms, a_recorded_gradient_replays_on_new_values);
+    tcase_add_test(forms, repeated_hvps_record_the_gradient_once);
     suite_add_tcase(s, forms);
     TCase *indexing = tcase_create("indexing, second order");
     tcase_add_checked_fixture(indexing, NULL, free_kept_tensors);

@@ -294,6 +294,46 @@ START_TEST(maximum_names_shapes_that_do_not_broadcast)
 }
 END_TEST
 
+/* The comparisons against their definitions (IEEE: no relation holds with a
+ * NaN), broadcasting a row against a column, as torch.eq/gt/ge/lt/le give
+ * them as doubles. */
+START_TEST(comparisons_hold_or_not_and_never_with_nan)
+{
+    const double a[3] = {1.0, NAN, -INFINITY}, b[2] = {1.0, -2.0};
+    ag_node *x = ag_constant(g, 2, (int[]){3, 1}, a), *y = ag_constant(g, 1, (int[]){2}, b);
+    ag_node *(*const ops[5])(ag_node *, ag_node *) = {ag_eq, ag_gt, ag_ge, ag_lt, ag_le};
+    for (int op = 0; op < 5; op++) {
+        ag_node *c = ops[op](x, y);
+        ck_assert_int_eq(ag_node_dim(c, 0), 3);
+        ck_assert_int_eq(ag_node_dim(c, 1), 2);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++) {
+                double u = a[i], v = b[j];
+                bool holds[5] = {u == v, u > v, u >= v, u < v, u <= v};
+                ck_assert_double_eq(ag_node_value(c)[i * 2 + j], holds[op] ? 1.0 : 0.0);
+            }
+    }
+}
+END_TEST
+
+/* A comparison passes no gradient and no tangent: relu written as x * (x > 0)
+ * has the gradient (x > 0) alone, and the mask's node has no gradient. */
+START_TEST(comparisons_pass_no_gradient)
+{
+    ag_node *x = param(4, (double[]){-1.0, 2.0, 0.5, -3.0});
+    ag_node *mask = ag_gt(x, ag_scalar(g, 0.0)), *y = ag_sum(ag_mul(x, mask));
+    ck_assert_ptr_null(ag_node_grad(mask));
+    ck_assert(ag_backward(g, y));
+    const double want[4] = {0.0, 1.0, 1.0, 0.0};
+    for (int i = 0; i < 4; i++) ck_assert_double_eq(ag_node_grad(x)[i], want[i]);
+    ck_assert(ag_jvp(g, 1, &x, (const double *const[]){(double[]){1, 1, 1, 1}}));
+    ck_assert_ptr_null(ag_node_tangent(mask));
+    ck_assert_double_eq(ag_node_tangent(y)[0], 2.0); /* the mask's entries that are 1 */
+    ck_assert_ptr_null(ag_le(x, param(3, (double[]){1, 2, 3})));
+    ck_assert_graph_error(g, "ag_le: (4) <= (3): shapes do not broadcast");
+}
+END_TEST
+
 Suite *ops_elementwise_suite(void)
 {
     Suite *s = suite_create("ops elementwise");
@@ -311,6 +351,8 @@ Suite *ops_elementwise_suite(void)
     tcase_add_test(tc, maximum_and_minimum_propagate_nan);
     tcase_add_test(tc, gelu_by_the_normal_distribution);
     tcase_add_test(tc, maximum_names_shapes_that_do_not_broadcast);
+    tcase_add_test(tc, comparisons_hold_or_not_and_never_with_nan);
+    tcase_add_test(tc, comparisons_pass_no_gradient);
     suite_add_tcase(s, tc);
     return s;
 }

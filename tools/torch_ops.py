@@ -294,6 +294,7 @@ OPS = {
     # exact: max(x,0) + log1p(exp(-|x|)); F.softplus would return x for x > 20
     "softplus": _elementwise(lambda a: torch.logaddexp(a, torch.zeros_like(a))),
     "gelu": _elementwise(lambda a: torch.nn.functional.gelu(a, approximate="none")),
+    "normal_cdf": _elementwise(torch.special.ndtr),
     "pow": Op(lambda x, p, s: torch.pow(x[0], float(p["exponent"])), 1, ["exponent"]),
     "leaky_relu": Op(lambda x, p, s: torch.nn.functional.leaky_relu(x[0], negative_slope=float(p["slope"])),
                      1, ["slope"]),
@@ -455,6 +456,7 @@ def self_test():
     # gelu(1) = Phi(1) = (1 + erf(1/sqrt 2)) / 2; gelu(-1) = -(1 - Phi(1))
     phi1 = 0.5 * (1 + math.erf(1 / math.sqrt(2)))
     _close(torch_op("gelu", [_t([1.0, -1.0])], "", [2]), [phi1, -(1 - phi1)], "gelu")
+    _close(torch_op("normal_cdf", [_t([1.0, 0.0])], "", [2]), [phi1, 0.5], "normal_cdf")
     _, (g,) = _grad("clamp", [_t([-2.0, -1.0, 0.5, 1.0, 2.0])], "lo=-1, hi=1", [5])
     _close(g, [0.0, 1.0, 1.0, 1.0, 0.0], "clamp gradient (bounds included)")
     _close(torch_op("clamp", [_t([-3.0, 3.0])], "lo=-inf, hi=2", [2]), [-3.0, 2.0], "clamp open")

@@ -22,6 +22,7 @@
  * time with real = float; docs/adding-an-op.md, "Design notes", says how. */
 #include "broadcast.h"
 #include "params.h"
+#include "recorded.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -78,6 +79,10 @@ typedef struct binary_rule {
     real (*df_db)(real a, real b);
     binary_forward_loop forward_2d;
     binary_vjp_loop vjp_2d;
+    /* the derivatives as nodes (NULL: 1, the gradient passes), for the
+     * recorded vjp and jvp */
+    ag_node *(*da_nodes)(ag_node *out);
+    ag_node *(*db_nodes)(ag_node *out);
 } binary_rule;
 
 /* y[r,c] = f(a[r*a_rs + c*a_cs], b[...]) with the operand that does not move
@@ -166,7 +171,8 @@ typedef struct binary_rule {
         if (gb) opname##_db_grad_2d(v, a, b, gy, gb, v->b_rs, v->b_cs, r0, r1);              \
     }                                                                                      \
     static const binary_rule opname##_rule = {opname##_f, opname##_da, opname##_db,                \
-                                            opname##_f_forward_2d, opname##_vjp_2d};
+                                            opname##_f_forward_2d, opname##_vjp_2d,          \
+                                            opname##_da_nodes, opname##_db_nodes};
 
 static bool binary_shape(ag_node *out, char *why, size_t len)
 {
@@ -294,16 +300,47 @@ static void binary_jvp(ag_node *out)
     });
 }
 
+/* Recorded: ga = sum_to(gy * df/da, a's shape), and b's alike; ty = df/da ta +
+ * df/db tb, broadcast to y's shape (a NULL derivative node is 1). */
+static ag_node *times_derivative(ag_node *x, ag_node *derivative)
+{
+    return derivative ? ag_mul(x, derivative) : x;
+}
+
+static bool binary_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    const binary_rule *r = out->op->rule;
+    ag_node *(*const derivative[2])(ag_node *) = {r->da_nodes, r->db_nodes};
+    for (int k = 0; k < 2; k++) {
+        if (!ag_rec_takes_grad(out, k)) continue;
+        ag_node *d = derivative[k](out);
+        gx[k] = ag_rec_sum_to(times_derivative(gy, d), &out->in[k]->shape);
+    }
+    return !out->graph->failed;
+}
+
+static ag_node *binary_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    const binary_rule *r = out->op->rule;
+    ag_node *ty = NULL;
+    if (tx[0]) ty = times_derivative(tx[0], r->da_nodes(out));
+    if (tx[1]) ty = ag_rec_add(ty, times_derivative(tx[1], r->db_nodes(out)));
+    ty = ag_rec_expand_to(ty, &out->shape);
+    return out->graph->failed ? NULL : ty;
+}
+
 /* Each op's own forward and vjp take same-shape operands straight to its
  * loops (no call through the rule: on tiny tensors the call costs more than
  * the loop); broadcasts go through the shared code above. */
-#define BINARY_OP(opname, sym)                                                             \
+#define BINARY_FORWARD(opname)                                                             \
     static bool opname##_forward(ag_node *out, char *why, size_t len)                      \
     {                                                                                      \
         if (!same_shape(out)) return binary_forward(out, why, len);                        \
         AG_PARALLEL_RANGE(out->shape.size, 1, opname##_f_flat, out);                       \
         return true;                                                                       \
-    }                                                                                      \
+    }
+#define BINARY_OP(opname, sym)                                                             \
+    BINARY_FORWARD(opname)                                                                 \
     static void opname##_vjp(ag_node *out)                                                 \
     {                                                                                      \
         if (same_shape(out))                                                               \
@@ -314,10 +351,38 @@ static void binary_jvp(ag_node *out)
     const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,              \
                                   .shape = binary_shape, .kernels = {opname##_forward,      \
                                   opname##_vjp}, .jvp = binary_jvp,                  \
+                                  .vjp_nodes = binary_vjp_nodes,                           \
+                                  .jvp_nodes = binary_jvp_nodes, .rule = &opname##_rule};  \
+    ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record2(&ag_op_##opname, a, b, NULL); }
+
+/* A comparison: a forward only. With no vjp its node takes no gradient
+ * (ag_record gives it no gradient buffer) and with no jvp no tangent. */
+#define COMPARE_OP(opname, sym)                                                            \
+    BINARY_FORWARD(opname)                                                                 \
+    const ag_op ag_op_##opname = {.name = #opname, .arity = 2, .symbol = sym,              \
+                                  .shape = binary_shape, .kernels = {opname##_forward, NULL}, \
                                   .rule = &opname##_rule};                                 \
     ag_node *ag_##opname(ag_node *a, ag_node *b) { return ag_record2(&ag_op_##opname, a, b, NULL); }
 
 /* ==== unary ops ================================================================ */
+
+/* dy/dx as nodes, for the recorded vjp (gx = gy dy/dx) and jvp (ty = dy/dx tx) */
+typedef struct unary_rule {
+    ag_node *(*d_nodes)(ag_node *out);
+} unary_rule;
+
+static bool unary_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    const unary_rule *r = out->op->rule;
+    gx[0] = ag_mul(gy, r->d_nodes(out));
+    return gx[0] != NULL;
+}
+
+static ag_node *unary_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    const unary_rule *r = out->op->rule;
+    return ag_mul(r->d_nodes(out), tx[0]);
+}
 
 /* The typed parameters of an op without any: never read (its rules do not
  * mention P, and its node's params pointer is NULL). */
@@ -387,25 +452,38 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
         return DF_TINY;                                                                    \
     }
 
+/* dy/dx as nodes (the table's fourth column), for the recorded vjp and jvp */
+#define UNARY_NODES(opname, PT, D_NODES)                                                     \
+    static ag_node *opname##_d_nodes(ag_node *out)                                         \
+    {                                                                                      \
+        const PT *P = out->params;                                                         \
+        (void)P;                                                                           \
+        return D_NODES;                                                                    \
+    }                                                                                      \
+    static const unary_rule opname##_rule = {opname##_d_nodes};
+
 #define UNARY_DESCRIPTOR(opname, params_bytes, print, shape_rule)                            \
     const ag_op ag_op_##opname = {.name = #opname, .arity = 1, .params_size = params_bytes,    \
                                 .print_params = print, .shape = shape_rule,                \
                                 .kernels = {opname##_forward, opname##_vjp},              \
-                                .jvp = opname##_jvp};
+                                .jvp = opname##_jvp, .vjp_nodes = unary_vjp_nodes,         \
+                                .jvp_nodes = unary_jvp_nodes, .rule = &opname##_rule};
 
 /* a row of the table without parameters, with its public function ag_<name>(a) */
-#define UNARY_TINY(opname, F, DF, F_TINY, DF_TINY)                                           \
+#define UNARY_TINY(opname, F, DF, D_NODES, F_TINY, DF_TINY)                                  \
     UNARY_RULE(opname, no_params, F, DF, F_TINY, DF_TINY)                                    \
     UNARY_LOOPS(opname, no_params)                                                           \
+    UNARY_NODES(opname, no_params, D_NODES)                                                  \
     UNARY_DESCRIPTOR(opname, 0, NULL, unary_shape)                                           \
     ag_node *ag_##opname(ag_node *a) { return ag_record1(&ag_op_##opname, a, NULL); }
-#define UNARY(opname, F, DF) UNARY_TINY(opname, F, DF, F, DF)
+#define UNARY(opname, F, DF, D_NODES) UNARY_TINY(opname, F, DF, D_NODES, F, DF)
 
 /* a row with typed parameters PT: its shape rule checks them first
  * (opname##_check_params); the public function is written by hand below */
-#define UNARY_P(opname, PT, F, DF)                                                           \
+#define UNARY_P(opname, PT, F, DF, D_NODES)                                                  \
     UNARY_RULE(opname, PT, F, DF, F, DF)                                                     \
     UNARY_LOOPS(opname, PT)                                                                  \
+    UNARY_NODES(opname, PT, D_NODES)                                                         \
     static bool opname##_shape(ag_node *out, char *why, size_t len)                          \
     {                                                                                      \
         return opname##_check_params(out->params, why, len) && unary_shape(out, why, len);   \
@@ -413,16 +491,41 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
     UNARY_DESCRIPTOR(opname, sizeof(PT), opname##_print_params, opname##_shape)
 
 /* with one row for each rule, as binary ops */
-#define BINARY(opname, symbol, F, DF_DA, DF_DB)                                              \
+#define BINARY_RULE(opname, F, DF_DA, DF_DB, DA_NODES, DB_NODES)                             \
     static inline real opname##_f(real a, real b) { return F; }                              \
     static inline real opname##_da(real a, real b) { (void)a, (void)b; return DF_DA; }       \
     static inline real opname##_db(real a, real b) { (void)a, (void)b; return DF_DB; }       \
+    static ag_node *opname##_da_nodes(ag_node *out) { (void)out; return DA_NODES; }          \
+    static ag_node *opname##_db_nodes(ag_node *out) { (void)out; return DB_NODES; }
+#define BINARY(opname, symbol, F, DF_DA, DF_DB, DA_NODES, DB_NODES)                          \
+    BINARY_RULE(opname, F, DF_DA, DF_DB, DA_NODES, DB_NODES)                                 \
     BINARY_LOOPS(opname)                                                                     \
     BINARY_OP(opname, symbol)
+/* a comparison's derivatives are zero; the loops that would use them are
+ * stamped all the same (the 2-d view's forward shares them) */
+#define COMPARE(opname, symbol, F)                                                           \
+    BINARY_RULE(opname, F, 0.0, 0.0, NULL, NULL)                                             \
+    BINARY_LOOPS(opname)                                                                     \
+    COMPARE_OP(opname, symbol)
+
+/* the nodes of the "as nodes" column: the operands, the output, a constant */
+#define X (out->in[0])
+#define Y (out)
+#define A (out->in[0])
+#define B (out->in[1])
+#define K(c) ag_scalar(out->graph, (c))
+#define PASS NULL
 
 /* ==== the ops ==================================================================== */
 
 #include "elementwise_rules.h"
+
+#undef X
+#undef Y
+#undef A
+#undef B
+#undef K
+#undef PASS
 
 /* the public functions of the ops with parameters */
 ag_node *ag_pow(ag_node *a, double p) { return ag_record1(&ag_op_pow, a, &(ag_exponent_params){p}); }

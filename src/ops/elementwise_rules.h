@@ -2,10 +2,11 @@
  * scalar function and its derivatives, as micrograd or tinygrad state them.
  * Read this first to add an op (docs/adding-an-op.md walks through it).
  *
- *   UNARY(name, y = f(x), dy/dx)
- *   UNARY_P(name, params struct, y = f(x; P), dy/dx)
- *   UNARY_TINY(name, f, dy/dx, f for tiny tensors, dy/dx for tiny tensors)
- *   BINARY(name, symbol, f(a, b), df/da, df/db)
+ *   UNARY(name, y = f(x), dy/dx, dy/dx as nodes)
+ *   UNARY_P(name, params struct, y = f(x; P), dy/dx, dy/dx as nodes)
+ *   UNARY_TINY(name, f, dy/dx, dy/dx as nodes, f for tiny tensors, dy/dx for tiny tensors)
+ *   BINARY(name, symbol, f(a, b), df/da, df/db, df/da as nodes, df/db as nodes)
+ *   COMPARE(name, symbol, f(a, b))      1.0 or 0.0: no derivative, no gradient
  *
  * A unary rule is an expression in x (the input element) and, for the
  * derivative, y (the output element, f(x) already computed: exp's derivative
@@ -18,6 +19,15 @@
  * the same values in a second form for tiny tensors' straight code (relu's,
  * without a branch). A binary rule is an expression in a and b; symbol is
  * printed between the operand shapes in error messages (NULL: "and").
+ *
+ * The "as nodes" column is the same derivative recorded with ops, for the
+ * gradients ag_grad records (so they can be differentiated again): an
+ * expression in the nodes X and Y (a unary op's input and output) or A and
+ * B (a binary op's operands), K(c) a constant, and the public ops; PASS
+ * for a derivative of 1 (the gradient passes unchanged). It computes the
+ * numeric column's operations in the same order, so it gives the same
+ * numbers. A mask is a comparison (relu's 1 - le(x, 0)), so a replay
+ * recomputes it.
  *
  * elementwise.c includes this file once and stamps each row into the op:
  *   forward  y[k]   = f(x[k])                 y[k] = f(a[ia], b[ib])
@@ -114,6 +124,38 @@ static inline real min_share(real mine, real other)
     return mine == other ? 0.5 : mine > other ? 0.0 : 1.0;
 }
 
+/* ---- helpers of the "as nodes" column ------------------------------------------ */
+
+/* sign(x) = (x > 0) - (x < 0): 1, -1, 0 at +-0 and NaN, as sign_of */
+static ag_node *sign_nodes(ag_node *x)
+{
+    ag_node *zero = ag_scalar(x->graph, 0.0);
+    return ag_sub(ag_gt(x, zero), ag_lt(x, zero));
+}
+
+/* phi(x) = 0.3989.. e^((-0.5 x) x), normal_pdf's operations in its order */
+static ag_node *normal_pdf_nodes(ag_node *x)
+{
+    ag_graph *g = x->graph;
+    return ag_mul(ag_scalar(g, 0.39894228040143267794), ag_exp(ag_mul(ag_mul(ag_scalar(g, -0.5), x), x)));
+}
+
+/* p x^(p-1), and zeros for p = 0, as pow_slope */
+static ag_node *pow_slope_nodes(ag_node *x, double p)
+{
+    if (p == 0.0) return ag_rec_zeros(x->graph, &x->shape);
+    return ag_mul(ag_scalar(x->graph, p), ag_pow(x, p - 1.0));
+}
+
+/* max_share(mine, other) = 1 - (mine < other) - 0.5 (mine == other): 1, 0,
+ * one half on a tie, 1 with a NaN (no comparison holds); min_share(a, b) is
+ * max_share(b, a) with the tie alike */
+static ag_node *max_share_nodes(ag_node *mine, ag_node *other)
+{
+    ag_graph *g = mine->graph;
+    return ag_sub(ag_sub(ag_scalar(g, 1.0), ag_lt(mine, other)), ag_mul(ag_scalar(g, 0.5), ag_eq(mine, other)));
+}
+
 /* ---- the parameters of the UNARY_P ops ---------------------------------------- */
 
 static int pow_print_params(const ag_node *out, char *buf, size_t len)
@@ -159,36 +201,51 @@ static bool clamp_check_params(const ag_bounds_params *P, char *why, size_t len)
 
 /* ---- the table ----------------------------------------------------------------- */
 
-/*    name        y = f(x)                    dy/dx, given x and y */
-UNARY(neg,        -x,                         -1.0)
-UNARY(exp,        exp(x),                     y)
-UNARY(log,        log(x),                     1.0 / x)
-UNARY(tanh,       tanh(x),                    1.0 - y * y)
-UNARY(sigmoid,    sigmoid_of(x),              y * (1.0 - y))
-UNARY(sqrt,       sqrt(x),                    0.5 / y)
-UNARY(abs,        fabs(x),                    sign_of(x))
-UNARY(sin,        sin(x),                     cos(x))
-UNARY(cos,        cos(x),                     -sin(x))
-UNARY(log1p,      log1p(x),                   1.0 / (1.0 + x))
-UNARY(expm1,      expm1(x),                   exp(x))
-UNARY(softplus,   softplus_of(x),             sigmoid_of(x))
+/*    name        y = f(x)                    dy/dx, given x and y      dy/dx as nodes of X and Y */
+UNARY(neg,        -x,                         -1.0,                     K(-1.0))
+UNARY(exp,        exp(x),                     y,                        Y)
+UNARY(log,        log(x),                     1.0 / x,                  ag_div(K(1.0), X))
+UNARY(tanh,       tanh(x),                    1.0 - y * y,              ag_sub(K(1.0), ag_mul(Y, Y)))
+UNARY(sigmoid,    sigmoid_of(x),              y * (1.0 - y),            ag_mul(Y, ag_sub(K(1.0), Y)))
+UNARY(sqrt,       sqrt(x),                    0.5 / y,                  ag_div(K(0.5), Y))
+UNARY(abs,        fabs(x),                    sign_of(x),               sign_nodes(X))
+UNARY(sin,        sin(x),                     cos(x),                   ag_cos(X))
+UNARY(cos,        cos(x),                     -sin(x),                  ag_neg(ag_sin(X)))
+UNARY(log1p,      log1p(x),                   1.0 / (1.0 + x),          ag_div(K(1.0), ag_add(K(1.0), X)))
+UNARY(expm1,      expm1(x),                   exp(x),                   ag_exp(X))
+UNARY(softplus,   softplus_of(x),             sigmoid_of(x),            ag_sigmoid(X))
+UNARY(normal_cdf, normal_cdf(x),              normal_pdf(x),            normal_pdf_nodes(X))
 /* gelu (exact, PyTorch's default): NaN at -Inf (-Inf * 0), derivative NaN at +-Inf (Inf * 0) */
-UNARY(gelu,       x * normal_cdf(x),          normal_cdf(x) + x * normal_pdf(x))
+UNARY(gelu,       x * normal_cdf(x),          normal_cdf(x) + x * normal_pdf(x),
+                  ag_add(ag_normal_cdf(X), ag_mul(X, normal_pdf_nodes(X))))
 
-/*         name  y = f(x)                  dy/dx                     */
-UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0,
+/*         name  y = f(x)                  dy/dx                      dy/dx as nodes */
+UNARY_TINY(relu, relu_keeps(x) ? x : 0.0,  relu_keeps(x) ? 1.0 : 0.0, ag_sub(K(1.0), ag_le(X, K(0.0))),
            /* tiny: */ keep_or_zero(relu_keeps(x), x), keep_or_zero(relu_keeps(x), 1.0))
 
 /*      name        params              y = f(x; P)                    dy/dx             */
-UNARY_P(pow,        ag_exponent_params, pow(x, P->exponent),           pow_slope(x, P->exponent))
+UNARY_P(pow,        ag_exponent_params, pow(x, P->exponent),           pow_slope(x, P->exponent),
+                    pow_slope_nodes(X, P->exponent))
 /* PyTorch: x > 0 ? x : x * slope, and its backward x > 0 ? g : g * slope (slope at 0 and NaN) */
-UNARY_P(leaky_relu, ag_slope_params,    x > 0.0 ? x : x * P->slope,    x > 0.0 ? 1.0 : P->slope)
-UNARY_P(clamp,      ag_bounds_params,   clamp_of(x, P->lo, P->hi),     clamp_passes(x, P->lo, P->hi))
+UNARY_P(leaky_relu, ag_slope_params,    x > 0.0 ? x : x * P->slope,    x > 0.0 ? 1.0 : P->slope,
+                    ag_where(ag_gt(X, K(0.0)), K(1.0), K(P->slope)))
+UNARY_P(clamp,      ag_bounds_params,   clamp_of(x, P->lo, P->hi),     clamp_passes(x, P->lo, P->hi),
+                    ag_mul(ag_ge(X, K(P->lo)), ag_le(X, K(P->hi))))
 
-/*     name     symbol  f(a, b)           df/da            df/db           */
-BINARY(add,     "+",    a + b,            1.0,             1.0)
-BINARY(sub,     "-",    a - b,            1.0,             -1.0)
-BINARY(mul,     "*",    a * b,            b,               a)
-BINARY(div,     "/",    a / b,            1.0 / b,         -a / (b * b))
-BINARY(maximum, NULL,   larger_of(a, b),  max_share(a, b), max_share(b, a))
-BINARY(minimum, NULL,   smaller_of(a, b), min_share(a, b), min_share(b, a))
+/*     name     symbol  f(a, b)           df/da            df/db           as nodes of A and B */
+BINARY(add,     "+",    a + b,            1.0,             1.0,            PASS, PASS)
+BINARY(sub,     "-",    a - b,            1.0,             -1.0,           PASS, K(-1.0))
+BINARY(mul,     "*",    a * b,            b,               a,              B, A)
+BINARY(div,     "/",    a / b,            1.0 / b,         -a / (b * b),
+       ag_div(K(1.0), B), ag_div(ag_neg(A), ag_mul(B, B)))
+BINARY(maximum, NULL,   larger_of(a, b),  max_share(a, b), max_share(b, a),
+       max_share_nodes(A, B), max_share_nodes(B, A))
+BINARY(minimum, NULL,   smaller_of(a, b), min_share(a, b), min_share(b, a),
+       max_share_nodes(B, A), max_share_nodes(A, B))
+
+/*      name  symbol  f(a, b): 1.0 where it holds (never with a NaN), else 0.0 */
+COMPARE(eq,   "==",   a == b ? 1.0 : 0.0)
+COMPARE(gt,   ">",    a > b ? 1.0 : 0.0)
+COMPARE(ge,   ">=",   a >= b ? 1.0 : 0.0)
+COMPARE(lt,   "<",    a < b ? 1.0 : 0.0)
+COMPARE(le,   "<=",   a <= b ? 1.0 : 0.0)

@@ -12,7 +12,7 @@ const ag_op ag_op_constant = {.name = "constant"};
 extern const ag_op /* elementwise (elementwise_rules.h) */
     ag_op_add, ag_op_sub, ag_op_mul, ag_op_div, ag_op_maximum, ag_op_minimum, ag_op_neg, ag_op_exp,
     ag_op_log, ag_op_tanh, ag_op_relu, ag_op_pow, ag_op_sigmoid, ag_op_sqrt, ag_op_abs, ag_op_sin,
-    ag_op_cos, ag_op_log1p, ag_op_expm1, ag_op_softplus, ag_op_leaky_relu, ag_op_clamp, ag_op_gelu,
+    ag_op_cos, ag_op_log1p, ag_op_expm1, ag_op_softplus, ag_op_leaky_relu, ag_op_clamp, ag_op_gelu, ag_op_normal_cdf,
     /* selection and broadcasting (select.c, expand.c) */
     ag_op_where, ag_op_expand,
     /* products (linalg.c, linear.c) */
@@ -30,7 +30,7 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub, &ag_op_mul, &ag_op_div, &ag_op_maximum, &ag_op_minimum, &ag_op_neg,
     &ag_op_exp, &ag_op_log, &ag_op_tanh, &ag_op_relu, &ag_op_pow, &ag_op_sigmoid, &ag_op_sqrt,
     &ag_op_abs, &ag_op_sin, &ag_op_cos, &ag_op_log1p, &ag_op_expm1, &ag_op_softplus,
-    &ag_op_leaky_relu, &ag_op_clamp, &ag_op_gelu,
+    &ag_op_leaky_relu, &ag_op_clamp, &ag_op_gelu, &ag_op_normal_cdf,
     &ag_op_where, &ag_op_expand,
     &ag_op_matmul, &ag_op_linear,
     &ag_op_sum, &ag_op_mean, &ag_op_sum_axis, &ag_op_mean_axis, &ag_op_prod_axis, &ag_op_max,
@@ -40,3 +40,5 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add, &ag_op_concat, &ag_op_stack,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
+/* The comparisons (eq, gt, ge, lt, le) are ops too, but not in this list of
+ * differentiable ones: they pass no gradient (tests/test_ops_elementwise.c). */
