@@ -162,8 +162,7 @@ static bool softmax_xent_recipe(ag_graph *g, test_rng *r, op_case *c)
     ag_node *z = add_param(g, c, random_param(r, 2, (int[]){N, C}, -3.0, 3.0, false));
     ag_tensor *labels = ag_tensor_zeros(1, (int[]){N});
     for (int i = 0; i < N; i++) ag_tensor_data(labels)[i] = rng_int(r, 0, C - 1);
-    c->extra[c->n_extra++] = labels;
-    c->out = ag_softmax_xent(z, ag_input(g, labels));
+    c->out = ag_softmax_xent(z, add_extra(g, c, labels)); /* re-recorded: the kept labels */
     return c->out != NULL;
 }
 

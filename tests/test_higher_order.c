@@ -137,7 +137,8 @@ START_TEST(second_derivatives_match_central_differences)
         size_t size = ag_node_size(c.out);
         loss.w = malloc(size * sizeof *loss.w);
         for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
-        ag_gradcheck_result results[OP_CASE_MAX];
+        ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
+        for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
         bool pass = ag_gradgradcheck(op_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
         for (int p = 0; p < c.n_params; p++)
             ck_assert_msg(results[p].pass, "%s: operand %d: second derivative %zu: recorded %.12g, "
@@ -341,6 +342,161 @@ START_TEST(repeated_hvps_record_the_gradient_once)
 }
 END_TEST
 
+/* ---- matmul in each of its forms, linear with each bias, recorded ----------- */
+
+/* The case with operand k alone moving: its tangent given, the others'
+ * NULL (zero), so an op's jvp_nodes meets NULL tangents. A view of c: the
+ * tensors stay c's. */
+static op_case operand_alone(const op_case *c, int k)
+{
+    op_case one = *c;
+    one.n_params = 1;
+    one.params[0] = c->params[k];
+    one.param_nodes[0] = c->param_nodes[k];
+    return one;
+}
+
+/* Recorded vjp == fast vjp, recorded jvp == fast jvp with every operand
+ * moving and with each alone. */
+static void assert_recorded_case(ag_graph *g, op_case *c, test_rng *r, const char *what)
+{
+    assert_recorded_vjp(g, c, r, what);
+    assert_recorded_jvp(g, c, r, what);
+    for (int k = 0; k < c->n_params; k++) {
+        op_case one = operand_alone(c, k);
+        assert_recorded_jvp(g, &one, r, what);
+    }
+}
+
+static const char *const matmul_form_names[MATMUL_FORMS] = {
+    "matrices", "large matrices", "row vector", "column vector", "dot",
+    "batched",  "batched vector", "batched large"};
+
+/* _i is the form (recipes_matmul.c): [M,K] @ [K,N] small and large, [K] @
+ * [K,N], [M,K] @ [K], [K] @ [K], batches broadcasting, a vector against a
+ * batch, a batch of large matrices. */
+START_TEST(matmul_form_recorded_vjp_and_jvp_match_the_fast_ones)
+{
+    test_rng r = {0x3a7b0000u + (uint64_t)_i};
+    for (int trial = 0; trial < TRIALS_PER_OP; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        ck_assert_msg(matmul_form_case(g, &r, &c, _i), "%s: %s", matmul_form_names[_i], ag_graph_error(g));
+        char what[64];
+        snprintf(what, sizeof what, "matmul (%s)", matmul_form_names[_i]);
+        assert_recorded_case(g, &c, &r, what);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+/* <w, matmul(params)> in one form, re-recorded from the random state that
+ * first drew it (op_loss_build's, with matmul_form_case for the recipe). */
+typedef struct form_loss {
+    int form;
+    test_rng start;
+    op_case *c;
+    double *w;
+} form_loss;
+
+static ag_node *form_loss_build(ag_graph *g, void *user)
+{
+    form_loss *l = user;
+    test_rng r = l->start;
+    l->c->n_params = l->c->n_extra = 0;
+    l->c->rerecord = true;
+    if (!matmul_form_case(g, &r, l->c, l->form)) return NULL;
+    ag_node *out = l->c->out;
+    int dims[4];
+    for (int d = 0; d < ag_node_ndim(out); d++) dims[d] = ag_node_dim(out, d);
+    return ag_sum(ag_mul(out, ag_constant(g, ag_node_ndim(out), dims, l->w)));
+}
+
+/* Each form's second derivatives (the recorded gradient differentiated
+ * again: d^2 <w, A @ B> / dA dB is w's entries placed, d^2 / dA^2 = 0)
+ * against central differences of the plain gradient. _i is the form. */
+START_TEST(matmul_form_second_derivatives_match_central_differences)
+{
+    test_rng r = {0x3a7c0000u + (uint64_t)_i};
+    for (int trial = 0; trial < 2; trial++) {
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        form_loss loss = {.form = _i, .start = r, .c = &c};
+        ck_assert_msg(matmul_form_case(g, &r, &c, _i), "%s: %s", matmul_form_names[_i], ag_graph_error(g));
+        size_t size = ag_node_size(c.out);
+        loss.w = malloc(size * sizeof *loss.w);
+        for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
+        ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
+        for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
+        bool pass = ag_gradgradcheck(form_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
+        for (int p = 0; p < c.n_params; p++)
+            ck_assert_msg(results[p].pass, "matmul (%s): operand %d: second derivative %zu: recorded %.12g, "
+                          "central difference %.12g", matmul_form_names[_i], p, results[p].worst,
+                          results[p].worst_analytic, results[p].worst_numeric);
+        ck_assert_msg(pass, "matmul (%s): %s", matmul_form_names[_i], ag_last_error());
+        free(loss.w);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+/* linear [M,K] @ [K,N] + bias for each of the bias's layouts (linear.c);
+ * _i picks the layout, M, K, N are drawn (1 included: a row or column of
+ * one makes a row bias flat, and so on). */
+START_TEST(linear_bias_recorded_vjp_and_jvp_match_the_fast_ones)
+{
+    static const char *const layouts[] = {"[M,N]", "[N]", "[1,N]", "[M,1]", "[]", "[1]", "[1,1]"};
+    test_rng r = {0x11ea0000u + (uint64_t)_i};
+    for (int trial = 0; trial < TRIALS_PER_OP; trial++) {
+        bool large = trial % 3 == 2; /* over the small-product limit: ag_gemm */
+        int M = large ? rng_int(&r, 9, 12) : rng_int(&r, 1, 4), K = large ? 8 : rng_int(&r, 1, 5);
+        int N = large ? rng_int(&r, 9, 12) : rng_int(&r, 1, 4);
+        int nd[] = {2, 1, 2, 2, 0, 1, 2}, dims[][2] = {{M, N}, {N, 0}, {1, N}, {M, 1}, {0, 0}, {1, 0}, {1, 1}};
+        ag_graph *g = ag_graph_new();
+        op_case c = {0};
+        ag_node *a = add_param(g, &c, random_param(&r, 2, (int[]){M, K}, -2.0, 2.0, false));
+        ag_node *b = add_param(g, &c, random_param(&r, 2, (int[]){K, N}, -2.0, 2.0, false));
+        ag_node *bias = add_param(g, &c, random_param(&r, nd[_i], dims[_i], -2.0, 2.0, false));
+        c.out = ag_linear(a, b, bias);
+        ck_assert_msg(c.out != NULL, "%s", ag_graph_error(g));
+        char what[64];
+        snprintf(what, sizeof what, "linear (bias %s, M %d, N %d)", layouts[_i], M, N);
+        assert_recorded_case(g, &c, &r, what);
+        op_case_free(&c);
+        ag_graph_free(g);
+    }
+}
+END_TEST
+
+/* L = sum((A x) * (A x)) / 2 = |A x|^2 / 2 for a constant A [3,2] and a
+ * parameter vector x [2] (matmul's [M,K] @ [K] form): dL/dx = A^T A x and
+ * the Hessian is A^T A, whatever x. By hand, for A = [[1,2],[0,-1],[3,1]]:
+ *   A^T A = [[1+0+9, 2+0+3], [2+0+3, 4+1+1]] = [[10,5],[5,6]]
+ *   at x = (0.7, -1.1): A^T A x = (7 - 5.5, 3.5 - 6.6) = (1.5, -3.1) */
+START_TEST(hessian_of_half_squared_norm_of_a_x_is_a_transpose_a)
+{
+    const double A[6] = {1, 2, 0, -1, 3, 1}, xs[2] = {0.7, -1.1};
+    const double want_h[4] = {10, 5, 5, 6}, want_g[2] = {1.5, -3.1};
+    ag_tensor *t = kept_tensor_from(1, (int[]){2}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *ax = ag_matmul(ag_constant(g, 2, (int[]){3, 2}, A), x);
+    ag_node *loss = ag_mul(ag_sum(ag_mul(ax, ax)), ag_scalar(g, 0.5)), *grad;
+    ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
+    for (int i = 0; i < 2; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_g[i], 1e-14);
+    ag_tensor *H = ag_hessian(g, loss, x), *Hf = ag_hessian_fwd(g, loss, x);
+    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
+    for (int i = 0; i < 4; i++) {
+        ck_assert_double_eq_tol(ag_tensor_data(H)[i], want_h[i], 1e-14);
+        ck_assert_double_eq_tol(ag_tensor_data(Hf)[i], want_h[i], 1e-14);
+    }
+    ag_tensor_free(H);
+    ag_tensor_free(Hf);
+    ag_graph_free(g);
+}
+END_TEST
+
 /* ---- indexing, second order: Hessians worked by hand ------------------------ */
 
 /* Both Hessians of L in x (reverse over reverse, forward over reverse)
@@ -451,7 +607,13 @@ Suite *higher_order_suite(void)
     tcase_add_test(forms, grad_errors_name_the_argument);
     tcase_add_test(forms, a_recorded_gradient_replays_on_new_values);
     tcase_add_test(forms, repeated_hvps_record_the_gradient_once);
+    tcase_add_test(forms, hessian_of_half_squared_norm_of_a_x_is_a_transpose_a);
     suite_add_tcase(s, forms);
+    TCase *matmul = tcase_create("matmul forms, recorded");
+    tcase_add_loop_test(matmul, matmul_form_recorded_vjp_and_jvp_match_the_fast_ones, 0, MATMUL_FORMS);
+    tcase_add_loop_test(matmul, matmul_form_second_derivatives_match_central_differences, 0, MATMUL_FORMS);
+    tcase_add_loop_test(matmul, linear_bias_recorded_vjp_and_jvp_match_the_fast_ones, 0, 7);
+    suite_add_tcase(s, matmul);
     TCase *indexing = tcase_create("indexing, second order");
     tcase_add_checked_fixture(indexing, NULL, free_kept_tensors);
     tcase_add_test(indexing, gather_counts_a_repeated_index_twice_in_the_hessian);

@@ -11,8 +11,10 @@
  *   forward  C = A @ B for each batch matrix
  *   vjp      dA += dC @ B^T,  dB += A^T @ dC  (summed over the batch
  *            matrices a broadcast operand served)
- *   jvp      tC  = tA @ B + A @ tB                                          */
+ *   jvp      tC  = tA @ B + A @ tB
+ *   recorded (vjp_nodes, jvp_nodes: the same, as nodes) at the end        */
 #include "product.h"
+#include "recorded.h"
 
 #include <stdio.h>
 
@@ -82,8 +84,95 @@ static bool matmul_forward(ag_node *out, char *why, size_t len)
 static void matmul_vjp(ag_node *out) { ag_product_vjp(out, NULL); }
 static void matmul_jvp(ag_node *out) { ag_product_jvp(out, NULL); }
 
+/* ---- recorded derivatives (vjp_nodes, jvp_nodes) ------------------------------
+ * The vjp and jvp above recorded with the public ops, so that they can be
+ * differentiated again. A 1-d operand is first made the matrix matmul reads
+ * it as (A: [K] -> a row [1,K]; B: [K] -> a column [K,1]) and dC [..] the
+ * product of those ([..., M, N], a dropped M or N put back as 1); then for
+ * every form
+ *   dA = sum_to(dC @ B^T, A's shape),   dB = sum_to(A^T @ dC, B's shape)
+ * where ^T swaps the last two dimensions and sum_to sums a broadcast
+ * operand's share over the batch dims it served (ag_rec_sum_to: summed
+ * away where the operand lacks them, kept as 1 where it has size 1), and a
+ * 1-d operand's share is reshaped back to [K]. Two matrices record neither
+ * reshape nor sum: dA = dC @ B^T, dB = A^T @ dC. For instance
+ *   [K] @ [B,K,N] -> [B,N]:  dC -> [B,1,N];
+ *     dA = sum over B of ([B,1,N] @ [B,N,K] -> [B,1,K]) -> [1,K] -> [K]
+ *     dB = [K,1] @ [B,1,N] -> [B,K,N]  (the outer product A dC_b per batch)
+ *   [K] @ [K] -> []:  dC -> [1,1];  dA = [1,1] @ [1,K] -> [K] (dC B),
+ *     dB = [K,1] @ [1,1] -> [K] (dC A)
+ * The tangent needs none of this: matmul's own rules give each term the
+ * result's shape, tC = tA @ B + A @ tB (a NULL tangent's term left out). */
+
+/* x [..., R, C] -> [..., C, R] (x 2-d or more) */
+static ag_node *swap_last_two(ag_node *x)
+{
+    if (!x) return NULL;
+    int n = x->shape.ndim;
+    if (n == 2) return ag_transpose(x);
+    int perm[AG_MAX_DIMS];
+    for (int d = 0; d < n; d++) perm[d] = d;
+    perm[n - 2] = n - 1, perm[n - 1] = n - 2;
+    return ag_permute(x, perm);
+}
+
+/* The shape matmul reads operand s as: [K] is [1,K] on the left and [K,1]
+ * on the right; a matrix or batch is read as it is. */
+static ag_shape as_matrix(const ag_shape *s, bool left)
+{
+    if (s->ndim != 1) return *s;
+    int K = s->dims[0];
+    return (ag_shape){.ndim = 2, .dims = {left ? 1 : K, left ? K : 1, 1, 1}, .size = s->size};
+}
+
+/* out's shape as the product of as_matrix(A) and as_matrix(B): M = 1 put
+ * back before N where A is a vector, N = 1 appended where B is one
+ * ([..., N] -> [..., 1, N]; [..., M] -> [..., M, 1]; [] -> [1,1]). */
+static ag_shape result_as_matrix(const ag_node *out)
+{
+    ag_shape s = out->shape;
+    bool a_vector = out->in[0]->shape.ndim == 1, b_vector = out->in[1]->shape.ndim == 1;
+    if (a_vector) { /* insert M = 1 before N, or at the end when B is a vector too */
+        int at = b_vector ? s.ndim : s.ndim - 1;
+        for (int d = s.ndim; d > at; d--) s.dims[d] = s.dims[d - 1];
+        s.dims[at] = 1;
+        s.ndim++;
+    }
+    if (b_vector) s.dims[s.ndim++] = 1;
+    return s;
+}
+
+bool ag_product_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    ag_node *a = out->in[0], *b = out->in[1];
+    ag_shape sa = as_matrix(&a->shape, true), sb = as_matrix(&b->shape, false);
+    ag_shape sc = result_as_matrix(out);
+    ag_node *gc = ag_rec_reshape_to(gy, &sc); /* dC [..., M, N] */
+    if (ag_rec_takes_grad(out, 0)) { /* dA = sum_to(dC @ B^T) [.., M, K] -> A's shape */
+        ag_node *b_t = swap_last_two(ag_rec_reshape_to(b, &sb));
+        gx[0] = ag_rec_reshape_to(ag_rec_sum_to(ag_matmul(gc, b_t), &sa), &a->shape);
+        if (!gx[0]) return false;
+    }
+    if (ag_rec_takes_grad(out, 1)) { /* dB = sum_to(A^T @ dC) [.., K, N] -> B's shape */
+        ag_node *a_t = swap_last_two(ag_rec_reshape_to(a, &sa));
+        gx[1] = ag_rec_reshape_to(ag_rec_sum_to(ag_matmul(a_t, gc), &sb), &b->shape);
+        if (!gx[1]) return false;
+    }
+    return !out->graph->failed;
+}
+
+ag_node *ag_product_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    ag_node *a = out->in[0], *b = out->in[1];
+    ag_node *ta_b = tx[0] ? ag_matmul(tx[0], b) : NULL; /* tA @ B */
+    ag_node *a_tb = tx[1] ? ag_matmul(a, tx[1]) : NULL; /* A @ tB */
+    ag_node *t = ag_rec_add(ta_b, a_tb);
+    return out->graph->failed ? NULL : t;
+}
+
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
                             .shape = matmul_shape, .specialize = ag_product_specialize,
-                            .kernels = {matmul_forward, matmul_vjp}, .jvp = matmul_jvp};
+                            .kernels = {matmul_forward, matmul_vjp}, .jvp = matmul_jvp,
+                            .vjp_nodes = ag_product_vjp_nodes, .jvp_nodes = ag_product_jvp_nodes};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }

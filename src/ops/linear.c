@@ -10,8 +10,16 @@
  *   column  [M,1]            rs 1, cs 0   dc[i]   += sum_j dY[i,j]
  *   scalar  [], [1], [1,1]   rs 0, cs 0   dc      += sum dY
  *   vjp  dA += dY @ B^T, dB += A^T @ dY
- *   jvp  tY = tA @ B + A @ tB + broadcast(tc)                             */
+ *   jvp  tY = tA @ B + A @ tB + broadcast(tc)
+ * Every bias layout above is NumPy's broadcast of c to [M,N] (a row [N] or
+ * [1,N], a column [M,1], one value), so the recorded forms (vjp_nodes,
+ * jvp_nodes) read it as ag_add would:
+ *   dA = dY @ B^T, dB = A^T @ dY (matmul's, ag_product_vjp_nodes),
+ *   dc = sum_to(dY, c's shape)   (summed over the dims c is repeated along),
+ *   tY = tA @ B + A @ tB + tc    (tc broadcast by ag_add, or expanded to
+ *                                 [M,N] when only the bias moves)        */
 #include "product.h"
+#include "recorded.h"
 
 #include <stdio.h>
 
@@ -76,9 +84,27 @@ static void linear_jvp(ag_node *out)
     ag_product_jvp(out, &v);
 }
 
+static bool linear_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_product_vjp_nodes(out, gy, gx)) return false; /* dA, dB */
+    if (!ag_rec_takes_grad(out, 2)) return true;
+    gx[2] = ag_rec_sum_to(gy, &out->in[2]->shape); /* dc = dY [M,N] summed to c's shape */
+    return gx[2] != NULL;
+}
+
+static ag_node *linear_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    ag_node *product = tx[0] || tx[1] ? ag_product_jvp_nodes(out, tx) : NULL; /* tA @ B + A @ tB */
+    ag_node *t = !tx[2] ? product                                /* the bias stays */
+                 : product ? ag_add(product, tx[2])              /* + tc, broadcast */
+                 : ag_rec_expand_to(tx[2], &out->shape);         /* tc alone, [M,N] */
+    return out->graph->failed ? NULL : t;
+}
+
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .specialize = ag_product_specialize,
-                            .kernels = {linear_forward, linear_vjp}, .jvp = linear_jvp};
+                            .kernels = {linear_forward, linear_vjp}, .jvp = linear_jvp,
+                            .vjp_nodes = linear_vjp_nodes, .jvp_nodes = linear_jvp_nodes};
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
 {

@@ -97,6 +97,13 @@ void ag_product_forward(const ag_node *out, const bias_view *bias);
 void ag_product_vjp(const ag_node *out, const bias_view *bias);
 void ag_product_jvp(const ag_node *out, const bias_view *bias);
 
+/* The same vjp and jvp recorded as nodes (linalg.c; see there for the
+ * forms): gx[0] = dA, gx[1] = dB (for the inputs that take a gradient) and
+ * tA @ B + A @ tB, of in[0] and in[1] alone; linear adds its bias's share.
+ * matmul's vjp_nodes and jvp_nodes. */
+bool ag_product_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx);
+ag_node *ag_product_jvp_nodes(ag_node *out, ag_node *const *tx);
+
 /* Step 2 of recording (the ops' .specialize), for matmul and linear alike:
  * a matrix A [M,K] times a vector x ([K,1], or [K] for matmul) with
  * 1 <= K <= 4 and a small product, plus (linear) a bias of M values read
