@@ -497,23 +497,156 @@ START_TEST(hessian_of_half_squared_norm_of_a_x_is_a_transpose_a)
 }
 END_TEST
 
-/* ---- indexing, second order: Hessians worked by hand ------------------------ */
+/* ---- reductions, closed forms ------------------------------------------------
+ * Hessians of reductions and losses, derived by hand in each test's comment,
+ * by both nestings (ag_hessian: reverse over reverse; ag_hessian_fwd:
+ * forward over reverse) of the ops' recorded gradients. */
 
-/* Both Hessians of L in x (reverse over reverse, forward over reverse)
- * against want [n, n]. */
-static void assert_hessians(ag_graph *g, ag_node *loss, ag_node *x, const double *want, int n)
+/* |H - want| <= tol elementwise for both Hessians of an n-element wrt */
+static void assert_hessians(ag_graph *g, ag_node *root, ag_node *wrt, const double *want, int n,
+                            double tol)
 {
-    ag_tensor *H = ag_hessian(g, loss, x), *Hf = ag_hessian_fwd(g, loss, x);
+    ag_tensor *H = ag_hessian(g, root, wrt), *Hf = ag_hessian_fwd(g, root, wrt);
     ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
     for (int i = 0; i < n * n; i++) {
-        ck_assert_msg(fabs(ag_tensor_data(H)[i] - want[i]) <= 1e-12, "H[%d][%d] = %.17g, by hand %g",
+        ck_assert_msg(fabs(ag_tensor_data(H)[i] - want[i]) <= tol, "H[%d, %d] = %.17g, closed form %.17g",
                       i / n, i % n, ag_tensor_data(H)[i], want[i]);
-        ck_assert_msg(fabs(ag_tensor_data(Hf)[i] - want[i]) <= 1e-12, "H_fwd[%d][%d] = %.17g, by hand %g",
+        ck_assert_msg(fabs(ag_tensor_data(Hf)[i] - want[i]) <= tol, "H (fwd) [%d, %d] = %.17g, closed form %.17g",
                       i / n, i % n, ag_tensor_data(Hf)[i], want[i]);
     }
     ag_tensor_free(H);
     ag_tensor_free(Hf);
 }
+
+/* f(x) = sum_j logsumexp_a x[a, j] over the columns of x [3,2] (axis 0).
+ * d f / d x[a, j] = p[a, j] = exp(x[a, j]) / sum_b exp(x[b, j]) (the
+ * column's softmax), and d p[a, j] / d x[b, k] = [j == k] (p[a, j] [a == b]
+ * - p[a, j] p[b, j]): per column diag(p) - p p^T, and 0 across columns. */
+START_TEST(hessian_of_logsumexp_is_diag_p_minus_p_p_transpose_per_slice)
+{
+    const double xs[6] = {0.3, -1.0, 1.7, 0.2, -0.4, 2.5}; /* x[a, j] = xs[2a + j] */
+    ag_tensor *t = kept_tensor_from(2, (int[]){3, 2}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = ag_sum(ag_logsumexp_axis(x, 0));
+    double p[6], want[36];
+    for (int j = 0; j < 2; j++) {
+        double s = 0.0;
+        for (int a = 0; a < 3; a++) s += exp(xs[2 * a + j]);
+        for (int a = 0; a < 3; a++) p[2 * a + j] = exp(xs[2 * a + j]) / s;
+    }
+    for (int u = 0; u < 6; u++)
+        for (int v = 0; v < 6; v++) { /* u = (a, j), v = (b, k) */
+            bool same_column = u % 2 == v % 2;
+            want[u * 6 + v] = same_column ? (u == v ? p[u] : 0.0) - p[u] * p[v] : 0.0;
+        }
+    assert_hessians(g, f, x, want, 6, 1e-15);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* J = mse(a, b) = (1/n) sum_i (a_i - b_i)^2 for n = 4: dJ/da = 2 (a - b) / n,
+ * so d2J/da2 = 2/n I, d2J/db2 = 2/n I and d2J/da db = -2/n I; the mixed
+ * block from the recorded gradient in a differentiated in b: d/db <dJ/da,
+ * v> = -2/n v. */
+START_TEST(hessian_of_mse_is_two_over_n_times_identity)
+{
+    const double as[4] = {0.5, -1.0, 2.0, 0.25}, bs[4] = {1.5, 0.0, -0.5, 0.25}, vs[4] = {1, -2, 0.5, 3};
+    ag_tensor *ta = kept_tensor_from(2, (int[]){2, 2}, as, true), *tb = kept_tensor_from(2, (int[]){2, 2}, bs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *a = ag_param(g, ta), *b = ag_param(g, tb), *J = ag_mse(a, b);
+    double want[16];
+    for (int i = 0; i < 16; i++) want[i] = i / 4 == i % 4 ? 2.0 / 4.0 : 0.0;
+    assert_hessians(g, J, a, want, 4, 1e-15);
+    assert_hessians(g, J, b, want, 4, 1e-15);
+    ag_node *grads[2], *mixed, *v = ag_constant(g, 2, (int[]){2, 2}, vs);
+    ck_assert(ag_grad(g, J, 2, (ag_node *[]){a, b}, grads, true));
+    for (int i = 0; i < 4; i++) {
+        ck_assert_double_eq_tol(ag_node_value(grads[0])[i], 2.0 * (as[i] - bs[i]) / 4.0, 1e-15);
+        ck_assert_double_eq_tol(ag_node_value(grads[1])[i], -2.0 * (as[i] - bs[i]) / 4.0, 1e-15);
+    }
+    ck_assert(ag_grad(g, ag_sum(ag_mul(grads[0], v)), 1, &b, &mixed, true));
+    for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(ag_node_value(mixed)[i], -2.0 / 4.0 * vs[i], 1e-15);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* J = (1/N) sum_n -log p[n, y_n] for logits z [N,C] = [3,4]: dJ/dz[n, c] =
+ * (p[n, c] - [c == y_n]) / N and d2J/dz[n, c] dz[m, d] = [n == m] (p[n, c]
+ * [c == d] - p[n, c] p[n, d]) / N: block diagonal, whatever the labels. */
+START_TEST(hessian_of_batched_cross_entropy_is_block_diagonal)
+{
+    enum { N = 3, C = 4 };
+    const double zs[N * C] = {0.3, -1.2, 2.0, 0.1, 1.0, 1.0, -0.5, 0.0, -2.0, 0.7, 0.4, 1.9};
+    ag_tensor *t = kept_tensor_from(2, (int[]){N, C}, zs, true);
+    ag_tensor *labels = kept_tensor_from(1, (int[]){N}, (double[]){2, 0, 3}, false);
+    ag_graph *g = ag_graph_new();
+    ag_node *z = ag_param(g, t), *J = ag_softmax_xent(z, ag_input(g, labels));
+    double p[N * C], want[N * C * N * C];
+    for (int n = 0; n < N; n++) {
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += exp(zs[n * C + c]);
+        for (int c = 0; c < C; c++) p[n * C + c] = exp(zs[n * C + c]) / s;
+    }
+    for (int u = 0; u < N * C; u++)
+        for (int v = 0; v < N * C; v++) { /* u = (n, c), v = (m, d) */
+            bool same_row = u / C == v / C;
+            want[u * N * C + v] = same_row ? ((u == v ? p[u] : 0.0) - p[u] * p[v]) / N : 0.0;
+        }
+    assert_hessians(g, J, z, want, N * C, 1e-15);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* y_r = prod_a x[r, a] along axis 1 of x [2,3]: d2y_r / dx[r, a] dx[r, b] =
+ * prod_{c != a, b} x[r, c] for a != b, 0 for a == b (y is linear in each
+ * element). At row 0 = [0, 0, 2] (two zeros) that is 2 for (0, 1) and 0
+ * elsewhere, which y / x_a forms (0 / 0) cannot give; row 1 = [0, 3, 2]
+ * gives (0,1) = 2, (0,2) = 3, (1,2) = 0. Different rows: 0. */
+START_TEST(hessian_of_prod_is_exact_at_zeros)
+{
+    const double xs[6] = {0, 0, 2, 0, 3, 2};
+    ag_tensor *t = kept_tensor_from(2, (int[]){2, 3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = ag_sum(ag_prod_axis(x, 1));
+    double want[36] = {0};
+    for (int r = 0; r < 2; r++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                if (a != b) want[(3 * r + a) * 6 + 3 * r + b] = xs[3 * r + 3 - a - b]; /* c: the third */
+    ck_assert_double_eq(want[0 * 6 + 1], 2.0); /* the table above, row 0 */
+    ck_assert_double_eq(want[3 * 6 + 5], 3.0); /* row 1, (0, 2) */
+    assert_hessians(g, f, x, want, 6, 0.0);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* torch.amax's backward shares the gradient evenly over ties and gives a
+ * slice holding a NaN NaN everywhere (gy / 0 * 0): for max_axis along 1 of
+ * [[2, 2, -1], [1, NaN, 3]], d sum / dx = [[1/2, 1/2, 0], [NaN, NaN, NaN]];
+ * the recorded gradient says the same, and (the mask piecewise constant)
+ * the gradient of <gradient, v> is 0 on the finite row. */
+START_TEST(recorded_max_shares_ties_and_spreads_nan_as_torch_amax)
+{
+    const double xs[6] = {2, 2, -1, 1, NAN, 3}, vs[6] = {1, 2, 3, 4, 5, 6};
+    ag_tensor *t = kept_tensor_from(2, (int[]){2, 3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = ag_sum(ag_max_axis(x, 1)), *grad, *second;
+    ck_assert(ag_grad(g, f, 1, &x, &grad, true));
+    const double *gv = ag_node_value(grad);
+    ck_assert_double_eq(gv[0], 0.5);
+    ck_assert_double_eq(gv[1], 0.5);
+    ck_assert_double_eq(gv[2], 0.0);
+    for (int i = 3; i < 6; i++) ck_assert_msg(isnan(gv[i]), "element %d: %g, not NaN", i, gv[i]);
+    ag_node *v = ag_constant(g, 2, (int[]){2, 3}, vs);
+    ck_assert(ag_grad(g, ag_sum(ag_mul(grad, v)), 1, &x, &second, true));
+    for (int i = 0; i < 3; i++) ck_assert_double_eq(ag_node_value(second)[i], 0.0);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* ---- indexing, second order: Hessians worked by hand ------------------------
+ * Both nestings (assert_hessians) against the hand-worked Hessian, and the
+ * recorded gradient against the hand-worked gradient. */
 
 /* g = gather(x, 0, idx) with idx = [0, 2, 0]: g = [x0, x2, x0], so
  *   L = sum(g * g) = 2 x0^2 + x2^2,  dL/dx = [4 x0, 0, 2 x2],  H = diag(4, 0, 2)
@@ -531,7 +664,7 @@ START_TEST(gather_counts_a_repeated_index_twice_in_the_hessian)
     ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
     const double want_grad[3] = {4 * xs[0], 0.0, 2 * xs[2]};
     for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
-    assert_hessians(g, loss, x, (double[]){4, 0, 0, 0, 0, 0, 0, 0, 2}, 3);
+    assert_hessians(g, loss, x, (double[]){4, 0, 0, 0, 0, 0, 0, 0, 2}, 3, 1e-12);
 
     memcpy(ag_tensor_data(idx), (double[]){1, 1, 2}, sizeof xs);
     ck_assert_msg(ag_graph_forward(g), "%s", ag_graph_error(g));
@@ -560,7 +693,7 @@ START_TEST(slice_concat_and_index_select_pair_elements_off_the_diagonal)
     ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
     const double want_grad[4] = {2 * xs[1], 2 * xs[0] + 2 * xs[3], 2 * xs[3], 2 * xs[1] + 2 * xs[2]};
     for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
-    assert_hessians(g, loss, x, (double[]){0, 2, 0, 0, 2, 0, 0, 2, 0, 0, 0, 2, 0, 2, 2, 0}, 4);
+    assert_hessians(g, loss, x, (double[]){0, 2, 0, 0, 2, 0, 0, 2, 0, 0, 0, 2, 0, 2, 2, 0}, 4, 1e-12);
     ag_graph_free(g);
 }
 END_TEST
@@ -585,7 +718,7 @@ START_TEST(scatter_add_stack_and_index_give_the_hessian_by_hand)
     ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
     const double want_grad[3] = {xs[1] + xs[2], 1 + xs[0], xs[0] + 2 * xs[2]};
     for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
-    assert_hessians(g, loss, x, (double[]){0, 1, 1, 1, 0, 0, 1, 0, 2}, 3);
+    assert_hessians(g, loss, x, (double[]){0, 1, 1, 1, 0, 0, 1, 0, 2}, 3, 1e-12);
     ag_graph_free(g);
 }
 END_TEST
@@ -614,6 +747,14 @@ Suite *higher_order_suite(void)
     tcase_add_loop_test(matmul, matmul_form_second_derivatives_match_central_differences, 0, MATMUL_FORMS);
     tcase_add_loop_test(matmul, linear_bias_recorded_vjp_and_jvp_match_the_fast_ones, 0, 7);
     suite_add_tcase(s, matmul);
+    TCase *reductions = tcase_create("reductions, closed forms");
+    tcase_add_checked_fixture(reductions, NULL, free_kept_tensors);
+    tcase_add_test(reductions, hessian_of_logsumexp_is_diag_p_minus_p_p_transpose_per_slice);
+    tcase_add_test(reductions, hessian_of_mse_is_two_over_n_times_identity);
+    tcase_add_test(reductions, hessian_of_batched_cross_entropy_is_block_diagonal);
+    tcase_add_test(reductions, hessian_of_prod_is_exact_at_zeros);
+    tcase_add_test(reductions, recorded_max_shares_ties_and_spreads_nan_as_torch_amax);
+    suite_add_tcase(s, reductions);
     TCase *indexing = tcase_create("indexing, second order");
     tcase_add_checked_fixture(indexing, NULL, free_kept_tensors);
     tcase_add_test(indexing, gather_counts_a_repeated_index_twice_in_the_hessian);

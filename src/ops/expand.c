@@ -5,9 +5,11 @@
  *   jvp  ty[k] = tx[at(k)]
  * The target shape is the op's parameter (ag_expand_params, its -1s
  * resolved by the shape rule). y is a strided view of x (indices.h): x's
- * strides, 0 along the dimensions x is broadcast along. */
+ * strides, 0 along the dimensions x is broadcast along.
+ * Recorded: gx = sum_to(gy, x's shape) (ag_rec_sum_to); ty = expand(tx). */
 #include "indices.h"
 #include "params.h"
+#include "recorded.h"
 
 #include <stdio.h>
 
@@ -103,9 +105,16 @@ static ag_strided_view expand_view(const ag_node *out)
 
 static const ag_view_rule expand_rule = {expand_view};
 
+static bool expand_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    gx[0] = ag_rec_sum_to(gy, &out->in[0]->shape);
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_expand = {.name = "expand", .arity = 1, .params_size = sizeof(ag_expand_params),
                             .print_params = expand_print_params, .shape = expand_shape,
                             .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                            .vjp_nodes = expand_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
                             .rule = &expand_rule};
 
 /* The request goes in as the op's parameters, checked by the shape rule

@@ -6,8 +6,16 @@
  * The probabilities p, and the label of each row as the forward read it,
  * are kept in the node's aux buffer for the vjp and jvp, so a gradient always
  * matches the forward that made p (labels changed without a replay are not
- * read).                                                                      */
-#include "../internal.h"
+ * read).
+ * Recorded (vjp_nodes, jvp_nodes), with r = p - onehot(labels) [rows x classes]:
+ *   dz = r * gy / N;   t = sum(r * tz) / N
+ * p is ag_softmax of the logits (one row for a vector, rows for [N,C]) and
+ * onehot_{n,c} = [label_n == c], ag_eq of the labels node (as a column
+ * [N,1], or a scalar for one row) against a constant 0 .. C-1 laid out as a
+ * row [1,C] (or as the logits, for one row): a replay recomputes both. Its
+ * labels are read from the labels node when the derivative is recorded,
+ * not from aux, which are the same unless they changed without a replay. */
+#include "recorded.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,9 +112,51 @@ static void xent_jvp(ag_node *out)
     out->tangent[0] = t / (double)rows;
 }
 
+/* p - onehot(labels), of the logits' shape (rows and classes as the forward) */
+static ag_node *xent_residual(ag_node *out)
+{
+    ag_node *z = out->in[0];
+    ag_graph *g = out->graph;
+    size_t rows = rows_of(out), classes = classes_of(out);
+    /* the class of each position: 0 .. C-1 along a row [1,C], or through
+     * the logits' shape for a single row */
+    double *index = ag_malloc(classes * sizeof *index);
+    if (!index) {
+        ag_graph_fail(g, "ag_grad: softmax_xent: out of memory");
+        return NULL;
+    }
+    for (size_t c = 0; c < classes; c++) index[c] = (double)c;
+    ag_node *classes_at = rows == 1 ? ag_constant(g, z->shape.ndim, z->shape.dims, index)
+                                    : ag_constant(g, 2, (int[]){1, (int)classes}, index); /* copies */
+    ag_free(index);
+    ag_shape label_shape = rows == 1 ? ag_scalar_shape()
+                                     : (ag_shape){.ndim = 2, .dims = {(int)rows, 1}, .size = rows};
+    ag_node *onehot = ag_eq(ag_rec_reshape_to(out->in[1], &label_shape), classes_at);
+    /* [N,1] logits of N > 1 rows have one class each: p = 1 whatever z (its
+     * softmax would take the column for one row) */
+    ag_node *p = rows > 1 && classes == 1 ? ag_rec_filled(g, &z->shape, 1.0) : ag_softmax(z);
+    return ag_sub(p, onehot);
+}
+
+/* dz = (p - onehot) * gy / N */
+static bool xent_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true; /* the labels take none */
+    gx[0] = ag_mul(xent_residual(out), ag_rec_scale(gy, 1.0 / (double)rows_of(out)));
+    return gx[0] != NULL;
+}
+
+/* t = sum((p - onehot) * tz) / N; 0 for a tangent on the labels alone */
+static ag_node *xent_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    if (!tx[0]) return ag_rec_zeros(out->graph, &out->shape);
+    return ag_rec_scale(ag_sum(ag_mul(xent_residual(out), tx[0])), 1.0 / (double)rows_of(out));
+}
+
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
                                   .shape = xent_shape, .kernels = {xent_forward,
-                                  xent_vjp}, .jvp = xent_jvp, .aux_size = xent_aux};
+                                  xent_vjp}, .jvp = xent_jvp, .vjp_nodes = xent_vjp_nodes,
+                                  .jvp_nodes = xent_jvp_nodes, .aux_size = xent_aux};
 
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)
 {
@@ -120,7 +170,9 @@ ag_node *ag_softmax_xent_label(ag_node *logits, int label)
 }
 
 /* ---- mean squared error --------------------------------------------------------
- *   J = (1/n) sum_i (a_i - b_i)^2,  dJ/da_i = 2 (a_i - b_i) / n = -dJ/db_i     */
+ *   J = (1/n) sum_i (a_i - b_i)^2,  dJ/da_i = 2 (a_i - b_i) / n = -dJ/db_i
+ * recorded: ga = (a - b) (2 gy / n), gb = (a - b) (-2 gy / n);
+ *           t  = sum((a - b) (ta - tb)) 2 / n                                 */
 
 static bool mse_shape(ag_node *out, char *why, size_t len)
 {
@@ -165,8 +217,26 @@ static void mse_jvp(ag_node *out)
     out->tangent[0] = t / (double)n;
 }
 
+static bool mse_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    double k = 2.0 / (double)out->in[0]->shape.size;
+    ag_node *d = ag_sub(out->in[0], out->in[1]);
+    if (ag_rec_takes_grad(out, 0)) gx[0] = ag_mul(d, ag_rec_scale(gy, k));
+    if (ag_rec_takes_grad(out, 1)) gx[1] = ag_mul(d, ag_rec_scale(gy, -k));
+    return !out->graph->failed;
+}
+
+static ag_node *mse_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    ag_node *ta = tx[0], *tb = tx[1];
+    ag_node *dt = !tb ? ta : !ta ? ag_neg(tb) : ag_sub(ta, tb); /* ta - tb, NULL as 0 */
+    ag_node *d = ag_sub(out->in[0], out->in[1]);
+    return ag_rec_scale(ag_sum(ag_mul(d, dt)), 2.0 / (double)out->in[0]->shape.size);
+}
+
 const ag_op ag_op_mse = {.name = "mse", .arity = 2, .symbol = "vs", .shape = mse_shape,
-                         .kernels = {mse_forward, mse_vjp}, .jvp = mse_jvp};
+                         .kernels = {mse_forward, mse_vjp}, .jvp = mse_jvp,
+                         .vjp_nodes = mse_vjp_nodes, .jvp_nodes = mse_jvp_nodes};
 
 ag_node *ag_mse(ag_node *prediction, ag_node *target)
 {

@@ -2,8 +2,12 @@
  * axis (sum_axis, mean_axis); the product along an axis (prod_axis); the
  * view around an axis that every reduction uses (reduce.h).
  *   sum:  y = sum_i x_i       dy/dx_i = 1
- *   mean: y = sum_i x_i / n   dy/dx_i = 1/n                                   */
+ *   mean: y = sum_i x_i / n   dy/dx_i = 1/n
+ * The recorded derivatives (vjp_nodes, jvp_nodes) are the same products
+ * built from ops: each op's formulas stand by it.                          */
 #include "reduce.h"
+
+#include <limits.h>
 
 
 bool ag_reduce_all_shape(ag_node *out, char *why, size_t len)
@@ -45,12 +49,22 @@ static void reduce_jvp(ag_node *out)
     out->tangent[0] = s * weight(out);
 }
 
+/* recorded: gx = expand(w gy) to x's shape (gy a scalar); ty = op(tx), the
+ * same sum of the tangent (linear) */
+static bool reduce_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    gx[0] = ag_rec_expand_to(ag_rec_scale(gy, weight(out)), &out->in[0]->shape);
+    return gx[0] != NULL;
+}
+
 static const char mean_marker = 1; /* rule != NULL marks the mean */
 
 const ag_op ag_op_sum = {.name = "sum", .arity = 1, .shape = ag_reduce_all_shape,
-                         .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp};
+                         .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
+                         .vjp_nodes = reduce_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = ag_reduce_all_shape,
                           .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
+                          .vjp_nodes = reduce_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
                           .rule = &mean_marker};
 
 ag_node *ag_sum(ag_node *a) { return ag_record1(&ag_op_sum, a, NULL); }
@@ -120,14 +134,40 @@ static void axis_jvp(ag_node *out)
     axis_reduce(out, out->in[0]->tangent, out->tangent);
 }
 
+ag_node *ag_rec_keep_axis(const ag_node *out, ag_node *y)
+{
+    if (!y || out->op->params_size == 0) return y;
+    ag_shape kept = out->in[0]->shape; /* [.., A, ..] -> [.., 1, ..] */
+    kept.dims[ag_axis_of(out)] = 1;
+    kept.size = out->shape.size;
+    return ag_rec_reshape_to(y, &kept);
+}
+
+ag_node *ag_rec_sum_reduced(const ag_node *out, ag_node *v)
+{
+    if (!v) return NULL;
+    return out->op->params_size == 0 ? ag_sum(v) : ag_sum_axis(v, ag_axis_of(out));
+}
+
+/* recorded: gx = expand(w reshape(gy, [outer, 1, inner])) to x's shape
+ * [outer, A, inner]; ty = op(tx) (linear) */
+static bool axis_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    ag_node *kept = ag_rec_keep_axis(out, ag_rec_scale(gy, axis_weight(out)));
+    gx[0] = ag_rec_expand_to(kept, &out->in[0]->shape);
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params,
                               .shape = ag_axis_shape,
-                              .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp};
+                              .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp,
+                              .vjp_nodes = axis_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                                .print_params = ag_print_axis_params,
                                .shape = ag_axis_shape,
                                .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp,
+                               .vjp_nodes = axis_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
                                .rule = &mean_marker};
 
 ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
@@ -203,10 +243,55 @@ static void prod_jvp(ag_node *out)
 /* room for one slice's P */
 static size_t prod_aux_size(const ag_node *out) { return ag_reduced_view(out).len; }
 
+/* Recorded, P exactly as above (zeros and infinities included: the same
+ * factors, multiplied in another order), as a product along a new axis:
+ *   M[o, a, b, i] = a == b ? 1 : x[o, b, i]        [outer, A, A, inner]
+ *   P[o, a, i]    = prod_b M[o, a, b, i]           (ag_prod_axis along b)
+ * x reshaped to [outer, 1, A, inner] broadcasts along a; the diagonal is set
+ * by ag_where with the identity pattern I[a, b, 0] = [a == b], a constant
+ * of the shape alone (so a replay needs nothing recomputed). M holds A
+ * times x's elements, and each further derivative A times more: the price
+ * of exactness at zeros (y / x_a is 0 / 0 there). */
+static ag_node *products_of_others_node(ag_node *out)
+{
+    axis_view v = ag_reduced_view(out);
+    ag_graph *g = out->graph;
+    if (v.outer > INT_MAX || v.inner > INT_MAX) {
+        ag_graph_fail(g, "ag_grad: prod_axis: the recorded derivative views the input as [outer, A, inner] "
+                         "and %zu x %zu x %zu is too large for that", v.outer, v.len, v.inner);
+        return NULL;
+    }
+    int outer = (int)v.outer, A = (int)v.len, inner = (int)v.inner;
+    double *identity = ag_calloc((size_t)A * (size_t)A, sizeof *identity);
+    if (!identity) {
+        ag_graph_fail(g, "ag_grad: prod_axis: out of memory");
+        return NULL;
+    }
+    for (int a = 0; a < A; a++) identity[a * A + a] = 1.0;
+    ag_node *I = ag_constant(g, 3, (int[]){A, A, 1}, identity); /* copies */
+    ag_free(identity);
+    ag_node *xb = ag_reshape(out->in[0], 4, (int[]){outer, 1, A, inner});
+    ag_node *M = ag_where(I, ag_scalar(g, 1.0), xb);
+    return ag_rec_reshape_to(ag_prod_axis(M, 2), &out->in[0]->shape);
+}
+
+/* recorded: gx = expand(gy kept) * P;  ty = sum_a P_a tx_a */
+static bool prod_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    gx[0] = ag_mul(ag_rec_keep_axis(out, gy), products_of_others_node(out));
+    return gx[0] != NULL;
+}
+
+static ag_node *prod_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    return ag_rec_sum_reduced(out, ag_mul(products_of_others_node(out), tx[0]));
+}
+
 const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                                .print_params = ag_print_axis_params,
                                .shape = ag_axis_shape,
                                .kernels = {prod_forward, prod_vjp}, .jvp = prod_jvp,
+                               .vjp_nodes = prod_vjp_nodes, .jvp_nodes = prod_jvp_nodes,
                                .aux_size = prod_aux_size};
 
 ag_node *ag_prod_axis(ag_node *a, int axis) { return ag_record1(&ag_op_prod_axis, a, &(ag_axis_params){axis}); }

@@ -4,6 +4,7 @@
 #ifndef AGRAD_OPS_REDUCE_H
 #define AGRAD_OPS_REDUCE_H
 
+#include "recorded.h"
 #include "axis.h"
 
 /* A reduction's result drops the axis of x's view [outer, len, inner]: it is
@@ -28,5 +29,15 @@ bool ag_reduce_all_shape(ag_node *out, char *why, size_t len);
 /* The shape rule of a reduction along an axis (ag_axis_params): the axis
  * normalised by ag_resolve_axis and removed from the shape. */
 bool ag_axis_shape(ag_node *out, char *why, size_t len);
+
+/* ---- for the recorded derivatives (vjp_nodes, jvp_nodes) ------------------
+ * y, a node of the reduction out's shape, reshaped to out's input's shape
+ * with the reduced axis kept as 1 ([.., 1, ..]), so it broadcasts against
+ * the input; y itself for a reduction of every element (a scalar
+ * broadcasts as it is). NULL stays NULL. */
+ag_node *ag_rec_keep_axis(const ag_node *out, ag_node *y);
+/* v (out's input's shape) summed the way out reduces: along its axis
+ * (ag_sum_axis), or every element (ag_sum). NULL stays NULL. */
+ag_node *ag_rec_sum_reduced(const ag_node *out, ag_node *v);
 
 #endif

@@ -6,8 +6,12 @@
  *   jvp  ty[k] = c[k] != 0 ? ta[k] : tb[k]
  * Indices k are positions in the output; each operand's element there comes
  * from a broadcast walk (broadcast.h). The condition takes no gradient,
- * whatever it is: its grad is never written. */
+ * whatever it is: its grad is never written. Recorded, with the condition
+ * node itself (linear in a and b, so the rules are where again):
+ *   ga = sum_to(where(c, gy, 0), a's shape),  gb = sum_to(where(c, 0, gy), b's shape)
+ *   ty = where(c, ta, tb)    (a NULL tangent as zeros)                   */
 #include "broadcast.h"
+#include "recorded.h"
 
 /* the operands' shapes in order: condition, a, b */
 static void operand_shapes(const ag_node *out, const ag_shape *shapes[3])
@@ -63,8 +67,26 @@ static void where_jvp(ag_node *out)
     }
 }
 
+static bool where_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    ag_node *c = out->in[0], *zero = ag_scalar(out->graph, 0.0);
+    if (ag_rec_takes_grad(out, 1)) gx[1] = ag_rec_sum_to(ag_where(c, gy, zero), &out->in[1]->shape);
+    if (ag_rec_takes_grad(out, 2)) gx[2] = ag_rec_sum_to(ag_where(c, zero, gy), &out->in[2]->shape);
+    return !out->graph->failed;
+}
+
+/* the condition is kept, not replaced by its tangent */
+static ag_node *where_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    ag_graph *g = out->graph;
+    ag_node *ta = tx[1] ? tx[1] : ag_rec_zeros(g, &out->in[1]->shape);
+    ag_node *tb = tx[2] ? tx[2] : ag_rec_zeros(g, &out->in[2]->shape);
+    return ag_where(out->in[0], ta, tb);
+}
+
 const ag_op ag_op_where = {.name = "where", .arity = 3, .shape = where_shape,
-                           .kernels = {where_forward, where_vjp}, .jvp = where_jvp};
+                           .kernels = {where_forward, where_vjp}, .jvp = where_jvp,
+                           .vjp_nodes = where_vjp_nodes, .jvp_nodes = where_jvp_nodes};
 
 ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b)
 {

@@ -3,8 +3,11 @@
  * is N rows of C. Per row, shifted by its max:
  *   p_c = exp(x_c - m) / sum_j exp(x_j - m)
  *   vjp  gx = p * (gy - <gy, p>)      (the Jacobian is diag(p) - p p^T)
- *   jvp  ty = p * (tx - <tx, p>)                                            */
-#include "../internal.h"
+ *   jvp  ty = p * (tx - <tx, p>)
+ * The recorded derivatives (vjp_nodes, jvp_nodes) are the same products
+ * built from ops, p being the node itself and <., .> a sum along each row
+ * (row_sum).                                                               */
+#include "recorded.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +66,32 @@ static void softmax_jacobian_apply(const ag_node *out, const double *v, double *
     }
 }
 
+/* v (out's shape) summed along each row, to broadcast against out: an
+ * [N,1] column for N rows, a scalar for one row (a vector) */
+static ag_node *row_sum(const ag_node *out, ag_node *v)
+{
+    if (!v) return NULL;
+    if (!is_matrix(&out->shape)) return ag_sum(v);
+    return ag_reshape(ag_sum_axis(v, 1), 2, (int[]){out->shape.dims[0], 1});
+}
+
+/* p * (v - <v, p>), p = out, rows as the forward's */
+static ag_node *softmax_jacobian_node(ag_node *out, ag_node *v)
+{
+    return ag_mul(out, ag_sub(v, row_sum(out, ag_mul(v, out))));
+}
+
+static bool softmax_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    gx[0] = softmax_jacobian_node(out, gy);
+    return gx[0] != NULL;
+}
+
+static ag_node *softmax_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    return softmax_jacobian_node(out, tx[0]);
+}
+
 static void softmax_vjp(ag_node *out)
 {
     softmax_jacobian_apply(out, out->grad, out->in[0]->grad, true);
@@ -80,14 +109,16 @@ static void softmax_jvp(ag_node *out)
 
 const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_shape,
                              .kernels = {softmax_forward, softmax_vjp},
-                             .jvp = softmax_jvp};
+                             .jvp = softmax_jvp, .vjp_nodes = softmax_vjp_nodes,
+                             .jvp_nodes = softmax_jvp_nodes};
 
 ag_node *ag_softmax(ag_node *a) { return ag_record1(&ag_op_softmax, a, NULL); }
 
 /* ---- log_softmax -------------------------------------------------------------
  * Same rows as softmax: y_c = x_c - m - log sum_j exp(x_j - m)
  *   vjp gx = gy - p * sum_c gy_c        (p = exp(y))
- *   jvp ty = tx - <p, tx>                                                    */
+ *   jvp ty = tx - <p, tx>
+ * recorded alike, with p = ag_exp(out) and the sums by row_sum.             */
 
 static bool log_softmax_forward(ag_node *out, char *why, size_t len)
 {
@@ -124,8 +155,22 @@ static void log_softmax_jvp(ag_node *out)
     }
 }
 
+/* gx = gy - p * sum_c gy_c */
+static bool log_softmax_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    gx[0] = ag_sub(gy, ag_mul(ag_exp(out), row_sum(out, gy)));
+    return gx[0] != NULL;
+}
+
+/* ty = tx - <p, tx> */
+static ag_node *log_softmax_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    return ag_sub(tx[0], row_sum(out, ag_mul(ag_exp(out), tx[0])));
+}
+
 const ag_op ag_op_log_softmax = {.name = "log_softmax", .arity = 1, .shape = softmax_shape,
                                  .kernels = {log_softmax_forward, log_softmax_vjp},
-                                 .jvp = log_softmax_jvp};
+                                 .jvp = log_softmax_jvp, .vjp_nodes = log_softmax_vjp_nodes,
+                                 .jvp_nodes = log_softmax_jvp_nodes};
 
 ag_node *ag_log_softmax(ag_node *a) { return ag_record1(&ag_op_log_softmax, a, NULL); }
