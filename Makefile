@@ -1,6 +1,7 @@
 # agrad -- build, test and run the examples.
 #   make            build build/libagrad.a and build/libagrad.so
 #   make testnet    build and run examples/testnet (the seed's TestNet)
+#   make newton     Newton's method (second derivatives) vs gradient descent
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -41,14 +42,15 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c
+TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c \
+            examples/newton/newton.c
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h)
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris fashion check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -60,7 +62,7 @@ $(BUILD)/%.o: %.c $(HEADERS) | deps
 
 $(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet $(CHECK_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet -Iexamples/newton $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/libagrad.a: $(LIB_OBJ)
 	@rm -f $@
@@ -87,6 +89,9 @@ scaling: $(BUILD)/bin/scaling
 iris: $(BUILD)/bin/iris
 	./$(BUILD)/bin/iris data/iris.csv
 
+newton: $(BUILD)/bin/newton
+	./$(BUILD)/bin/newton data/iris.csv
+
 FASHION_ARGS ?=
 fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
@@ -96,14 +101,16 @@ fashion: $(BUILD)/bin/fashion-mnist
 # fails (still-reachable blocks are listed, not counted).
 VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
            --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
-valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/fashion-mnist \
-          $(BUILD)/bin/interop_export
+valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/newton $(BUILD)/bin/fashion-mnist \
+          $(BUILD)/bin/interop_export $(BUILD)/bin/interop_hessian
 	@sh scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/scaling >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/iris data/iris.csv >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/newton data/iris.csv >/dev/null
 	@mkdir -p $(BUILD)/interop $(BUILD)/valgrind
 	$(VALGRIND) ./$(BUILD)/bin/interop_export $(BUILD)/interop >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/interop_hessian $(BUILD)/interop 5 >/dev/null
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
 	    echo "$(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1"; \
 	    $(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1 --out $(BUILD)/valgrind >/dev/null; \
@@ -127,7 +134,12 @@ clean:
 #   every op:      interop_ops runs each registry op's test recipe on random
 #                  operands with a random backward seed, and
 #                  tools/torch_compare_ops.py redoes each case with the torch
-#                  expression of tools/torch_ops.py (relative 1e-12).
+#                  expression of tools/torch_ops.py (relative 1e-12);
+#   Hessians:      interop_hessian draws random smooth MLPs (tanh, sigmoid,
+#                  softplus) and writes ag_hvp, ag_hessian and ag_hessian_fwd
+#                  w.r.t. x and each parameter, and
+#                  tools/torch_compare_hessian.py redoes them with
+#                  torch.autograd.functional.hvp / hessian (relative 1e-10).
 # Without PyTorch in /usr/bin/python3 the comparisons are skipped, except on
 # CI (CI=true), where that is a failure.
 INTEROP_PYTHON := /usr/bin/python3
@@ -135,6 +147,10 @@ INTEROP_OPS_OBJ := $(BUILD)/tools/interop_ops.o $(BUILD)/tests/helpers.o \
                    $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/recipes*.c)))
 
 $(BUILD)/bin/interop_export: tools/interop_export.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
+$(BUILD)/bin/interop_hessian: tools/interop_hessian.c $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
@@ -146,15 +162,17 @@ $(BUILD)/bin/interop_ops: $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
-interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops
+interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian
 	@mkdir -p $(BUILD)/interop
 	./$(BUILD)/bin/interop_export $(BUILD)/interop
 	./$(BUILD)/bin/interop_ops $(BUILD)/interop
+	./$(BUILD)/bin/interop_hessian $(BUILD)/interop
 	@if $(INTEROP_PYTHON) -c 'import torch, numpy' 2>/dev/null; then \
 	    status=0; \
 	    $(INTEROP_PYTHON) tools/torch_compare.py $(BUILD)/interop || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_ops.py --self-test || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_compare_ops.py $(BUILD)/interop/ops.json || status=1; \
+	    $(INTEROP_PYTHON) tools/torch_compare_hessian.py $(BUILD)/interop/hessian.json || status=1; \
 	    exit $$status; \
 	elif [ "$${CI:-}" = true ]; then \
 	    echo "PyTorch is not importable by $(INTEROP_PYTHON) on CI (CI=true): .ci/run installs python3-torch; failing." >&2; \

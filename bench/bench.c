@@ -1,4 +1,5 @@
-/* bench.c -- `make bench`: TestNet step, MLP step, deep scalar chain.
+/* bench.c -- `make bench`: TestNet step, MLP step, deep scalar chain, and
+ * second order (an HVP against a gradient, the recorded backward's memory).
  * Run from the repository root; takes about a minute. Context lines (#) give
  * the machine, the kernel's instruction set and threads, and the load. */
 #include "bench.h"
@@ -77,7 +78,7 @@ char bench_self[4096];
 
 int main(int argc, char **argv)
 {
-    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain */
+    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second */
     ssize_t len = readlink("/proc/self/exe", bench_self, sizeof bench_self - 1);
     if (len > 0)
         bench_self[len] = '\0';
@@ -94,6 +95,11 @@ int main(int argc, char **argv)
     print_context();
     if (!only || strcmp(only, "testnet") == 0) bench_testnet();
     if (!only || strcmp(only, "chain") == 0) bench_chain();
+    if (!only || strcmp(only, "second") == 0) {
+        bench_testnet_hvp();
+        bench_chain_memory();
+        bench_mlp_hvp();
+    }
     if (!only || strcmp(only, "mlp") == 0) bench_mlp(); /* last: OpenBLAS threads linger */
     return 0;
 }

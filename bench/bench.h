@@ -38,6 +38,12 @@ void bench_testnet(void);
 int bench_testnet_steps(const char *way, long n);
 void bench_mlp(void);
 void bench_chain(void);
+/* second order (`agrad_bench second`): an HVP's time over a gradient's on
+ * TestNet and on the MLP, and the graph's bytes per node after the plain
+ * backward against the recorded one (ag_grad with create_graph) */
+void bench_testnet_hvp(void);
+void bench_chain_memory(void);
+void bench_mlp_hvp(void);
 /* the child mode `agrad_bench openblas-gemm NAME [REPS]` (bench_mlp.c) */
 void bench_openblas_gemm(const char *name, int reps);
 

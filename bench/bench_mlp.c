@@ -6,6 +6,7 @@
  * Then the matrix product alone at 1024^3: agrad's ag_gemm, and OpenBLAS's
  * cblas_dgemm when the bench was linked with it (mk/bench.mk), measured here
  * in the same run, with the ratio the target is stated in. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,233 @@ void bench_mlp(void)
     printf("# OpenBLAS not found (pkg-config openblas): no dgemm comparison in this run\n");
 #endif
     fflush(stdout);
+    ag_optimizer_free(m.sgd);
+    ag_graph_free(m.g);
+    for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);
+    ag_tensor_free(m.x);
+    ag_tensor_free(m.labels);
+}
+
+/* ---- second order: a Hessian-vector product against a gradient ---------------
+ * On the same MLP: a gradient is reset, record, ag_backward (the step above
+ * without SGD, so the weights stay put); an HVP is reset, record, ag_hvp with
+ * respect to W1 [784,1024] for a fixed v. ag_hvp records d loss / d W1 as
+ * nodes (ag_grad, create_graph) and runs one forward sweep (ag_jvp) over the
+ * forward and gradient nodes. Then the graph's memory: ag_graph_bytes after
+ * forward + ag_backward against forward + ag_grad(create_graph) for all six
+ * parameters. */
+
+/* mlp_record's graph, node for node, returning W1's leaf (the HVP's wrt) */
+static ag_node *mlp_record_keeping_w1(mlp *m)
+{
+    ag_graph *g = m->g;
+    ag_node *h = ag_input(g, m->x), *W1 = NULL;
+    for (int l = 0; l < 3; l++) {
+        ag_node *W = ag_param(g, m->p[2 * l]);
+        if (l == 0) W1 = W;
+        h = ag_linear(h, W, ag_param(g, m->p[2 * l + 1]));
+        if (l < 2) h = ag_relu(h);
+    }
+    m->loss = ag_softmax_xent(h, ag_input(g, m->labels));
+    return W1;
+}
+
+static void mlp_gradient(mlp *m)
+{
+    ag_graph_reset(m->g);
+    mlp_record(m);
+    ag_backward(m->g, m->loss);
+    ag_optimizer_zero_grad(m->sgd);
+}
+
+/* reset, record, H v w.r.t. W1; W1's leaf to *wrt */
+static bool mlp_hvp(mlp *m, const double *v, double *hv, ag_node **wrt)
+{
+    ag_graph_reset(m->g);
+    *wrt = mlp_record_keeping_w1(m);
+    return ag_hvp(m->g, m->loss, *wrt, v, hv);
+}
+
+/* The relu pre-activations' signs of the graph just recorded (2 x 256 x 1024
+ * of them) into signs, or, when compare, the number that differ from it. */
+enum { RELU_UNITS = 2 * BATCH * HID };
+static size_t relu_signs(const ag_graph *g, unsigned char *signs, bool compare)
+{
+    size_t at = 0, changed = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const ag_node *node = g->nodes[i];
+        if (strcmp(node->op->name, "relu") != 0) continue;
+        const double *z = node->inputs[0]->value;
+        for (size_t k = 0; k < node->shape.size && at < RELU_UNITS; k++, at++) {
+            unsigned char positive = z[k] > 0.0;
+            if (compare)
+                changed += signs[at] != positive;
+            else
+                signs[at] = positive;
+        }
+    }
+    return changed;
+}
+
+/* d loss / d W1 by the plain backward into out; the number of relu
+ * pre-activations whose sign differs from signs */
+static size_t mlp_w1_gradient(mlp *m, double *out, const unsigned char *signs)
+{
+    ag_graph_reset(m->g);
+    mlp_record(m);
+    ag_backward(m->g, m->loss);
+    memcpy(out, ag_tensor_grad(m->p[0]), ag_tensor_size(m->p[0]) * sizeof *out);
+    ag_optimizer_zero_grad(m->sgd);
+    return relu_signs(m->g, (unsigned char *)signs, true);
+}
+
+/* ||H v - d|| / ||d||, d = (grad(W1 + eps v) - grad(W1 - eps v)) / (2 eps)
+ * the central difference of plain gradients, with *eps_used; -1 when it
+ * could not be made. relu makes the loss piecewise smooth: a pre-activation
+ * (of 2 x 256 x 1024) that changes sign between W1 - eps v and W1 + eps v
+ * puts a jump in the gradient that the difference divides by 2 eps (the
+ * relative error then reads about 1). So eps starts at 1e-5 and is divided
+ * by 4 until no sign changes; rounding over 2 eps then leaves 1e-4 to 1e-3
+ * (a wrong H v reads about 1). */
+static double mlp_hvp_vs_differences(mlp *m, const double *v, const double *hv, double *eps_used)
+{
+    size_t n = ag_tensor_size(m->p[0]);
+    double *w = ag_tensor_data(m->p[0]), num = 0.0, den = 0.0, eps = 1e-5;
+    double *plus = malloc(n * sizeof *plus), *minus = malloc(n * sizeof *minus);
+    double *w0 = malloc(n * sizeof *w0);
+    unsigned char *signs = malloc(RELU_UNITS);
+    bool found = false;
+    if (plus && minus && w0 && signs) {
+        memcpy(w0, w, n * sizeof *w0);
+        ag_graph_reset(m->g);
+        mlp_record(m);
+        relu_signs(m->g, signs, false);
+        for (int tries = 0; tries < 6 && !found; tries++, eps /= 4) {
+            for (size_t i = 0; i < n; i++) w[i] = w0[i] + eps * v[i];
+            size_t changed = mlp_w1_gradient(m, plus, signs);
+            for (size_t i = 0; i < n; i++) w[i] = w0[i] - eps * v[i];
+            changed += mlp_w1_gradient(m, minus, signs);
+            found = changed == 0;
+        }
+        eps *= 4; /* the last one tried */
+        memcpy(w, w0, n * sizeof *w0);
+        for (size_t i = 0; found && i < n; i++) {
+            double d = (plus[i] - minus[i]) / (2 * eps);
+            num += (hv[i] - d) * (hv[i] - d);
+            den += d * d;
+        }
+    }
+    bool ok = found && den > 0.0;
+    free(plus);
+    free(minus);
+    free(w0);
+    free(signs);
+    *eps_used = eps;
+    return ok ? sqrt(num / den) : -1.0;
+}
+
+/* ag_graph_bytes and nodes after forward + ag_backward, then after forward +
+ * ag_grad(create_graph) for every parameter, on fresh graphs */
+static void mlp_memory(mlp *m)
+{
+    ag_graph *g = m->g;
+    ag_graph_free(g);
+    m->g = g = ag_graph_new();
+    mlp_record(m);
+    size_t fwd_nodes = ag_graph_size(g);
+    ag_backward(g, m->loss);
+    size_t plain = ag_graph_bytes(g);
+    ag_optimizer_zero_grad(m->sgd);
+    ag_graph_free(g);
+    m->g = g = ag_graph_new();
+    ag_node *h = ag_input(g, m->x), *wrt[N_PARAMS], *grads[N_PARAMS];
+    for (int l = 0; l < 3; l++) {
+        wrt[2 * l] = ag_param(g, m->p[2 * l]);
+        wrt[2 * l + 1] = ag_param(g, m->p[2 * l + 1]);
+        h = ag_linear(h, wrt[2 * l], wrt[2 * l + 1]);
+        if (l < 2) h = ag_relu(h);
+    }
+    m->loss = ag_softmax_xent(h, ag_input(g, m->labels));
+    if (!ag_grad(g, m->loss, N_PARAMS, wrt, grads, true)) {
+        printf("# MLP memory: ag_grad failed: %s\n", ag_graph_error(g));
+        return;
+    }
+    size_t recorded = ag_graph_bytes(g), all_nodes = ag_graph_size(g);
+    printf("mlp_plain_backward_graph_bytes: %.1f MB (%zu forward nodes, %.2f MB per node)\n",
+           plain / 1e6, fwd_nodes, plain / 1e6 / fwd_nodes);
+    printf("mlp_recorded_backward_graph_bytes: %.1f MB (%zu nodes: %zu forward + %zu recorded "
+           "gradient; %.2f MB per forward node, %.2f x the plain backward's)\n",
+           recorded / 1e6, all_nodes, fwd_nodes, all_nodes - fwd_nodes, recorded / 1e6 / fwd_nodes,
+           (double)recorded / plain);
+}
+
+/* Bytes a replayed HVP adds: ag_graph_forward, then ag_hvp on the kept
+ * recorded gradient; ag_jvp takes its tangents from the graph's arena, which
+ * only a reset returns (a rebuilt step reuses that memory). */
+static double mlp_hvp_replay_growth(mlp *m, const double *v, double *hv)
+{
+    enum { REPLAYS = 3 };
+    ag_node *W1;
+    if (!mlp_hvp(m, v, hv, &W1)) return -1.0;
+    size_t before = ag_graph_bytes(m->g);
+    for (int r = 0; r < REPLAYS; r++)
+        if (!ag_graph_forward(m->g) || !ag_hvp(m->g, m->loss, W1, v, hv)) return -1.0;
+    return (double)(ag_graph_bytes(m->g) - before) / REPLAYS;
+}
+
+static double mlp_hvp_rep(mlp *m, const double *v, double *hv)
+{
+    ag_node *W1;
+    double t0 = bench_now();
+    for (int s = 0; s < STEPS_PER_REP; s++) mlp_hvp(m, v, hv, &W1);
+    return (bench_now() - t0) * 1e3 / STEPS_PER_REP;
+}
+
+static double mlp_gradient_rep(mlp *m)
+{
+    double t0 = bench_now();
+    for (int s = 0; s < STEPS_PER_REP; s++) mlp_gradient(m);
+    return (bench_now() - t0) * 1e3 / STEPS_PER_REP;
+}
+
+void bench_mlp_hvp(void)
+{
+    mlp m;
+    mlp_init(&m);
+    size_t n = ag_tensor_size(m.p[0]);
+    double *v = malloc(n * sizeof *v), *hv = malloc(n * sizeof *hv);
+    ag_node *W1;
+    if (!v || !hv) {
+        printf("# MLP HVP: out of memory\n");
+    } else {
+        for (size_t i = 0; i < n; i++) v[i] = bench_uniform() / IN; /* W1's scale */
+    }
+    if (v && hv && !mlp_hvp(&m, v, hv, &W1)) {
+        printf("# MLP HVP: ag_hvp failed: %s\n", ag_graph_error(m.g));
+    } else if (v && hv) {
+        size_t nodes = ag_graph_size(m.g), bytes = ag_graph_bytes(m.g);
+        double eps, err = mlp_hvp_vs_differences(&m, v, hv, &eps);
+        printf("# MLP HVP w.r.t. W1 [%d,%d]: %zu nodes after ag_hvp (%.1f MB of graph); against "
+               "central differences of plain gradients (eps %.2g, no relu input changing sign): "
+               "relative error %.1e%s\n", IN, HID, nodes, bytes / 1e6, eps, err,
+               err < 0.0 ? " (not made)" : "");
+        double grad_ms[BENCH_REPS], hvp_ms[BENCH_REPS];
+        mlp_gradient(&m);
+        mlp_hvp(&m, v, hv, &W1);
+        for (int r = 0; r < BENCH_REPS; r++) {
+            grad_ms[r] = mlp_gradient_rep(&m);
+            hvp_ms[r] = mlp_hvp_rep(&m, v, hv);
+        }
+        double gr = bench_report("mlp_gradient_rebuild_ms", grad_ms, BENCH_REPS, "ms", "steps/rep=3");
+        double hp = bench_report("mlp_hvp_w1_rebuild_ms", hvp_ms, BENCH_REPS, "ms", "steps/rep=3");
+        printf("mlp_ratio_hvp_over_gradient: %.2f x (target <= 5)\n", hp / gr);
+        printf("mlp_hvp_replay_graph_growth: %.1f MB per replayed ag_hvp (tangents from the arena "
+               "until reset)\n", mlp_hvp_replay_growth(&m, v, hv) / 1e6);
+        mlp_memory(&m);
+    }
+    fflush(stdout);
+    free(v);
+    free(hv);
     ag_optimizer_free(m.sgd);
     ag_graph_free(m.g);
     for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);

@@ -127,6 +127,9 @@ static void testnet_teardown(engine_net *split, engine_net *fused)
     for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
 }
 
+static double engine_hvp_step(engine_net *n, long i, const double *v, double *hv);
+static double hvp_v[BN_HID * BN_IN], hvp_out[BN_HID * BN_IN];
+
 int bench_testnet_steps(const char *way, long n)
 {
     hand_params P, G;
@@ -144,13 +147,17 @@ int bench_testnet_steps(const char *way, long n)
         for (long i = 0; i < n; i++) sink += engine_rebuild_step(net, i);
     else if (strcmp(what, "replay") == 0)
         for (long i = 0; i < n; i++) sink += engine_replay_step(net, i);
+    else if (strcmp(what, "hvp") == 0) { /* second order (below): record, ag_hvp w.r.t. W1 */
+        for (int k = 0; k < BN_HID * BN_IN; k++) hvp_v[k] = bench_uniform();
+        for (long i = 0; i < n; i++) sink += engine_hvp_step(net, i, hvp_v, hvp_out);
+    }
     else
         known = 0;
     if (known)
         printf("# %ld %s steps, checksum %.6g\n", n, way, sink);
     else
         fprintf(stderr, "agrad_bench testnet-steps: unknown way '%s' (hand, rebuild, replay, "
-                        "linear-rebuild or linear-replay)\n", way);
+                        "linear-rebuild, linear-replay, hvp or linear-hvp)\n", way);
     testnet_teardown(&split, &fused);
     return known ? 0 : 2;
 }
@@ -203,5 +210,105 @@ void bench_testnet(void)
     }
     fflush(stdout);
 
+    testnet_teardown(&split, &fused);
+}
+
+/* ---- second order: a Hessian-vector product against a gradient ---------------
+ * The gradient is the rebuild step above (reset, record, zero, ag_backward);
+ * the HVP the same recording, then ag_hvp with respect to W1 for a fixed v:
+ * ag_hvp records d J / d W1 as nodes (ag_grad with create_graph) and pushes
+ * v through one forward sweep (ag_jvp) over the forward and gradient nodes.
+ * Both rebuild the graph each step, so the ratio is of like with like. */
+
+/* engine_record's graph, node for node, returning W1's leaf (the HVP's wrt) */
+static ag_node *engine_record_keeping_w1(engine_net *n)
+{
+    ag_graph *g = n->g;
+    ag_node *a0 = ag_input(g, n->a0), *W1 = ag_param(g, n->W1), *b1 = ag_param(g, n->b1);
+    ag_node *z1 = n->fused ? ag_linear(W1, a0, b1) : ag_add(ag_matmul(W1, a0), b1);
+    ag_node *z2 = layer(n, n->W2, ag_relu(z1), n->b2);
+    n->J = ag_softmax_xent(z2, ag_input(g, n->y));
+    return W1;
+}
+
+static double engine_hvp_step(engine_net *n, long i, const double *v, double *hv)
+{
+    engine_set_input(n, i);
+    ag_graph_reset(n->g);
+    ag_node *W1 = engine_record_keeping_w1(n);
+    ag_hvp(n->g, n->J, W1, v, hv);
+    return hv[0];
+}
+
+/* largest |agrad's H v - central difference of the hand gradient| for one
+ * sample: (grad(W1 + eps v) - grad(W1 - eps v)) / (2 eps), eps 1e-6 (no
+ * pre-activation of TestNet's sample crosses relu's kink within it) */
+static double hvp_vs_hand(engine_net *n, const hand_params *P, const double *v)
+{
+    enum { SAMPLE = 5 };
+    const double eps = 1e-6;
+    double hv[BN_HID * BN_IN], worst = 0.0;
+    engine_hvp_step(n, SAMPLE, v, hv);
+    if (ag_graph_error(n->g)) return -1.0;
+    hand_params plus = *P, minus = *P, Gp, Gm;
+    for (int k = 0; k < BN_HID * BN_IN; k++) {
+        (&plus.W1[0][0])[k] += eps * v[k];
+        (&minus.W1[0][0])[k] -= eps * v[k];
+    }
+    hand_testnet_step(&plus, inputs[SAMPLE], labels[SAMPLE], &Gp);
+    hand_testnet_step(&minus, inputs[SAMPLE], labels[SAMPLE], &Gm);
+    for (int k = 0; k < BN_HID * BN_IN; k++) {
+        double d = hv[k] - ((&Gp.W1[0][0])[k] - (&Gm.W1[0][0])[k]) / (2 * eps);
+        worst = d > worst ? d : -d > worst ? -d : worst;
+    }
+    return worst;
+}
+
+void bench_testnet_hvp(void)
+{
+    hand_params P;
+    engine_net split, fused;
+    testnet_setup(&P, &split, &fused);
+    engine_net *nets[2] = {&split, &fused};
+    double v[BN_HID * BN_IN], hv[BN_HID * BN_IN];
+    for (int k = 0; k < BN_HID * BN_IN; k++) v[k] = bench_uniform();
+    for (int k = 0; k < 2; k++) {
+        double d = hvp_vs_hand(nets[k], &P, v);
+        if (d < 0.0) {
+            printf("# TestNet HVP (%s): ag_hvp failed: %s\n", k ? "ag_linear" : "matmul + add",
+                   ag_graph_error(nets[k]->g));
+            testnet_teardown(&split, &fused);
+            return;
+        }
+        printf("# TestNet HVP w.r.t. W1 (%s): %zu nodes after ag_hvp (%zu bytes of graph); max |ag_hvp - "
+               "central difference of the hand gradient| %.1e\n", k ? "ag_linear" : "matmul + add",
+               ag_graph_size(nets[k]->g), ag_graph_bytes(nets[k]->g), d);
+    }
+
+    enum { GRAD_ITERS = 200000, HVP_ITERS = 50000 };
+    double grad[2][BENCH_REPS], hvp[2][BENCH_REPS], sink = 0.0;
+    for (int k = 0; k < 2; k++) /* warm up */
+        for (long i = 0; i < 20000; i++) sink += engine_rebuild_step(nets[k], i) + engine_hvp_step(nets[k], i, v, hv);
+    for (int r = 0; r < BENCH_REPS; r++)
+        for (int k = 0; k < 2; k++) {
+            double t0 = bench_now();
+            for (long i = 0; i < GRAD_ITERS; i++) sink += engine_rebuild_step(nets[k], i);
+            double t1 = bench_now();
+            for (long i = 0; i < HVP_ITERS; i++) sink += engine_hvp_step(nets[k], i, v, hv);
+            double t2 = bench_now();
+            grad[k][r] = (t1 - t0) * 1e9 / GRAD_ITERS;
+            hvp[k][r] = (t2 - t1) * 1e9 / HVP_ITERS;
+        }
+    printf("# TestNet HVP checksum %.6g\n", sink);
+    const char *way[2] = {"", "_linear"};
+    for (int k = 0; k < 2; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "testnet%s_gradient_rebuild_ns", way[k]);
+        double gr = bench_report(name, grad[k], BENCH_REPS, "ns", NULL);
+        snprintf(name, sizeof name, "testnet%s_hvp_w1_rebuild_ns", way[k]);
+        double hp = bench_report(name, hvp[k], BENCH_REPS, "ns", NULL);
+        printf("testnet%s_ratio_hvp_over_gradient: %.2f x (target <= 5)\n", way[k], hp / gr);
+    }
+    fflush(stdout);
     testnet_teardown(&split, &fused);
 }

@@ -448,9 +448,11 @@ bool ag_graph_forward(ag_graph *g);
  * node seeds[i] gets tangent tangents[i] (its size), every node recorded
  * after it that depends on a seed gets d(node) = J d(seed) (other inputs held
  * fixed); read it with ag_node_tangent. Seeds may be leaves or intermediate
- * nodes. Tangent memory comes from the graph's arena until reset. */
+ * nodes. Tangent memory comes from the graph's arena until reset; a node's
+ * buffer is reused by the next sweep that reaches it (so a loop of sweeps
+ * from the same seeds allocates nothing after the first). */
 bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents);
-/** The tangent of the last ag_jvp sweep, or NULL if the node does not depend
+/** The tangent of the last ag_jvp sweep (overwritten by the next), or NULL if the node does not depend
  * on any seed. */
 const double *ag_node_tangent(const ag_node *n);
 

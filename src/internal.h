@@ -193,6 +193,20 @@ struct ag_graph {
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
     ag_schedule schedule;
+    /* While ag_grad records a gradient: which nodes lead to a wrt (reach[i -
+     * lo] for node index i), so an op's vjp_nodes records the shares that
+     * are wanted only (ag_rec_takes_grad); reach NULL otherwise. */
+    struct {
+        const unsigned char *reach;
+        size_t lo;
+    } recording;
+    /* Scalar constants the recorded derivatives share (ag_rec_scalar): 1, 0,
+     * -1, 0.5 and the like, recorded once a generation (emptied at reset). */
+    struct {
+        double value[8];
+        ag_node *node[8];
+        int count;
+    } rec_constants;
     struct {        /* the gradient ag_hvp and ag_hessian recorded last */
         const ag_node *root, *wrt, *grad;
         size_t n_nodes; /* the graph's size just after: valid while unchanged */

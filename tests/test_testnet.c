@@ -108,6 +108,61 @@ START_TEST(replayed_linear_layers_match_hand_derivation)
 }
 END_TEST
 
+/* The Hessians of J w.r.t. z2 and W2, by reverse over reverse and forward
+ * over reverse, against the closed forms S = diag(p) - p p^T and
+ * S (x) a1 a1^T (testnet_hand_hessians, from the hand's p and a1), 1e-12. */
+static void check_testnet_hessians(const testnet_params *P, const double a0[TN_IN], int label)
+{
+    testnet_forward F;
+    double Hz2[TN_OUT][TN_OUT], HW2[TN_OUT * TN_HID][TN_OUT * TN_HID];
+    testnet_hand_forward(P, a0, label, &F);
+    testnet_hand_hessians(&F, Hz2, HW2);
+    testnet_model m;
+    ck_assert(testnet_model_init(&m, P, a0, label));
+    ag_graph *g = ag_graph_new();
+    ck_assert_msg(testnet_model_record(&m, g), "%s", ag_graph_error(g));
+    ag_tensor *H[4] = {ag_hessian(g, m.J, m.z2), ag_hessian_fwd(g, m.J, m.z2),
+                       ag_hessian(g, m.J, m.W2_leaf), ag_hessian_fwd(g, m.J, m.W2_leaf)};
+    const char *what[4] = {"d2J/dz2^2 (reverse over reverse)", "d2J/dz2^2 (forward over reverse)",
+                           "d2J/dW2^2 (reverse over reverse)", "d2J/dW2^2 (forward over reverse)"};
+    for (int h = 0; h < 4; h++) {
+        ck_assert_msg(H[h] != NULL, "%s: %s", what[h], ag_graph_error(g));
+        size_t n = h < 2 ? TN_OUT : TN_OUT * TN_HID;
+        ck_assert_int_eq(ag_tensor_dim(H[h], 0), (int)n);
+        ck_assert_int_eq(ag_tensor_dim(H[h], 1), (int)n);
+        assert_same(what[h], n * n, h < 2 ? &Hz2[0][0] : &HW2[0][0], ag_tensor_data(H[h]));
+        ag_tensor_free(H[h]);
+    }
+    ag_graph_free(g);
+    testnet_model_free(&m);
+}
+
+START_TEST(hessians_match_closed_forms)
+{
+    check_testnet_hessians(&testnet_weights, testnet_a0, testnet_label);
+    /* the closed form itself, at the fixed example's p and a1: S's rows
+     * sum to 0 (p sums to 1), S[0][0] = p0 p1, and the W2 block for
+     * hidden units 0 and 3 (a1 = 0.9, 0.075) is S[0][0] * 0.9 * 0.075 */
+    testnet_forward F;
+    double Hz2[TN_OUT][TN_OUT], HW2[TN_OUT * TN_HID][TN_OUT * TN_HID];
+    testnet_hand_forward(&testnet_weights, testnet_a0, testnet_label, &F);
+    testnet_hand_hessians(&F, Hz2, HW2);
+    ck_assert_close(Hz2[0][0] + Hz2[0][1], 0.0, 1e-16);
+    ck_assert_close(Hz2[0][0], F.p[0] * F.p[1], 1e-16);
+    ck_assert_close(HW2[0][3], F.p[0] * F.p[1] * 0.9 * 0.075, 1e-16);
+    ck_assert_close(HW2[4 + 3][0], -F.p[0] * F.p[1] * 0.075 * 0.9, 1e-16);
+    ck_assert(HW2[1][1] == 0.0); /* hidden unit 1 is off: a1[1] = 0 */
+    test_rng r = {31};
+    for (int trial = 0; trial < 20; trial++) {
+        testnet_params P;
+        double *w = &P.W1[0][0];
+        for (size_t i = 0; i < sizeof P / sizeof(double); i++) w[i] = rng_uniform(&r, -1, 1);
+        double a0[TN_IN] = {rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2)};
+        check_testnet_hessians(&P, a0, rng_int(&r, 0, 1));
+    }
+}
+END_TEST
+
 Suite *testnet_suite(void)
 {
     Suite *s = suite_create("testnet");
@@ -115,6 +170,7 @@ Suite *testnet_suite(void)
     tcase_add_test(tc, fixed_example_matches_hand_derivation);
     tcase_add_test(tc, random_weights_match_hand_derivation);
     tcase_add_test(tc, replayed_linear_layers_match_hand_derivation);
+    tcase_add_test(tc, hessians_match_closed_forms);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -278,6 +278,14 @@ OPS = {
     "maximum": _binary(torch.maximum),  # ties: half the gradient to each (as agrad)
     "minimum": _binary(torch.minimum),
     "where": Op(lambda x, p, s: torch.where(x[0] != 0, x[1], x[2]), 3),
+    # comparisons: 1.0 / 0.0 as doubles (a NaN on either side: 0.0, as torch's
+    # False); not in agrad's registry (they pass no gradient), mapped for the
+    # header's list
+    "eq": _binary(lambda a, b: torch.eq(a, b).to(torch.float64)),
+    "gt": _binary(lambda a, b: torch.gt(a, b).to(torch.float64)),
+    "ge": _binary(lambda a, b: torch.ge(a, b).to(torch.float64)),
+    "lt": _binary(lambda a, b: torch.lt(a, b).to(torch.float64)),
+    "le": _binary(lambda a, b: torch.le(a, b).to(torch.float64)),
     # elementwise unary
     "neg": _elementwise(torch.neg),
     "exp": _elementwise(torch.exp),
@@ -562,6 +570,14 @@ def self_test():
     y = torch_op("expand", [_t([1.0, 2.0], [2, 1])], "shape=[3,-1,4]", [3, 2, 4])
     assert list(y.shape) == [3, 2, 4] and y[2, 1, 3].item() == 2.0, "expand, -1 keeping a size"
     _close(torch_op("transpose", [v], "", [3, 2]), v.t(), "transpose")
+
+    # comparisons by hand: 1.0 where the relation holds, 0.0 where not or at a NaN
+    a, b = _t([1.0, 2.0, 3.0, math.nan]), _t([2.0, 2.0, 2.0, 2.0])
+    for name, want in (("eq", [0, 1, 0, 0]), ("gt", [0, 0, 1, 0]), ("ge", [0, 1, 1, 0]),
+                       ("lt", [1, 0, 0, 0]), ("le", [1, 1, 0, 0])):
+        y = torch_op(name, [a, b], "", [4])
+        assert y.dtype == torch.float64, f"{name}: {y.dtype}"
+        _close(y, [float(w) for w in want], f"{name} with a NaN")
 
     # every op the header declares has a mapping
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "agrad.h")

@@ -1,8 +1,9 @@
 /* examples/testnet -- the seed's TestNet, hand derivation vs autograd.
  *
  * Prints the forward values with the seed's symbols, the hand-derived
- * gradients (plain loops, testnet_hand.c) beside the engine's, and a few SGD
- * steps. Exits 1 when any difference exceeds 1e-12. */
+ * gradients (plain loops, testnet_hand.c) beside the engine's, the
+ * Jacobians and the Hessians of J (w.r.t. z2 and W2) beside their closed
+ * forms, and a few SGD steps. Exits 1 when any difference exceeds 1e-12. */
 #include <agrad.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +59,14 @@ static bool compare_all(const testnet_model *m, const testnet_forward *F, const 
     return ok;
 }
 
-/* Print a row-major rows x cols matrix, indented. */
-static void print_matrix(const char *title, int rows, int cols, const double *v)
+/* Print a row-major rows x cols matrix, indented, with `decimals` digits
+ * (+ 0.0 prints a -0 product, S[i][k] * 0, as 0). */
+static void print_matrix(const char *title, int rows, int cols, const double *v, int decimals)
 {
     printf("  %s\n", title);
     for (int r = 0; r < rows; r++) {
         printf("    [");
-        for (int c = 0; c < cols; c++) printf("%s%12.8f", c ? " " : "", v[r * cols + c]);
+        for (int c = 0; c < cols; c++) printf("%s%*.*f", c ? " " : "", decimals + 4, decimals, v[r * cols + c] + 0.0);
         printf(" ]\n");
     }
 }
@@ -81,8 +83,8 @@ static void check_jacobian(bool *ok, ag_graph *g, const char *title, ag_node *ou
     } else {
         int rows = ag_tensor_dim(rev, 0), cols = ag_tensor_dim(rev, 1);
         printf("%s\n", title);
-        print_matrix("closed form (seed):", rows, cols, closed_form);
-        print_matrix("engine, reverse mode (one VJP per row):", rows, cols, ag_tensor_data(rev));
+        print_matrix("closed form (seed):", rows, cols, closed_form, 8);
+        print_matrix("engine, reverse mode (one VJP per row):", rows, cols, ag_tensor_data(rev), 8);
         size_t n = (size_t)rows * cols;
         ag_diff d_rev = ag_compare(NULL, NULL, NULL, NULL, n, closed_form, ag_tensor_data(rev), TOLERANCE);
         ag_diff d_fwd = ag_compare(NULL, NULL, NULL, NULL, n, closed_form, ag_tensor_data(fwd), TOLERANCE);
@@ -106,6 +108,65 @@ static bool print_jacobians(const testnet_model *m, ag_graph *g, const testnet_f
     printf("\n== Jacobians ==\n");
     check_jacobian(&ok, g, "da1/dz1 = diag(relu'(z1))", m->a1, m->z1, relu_jac);
     check_jacobian(&ok, g, "dp/dz2 = diag(p) - p p^T", m->p, m->z2, softmax_jac);
+    return ok;
+}
+
+/* The Hessian d^2 root / d wrt^2 by reverse over reverse (ag_hessian) and
+ * forward over reverse (ag_hessian_fwd), beside the closed form; prints the
+ * title, the note (unless NULL), the tables with `decimals` digits and the
+ * largest difference of each mode. */
+static bool check_hessian(ag_graph *g, const char *title, const char *note, ag_node *root,
+                          ag_node *wrt, const double *closed_form, int decimals)
+{
+    ag_tensor *rr = ag_hessian(g, root, wrt), *fr = ag_hessian_fwd(g, root, wrt);
+    bool ok = rr && fr;
+    if (!ok) {
+        printf("%s: %s\n", title, ag_graph_error(g));
+    } else {
+        int n = ag_tensor_dim(rr, 0);
+        printf("%s\n", title);
+        if (note) printf("  %s\n", note);
+        print_matrix("closed form:", n, n, closed_form, decimals);
+        print_matrix("engine, reverse over reverse (ag_hessian: one backward sweep per row):", n, n,
+                     ag_tensor_data(rr), decimals);
+        if (n <= TN_OUT)
+            print_matrix("engine, forward over reverse (ag_hessian_fwd: one forward sweep per column):",
+                         n, n, ag_tensor_data(fr), decimals);
+        size_t size = (size_t)n * n;
+        ag_diff d_rr = ag_compare(NULL, NULL, NULL, NULL, size, closed_form, ag_tensor_data(rr), TOLERANCE);
+        ag_diff d_fr = ag_compare(NULL, NULL, NULL, NULL, size, closed_form, ag_tensor_data(fr), TOLERANCE);
+        printf("  max |diff| vs closed form: reverse over reverse %.3g, forward over reverse %.3g: %s\n",
+               d_rr.max_abs, d_fr.max_abs, d_rr.pass && d_fr.pass ? "PASS" : "FAIL");
+        ok = d_rr.pass && d_fr.pass;
+    }
+    ag_tensor_free(rr);
+    ag_tensor_free(fr);
+    return ok;
+}
+
+/* Second derivatives of J (closed forms: testnet_hand_hessians), on a graph
+ * of their own: the recorded gradients they add stay out of the main
+ * graph's picture and replays. */
+static bool print_hessians(const testnet_forward *F)
+{
+    double Hz2[TN_OUT][TN_OUT], HW2[TN_OUT * TN_HID][TN_OUT * TN_HID];
+    testnet_hand_hessians(F, Hz2, HW2);
+    printf("\n== Second derivatives (the gradient recorded as nodes, then differentiated) ==\n");
+    testnet_model m;
+    ag_graph *g = ag_graph_new();
+    if (!g || !testnet_model_init(&m, &testnet_weights, testnet_a0, testnet_label)) {
+        printf("second derivatives: %s\n", ag_last_error());
+        ag_graph_free(g);
+        return false;
+    }
+    bool ok = testnet_model_record(&m, g);
+    ok = ok && check_hessian(g, "d2J/dz2^2 = diag(p) - p p^T = S  [2x2]", NULL, m.J, m.z2, &Hz2[0][0], 8);
+    ok = check_hessian(g, "d2J/dW2^2 = S (x) a1 a1^T  [8x8]",
+                       "(W2 [2x4] flattened row-major, W2[i][j] at 4i + j; for the column-stacked vec(W2) "
+                       "the same matrix is (a1 a1^T) (x) S)",
+                       m.J, m.W2_leaf, &HW2[0][0], 6) && ok;
+    ag_graph_free(g);
+    testnet_model_free(&m);
     return ok;
 }
 
@@ -183,6 +244,7 @@ int main(int argc, char **argv)
     print_forward(&m);
     bool ok = compare_all(&m, &F, &G);
     ok = print_jacobians(&m, g, &F) && ok;
+    ok = print_hessians(&F) && ok;
     ok = print_trace(&m, g) && ok;
     ok = write_picture(g, picture_dir) && ok;
     bool trained = train(&m, g);

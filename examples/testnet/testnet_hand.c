@@ -49,3 +49,26 @@ void testnet_hand_backward(const testnet_params *P, const double a0[TN_IN], int 
         for (int j = 0; j < TN_IN; j++) G->W1[i][j] = G->dz1[i] * a0[j];
     }
 }
+
+/* dJ/dz2 = p - y^ and dp_i/dz2_k = p_i (delta_ik - p_k), so
+ *   d^2J / dz2_i dz2_k = S[i][k] = delta_ik p_i - p_i p_k.
+ * z2_i = sum_j W2[i][j] a1[j] + b2[i], so dz2_i / dW2[k][l] = delta_ik a1[l]
+ * and z2 is linear in W2 (a1 does not depend on W2): the chain rule has no
+ * second term, and
+ *   d^2J / dW2[i][j] dW2[k][l] = S[i][k] a1[j] a1[l].
+ * In the row-major flattening of W2 [2,4] (element [i][j] at i*4 + j, the
+ * seed's W^(2) in R^{2x4} as testnet_model.c stores it) that is the
+ * Kronecker product S (x) (a1 a1^T): block (i, k) is S[i][k] a1 a1^T. The
+ * issue's (a1 a1^T) (x) S is the same matrix for the column-stacked vec(W2)
+ * (element [i][j] at j*2 + i); the two differ by that permutation only. */
+void testnet_hand_hessians(const testnet_forward *F, double Hz2[TN_OUT][TN_OUT],
+                           double HW2[TN_OUT * TN_HID][TN_OUT * TN_HID])
+{
+    for (int i = 0; i < TN_OUT; i++)
+        for (int k = 0; k < TN_OUT; k++) Hz2[i][k] = (i == k ? F->p[i] : 0.0) - F->p[i] * F->p[k];
+    for (int i = 0; i < TN_OUT; i++)
+        for (int j = 0; j < TN_HID; j++)
+            for (int k = 0; k < TN_OUT; k++)
+                for (int l = 0; l < TN_HID; l++)
+                    HW2[i * TN_HID + j][k * TN_HID + l] = Hz2[i][k] * F->a1[j] * F->a1[l];
+}

@@ -35,4 +35,12 @@ void testnet_hand_forward(const testnet_params *P, const double a0[TN_IN], int l
 void testnet_hand_backward(const testnet_params *P, const double a0[TN_IN], int label,
                            const testnet_forward *F, testnet_grads *G);
 
+/* Second derivatives of J, from p and a1 alone (J = logsumexp(z2) - z2_y):
+ *   Hz2 = d^2J/dz2^2 = dp/dz2 = S = diag(p) - p p^T                  [2x2]
+ *   HW2 = d^2J/dW2^2, W2 [2,4] flattened row-major (W2[i][j] at i*4 + j):
+ *         HW2[i*4+j][k*4+l] = S[i][k] a1[j] a1[l]                     [8x8]
+ * (derivation in testnet_hand.c). */
+void testnet_hand_hessians(const testnet_forward *F, double Hz2[TN_OUT][TN_OUT],
+                           double HW2[TN_OUT * TN_HID][TN_OUT * TN_HID]);
+
 #endif

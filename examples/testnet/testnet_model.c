@@ -50,8 +50,8 @@ bool testnet_model_init_in(testnet_model *m, ag_params *store, const testnet_par
 
 bool testnet_model_record(testnet_model *m, ag_graph *g)
 {
-    ag_node *W1 = ag_param(g, m->W1), *b1 = ag_param(g, m->b1);
-    ag_node *W2 = ag_param(g, m->W2), *b2 = ag_param(g, m->b2);
+    ag_node *W1 = m->W1_leaf = ag_param(g, m->W1), *b1 = m->b1_leaf = ag_param(g, m->b1);
+    ag_node *W2 = m->W2_leaf = ag_param(g, m->W2), *b2 = m->b2_leaf = ag_param(g, m->b2);
     ag_node *a0 = ag_input(g, m->a0), *y = ag_input(g, m->label);
     m->z1 = ag_node_set_name(ag_add(ag_node_set_name(ag_matmul(W1, a0), "W1a0"), b1), "z1");
     m->a1 = ag_node_set_name(ag_relu(m->z1), "a1");

@@ -12,6 +12,7 @@ typedef struct testnet_model {
     ag_tensor *a0;                /* input [3,1] */
     ag_tensor *label;             /* class index, a scalar */
     ag_node *z1, *a1, *z2, *p, *J;
+    ag_node *W1_leaf, *b1_leaf, *W2_leaf, *b2_leaf; /* the parameters' leaves in that graph */
 } testnet_model;
 
 /* Tensors from the hand-side parameters; false (ag_last_error) on failure. */
@@ -23,7 +24,8 @@ bool testnet_model_init_in(testnet_model *m, ag_params *store, const testnet_par
                            const double a0[TN_IN], int label);
 /* Copy the hand-side parameters into the model's tensors. */
 void testnet_model_set(testnet_model *m, const testnet_params *P);
-/* Record the forward pass on g: z1, a1, z2, p = softmax(z2), J (named). */
+/* Record the forward pass on g: z1, a1, z2, p = softmax(z2), J (named),
+ * keeping the parameters' leaves. */
 bool testnet_model_record(testnet_model *m, ag_graph *g);
 void testnet_model_free(testnet_model *m);
 

@@ -147,7 +147,14 @@ static bool grad_recorded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, a
                           ag_node **grads)
 {
     reverse_walk w = {0};
-    bool ok = walk_start(&w, g, root, n, wrt) && recorded_walk(&w, seed);
+    bool ok = walk_start(&w, g, root, n, wrt);
+    if (ok) {
+        /* the ops' vjp_nodes record only the shares that lead to a wrt */
+        g->recording.reach = w.reaches;
+        g->recording.lo = w.lo;
+        ok = recorded_walk(&w, seed);
+        g->recording.reach = NULL;
+    }
     for (size_t i = 0; ok && i < n; i++) {
         grads[i] = w.cotangent[wrt[i]->index - w.lo];
         if (!grads[i]) grads[i] = ag_rec_zeros(g, &wrt[i]->shape);

@@ -236,6 +236,20 @@ static void view_vjp_columns(void *ctx, size_t c0, size_t c1)
                       a->grad ? a->grad + c0 : NULL, b->grad ? b->grad + c0 : NULL, 0, 1);
 }
 
+/* One operand a single element and the other as large as the result (a
+ * constant factor, a comparison with 0: the recorded derivatives' common
+ * case), on a tensor too small to split over the threads: the element k of
+ * the other goes with y[k], so a plain loop does what the broadcast plan
+ * would, in the same order. 0 when neither is, else which one (1: a, 2: b). */
+static int lone_scalar_operand(const ag_node *out)
+{
+    size_t n = out->shape.size;
+    if (n >= AG_PARALLEL_RANGE_MIN) return 0;
+    if (out->in[0]->shape.size == 1 && out->in[1]->shape.size == n) return 1;
+    if (out->in[1]->shape.size == 1 && out->in[0]->shape.size == n) return 2;
+    return 0;
+}
+
 /* the broadcast cases (each op handles same shapes itself, BINARY_OP) */
 static bool binary_forward(ag_node *out, char *why, size_t len)
 {
@@ -243,6 +257,12 @@ static bool binary_forward(ag_node *out, char *why, size_t len)
     const binary_rule *r = out->op->rule;
     const real *a = out->in[0]->value, *b = out->in[1]->value;
     real *y = out->value;
+    int scalar = lone_scalar_operand(out);
+    if (scalar) {
+        for (size_t k = 0; k < out->shape.size; k++)
+            y[k] = r->f(scalar == 1 ? a[0] : a[k], scalar == 2 ? b[0] : b[k]);
+        return true;
+    }
     bcast_plan plan;
     view_job job = {.rule = r, .out = out};
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
@@ -290,6 +310,17 @@ static void binary_jvp(ag_node *out)
     const real *a = out->in[0]->value, *b = out->in[1]->value;
     const real *ta = out->in[0]->tangent, *tb = out->in[1]->tangent;
     real *ty = out->tangent;
+    int scalar = same_shape(out) ? 3 : lone_scalar_operand(out);
+    if (scalar) { /* element k of each, or element 0 of the lone scalar */
+        for (size_t k = 0; k < out->shape.size; k++) {
+            size_t ia = scalar == 1 ? 0 : k, ib = scalar == 2 ? 0 : k;
+            real t = 0.0;
+            if (ta) t += r->df_da(a[ia], b[ib]) * ta[ia];
+            if (tb) t += r->df_db(a[ia], b[ib]) * tb[ib];
+            ty[k] = t;
+        }
+        return;
+    }
     bcast_plan plan;
     bcast_plan_make(&plan, &out->in[0]->shape, &out->in[1]->shape, &out->shape);
     BCAST_FOR_EACH(&plan, k, ia, ib, {
@@ -513,7 +544,7 @@ static bool unary_shape(ag_node *out, char *why, size_t len)
 #define Y (out)
 #define A (out->in[0])
 #define B (out->in[1])
-#define K(c) ag_scalar(out->graph, (c))
+#define K(c) ag_rec_scalar(out->graph, (c))
 #define PASS NULL
 
 /* ==== the ops ==================================================================== */

@@ -129,7 +129,7 @@ static inline real min_share(real mine, real other)
 /* sign(x) = (x > 0) - (x < 0): 1, -1, 0 at +-0 and NaN, as sign_of */
 static ag_node *sign_nodes(ag_node *x)
 {
-    ag_node *zero = ag_scalar(x->graph, 0.0);
+    ag_node *zero = ag_rec_scalar(x->graph, 0.0);
     return ag_sub(ag_gt(x, zero), ag_lt(x, zero));
 }
 
@@ -137,14 +137,14 @@ static ag_node *sign_nodes(ag_node *x)
 static ag_node *normal_pdf_nodes(ag_node *x)
 {
     ag_graph *g = x->graph;
-    return ag_mul(ag_scalar(g, 0.39894228040143267794), ag_exp(ag_mul(ag_mul(ag_scalar(g, -0.5), x), x)));
+    return ag_mul(ag_rec_scalar(g, 0.39894228040143267794), ag_exp(ag_mul(ag_mul(ag_rec_scalar(g, -0.5), x), x)));
 }
 
 /* p x^(p-1), and zeros for p = 0, as pow_slope */
 static ag_node *pow_slope_nodes(ag_node *x, double p)
 {
     if (p == 0.0) return ag_rec_zeros(x->graph, &x->shape);
-    return ag_mul(ag_scalar(x->graph, p), ag_pow(x, p - 1.0));
+    return ag_mul(ag_rec_scalar(x->graph, p), ag_pow(x, p - 1.0));
 }
 
 /* max_share(mine, other) = 1 - (mine < other) - 0.5 (mine == other): 1, 0,
@@ -153,7 +153,7 @@ static ag_node *pow_slope_nodes(ag_node *x, double p)
 static ag_node *max_share_nodes(ag_node *mine, ag_node *other)
 {
     ag_graph *g = mine->graph;
-    return ag_sub(ag_sub(ag_scalar(g, 1.0), ag_lt(mine, other)), ag_mul(ag_scalar(g, 0.5), ag_eq(mine, other)));
+    return ag_sub(ag_sub(ag_rec_scalar(g, 1.0), ag_lt(mine, other)), ag_mul(ag_rec_scalar(g, 0.5), ag_eq(mine, other)));
 }
 
 /* ---- the parameters of the UNARY_P ops ---------------------------------------- */

@@ -3,9 +3,22 @@
 
 #include <string.h>
 
+ag_node *ag_rec_scalar(ag_graph *g, double c)
+{
+    if (g->failed) return NULL;
+    for (int i = 0; i < g->rec_constants.count; i++) /* bit for bit: -0 is not 0 */
+        if (memcmp(&g->rec_constants.value[i], &c, sizeof c) == 0) return g->rec_constants.node[i];
+    ag_node *n = ag_scalar(g, c);
+    int slot = g->rec_constants.count < 8 ? g->rec_constants.count++ : 7; /* the last one rotates */
+    g->rec_constants.value[slot] = c;
+    g->rec_constants.node[slot] = n;
+    return n;
+}
+
 ag_node *ag_rec_filled(ag_graph *g, const ag_shape *shape, double value)
 {
     if (g->failed) return NULL;
+    if (shape->ndim == 0) return ag_rec_scalar(g, value);
     double *data = ag_arena_alloc(&g->arena, shape->size * sizeof(double));
     if (!data) {
         ag_graph_fail(g, "ag_grad: out of memory");
@@ -48,7 +61,7 @@ ag_node *ag_rec_sum_to(ag_node *x, const ag_shape *shape)
 ag_node *ag_rec_scale(ag_node *x, double c)
 {
     if (!x || c == 1.0) return x;
-    return ag_mul(x, ag_scalar(x->graph, c));
+    return ag_mul(x, ag_rec_scalar(x->graph, c));
 }
 
 ag_node *ag_rec_add(ag_node *a, ag_node *b)

@@ -8,8 +8,21 @@
 
 #include "../internal.h"
 
-/* Input k of out takes a gradient (its share is wanted by ag_grad). */
-static inline bool ag_rec_takes_grad(const ag_node *out, size_t k) { return out->inputs[k]->grad != NULL; }
+/* Input k of out takes a gradient and its share is wanted: while ag_grad
+ * records, only inputs that lead to a node it differentiates with respect
+ * to (a share of W2 is not recorded for d/dW1). */
+static inline bool ag_rec_takes_grad(const ag_node *out, size_t k)
+{
+    const ag_node *x = out->inputs[k];
+    const ag_graph *g = out->graph;
+    if (!x->grad) return false;
+    if (!g->recording.reach) return true;
+    return x->index >= g->recording.lo && g->recording.reach[x->index - g->recording.lo];
+}
+
+/* The 0-d constant c, shared by the recorded derivatives of a generation
+ * (a graph records its 1 once, not once per relu). */
+ag_node *ag_rec_scalar(ag_graph *g, double c);
 
 /* A constant of zeros, or of `value` everywhere, of the given shape. */
 ag_node *ag_rec_zeros(ag_graph *g, const ag_shape *shape);

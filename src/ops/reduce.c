@@ -271,7 +271,7 @@ static ag_node *products_of_others_node(ag_node *out)
     ag_node *I = ag_constant(g, 3, (int[]){A, A, 1}, identity); /* copies */
     ag_free(identity);
     ag_node *xb = ag_reshape(out->in[0], 4, (int[]){outer, 1, A, inner});
-    ag_node *M = ag_where(I, ag_scalar(g, 1.0), xb);
+    ag_node *M = ag_where(I, ag_rec_scalar(g, 1.0), xb);
     return ag_rec_reshape_to(ag_prod_axis(M, 2), &out->in[0]->shape);
 }
 

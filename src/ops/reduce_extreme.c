@@ -107,7 +107,7 @@ static bool extreme_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 static ag_node *extreme_jvp_nodes(ag_node *out, ag_node *const *tx)
 {
     ag_node *mask = extreme_mask(out);
-    ag_node *picked = ag_where(mask, tx[0], ag_scalar(out->graph, 0.0));
+    ag_node *picked = ag_where(mask, tx[0], ag_rec_scalar(out->graph, 0.0));
     return ag_div(ag_rec_sum_reduced(out, picked), ag_rec_sum_reduced(out, mask));
 }
 

@@ -69,7 +69,7 @@ static void where_jvp(ag_node *out)
 
 static bool where_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
-    ag_node *c = out->in[0], *zero = ag_scalar(out->graph, 0.0);
+    ag_node *c = out->in[0], *zero = ag_rec_scalar(out->graph, 0.0);
     if (ag_rec_takes_grad(out, 1)) gx[1] = ag_rec_sum_to(ag_where(c, gy, zero), &out->in[1]->shape);
     if (ag_rec_takes_grad(out, 2)) gx[2] = ag_rec_sum_to(ag_where(c, zero, gy), &out->in[2]->shape);
     return !out->graph->failed;

@@ -49,9 +49,14 @@ bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *co
         ag_node *n = g->nodes[i];
         long s = seed_index(n, n_seeds, seeds);
         bool active = s >= 0 || (n->op->jvp && any_input_has_tangent(n));
+        /* a node's buffer from the last sweep is reused (tangents are the
+         * graph's own, never the caller's), so a repeated sweep from the
+         * same seeds (a Hessian-vector product in a loop, ag_jacobian_fwd's
+         * columns) allocates nothing */
+        double *t = n->tangent;
         n->tangent = NULL;
         if (!active) continue;
-        double *t = ag_arena_alloc(&g->arena, n->shape.size * sizeof(double));
+        if (!t) t = ag_arena_alloc(&g->arena, n->shape.size * sizeof(double));
         if (!t) {
             ag_graph_fail(g, "ag_jvp: out of memory");
             return false;
