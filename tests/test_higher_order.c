@@ -2,6 +2,7 @@
  * vector-Jacobian and Jacobian-vector products against its fast numeric
  * ones, second derivatives against central differences of the gradient
  * (ag_gradgradcheck), and the nestings against closed forms. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -644,6 +645,85 @@ START_TEST(recorded_max_shares_ties_and_spreads_nan_as_torch_amax)
 }
 END_TEST
 
+/* ---- indexing, second order: Hessians worked by hand ------------------------
+ * Both nestings (assert_hessians) against the hand-worked Hessian, and the
+ * recorded gradient against the hand-worked gradient. */
+
+/* g = gather(x, 0, idx) with idx = [0, 2, 0]: g = [x0, x2, x0], so
+ *   L = sum(g * g) = 2 x0^2 + x2^2,  dL/dx = [4 x0, 0, 2 x2],  H = diag(4, 0, 2)
+ * (the repeated index counts twice). The recorded gradient reads the index
+ * node itself: replayed with idx = [1, 1, 2], L = 2 x1^2 + x2^2 and
+ * dL/dx = [0, 4 x1, 2 x2]. */
+START_TEST(gather_counts_a_repeated_index_twice_in_the_hessian)
+{
+    const double xs[3] = {0.7, -1.1, 2.5};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_tensor *idx = kept_tensor_from(1, (int[]){3}, (double[]){0, 2, 0}, false);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *picked = ag_gather(x, 0, ag_input(g, idx));
+    ag_node *loss = ag_sum(ag_mul(picked, picked)), *grad;
+    ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
+    const double want_grad[3] = {4 * xs[0], 0.0, 2 * xs[2]};
+    for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
+    assert_hessians(g, loss, x, (double[]){4, 0, 0, 0, 0, 0, 0, 0, 2}, 3, 1e-12);
+
+    memcpy(ag_tensor_data(idx), (double[]){1, 1, 2}, sizeof xs);
+    ck_assert_msg(ag_graph_forward(g), "%s", ag_graph_error(g));
+    const double replayed[3] = {0.0, 4 * xs[1], 2 * xs[2]};
+    for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], replayed[i], 1e-15);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* x [4]; s = x[-1::-2] (slice, step -2) = [x3, x1]; y = concat(x, s) =
+ * [x0, x1, x2, x3, x3, x1]; b = index_select(y, 0, [5, 4, 3, 2, 1, 0]) =
+ * [x1, x3, x3, x2, x1, x0] (y reversed). Then
+ *   L = sum(y * b) = x0 x1 + x1 x3 + x2 x3 + x3 x2 + x3 x1 + x1 x0
+ *     = 2 x0 x1 + 2 x1 x3 + 2 x2 x3
+ *   dL/dx = [2 x1, 2 x0 + 2 x3, 2 x3, 2 x1 + 2 x2]
+ *   H = [[0 2 0 0], [2 0 0 2], [0 0 0 2], [0 2 2 0]] */
+START_TEST(slice_concat_and_index_select_pair_elements_off_the_diagonal)
+{
+    const double xs[4] = {0.5, -1.5, 2.0, 3.0};
+    ag_tensor *t = kept_tensor_from(1, (int[]){4}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *s = ag_slice(x, 0, -1, INT_MIN, -2);
+    ag_node *y = ag_concat(2, (ag_node *[]){x, s}, 0);
+    ag_node *reversed = ag_constant(g, 1, (int[]){6}, (double[]){5, 4, 3, 2, 1, 0});
+    ag_node *loss = ag_sum(ag_mul(y, ag_index_select(y, 0, reversed))), *grad;
+    ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
+    const double want_grad[4] = {2 * xs[1], 2 * xs[0] + 2 * xs[3], 2 * xs[3], 2 * xs[1] + 2 * xs[2]};
+    for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
+    assert_hessians(g, loss, x, (double[]){0, 2, 0, 0, 2, 0, 0, 2, 0, 0, 0, 2, 0, 2, 2, 0}, 4, 1e-12);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* x [1, 3]; v = reshape(transpose(x), [3]) = [x0, x1, x2];
+ * src = gather(v, 0, [2, 0, 2]) * v = [x2 x0, x0 x1, x2^2];
+ * y = scatter_add(v, 0, [1, 1, 0], src) = [x0 + x2^2, x1 + x0 x2 + x0 x1, x2];
+ * r = reshape(permute(stack([y, y * y], 1), [1, 0]), [6]) = [y0, y1, y2, y0^2, y1^2, y2^2];
+ *   L = r[1] + r[5] = y1 + y2^2 = x1 + x0 x2 + x0 x1 + x2^2
+ *   dL/dx = [x1 + x2, 1 + x0, x0 + 2 x2],  H = [[0 1 1], [1 0 0], [1 0 2]] */
+START_TEST(scatter_add_stack_and_index_give_the_hessian_by_hand)
+{
+    const double xs[3] = {0.5, -1.5, 2.0};
+    ag_tensor *t = kept_tensor_from(2, (int[]){1, 3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *v = ag_reshape(ag_transpose(x), 1, (int[]){3});
+    ag_node *src = ag_mul(ag_gather(v, 0, ag_constant(g, 1, (int[]){3}, (double[]){2, 0, 2})), v);
+    ag_node *y = ag_scatter_add(v, 0, ag_constant(g, 1, (int[]){3}, (double[]){1, 1, 0}), src);
+    ag_node *stacked = ag_stack(2, (ag_node *[]){y, ag_mul(y, y)}, 1);
+    ag_node *r = ag_reshape(ag_permute(stacked, (int[]){1, 0}), 1, (int[]){6});
+    ag_node *loss = ag_add(ag_index(r, 1), ag_index(r, 5)), *grad;
+    ck_assert_msg(ag_grad(g, loss, 1, &x, &grad, true), "%s", ag_graph_error(g));
+    const double want_grad[3] = {xs[1] + xs[2], 1 + xs[0], xs[0] + 2 * xs[2]};
+    for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(ag_node_value(grad)[i], want_grad[i], 1e-15);
+    assert_hessians(g, loss, x, (double[]){0, 1, 1, 1, 0, 0, 1, 0, 2}, 3, 1e-12);
+    ag_graph_free(g);
+}
+END_TEST
+
 Suite *higher_order_suite(void)
 {
     Suite *s = suite_create("higher_order");
@@ -676,5 +756,11 @@ Suite *higher_order_suite(void)
     tcase_add_test(reductions, hessian_of_prod_is_exact_at_zeros);
     tcase_add_test(reductions, recorded_max_shares_ties_and_spreads_nan_as_torch_amax);
     suite_add_tcase(s, reductions);
+    TCase *indexing = tcase_create("indexing, second order");
+    tcase_add_checked_fixture(indexing, NULL, free_kept_tensors);
+    tcase_add_test(indexing, gather_counts_a_repeated_index_twice_in_the_hessian);
+    tcase_add_test(indexing, slice_concat_and_index_select_pair_elements_off_the_diagonal);
+    tcase_add_test(indexing, scatter_add_stack_and_index_give_the_hessian_by_hand);
+    suite_add_tcase(s, indexing);
     return s;
 }

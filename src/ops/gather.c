@@ -18,6 +18,7 @@
  * indices themselves. Positions below 2^40 are exact as doubles. */
 #include "axis.h"
 #include "indices.h"
+#include "recorded.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,11 +94,38 @@ static void index_select_vjp(ag_node *out)
 
 static void index_select_jvp(ag_node *out) { select_rows(out, out->in[0]->tangent, out->tangent); }
 
+/* Recorded, with the forward's own index node (so a replay re-reads it):
+ *   ga = scatter_add(zeros of a's shape, axis, I, gy)   (repeated indices add up)
+ *   I  = idx [N] reshaped to [1, .., N, .., 1] (N at the axis) and expanded
+ *        to gy's shape [.., N, ..]: I[o, n, i] = idx[n]
+ *   ty = index_select(ta, axis, idx)
+ * The indices take no gradient and their tangent is never read. */
+static bool index_select_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    int axis = ag_axis_of(out), ones[AG_MAX_DIMS];
+    for (int d = 0; d < out->shape.ndim; d++) ones[d] = d == axis ? (int)one_per_index(out) : 1;
+    ag_node *lined_up = ag_reshape(out->in[1], out->shape.ndim, ones);
+    ag_node *at = ag_rec_expand_to(lined_up, &out->shape);
+    ag_node *zeros = ag_rec_zeros(out->graph, &out->in[0]->shape);
+    gx[0] = at && zeros ? ag_scatter_add(zeros, axis, at, gy) : NULL;
+    return gx[0] != NULL;
+}
+
+/* ty = op(ta, axis, idx) for index_select and gather; zeros when only the
+ * indices had a tangent (they are data: the output does not move with them) */
+static ag_node *select_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    if (!tx[0]) return ag_rec_zeros(out->graph, &out->shape);
+    return ag_rec_again(out, 2, (ag_node *[]){tx[0], out->in[1]});
+}
+
 const ag_op ag_op_index_select = {.name = "index_select", .arity = 2, .symbol = "at",
                                   .params_size = sizeof(ag_axis_params),
                                   .print_params = ag_print_axis_params, .shape = index_select_shape,
                                   .kernels = {index_select_forward, index_select_vjp},
-                                  .jvp = index_select_jvp, .aux_size = one_per_index};
+                                  .jvp = index_select_jvp, .vjp_nodes = index_select_vjp_nodes,
+                                  .jvp_nodes = select_jvp_nodes, .aux_size = one_per_index};
 
 ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices)
 {
@@ -182,10 +210,22 @@ static void gather_vjp(ag_node *out)
 
 static void gather_jvp(ag_node *out) { gather_values(out, out->in[0]->tangent, out->tangent); }
 
+/* Recorded, idx the forward's own index node:
+ *   ga = scatter_add(zeros of a's shape, axis, idx, gy)   (ga[at(p)] += gy[p])
+ *   ty = gather(ta, axis, idx) (select_jvp_nodes) */
+static bool gather_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    ag_node *zeros = ag_rec_zeros(out->graph, &out->in[0]->shape);
+    gx[0] = zeros ? ag_scatter_add(zeros, ag_axis_of(out), out->in[1], gy) : NULL;
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_gather = {.name = "gather", .arity = 2, .symbol = "at",
                             .params_size = sizeof(ag_axis_params),
                             .print_params = ag_print_axis_params, .shape = gather_shape,
                             .kernels = {gather_forward, gather_vjp}, .jvp = gather_jvp,
+                            .vjp_nodes = gather_vjp_nodes, .jvp_nodes = select_jvp_nodes,
                             .aux_size = one_per_index};
 
 ag_node *ag_gather(ag_node *a, int axis, ag_node *indices)
@@ -243,11 +283,35 @@ static void scatter_add_jvp(ag_node *out)
     scatter_values(out, out->in[0]->tangent, out->in[2]->tangent, out->tangent);
 }
 
+/* Recorded, idx the forward's own index node:
+ *   ga   = gy
+ *   gsrc = gather(gy, axis, idx)                 (gsrc[p] = gy[at(p)])
+ *   ty   = scatter_add(ta, axis, idx, tsrc), a NULL tangent as zeros; ta
+ *          itself when tsrc is NULL (the scatter would add nothing) */
+static bool scatter_add_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (ag_rec_takes_grad(out, 0)) gx[0] = gy;
+    if (ag_rec_takes_grad(out, 2)) {
+        gx[2] = ag_gather(gy, ag_axis_of(out), out->in[1]);
+        if (!gx[2]) return false;
+    }
+    return true;
+}
+
+static ag_node *scatter_add_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    ag_node *ta = tx[0], *tsrc = tx[2];
+    if (!tsrc) return ta ? ta : ag_rec_zeros(out->graph, &out->shape);
+    if (!ta) ta = ag_rec_zeros(out->graph, &out->shape);
+    return ta ? ag_rec_again(out, 3, (ag_node *[]){ta, out->in[1], tsrc}) : NULL;
+}
+
 const ag_op ag_op_scatter_add = {.name = "scatter_add", .arity = 3,
                                  .params_size = sizeof(ag_axis_params),
                                  .print_params = ag_print_axis_params, .shape = scatter_add_shape,
                                  .kernels = {scatter_add_forward, scatter_add_vjp},
-                                 .jvp = scatter_add_jvp, .aux_size = one_per_index};
+                                 .jvp = scatter_add_jvp, .vjp_nodes = scatter_add_vjp_nodes,
+                                 .jvp_nodes = scatter_add_jvp_nodes, .aux_size = one_per_index};
 
 ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src)
 {

@@ -9,6 +9,7 @@
  * starting at element start along it. */
 #include "axis.h"
 #include "indices.h"
+#include "recorded.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -49,10 +50,33 @@ static void index_jvp(ag_node *out)
     out->tangent[0] = tx ? tx[flat_of(out)] : 0.0;
 }
 
+/* Recorded: gx is zero but gy at flat, built on x's flat view [N]:
+ *   gx = reshape(scatter_add(zeros[N], 0, [flat], reshape(gy, [1])), x's shape)
+ * (a scatter, not gy times a one-hot mask: 0 * Inf would put NaNs where the
+ * fast vjp adds nothing); ty = index(tx) (ag_rec_same_op_jvp). */
+static bool index_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    ag_graph *g = out->graph;
+    const ag_shape *x = &out->in[0]->shape;
+    if (x->size > INT_MAX) { /* a flat view's one dimension is an int */
+        ag_graph_fail(g, "ag_grad: index: the recorded derivative takes at most %d elements, "
+                         "not %zu", INT_MAX, x->size);
+        return false;
+    }
+    ag_shape flat_view = {.ndim = 1, .dims = {(int)x->size, 1, 1, 1}, .size = x->size};
+    ag_node *at = ag_constant(g, 1, (int[]){1}, (double[]){(double)flat_of(out)});
+    ag_node *src = ag_reshape(gy, 1, (int[]){1});
+    ag_node *zeros = ag_rec_zeros(g, &flat_view);
+    gx[0] = ag_rec_reshape_to(ag_scatter_add(zeros, 0, at, src), x);
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_index = {.name = "index", .arity = 1,
                            .params_size = sizeof(ag_flat_index_params),
                            .print_params = index_print_params, .shape = index_shape,
-                           .kernels = {index_forward, index_vjp}, .jvp = index_jvp};
+                           .kernels = {index_forward, index_vjp}, .jvp = index_jvp,
+                           .vjp_nodes = index_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 
 ag_node *ag_index(ag_node *a, size_t flat)
 {
@@ -146,9 +170,45 @@ static ag_strided_view slice_view(const ag_node *out)
 
 static const ag_view_rule slice_rule = {slice_view};
 
+/* Recorded: gy [.., count, ..] goes back to the positions it was taken
+ * from, zeros elsewhere, by one scatter along the axis:
+ *   gx = scatter_add(zeros of x's shape, axis, I, gy),
+ *   I of gy's shape, I[o, k, i] = start + k step   (k < count)
+ * which holds for a negative step as for a positive one (start is the
+ * first index taken); the positions are distinct, so the scatter copies.
+ * I is a constant: it comes from the params, not from data.
+ * ty = slice(tx) (ag_rec_same_op_jvp). */
+static ag_node *slice_positions(const ag_node *out)
+{
+    const ag_slice_params *p = out->params;
+    axis_view v = ag_axis_view(&out->shape, p->axis); /* v.len = count */
+    double *at = ag_malloc(out->shape.size * sizeof *at);
+    if (!at) {
+        ag_graph_fail(out->graph, "ag_grad: slice: out of memory");
+        return NULL;
+    }
+    for (size_t e = 0; e < out->shape.size; e++) {
+        long long k = (long long)(e / v.inner % v.len);
+        at[e] = (double)(p->start + k * p->step);
+    }
+    ag_node *c = ag_constant(out->graph, out->shape.ndim, out->shape.dims, at);
+    ag_free(at);
+    return c;
+}
+
+static bool slice_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    ag_node *zeros = ag_rec_zeros(out->graph, &out->in[0]->shape);
+    ag_node *at = slice_positions(out);
+    gx[0] = zeros && at ? ag_scatter_add(zeros, AG_PARAMS(out, const ag_slice_params)->axis, at, gy) : NULL;
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_slice = {.name = "slice", .arity = 1, .params_size = sizeof(ag_slice_params),
                            .print_params = slice_print_params, .shape = slice_shape,
                            .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                           .vjp_nodes = slice_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
                            .rule = &slice_rule};
 
 ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step)

@@ -6,6 +6,7 @@
  *                                        permutes tX                        */
 #include "axis.h"
 #include "indices.h"
+#include "recorded.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,11 +82,30 @@ static void reshape_jvp(ag_node *out)
     memcpy(out->tangent, out->in[0]->tangent, out->shape.size * sizeof(double));
 }
 
+/* Recorded (both ops are linear, so ty = op(tx), ag_rec_same_op_jvp):
+ *   transpose  gX = transpose(gY)                [c, r] -> [r, c]
+ *   reshape    gX = reshape(gY, X's shape)                          */
+static bool transpose_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    gx[0] = ag_transpose(gy);
+    return gx[0] != NULL;
+}
+
+static bool reshape_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    gx[0] = ag_rec_reshape_to(gy, &out->in[0]->shape);
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_transpose = {.name = "transpose", .arity = 1, .shape = transpose_shape,
                                .kernels = {transpose_forward, transpose_vjp},
-                               .jvp = transpose_jvp};
+                               .jvp = transpose_jvp, .vjp_nodes = transpose_vjp_nodes,
+                               .jvp_nodes = ag_rec_same_op_jvp};
 const ag_op ag_op_reshape = {.name = "reshape", .arity = 1, .shape = reshape_shape,
-                             .kernels = {reshape_forward, reshape_vjp}, .jvp = reshape_jvp};
+                             .kernels = {reshape_forward, reshape_vjp}, .jvp = reshape_jvp,
+                             .vjp_nodes = reshape_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 
 ag_node *ag_transpose(ag_node *a) { return ag_record1(&ag_op_transpose, a, NULL); }
 
@@ -189,9 +209,22 @@ static ag_strided_view permute_view(const ag_node *out)
 
 static const ag_view_rule permute_rule = {permute_view};
 
+/* Recorded: Y's axis d is X's axis perm[d], so gX = permute(gY, inv) with
+ * inv[perm[d]] = d (X's axis j is gY's axis inv[j]); ty = permute(tx). */
+static bool permute_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    if (!ag_rec_takes_grad(out, 0)) return true;
+    const int *perm = AG_PARAMS(out, const ag_permute_params)->perm;
+    int inv[AG_MAX_DIMS] = {0};
+    for (int d = 0; d < out->shape.ndim; d++) inv[perm[d]] = d;
+    gx[0] = ag_permute(gy, inv);
+    return gx[0] != NULL;
+}
+
 const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeof(ag_permute_params),
                              .print_params = permute_print_params, .shape = permute_shape,
                              .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
+                             .vjp_nodes = permute_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
                              .rule = &permute_rule};
 
 /* perm holds a's number of dimensions of entries; they are copied. */
