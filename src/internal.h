@@ -334,12 +334,13 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...);
  * And recorded, as new nodes (ag_grad, ag_jvp_nodes: the same products as
  * vjp and jvp, built from ops, so they can be differentiated again):
  *  vjp_nodes: given out and gy, a node of out's shape holding d root/d out,
- *           set gx[k] to a new node of input k's shape holding its share
+ *           set gx[k] to a node of input k's shape holding its share (new,
+ *           or gy itself where the share is gy unchanged)
  *           (what vjp adds) for each input k that takes a gradient
  *           (ag_rec_takes_grad); gx[k] may stay NULL for the others and for
  *           a share that is zero. false when recording failed (graph error).
  *  jvp_nodes: given tangent nodes tx[k] of the inputs' shapes (NULL: zero;
- *           one at least is not), return a new node of out's shape holding
+ *           one at least is not), return a node of out's shape holding
  *           out's tangent (what jvp computes); NULL when recording failed.
  *           Both are written with the public ops and ops/recorded.h.
  * Parameters: params_size bytes of the op's own struct (ops/params.h), copied

@@ -100,14 +100,21 @@ END_TEST
 
 /* ---- second derivatives of every op against central differences ---------- */
 
-/* The loss <w, op(params)> for a fixed random w: the recipe re-recorded on
- * the case's tensors from the random state it first drew them from. */
+/* The loss <w, op(params)> for a fixed random w: the case re-recorded on
+ * its own tensors from the random state it first drew them from, by the
+ * op's recipe or (recipe NULL) matmul form `form`. */
 typedef struct op_loss {
     op_recipe recipe;
+    int form;
     test_rng start;
     op_case *c;
     double *w;
 } op_loss;
+
+static bool record_case(const op_loss *l, ag_graph *g, test_rng *r)
+{
+    return l->recipe ? l->recipe(g, r, l->c) : matmul_form_case(g, r, l->c, l->form);
+}
 
 static ag_node *op_loss_build(ag_graph *g, void *user)
 {
@@ -115,12 +122,37 @@ static ag_node *op_loss_build(ag_graph *g, void *user)
     test_rng r = l->start;
     l->c->n_params = l->c->n_extra = 0;
     l->c->rerecord = true;
-    if (!l->recipe(g, &r, l->c)) return NULL;
+    if (!record_case(l, g, &r)) return NULL;
     ag_node *out = l->c->out;
     int dims[4];
     for (int d = 0; d < ag_node_ndim(out); d++) dims[d] = ag_node_dim(out, d);
     ag_node *w = ag_constant(g, ag_node_ndim(out), dims, l->w);
     return ag_sum(ag_mul(out, w));
+}
+
+/* One trial: a case drawn from r, its second derivatives (the recorded
+ * gradient differentiated again) against central differences of the plain
+ * gradient, every operand's rows (ag_gradgradcheck). */
+static void assert_second_derivatives(op_recipe recipe, int form, test_rng *r, const char *name)
+{
+    ag_graph *g = ag_graph_new();
+    op_case c = {0};
+    op_loss loss = {.recipe = recipe, .form = form, .start = *r, .c = &c};
+    ck_assert_msg(record_case(&loss, g, r), "%s: %s", name, ag_graph_error(g));
+    size_t size = ag_node_size(c.out);
+    loss.w = malloc(size * sizeof *loss.w);
+    for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(r, -1.0, 1.0);
+    ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
+    for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
+    bool pass = ag_gradgradcheck(op_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
+    for (int p = 0; p < c.n_params; p++)
+        ck_assert_msg(results[p].pass, "%s: operand %d: second derivative %zu: recorded %.12g, "
+                      "central difference %.12g", name, p, results[p].worst,
+                      results[p].worst_analytic, results[p].worst_numeric);
+    ck_assert_msg(pass, "%s: %s", name, ag_last_error());
+    free(loss.w);
+    op_case_free(&c);
+    ag_graph_free(g);
 }
 
 START_TEST(second_derivatives_match_central_differences)
@@ -129,30 +161,28 @@ START_TEST(second_derivatives_match_central_differences)
     op_recipe recipe = recipe_for(name);
     ck_assert(recipe != NULL);
     test_rng r = {0x99ad0000u + (uint64_t)_i};
-    for (int trial = 0; trial < 3; trial++) {
-        ag_graph *g = ag_graph_new();
-        op_case c = {0};
-        op_loss loss = {.recipe = recipe, .start = r, .c = &c};
-        ck_assert_msg(recipe(g, &r, &c), "%s: %s", name, ag_graph_error(g));
-        size_t size = ag_node_size(c.out);
-        loss.w = malloc(size * sizeof *loss.w);
-        for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
-        ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
-        for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
-        bool pass = ag_gradgradcheck(op_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
-        for (int p = 0; p < c.n_params; p++)
-            ck_assert_msg(results[p].pass, "%s: operand %d: second derivative %zu: recorded %.12g, "
-                          "central difference %.12g", name, p, results[p].worst,
-                          results[p].worst_analytic, results[p].worst_numeric);
-        ck_assert_msg(pass, "%s: %s", name, ag_last_error());
-        free(loss.w);
-        op_case_free(&c);
-        ag_graph_free(g);
-    }
+    for (int trial = 0; trial < 3; trial++) assert_second_derivatives(recipe, 0, &r, name);
 }
 END_TEST
 
 /* ---- nestings against closed forms ------------------------------------------ */
+
+/* |H - want| <= tol elementwise for both Hessians of an n-element wrt */
+static void assert_hessians(ag_graph *g, ag_node *root, ag_node *wrt, const double *want, int n,
+                            double tol)
+{
+    ag_tensor *H = ag_hessian(g, root, wrt), *Hf = ag_hessian_fwd(g, root, wrt);
+    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
+    for (int i = 0; i < n * n; i++) {
+        ck_assert_msg(fabs(ag_tensor_data(H)[i] - want[i]) <= tol, "H[%d, %d] = %.17g, closed form %.17g",
+                      i / n, i % n, ag_tensor_data(H)[i], want[i]);
+        ck_assert_msg(fabs(ag_tensor_data(Hf)[i] - want[i]) <= tol, "H (fwd) [%d, %d] = %.17g, closed form %.17g",
+                      i / n, i % n, ag_tensor_data(Hf)[i], want[i]);
+    }
+    ag_tensor_free(H);
+    ag_tensor_free(Hf);
+}
+
 
 /* f(x) = x^2 sin x, elementwise and summed, so each element's derivatives are
  *   f'   = 2x sin x + x^2 cos x
@@ -225,25 +255,17 @@ START_TEST(hessian_of_cross_entropy_is_diag_p_minus_p_p_transpose)
     ag_tensor *t = kept_tensor_from(1, (int[]){4}, zs, true);
     ag_graph *g = ag_graph_new();
     ag_node *z = ag_param(g, t), *loss = ag_softmax_xent_label(z, 2);
-    double p[4], m = zs[2], s = 0.0;
+    double p[4], m = zs[2], s = 0.0, want[16], want_hv[4] = {0}, v[4] = {1.0, -0.5, 0.25, 2.0}, hv[4];
     for (int i = 0; i < 4; i++) s += exp(zs[i] - m);
     for (int i = 0; i < 4; i++) p[i] = exp(zs[i] - m) / s;
-    ag_tensor *H = ag_hessian(g, loss, z), *Hf = ag_hessian_fwd(g, loss, z);
-    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
-    double hv[4], v[4] = {1.0, -0.5, 0.25, 2.0};
-    ck_assert(ag_hvp(g, loss, z, v, hv));
-    for (int i = 0; i < 4; i++) {
-        double want_hv = 0.0;
+    for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) {
-            double want = (i == j ? p[i] : 0.0) - p[i] * p[j];
-            want_hv += want * v[j];
-            ck_assert_double_eq_tol(ag_tensor_data(H)[i * 4 + j], want, 1e-15);
-            ck_assert_double_eq_tol(ag_tensor_data(Hf)[i * 4 + j], want, 1e-15);
+            want[i * 4 + j] = (i == j ? p[i] : 0.0) - p[i] * p[j];
+            want_hv[i] += want[i * 4 + j] * v[j];
         }
-        ck_assert_double_eq_tol(hv[i], want_hv, 1e-15);
-    }
-    ag_tensor_free(H);
-    ag_tensor_free(Hf);
+    assert_hessians(g, loss, z, want, 4, 1e-15);
+    ck_assert(ag_hvp(g, loss, z, v, hv));
+    for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(hv[i], want_hv[i], 1e-15);
     ag_graph_free(g);
 }
 END_TEST
@@ -392,54 +414,15 @@ START_TEST(matmul_form_recorded_vjp_and_jvp_match_the_fast_ones)
 }
 END_TEST
 
-/* <w, matmul(params)> in one form, re-recorded from the random state that
- * first drew it (op_loss_build's, with matmul_form_case for the recipe). */
-typedef struct form_loss {
-    int form;
-    test_rng start;
-    op_case *c;
-    double *w;
-} form_loss;
-
-static ag_node *form_loss_build(ag_graph *g, void *user)
-{
-    form_loss *l = user;
-    test_rng r = l->start;
-    l->c->n_params = l->c->n_extra = 0;
-    l->c->rerecord = true;
-    if (!matmul_form_case(g, &r, l->c, l->form)) return NULL;
-    ag_node *out = l->c->out;
-    int dims[4];
-    for (int d = 0; d < ag_node_ndim(out); d++) dims[d] = ag_node_dim(out, d);
-    return ag_sum(ag_mul(out, ag_constant(g, ag_node_ndim(out), dims, l->w)));
-}
-
 /* Each form's second derivatives (the recorded gradient differentiated
  * again: d^2 <w, A @ B> / dA dB is w's entries placed, d^2 / dA^2 = 0)
  * against central differences of the plain gradient. _i is the form. */
 START_TEST(matmul_form_second_derivatives_match_central_differences)
 {
     test_rng r = {0x3a7c0000u + (uint64_t)_i};
-    for (int trial = 0; trial < 2; trial++) {
-        ag_graph *g = ag_graph_new();
-        op_case c = {0};
-        form_loss loss = {.form = _i, .start = r, .c = &c};
-        ck_assert_msg(matmul_form_case(g, &r, &c, _i), "%s: %s", matmul_form_names[_i], ag_graph_error(g));
-        size_t size = ag_node_size(c.out);
-        loss.w = malloc(size * sizeof *loss.w);
-        for (size_t i = 0; i < size; i++) loss.w[i] = rng_uniform(&r, -1.0, 1.0);
-        ag_gradcheck_result results[OP_CASE_MAX]; /* unwritten when the check fails to run */
-        for (int p = 0; p < OP_CASE_MAX; p++) results[p] = (ag_gradcheck_result){.pass = true};
-        bool pass = ag_gradgradcheck(form_loss_build, &loss, (size_t)c.n_params, c.params, NULL, results);
-        for (int p = 0; p < c.n_params; p++)
-            ck_assert_msg(results[p].pass, "matmul (%s): operand %d: second derivative %zu: recorded %.12g, "
-                          "central difference %.12g", matmul_form_names[_i], p, results[p].worst,
-                          results[p].worst_analytic, results[p].worst_numeric);
-        ck_assert_msg(pass, "matmul (%s): %s", matmul_form_names[_i], ag_last_error());
-        free(loss.w);
-        op_case_free(&c);
-        ag_graph_free(g);
-    }
+    char name[64];
+    snprintf(name, sizeof name, "matmul (%s)", matmul_form_names[_i]);
+    for (int trial = 0; trial < 2; trial++) assert_second_derivatives(NULL, _i, &r, name);
 }
 END_TEST
 
@@ -503,21 +486,6 @@ END_TEST
  * by both nestings (ag_hessian: reverse over reverse; ag_hessian_fwd:
  * forward over reverse) of the ops' recorded gradients. */
 
-/* |H - want| <= tol elementwise for both Hessians of an n-element wrt */
-static void assert_hessians(ag_graph *g, ag_node *root, ag_node *wrt, const double *want, int n,
-                            double tol)
-{
-    ag_tensor *H = ag_hessian(g, root, wrt), *Hf = ag_hessian_fwd(g, root, wrt);
-    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
-    for (int i = 0; i < n * n; i++) {
-        ck_assert_msg(fabs(ag_tensor_data(H)[i] - want[i]) <= tol, "H[%d, %d] = %.17g, closed form %.17g",
-                      i / n, i % n, ag_tensor_data(H)[i], want[i]);
-        ck_assert_msg(fabs(ag_tensor_data(Hf)[i] - want[i]) <= tol, "H (fwd) [%d, %d] = %.17g, closed form %.17g",
-                      i / n, i % n, ag_tensor_data(Hf)[i], want[i]);
-    }
-    ag_tensor_free(H);
-    ag_tensor_free(Hf);
-}
 
 /* f(x) = sum_j logsumexp_a x[a, j] over the columns of x [3,2] (axis 0).
  * d f / d x[a, j] = p[a, j] = exp(x[a, j]) / sum_b exp(x[b, j]) (the
