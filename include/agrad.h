@@ -316,7 +316,9 @@ ag_node *ag_min_axis(ag_node *a, int axis);
 ag_node *ag_logsumexp_axis(ag_node *a, int axis);
 /** Product along an axis; its gradient is exact when elements are 0 (the
  * product of the others, not y / x: so [2, Inf] has gradient [Inf, 2] where
- * PyTorch's y / x gives [Inf, NaN]). */
+ * PyTorch's y / x gives [Inf, NaN]). Its recorded gradient (ag_grad) keeps
+ * that exactness with a product over an [A, A] layout per slice (A the
+ * axis's length): A times the input's memory. */
 ag_node *ag_prod_axis(ag_node *a, int axis);
 
 /** [M,N] -> [N,M]. */
@@ -514,7 +516,8 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
  * (Hessians, third derivatives), ag_jvp_nodes records forward mode the same
  * way, and the numeric sweeps (ag_backward, ag_jvp, ag_jacobian_*) run over
  * them too. Recorded nodes stay until ag_graph_reset, and ag_graph_forward
- * replays them with the rest: record a gradient once, replay it on new data.
+ * replays them with the rest: record a gradient once (with create_graph),
+ * replay it on new data.
  * The four nestings of a second derivative:
  *   reverse over reverse  ag_grad(create_graph), then ag_grad / ag_backward_seed
  *   forward over reverse  ag_grad(create_graph), then ag_jvp_nodes / ag_jvp
@@ -525,7 +528,9 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
  * written to grads[i]; with create_graph they are differentiable like any
  * node (they depend on the tensors root does), without it they are constants
  * holding the numbers (computed by the plain backward sweep, which leaves
- * every parameter's gradient as it was). root must be a scalar node of g;
+ * every parameter's gradient as it was but, as any backward, the
+ * intermediate nodes' ag_node_grad values its own; a replay does not
+ * update such constants). root must be a scalar node of g;
  * each wrt[i] a node of g recorded before it through which a gradient flows
  * (it depends on a tensor that requires grad). A wrt[i] that root does not
  * depend on gets zeros (as JAX; PyTorch would need allow_unused). The

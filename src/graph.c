@@ -45,7 +45,7 @@ void ag_graph_reset(ag_graph *g)
     g->failed_in_replay = false;
     g->error[0] = '\0';
     g->grads_dirty = false;
-    g->second_order.root = NULL; /* its gradient node was released */
+    memset(&g->second_order, 0, sizeof g->second_order); /* its gradient node was released */
     g->rec_constants.count = 0;
     ag_schedule *s = &g->schedule;
     s->forward_for = s->walk_for = s->n_forward = s->n_walk = 0;

@@ -301,6 +301,9 @@ void ag_restore_leaf_grads(ag_graph *g, ag_saved_grads *s); /* and frees the cop
  * to another graph", "is a node recorded before the last reset ...") */
 const char *ag_not_in_graph(const ag_graph *g, const ag_node *n);
 
+/* ag_grad with its misuse reported as `who`'s (ag_hvp, ag_hessian). */
+bool ag_grad_as(const char *who, ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt,
+                ag_node **grads, bool create_graph);
 /* ag_grad (create_graph) from a root of any shape whose cotangent is the
  * node `seed` (root's shape): the recorded u^T J (grad/grad.c). */
 bool ag_grad_seeded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, ag_node *const *wrt,

@@ -692,6 +692,83 @@ START_TEST(scatter_add_stack_and_index_give_the_hessian_by_hand)
 }
 END_TEST
 
+/* f = sum(relu(x) * x) = sum of x_i^2 over x_i > 0: H = diag(2 [x_i > 0]).
+ * relu's recorded derivative is a mask (a comparison, which has no
+ * tangent): forward over reverse and forward over forward go through it. */
+START_TEST(forward_nestings_go_through_a_mask)
+{
+    const double xs[3] = {-1.5, 0.5, 2.0}, vs[3] = {1.0, 2.0, -3.0};
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, xs, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *x = ag_param(g, t), *f = ag_sum(ag_mul(ag_relu(x), x));
+    ag_node *v = ag_constant(g, 1, (int[]){3}, vs), *grad, *hv, *tf, *ttf;
+    ck_assert(ag_grad(g, f, 1, &x, &grad, true));
+    ck_assert_msg(ag_jvp_nodes(g, 1, &x, &v, 1, &grad, &hv), "%s", ag_graph_error(g));
+    ck_assert(ag_jvp_nodes(g, 1, &x, &v, 1, &f, &tf));
+    ck_assert_msg(ag_jvp_nodes(g, 1, &x, &v, 1, &tf, &ttf), "%s", ag_graph_error(g));
+    double vHv = 0.0;
+    for (int i = 0; i < 3; i++) {
+        double h = xs[i] > 0 ? 2.0 : 0.0;
+        ck_assert_double_eq_tol(ag_node_value(hv)[i], h * vs[i], 1e-15);
+        vHv += vs[i] * h * vs[i];
+    }
+    ck_assert_double_eq_tol(ag_node_value(ttf)[0], vHv, 1e-14); /* v^T H v */
+    ag_graph_free(g);
+}
+END_TEST
+
+/* Edges the review found: a NULL root is an error (the kept gradient is not
+ * consulted first); a gradient that is an older node (d(x y)/dx = y, y
+ * recorded first) has a zero Hessian in x; a comparison as root has a zero
+ * gradient; a seed listed twice keeps its first tangent in both forward
+ * modes. */
+START_TEST(second_order_edges)
+{
+    ag_tensor *ty = kept_tensor_from(0, NULL, (double[]){3.0}, true);
+    ag_tensor *tx = kept_tensor_from(0, NULL, (double[]){2.0}, true);
+    ag_graph *g = ag_graph_new();
+    double v = 1.0, hv;
+    ck_assert(!ag_hvp(g, NULL, NULL, &v, &hv));
+    ck_assert_graph_error(g, "ag_hvp: root is NULL");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_hessian(g, NULL, NULL));
+    ck_assert_graph_error(g, "ag_hessian: root is NULL");
+    ag_graph_reset(g);
+    ag_node *y = ag_param(g, ty), *x = ag_param(g, tx), *r = ag_mul(x, y);
+    ag_tensor *H = ag_hessian(g, r, x), *Hf = ag_hessian_fwd(g, r, x);
+    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
+    ck_assert_double_eq(ag_tensor_data(H)[0], 0.0);
+    ck_assert_double_eq(ag_tensor_data(Hf)[0], 0.0);
+    ag_tensor_free(H);
+    ag_tensor_free(Hf);
+    ag_node *gr;
+    ck_assert_msg(ag_grad(g, ag_gt(x, y), 1, &x, &gr, true), "%s", ag_graph_error(g));
+    ck_assert_double_eq(ag_node_value(gr)[0], 0.0);
+    ag_node *two[2] = {x, x}, *t1 = ag_scalar(g, 1.0), *t2 = ag_scalar(g, 10.0), *tr;
+    ck_assert(ag_jvp_nodes(g, 2, two, (ag_node *[]){t1, t2}, 1, &r, &tr));
+    ck_assert(ag_jvp(g, 2, two, (const double *const[]){ag_node_value(t1), ag_node_value(t2)}));
+    ck_assert_double_eq(ag_node_value(tr)[0], 3.0); /* y * 1 */
+    ck_assert_double_eq(ag_node_tangent(r)[0], 3.0);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* With respect to an intermediate node h, nothing below h is recorded:
+ * f = sum(h), h = tanh(tanh(x)), so df/dh = ones, the sum's share alone
+ * (tanh's derivatives, three nodes each, would be wasted). */
+START_TEST(grad_records_nothing_below_the_wrt)
+{
+    ag_tensor *t = kept_tensor_from(1, (int[]){3}, (double[]){0.1, 0.2, 0.3}, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *h = ag_tanh(ag_tanh(ag_param(g, t))), *f = ag_sum(h), *gr;
+    size_t before = ag_graph_size(g);
+    ck_assert(ag_grad(g, f, 1, &h, &gr, true));
+    ck_assert_uint_le(ag_graph_size(g) - before, 2); /* the seed and its expand */
+    for (int i = 0; i < 3; i++) ck_assert_double_eq(ag_node_value(gr)[i], 1.0);
+    ag_graph_free(g);
+}
+END_TEST
+
 Suite *higher_order_suite(void)
 {
     Suite *s = suite_create("higher_order");
@@ -709,6 +786,9 @@ Suite *higher_order_suite(void)
     tcase_add_test(forms, grad_errors_name_the_argument);
     tcase_add_test(forms, a_recorded_gradient_replays_on_new_values);
     tcase_add_test(forms, repeated_hvps_record_the_gradient_once);
+    tcase_add_test(forms, forward_nestings_go_through_a_mask);
+    tcase_add_test(forms, second_order_edges);
+    tcase_add_test(forms, grad_records_nothing_below_the_wrt);
     tcase_add_test(forms, hessian_of_half_squared_norm_of_a_x_is_a_transpose_a);
     suite_add_tcase(s, forms);
     TCase *matmul = tcase_create("matmul forms, recorded");

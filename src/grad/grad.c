@@ -105,9 +105,15 @@ __attribute__((noinline, cold)) static bool no_recorded_vjp(ag_graph *g, const a
     return false;
 }
 
-/* Hand node's cotangent to its op and add the shares into its inputs'. */
+/* Hand node's cotangent to its op and add the shares into its inputs'.
+ * Nothing is recorded for an op that passes no gradient (a comparison) or
+ * whose inputs lead to no wrt (d/dh of h = tanh(x) needs nothing of tanh). */
 static bool send_shares(reverse_walk *w, ag_node *node, ag_node *gy)
 {
+    if (!node->kernels->vjp) return true;
+    bool wanted = false;
+    for (uint32_t k = 0; k < node->n_in && !wanted; k++) wanted = wants_share(w, node->inputs[k]);
+    if (!wanted) return true;
     if (!node->op->vjp_nodes) return no_recorded_vjp(w->g, node);
     ag_node *inline_gx[AG_INLINE_INPUTS] = {NULL}, **gx = inline_gx;
     if (node->n_in > AG_INLINE_INPUTS) {
@@ -206,8 +212,14 @@ static bool grad_numbers(ag_graph *g, ag_node *root, size_t n, ag_node *const *w
 bool ag_grad(ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt, ag_node **grads,
              bool create_graph)
 {
+    return ag_grad_as("ag_grad", g, root, n, wrt, grads, create_graph);
+}
+
+bool ag_grad_as(const char *who, ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt,
+                ag_node **grads, bool create_graph)
+{
     for (size_t i = 0; grads && i < n; i++) grads[i] = NULL;
-    if (!wrt_are_valid(g, root, n, wrt, grads, "ag_grad", true)) return false;
+    if (!wrt_are_valid(g, root, n, wrt, grads, who, true)) return false;
     bool ok;
     if (create_graph) {
         ag_node *seed = ag_rec_filled(g, &root->shape, 1.0);

@@ -9,17 +9,18 @@
  * new is recorded, so repeated products record it once. */
 #include "../ops/recorded.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* G = d root / d wrt as nodes: the kept one when it is for this root and
  * wrt and the graph has not changed since, or newly recorded. */
-static ag_node *recorded_gradient(ag_graph *g, ag_node *root, ag_node *wrt)
+static ag_node *recorded_gradient(ag_graph *g, ag_node *root, ag_node *wrt, const char *who)
 {
-    if (g && !g->failed && g->second_order.root == root && g->second_order.wrt == wrt &&
+    if (g && !g->failed && root && wrt && g->second_order.root == root && g->second_order.wrt == wrt &&
         g->second_order.n_nodes == g->n_nodes && ag_node_is_current(g, root))
         return (ag_node *)g->second_order.grad;
     ag_node *grad;
-    if (!ag_grad(g, root, 1, &wrt, &grad, true)) return NULL;
+    if (!ag_grad_as(who, g, root, 1, &wrt, &grad, true)) return NULL;
     g->second_order.root = root;
     g->second_order.wrt = wrt;
     g->second_order.grad = grad;
@@ -33,7 +34,7 @@ bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *h
         ag_graph_fail(g, "ag_hvp: %s is NULL", !v ? "v" : "hv");
         return false;
     }
-    ag_node *grad = recorded_gradient(g, root, wrt);
+    ag_node *grad = recorded_gradient(g, root, wrt, "ag_hvp");
     if (!grad) return false;
     if (!ag_jvp(g, 1, &wrt, &v)) return false;
     if (grad->tangent)
@@ -44,15 +45,21 @@ bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *h
 }
 
 /* The Hessian from the recorded gradient by `jacobian` (either mode). */
-static ag_tensor *hessian_by(ag_graph *g, ag_node *root, ag_node *wrt,
+static ag_tensor *hessian_by(ag_graph *g, ag_node *root, ag_node *wrt, const char *who,
                              ag_tensor *(*jacobian)(ag_graph *, ag_node *, ag_node *))
 {
-    ag_node *grad = recorded_gradient(g, root, wrt);
+    ag_node *grad = recorded_gradient(g, root, wrt, who);
     if (!grad) return NULL;
-    if (!grad->grad) { /* constant: root is linear in wrt (a reverse sweep has nowhere to go) */
-        size_t n = wrt->shape.size;
+    size_t n = wrt->shape.size;
+    if (n > INT_MAX) {
+        ag_graph_fail(g, "%s: wrt has %zu elements; a full Hessian takes at most %d", who, n, INT_MAX);
+        return NULL;
+    }
+    /* the gradient is a constant, or a node recorded before wrt (mul's
+     * share of x in x * y is y itself): it cannot depend on wrt */
+    if (!grad->grad || grad->index < wrt->index) {
         ag_tensor *H = ag_tensor_zeros(2, (int[]){(int)n, (int)n});
-        if (!H) ag_graph_fail(g, "ag_hessian: %s", ag_last_error());
+        if (!H) ag_graph_fail(g, "%s: %s", who, ag_last_error());
         return H;
     }
     return jacobian(g, grad, wrt);
@@ -60,10 +67,10 @@ static ag_tensor *hessian_by(ag_graph *g, ag_node *root, ag_node *wrt,
 
 ag_tensor *ag_hessian(ag_graph *g, ag_node *root, ag_node *wrt)
 {
-    return hessian_by(g, root, wrt, ag_jacobian_rev);
+    return hessian_by(g, root, wrt, "ag_hessian", ag_jacobian_rev);
 }
 
 ag_tensor *ag_hessian_fwd(ag_graph *g, ag_node *root, ag_node *wrt)
 {
-    return hessian_by(g, root, wrt, ag_jacobian_fwd);
+    return hessian_by(g, root, wrt, "ag_hessian_fwd", ag_jacobian_fwd);
 }

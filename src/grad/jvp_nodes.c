@@ -65,7 +65,9 @@ static ag_node *node_tangent(ag_graph *g, ag_node *node, ag_node **tangent, size
         any = any || tx[k];
     }
     ag_node *t = NULL;
-    if (any) t = node->op->jvp_nodes ? node->op->jvp_nodes(node, tx) : no_recorded_jvp(g, node);
+    /* an op without a jvp (a comparison) is piecewise constant: no tangent, as in ag_jvp */
+    if (any && node->op->jvp)
+        t = node->op->jvp_nodes ? node->op->jvp_nodes(node, tx) : no_recorded_jvp(g, node);
     if (tx != inline_tx) ag_free(tx);
     return t;
 }
@@ -88,8 +90,7 @@ bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *c
     for (size_t i = 0; ok && tangent && i < n_seeds; i++) {
         if (seeds[i]->index > hi) continue; /* after every output: no output depends on it */
         ag_node **t = &tangent[seeds[i]->index - lo];
-        *t = ag_rec_add(*t, tangents[i]); /* a seed listed twice: both tangents */
-        ok = *t != NULL;
+        if (!*t) *t = tangents[i]; /* a seed listed twice keeps its first tangent, as in ag_jvp */
     }
     for (size_t i = lo + 1; ok && tangent && i <= hi; i++) {
         ag_node *node = g->nodes[i]; /* re-read: recording may move the array */

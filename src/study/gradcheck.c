@@ -181,6 +181,8 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
 
 /* ---- second derivatives ------------------------------------------------------ */
 
+#define AG_MAX_HESSIAN_ELEMENTS ((size_t)1 << 26)
+
 /* The loss's gradient for every parameter, concatenated into grad[total],
  * by the plain backward sweep on a fresh recording. */
 static bool plain_gradients(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
@@ -276,6 +278,11 @@ bool ag_gradgradcheck(ag_loss_builder build, void *user, size_t n_params, ag_ten
     ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
     size_t total;
     if (!params_are_valid(n_params, params, &total, who) || !options_are_valid(&o, who)) return false;
+    if (total > AG_MAX_HESSIAN_ELEMENTS) { /* beyond, 2 total^2 doubles cannot be counted */
+        ag_set_last_error("%s: the parameters have %zu elements; a full Hessian takes at most %zu",
+                          who, total, AG_MAX_HESSIAN_ELEMENTS);
+        return false;
+    }
     /* two Hessians, then the saved gradients and two gradients of scratch */
     double *analytic = ag_malloc((2 * total * total + 3 * total + 1) * sizeof(double));
     ag_graph *g = ag_graph_new();
