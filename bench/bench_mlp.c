@@ -509,8 +509,8 @@ void bench_mlp_hvp(void)
         double gr = bench_report("mlp_gradient_rebuild_ms", grad_ms, BENCH_REPS, "ms", "steps/rep=3");
         double hp = bench_report("mlp_hvp_w1_rebuild_ms", hvp_ms, BENCH_REPS, "ms", "steps/rep=3");
         printf("mlp_ratio_hvp_over_gradient: %.2f x (target <= 5)\n", hp / gr);
-        printf("mlp_hvp_replay_graph_growth: %.1f MB per replayed ag_hvp (tangents from the arena "
-               "until reset)\n", mlp_hvp_replay_growth(&m, v, hv) / 1e6);
+        printf("mlp_hvp_replay_graph_growth: %.1f MB per replayed ag_hvp (0: the tangents of the "
+               "last sweep are reused)\n", mlp_hvp_replay_growth(&m, v, hv) / 1e6);
         mlp_memory(&m);
     }
     fflush(stdout);
