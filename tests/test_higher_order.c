@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../src/internal.h"
+#include "../src/ops/recorded.h"
 #include "helpers.h"
 
 #define TRIALS_PER_OP 6
@@ -35,6 +36,29 @@ static ag_node *random_constant_like(ag_graph *g, test_rng *r, const ag_node *n)
     return c;
 }
 
+/* One level up: the recorded gradient differentiated again, by recorded
+ * vjps (ag_grad) and by the fast ones (ag_backward), agrees: s = sum_p
+ * <w_p, grads[p]> for random w_p, then ds/dparams both ways. */
+static void assert_second_level(ag_graph *g, op_case *c, test_rng *r, ag_node *const *grads,
+                                const char *opname)
+{
+    ag_node *s = NULL;
+    for (int p = 0; p < c->n_params; p++)
+        if (ag_node_grad(grads[p])) s = ag_rec_add(s, ag_sum(ag_mul(grads[p], random_constant_like(g, r, grads[p]))));
+    if (!s) return; /* the op is linear: its gradient is constant */
+    for (int p = 0; p < c->n_params; p++) ag_tensor_zero_grad(c->params[p]);
+    ck_assert_msg(ag_backward(g, s), "%s: %s", opname, ag_graph_error(g));
+    ag_node *again[OP_CASE_MAX];
+    ck_assert_msg(ag_grad(g, s, (size_t)c->n_params, c->param_nodes, again, true), "%s: %s", opname,
+                  ag_graph_error(g));
+    for (int p = 0; p < c->n_params; p++) {
+        char what[48];
+        snprintf(what, sizeof what, "second-level gradient of operand %d", p);
+        assert_close_values(ag_node_value(again[p]), ag_tensor_grad(c->params[p]),
+                            ag_tensor_size(c->params[p]), 1e-12, what, opname);
+    }
+}
+
 /* The op's recorded vjp (ag_grad_seeded from out with a random seed) gives
  * each operand the gradient the fast vjp (ag_backward_seed) does. */
 static void assert_recorded_vjp(ag_graph *g, op_case *c, test_rng *r, const char *opname)
@@ -52,6 +76,7 @@ static void assert_recorded_vjp(ag_graph *g, op_case *c, test_rng *r, const char
         assert_close_values(ag_node_value(grads[p]), ag_tensor_grad(c->params[p]),
                             ag_tensor_size(c->params[p]), 1e-12, what, opname);
     }
+    assert_second_level(g, c, r, grads, opname);
 }
 
 /* The op's recorded jvp (ag_jvp_nodes) gives out the tangent its fast jvp
