@@ -405,16 +405,23 @@ ag_node *ag_constant(ag_graph *g, int ndim, const int *shape, const double *data
         ag_graph_fail(g, "ag_constant: data is NULL");
         return NULL;
     }
+    ag_node *n = ag_constant_of_shape(g, &s);
+    if (n) memcpy(n->value, data, s.size * sizeof(double));
+    return n;
+}
+
+ag_node *ag_constant_of_shape(ag_graph *g, const ag_shape *shape)
+{
+    if (g->failed) return NULL;
     ag_node *n = node_new(g, &ag_op_constant);
     if (!n) return NULL;
     n->in[0] = n->in[1] = n->in[2] = NULL;
-    n->shape = s;
-    n->value = arena_doubles(g, s.size);
+    n->shape = *shape;
+    n->value = arena_doubles(g, shape->size);
     if (!n->value || !push_node(g, n)) {
         ag_graph_fail(g, "ag_constant: out of memory");
         return NULL;
     }
-    memcpy(n->value, data, s.size * sizeof(double));
     return n;
 }
 

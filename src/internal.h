@@ -400,6 +400,11 @@ void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *l
 extern const ag_op *const ag_all_ops[];
 extern const size_t ag_n_ops;
 
+/* A new constant leaf of `shape` whose values the caller writes into
+ * n->value before the node is used (ag_constant without the copy); NULL
+ * with the graph failed on OOM (graph.c). */
+ag_node *ag_constant_of_shape(ag_graph *g, const ag_shape *shape);
+
 /* Leaf op descriptors (no vjp: leaves are where gradients stop). */
 extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
 

@@ -91,43 +91,23 @@ static void walk_end(reverse_walk *w)
     ag_free(w->reaches);
 }
 
-/* Whether input k of `node` wants a share: a gradient flows there and a wrt
- * is at or below it. */
-static bool wants_share(const reverse_walk *w, const ag_node *input)
-{
-    return input->grad && input->index >= w->lo && w->reaches[input->index - w->lo];
-}
-
-__attribute__((noinline, cold)) static bool no_recorded_vjp(ag_graph *g, const ag_node *node)
-{
-    ag_graph_fail(g, "ag_grad: ag_%s has no recorded derivative yet, so its gradient cannot be "
-                     "differentiated (ag_grad without create_graph works)", node->op->name);
-    return false;
-}
-
 /* Hand node's cotangent to its op and add the shares into its inputs'.
  * Nothing is recorded for an op that passes no gradient (a comparison) or
- * whose inputs lead to no wrt (d/dh of h = tanh(x) needs nothing of tanh). */
+ * whose inputs lead to no wrt (d/dh of h = tanh(x) needs nothing of tanh):
+ * ag_rec_takes_grad reads the walk's reach (g->recording). Every op with a
+ * vjp has its vjp_nodes (the higher_order suite checks the registry). */
 static bool send_shares(reverse_walk *w, ag_node *node, ag_node *gy)
 {
     if (!node->kernels->vjp) return true;
     bool wanted = false;
-    for (uint32_t k = 0; k < node->n_in && !wanted; k++) wanted = wants_share(w, node->inputs[k]);
+    for (uint32_t k = 0; k < node->n_in && !wanted; k++) wanted = ag_rec_takes_grad(node, k);
     if (!wanted) return true;
-    if (!node->op->vjp_nodes) return no_recorded_vjp(w->g, node);
-    ag_node *inline_gx[AG_INLINE_INPUTS] = {NULL}, **gx = inline_gx;
-    if (node->n_in > AG_INLINE_INPUTS) {
-        gx = ag_calloc(node->n_in, sizeof *gx);
-        if (!gx) {
-            ag_graph_fail(w->g, "ag_grad: out of memory");
-            return false;
-        }
-    }
+    ag_node *inline_gx[AG_INLINE_INPUTS], **gx = ag_rec_node_list(w->g, node->n_in, inline_gx);
+    if (!gx) return false;
     bool ok = node->op->vjp_nodes(node, gy, gx);
     for (uint32_t k = 0; ok && k < node->n_in; k++) {
-        ag_node *input = node->inputs[k];
-        if (!gx[k] || !wants_share(w, input)) continue;
-        ag_node **acc = &w->cotangent[input->index - w->lo];
+        if (!gx[k] || !ag_rec_takes_grad(node, k)) continue;
+        ag_node **acc = &w->cotangent[node->inputs[k]->index - w->lo];
         *acc = ag_rec_add(*acc, gx[k]);
         ok = *acc != NULL;
     }
@@ -215,21 +195,21 @@ bool ag_grad(ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt, ag_node 
     return ag_grad_as("ag_grad", g, root, n, wrt, grads, create_graph);
 }
 
+/* grads[i] stay NULL unless the whole call went through */
+static bool all_or_none(bool ok, size_t n, ag_node **grads)
+{
+    for (size_t i = 0; !ok && i < n; i++) grads[i] = NULL;
+    return ok;
+}
+
 bool ag_grad_as(const char *who, ag_graph *g, ag_node *root, size_t n, ag_node *const *wrt,
                 ag_node **grads, bool create_graph)
 {
     for (size_t i = 0; grads && i < n; i++) grads[i] = NULL;
     if (!wrt_are_valid(g, root, n, wrt, grads, who, true)) return false;
-    bool ok;
-    if (create_graph) {
-        ag_node *seed = ag_rec_filled(g, &root->shape, 1.0);
-        ok = seed && grad_recorded(g, root, seed, n, wrt, grads);
-    } else {
-        ok = grad_numbers(g, root, n, wrt, grads);
-    }
-    if (!ok)
-        for (size_t i = 0; i < n; i++) grads[i] = NULL;
-    return ok;
+    if (!create_graph) return all_or_none(grad_numbers(g, root, n, wrt, grads), n, grads);
+    ag_node *seed = ag_rec_filled(g, &root->shape, 1.0);
+    return all_or_none(seed && grad_recorded(g, root, seed, n, wrt, grads), n, grads);
 }
 
 bool ag_grad_seeded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, ag_node *const *wrt,
@@ -242,8 +222,5 @@ bool ag_grad_seeded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, ag_node
         ag_graph_fail(g, "ag_grad_seeded: seed %s", why[0] ? why : "has not root's shape");
         return false;
     }
-    bool ok = grad_recorded(g, root, seed, n, wrt, grads);
-    if (!ok)
-        for (size_t i = 0; i < n; i++) grads[i] = NULL;
-    return ok;
+    return all_or_none(grad_recorded(g, root, seed, n, wrt, grads), n, grads);
 }

@@ -40,34 +40,23 @@ static bool seeds_are_valid(ag_graph *g, size_t n_seeds, ag_node *const *seeds, 
     return true;
 }
 
-__attribute__((noinline, cold)) static ag_node *no_recorded_jvp(ag_graph *g, const ag_node *node)
-{
-    ag_graph_fail(g, "ag_jvp_nodes: ag_%s has no recorded derivative yet", node->op->name);
-    return NULL;
-}
-
 /* The tangent node of `node` from its inputs' (tangent[] by node index from
- * lo; NULL: zero), or NULL when none of them has one (or on failure). */
+ * lo; NULL: zero), or NULL when none of them has one (or on failure). An op
+ * without a jvp (a comparison) is piecewise constant: no tangent, as in
+ * ag_jvp; every other op has its jvp_nodes (checked by the higher_order
+ * suite). */
 static ag_node *node_tangent(ag_graph *g, ag_node *node, ag_node **tangent, size_t lo)
 {
-    ag_node *inline_tx[AG_INLINE_INPUTS] = {NULL}, **tx = inline_tx;
-    if (node->n_in > AG_INLINE_INPUTS) {
-        tx = ag_calloc(node->n_in, sizeof *tx);
-        if (!tx) {
-            ag_graph_fail(g, "ag_jvp_nodes: out of memory");
-            return NULL;
-        }
-    }
+    if (!node->op->jvp) return NULL;
+    ag_node *inline_tx[AG_INLINE_INPUTS], **tx = ag_rec_node_list(g, node->n_in, inline_tx);
+    if (!tx) return NULL;
     bool any = false;
     for (uint32_t k = 0; k < node->n_in; k++) {
         size_t at = node->inputs[k]->index;
         tx[k] = at >= lo ? tangent[at - lo] : NULL;
         any = any || tx[k];
     }
-    ag_node *t = NULL;
-    /* an op without a jvp (a comparison) is piecewise constant: no tangent, as in ag_jvp */
-    if (any && node->op->jvp)
-        t = node->op->jvp_nodes ? node->op->jvp_nodes(node, tx) : no_recorded_jvp(g, node);
+    ag_node *t = any ? node->op->jvp_nodes(node, tx) : NULL;
     if (tx != inline_tx) ag_free(tx);
     return t;
 }

@@ -182,18 +182,12 @@ static ag_node *slice_positions(const ag_node *out)
 {
     const ag_slice_params *p = out->params;
     axis_view v = ag_axis_view(&out->shape, p->axis); /* v.len = count */
-    double *at = ag_malloc(out->shape.size * sizeof *at);
-    if (!at) {
-        ag_graph_fail(out->graph, "ag_grad: slice: out of memory");
-        return NULL;
-    }
-    for (size_t e = 0; e < out->shape.size; e++) {
+    ag_node *at = ag_constant_of_shape(out->graph, &out->shape);
+    for (size_t e = 0; at && e < out->shape.size; e++) {
         long long k = (long long)(e / v.inner % v.len);
-        at[e] = (double)(p->start + k * p->step);
+        at->value[e] = (double)(p->start + k * p->step);
     }
-    ag_node *c = ag_constant(out->graph, out->shape.ndim, out->shape.dims, at);
-    ag_free(at);
-    return c;
+    return at;
 }
 
 static bool slice_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)

@@ -64,25 +64,6 @@ static void join_vjp(ag_node *out)
 
 static void join_jvp(ag_node *out) { join_copy(out, true, out->tangent); }
 
-/* Recorded jvp of both: ty = op(tx_0, .., tx_{n-1}), a NULL tangent as
- * zeros of its operand's shape. */
-static ag_node *join_jvp_nodes(ag_node *out, ag_node *const *tx)
-{
-    ag_node **in = ag_malloc(out->n_in * sizeof *in);
-    if (!in) {
-        ag_graph_fail(out->graph, "ag_jvp_nodes: %s: out of memory", out->op->name);
-        return NULL;
-    }
-    bool ok = true;
-    for (uint32_t k = 0; ok && k < out->n_in; k++) {
-        in[k] = tx[k] ? tx[k] : ag_rec_zeros(out->graph, &out->inputs[k]->shape);
-        ok = in[k] != NULL;
-    }
-    ag_node *ty = ok ? ag_rec_again(out, out->n_in, in) : NULL;
-    ag_free(in);
-    return ty;
-}
-
 /* out->shape from dims, or false with why set when it would be too large */
 static bool result_shape(ag_node *out, int ndim, const int *dims, char *why, size_t len)
 {
@@ -140,7 +121,7 @@ static bool concat_shape(ag_node *out, char *why, size_t len)
 /* Recorded: x_k fills y's positions [start_k, start_k + n_k) along the
  * axis (start_k = n_0 + .. + n_{k-1}), so
  *   gx_k = slice(gy, axis, start_k, start_k + n_k, 1)
- * (gy itself when there is one operand); the jvp is join_jvp_nodes. */
+ * (gy itself when there is one operand); the jvp is ag_rec_same_op_jvp. */
 static bool concat_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
     int axis = ag_axis_of(out), start = 0;
@@ -159,7 +140,7 @@ const ag_op ag_op_concat = {.name = "concat", .arity = AG_VARIADIC,
                             .params_size = sizeof(ag_axis_params),
                             .print_params = ag_print_axis_params, .shape = concat_shape,
                             .kernels = {join_forward, join_vjp}, .jvp = join_jvp,
-                            .vjp_nodes = concat_vjp_nodes, .jvp_nodes = join_jvp_nodes};
+                            .vjp_nodes = concat_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 
 ag_node *ag_concat(size_t n, ag_node *const *xs, int axis)
 {
@@ -201,7 +182,7 @@ static bool stack_shape(ag_node *out, char *why, size_t len)
 /* Recorded: x_k is y's position k along the new axis, so
  *   gx_k = reshape(slice(gy, axis, k, k + 1, 1), x_k's shape)
  * (the slice keeps the axis with size 1, the reshape drops it); the jvp is
- * join_jvp_nodes. */
+ * ag_rec_same_op_jvp. */
 static bool stack_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
     int axis = ag_axis_of(out);
@@ -218,7 +199,7 @@ const ag_op ag_op_stack = {.name = "stack", .arity = AG_VARIADIC,
                            .params_size = sizeof(ag_axis_params),
                            .print_params = ag_print_axis_params, .shape = stack_shape,
                            .kernels = {join_forward, join_vjp}, .jvp = join_jvp,
-                           .vjp_nodes = stack_vjp_nodes, .jvp_nodes = join_jvp_nodes};
+                           .vjp_nodes = stack_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
 
 ag_node *ag_stack(size_t n, ag_node *const *xs, int axis)
 {

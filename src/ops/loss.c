@@ -120,15 +120,9 @@ static ag_node *xent_residual(ag_node *out)
     size_t rows = rows_of(out), classes = classes_of(out);
     /* the class of each position: 0 .. C-1 along a row [1,C], or through
      * the logits' shape for a single row */
-    double *index = ag_malloc(classes * sizeof *index);
-    if (!index) {
-        ag_graph_fail(g, "ag_grad: softmax_xent: out of memory");
-        return NULL;
-    }
-    for (size_t c = 0; c < classes; c++) index[c] = (double)c;
-    ag_node *classes_at = rows == 1 ? ag_constant(g, z->shape.ndim, z->shape.dims, index)
-                                    : ag_constant(g, 2, (int[]){1, (int)classes}, index); /* copies */
-    ag_free(index);
+    ag_shape row = rows == 1 ? z->shape : (ag_shape){.ndim = 2, .dims = {1, (int)classes}, .size = classes};
+    ag_node *classes_at = ag_constant_of_shape(g, &row);
+    for (size_t c = 0; classes_at && c < classes; c++) classes_at->value[c] = (double)c;
     ag_shape label_shape = rows == 1 ? ag_scalar_shape()
                                      : (ag_shape){.ndim = 2, .dims = {(int)rows, 1}, .size = rows};
     ag_node *onehot = ag_eq(ag_rec_reshape_to(out->in[1], &label_shape), classes_at);

@@ -15,18 +15,24 @@ ag_node *ag_rec_scalar(ag_graph *g, double c)
     return n;
 }
 
+ag_node **ag_rec_node_list(ag_graph *g, size_t n, ag_node **inline_list)
+{
+    if (n <= AG_INLINE_INPUTS) {
+        for (size_t k = 0; k < AG_INLINE_INPUTS; k++) inline_list[k] = NULL;
+        return inline_list;
+    }
+    ag_node **list = ag_calloc(n, sizeof *list);
+    if (!list) ag_graph_fail(g, "ag_grad: out of memory");
+    return list;
+}
+
 ag_node *ag_rec_filled(ag_graph *g, const ag_shape *shape, double value)
 {
     if (g->failed) return NULL;
     if (shape->ndim == 0) return ag_rec_scalar(g, value);
-    double *data = ag_arena_alloc(&g->arena, shape->size * sizeof(double));
-    if (!data) {
-        ag_graph_fail(g, "ag_grad: out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < shape->size; i++) data[i] = value;
-    /* ag_constant copies; the arena keeps this scratch copy until reset */
-    return ag_constant(g, shape->ndim, shape->dims, data);
+    ag_node *n = ag_constant_of_shape(g, shape);
+    for (size_t i = 0; n && i < shape->size; i++) n->value[i] = value;
+    return n;
 }
 
 ag_node *ag_rec_zeros(ag_graph *g, const ag_shape *shape) { return ag_rec_filled(g, shape, 0.0); }
@@ -91,11 +97,14 @@ ag_node *ag_rec_again(const ag_node *out, size_t n_in, ag_node *const *in)
 
 ag_node *ag_rec_same_op_jvp(ag_node *out, ag_node *const *tx)
 {
-    ag_node *in[AG_INLINE_INPUTS];
     ag_graph *g = out->graph;
-    for (size_t k = 0; k < out->n_in && k < AG_INLINE_INPUTS; k++) {
+    ag_node *inline_in[AG_INLINE_INPUTS], **in = ag_rec_node_list(g, out->n_in, inline_in);
+    bool ok = in != NULL;
+    for (size_t k = 0; ok && k < out->n_in; k++) {
         in[k] = tx[k] ? tx[k] : ag_rec_zeros(g, &out->inputs[k]->shape);
-        if (!in[k]) return NULL;
+        ok = in[k] != NULL;
     }
-    return ag_rec_again(out, out->n_in, in);
+    ag_node *ty = ok ? ag_rec_again(out, out->n_in, in) : NULL;
+    if (in != inline_in) ag_free(in);
+    return ty;
 }

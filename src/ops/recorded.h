@@ -20,6 +20,11 @@ static inline bool ag_rec_takes_grad(const ag_node *out, size_t k)
     return x->index >= g->recording.lo && g->recording.reach[x->index - g->recording.lo];
 }
 
+/* A zeroed list of n node pointers for an op's operands: `inline_list`
+ * (AG_INLINE_INPUTS long) when they fit, else allocated (ag_free it when it
+ * is not inline_list); NULL, with the graph failed, when memory is short. */
+ag_node **ag_rec_node_list(ag_graph *g, size_t n, ag_node **inline_list);
+
 /* The 0-d constant c, shared by the recorded derivatives of a generation
  * (a graph records its 1 once, not once per relu). */
 ag_node *ag_rec_scalar(ag_graph *g, double c);
@@ -47,9 +52,10 @@ ag_node *ag_rec_add(ag_node *a, ag_node *b);
 /* d * t where a NULL t is zero: NULL then (a tangent's share) */
 ag_node *ag_rec_mul(ag_node *d, ag_node *t);
 
-/* The vjp_nodes and jvp_nodes of an op that is linear in its inputs and
- * whose derivative is the op itself applied to the tangents (reshape,
- * transpose, permute, slice, ...: ty = op(tx) with out's parameters). */
+/* The jvp_nodes of an op that is linear in its inputs, whose derivative is
+ * the op itself applied to the tangents (reshape, transpose, permute,
+ * slice, concat, ...: ty = op(tx) with out's parameters, a NULL tangent as
+ * zeros of its operand's shape). */
 ag_node *ag_rec_same_op_jvp(ag_node *out, ag_node *const *tx);
 /* Record `op` again on new inputs, with out's parameters. */
 ag_node *ag_rec_again(const ag_node *out, size_t n_in, ag_node *const *in);

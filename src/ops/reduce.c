@@ -262,14 +262,9 @@ static ag_node *products_of_others_node(ag_node *out)
         return NULL;
     }
     int outer = (int)v.outer, A = (int)v.len, inner = (int)v.inner;
-    double *identity = ag_calloc((size_t)A * (size_t)A, sizeof *identity);
-    if (!identity) {
-        ag_graph_fail(g, "ag_grad: prod_axis: out of memory");
-        return NULL;
-    }
-    for (int a = 0; a < A; a++) identity[a * A + a] = 1.0;
-    ag_node *I = ag_constant(g, 3, (int[]){A, A, 1}, identity); /* copies */
-    ag_free(identity);
+    ag_shape identity_shape = {.ndim = 3, .dims = {A, A, 1}, .size = (size_t)A * (size_t)A};
+    ag_node *I = ag_constant_of_shape(g, &identity_shape);
+    for (size_t e = 0; I && e < identity_shape.size; e++) I->value[e] = e % ((size_t)A + 1) == 0;
     ag_node *xb = ag_reshape(out->in[0], 4, (int[]){outer, 1, A, inner});
     ag_node *M = ag_where(I, ag_rec_scalar(g, 1.0), xb);
     return ag_rec_reshape_to(ag_prod_axis(M, 2), &out->in[0]->shape);
