@@ -93,21 +93,22 @@ static void report(FILE *out, const char *what, const ag_tensor *p, const ag_gra
             r->worst_analytic, r->worst_numeric, r->pass ? "PASS" : "FAIL");
 }
 
-/* Autograd gradients of every parameter, concatenated, into `analytic`. */
-static bool analytic_gradients(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
-                               ag_tensor *const *params, double *analytic)
+/* The loss's gradient for every parameter, concatenated into grad[total],
+ * by the plain backward sweep on a fresh recording; errors said as who's. */
+static bool plain_gradients(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
+                            ag_tensor *const *params, double *grad, const char *who)
 {
     bool ok;
     ag_node *root = NULL;
     for (size_t k = 0; k < n_params; k++) ag_tensor_zero_grad(params[k]);
-    loss_value(g, build, user, &root, &ok, "ag_gradcheck");
+    loss_value(g, build, user, &root, &ok, who);
     if (!ok) return false;
     if (!ag_backward(g, root)) {
-        ag_set_last_error("ag_gradcheck: %s", ag_graph_error(g));
+        ag_set_last_error("%s: %s", who, ag_graph_error(g));
         return false;
     }
     for (size_t k = 0, at = 0; k < n_params; at += params[k]->shape.size, k++)
-        memcpy(analytic + at, params[k]->grad, params[k]->shape.size * sizeof(double));
+        memcpy(grad + at, params[k]->grad, params[k]->shape.size * sizeof(double));
     return true;
 }
 
@@ -132,6 +133,33 @@ static bool options_are_valid(const ag_gradcheck_options *o, const char *who)
     return false;
 }
 
+/* The builder, parameters and options of a check (NULL options: the
+ * defaults, written to *o); *total counts the parameters' elements. */
+static bool arguments_are_valid(const char *who, ag_loss_builder build, size_t n_params,
+                                ag_tensor *const *params, const ag_gradcheck_options *options,
+                                ag_gradcheck_options *o, size_t *total)
+{
+    if (!build) {
+        ag_set_last_error("%s: the loss builder is NULL", who);
+        return false;
+    }
+    *o = options ? *options : ag_gradcheck_defaults();
+    return params_are_valid(n_params, params, total, who) && options_are_valid(o, who);
+}
+
+/* A check's scratch of `count` doubles and its graph (both freed by the
+ * caller); NULL with ag_last_error "who: out of memory". */
+static double *workspace_new(const char *who, size_t count, ag_graph **g)
+{
+    double *work = ag_malloc(count * sizeof(double) + 1);
+    *g = ag_graph_new();
+    if (work && *g) return work;
+    ag_set_last_error("%s: out of memory", who);
+    ag_graph_free(*g);
+    ag_free(work);
+    return NULL;
+}
+
 /* The parameters' gradients into `saved`, or back from it (to_params). */
 static void copy_grads(size_t n_params, ag_tensor *const *params, double *saved, bool to_params)
 {
@@ -147,24 +175,15 @@ static void copy_grads(size_t n_params, ag_tensor *const *params, double *saved,
 bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor *const *params,
                   const ag_gradcheck_options *options, ag_gradcheck_result *results)
 {
-    if (!build) {
-        ag_set_last_error("ag_gradcheck: the loss builder is NULL");
-        return false;
-    }
-    ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
+    ag_gradcheck_options o;
     size_t total;
-    if (!params_are_valid(n_params, params, &total, "ag_gradcheck") || !options_are_valid(&o, "ag_gradcheck")) return false;
-    double *analytic = ag_malloc(2 * total * sizeof(double) + 1);
-    ag_graph *g = ag_graph_new();
-    if (!analytic || !g) {
-        ag_set_last_error("ag_gradcheck: out of memory");
-        ag_graph_free(g);
-        ag_free(analytic);
-        return false;
-    }
+    if (!arguments_are_valid("ag_gradcheck", build, n_params, params, options, &o, &total)) return false;
+    ag_graph *g;
+    double *analytic = workspace_new("ag_gradcheck", 2 * total, &g);
+    if (!analytic) return false;
     double *saved_grads = analytic + total;
     copy_grads(n_params, params, saved_grads, false);
-    bool ok = analytic_gradients(g, build, user, n_params, params, analytic);
+    bool ok = plain_gradients(g, build, user, n_params, params, analytic, "ag_gradcheck");
     bool all_pass = ok;
     for (size_t k = 0, at = 0; ok && k < n_params; at += params[k]->shape.size, k++) {
         ag_gradcheck_result r;
@@ -183,24 +202,6 @@ bool ag_gradcheck(ag_loss_builder build, void *user, size_t n_params, ag_tensor 
 
 #define AG_MAX_HESSIAN_ELEMENTS ((size_t)1 << 26)
 
-/* The loss's gradient for every parameter, concatenated into grad[total],
- * by the plain backward sweep on a fresh recording. */
-static bool plain_gradients(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
-                            ag_tensor *const *params, double *grad)
-{
-    bool ok;
-    ag_node *root = NULL;
-    for (size_t k = 0; k < n_params; k++) ag_tensor_zero_grad(params[k]);
-    loss_value(g, build, user, &root, &ok, "ag_gradgradcheck");
-    if (ok && !ag_backward(g, root)) {
-        ag_set_last_error("ag_gradgradcheck: %s", ag_graph_error(g));
-        ok = false;
-    }
-    for (size_t k = 0, at = 0; ok && k < n_params; at += params[k]->shape.size, k++)
-        memcpy(grad + at, params[k]->grad, params[k]->shape.size * sizeof(double));
-    return ok;
-}
-
 /* The numeric Hessian H[total, total]: column j = (grad(x + eps e_j) -
  * grad(x - eps e_j)) / (2 eps); scratch holds two gradients. */
 static bool numeric_hessian(ag_graph *g, ag_loss_builder build, void *user, size_t n_params,
@@ -213,9 +214,9 @@ static bool numeric_hessian(ag_graph *g, ag_loss_builder build, void *user, size
         for (size_t e = 0; ok && e < params[k]->shape.size; e++, j++) {
             double *x = &params[k]->data[e], saved = *x;
             *x = saved + eps;
-            ok = plain_gradients(g, build, user, n_params, params, plus);
+            ok = plain_gradients(g, build, user, n_params, params, plus, "ag_gradgradcheck");
             *x = saved - eps;
-            ok = ok && plain_gradients(g, build, user, n_params, params, minus);
+            ok = ok && plain_gradients(g, build, user, n_params, params, minus, "ag_gradgradcheck");
             *x = saved;
             for (size_t i = 0; ok && i < total; i++) H[i * total + j] = (plus[i] - minus[i]) / (2 * eps);
         }
@@ -271,27 +272,18 @@ bool ag_gradgradcheck(ag_loss_builder build, void *user, size_t n_params, ag_ten
                       const ag_gradcheck_options *options, ag_gradcheck_result *results)
 {
     static const char who[] = "ag_gradgradcheck";
-    if (!build) {
-        ag_set_last_error("%s: the loss builder is NULL", who);
-        return false;
-    }
-    ag_gradcheck_options o = options ? *options : ag_gradcheck_defaults();
+    ag_gradcheck_options o;
     size_t total;
-    if (!params_are_valid(n_params, params, &total, who) || !options_are_valid(&o, who)) return false;
+    if (!arguments_are_valid(who, build, n_params, params, options, &o, &total)) return false;
     if (total > AG_MAX_HESSIAN_ELEMENTS) { /* beyond, 2 total^2 doubles cannot be counted */
         ag_set_last_error("%s: the parameters have %zu elements; a full Hessian takes at most %zu",
                           who, total, AG_MAX_HESSIAN_ELEMENTS);
         return false;
     }
     /* two Hessians, then the saved gradients and two gradients of scratch */
-    double *analytic = ag_malloc((2 * total * total + 3 * total + 1) * sizeof(double));
-    ag_graph *g = ag_graph_new();
-    if (!analytic || !g) {
-        ag_set_last_error("%s: out of memory", who);
-        ag_graph_free(g);
-        ag_free(analytic);
-        return false;
-    }
+    ag_graph *g;
+    double *analytic = workspace_new(who, 2 * total * total + 3 * total, &g);
+    if (!analytic) return false;
     double *numeric = analytic + total * total, *saved_grads = numeric + total * total;
     double *scratch = saved_grads + total;
     copy_grads(n_params, params, saved_grads, false);
