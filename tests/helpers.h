@@ -36,6 +36,25 @@ ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool 
 ag_tensor *kept_tensor(int k);
 void free_kept_tensors(void);
 
+/* The fixture of a suite of hand-worked op tests, written once at the top of
+ * its file: g, a graph fresh for each test (tcase_add_checked_fixture(tc,
+ * setup, teardown)), the tensors the test kept freed after it. */
+#define GRAPH_FIXTURE()                                                                \
+    static ag_graph *g;                                                                \
+    static void setup(void) { g = ag_graph_new(); }                                    \
+    static void teardown(void)                                                         \
+    {                                                                                  \
+        ag_graph_free(g);                                                              \
+        free_kept_tensors();                                                           \
+    }
+/* ... and param(nd, dims, values), a parameter leaf on g of a kept tensor */
+#define GRAPH_FIXTURE_WITH_PARAM()                                                     \
+    GRAPH_FIXTURE()                                                                    \
+    static ag_node *param(int nd, const int *dims, const double *values)               \
+    {                                                                                  \
+        return ag_param(g, kept_tensor_from(nd, dims, values, true));                  \
+    }
+
 /* ---- op recipes ------------------------------------------------------------------ */
 /* A recipe builds one op on random (seeded) operands that are inside the op's
  * domain and away from kinks. Differentiable operands are parameter tensors,

@@ -11,13 +11,7 @@
 #include "helpers.h"
 #include "internal.h"
 
-static ag_graph *g;
-static void setup(void) { g = ag_graph_new(); }
-static void teardown(void)
-{
-    ag_graph_free(g);
-    free_kept_tensors();
-}
+GRAPH_FIXTURE()
 
 /* a 1-d parameter leaf holding v[0 .. n) (its gradient read with ag_node_grad) */
 static ag_node *param(int n, const double *v) { return ag_param(g, kept_tensor_from(1, (int[]){n}, v, true)); }

@@ -11,19 +11,8 @@
 #include "helpers.h"
 #include "internal.h"
 
-static ag_graph *g;
-static void setup(void) { g = ag_graph_new(); }
-static void teardown(void)
-{
-    ag_graph_free(g);
-    free_kept_tensors();
-}
+GRAPH_FIXTURE_WITH_PARAM()
 
-/* a parameter leaf of the given shape and values, freed by teardown */
-static ag_node *param(int nd, const int *dims, const double *values)
-{
-    return ag_param(g, kept_tensor_from(nd, dims, values, true));
-}
 static ag_node *vec(int n, const double *v) { return ag_constant(g, 1, (int[]){n}, v); }
 
 static void assert_array(const char *what, const double *got, size_t count, const double *expected)

@@ -10,19 +10,8 @@
 #include "helpers.h"
 #include "internal.h"
 
-static ag_graph *g;
-static void setup(void) { g = ag_graph_new(); }
-static void teardown(void)
-{
-    ag_graph_free(g);
-    free_kept_tensors();
-}
+GRAPH_FIXTURE_WITH_PARAM()
 
-/* A parameter leaf of the given shape and values (freed by teardown). */
-static ag_node *param(int ndim, const int *dims, const double *v)
-{
-    return ag_param(g, kept_tensor_from(ndim, dims, v, true));
-}
 
 static ag_node *constant(int ndim, const int *dims, const double *v) { return ag_constant(g, ndim, dims, v); }
 

@@ -8,19 +8,8 @@
 #include "helpers.h"
 #include "internal.h"
 
-static ag_graph *g;
-static void setup(void) { g = ag_graph_new(); }
-static void teardown(void)
-{
-    ag_graph_free(g);
-    free_kept_tensors();
-}
+GRAPH_FIXTURE_WITH_PARAM()
 
-/* a parameter leaf of the given shape and values, freed by teardown */
-static ag_node *param(int nd, const int *dims, const double *values)
-{
-    return ag_param(g, kept_tensor_from(nd, dims, values, true));
-}
 
 static ag_node *vec_param(int n, const double *values) { return param(1, (int[]){n}, values); }
 
