@@ -5,6 +5,7 @@
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
+#   make gradbench  agrad on GradBench beside its peers (mk/gradbench.mk)
 # Missing Debian packages are installed by scripts/install-deps.sh.
 
 CC      ?= cc
