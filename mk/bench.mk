@@ -26,6 +26,10 @@ $(BUILD)/src/kernels/gemm.o: ALL_CFLAGS += -ffp-contract=fast
 CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo 1)
 $(BUILD)/src/ops/elementwise.o: ALL_CFLAGS += -fno-trapping-math \
     $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
+# The same for the largest/smallest element's passes (src/ops/reduce_extreme.c):
+# the tie count and the gradient's masked add over a contiguous slice.
+$(BUILD)/src/ops/reduce_extreme.o: ALL_CFLAGS += -fno-trapping-math \
+    $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
 # The same cost model for the optimisers' update loops (src/nn/optim.c): at
 # -O2 they stay scalar (SGD alone was a fifteenth of an MLP step), and Adam's
 # sqrt vectorises only when it need not set errno (agrad reads none; its

@@ -33,9 +33,28 @@ static const bool largest = true, smallest = false;
 
 static bool wants_largest(const ag_node *out) { return *(const bool *)out->op->rule; }
 
-/* the largest (or smallest) of x[a * step], a < n; NaN if one is NaN */
+/* The largest (or smallest) of a contiguous x[0 .. n-1] without NaNs in it:
+ * a select per element (no branch to mispredict), and whether a NaN was seen
+ * (then *m is meaningless and the caller looks again). */
+static bool contiguous_extreme(const double *x, size_t n, bool find_largest, double *m)
+{
+    double e = x[0];
+    bool nan = isnan(e);
+    if (find_largest)
+        for (size_t a = 1; a < n; a++) e = x[a] > e ? x[a] : e, nan |= isnan(x[a]);
+    else
+        for (size_t a = 1; a < n; a++) e = x[a] < e ? x[a] : e, nan |= isnan(x[a]);
+    *m = e;
+    return !nan;
+}
+
+/* the largest (or smallest) of x[a * step], a < n; NaN if one is NaN (the
+ * first NaN met) */
 static double slice_extreme(const double *x, size_t n, size_t step, bool find_largest)
 {
+    double e;
+    if (step == 1 && contiguous_extreme(x, n, find_largest, &e))
+        return e;
     double m = x[0];
     for (size_t a = 1; a < n && !isnan(m); a++) {
         double v = x[a * step];
@@ -44,12 +63,25 @@ static double slice_extreme(const double *x, size_t n, size_t step, bool find_la
     return m;
 }
 
-/* c: how many of x[a * step] equal y */
+/* c: how many of x[a * step] equal y (an integer count: a loop without a
+ * floating-point dependency chain, vectorised where the slice is contiguous) */
 static double count_equal(const double *x, size_t n, size_t step, double y)
 {
-    double c = 0.0;
-    for (size_t a = 0; a < n; a++) c += x[a * step] == y;
-    return c;
+    size_t c = 0;
+    if (step == 1)
+        for (size_t a = 0; a < n; a++) c += x[a] == y;
+    else
+        for (size_t a = 0; a < n; a++) c += x[a * step] == y;
+    return (double)c;
+}
+
+/* g[a * step] += share * [x[a * step] == y] */
+static void add_share_where_equal(double *g, const double *x, size_t n, size_t step, double y, double share)
+{
+    if (step == 1)
+        for (size_t a = 0; a < n; a++) g[a] += share * (double)(x[a] == y);
+    else
+        for (size_t a = 0; a < n; a++) g[a * step] += share * (double)(x[a * step] == y);
 }
 
 static bool extreme_forward(ag_node *out, char *why, size_t len)
@@ -71,8 +103,7 @@ static void extreme_vjp(ag_node *out)
         size_t start = axis_slice_start(&v, j);
         const double *xs = out->in[0]->value + start;
         double *gs = out->in[0]->grad + start, y = out->value[j];
-        double share = out->grad[j] / count_equal(xs, v.len, v.inner, y);
-        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += share * (double)(xs[a * v.inner] == y);
+        add_share_where_equal(gs, xs, v.len, v.inner, y, out->grad[j] / count_equal(xs, v.len, v.inner, y));
     }
 }
 
