@@ -199,6 +199,38 @@ START_TEST(bad_inputs_name_the_eval_and_field)
 }
 END_TEST
 
+/* ---- the library, as kmeans uses it ----------------------------------------------------- */
+
+/* ag_jvp_nodes records tangents only for the nodes its outputs depend on:
+ * kmeans asks for the tangent of the recorded gradient, beside which lies
+ * the cost itself ([n, k] distances). A graph with an unneeded branch
+ * (sum(exp(x))) gets as many tangent nodes as one without, and the
+ * tangent is the hand one: d(x x) = 2 x v. */
+START_TEST(jvp_nodes_skips_what_the_outputs_do_not_need)
+{
+    size_t added[2];
+    for (int branch = 0; branch < 2; branch++) {
+        ag_graph *g = ag_graph_new();
+        ag_tensor *t = ag_tensor_from(1, (int[]){3}, (double[]){1.0, 2.0, 3.0});
+        ck_assert(ag_tensor_requires_grad(t, true));
+        ag_node *x = ag_param(g, t), *ty;
+        if (branch)
+            ck_assert_ptr_nonnull(ag_sum(ag_exp(x)));
+        ag_node *y = ag_mul(x, x);
+        ag_node *v = ag_constant(g, 1, (int[]){3}, (double[]){1.0, -1.0, 0.5});
+        size_t before = ag_graph_size(g);
+        ck_assert(ag_jvp_nodes(g, 1, &x, &v, 1, &y, &ty));
+        added[branch] = ag_graph_size(g) - before;
+        const double expected[3] = {2.0, -4.0, 3.0};
+        for (int i = 0; i < 3; i++)
+            ck_assert_double_eq_tol(ag_node_value(ty)[i], expected[i], 1e-15);
+        ag_graph_free(g);
+        ag_tensor_free(t);
+    }
+    ck_assert_uint_eq(added[0], added[1]);
+}
+END_TEST
+
 Suite *gb_nested_suite(void)
 {
     Suite *s = suite_create("gb_nested");
@@ -215,5 +247,8 @@ Suite *gb_nested_suite(void)
     tcase_add_test(modes, replay_and_rebuild_agree);
     tcase_add_test(modes, bad_inputs_name_the_eval_and_field);
     suite_add_tcase(s, modes);
+    TCase *library = tcase_create("library");
+    tcase_add_test(library, jvp_nodes_skips_what_the_outputs_do_not_need);
+    suite_add_tcase(s, library);
     return s;
 }
