@@ -5,13 +5,16 @@
  * and H the Hessian of f in C, which is diagonal (each point's term
  * depends on one centroid, its nearest, and is a sum of squares in it).
  *
- * The squared distances are written as one matrix product,
- *   |C_j - P_i|^2 = |P_i|^2 + |C_j|^2 - 2 P_i . C_j,
- * so the [n, k] distances cost one n k d product instead of an [n, k, d]
- * difference tensor (1.3 GB at the eval's largest, n = 10000, k = 1000,
- * d = 16).
- * Its rounding (the terms are O(d), their difference near the nearest
- * centroid small) moves f by ~1e-16 d relative, far below the eval's 1e-4.
+ * The squared distances are written with one matrix product,
+ *   |C_j - P_i|^2 = |P_i|^2 + |C_j|^2 - 2 P_i . C_j
+ *                 = |P_i|^2 + [P_i, 1] . [-2 C_j, |C_j|^2],
+ * so the [n, k] distances cost one n k (d + 1) product instead of an
+ * [n, k, d] difference tensor (1.3 GB at the eval's largest, n = 10000,
+ * k = 1000, d = 16), as PyTorch's tool does. The column of ones carries
+ * |C_j|^2 into the product, so its gradient, sum_i dD_ij, is part of the
+ * product's (a matrix product) rather than a sum down the columns of
+ * [n, k]. The rounding (terms of size d, cancelling near the nearest
+ * centroid) moves f by ~1e-16 d relative, far below the eval's 1e-4.
  *
  * Both derivatives come from agrad: J is the gradient recorded as nodes
  * (ag_grad with create_graph), and diag(H) is H 1, the forward-mode
@@ -31,6 +34,7 @@ typedef struct kmeans_data {
     int n, k, d;
     ag_tensor *points;   /* P: [n, d] */
     ag_tensor *ones;     /* the direction 1: [k, d] */
+    ag_tensor *ones_n;   /* the column of ones beside P: [n, 1] */
     bool dir;
 } kmeans_data;
 
@@ -41,19 +45,21 @@ static void free_data(void *data)
         return;
     ag_tensor_free(kd->points);
     ag_tensor_free(kd->ones);
+    ag_tensor_free(kd->ones_n);
     free(kd);
 }
 
 /* |x_r|^2 for each row r of x [r, d] -> [r] */
 static ag_node *row_norms_squared(ag_node *x) { return ag_sum_axis(ag_mul(x, x), 1); }
 
-/* f(P, C) = sum_i min_j D_ij,  D_ij = |P_i|^2 + |C_j|^2 - 2 P_i . C_j */
-static ag_node *kmeans_cost(ag_graph *g, ag_node *P, ag_node *C, int n)
+/* f(P, C) = sum_i min_j D_ij,  D_ij = |P_i|^2 + [P_i, 1] . [-2 C_j, |C_j|^2] */
+static ag_node *kmeans_cost(ag_graph *g, ag_node *P, ag_node *C, ag_node *ones_n)
 {
-    ag_node *pp = ag_reshape(row_norms_squared(P), 2, (int[]){n, 1}); /* [n, 1] */
-    ag_node *cc = row_norms_squared(C);                                /* [k], a row of D */
-    ag_node *cross = ag_matmul(P, ag_transpose(C));                    /* [n, k] */
-    ag_node *D = ag_sub(ag_add(pp, cc), ag_mul(ag_scalar(g, 2.0), cross));
+    ag_node *pp = ag_reshape(row_norms_squared(P), 2, (int[]){ag_node_dim(P, 0), 1}); /* [n, 1] */
+    ag_node *cc = ag_reshape(row_norms_squared(C), 2, (int[]){ag_node_dim(C, 0), 1}); /* [k, 1] */
+    ag_node *P1 = ag_concat(2, (ag_node *[]){P, ones_n}, 1);                            /* [n, d + 1] */
+    ag_node *C1 = ag_concat(2, (ag_node *[]){ag_mul(ag_scalar(g, -2.0), C), cc}, 1);    /* [k, d + 1] */
+    ag_node *D = ag_add(pp, ag_matmul(P1, ag_transpose(C1)));                           /* [n, k] */
     return ag_sum(ag_min_axis(D, 1)); /* [n] nearest distances, summed */
 }
 
@@ -73,7 +79,7 @@ static bool build_kmeans(gb_objective *o, ag_graph *g, gb_error *err)
     (void)err;
     kmeans_data *kd = o->data;
     ag_node *P = ag_input(g, kd->points), *C = ag_param(g, o->params[0]);
-    o->root = kmeans_cost(g, P, C, kd->n);
+    o->root = kmeans_cost(g, P, C, ag_input(g, kd->ones_n));
     if (kd->dir)
         o->value_node = newton_direction(g, o->root, C, ag_input(g, kd->ones));
     return o->root && (!kd->dir || o->value_node);
@@ -113,10 +119,11 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     if (o && kd) {
         o->data = kd;
         o->free_data = free_data;
-        *kd = (kmeans_data){n, k, d, NULL, NULL, variant == KMEANS_DIR};
+        *kd = (kmeans_data){n, k, d, NULL, NULL, NULL, variant == KMEANS_DIR};
         kd->points = gb_tensor(2, (int[]){n, d}, points, err);
         kd->ones = ag_tensor_ones(2, (int[]){k, d});
-        ok = kd->points && (kd->ones || gb_fail(err, "kmeans: %s", ag_last_error())) &&
+        kd->ones_n = ag_tensor_ones(2, (int[]){n, 1});
+        ok = kd->points && ((kd->ones && kd->ones_n) || gb_fail(err, "kmeans: %s", ag_last_error())) &&
              gb_objective_param(o, 2, (int[]){k, d}, centroids, err);
     }
     free(points);
