@@ -17,14 +17,16 @@ ag_node *gb_recorded_gradient(ag_graph *g, ag_node *f, ag_node *x, gb_ad_mode mo
     /* forward: df/dx_i = the tangent of f when x moves along e_i */
     size_t m = ag_node_size(x);
     ag_node *partial[MAX_DIM];
-    for (size_t i = 0; i < m && i < MAX_DIM; i++) {
+    if (m > MAX_DIM)
+        return NULL; /* not asked for: the evals' points are [2] */
+    for (size_t i = 0; i < m; i++) {
         double e[MAX_DIM] = {0};
         e[i] = 1.0;
         ag_node *direction = ag_constant(g, 1, (int[]){(int)m}, e);
         if (!direction || !ag_jvp_nodes(g, 1, &x, &direction, 1, &f, &partial[i]))
             return NULL;
     }
-    return m <= MAX_DIM ? ag_stack(m, partial, 0) : NULL;
+    return ag_stack(m, partial, 0);
 }
 
 bool gb_number_gradient(ag_graph *g, ag_node *f, ag_node *x, gb_ad_mode mode, double *grad, gb_error *err)
@@ -37,7 +39,9 @@ bool gb_number_gradient(ag_graph *g, ag_node *f, ag_node *x, gb_ad_mode mode, do
         memcpy(grad, ag_node_value(d), m * sizeof *grad);
         return true;
     }
-    for (size_t i = 0; i < m && i < MAX_DIM; i++) {
+    if (m > MAX_DIM)
+        return gb_fail(err, "outer tangent: %zu directions (at most %d)", m, MAX_DIM);
+    for (size_t i = 0; i < m; i++) {
         double e[MAX_DIM] = {0};
         e[i] = 1.0;
         const double *tangent = e;
