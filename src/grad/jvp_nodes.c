@@ -1,7 +1,8 @@
 /* jvp_nodes.c -- forward mode recorded as nodes (ag_jvp_nodes): ag_jvp's
  * sweep in recording order, each op's jvp_nodes recording its output's
  * tangent from its inputs' tangent nodes, so the tangents can be
- * differentiated again (forward over forward, reverse over forward). */
+ * differentiated again (forward over forward, reverse over forward). Only
+ * the nodes the outputs depend on get a tangent (wanted_tangents). */
 #include "../ops/recorded.h"
 
 static bool seeds_are_valid(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *const *tangents,
@@ -61,6 +62,28 @@ static ag_node *node_tangent(ag_graph *g, ag_node *node, ag_node **tangent, size
     return t;
 }
 
+/* wanted[i - lo] = 1 for the nodes from lo to hi whose tangent an output
+ * needs: the outputs, and going down, the inputs of a wanted node whose op
+ * has a forward derivative. A node no output depends on (the loss beside
+ * its recorded gradient, when the tangent of the gradient is asked for)
+ * records no tangent. */
+static unsigned char *wanted_tangents(ag_graph *g, size_t lo, size_t hi, size_t n_out, ag_node *const *outs)
+{
+    unsigned char *wanted = ag_calloc(hi - lo + 1, 1);
+    if (!wanted) return NULL;
+    for (size_t j = 0; j < n_out; j++)
+        if (outs[j]->index >= lo) wanted[outs[j]->index - lo] = 1;
+    for (size_t i = hi + 1; i-- > lo;) {
+        const ag_node *node = g->nodes[i];
+        if (!wanted[i - lo] || ag_node_is_leaf(node) || !node->op->jvp) continue;
+        for (uint32_t k = 0; k < node->n_in; k++) {
+            size_t at = node->inputs[k]->index;
+            if (at >= lo) wanted[at - lo] = 1;
+        }
+    }
+    return wanted;
+}
+
 bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *const *tangents,
                   size_t n_out, ag_node *const *outs, ag_node **out_tangents)
 {
@@ -71,9 +94,11 @@ bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *c
     for (size_t j = 0; j < n_out; j++) hi = outs[j]->index > hi ? outs[j]->index : hi;
     bool ok = true;
     ag_node **tangent = NULL;
+    unsigned char *wanted = NULL;
     if (n_seeds && lo <= hi) {
         tangent = ag_calloc(hi - lo + 1, sizeof *tangent);
-        ok = tangent != NULL;
+        wanted = wanted_tangents(g, lo, hi, n_out, outs);
+        ok = tangent && wanted;
         if (!ok) ag_graph_fail(g, "ag_jvp_nodes: out of memory");
     }
     for (size_t i = 0; ok && tangent && i < n_seeds; i++) {
@@ -83,7 +108,7 @@ bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *c
     }
     for (size_t i = lo + 1; ok && tangent && i <= hi; i++) {
         ag_node *node = g->nodes[i]; /* re-read: recording may move the array */
-        if (ag_node_is_leaf(node) || tangent[i - lo]) continue; /* a seed keeps its tangent */
+        if (ag_node_is_leaf(node) || tangent[i - lo] || !wanted[i - lo]) continue; /* a seed keeps its tangent */
         tangent[i - lo] = node_tangent(g, node, tangent, lo);
         ok = !g->failed;
     }
@@ -94,6 +119,7 @@ bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *c
         ok = out_tangents[j] != NULL;
     }
     ag_free(tangent);
+    ag_free(wanted);
     if (!ok)
         for (size_t j = 0; j < n_out; j++) out_tangents[j] = NULL;
     return ok;
