@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-#define ODE_MAX_WORK (1L << 24) /* n s: the graph takes ~400 bytes per step and element */
+#define ODE_MAX_WORK (1L << 24) /* n s: the graph takes ~340 bytes per step and element */
 
 typedef struct ode_data {
     int n;
@@ -28,42 +28,50 @@ static void free_data(void *data)
     free(d);
 }
 
-/* the parts of x that f reads, recorded once: x_0 [1] and x_1.. [n-1] */
+/* c f(y), for a constant c: f's parameters scaled once, c x, in the parts
+ * f reads, c x_0 [1] and c x_1.. [n-1] */
 typedef struct ode_f {
     ag_node *x_first, *x_rest;
     int n;
 } ode_f;
 
-/* f(y) = (x_0, x_1 y_0, ..., x_{n-1} y_{n-2}): [n] -> [n] */
-static ag_node *f(const ode_f *p, ag_node *y)
+static ode_f scaled_f(ag_graph *g, ag_node *x, int n, double c)
 {
-    if (p->n == 1)
-        return p->x_first;
-    ag_node *parts[2] = {p->x_first, ag_mul(p->x_rest, ag_slice(y, 0, 0, p->n - 1, 1))};
+    ag_node *cx = ag_mul(ag_scalar(g, c), x);
+    return (ode_f){ag_slice(cx, 0, 0, 1, 1), n > 1 ? ag_slice(cx, 0, 1, n, 1) : NULL, n};
+}
+
+/* c f(y) = (c x_0, c x_1 y_0, ..., c x_{n-1} y_{n-2}): [n] -> [n] */
+static ag_node *f(const ode_f *cf, ag_node *y)
+{
+    if (cf->n == 1)
+        return cf->x_first;
+    ag_node *parts[2] = {cf->x_first, ag_mul(cf->x_rest, ag_slice(y, 0, 0, cf->n - 1, 1))};
     return ag_concat(2, parts, 0);
 }
 
-/* y + c k */
-static ag_node *axpy(ag_node *y, ag_node *c, ag_node *k) { return ag_add(y, ag_mul(c, k)); }
-
-/* x: [n] -> y(2): [n] */
+/* x: [n] -> y(2): [n]. RK4 with each stage's factor folded into f:
+ *   a1 = h/2 f(y),  a2 = h/2 f(y + a1),  a3 = h f(y + a2),  a4 = h/6 f(y + a3)
+ * (a_i = c_i k_i), so the step y + h/6 (k1 + 2 k2 + 2 k3 + k4) is
+ *   y + a4 + (a1 + 2 a2 + a3) / 3.
+ * 21 nodes of [n] a step, every one elementwise on equal shapes. */
 static bool build_ode(gb_objective *o, ag_graph *g, gb_error *err)
 {
     (void)err;
     const ode_data *d = o->data;
     ag_node *x = ag_param(g, o->params[0]);
-    ode_f p = {ag_slice(x, 0, 0, 1, 1), d->n > 1 ? ag_slice(x, 0, 1, d->n, 1) : NULL, d->n};
     double h = 2.0 / (double)d->steps;
-    ag_node *half_h = ag_scalar(g, h / 2.0), *whole_h = ag_scalar(g, h), *sixth_h = ag_scalar(g, h / 6.0),
-            *two = ag_scalar(g, 2.0);
-    ag_node *y = ag_input(g, d->zeros); /* y(0) = 0 */
+    ode_f half_h = scaled_f(g, x, d->n, h / 2.0), whole_h = scaled_f(g, x, d->n, h),
+          sixth_h = scaled_f(g, x, d->n, h / 6.0);
+    ag_node *third = ag_expand(ag_scalar(g, 1.0 / 3.0), 1, &d->n); /* [n]: no broadcast in the loop */
+    ag_node *y = ag_input(g, d->zeros);                            /* y(0) = 0 */
     for (long step = 0; step < d->steps; step++) {
-        ag_node *k1 = f(&p, y);
-        ag_node *k2 = f(&p, axpy(y, half_h, k1));
-        ag_node *k3 = f(&p, axpy(y, half_h, k2));
-        ag_node *k4 = f(&p, axpy(y, whole_h, k3));
-        /* k1 + 2 k2 + 2 k3 + k4 = (k1 + k4) + 2 (k2 + k3) */
-        y = axpy(y, sixth_h, axpy(ag_add(k1, k4), two, ag_add(k2, k3)));
+        ag_node *a1 = f(&half_h, y);
+        ag_node *a2 = f(&half_h, ag_add(y, a1));
+        ag_node *a3 = f(&whole_h, ag_add(y, a2));
+        ag_node *a4 = f(&sixth_h, ag_add(y, a3));
+        ag_node *a123 = ag_add(ag_add(a1, a3), ag_add(a2, a2));
+        y = ag_add(ag_add(y, a4), ag_mul(third, a123));
     }
     o->value_node = y;
     o->root = o->gradient ? ag_index(y, (size_t)d->n - 1) : y;
