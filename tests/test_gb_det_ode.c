@@ -220,7 +220,10 @@ static void rk4_scalar(int n, const double *x, int s, double *y)
     }
 }
 
-static double last_element(const json_t *output) { return json_real_value(json_array_get(output, json_array_size(output) - 1)); }
+static double last_element(const json_t *output)
+{
+    return json_real_value(json_array_get(output, json_array_size(output) - 1));
+}
 
 /* n = 9, s = 3: against the scalar loop, and the gradient of y_8 against
  * central differences (y_8 is a polynomial of degree 9 in x: h = 1e-4) */
