@@ -237,9 +237,7 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
         d->ell = (int)ell;
         int shape[2] = {(int)ell, (int)ell};
         ag_tensor *t = gb_objective_param(o, 2, shape, a, err);
-        /* the primal records no gradient buffers (half the graph's bytes) */
-        ok = t && (variant == GB_GRADIENT || ag_tensor_requires_grad(t, false) ||
-                   gb_fail(err, "tensor: %s", ag_last_error()));
+        ok = t != NULL;
         ok = ok && (d->ell == 1 || plan(d) || gb_fail(err, "det: out of memory"));
     }
     free(a);

@@ -145,6 +145,10 @@ struct gb_objective {
      * gradients, flattened and concatenated in order. */
     json_t *(*output)(const gb_objective *o);
     bool gradient; /* take the gradient with respect to params */
+    /* build records the derivatives itself, as nodes (kmeans' dir: the answer
+     * is a node that ag_graph_forward recomputes). Otherwise, with gradient
+     * false, the params take no gradient: the graph holds no gradient buffers. */
+    bool derivatives_recorded;
     ag_tensor *params[GB_MAX_PARAMS];
     size_t n_params;
     /* set by build */

@@ -136,6 +136,7 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     }
     o->build = build_kmeans;
     o->output = kd->dir ? output_dir : NULL;
+    o->derivatives_recorded = kd->dir;
     return gb_objective_program(o, p, err);
 }
 

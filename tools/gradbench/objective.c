@@ -44,6 +44,10 @@ static bool objective_record(void *ctx, ag_graph *g, gb_error *err)
 {
     gb_objective *o = ctx;
     o->root = o->value_node = NULL;
+    /* the primal's parameters take no gradient: its graph holds no gradient buffers */
+    for (size_t i = 0; !o->gradient && !o->derivatives_recorded && i < o->n_params; i++)
+        if (!ag_tensor_requires_grad(o->params[i], false))
+            return gb_fail(err, "record: %s", ag_last_error());
     if (!o->build(o, g, err) || !o->root)
         return gb_fail_graph(err, g, "record");
     if (o->gradient && ag_node_size(o->root) != 1)
