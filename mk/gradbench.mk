@@ -24,3 +24,9 @@ gradbench: $(BUILD)/bin/agrad-gradbench
 	@GRADBENCH_KIT="$(GRADBENCH_KIT)" GRADBENCH_EVALS="$(GRADBENCH_EVALS)" \
 	  GRADBENCH_ROUNDS="$(GRADBENCH_ROUNDS)" GRADBENCH_ARGS="$(GRADBENCH_ARGS)" \
 	  sh scripts/gradbench.sh $(BUILD)/bin/agrad-gradbench build/gradbench
+
+# The protocol fuzzer (fuzz/fuzz_gradbench.c) links the tool's files too,
+# compiled as the library is for fuzzing (mk/fuzz.mk).
+$(FUZZ_BUILD)/fuzz_gradbench: fuzz/fuzz_gradbench.c $(FUZZ_LIB_OBJ) \
+                               $(GB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itools/gradbench -fsanitize=fuzzer $< $(filter %.o,$^) -o $@ $(LDLIBS)
