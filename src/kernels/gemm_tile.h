@@ -48,6 +48,9 @@ static GT_TARGET void GT_NAME(pack_a)(int mc, int kc, const double *a, size_t rs
         } else if (m == GT_MR && cs == 1) { /* A not transposed: GT_MR row streams */
             for (int p = 0; p < kc; p++)
                 for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)r * rs + p];
+        } else if (rs == 1) { /* a partial panel of A^T: its m rows are contiguous at each p */
+            for (int p = 0; p < kc; p++)
+                for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = r < m ? src[(size_t)p * cs + r] : 0.0;
         } else {
             for (int r = 0; r < GT_MR; r++) {
                 const double *row = src + (size_t)r * rs;
@@ -88,10 +91,16 @@ static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const double *b, size_t rs
         }
     }
     if (full == nc) return;
-    /* the last, partial panel, zero-padded */
+    /* the last, partial panel, zero-padded: along B's rows when they are
+     * contiguous, else down its columns */
     int n = nc - full;
     const double *src = b + (size_t)full * cs;
     double *to = dst + (size_t)full * kc;
+    if (cs == 1) {
+        for (int p = 0; p < kc; p++)
+            for (int c = 0; c < GT_NR; c++) to[(size_t)p * GT_NR + c] = c < n ? src[(size_t)p * rs + c] : 0.0;
+        return;
+    }
     for (int c = 0; c < GT_NR; c++) {
         const double *col = src + (size_t)c * cs;
         for (int p = 0; p < kc; p++) to[(size_t)p * GT_NR + c] = c < n ? col[(size_t)p * rs] : 0.0;
