@@ -109,8 +109,8 @@ static bool build_gmm(gb_objective *o, ag_graph *graph, gb_error *err)
     ag_node *qt = q_transposed(graph, g, q_diagonal, l);          /* [K, D, D] */
     ag_node *x = ag_reshape(ag_input(graph, g->x), 3, (int[]){1, n, d});
     ag_node *centred = ag_sub(x, ag_reshape(mu, 3, (int[]){k, 1, d})); /* x_i - mu_k: [K, N, D] */
-    ag_node *product = ag_matmul(centred, qt);                    /* Q_k (x_i - mu_k): [K, N, D] */
-    ag_node *squared_norm = ag_sum_axis(ag_mul(product, product), 2); /* [K, N] */
+    ag_node *q_centred = ag_matmul(centred, qt);                  /* Q_k (x_i - mu_k): [K, N, D] */
+    ag_node *squared_norm = ag_sum_axis(ag_mul(q_centred, q_centred), 2); /* [K, N] */
     ag_node *offset = ag_reshape(ag_add(alpha, sum_q), 2, (int[]){k, 1});
     ag_node *beta = ag_sub(offset, ag_mul(ag_scalar(graph, 0.5), squared_norm)); /* [K, N] */
 
