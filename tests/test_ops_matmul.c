@@ -161,6 +161,44 @@ START_TEST(batch_of_large_matrices_is_each_product)
 }
 END_TEST
 
+/* A batch of matrices each large enough for ag_gemm to split over the
+ * threads ([160,128] @ [128,128]: 2.6M multiply-adds, over 2^21) runs whole
+ * matrices on each thread (product.c, when there are several threads):
+ * values and both gradients are those of each matrix's own 2-d product, to
+ * the bit. The upstream gradient is W (loss = sum(y * W)), so dA = W B^T
+ * and dB = A^T W per matrix. */
+START_TEST(batch_over_the_threads_is_each_product)
+{
+    test_rng r = {91};
+    enum { NB = 4, M = 160, K = 128, N = 128 };
+    const int a_dims[3] = {NB, M, K}, b_dims[3] = {NB, K, N}, w_dims[3] = {NB, M, N};
+    double *a = malloc(sizeof(double) * NB * M * K), *b = malloc(sizeof(double) * NB * K * N);
+    double *w = malloc(sizeof(double) * NB * M * N);
+    for (int i = 0; i < NB * M * K; i++) a[i] = rng_uniform(&r, -1, 1);
+    for (int i = 0; i < NB * K * N; i++) b[i] = rng_uniform(&r, -1, 1);
+    for (int i = 0; i < NB * M * N; i++) w[i] = rng_uniform(&r, -1, 1);
+    ag_node *A = param(3, a_dims, a), *B = param(3, b_dims, b);
+    ag_node *y = ag_matmul(A, B);
+    ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+    ck_assert(ag_backward(g, ag_sum(ag_mul(y, constant(3, w_dims, w)))));
+    const ag_tensor *ta = kept_tensor(0), *tb = kept_tensor(1);
+    for (int i = 0; i < NB; i++) {
+        ag_node *As = param(2, (int[]){M, K}, a + i * M * K), *Bs = param(2, (int[]){K, N}, b + i * K * N);
+        ag_node *ys = ag_matmul(As, Bs);
+        ck_assert(ag_backward(g, ag_sum(ag_mul(ys, constant(2, (int[]){M, N}, w + i * M * N)))));
+        for (int e = 0; e < M * N; e++) ck_assert(ag_node_value(y)[i * M * N + e] == ag_node_value(ys)[e]);
+        const double *ga = ag_tensor_grad(kept_tensor(2 + 2 * i)), *gb = ag_tensor_grad(kept_tensor(3 + 2 * i));
+        for (int e = 0; e < M * K; e++) ck_assert(ag_tensor_grad(ta)[i * M * K + e] == ga[e]);
+        for (int e = 0; e < K * N; e++) ck_assert(ag_tensor_grad(tb)[i * K * N + e] == gb[e]);
+    }
+    /* and one gradient element against the sum written out: dA[0][3][5] = sum_j W[0][3][j] B[0][5][j] */
+    double s = 0.0;
+    for (int j = 0; j < N; j++) s += w[3 * N + j] * b[5 * N + j];
+    ck_assert_close(ag_tensor_grad(ta)[3 * K + 5], s, 1e-13);
+    free(a), free(b), free(w);
+}
+END_TEST
+
 /* ---- the specialised kernels on the vector form ----------------------------------------- */
 
 extern const ag_op ag_op_matmul;
@@ -327,6 +365,7 @@ Suite *ops_matmul_suite(void)
     tcase_add_test(tc, four_d_batches_broadcast_both_ways);
     tcase_add_test(tc, vector_against_a_batch);
     tcase_add_test(tc, batch_of_large_matrices_is_each_product);
+    tcase_add_test(tc, batch_over_the_threads_is_each_product);
     tcase_add_test(tc, vector_form_takes_the_matvec_kernels);
     tcase_add_test(tc, shape_errors_name_both_shapes);
     tcase_add_test(tc, too_large_a_product_is_refused);

@@ -48,6 +48,9 @@ static GT_TARGET void GT_NAME(pack_a)(int mc, int kc, const double *a, size_t rs
         } else if (m == GT_MR && cs == 1) { /* A not transposed: GT_MR row streams */
             for (int p = 0; p < kc; p++)
                 for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = src[(size_t)r * rs + p];
+        } else if (rs == 1) { /* a partial panel of A^T: its m rows are contiguous at each p */
+            for (int p = 0; p < kc; p++)
+                for (int r = 0; r < GT_MR; r++) dst[(size_t)p * GT_MR + r] = r < m ? src[(size_t)p * cs + r] : 0.0;
         } else {
             for (int r = 0; r < GT_MR; r++) {
                 const double *row = src + (size_t)r * rs;
@@ -88,20 +91,29 @@ static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const double *b, size_t rs
         }
     }
     if (full == nc) return;
-    /* the last, partial panel, zero-padded */
+    /* the last, partial panel, zero-padded: along B's rows when they are
+     * contiguous, else down its columns */
     int n = nc - full;
     const double *src = b + (size_t)full * cs;
     double *to = dst + (size_t)full * kc;
+    if (cs == 1) {
+        for (int p = 0; p < kc; p++)
+            for (int c = 0; c < GT_NR; c++) to[(size_t)p * GT_NR + c] = c < n ? src[(size_t)p * rs + c] : 0.0;
+        return;
+    }
     for (int c = 0; c < GT_NR; c++) {
         const double *col = src + (size_t)c * cs;
         for (int p = 0; p < kc; p++) to[(size_t)p * GT_NR + c] = c < n ? col[(size_t)p * rs] : 0.0;
     }
 }
 
-/* The register tile: C[m x n] (= or +=) sum_p a[p][0..MR) (x) b[p][0..NR),
- * m <= GT_MR, n <= GT_NR; a and b are packed micro-panels (64-byte aligned). */
-static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const double *restrict b,
-                                    double *restrict c, int ldc, bool accumulate, int m, int n)
+/* The register tile: C[m x n] (= or +=) sum_p a(r, p) (x) b[p][0..NR) for
+ * rows r < GT_MR, m <= GT_MR, n <= GT_NR, where a(r, p) = a[r*rs + p*cs]: a
+ * packed micro-panel (rs 1, cs GT_MR), or GT_MR whole rows of op(A) read in
+ * place; b is a packed micro-panel (64-byte aligned). */
+static GT_TARGET inline __attribute__((always_inline)) void
+    GT_NAME(tile_at)(int kc, const double *restrict a, size_t rs, size_t cs, const double *restrict b,
+                     double *restrict c, int ldc, bool accumulate, int m, int n)
 {
     typedef GT_NAME(vec) vec;
     typedef GT_NAME(vec_u) vec_u;
@@ -119,11 +131,11 @@ static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const doub
     for (int p = 0; p < kc; p++) {
         vec b0 = *(const vec *)b, b1 = *(const vec *)(b + GT_VL);
 #define GT_FMA(i)                                                                          \
-    c##i##0 += b0 * a[i];                                                                  \
-    c##i##1 += b1 * a[i];
+    c##i##0 += b0 * a[(i) * rs];                                                           \
+    c##i##1 += b1 * a[(i) * rs];
         GT_ROWS(GT_FMA)
 #undef GT_FMA
-        a += GT_MR;
+        a += cs;
         b += GT_NR;
     }
     if (m == GT_MR && n == GT_NR) {
@@ -148,6 +160,21 @@ static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const doub
             double *cij = c + (size_t)i * ldc + j;
             *cij = (accumulate ? *cij : 0.0) + t[i * GT_NR + j];
         }
+}
+
+/* the tile on a packed micro-panel of A */
+static GT_TARGET void GT_NAME(tile)(int kc, const double *restrict a, const double *restrict b,
+                                    double *restrict c, int ldc, bool accumulate, int m, int n)
+{
+    GT_NAME(tile_at)(kc, a, 1, GT_MR, b, c, ldc, accumulate, m, n);
+}
+
+/* the tile on GT_MR whole rows of op(A) in place (strides rs, cs) */
+static GT_TARGET void GT_NAME(tile_rows)(int kc, const double *restrict a, size_t rs, size_t cs,
+                                         const double *restrict b, double *restrict c, int ldc,
+                                         bool accumulate, int n)
+{
+    GT_NAME(tile_at)(kc, a, rs, cs, b, c, ldc, accumulate, GT_MR, n);
 }
 
 /* doubles pack_a writes for an mc x kc block: whole micro-panels of GT_MR rows */
@@ -177,6 +204,31 @@ static GT_TARGET void GT_NAME(pack_a_blocks)(const gemm_problem *pr, double *dst
     }
 }
 
+/* One mc x kc block of op(A) (at a, strides pr->a_rs, pr->a_cs) times the
+ * packed kc x nc panel pb into C's block c: whole micro-panels of GT_MR rows
+ * read in place, the last partial one packed into pa (zero-padded rows, so
+ * no row past op(A)'s end is read). The sums are those of the packed path,
+ * in the same order. */
+static GT_TARGET void GT_NAME(block_in_place)(const gemm_problem *pr, int mc, int kc, int nc,
+                                              const double *a, const double *pb, double *pa,
+                                              double *c, bool accumulate)
+{
+    int full = mc / GT_MR * GT_MR;
+    for (int jr = 0; jr < nc; jr += GT_NR) {
+        int n = nc - jr < GT_NR ? nc - jr : GT_NR;
+        for (int ir = 0; ir < full; ir += GT_MR)
+            GT_NAME(tile_rows)(kc, a + (size_t)ir * pr->a_rs, pr->a_rs, pr->a_cs, pb + (size_t)jr * kc,
+                               c + (size_t)ir * pr->ldc + jr, pr->ldc, accumulate, n);
+    }
+    if (full == mc) return;
+    GT_NAME(pack_a)(mc - full, kc, a + (size_t)full * pr->a_rs, pr->a_rs, pr->a_cs, pa);
+    for (int jr = 0; jr < nc; jr += GT_NR) {
+        int n = nc - jr < GT_NR ? nc - jr : GT_NR;
+        GT_NAME(tile)(kc, pa, pb + (size_t)jr * kc, c + (size_t)full * pr->ldc + jr, pr->ldc, accumulate,
+                      mc - full, n);
+    }
+}
+
 /* C[M,N] (= or +=) op(A) op(B) for one thread, using workspace ws (at least
  * GEMM_WS_DOUBLES doubles, 64-byte aligned); op(A) is read from
  * pr->packed_a when set (pack_a_blocks' layout), else packed block by block
@@ -190,6 +242,9 @@ static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
     for (int jc = 0; jc < pr->N; jc += nc_step) {
         int nc = pr->N - jc < nc_step ? pr->N - jc : nc_step;
         const double *shared_a = pr->packed_a;
+        /* few columns: each micro-panel of op(A) would serve only a few
+         * tiles, too few to repay packing it; read op(A) in place */
+        bool in_place_a = !shared_a && nc <= GEMM_IN_PLACE_A_MAX_N;
         for (int pc = 0; pc < pr->K; pc += kc_step) {
             int kc = pr->K - pc < kc_step ? pr->K - pc : kc_step;
             bool accumulate = pc > 0 || pr->beta != 0.0;
@@ -197,15 +252,18 @@ static GT_TARGET void GT_NAME(blocked)(const gemm_problem *pr, double *ws)
                             pr->b_rs, pr->b_cs, pb);
             for (int ic = 0; ic < pr->M; ic += mc_step) {
                 int mc = pr->M - ic < mc_step ? pr->M - ic : mc_step;
-                const double *a_block = pa;
+                const double *a_block = pa, *a_src = pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs;
+                double *cblock = pr->C + (size_t)ic * pr->ldc + jc;
+                if (in_place_a) {
+                    GT_NAME(block_in_place)(pr, mc, kc, nc, a_src, pb, pa, cblock, accumulate);
+                    continue;
+                }
                 if (shared_a) {
                     a_block = shared_a;
                     shared_a += GT_NAME(packed_a_size)(mc, kc);
                 } else {
-                    GT_NAME(pack_a)(mc, kc, pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs,
-                                    pr->a_rs, pr->a_cs, pa);
+                    GT_NAME(pack_a)(mc, kc, a_src, pr->a_rs, pr->a_cs, pa);
                 }
-                double *cblock = pr->C + (size_t)ic * pr->ldc + jc;
                 for (int jr = 0; jr < nc; jr += GT_NR) {
                     int n = nc - jr < GT_NR ? nc - jr : GT_NR;
                     for (int ir = 0; ir < mc; ir += GT_MR) {

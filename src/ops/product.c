@@ -285,16 +285,86 @@ static void matrix_tangent(const product_layout *L, const double *A, const doubl
  * gradient or tangent that does not flow). */
 static inline double *at_or_null(double *p, size_t at) { return p ? p + at : NULL; }
 
-void ag_product_forward(const ag_node *out, const bias_view *bias)
+/* ---- the batch over the threads --------------------------------------------------
+ * A batch of matrices each large enough for ag_gemm to split over the
+ * threads (GMM's [1000, 64] @ [64, 64]) runs a contiguous run of whole
+ * matrices on each thread instead: one fork-join for the op instead of one
+ * per matrix, each thread on its own matrices. Only where no operand is
+ * broadcast over the batch (no two matrices write one gradient matrix).
+ * Smaller matrices keep the plain loop, one thread each as before. Each
+ * matrix is computed by the same calls as in the plain loop (ag_gemm called
+ * from inside a job runs on its caller alone, and a split product gives the
+ * same sums as a whole one), so the values are the same to the bit. */
+#define BATCH_SPLIT_MIN ((long long)1 << 21) /* multiply-adds: gemm.c's GEMM_PARALLEL_MIN */
+
+typedef struct batch_job {
+    const ag_node *out;
+    const bias_view *bias;
+    product_layout L;
+} batch_job;
+
+/* Whether out's batch runs over the threads: a matrix per thread at least,
+ * each one large enough that ag_gemm would split it, none broadcast. */
+static bool batch_in_parallel(const product_layout *L)
+{
+    int count = L->batch[0] * L->batch[1], threads = ag_parallel_threads();
+    for (int d = 0; d < 2; d++)
+        if (L->batch[d] > 1 && (L->a_step[d] == 0 || L->b_step[d] == 0)) return false;
+    return threads > 1 && count >= threads && (long long)L->M * L->N * L->K >= BATCH_SPLIT_MIN;
+}
+
+/* The matrices [lo, hi) of the batch, counted row-major over (i, j). */
+static void forward_matrices(const ag_node *out, const bias_view *bias, const product_layout *L, int lo, int hi)
 {
     const ag_node *a = out->in[0], *b = out->in[1];
     const double *c = bias ? out->in[2]->value : NULL;
-    product_layout L = ag_product_layout(out);
-    for (int i = 0; i < L.batch[0]; i++)
-        for (int j = 0; j < L.batch[1]; j++) {
-            batch_offsets at = batch_matrix(&L, i, j);
-            matrix_values(&L, a->value + at.a, b->value + at.b, bias, c, out->value + at.c);
-        }
+    for (int m = lo; m < hi; m++) {
+        batch_offsets at = batch_matrix(L, m / L->batch[1], m % L->batch[1]);
+        matrix_values(L, a->value + at.a, b->value + at.b, bias, c, out->value + at.c);
+    }
+}
+
+static void grad_matrices(const ag_node *out, const product_layout *L, int lo, int hi)
+{
+    const ag_node *a = out->in[0], *b = out->in[1];
+    for (int m = lo; m < hi; m++) {
+        batch_offsets at = batch_matrix(L, m / L->batch[1], m % L->batch[1]);
+        matrix_grads(L, a->value + at.a, b->value + at.b, out->grad + at.c, at_or_null(a->grad, at.a),
+                     at_or_null(b->grad, at.b));
+    }
+}
+
+/* thread tid's share of the batch's matrices */
+static void share_of(const product_layout *L, int tid, int nthreads, int *lo, int *hi)
+{
+    long long count = (long long)L->batch[0] * L->batch[1];
+    *lo = (int)(count * tid / nthreads);
+    *hi = (int)(count * (tid + 1) / nthreads);
+}
+
+static void forward_part(void *ctx, int tid, int nthreads)
+{
+    const batch_job *job = ctx;
+    int lo, hi;
+    share_of(&job->L, tid, nthreads, &lo, &hi);
+    forward_matrices(job->out, job->bias, &job->L, lo, hi);
+}
+
+static void grad_part(void *ctx, int tid, int nthreads)
+{
+    const batch_job *job = ctx;
+    int lo, hi;
+    share_of(&job->L, tid, nthreads, &lo, &hi);
+    grad_matrices(job->out, &job->L, lo, hi);
+}
+
+void ag_product_forward(const ag_node *out, const bias_view *bias)
+{
+    batch_job job = {out, bias, ag_product_layout(out)};
+    if (batch_in_parallel(&job.L))
+        ag_parallel_run(ag_parallel_threads(), forward_part, &job);
+    else
+        forward_matrices(out, bias, &job.L, 0, job.L.batch[0] * job.L.batch[1]);
 }
 
 /* Batch matrices that share an operand's matrix (broadcast) add their
@@ -303,13 +373,11 @@ void ag_product_vjp(const ag_node *out, const bias_view *bias)
 {
     const ag_node *a = out->in[0], *b = out->in[1];
     if (a->grad || b->grad) {
-        product_layout L = ag_product_layout(out);
-        for (int i = 0; i < L.batch[0]; i++)
-            for (int j = 0; j < L.batch[1]; j++) {
-                batch_offsets at = batch_matrix(&L, i, j);
-                matrix_grads(&L, a->value + at.a, b->value + at.b, out->grad + at.c,
-                             at_or_null(a->grad, at.a), at_or_null(b->grad, at.b));
-            }
+        batch_job job = {out, bias, ag_product_layout(out)};
+        if (batch_in_parallel(&job.L))
+            ag_parallel_run(ag_parallel_threads(), grad_part, &job);
+        else
+            grad_matrices(out, &job.L, 0, job.L.batch[0] * job.L.batch[1]);
     }
     if (bias && out->in[2]->grad) ag_bias_grad(bias, out->grad, out->in[2]->grad);
 }
