@@ -105,7 +105,7 @@ fashion: $(BUILD)/bin/fashion-mnist
 VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
            --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/newton $(BUILD)/bin/fashion-mnist \
-          $(BUILD)/bin/interop_export $(BUILD)/bin/interop_hessian
+          $(BUILD)/bin/interop_export $(BUILD)/bin/interop_hessian $(BUILD)/bin/agrad-gradbench
 	@sh scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/scaling >/dev/null
@@ -114,6 +114,7 @@ valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/b
 	@mkdir -p $(BUILD)/interop $(BUILD)/valgrind
 	$(VALGRIND) ./$(BUILD)/bin/interop_export $(BUILD)/interop >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/interop_hessian $(BUILD)/interop 5 >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/agrad-gradbench < tests/data/gradbench_session.jsonl >/dev/null
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
 	    echo "$(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1"; \
 	    $(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1 --out $(BUILD)/valgrind >/dev/null; \
