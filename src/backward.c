@@ -5,10 +5,10 @@
  * root, and each node it reaches (marked by a consumer, all of which come
  * after it) marks its inputs and applies its vector-Jacobian product.
  *
- * Replay: the walk writes down the nodes it reached (the schedule, see
- * internal.h); the next backward from the same root on the unchanged graph
- * runs that list straight through. ag_graph_forward likewise keeps the list
- * of nodes to recompute. */
+ * Replay: the walk writes down what it did (the schedule, see internal.h);
+ * the next backward from the same root on the unchanged graph runs that
+ * list straight through. ag_graph_forward likewise keeps the list of nodes
+ * to recompute. */
 #include "internal.h"
 
 static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
@@ -36,12 +36,14 @@ static bool root_is_valid(ag_graph *g, const ag_node *root, const char *who)
     return true;
 }
 
-/* Room for both lists of the schedule (the graph fails when memory is short). */
+/* Room for both lists of the schedule, the forward list (at most one entry
+ * per node) and the walk (at most two: its vjp and the zeroing of its
+ * gradient); the graph fails when memory is short. */
 static bool schedule_reserve(ag_graph *g, const char *who)
 {
     ag_schedule *s = &g->schedule;
-    if (s->capacity < 2 * g->n_nodes) {
-        size_t cap = 2 * g->cap_nodes;
+    if (s->capacity < 3 * g->n_nodes) {
+        size_t cap = 3 * g->cap_nodes;
         ag_node **grown = ag_realloc(s->storage, cap * sizeof *grown);
         if (!grown) {
             ag_graph_fail(g, "%s: out of memory", who);
@@ -56,7 +58,16 @@ static bool schedule_reserve(ag_graph *g, const char *who)
 
 /* The two lists in the schedule's storage. */
 static ag_node **forward_list(const ag_schedule *s) { return s->storage; }
-static ag_node **walk_list(const ag_schedule *s) { return s->storage + s->capacity / 2; }
+static ag_node **walk_list(const ag_schedule *s) { return s->storage + s->capacity / 3; }
+
+/* A walk entry is a node whose vjp runs, or, tagged in the pointer's low
+ * bit (nodes are 8-byte aligned), a node whose gradient is zeroed: each
+ * node's, just before the first vjp that adds to it. A repeated sweep then
+ * clears a gradient while it is about to be written, instead of in a pass
+ * over every gradient of the walk first, which reads each node twice. */
+static ag_node *zeroing_entry(ag_node *n) { return (ag_node *)((uintptr_t)n | 1u); }
+static bool entry_zeroes(const ag_node *e) { return (uintptr_t)e & 1u; }
+static ag_node *entry_node(ag_node *e) { return (ag_node *)((uintptr_t)e & ~(uintptr_t)1u); }
 
 /* Zero every intermediate gradient: a backward ran before, possibly from
  * another root, so even nodes this walk does not reach hold old values. */
@@ -68,14 +79,21 @@ static void zero_intermediate_grads(ag_graph *g)
     }
 }
 
-/* Mark the inputs of n that take a gradient: they are on the root's path. */
-static ALWAYS_INLINE void mark_inputs(const ag_node *n)
+/* Mark the inputs of n that take a gradient: they are on the root's path.
+ * One marked here first (n is its first consumer in the walk) and not a
+ * leaf (whose gradient accumulates) gets its zeroing entry in the walk. */
+static ALWAYS_INLINE size_t mark_inputs(const ag_node *n, ag_node **walk, size_t n_walk)
 {
     /* the list and its length read once: a store to a mark (a char) could
      * otherwise change them, as far as the compiler knows */
     ag_node *const *in = n->inputs;
-    for (uint32_t k = 0, count = n->n_in; k < count; k++)
-        if (in[k]->grad) in[k]->mark = 1;
+    for (uint32_t k = 0, count = n->n_in; k < count; k++) {
+        ag_node *x = in[k];
+        if (!x->grad) continue;
+        if (!x->mark && !ag_node_is_leaf(x)) walk[n_walk++] = zeroing_entry(x);
+        x->mark = 1;
+    }
+    return n_walk;
 }
 
 /* The walk from the root (whose gradient is seeded), writing the schedule down. */
@@ -90,10 +108,9 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         ag_node *n = g->nodes[i];
         if (!n->mark) continue; /* final: every consumer of n came before */
         n->mark = 0;
-        if (ag_node_is_leaf(n)) continue;
+        if (ag_node_is_leaf(n) || !n->kernels->vjp) continue;
+        n_walk = mark_inputs(n, walk, n_walk);
         walk[n_walk++] = n;
-        if (!n->kernels->vjp) continue;
-        mark_inputs(n);
         if (g->trace)
             ag_trace_vjp(g, n, root);
         else
@@ -109,16 +126,20 @@ static bool backward_walk(ag_graph *g, ag_node *root)
     return true;
 }
 
-/* A repeat of the scheduled walk: the same nodes in the same order. */
+/* A repeat of the scheduled walk: the same vjps in the same order, each
+ * gradient but the root's (seeded) zeroed before the first adds to it. */
 static void backward_scheduled(ag_graph *g)
 {
     const ag_schedule *s = &g->schedule;
     ag_node **walk = walk_list(s);
-    for (size_t k = 1; k < s->n_walk; k++) /* walk[0] is the root, seeded */
-        ag_zero_doubles(walk[k]->grad, walk[k]->shape.size);
     for (size_t k = 0; k < s->n_walk; k++) {
-        ag_node *n = walk[k];
-        if (n->kernels->vjp) n->kernels->vjp(n);
+        ag_node *e = walk[k];
+        if (entry_zeroes(e)) {
+            ag_node *n = entry_node(e);
+            ag_zero_doubles(n->grad, n->shape.size);
+        } else {
+            e->kernels->vjp(e);
+        }
     }
 }
 

@@ -161,13 +161,14 @@ static inline bool ag_node_is_leaf(const ag_node *n) { return n->n_in == 0; }
 
 /* Replay schedules, worked out from the graph once and reused while it does
  * not change (backward.c). The forward list: the nodes ag_graph_forward runs, in
- * order. The walk: the non-leaf nodes the last backward from `root` reached,
- * in the order it reached them (root first); a repeat from the same root
- * zeroes their gradients and applies their vjps with no marking pass.
- * Storage (2 pointers per node) grows with the graph and is kept across
+ * order. The walk: the vjps of the non-leaf nodes the last backward from
+ * `root` reached, in the order it reached them (root first), each preceded
+ * by the zeroing of the gradients it is the first to add to (backward.c's
+ * walk entries); a repeat from the same root runs it with no marking pass.
+ * Storage (3 pointers per node) grows with the graph and is kept across
  * resets, so a replayed or rebuilt step allocates nothing. */
 typedef struct ag_schedule {
-    ag_node **storage;     /* the forward list, then (from capacity / 2) the walk */
+    ag_node **storage;     /* the forward list, then (from capacity / 3) the walk */
     size_t capacity;       /* pointers in storage */
     size_t n_forward, n_walk;
     size_t forward_for;    /* graph size the forward list was made for; 0: none */
