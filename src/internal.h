@@ -161,15 +161,18 @@ static inline bool ag_node_is_leaf(const ag_node *n) { return n->n_in == 0; }
 
 /* Replay schedules, worked out from the graph once and reused while it does
  * not change (backward.c). The forward list: the nodes ag_graph_forward runs, in
- * order. The walk: the non-leaf nodes the last backward from `root` reached,
- * in the order it reached them (root first); a repeat from the same root
- * zeroes their gradients and applies their vjps with no marking pass.
- * Storage (2 pointers per node) grows with the graph and is kept across
- * resets, so a replayed or rebuilt step allocates nothing. */
+ * order. The walk: the nodes with a vjp the last backward from `root`
+ * reached, in the order it reached them (root first). The sweep, written
+ * from the walk by its first repeat: the same vjps, each preceded by the
+ * zeroing of the gradients it is the first to add to (backward.c); a repeat
+ * from the same root runs it with no marking pass. Storage (4 pointers per
+ * node) grows with the graph and is kept across resets, so a replayed or
+ * rebuilt step allocates nothing. */
 typedef struct ag_schedule {
-    ag_node **storage;     /* the forward list, then (from capacity / 2) the walk */
+    ag_node **storage;     /* the forward list, the walk (from capacity / 4),
+                              the sweep (from capacity / 2) */
     size_t capacity;       /* pointers in storage */
-    size_t n_forward, n_walk;
+    size_t n_forward, n_walk, n_sweep; /* n_sweep 0: not written yet */
     size_t forward_for;    /* graph size the forward list was made for; 0: none */
     size_t walk_for;       /* same for the walk */
     const ag_node *root;   /* the walk's root */

@@ -201,6 +201,68 @@ START_TEST(backward_from_another_root_and_back)
 }
 END_TEST
 
+START_TEST(scheduled_backward_matches_the_walk)
+{
+    /* The repeat from the same root (the schedule, each gradient zeroed by
+     * its first consumer) must leave every node's gradient as the walk did,
+     * and add the parameters' a second time (they are not zeroed): a node
+     * read twice by one op (x * x), read by several ops (u), and twice by one
+     * many-input op (the concat). By hand, at x = (1, 2, 3), w = 0.5:
+     *   u = x^2, v = w u, c = [u, v, u], L = sum c^2 = (2 + w^2) sum x^4,
+     *   dL/dx = 4 (2 + w^2) x^3 = 9 x^3, dL/dw = 2 w sum x^4 = 98. */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = ag_tensor_from(1, (int[]){3}, (double[]){1, 2, 3}), *wt = scalar_param(0.5);
+    ck_assert(ag_tensor_requires_grad(xt, true));
+    ag_node *x = ag_param(g, xt), *u = ag_mul(x, x), *v = ag_mul(u, ag_param(g, wt));
+    ag_node *c = ag_concat(3, (ag_node *[]){u, v, u}, 0), *L = ag_sum(ag_mul(c, c));
+    ag_node *nodes[] = {u, v, c, L};
+    double walked[4][9];
+    ck_assert(ag_backward(g, L));
+    for (int i = 0; i < 4; i++)
+        memcpy(walked[i], ag_node_grad(nodes[i]), ag_node_size(nodes[i]) * sizeof(double));
+    ck_assert(ag_backward(g, L)); /* scheduled */
+    for (int i = 0; i < 4; i++)
+        for (size_t k = 0; k < ag_node_size(nodes[i]); k++)
+            ck_assert_msg(ag_node_grad(nodes[i])[k] == walked[i][k], "node %d [%zu]: %g, walked %g", i, k,
+                          ag_node_grad(nodes[i])[k], walked[i][k]);
+    for (int k = 0; k < 3; k++)
+        ck_assert_close(ag_tensor_grad(xt)[k], 2 * 9.0 * pow(k + 1.0, 3), 1e-12);
+    ck_assert_close(ag_tensor_grad(wt)[0], 2 * 98.0, 1e-12);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+    ag_tensor_free(wt);
+}
+END_TEST
+
+START_TEST(a_long_scheduled_backward_matches_the_walk)
+{
+    /* The same on a walk long enough for the sweep to read ahead (thousands
+     * of entries): y_0 = x, y_{k+1} = y_k w for k < N, L = sum y_N, so
+     * dL/dx_i = w^N, dL/dw = N w^(N-1) sum x, dL/dy_k = w^(N-k). */
+    enum { N = 3000 };
+    ag_graph *g = ag_graph_new();
+    ag_tensor *xt = ag_tensor_from(1, (int[]){2}, (double[]){0.5, -2.0}), *wt = scalar_param(1.0001);
+    ck_assert(ag_tensor_requires_grad(xt, true));
+    ag_node *w = ag_param(g, wt), *y = ag_param(g, xt), *middle = NULL;
+    for (int k = 0; k < N; k++) {
+        y = ag_mul(y, w);
+        if (k == N / 2) middle = y; /* y_{N/2 + 1} */
+    }
+    ag_node *L = ag_sum(y);
+    ck_assert(ag_backward(g, L));
+    double walked[2] = {ag_node_grad(middle)[0], ag_node_grad(middle)[1]};
+    ck_assert(ag_backward(g, L)); /* scheduled */
+    ck_assert(ag_node_grad(middle)[0] == walked[0] && ag_node_grad(middle)[1] == walked[1]);
+    ck_assert_close(walked[0], pow(1.0001, N - (N / 2 + 1)), 1e-12);
+    for (int i = 0; i < 2; i++)
+        ck_assert_close(ag_tensor_grad(xt)[i], 2 * pow(1.0001, N), 1e-12);
+    ck_assert_close(ag_tensor_grad(wt)[0], 2 * N * pow(1.0001, N - 1) * (0.5 - 2.0), 1e-7);
+    ag_graph_free(g);
+    ag_tensor_free(xt);
+    ag_tensor_free(wt);
+}
+END_TEST
+
 START_TEST(graph_grown_or_rerecorded_after_a_backward)
 {
     /* The schedule of a backward must not outlive the graph it was made for:
@@ -457,6 +519,8 @@ Suite *graph_suite(void)
     tcase_add_test(tc, scalar_expression_heavy_reuse);
     tcase_add_test(tc, million_node_chain);
     tcase_add_test(tc, backward_from_another_root_and_back);
+    tcase_add_test(tc, scheduled_backward_matches_the_walk);
+    tcase_add_test(tc, a_long_scheduled_backward_matches_the_walk);
     tcase_add_test(tc, graph_grown_or_rerecorded_after_a_backward);
     tcase_add_test(tc, labels_changed_without_replay_are_not_read);
     tcase_add_test(tc, second_backward_accumulates);
