@@ -58,6 +58,26 @@ char *gb_check_error(const char *eval, const char *function, const json_t *input
     return copy;
 }
 
+void gb_check_modes_agree(const char *eval, const char *function, const json_t *input)
+{
+    json_t *replay = gb_check_call_mode(eval, function, input, GB_REPLAY);
+    json_t *rebuild = gb_check_call_mode(eval, function, input, GB_REBUILD);
+    ck_assert_msg(json_equal(replay, rebuild), "%s %s: replay and rebuild differ", eval, function);
+    json_decref(replay);
+    json_decref(rebuild);
+}
+
+void gb_check_errors_name(size_t n, const char *const cases[][3], const char *const named[])
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *input = gb_check_json(cases[i][2]);
+        char *message = gb_check_error(cases[i][0], cases[i][1], input);
+        ck_assert_msg(strstr(message, named[i]) != NULL, "case %zu: \"%s\" does not name %s", i, message, named[i]);
+        free(message);
+        json_decref(input);
+    }
+}
+
 static size_t flatten_into(const json_t *a, double *out, size_t cap, size_t at)
 {
     if (json_is_number(a)) {

@@ -19,6 +19,11 @@ json_t *gb_check_call(const char *eval, const char *function, const json_t *inpu
 double gb_check_scalar(const char *eval, const char *function, const json_t *input);
 /* The error message of a call that must fail (a new string, free it). */
 char *gb_check_error(const char *eval, const char *function, const json_t *input);
+/* Asserts that replay mode and rebuild mode answer the same output. */
+void gb_check_modes_agree(const char *eval, const char *function, const json_t *input);
+/* Asserts that each case {eval, function, input JSON} fails with an error
+ * message containing named[i]. */
+void gb_check_errors_name(size_t n, const char *const cases[][3], const char *const named[]);
 /* Copies the numbers of a (nested) JSON array, row-major, into out;
  * returns how many there were (at most cap are written). */
 size_t gb_check_flatten(const json_t *array, double *out, size_t cap);

@@ -217,13 +217,8 @@ START_TEST(replay_and_rebuild_agree)
     json_t *input = case_json(&case_4);
     json_object_set_new(input, "min_runs", json_integer(2));
     const char *functions[] = {"objective", "jacobian"};
-    for (int i = 0; i < 2; i++) {
-        json_t *a = gb_check_call_mode("gmm", functions[i], input, GB_REPLAY);
-        json_t *b = gb_check_call_mode("gmm", functions[i], input, GB_REBUILD);
-        ck_assert_msg(json_equal(a, b), "%s: replay and rebuild differ", functions[i]);
-        json_decref(a);
-        json_decref(b);
-    }
+    for (int i = 0; i < 2; i++)
+        gb_check_modes_agree("gmm", functions[i], input);
     json_decref(input);
 }
 END_TEST

@@ -117,13 +117,8 @@ START_TEST(replay_and_rebuild_agree)
     json_t *input = lstm_input(5);
     json_object_set_new(input, "min_runs", json_integer(3));
     const char *functions[] = {"objective", "jacobian"};
-    for (int i = 0; i < 2; i++) {
-        json_t *a = gb_check_call_mode("lstm", functions[i], input, GB_REPLAY);
-        json_t *b = gb_check_call_mode("lstm", functions[i], input, GB_REBUILD);
-        ck_assert_msg(json_equal(a, b), "%s: replay and rebuild differ", functions[i]);
-        json_decref(a);
-        json_decref(b);
-    }
+    for (int i = 0; i < 2; i++)
+        gb_check_modes_agree("lstm", functions[i], input);
     json_decref(input);
 }
 END_TEST

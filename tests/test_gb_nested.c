@@ -168,11 +168,7 @@ START_TEST(replay_and_rebuild_agree)
     const char *cases[][2] = {{"kmeans", "cost"}, {"kmeans", "dir"}, {"saddle", "rr"}, {"saddle", "ff"}};
     for (size_t i = 0; i < 4; i++) {
         json_t *input = strcmp(cases[i][0], "kmeans") == 0 ? km : sd;
-        json_t *a = gb_check_call_mode(cases[i][0], cases[i][1], input, GB_REPLAY);
-        json_t *b = gb_check_call_mode(cases[i][0], cases[i][1], input, GB_REBUILD);
-        ck_assert_msg(json_equal(a, b), "%s %s: replay and rebuild differ", cases[i][0], cases[i][1]);
-        json_decref(a);
-        json_decref(b);
+        gb_check_modes_agree(cases[i][0], cases[i][1], input);
     }
     json_decref(km);
     json_decref(sd);
@@ -181,21 +177,15 @@ END_TEST
 
 START_TEST(bad_inputs_name_the_eval_and_field)
 {
-    const char *cases[][3] = {
+    const char *const cases[][3] = {
         {"kmeans", "dir", "{\"points\":[[1,2],[3,4]],\"centroids\":[[1,2,3]]}"}, /* d differs */
         {"kmeans", "cost", "{\"points\":[[1,2]]}"},                             /* no centroids */
         {"particle", "rr", "{\"v\":0}"},                                        /* no w */
         {"saddle", "fr", "{\"start\":[1,2,3]}"},                                /* not 2 numbers */
     };
-    const char *named[] = {"kmeans: \"points\" is 2 x 2 and \"centroids\" 1 x 3", "\"centroids\"", "\"w\"",
+    const char *const named[] = {"kmeans: \"points\" is 2 x 2 and \"centroids\" 1 x 3", "\"centroids\"", "\"w\"",
                            "saddle: \"start\""};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *input = gb_check_json(cases[i][2]);
-        char *message = gb_check_error(cases[i][0], cases[i][1], input);
-        ck_assert_msg(strstr(message, named[i]) != NULL, "case %zu: \"%s\" does not name %s", i, message, named[i]);
-        free(message);
-        json_decref(input);
-    }
+    gb_check_errors_name(sizeof cases / sizeof cases[0], cases, named);
 }
 END_TEST
 

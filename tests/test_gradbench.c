@@ -118,7 +118,7 @@ END_TEST
 
 START_TEST(bad_inputs_name_the_field)
 {
-    const char *cases[][3] = {
+    const char *const cases[][3] = {
         {"lse", "gradient", "{\"y\":[1]}"},                  /* no x */
         {"lse", "primal", "{\"x\":[1,\"two\"]}"},           /* not a number */
         {"lse", "primal", "{\"x\":[]}"},                    /* empty */
@@ -127,14 +127,8 @@ START_TEST(bad_inputs_name_the_field)
         {"lse", "primal", "{\"x\":[1],\"min_runs\":0}"},    /* min_runs < 1 */
         {"lse", "hessian", "{\"x\":[1]}"},                  /* no such function */
     };
-    const char *named[] = {"\"x\"", "\"x\"[1]", "\"x\"", "n = 0", "\"n\"", "min_runs", "hessian"};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *input = gb_check_json(cases[i][2]);
-        char *message = gb_check_error(cases[i][0], cases[i][1], input);
-        ck_assert_msg(strstr(message, named[i]) != NULL, "case %zu: \"%s\" does not name %s", i, message, named[i]);
-        free(message);
-        json_decref(input);
-    }
+    const char *const named[] = {"\"x\"", "\"x\"[1]", "\"x\"", "n = 0", "\"n\"", "min_runs", "hessian"};
+    gb_check_errors_name(sizeof cases / sizeof cases[0], cases, named);
 }
 END_TEST
 
@@ -247,13 +241,8 @@ START_TEST(replay_and_rebuild_agree)
     json_t *input = random_vector_input("x", 9, 3, -2.0, 2.0);
     json_object_set_new(input, "n", json_integer(17));
     json_object_set_new(input, "min_runs", json_integer(2));
-    for (size_t i = 0; i < 4; i++) {
-        json_t *a = gb_check_call_mode(evals[i][0], evals[i][1], input, GB_REPLAY);
-        json_t *b = gb_check_call_mode(evals[i][0], evals[i][1], input, GB_REBUILD);
-        ck_assert_msg(json_equal(a, b), "%s %s: replay and rebuild differ", evals[i][0], evals[i][1]);
-        json_decref(a);
-        json_decref(b);
-    }
+    for (size_t i = 0; i < 4; i++)
+        gb_check_modes_agree(evals[i][0], evals[i][1], input);
     json_decref(input);
 }
 END_TEST

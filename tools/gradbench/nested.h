@@ -23,6 +23,15 @@ typedef enum gb_ad_mode { GB_FORWARD = 0, GB_REVERSE = 1 } gb_ad_mode;
 
 /* A variant's number: outer * 2 + inner ("fr" is GB_NESTED(GB_FORWARD, GB_REVERSE)). */
 #define GB_NESTED(outer, inner) ((outer) * 2 + (inner))
+/* The four functions of a nested eval, each the same prepare with its modes:
+ * static const gb_function functions[] = GB_NESTED_FUNCTIONS(prepare); */
+#define GB_NESTED_FUNCTIONS(prepare)                            \
+    {                                                           \
+        {"ff", prepare, GB_NESTED(GB_FORWARD, GB_FORWARD)},     \
+        {"fr", prepare, GB_NESTED(GB_FORWARD, GB_REVERSE)},     \
+        {"rf", prepare, GB_NESTED(GB_REVERSE, GB_FORWARD)},     \
+        {"rr", prepare, GB_NESTED(GB_REVERSE, GB_REVERSE)},     \
+    }
 static inline gb_ad_mode gb_outer_mode(int variant) { return (gb_ad_mode)(variant / 2); }
 static inline gb_ad_mode gb_inner_mode(int variant) { return (gb_ad_mode)(variant % 2); }
 

@@ -158,10 +158,5 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     return true;
 }
 
-static const gb_function functions[] = {
-    {"ff", prepare, GB_NESTED(GB_FORWARD, GB_FORWARD)},
-    {"fr", prepare, GB_NESTED(GB_FORWARD, GB_REVERSE)},
-    {"rf", prepare, GB_NESTED(GB_REVERSE, GB_FORWARD)},
-    {"rr", prepare, GB_NESTED(GB_REVERSE, GB_REVERSE)},
-};
+static const gb_function functions[] = GB_NESTED_FUNCTIONS(prepare);
 const gb_eval gb_eval_particle = {"particle", functions, 4};
