@@ -33,20 +33,28 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
-summary=""
 failed=0
 for e in $EVALS; do
     echo "== gradbench: $e ($(date +%T))"
+    out="$DEST/results-$e.txt"
+    echo "# $e: $(date -u '+%Y-%m-%d %H:%M UTC'), agrad $commit, $ROUNDS round(s), eval arguments: ${ARGS:-(defaults)}" > "$out"
     # shellcheck disable=SC2086 # ARGS is a list of words
-    if (cd "$DEST" && /usr/bin/python3 ./compare.py "$e" --tool agrad="$TOOL" --tool agrad-rebuild="$TOOL --rebuild" \
-            --rounds "$ROUNDS" -- $ARGS) > "$DEST/results-$e.txt" 2>&1; then
-        status=ok
-    else
-        status=FAILED
+    if ! (cd "$DEST" && /usr/bin/python3 ./compare.py "$e" --tool agrad="$TOOL" --tool agrad-rebuild="$TOOL --rebuild" \
+            --rounds "$ROUNDS" -- $ARGS) >> "$out" 2>&1; then
+        echo "FAILED" >> "$out"
         failed=1
     fi
-    cat "$DEST/results-$e.txt"
-    summary="$summary$e: $(tail -n 1 "$DEST/results-$e.txt") ($status)
+    cat "$out"
+done
+
+# results.md: every eval's latest table (a run of a few evals keeps the others'
+# tables from earlier runs, each headed with when and how it was measured)
+ALL="hello lse llsq det ode gmm lstm kmeans particle saddle"
+summary=""
+for e in $ALL; do
+    [ -f "$DEST/results-$e.txt" ] || continue
+    verdict=$(grep -E '^([0-9]+ passed|FAILED)' "$DEST/results-$e.txt" | tail -n 1)
+    summary="$summary| $e | ${verdict:-(no verdict)} | $(head -n 1 "$DEST/results-$e.txt" | sed 's/^# [a-z]*: //') |
 "
 done
 
@@ -55,15 +63,16 @@ done
     echo
     echo "- machine: $cpu, $(nproc) cores, $mem, $flags; $(uname -sr)"
     echo "- agrad commit $commit; GradBench kit: $KIT"
-    echo "- started $started, finished $(date -u '+%H:%M UTC'); $ROUNDS round(s), eval arguments: ${ARGS:-(the evals' defaults)}"
+    echo "- this run: started $started, finished $(date -u '+%H:%M UTC'); each table says when, with how many rounds and which eval arguments it was measured"
     echo "- tools: agrad (replay), agrad-rebuild (define-by-run), and the peers that support each eval:"
     echo "  manual (hand-written C++ derivatives), adol-c (ADOL-C 2.7), pytorch (Debian's PyTorch, eager)"
     echo "- times: each tool's own median time of one run, median over the rounds; ratios: agrad / peer"
     echo
-    echo "| eval | agrad's evaluations |"
-    echo "|---|---|"
-    printf '%s' "$summary" | sed 's/^\([^:]*\): \(.*\)$/| \1 | \2 |/'
-    for e in $EVALS; do
+    echo "| eval | agrad's evaluations | measured |"
+    echo "|---|---|---|"
+    printf '%s' "$summary"
+    for e in $ALL; do
+        [ -f "$DEST/results-$e.txt" ] || continue
         echo
         echo "## $e"
         echo

@@ -132,6 +132,44 @@ START_TEST(bad_inputs_name_the_field)
 }
 END_TEST
 
+static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* Every error leads with the eval and function unless it names the eval
+ * already (then not twice). */
+START_TEST(errors_lead_with_the_eval)
+{
+    json_t *bad_x = gb_check_json("{\"x\":\"abc\"}"), *bad_n = gb_check_json("{\"x\":[1],\"n\":0}");
+    json_t *big_ell = gb_check_json("{\"A\":[1],\"ell\":12}");
+    char *a = gb_check_error("lse", "primal", bad_x), *b = gb_check_error("llsq", "primal", bad_n),
+         *c = gb_check_error("det", "gradient", big_ell);
+    ck_assert_msg(starts_with(a, "lse primal: input: \"x\" is not an array"), "%s", a);
+    ck_assert_msg(starts_with(b, "llsq: ") && !strstr(b, "llsq primal"), "%s", b);
+    ck_assert_msg(starts_with(c, "det: \"ell\" is 12"), "%s", c);
+    free(a), free(b), free(c);
+    json_decref(bad_x), json_decref(bad_n), json_decref(big_ell);
+
+    int status;
+    char *out = serve("{\"id\":1,\"kind\":\"evaluate\",\"module\":\"zzz\",\"function\":\"f\",\"input\":{}}\n", &status);
+    json_t *answer = line_json(out, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(answer, "error")), "unknown module zzz");
+    json_decref(answer);
+    free(out);
+}
+END_TEST
+
+/* JSON has no inf or NaN: such an answer is null (the eval finds it
+ * invalid), for a number as for an array's elements; it is no failure of
+ * the tool. det [[1e200, 0], [0, 1e200]] = 1e400 overflows. */
+START_TEST(a_non_finite_answer_is_null)
+{
+    json_t *input = gb_check_json("{\"A\":[1e200,0,0,1e200],\"ell\":2}"), *big = json_real(1e200);
+    json_t *det = gb_check_call("det", "primal", input), *square = gb_check_call("hello", "square", big);
+    ck_assert(json_is_null(det));
+    ck_assert(json_is_null(square));
+    json_decref(det), json_decref(square), json_decref(input), json_decref(big);
+}
+END_TEST
+
 /* ---- hello -------------------------------------------------------------------------- */
 
 START_TEST(hello_squares_and_doubles)
@@ -255,6 +293,8 @@ Suite *gradbench_suite(void)
     tcase_add_test(protocol, min_seconds_repeats_the_runs);
     tcase_add_test(protocol, a_bad_line_is_answered_and_skipped);
     tcase_add_test(protocol, bad_inputs_name_the_field);
+    tcase_add_test(protocol, errors_lead_with_the_eval);
+    tcase_add_test(protocol, a_non_finite_answer_is_null);
     suite_add_tcase(s, protocol);
     TCase *evals = tcase_create("hello, lse, llsq");
     tcase_add_test(evals, hello_squares_and_doubles);

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Each run's timing is kept (a JSON object of ~600 bytes) until the answer
+ * is written: at most this many runs, ~0.6 GB. */
+#define GB_MAX_RUNS 1000000L
+
 static long long now_ns(void)
 {
     struct timespec ts;
@@ -23,8 +27,8 @@ static bool read_runs(const json_t *input, gb_runs *runs, gb_error *err)
     if (json_object_get(input, "min_runs")) {
         if (!gb_get_int(input, "min_runs", &n, err))
             return false;
-        if (n < 1 || n > 1000000000L)
-            return gb_fail(err, "input: \"min_runs\" must be between 1 and 1e9, not %ld", n);
+        if (n < 1 || n > GB_MAX_RUNS)
+            return gb_fail(err, "input: \"min_runs\" must be between 1 and %ld, not %ld", (long)GB_MAX_RUNS, n);
         runs->min_runs = (int)n;
     }
     if (json_object_get(input, "min_seconds")) {
@@ -60,7 +64,10 @@ static bool time_runs(const gb_program *p, ag_graph *g, gb_mode mode, const gb_r
                       gb_error *err)
 {
     double seconds = 0.0;
-    for (int i = 0; i < runs->min_runs || seconds < runs->min_seconds; i++) {
+    for (long i = 0; i < runs->min_runs || seconds < runs->min_seconds; i++) {
+        if (i == GB_MAX_RUNS)
+            return gb_fail(err, "ran %ld times in %.3g s, short of min_seconds %g: at most %ld runs are timed",
+                           i, seconds, runs->min_seconds, (long)GB_MAX_RUNS);
         long long start = now_ns();
         if (!one_run(p, g, mode, err))
             return false;
@@ -100,15 +107,24 @@ static json_t *evaluate_program(const gb_function *f, const json_t *input, gb_mo
     return json_pack("{s:b, s:o, s:o}", "success", 1, "output", output, "timings", timings);
 }
 
+/* The answer to a failed evaluation: the message, led by "EVAL FUNCTION: "
+ * unless it names the eval already. */
+static json_t *failure(const gb_eval *eval, const char *function, const gb_error *err)
+{
+    const char *why = err->message[0] ? err->message : "failed";
+    size_t n = strlen(eval->name);
+    bool named = strncmp(why, eval->name, n) == 0 && (why[n] == ':' || why[n] == ' ');
+    return named ? json_pack("{s:b, s:s}", "success", 0, "error", why)
+                 : json_pack("{s:b, s:s++++}", "success", 0, "error", eval->name, " ", function, ": ", why);
+}
+
 json_t *gb_evaluate(const gb_eval *eval, const char *function, const json_t *input, gb_mode mode)
 {
     gb_error err = {{0}};
     for (size_t i = 0; eval && function && i < eval->n_functions; i++) {
         if (strcmp(eval->functions[i].name, function) == 0) {
             json_t *answer = evaluate_program(&eval->functions[i], input, mode, &err);
-            if (answer)
-                return answer;
-            return json_pack("{s:b, s:s}", "success", 0, "error", err.message);
+            return answer ? answer : failure(eval, function, &err);
         }
     }
     gb_fail(&err, "%s: no function \"%s\"", eval ? eval->name : "(no module defined)",

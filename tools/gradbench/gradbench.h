@@ -12,16 +12,18 @@
  * come from agrad's automatic differentiation of it.
  *
  * An eval function is split the way a define-by-run engine runs:
- *   prepare  parse the JSON input into tensors (untimed, as every tool);
+ *   prepare  copy the JSON input into tensors (not in the evaluate timings);
  *   record   record the function on a graph, computing its values;
  *   run      take what the function asks for (a gradient, the primal value)
  *            from the recorded graph.
  * Two modes time it:
- *   replay   record once, untimed (reported as "prepare", as ADOL-C reports
- *            taping), then each timed run replays the graph on the inputs
- *            (ag_graph_forward) and calls run;
+ *   replay   record once, outside the evaluate timings, then each timed run
+ *            replays the graph on the inputs (ag_graph_forward) and calls
+ *            run;
  *   rebuild  each timed run resets the graph, records it anew and calls run
  *            (define-by-run, as PyTorch runs).
+ * A "prepare" timing reports what comes before the runs: copying the input
+ * and, in replay mode, the recording (as ADOL-C's reports its taping).
  * A function whose graph depends on its values (particle and saddle: loops
  * that stop on a condition, nested optimisations) has no record step; its
  * run does everything, in both modes.
@@ -117,6 +119,9 @@ bool gb_get_vector(const json_t *obj, const char *field, double **data, size_t *
 /* An array of equally long arrays of numbers, row-major: rows x cols. */
 bool gb_get_matrix(const json_t *obj, const char *field, double **data, size_t *rows, size_t *cols,
                    gb_error *err);
+/* A JSON number; null for inf and NaN, which JSON cannot write (the eval
+ * then finds the answer invalid; the tool does not fail). */
+json_t *gb_json_number(double x);
 /* A new JSON array of n numbers, or of rows arrays of cols numbers. */
 json_t *gb_json_vector(const double *data, size_t n);
 json_t *gb_json_matrix(const double *data, size_t rows, size_t cols);

@@ -11,7 +11,7 @@ static bool build_square(gb_objective *o, ag_graph *g, gb_error *err)
     return o->root != NULL;
 }
 
-static json_t *derivative_output(const gb_objective *o) { return json_real(ag_tensor_grad(o->params[0])[0]); }
+static json_t *derivative_output(const gb_objective *o) { return gb_json_number(ag_tensor_grad(o->params[0])[0]); }
 
 /* The input is the number x itself. */
 static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *err)

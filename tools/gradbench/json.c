@@ -122,8 +122,10 @@ bool gb_get_matrix(const json_t *obj, const char *field, double **data, size_t *
     for (size_t r = 0; r < *rows; r++) {
         const json_t *row = json_array_get(v, r);
         bool ok = json_is_array(row) && json_array_size(row) == *cols;
-        if (!ok)
-            gb_fail(err, "input: \"%s\"[%zu] is not an array of %zu numbers (as row 0)", field, r, *cols);
+        if (!json_is_array(row))
+            gb_fail(err, "input: \"%s\"[%zu] is not an array (of numbers)", field, r);
+        else if (!ok)
+            gb_fail(err, "input: \"%s\"[%zu] has %zu numbers, row 0 has %zu", field, r, json_array_size(row), *cols);
         if (!ok || !copy_numbers(row, *data + r * *cols, field, r, err)) {
             free(*data);
             *data = NULL;
@@ -133,13 +135,16 @@ bool gb_get_matrix(const json_t *obj, const char *field, double **data, size_t *
     return true;
 }
 
+json_t *gb_json_number(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
 json_t *gb_json_vector(const double *data, size_t n)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++) {
-        json_t *x = json_real(data[i]); /* NULL for inf and NaN, which JSON lacks */
-        json_array_append_new(a, x ? x : json_null());
-    }
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, gb_json_number(data[i]));
     return a;
 }
 

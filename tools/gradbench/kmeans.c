@@ -14,8 +14,14 @@
  * |C_j|^2 into the product, so its gradient, sum_i dD_ij, is part of the
  * product's (a matrix product) rather than a sum down the columns of
  * [n, k]; |P_i|^2 is the same for every j and comes out of the min. The
- * rounding (terms of size d, cancelling near the nearest centroid) moves
- * f by ~1e-16 d relative, far below the eval's 1e-4.
+ * expansion cancels: its terms are as large as |P_i|^2 while D_ij may be
+ * small, so P and C are first moved by the points' mean m (a translation
+ * changes no distance, and d(C - m)/dC = I); the rounding is then relative
+ * to the data's spread, not to its distance from the origin (data 1e5 away
+ * from the origin with unit spread had the cost off by 1e-4 before).
+ * At an exact tie, the min's gradient is shared evenly by the tied
+ * centroids (agrad's rule for min, as torch.amin's); the manual tool gives
+ * it to the first.
  *
  * Both derivatives come from agrad: J is the gradient recorded as nodes
  * (ag_grad with create_graph), and diag(H) is H 1, the forward-mode
@@ -81,7 +87,8 @@ static bool build_kmeans(gb_objective *o, ag_graph *g, gb_error *err)
     (void)err;
     kmeans_data *kd = o->data;
     ag_node *P = ag_input(g, kd->points), *C = ag_param(g, o->params[0]);
-    o->root = kmeans_cost(g, P, C, ag_input(g, kd->ones_n));
+    ag_node *mean = ag_mean_axis(P, 0); /* [d] */
+    o->root = kmeans_cost(g, ag_sub(P, mean), ag_sub(C, mean), ag_input(g, kd->ones_n));
     if (kd->dir)
         o->value_node = newton_direction(g, o->root, C, ag_input(g, kd->ones));
     return o->root && (!kd->dir || o->value_node);

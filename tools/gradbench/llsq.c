@@ -4,7 +4,10 @@
  *   t_i = -1 + 2 i / (n - 1),  s_i = sign(t_i),  i < n, j < m,
  * written with the Vandermonde matrix T[i][j] = t_i^j as
  *   r = s - T x,  y = 1/2 sum r^2,
- * and differentiated by agrad's reverse mode (dy/dx = -T^T r). */
+ * and differentiated by agrad's reverse mode (dy/dx = -T^T r). T and s are
+ * data, filled when the graph is recorded: inside every timed run in
+ * rebuild mode, once (untimed, with the recording) in replay mode, where the
+ * reference computes the powers t_i^j in every run. */
 #include "gradbench.h"
 
 #include <stdlib.h>
@@ -59,8 +62,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     if (!gb_get_vector(input, "x", &x, &m, err))
         return false;
     bool ok = gb_get_int(input, "n", &n, err);
-    if (ok && (m == 0 || n < 1 || m > (1u << 20) || n > (1L << 24) || (size_t)n * m > ((size_t)1 << 30)))
-        ok = gb_fail(err, "llsq: sizes n = %ld, m = %zu (1 <= n <= 2^24, 1 <= m, n m <= 2^30)", n, m);
+    /* T takes 8 n m bytes (GradBench's largest: n m = 16392 * 128, 16 MiB) */
+    if (ok && (m == 0 || n < 1 || m > (1u << 20) || n > (1L << 24) || (size_t)n * m > ((size_t)1 << 26)))
+        ok = gb_fail(err, "llsq: sizes n = %ld, m = %zu (1 <= n <= 2^24, 1 <= m <= 2^20, n m <= 2^26)", n, m);
     gb_objective *o = ok ? gb_objective_new(err) : NULL;
     llsq_data *d = o ? calloc(1, sizeof *d) : NULL;
     if (o && d) {
@@ -68,10 +72,11 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
         o->free_data = free_data;
         d->n = (size_t)n;
         d->m = m;
-        int shape_t[2] = {(int)n, (int)m}, shape_x[1] = {(int)m};
+        int shape_t[2] = {(int)n, (int)m}, shape_s[1] = {(int)n}, shape_x[1] = {(int)m};
         d->t_powers = ag_tensor_zeros(2, shape_t);
-        d->s = ag_tensor_zeros(1, shape_t);
-        ok = d->t_powers && d->s && gb_objective_param(o, 1, shape_x, x, err);
+        d->s = ag_tensor_zeros(1, shape_s);
+        ok = ((d->t_powers && d->s) || gb_fail(err, "llsq: %s", ag_last_error())) &&
+             gb_objective_param(o, 1, shape_x, x, err);
     }
     free(x);
     if (!ok || !o || !d) {

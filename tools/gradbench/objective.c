@@ -74,7 +74,7 @@ static json_t *objective_output(void *ctx)
     if (!o->gradient) {
         const ag_node *v = o->value_node ? o->value_node : o->root;
         size_t n = ag_node_size(v);
-        return n == 1 ? json_real(ag_node_value(v)[0]) : gb_json_vector(ag_node_value(v), n);
+        return n == 1 ? gb_json_number(ag_node_value(v)[0]) : gb_json_vector(ag_node_value(v), n);
     }
     json_t *a = json_array();
     for (size_t i = 0; a && i < o->n_params; i++) {

@@ -112,7 +112,7 @@ static bool run(void *ctx, ag_graph *g, gb_error *err)
     return gb_argmin(&f, &c->w_start, &c->w, err);
 }
 
-static json_t *output(void *ctx) { return json_real(((particle_ctx *)ctx)->w); }
+static json_t *output(void *ctx) { return gb_json_number(((particle_ctx *)ctx)->w); }
 
 static void free_ctx(void *ctx)
 {

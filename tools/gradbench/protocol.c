@@ -32,6 +32,8 @@ static json_t *answer_evaluate(const json_t *msg, const gb_eval *defined, gb_mod
 {
     const char *module = json_string_value(json_object_get(msg, "module"));
     const gb_eval *eval = module ? gb_find_eval(module) : defined;
+    if (module && !eval)
+        return json_pack("{s:b, s:s+}", "success", 0, "error", "unknown module ", module);
     return gb_evaluate(eval, json_string_value(json_object_get(msg, "function")),
                        json_object_get(msg, "input"), mode);
 }
@@ -76,7 +78,8 @@ int gb_serve(FILE *in, FILE *out, gb_mode mode)
         json_error_t jerr;
         json_t *msg = json_loads(line, 0, &jerr);
         if (!json_is_object(msg)) {
-            send(out, json_pack("{s:b, s:s+}", "success", 0, "error", "not a JSON object: ", jerr.text));
+            send(out, json_pack("{s:b, s:s+}", "success", 0, "error", "the line is not a JSON object: ",
+                                msg ? "valid JSON of another kind" : jerr.text));
             status = 1;
         } else {
             send(out, answer(msg, &defined, mode));
