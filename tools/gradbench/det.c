@@ -102,8 +102,9 @@ static void fill_set_ids(int ell, int q, int used, int depth, const int *id_of_m
         fill_set_ids(ell, q, used | 1 << free_column(used, j), depth + 1, id_of_mask, out, at);
 }
 
-/* S = [A, -A] flattened, [2 ell^2]: A[r, c] is S[2 ell r + c], -A[r, c] is S[2 ell r + ell + c]. */
-static double signed_entry(int ell, int row, int column, bool negative)
+/* The position in S = [A, -A] flattened, [2 ell^2], of A[r, c] (2 ell r + c)
+ * or of -A[r, c] (2 ell r + ell + c), as a double: index tensors hold doubles. */
+static double signed_index(int ell, int row, int column, bool negative)
 {
     return 2.0 * ell * row + (negative ? ell : 0) + column;
 }
@@ -119,9 +120,9 @@ static void fill_entries(const det_data *d, const det_step *s, bool base, int us
         if (depth + 1 < s->len)
             fill_entries(d, s, base, used | 1 << c, depth + 1, out, at);
         else if (base)
-            out[(*at)++] = signed_entry(d->ell, d->ell - 1, free_column(used | 1 << c, 0), false);
+            out[(*at)++] = signed_index(d->ell, d->ell - 1, free_column(used | 1 << c, 0), false);
         else
-            out[(*at)++] = signed_entry(d->ell, depth, c, j % 2 == 1);
+            out[(*at)++] = signed_index(d->ell, depth, c, j % 2 == 1);
     }
 }
 

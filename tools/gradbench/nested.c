@@ -53,7 +53,17 @@ bool gb_number_gradient(ag_graph *g, ag_node *f, ag_node *x, gb_ad_mode mode, do
     return true;
 }
 
-static double distance(const double *a, const double *b, size_t n)
+ag_tensor *gb_variable(int n, const double *values)
+{
+    ag_tensor *t = ag_tensor_from(1, (int[]){n}, values);
+    if (t && !ag_tensor_requires_grad(t, true)) {
+        ag_tensor_free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+double gb_distance(const double *a, const double *b, size_t n)
 {
     double s = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -64,7 +74,7 @@ static double distance(const double *a, const double *b, size_t n)
 static double norm(const double *a, size_t n)
 {
     double zero[MAX_DIM] = {0};
-    return distance(a, zero, n);
+    return gb_distance(a, zero, n);
 }
 
 /* Gradient descent with a learning rate eta that adapts:
@@ -97,7 +107,7 @@ bool gb_argmin(const gb_descent *f, const double *start, double *x, gb_error *er
         }
         for (size_t j = 0; j < n; j++)
             x_new[j] = x[j] - eta * gx[j];
-        if (distance(x, x_new, n) <= GB_DESCENT_TOLERANCE)
+        if (gb_distance(x, x_new, n) <= GB_DESCENT_TOLERANCE)
             return true;
         double f_new;
         if (!f->value(f->ctx, x_new, &f_new, err))

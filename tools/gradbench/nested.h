@@ -60,6 +60,12 @@ typedef struct gb_descent {
     bool (*gradient)(void *ctx, const double *x, double *gx, gb_error *err);
 } gb_descent;
 
+/* A tensor [n] of the values that requires grad (NULL, see ag_last_error,
+ * when it cannot be made). */
+ag_tensor *gb_variable(int n, const double *values);
+/* |a - b|, Euclidean, of two points of n coordinates */
+double gb_distance(const double *a, const double *b, size_t n);
+
 /* GradBench's gradient descent (the rules of the kit's gd.hpp, shared by
  * every tool, stated in nested.c), from start; the minimiser into x. False
  * with err set when the function fails or the descent does not end. */

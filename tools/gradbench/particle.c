@@ -125,16 +125,6 @@ static void free_ctx(void *ctx)
     free(c);
 }
 
-static ag_tensor *variable(int n, const double *values)
-{
-    ag_tensor *t = ag_tensor_from(1, (int[]){n}, values);
-    if (t && !ag_tensor_requires_grad(t, true)) {
-        ag_tensor_free(t);
-        t = NULL;
-    }
-    return t;
-}
-
 static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *err)
 {
     double w;
@@ -146,8 +136,8 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     if (!c)
         return gb_fail(err, "particle: out of memory");
     *c = (particle_ctx){gb_outer_mode(variant), gb_inner_mode(variant), w, w, NULL, NULL, NULL, NULL};
-    c->control = variable(1, &w);
-    c->x_start = variable(2, (double[]){0.0, 8.0});
+    c->control = gb_variable(1, &w);
+    c->x_start = gb_variable(2, (double[]){0.0, 8.0});
     c->v_start = ag_tensor_from(1, (int[]){2}, (double[]){0.75, 0.0});
     if (!c->control || !c->x_start || !c->v_start) {
         gb_fail(err, "particle: %s", ag_last_error());

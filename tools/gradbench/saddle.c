@@ -32,11 +32,6 @@ typedef struct saddle_ctx {
 /* f(p, q) = |p|^2 - |q|^2 */
 static ag_node *saddle_f(ag_node *p, ag_node *q) { return ag_sub(ag_sum(ag_mul(p, p)), ag_sum(ag_mul(q, q))); }
 
-static double distance(const double *a, const double *b)
-{
-    return sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]));
-}
-
 /* A point of the inner descent: q, h = -f(p, q) (minimised), grad_q h */
 typedef struct inner_point {
     ag_node *q, *h, *grad;
@@ -64,11 +59,11 @@ static ag_node *argmax_q(saddle_ctx *c, ag_graph *g, ag_node *p, gb_ad_mode mode
     int taken = 0;
     for (long step = 0; step < GB_DESCENT_MAX_STEPS; step++) {
         const double *gq = ag_node_value(at.grad), zero[2] = {0.0, 0.0};
-        if (!isfinite(distance(gq, zero))) {
+        if (!isfinite(gb_distance(gq, zero, 2))) {
             gb_fail(err, "saddle: the inner gradient is not finite at step %ld", step);
             return NULL;
         }
-        if (distance(gq, zero) <= GB_DESCENT_TOLERANCE)
+        if (gb_distance(gq, zero, 2) <= GB_DESCENT_TOLERANCE)
             return at.q;
         if (taken == GB_DESCENT_GROW_AFTER) {
             eta *= 2.0;
@@ -78,7 +73,7 @@ static ag_node *argmax_q(saddle_ctx *c, ag_graph *g, ag_node *p, gb_ad_mode mode
         ag_node *q_new = ag_sub(at.q, ag_mul(ag_scalar(g, eta), at.grad));
         if (!q_new)
             return NULL;
-        if (distance(ag_node_value(at.q), ag_node_value(q_new)) <= GB_DESCENT_TOLERANCE)
+        if (gb_distance(ag_node_value(at.q), ag_node_value(q_new), 2) <= GB_DESCENT_TOLERANCE)
             return at.q;
         if (!inner_point_at(g, p, q_new, mode, &next))
             return NULL;
@@ -155,16 +150,6 @@ static void free_ctx(void *ctx)
     free(c);
 }
 
-static ag_tensor *variable(const double values[2])
-{
-    ag_tensor *t = ag_tensor_from(1, (int[]){2}, values);
-    if (t && !ag_tensor_requires_grad(t, true)) {
-        ag_tensor_free(t);
-        t = NULL;
-    }
-    return t;
-}
-
 static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *err)
 {
     double *start;
@@ -183,8 +168,8 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     }
     *c = (saddle_ctx){gb_outer_mode(variant), gb_inner_mode(variant), {start[0], start[1]}, {0}, NULL, NULL, NULL};
     free(start);
-    c->p_point = variable(c->start);
-    c->q_start = variable(c->start);
+    c->p_point = gb_variable(2, c->start);
+    c->q_start = gb_variable(2, c->start);
     if (!c->p_point || !c->q_start) {
         gb_fail(err, "saddle: %s", ag_last_error());
         free_ctx(c);
