@@ -230,11 +230,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
                      DET_MAX_ELL);
     if (ok && n != (size_t)(ell * ell))
         ok = gb_fail(err, "det: \"A\" has %zu elements, not ell^2 = %ld", n, ell * ell);
-    gb_objective *o = ok ? gb_objective_new(err) : NULL;
-    det_data *d = o ? calloc(1, sizeof *d) : NULL;
-    if (o && d) {
-        o->data = d;
-        o->free_data = free_data;
+    gb_objective *o = ok ? gb_objective_with_data(sizeof(det_data), free_data, err) : NULL;
+    det_data *d = o ? o->data : NULL;
+    if (d) {
         d->ell = (int)ell;
         int shape[2] = {(int)ell, (int)ell};
         ag_tensor *t = gb_objective_param(o, 2, shape, a, err);
@@ -242,9 +240,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
         ok = ok && (d->ell == 1 || plan(d) || gb_fail(err, "det: out of memory"));
     }
     free(a);
-    if (!ok || !o || !d) {
+    if (!ok || !d) {
         gb_objective_free(o);
-        return ok ? gb_fail(err, "det: out of memory") : false;
+        return false; /* err is set */
     }
     o->build = build_det;
     o->gradient = variant == GB_GRADIENT;

@@ -212,14 +212,10 @@ static bool fill_objective(gb_objective *o, gmm_data *g, const gmm_input *in, gb
 
 static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *err)
 {
-    gb_objective *o = gb_objective_new(err);
-    gmm_data *g = o ? calloc(1, sizeof *g) : NULL;
-    if (!g) {
-        gb_objective_free(o);
-        return gb_fail(err, "gmm: out of memory");
-    }
-    o->data = g;
-    o->free_data = free_data;
+    gb_objective *o = gb_objective_with_data(sizeof(gmm_data), free_data, err);
+    if (!o)
+        return false;
+    gmm_data *g = o->data;
     gmm_input in = {0};
     bool ok = read_input(input, g, &in, err) && fill_objective(o, g, &in, err);
     free_input(&in);

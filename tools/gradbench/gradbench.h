@@ -161,6 +161,9 @@ struct gb_objective {
 };
 /* A zeroed objective, NULL with err set when out of memory. */
 gb_objective *gb_objective_new(gb_error *err);
+/* A zeroed objective holding a zeroed data block of data_size bytes (o->data,
+ * released by free_data with it); NULL with err set when out of memory. */
+gb_objective *gb_objective_with_data(size_t data_size, void (*free_data)(void *data), gb_error *err);
 /* Adds a parameter tensor (a copy of data, requiring grad) to o. */
 ag_tensor *gb_objective_param(gb_objective *o, int ndim, const int *shape, const double *data, gb_error *err);
 /* Fills p from o; p owns o afterwards (also when this fails). */

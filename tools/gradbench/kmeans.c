@@ -123,11 +123,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     size_t sizes[4];
     bool ok = read_input(input, &points, &centroids, sizes, err);
     int n = (int)sizes[0], d = (int)sizes[1], k = (int)sizes[2];
-    gb_objective *o = ok ? gb_objective_new(err) : NULL;
-    kmeans_data *kd = o ? calloc(1, sizeof *kd) : NULL;
-    if (o && kd) {
-        o->data = kd;
-        o->free_data = free_data;
+    gb_objective *o = ok ? gb_objective_with_data(sizeof(kmeans_data), free_data, err) : NULL;
+    kmeans_data *kd = o ? o->data : NULL;
+    if (kd) {
         *kd = (kmeans_data){n, k, d, NULL, NULL, NULL, variant == KMEANS_DIR};
         kd->points = gb_tensor(2, (int[]){n, d}, points, err);
         kd->ones = ag_tensor_ones(2, (int[]){k, d});
@@ -137,9 +135,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     }
     free(points);
     free(centroids);
-    if (!ok || !o || !kd) {
+    if (!ok || !kd) {
         gb_objective_free(o);
-        return ok ? gb_fail(err, "kmeans: out of memory") : false;
+        return false; /* err is set */
     }
     o->build = build_kmeans;
     o->output = kd->dir ? output_dir : NULL;

@@ -65,11 +65,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     /* T takes 8 n m bytes (GradBench's largest: n m = 16392 * 128, 16 MiB) */
     if (ok && (m == 0 || n < 1 || m > (1u << 20) || n > (1L << 24) || (size_t)n * m > ((size_t)1 << 26)))
         ok = gb_fail(err, "llsq: sizes n = %ld, m = %zu (1 <= n <= 2^24, 1 <= m <= 2^20, n m <= 2^26)", n, m);
-    gb_objective *o = ok ? gb_objective_new(err) : NULL;
-    llsq_data *d = o ? calloc(1, sizeof *d) : NULL;
-    if (o && d) {
-        o->data = d;
-        o->free_data = free_data;
+    gb_objective *o = ok ? gb_objective_with_data(sizeof(llsq_data), free_data, err) : NULL;
+    llsq_data *d = o ? o->data : NULL;
+    if (d) {
         d->n = (size_t)n;
         d->m = m;
         int shape_t[2] = {(int)n, (int)m}, shape_s[1] = {(int)n}, shape_x[1] = {(int)m};
@@ -79,9 +77,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
              gb_objective_param(o, 1, shape_x, x, err);
     }
     free(x);
-    if (!ok || !o || !d) {
+    if (!ok || !d) {
         gb_objective_free(o);
-        return ok ? gb_fail(err, "llsq: out of memory") : false;
+        return false; /* err is set */
     }
     o->build = build_llsq;
     o->gradient = variant == GB_GRADIENT;

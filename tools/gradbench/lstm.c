@@ -153,11 +153,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     double *m[4] = {NULL};
     size_t rows[4], cols[4];
     bool ok = read_input(input, m, rows, cols, err);
-    gb_objective *o = ok ? gb_objective_new(err) : NULL;
-    lstm_data *d = o ? calloc(1, sizeof *d) : NULL;
-    if (o && d) {
-        o->data = d;
-        o->free_data = free_data;
+    gb_objective *o = ok ? gb_objective_with_data(sizeof(lstm_data), free_data, err) : NULL;
+    lstm_data *d = o ? o->data : NULL;
+    if (d) {
         d->l = (int)rows[0] / 2;
         d->b = (int)cols[1];
         d->c = (int)rows[3];
@@ -176,9 +174,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     }
     for (int k = 0; k < 4; k++)
         free(m[k]);
-    if (!ok || !o || !d) {
+    if (!ok || !d) {
         gb_objective_free(o);
-        return ok ? gb_fail(err, "lstm: out of memory") : false;
+        return false; /* err is set */
     }
     o->build = build_lstm;
     o->gradient = variant == GB_GRADIENT;

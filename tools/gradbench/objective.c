@@ -12,6 +12,20 @@ gb_objective *gb_objective_new(gb_error *err)
     return o;
 }
 
+gb_objective *gb_objective_with_data(size_t data_size, void (*free_data)(void *data), gb_error *err)
+{
+    gb_objective *o = gb_objective_new(err);
+    void *data = o ? calloc(1, data_size) : NULL;
+    if (!data) {
+        free(o);
+        gb_fail(err, "out of memory");
+        return NULL;
+    }
+    o->data = data;
+    o->free_data = free_data;
+    return o;
+}
+
 ag_tensor *gb_objective_param(gb_objective *o, int ndim, const int *shape, const double *data, gb_error *err)
 {
     if (o->n_params == GB_MAX_PARAMS) {

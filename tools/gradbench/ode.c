@@ -98,11 +98,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
     bool ok = gb_get_int(input, "s", &steps, err);
     if (ok && (n == 0 || n > (size_t)ODE_MAX_WORK || steps < 1 || steps > ODE_MAX_WORK / (long)n))
         ok = gb_fail(err, "ode: sizes n = %zu, s = %ld (n >= 1, s >= 1, n s <= 2^24)", n, steps);
-    gb_objective *o = ok ? gb_objective_new(err) : NULL;
-    ode_data *d = o ? calloc(1, sizeof *d) : NULL;
-    if (o && d) {
-        o->data = d;
-        o->free_data = free_data;
+    gb_objective *o = ok ? gb_objective_with_data(sizeof(ode_data), free_data, err) : NULL;
+    ode_data *d = o ? o->data : NULL;
+    if (d) {
         d->n = (int)n;
         d->steps = steps;
         int shape[1] = {(int)n};
@@ -110,9 +108,9 @@ static bool prepare(const json_t *input, int variant, gb_program *p, gb_error *e
         ok = (d->zeros || gb_fail(err, "ode: %s", ag_last_error())) && gb_objective_param(o, 1, shape, x, err);
     }
     free(x);
-    if (!ok || !o || !d) {
+    if (!ok || !d) {
         gb_objective_free(o);
-        return ok ? gb_fail(err, "ode: out of memory") : false;
+        return false; /* err is set */
     }
     o->build = build_ode;
     o->gradient = variant == GB_GRADIENT;
