@@ -286,6 +286,18 @@ START_TEST(load_training_names_what_differs)
     ck_assert_last_error("the file's optimiser has 4 parameters, this one 3");
     ag_optimizer_free(partial);
 
+    /* the same kind over the parameters in another order: shapes differ */
+    ag_tensor *reversed[4] = {params[3], params[2], params[1], params[0]};
+    ag_optimizer_config sgd_momentum = ag_sgd_config(0.1);
+    sgd_momentum.momentum = 0.9;
+    ag_optimizer *other_order = ag_optimizer_new(4, reversed, &sgd_momentum);
+    ag_training_state swapped = {.optimizer = other_order};
+    ck_assert(!ag_checkpoint_load_training(adam.ps, &swapped, path));
+    ck_assert_last_error("optimiser buffer '__optimizer__.0.momentum_buffer' has shape (4x5) in the "
+                         "file but parameter 0 has shape (3)");
+    ck_assert_int_eq(ag_optimizer_steps(other_order), 0);
+    ag_optimizer_free(other_order);
+
     /* an iterator of another batch size */
     ag_batches *other = ag_batches_new(adam.x, adam.y, 5, AG_BATCHES_SHUFFLE, 1);
     ag_training_state sb = {.batches = other};

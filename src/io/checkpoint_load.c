@@ -366,27 +366,50 @@ static bool match_store(const ck_file *c, const ag_params *ps)
     return true;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const ck_entry *const *)a)->name, (*(const ck_entry *const *)b)->name);
+}
+
+/* The entry named `name` in `sorted` (entries sorted by name), or NULL. */
+static const ck_entry *find_entry(const ck_entry *const *sorted, size_t n, const char *name)
+{
+    ck_entry key = {.name = name};
+    const ck_entry *k = &key, *const *hit = n ? bsearch(&k, sorted, n, sizeof *sorted, by_name) : NULL;
+    return hit ? *hit : NULL;
+}
+
 /* Index (in c->entries) of every buffer the optimiser needs, into
- * slot[k * per + which]: each present, of its parameter's shape. */
+ * slot[k * per + which]: each present, of its parameter's shape. Found
+ * through the entries sorted by name (n log n, not a scan per buffer). */
 static bool match_optimizer(const ck_file *c, const ag_optimizer *o, size_t *slot)
 {
     ag_optim_kind kind = ag_optimizer_kind(o);
     size_t per = (size_t)ag_training_buffers(kind), n = ag_optimizer_param_count(o);
     char name[AG_TRAINING_NAME_SIZE], s1[64], s2[64];
-    for (size_t k = 0; k < n; k++)
-        for (size_t which = 0; which < per; which++) {
+    const ck_entry **sorted = ag_calloc(c->n ? c->n : 1, sizeof *sorted);
+    if (!sorted) return fail(c, "out of memory");
+    for (size_t i = 0; i < c->n; i++) sorted[i] = &c->entries[i];
+    qsort(sorted, c->n, sizeof *sorted, by_name);
+    bool ok = true;
+    for (size_t k = 0; ok && k < n; k++)
+        for (size_t which = 0; ok && which < per; which++) {
             ag_training_buffer_name(name, kind, k, (int)which);
-            size_t i = 0;
-            while (i < c->n && strcmp(c->entries[i].name, name) != 0) i++;
-            if (i == c->n) return fail(c, "optimiser buffer '%s' is missing from the file", name);
+            const ck_entry *e = find_entry(sorted, c->n, name);
+            if (!e) {
+                ok = fail(c, "optimiser buffer '%s' is missing from the file", name);
+                break;
+            }
+            size_t i = (size_t)(e - c->entries);
             const ag_shape *want = &ag_optimizer_param(o, k)->shape;
-            if (!ag_shape_equal(want, &c->entries[i].shape))
-                return fail(c, "optimiser buffer '%s' has shape (%s) in the file but parameter "
-                            "%zu has shape (%s)", name, ag_shape_str(&c->entries[i].shape, s1, sizeof s1),
-                            k, ag_shape_str(want, s2, sizeof s2));
+            if (!ag_shape_equal(want, &e->shape))
+                ok = fail(c, "optimiser buffer '%s' has shape (%s) in the file but parameter "
+                          "%zu has shape (%s)", name, ag_shape_str(&e->shape, s1, sizeof s1), k,
+                          ag_shape_str(want, s2, sizeof s2));
             slot[k * per + which] = i;
         }
-    return true;
+    ag_free(sorted);
+    return ok;
 }
 
 /* The state's parts, checked against the file; slots gets the optimiser's
