@@ -480,6 +480,55 @@ START_TEST(clip_nan_and_inf_as_pytorch)
 }
 END_TEST
 
+/* Out of memory at each allocation of a training save or load in turn:
+ * false, nothing leaked; a failed load changes nothing (store, step
+ * count, iterator, generator), a failed save leaves the old file. */
+START_TEST(out_of_memory_at_every_allocation)
+{
+    run r = run_new(AG_OPTIM_ADAM, 5);
+    for (int s = 0; s < 3; s++) run_step(&r);
+    ag_training_state st = state_of(&r);
+    ck_assert(ag_checkpoint_save_training(r.ps, &st, path));
+    counting_allocator_install(0);
+    ck_assert(ag_checkpoint_save_training(r.ps, &st, path_a));
+    long save_allocs = counting_allocations();
+    counting_allocator_remove();
+    for (long k = 1; k <= save_allocs; k++) {
+        counting_allocator_install(k);
+        bool ok = ag_checkpoint_save_training(r.ps, &st, path_a);
+        ck_assert_int_eq(counting_live_blocks(), 0);
+        counting_allocator_remove();
+        ck_assert_msg(!ok, "save succeeded with allocation %ld failing", k);
+        ck_assert(same_files(path, path_a)); /* the old file, whole */
+    }
+    run fresh = run_new(AG_OPTIM_ADAM, 77);
+    ag_training_state sf = state_of(&fresh);
+    double *copy = store_copy(&fresh);
+    ag_rng dropout_before = fresh.dropout;
+    counting_allocator_install(0);
+    ck_assert(ag_checkpoint_load_training(fresh.ps, &sf, path));
+    long load_allocs = counting_allocations();
+    counting_allocator_remove();
+    run again = run_new(AG_OPTIM_ADAM, 77);
+    ag_training_state sa = state_of(&again);
+    for (long k = 1; k <= load_allocs; k++) {
+        counting_allocator_install(k);
+        bool ok = ag_checkpoint_load_training(again.ps, &sa, path);
+        ck_assert_int_eq(counting_live_blocks(), 0);
+        counting_allocator_remove();
+        ck_assert_msg(!ok, "load succeeded with allocation %ld failing", k);
+        assert_store_unchanged(&again, copy);
+        ck_assert_int_eq(ag_optimizer_steps(again.opt), 0);
+        ck_assert_int_eq(ag_batches_epoch(again.batches), 0);
+        ck_assert(again.dropout.state == dropout_before.state);
+    }
+    free(copy);
+    run_free(&r);
+    run_free(&fresh);
+    run_free(&again);
+}
+END_TEST
+
 Suite *training_suite(void)
 {
     Suite *s = suite_create("training");
@@ -493,6 +542,7 @@ Suite *training_suite(void)
     tcase_add_test(tc, load_training_names_what_differs);
     tcase_add_test(tc, save_training_refuses_a_clashing_name);
     tcase_add_test(tc, batches_state_round_trip);
+    tcase_add_test(tc, out_of_memory_at_every_allocation);
     suite_add_tcase(s, tc);
     TCase *sched = tcase_create("schedules");
     tcase_add_test(sched, step_lr_by_hand);
