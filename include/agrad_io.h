@@ -95,7 +95,8 @@ typedef struct ag_training_state {
     ag_optimizer *optimizer; /**< its step count and moments: SGD's momentum
                                   buffers, Adam's / AdamW's first and second */
     ag_batches *batches;     /**< the iterator's shuffling and position */
-    ag_rng *rngs;            /**< n_rngs generators (dropout, augmentation) */
+    ag_rng *const *rngs;     /**< n_rngs generators (dropout, augmentation):
+                                  .rngs = (ag_rng *[]){&dropout}, .n_rngs = 1 */
     size_t n_rngs;
 } ag_training_state;
 

@@ -36,6 +36,7 @@ static void teardown(void)
 enum { SAMPLES = 20, FEATURES = 4, CLASSES = 3, BATCH = 6 };
 
 typedef struct run {
+    ag_rng *rng_list[1]; /* &dropout, for ag_training_state */
     ag_params *ps;
     ag_mlp *mlp;
     ag_tensor *running; /* store tensor, no grad: a batch-norm-like running mean */
@@ -111,7 +112,8 @@ static double run_step(run *r)
 
 static ag_training_state state_of(run *r)
 {
-    return (ag_training_state){.optimizer = r->opt, .batches = r->batches, .rngs = &r->dropout, .n_rngs = 1};
+    r->rng_list[0] = &r->dropout;
+    return (ag_training_state){.optimizer = r->opt, .batches = r->batches, .rngs = r->rng_list, .n_rngs = 1};
 }
 
 /* The whole file, malloc'ed; *n gets its size. */
@@ -198,10 +200,10 @@ START_TEST(resume_without_moments_differs)
     for (int s = 0; s < 2 * HALF; s++) straight[s] = run_step(&a);
     run b = run_new(AG_OPTIM_ADAM, 5);
     for (int s = 0; s < HALF; s++) run_step(&b);
-    ag_training_state sb = {.batches = b.batches, .rngs = &b.dropout, .n_rngs = 1};
+    ag_training_state sb = {.batches = b.batches, .rngs = (ag_rng *[]){&b.dropout}, .n_rngs = 1};
     ck_assert(ag_checkpoint_save_training(b.ps, &sb, path));
     run c = run_new(AG_OPTIM_ADAM, 77);
-    ag_training_state sc = {.batches = c.batches, .rngs = &c.dropout, .n_rngs = 1};
+    ag_training_state sc = {.batches = c.batches, .rngs = (ag_rng *[]){&c.dropout}, .n_rngs = 1};
     ck_assert_msg(ag_checkpoint_load_training(c.ps, &sc, path), "%s", ag_last_error());
     ck_assert(run_step(&c) != straight[HALF] || run_step(&c) != straight[HALF + 1]);
     run_free(&a);
@@ -307,7 +309,7 @@ START_TEST(load_training_names_what_differs)
 
     /* more generators than the file holds */
     ag_rng two[2] = {ag_rng_new(1), ag_rng_new(2)};
-    ag_training_state sr = {.rngs = two, .n_rngs = 2};
+    ag_training_state sr = {.rngs = (ag_rng *[]){&two[0], &two[1]}, .n_rngs = 2};
     ck_assert(!ag_checkpoint_load_training(adam.ps, &sr, path));
     ck_assert_last_error("the file holds 1 generator states, 2 asked for");
     ck_assert(two[0].state == 1 && two[1].state == 2);
@@ -340,6 +342,10 @@ START_TEST(save_training_refuses_a_clashing_name)
     ag_training_state bad = {.n_rngs = 1};
     ck_assert(!ag_checkpoint_save_training(ps, &bad, path));
     ck_assert_last_error("n_rngs is 1 but rngs is NULL");
+    ag_rng *none[2] = {NULL, NULL};
+    ag_training_state holes = {.rngs = none, .n_rngs = 2};
+    ck_assert(!ag_checkpoint_save_training(ps, &holes, path));
+    ck_assert_last_error("ag_checkpoint_save_training: generator 0 of 2 (rngs[0]) is NULL");
     ag_params_free(ps);
 }
 END_TEST

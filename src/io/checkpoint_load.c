@@ -443,7 +443,7 @@ static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
         ag_optimizer_restore_step(o, r->step);
     }
     if (s->batches) ag_batches_set_state(s->batches, &r->batches);
-    if (s->n_rngs) memcpy(s->rngs, r->rngs, s->n_rngs * sizeof *s->rngs);
+    for (size_t i = 0; i < s->n_rngs; i++) *s->rngs[i] = r->rngs[i];
 }
 
 static bool load(const char *fn, ag_params *ps, ag_training_state *s, const char *path)

@@ -129,7 +129,7 @@ typedef struct ag_training_restore {
  * false with why filled in (naming what differs or is missing). */
 bool ag_training_parse(struct json_t *meta, const ag_training_state *s, ag_training_restore *r,
                        char *why, size_t len);
-/* rngs present when n_rngs > 0; false with "fn: ..." set. */
+/* rngs and each rngs[i] present when n_rngs > 0; false with "fn: ..." set. */
 bool ag_training_state_valid(const char *fn, const ag_training_state *s);
 
 /* ---- names and text in messages ------------------------------------------- */

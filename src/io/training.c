@@ -82,7 +82,7 @@ json_t *ag_training_meta(const ag_training_state *s)
     }
     for (size_t i = 0; ok && i < s->n_rngs; i++) {
         snprintf(key, sizeof key, "agrad.rng.%zu", i);
-        rng_text(text, sizeof text, &s->rngs[i]);
+        rng_text(text, sizeof text, s->rngs[i]);
         ok = put_string(meta, key, text);
     }
     if (!ok) {
@@ -222,6 +222,11 @@ bool ag_training_state_valid(const char *fn, const ag_training_state *s)
         ag_set_last_error("%s: n_rngs is %zu but rngs is NULL", fn, s->n_rngs);
         return false;
     }
+    for (size_t i = 0; s && i < s->n_rngs; i++)
+        if (!s->rngs[i]) {
+            ag_set_last_error("%s: generator %zu of %zu (rngs[%zu]) is NULL", fn, i, s->n_rngs, i);
+            return false;
+        }
     return true;
 }
 
