@@ -1,11 +1,16 @@
-/* checkpoint_load.c -- read .safetensors checkpoints (F64 only), checking
- * every field before any tensor is created or changed:
+/* checkpoint_load.c -- read .safetensors checkpoints (F64, F32, F16, BF16,
+ * each widened exactly to double), checking every field before any tensor
+ * is created or changed:
  *   file >= 8 bytes; header length <= 100 MB and <= the bytes after it;
  *   header a JSON object (no duplicate keys); "__metadata__" an object of
- *   strings; each entry {"dtype":"F64","shape":[dims],"data_offsets":[b,e]}
- *   with a valid shape (ag_shape_make) and e - b == 8 x elements; the
- *   ranges, in offset order, tile the data section exactly (no overlap, no
- *   gap, nothing past the end, nothing left over).
+ *   strings; each entry {"dtype":D,"shape":[dims],"data_offsets":[b,e]}
+ *   with a valid shape (ag_shape_make) and e - b == width(D) x elements;
+ *   the ranges, in offset order, tile the data section exactly (no overlap,
+ *   no gap, nothing past the end, nothing left over).
+ * A training checkpoint (metadata "agrad.optimizer") also holds the
+ * optimiser's buffers "__optimizer__.<k>.<name>": they are matched to the
+ * optimiser, not the store, and its "agrad.*" metadata is parsed by
+ * training.c; everything is checked before anything changes.
  * The limits are those of io_internal.h, which save checks too. Names are
  * matched to the store through its hash table (linear in the tensors).
  * jansson is used with its own allocator; its out-of-memory is told apart
