@@ -146,7 +146,12 @@ clean:
 #                  softplus) and writes ag_hvp, ag_hessian and ag_hessian_fwd
 #                  w.r.t. x and each parameter, and
 #                  tools/torch_compare_hessian.py redoes them with
-#                  torch.autograd.functional.hvp / hessian (relative 1e-10).
+#                  torch.autograd.functional.hvp / hessian (relative 1e-10);
+#   a model:       tools/torch_train_iris.py trains an MLP on data/iris.csv
+#                  in PyTorch and saves it as F32 and BF16 .safetensors
+#                  (nn.Linear's [out, in] weights); iris_predict loads each
+#                  (transposing into ag_dense's [in, out]) and must predict
+#                  PyTorch's class on every row.
 # Without PyTorch in /usr/bin/python3 the comparisons are skipped, except on
 # CI (CI=true), where that is a failure.
 INTEROP_PYTHON := /usr/bin/python3
@@ -161,6 +166,10 @@ $(BUILD)/bin/interop_hessian: tools/interop_hessian.c $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
+$(BUILD)/bin/iris_predict: tools/iris_predict.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
 $(BUILD)/tools/interop_ops.o: tools/interop_ops.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -Itests $(CHECK_CFLAGS) -c $< -o $@
@@ -169,7 +178,7 @@ $(BUILD)/bin/interop_ops: $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
-interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian
+interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian $(BUILD)/bin/iris_predict
 	@mkdir -p $(BUILD)/interop
 	./$(BUILD)/bin/interop_export $(BUILD)/interop
 	./$(BUILD)/bin/interop_ops $(BUILD)/interop
@@ -180,6 +189,9 @@ interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/inter
 	    $(INTEROP_PYTHON) tools/torch_ops.py --self-test || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_compare_ops.py $(BUILD)/interop/ops.json || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_compare_hessian.py $(BUILD)/interop/hessian.json || status=1; \
+	    $(INTEROP_PYTHON) tools/torch_train_iris.py data/iris.csv $(BUILD)/interop || status=1; \
+	    for dt in f32 bf16; do ./$(BUILD)/bin/iris_predict $(BUILD)/interop/iris_$$dt.safetensors \
+	        data/iris.csv $(BUILD)/interop/iris_$${dt}_classes.txt || status=1; done; \
 	    exit $$status; \
 	elif [ "$${CI:-}" = true ]; then \
 	    echo "PyTorch is not importable by $(INTEROP_PYTHON) on CI (CI=true): .ci/run installs python3-torch; failing." >&2; \

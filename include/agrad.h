@@ -729,6 +729,35 @@ long ag_optimizer_steps(const ag_optimizer *o);
 /** Free the optimiser and its state; NULL ok. */
 void ag_optimizer_free(ag_optimizer *o);
 
+/* ---- learning-rate schedules and gradient clipping ------------------------
+ * The schedules are torch.optim.lr_scheduler's closed forms, pure functions
+ * of the epoch (or step) count t >= 0, so resuming needs no scheduler state:
+ * set ag_optimizer_set_lr(o, ag_lr_cosine(..., t)) before each epoch. A bad
+ * argument (t < 0, step_size / t_max < 1, warmup < 0, a non-finite rate or
+ * factor) returns NAN and sets ag_last_error naming the function. */
+
+/** StepLR: base_lr * gamma^floor(t / step_size). */
+double ag_lr_step(double base_lr, double gamma, long step_size, long t);
+/** CosineAnnealingLR:
+ * eta_min + (base_lr - eta_min) * (1 + cos(pi * t / t_max)) / 2
+ * (past t_max the closed form goes on, rising again, as PyTorch's does). */
+double ag_lr_cosine(double base_lr, double eta_min, long t_max, long t);
+/** LinearLR from start_factor to 1 over `warmup` steps:
+ * base_lr * (start_factor + (1 - start_factor) * min(t, warmup) / warmup);
+ * base_lr when warmup is 0. */
+double ag_lr_warmup(double base_lr, double start_factor, long warmup, long t);
+
+/** torch.nn.utils.clip_grad_norm_ (2-norm, error_if_nonfinite false):
+ * total = sqrt(sum of every gradient element^2) over the n tensors (those
+ * without a gradient buffer are skipped); every gradient is multiplied by
+ * min(1, max_norm / (total + 1e-6)). Returns total. As in PyTorch a NaN total
+ * makes every gradient NaN, and an infinite total multiplies by 0 (finite
+ * elements become 0, infinite ones NaN): check the returned norm to skip
+ * such a step. max_norm may be +Inf (no clipping). NAN with ag_last_error,
+ * nothing changed, on params NULL with n > 0, a NULL tensor, or max_norm
+ * NaN or negative. */
+double ag_clip_grad_norm(size_t n, ag_tensor *const *params, double max_norm);
+
 /* ---- study tools ----------------------------------------------------------- */
 
 /** Result of comparing two arrays element by element. */

@@ -37,15 +37,21 @@ ag_tensor *ag_params_at(const ag_params *ps, size_t i);
 /** Zero the gradient of every tensor in the store. */
 void ag_params_zero_grad(ag_params *ps);
 
-/* ---- checkpoints (.safetensors, F64) -------------------------------------
+/* ---- checkpoints (.safetensors) --------------------------------------------
  * File: u64 little-endian header length N, N bytes of JSON
  *   {"__metadata__": {"producer": "agrad 0.1.0"},
  *    "W1": {"dtype": "F64", "shape": [4, 3], "data_offsets": [0, 96]}, ...}
  * (padded with spaces to a multiple of 8), then the little-endian data; the
  * offsets count from the first byte after the header. Loading is strict:
- * only F64, data ranges contiguous in offset order, covering the data section
- * exactly, every size equal to 8 x elements, dimensions positive (agrad has
- * no zero-size tensors), at most AG_MAX_DIMS of them. */
+ * dtypes F64, F32, F16 or BF16 (each converted exactly to double: F16
+ * subnormals, +-0, +-Inf and NaN included; BF16 is the top 16 bits of an F32),
+ * data ranges contiguous in offset order, covering the data section exactly,
+ * every size equal to the dtype's width x elements, dimensions positive
+ * (agrad has no zero-size tensors), at most AG_MAX_DIMS of them.
+ * Weight layout: PyTorch's nn.Linear stores weight [out, in] (y = x W^T + b),
+ * ag_dense uses W [in, out] (y = x W + b): load such a file with
+ * ag_checkpoint_read and copy the transpose into the W of ag_dense (see
+ * tools/torch_train_iris.py and tools/iris_predict.c). */
 
 /** Write every tensor of ps (values only, not gradients), in insertion order,
  * atomically: a temporary file (".agrad-XXXXXX") in the target's directory
@@ -68,9 +74,54 @@ bool ag_checkpoint_save(const ag_params *ps, const char *path);
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
+/** Same as ag_checkpoint_save but the values are stored as F32 (the dtype
+ * PyTorch models usually ship in), each rounded to the nearest float, ties
+ * to even. NaN stays NaN (sign kept) and +-Inf stays +-Inf; a finite value
+ * that rounds past the largest float (|x| >= 2^128 - 2^103, about 3.4e38)
+ * is an error naming the tensor and element, and nothing is written;
+ * values too small for a float become float subnormals or +-0. */
+bool ag_checkpoint_save_f32(const ag_params *ps, const char *path);
 /** Read a whole checkpoint into a new store (tensors require grad, in the
  * order of their data in the file). NULL on error. */
 ag_params *ag_checkpoint_read(const char *path);
+
+/* ---- training checkpoints: resumable, bit for bit ------------------------
+ * What a training run needs besides the store's tensors (trainable ones and
+ * any others kept in the store, such as batch-norm running statistics: a
+ * tensor added with ag_params_add and frozen with ag_tensor_requires_grad
+ * false is saved like any other). Every pointer may be NULL (not saved). */
+typedef struct ag_batches ag_batches;
+typedef struct ag_training_state {
+    ag_optimizer *optimizer; /**< its step count and moments: SGD's momentum
+                                  buffers, Adam's / AdamW's first and second */
+    ag_batches *batches;     /**< the iterator's shuffling and position */
+    ag_rng *const *rngs;     /**< n_rngs generators (dropout, augmentation):
+                                  .rngs = (ag_rng *[]){&dropout}, .n_rngs = 1 */
+    size_t n_rngs;
+} ag_training_state;
+
+/** Save the store and the state in one .safetensors file, atomically like
+ * ag_checkpoint_save (F64). The optimiser's buffers are tensors named
+ * "__optimizer__.<k>.momentum_buffer" (SGD) or "__optimizer__.<k>.exp_avg"
+ * and ".exp_avg_sq" (Adam, AdamW), k the parameter's index in the optimiser,
+ * each of its parameter's shape; the optimiser's kind, parameter count and
+ * step count, the iterator's and the generators' states go in __metadata__
+ * as "agrad.*" strings. A store tensor whose name starts "__optimizer__." is
+ * an error (it would clash). state NULL saves the store alone, as
+ * ag_checkpoint_save does. */
+bool ag_checkpoint_save_training(const ag_params *ps, const ag_training_state *state,
+                                 const char *path);
+/** Load such a file into an existing store and state (made as for the
+ * saved run: same tensors, same optimiser kind over the same parameter
+ * shapes, an iterator over the same number of samples and batch size, as
+ * many generators). All or nothing: every part is checked and read first;
+ * on any error (its message names what differs: optimiser kind, parameter
+ * count, a shape, sample count, a missing part) nothing changes. The
+ * optimiser's settings (lr, betas, ...) are not stored: the caller's stay.
+ * A part of state that is NULL is not read even when the file holds it;
+ * a part that is given must be in the file. ag_checkpoint_load and
+ * ag_checkpoint_read of a training file skip its "__optimizer__." tensors. */
+bool ag_checkpoint_load_training(ag_params *ps, ag_training_state *state, const char *path);
 
 /* ---- datasets -------------------------------------------------------------- */
 
@@ -118,8 +169,6 @@ ag_tensor *ag_idx_load(const char *path);
  * the seeded generator, so the same seed gives the same order of every epoch.
  * x and y are borrowed: they must outlive the iterator. */
 
-typedef struct ag_batches ag_batches;
-
 enum {
     AG_BATCHES_SHUFFLE = 1,   /**< new random order every epoch (else 0..N-1) */
     AG_BATCHES_DROP_LAST = 2, /**< skip the last batch when it has fewer than B rows */
@@ -147,6 +196,23 @@ size_t ag_batches_epoch(const ag_batches *b);
 /** Index (0..N-1) of the sample in row `row` of the last batch returned, or
  * (size_t)-1 if there is no such row. */
 size_t ag_batches_sample(const ag_batches *b, int row);
+
+/** The iterator's position, a plain value: the generator as it was before
+ * this epoch's order was drawn (the order is drawn again from it on
+ * restore), epochs started, samples handed out in this epoch, and whether
+ * an epoch is under way. ag_checkpoint_save_training stores it. */
+typedef struct ag_batches_state {
+    ag_rng epoch_rng;
+    unsigned long long epoch, pos;
+    bool in_epoch;
+} ag_batches_state;
+/** The current state (zeroes for NULL). */
+ag_batches_state ag_batches_get_state(const ag_batches *b);
+/** Continue from a state taken from an iterator over the same number of
+ * samples, batch size and flags: the following batches are those the other
+ * iterator would have returned. False (ag_last_error; nothing changes) on a
+ * NULL argument or a position past the sample count. */
+bool ag_batches_set_state(ag_batches *b, const ag_batches_state *s);
 
 #ifdef __cplusplus
 }

@@ -238,6 +238,16 @@ bool ag_graph_is_null(const char *who);
  * ag_gradcheck; false with "<fn>: ..." in ag_last_error (tensor.c). */
 bool ag_params_require_grad(const char *fn, size_t n, ag_tensor *const *params);
 
+/* An optimiser's state, read and written by training checkpoints (optim.c):
+ * its kind, its parameters, buffer `which` (0: SGD's momentum buffer or
+ * Adam's first moment; 1: Adam's second moment, NULL for SGD) of parameter
+ * k, each of the parameter's size, and the step count. */
+ag_optim_kind ag_optimizer_kind(const ag_optimizer *o);
+size_t ag_optimizer_param_count(const ag_optimizer *o);
+const ag_tensor *ag_optimizer_param(const ag_optimizer *o, size_t k);
+double *ag_optimizer_buffer(const ag_optimizer *o, size_t k, int which);
+void ag_optimizer_restore_step(ag_optimizer *o, long step);
+
 /* Zero n >= AG_PARALLEL_RANGE_MIN doubles on the kernel threads (tensor.c). */
 void ag_zero_doubles_large(double *x, size_t n);
 

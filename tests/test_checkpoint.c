@@ -295,8 +295,10 @@ END_TEST
 START_TEST(rejects_bad_dtype_and_shape)
 {
     data_one_minus_two_half();
-    write_safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", data3, 8);
-    assert_rejected("tensor 'a': dtype 'F32' is not supported (only F64)");
+    write_safetensors("{\"a\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}", data3, 8);
+    assert_rejected("tensor 'a': dtype 'I32' is not supported (F64, F32, F16 or BF16)");
+    write_safetensors("{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,8]}}", data3, 8);
+    assert_rejected("tensor 'a': data_offsets [0, 8] hold 8 bytes, but F16 shape (2) needs 4");
     write_safetensors("{\"a\":{\"shape\":[1],\"data_offsets\":[0,8]}}", data3, 8);
     assert_rejected("tensor 'a': dtype is missing");
     write_safetensors("{" ENTRY("a", "[2,-1]", 0, 16) "}", data3, 16);
@@ -806,10 +808,10 @@ START_TEST(long_tensor_names_are_cut_in_messages)
     ag_params_free(ps);
     free(name);
     /* control bytes in a name are escaped, so the message stays one line */
-    write_safetensors("{\"a\\r\\u0001b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,8]}}",
+    write_safetensors("{\"a\\r\\u0001b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}}",
                       ONE, 8);
     ck_assert(!ag_checkpoint_read(path));
-    ck_assert_last_error("tensor 'a\\x0d\\x01b': dtype 'F32' is not supported");
+    ck_assert_last_error("tensor 'a\\x0d\\x01b': dtype 'I64' is not supported");
 }
 END_TEST
 
@@ -933,6 +935,190 @@ START_TEST(jansson_allocator_is_left_alone)
 }
 END_TEST
 
+/* ---- narrower dtypes: F32, F16, BF16 in; F32 out ------------------------------ */
+
+/* Read the one tensor "a" of the file at path into a new store. */
+static const double *read_a(ag_params **ps)
+{
+    *ps = ag_checkpoint_read(path);
+    ck_assert_msg(*ps != NULL, "%s", ag_last_error());
+    return ag_tensor_data(ag_params_get(*ps, "a"));
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+/* F16: sign, 5 exponent bits (bias 15), 10 mantissa bits. By hand:
+ * 0x3C00 = 2^0 = 1; 0x0001 = 2^-24 (smallest subnormal); 0x03FF =
+ * 1023 * 2^-24 (largest subnormal); 0x0400 = 2^-14 (smallest normal);
+ * 0x7BFF = (2 - 2^-10) * 2^15 = 65504; 0x8000 = -0; 0x7C00 = +Inf;
+ * 0xFC00 = -Inf; 0x7E00 = NaN; 0xC000 = -2; 0x3555 = 1365 * 2^-12. */
+START_TEST(f16_values_by_hand)
+{
+    const uint16_t h[] = {0x3C00, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0xC000, 0x3555};
+    unsigned char bytes[22];
+    for (int i = 0; i < 11; i++) {
+        bytes[2 * i] = (unsigned char)(h[i] & 0xFF);
+        bytes[2 * i + 1] = (unsigned char)(h[i] >> 8);
+    }
+    write_safetensors("{\"a\":{\"dtype\":\"F16\",\"shape\":[11],\"data_offsets\":[0,22]}}", bytes, 22);
+    ag_params *ps;
+    const double *v = read_a(&ps);
+    ck_assert(v[0] == 1.0);
+    ck_assert(v[1] == 5.9604644775390625e-08); /* 2^-24 */
+    ck_assert(v[2] == 1023.0 / 16777216.0);
+    ck_assert(v[3] == 6.103515625e-05);        /* 2^-14 */
+    ck_assert(v[4] == 65504.0);
+    ck_assert(v[5] == 0.0 && signbit(v[5]));
+    ck_assert(isinf(v[6]) && v[6] > 0);
+    ck_assert(isinf(v[7]) && v[7] < 0);
+    ck_assert(isnan(v[8]));
+    ck_assert(v[9] == -2.0);
+    ck_assert(v[10] == 1365.0 / 4096.0);
+    ag_params_free(ps);
+}
+END_TEST
+
+/* BF16 is the top half of an F32 (1 sign, 8 exponent bits, 7 mantissa):
+ * 0x3F80 = 1; 0xC000 = -2; 0x4049 = 0x40490000 as F32 = 1.5703125 * 2 =
+ * 3.140625; 0x0001 = 2^-133 (2^-149 shifted up 16 bits); 0x7F7F = (2 -
+ * 2^-7) * 2^127; 0x8000 = -0; 0x7F80 = +Inf; 0x7FC0 = NaN. */
+START_TEST(bf16_values_by_hand)
+{
+    const uint16_t h[] = {0x3F80, 0xC000, 0x4049, 0x0001, 0x7F7F, 0x8000, 0x7F80, 0x7FC0};
+    unsigned char bytes[16];
+    for (int i = 0; i < 8; i++) {
+        bytes[2 * i] = (unsigned char)(h[i] & 0xFF);
+        bytes[2 * i + 1] = (unsigned char)(h[i] >> 8);
+    }
+    write_safetensors("{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,4],\"data_offsets\":[0,16]}}", bytes, 16);
+    ag_params *ps;
+    const double *v = read_a(&ps);
+    ck_assert(v[0] == 1.0);
+    ck_assert(v[1] == -2.0);
+    ck_assert(v[2] == 3.140625);
+    ck_assert(v[3] == ldexp(1.0, -133));
+    ck_assert(v[4] == ldexp(255.0, 120)); /* (2 - 2^-7) 2^127 = 255 * 2^120 */
+    ck_assert(v[5] == 0.0 && signbit(v[5]));
+    ck_assert(isinf(v[6]) && v[6] > 0);
+    ck_assert(isnan(v[7]));
+    ag_params_free(ps);
+}
+END_TEST
+
+/* F32 by hand: 0x3F800000 = 1; 0x00000001 = 2^-149; 0x7F7FFFFF = (2 -
+ * 2^-23) 2^127 (FLT_MAX); 0x3EAAAAAB = (2^23 + 0x2AAAAB) 2^-25 =
+ * 11184811 / 2^25; 0xBDCCCCCD = -(2^23 + 0x4CCCCD) 2^-27 = -13421773 / 2^27. */
+START_TEST(f32_values_by_hand)
+{
+    const uint32_t w[] = {0x3F800000, 0x00000001, 0x7F7FFFFF, 0x3EAAAAAB, 0xBDCCCCCD};
+    unsigned char bytes[20];
+    for (int i = 0; i < 5; i++)
+        for (int b = 0; b < 4; b++) bytes[4 * i + b] = (unsigned char)(w[i] >> (8 * b));
+    write_safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20]}}", bytes, 20);
+    ag_params *ps;
+    const double *v = read_a(&ps);
+    ck_assert(v[0] == 1.0);
+    ck_assert(v[1] == ldexp(1.0, -149));
+    ck_assert(v[2] == ldexp(16777215.0, 104)); /* (2^24 - 1) 2^104 */
+    ck_assert(v[3] == 11184811.0 / 33554432.0);
+    ck_assert(v[4] == -13421773.0 / 134217728.0);
+    ag_params_free(ps);
+    /* mixed dtypes in one file load into an existing store too */
+    unsigned char mixed[10] = {0x00, 0x00, 0x80, 0x3F, 0x00, 0x3C, 0x80, 0x3F, 0x00, 0x00};
+    write_safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                      "\"b\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[4,6]},"
+                      "\"c\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[6,10]}}", mixed, 10);
+    ag_params *store = ag_params_new();
+    ag_params_add(store, "a", 1, (int[]){1});
+    ag_params_add(store, "b", 1, (int[]){1});
+    ag_params_add(store, "c", 1, (int[]){2});
+    ck_assert_msg(ag_checkpoint_load(store, path), "%s", ag_last_error());
+    ck_assert(ag_tensor_data(ag_params_get(store, "a"))[0] == 1.0);
+    ck_assert(ag_tensor_data(ag_params_get(store, "b"))[0] == 1.0);
+    ck_assert(ag_tensor_data(ag_params_get(store, "c"))[0] == 1.0);
+    ck_assert(ag_tensor_data(ag_params_get(store, "c"))[1] == 0.0);
+    ag_params_free(store);
+}
+END_TEST
+
+/* The F32 words of "a" in the file at path (a lone tensor: its data are
+ * the last 4 * n bytes). */
+static void file_words(uint32_t *w, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, -(long)(4 * n), SEEK_END), 0);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[4];
+        ck_assert_int_eq(fread(b, 1, 4, f), 4);
+        w[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    }
+    fclose(f);
+}
+
+/* Rounding to nearest, ties to even, worked out on the bits: 1 + 2^-24 is
+ * halfway between 1 (mantissa even) and 1 + 2^-23 -> 0x3F800000; 1 + 3 *
+ * 2^-24 halfway between 1 + 2^-23 (odd) and 1 + 2^-22 -> 0x3F800002; 1.5 *
+ * 2^-149 halfway between subnormals 1 and 2 -> 0x00000002; 2^-151 below half
+ * the smallest subnormal -> +0; 0.1 -> 0x3DCCCCCD; 1/3 -> 0x3EAAAAAB;
+ * 0x1.fffffefffffffp127, just under the halfway point past FLT_MAX ->
+ * 0x7F7FFFFF; -0, -Inf and NaN kept. */
+START_TEST(f32_save_rounds_to_nearest_even)
+{
+    ag_params *ps = ag_params_new();
+    ag_tensor *a = ag_params_add(ps, "a", 1, (int[]){11});
+    const double v[11] = {1.0 + ldexp(1, -24), 1.0 + 3 * ldexp(1, -24), 1.5 * ldexp(1, -149),
+                          ldexp(1, -151), 0.1, 1.0 / 3.0, 0x1.fffffefffffffp127, -0.0, -INFINITY, NAN, -2.0};
+    memcpy(ag_tensor_data(a), v, sizeof v);
+    ck_assert_msg(ag_checkpoint_save_f32(ps, path), "%s", ag_last_error());
+    uint32_t w[11];
+    file_words(w, 11);
+    const uint32_t want[11] = {0x3F800000, 0x3F800002, 0x00000002, 0x00000000, 0x3DCCCCCD, 0x3EAAAAAB,
+                               0x7F7FFFFF, 0x80000000, 0xFF800000, 0, 0xC0000000};
+    for (int i = 0; i < 11; i++)
+        if (i != 9) ck_assert_msg(w[i] == want[i], "element %d: 0x%08x, expected 0x%08x", i, w[i], want[i]);
+    ck_assert((w[9] & 0x7F800000) == 0x7F800000 && (w[9] & 0x007FFFFF) != 0); /* a NaN */
+    /* and it reads back, F32 widened exactly */
+    ag_params *back = ag_checkpoint_read(path);
+    ck_assert_msg(back != NULL, "%s", ag_last_error());
+    const double *r = ag_tensor_data(ag_params_get(back, "a"));
+    ck_assert(r[0] == 1.0 && r[1] == 1.0 + ldexp(1, -22) && r[5] == 11184811.0 / 33554432.0);
+    ck_assert(bits_of(r[7]) == 0x8000000000000000ull && isnan(r[9]));
+    ag_params_free(back);
+    ag_params_free(ps);
+}
+END_TEST
+
+/* A finite value rounding past FLT_MAX (at or over 2^128 - 2^103, the
+ * halfway point 0x1.ffffffp127) is an error naming it; nothing is written,
+ * an old file stays. */
+START_TEST(f32_save_refuses_overflow)
+{
+    ag_params *ps = ag_params_new();
+    ag_tensor *a = ag_params_add(ps, "w", 1, (int[]){3});
+    ag_tensor_data(a)[2] = 0x1.ffffffp127;
+    ck_assert(ag_checkpoint_save(ps, path));
+    struct stat before;
+    ck_assert_int_eq(stat(path, &before), 0);
+    ck_assert(!ag_checkpoint_save_f32(ps, path));
+    ck_assert_last_error("ag_checkpoint_save_f32: ");
+    ck_assert_last_error("tensor 'w' element 2 is 3.40282e+38, too large for F32");
+    ag_tensor_data(a)[2] = -1e300;
+    ck_assert(!ag_checkpoint_save_f32(ps, path));
+    ck_assert_last_error("element 2 is -1e+300");
+    struct stat after;
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_int_eq(after.st_size, before.st_size); /* the F64 file is still there */
+    ck_assert_int_eq(dir_entries(false), 1);
+    ag_params_free(ps);
+}
+END_TEST
+
 Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -952,6 +1138,11 @@ Suite *checkpoint_suite(void)
     tcase_add_test(tc, injected_write_failures_keep_old_checkpoint);
     tcase_add_test(tc, save_errors_and_file_mode);
     tcase_add_test(tc, out_of_memory_while_loading);
+    tcase_add_test(tc, f16_values_by_hand);
+    tcase_add_test(tc, bf16_values_by_hand);
+    tcase_add_test(tc, f32_values_by_hand);
+    tcase_add_test(tc, f32_save_rounds_to_nearest_even);
+    tcase_add_test(tc, f32_save_refuses_overflow);
     suite_add_tcase(s, tc);
     tc = tcase_create("limits, modes, links, messages");
     tcase_add_checked_fixture(tc, setup, teardown);

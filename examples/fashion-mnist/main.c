@@ -5,14 +5,18 @@
  *           [--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]
  *
  * MLP 784-H1-H2-10 (ReLU; default 512,256), softmax cross-entropy, Adam (lr
- * 1e-3, halved every E epochs, default 5; 20 epochs), batches of 100 shuffled with a
- * fixed seed. The checkpoint records the weights only: --resume and --eval
- * need the same --hidden. Pixels are
- * scaled to [0,1] and standardised with the training set's mean and std.
- * Prints one line per epoch; writes DIR/fashion.safetensors (checkpoint,
- * after every epoch) and DIR/fashion-curves.svg. --resume continues from a
- * checkpoint's weights (Adam's moments start afresh); --eval only evaluates
- * one. --limit uses the first N training and N/6 test images (quick runs). */
+ * 1e-3, halved every E epochs, default 5: ag_lr_step; 20 epochs), batches
+ * of 100 shuffled with a fixed seed. Pixels are scaled to [0,1] and
+ * standardised with the training set's mean and std.
+ * Prints one line per epoch; writes DIR/fashion.safetensors (a training
+ * checkpoint, after every epoch: the weights, Adam's moments and step count,
+ * and the batch iterator's shuffling state) and DIR/fashion-curves.svg (of
+ * the epochs this run trained). --resume continues from such a checkpoint
+ * bit for bit: `--epochs 4` gives the same epoch lines as `--epochs 2` then
+ * `--epochs 4 --resume DIR/fashion.safetensors` (same --hidden, --limit and
+ * --halve-every; a checkpoint that does not fit is refused, naming what
+ * differs); --eval only evaluates a checkpoint's weights. --limit uses the
+ * first N training and N/6 test images (quick runs). */
 #include <agrad.h>
 #include <math.h>
 #include <stdio.h>
@@ -165,21 +169,33 @@ static int run(const options *o, ag_params *ps, ag_mlp *mlp, dataset *train, dat
     t.loss = ag_softmax_xent(t.logits, ag_input(t.g, t.by));
     double loss[MAX_EPOCHS], train_acc[MAX_EPOCHS], test_acc[MAX_EPOCHS], start = now();
     int status = t.opt && t.batches && t.loss ? 0 : 1;
-    for (int e = 0; status == 0 && e < o->epochs; e++) {
-        ag_optimizer_set_lr(t.opt, 1e-3 * pow(0.5, e / o->halve_every));
+    ag_training_state state = {.optimizer = t.opt, .batches = t.batches};
+    int first = 0; /* epochs done before this run */
+    if (status == 0 && o->resume) {
+        if (!ag_checkpoint_load_training(ps, &state, o->resume)) status = 1;
+        first = (int)ag_batches_epoch(t.batches);
+        if (status == 0)
+            printf("resumed %s after epoch %d (step %ld): test accuracy %.2f%%\n", o->resume, first,
+                   ag_optimizer_steps(t.opt), 100 * evaluate(mlp, test));
+    }
+    int ran = 0;
+    for (int e = first; status == 0 && e < o->epochs; e++, ran++) {
+        ag_optimizer_set_lr(t.opt, ag_lr_step(1e-3, 0.5, o->halve_every, e));
         double t0 = now();
-        loss[e] = train_epoch(&t, &train_acc[e]);
+        loss[ran] = train_epoch(&t, &train_acc[ran]);
         double secs = now() - t0;
-        test_acc[e] = evaluate(mlp, test);
+        test_acc[ran] = evaluate(mlp, test);
         printf("epoch %2d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.0f samples/s  "
                "%.1f s/epoch  time left %.0f s\n",
-               e + 1, o->epochs, loss[e], 100 * train_acc[e], 100 * test_acc[e],
-               ag_tensor_dim(train->y, 0) / secs, secs, (now() - start) / (e + 1) * (o->epochs - e - 1));
+               e + 1, o->epochs, loss[ran], 100 * train_acc[ran], 100 * test_acc[ran],
+               ag_tensor_dim(train->y, 0) / secs, secs, (now() - start) / (ran + 1) * (o->epochs - e - 1));
         fflush(stdout);
-        if (!isfinite(loss[e]) || !ag_checkpoint_save(ps, ckpt)) status = 1;
+        if (!isfinite(loss[ran]) || !ag_checkpoint_save_training(ps, &state, ckpt)) status = 1;
     }
-    if (status == 0 && plot_curves_svg(svg, o->epochs, loss, train_acc, test_acc))
-        printf("wrote %s and %s\nfinal test accuracy %.2f%%\n", ckpt, svg, 100 * test_acc[o->epochs - 1]);
+    if (status == 0 && ran == 0)
+        printf("nothing to train: the checkpoint is at epoch %d of %d\n", first, o->epochs);
+    else if (status == 0 && plot_curves_svg(svg, ran, loss, train_acc, test_acc))
+        printf("wrote %s and %s\nfinal test accuracy %.2f%%\n", ckpt, svg, 100 * test_acc[ran - 1]);
     else
         fprintf(stderr, "fashion: %s\n", t.g && ag_graph_error(t.g) ? ag_graph_error(t.g) : ag_last_error());
     ag_graph_free(t.g);
@@ -211,10 +227,9 @@ int main(int argc, char **argv)
     ag_rng rng = ag_rng_new(2017);
     ag_mlp *mlp = ag_mlp_new(ps, "fc", 3, (int[]){PIXELS, o.hidden1, o.hidden2, CLASSES},
                              (ag_activation[]){AG_ACT_RELU, AG_ACT_RELU, AG_ACT_NONE}, &rng);
-    const char *load = o.eval ? o.eval : o.resume;
     int status = mlp ? 0 : 1;
-    if (status == 0 && load && !ag_checkpoint_load(ps, load)) status = 1;
-    if (status == 0 && load) printf("loaded %s: test accuracy %.2f%%\n", load, 100 * evaluate(mlp, &test));
+    if (status == 0 && o.eval && !ag_checkpoint_load(ps, o.eval)) status = 1;
+    if (status == 0 && o.eval) printf("loaded %s: test accuracy %.2f%%\n", o.eval, 100 * evaluate(mlp, &test));
     if (status == 0 && !o.eval) status = run(&o, ps, mlp, &train, &test);
     if (status) fprintf(stderr, "fashion: %s\n", ag_last_error());
     ag_mlp_free(mlp);

@@ -10,6 +10,7 @@ struct ag_batches {
     int batch;              /* B */
     int flags;
     ag_rng rng;
+    ag_rng epoch_rng;       /* rng as it was before this epoch's order was drawn */
     size_t *order;          /* this epoch's sample order */
     size_t pos;             /* next position in order */
     size_t epoch;           /* epochs started */
@@ -82,6 +83,7 @@ size_t ag_batches_sample(const ag_batches *b, int row)
 /* Identity order, shuffled (Fisher-Yates, from the back) when asked. */
 static void start_epoch(ag_batches *b)
 {
+    b->epoch_rng = b->rng;
     for (size_t i = 0; i < b->n; i++) b->order[i] = i;
     if (b->flags & AG_BATCHES_SHUFFLE)
         for (size_t i = b->n - 1; i > 0; i--) {
@@ -167,4 +169,52 @@ int ag_batches_next(ag_batches *b, ag_tensor *bx, ag_tensor *by)
     b->last_rows = rows;
     b->pos += (size_t)rows;
     return rows;
+}
+
+ag_batches_state ag_batches_get_state(const ag_batches *b)
+{
+    if (!b) return (ag_batches_state){.epoch = 0};
+    return (ag_batches_state){.epoch_rng = b->in_epoch ? b->epoch_rng : b->rng,
+                              .epoch = b->epoch, .pos = b->pos, .in_epoch = b->in_epoch};
+}
+
+/* Within an epoch the order is drawn again from the generator it was drawn
+ * from, and the last batch returned is the one ending at pos (every batch
+ * before the last of an epoch is full, so it starts at the multiple of B
+ * below pos). */
+bool ag_batches_set_state(ag_batches *b, const ag_batches_state *s)
+{
+    if (!b || !s) {
+        ag_set_last_error("ag_batches_set_state: %s is NULL", b ? "state" : "iterator");
+        return false;
+    }
+    if (s->pos > b->n || (s->in_epoch && s->epoch == 0)) {
+        ag_set_last_error("ag_batches_set_state: position %llu in epoch %llu does not fit an "
+                          "iterator over %zu samples", s->pos, s->epoch, b->n);
+        return false;
+    }
+    b->rng = s->epoch_rng;
+    b->epoch = (size_t)s->epoch;
+    b->in_epoch = false;
+    b->last_rows = 0;
+    if (s->in_epoch) {
+        b->epoch--;
+        start_epoch(b); /* redraws the order, counts the epoch again */
+        b->pos = (size_t)s->pos;
+        if (b->pos > 0) {
+            b->last_start = (b->pos - 1) / (size_t)b->batch * (size_t)b->batch;
+            b->last_rows = (int)(b->pos - b->last_start);
+        }
+    } else {
+        b->pos = (size_t)s->pos;
+    }
+    return true;
+}
+
+/* For ag_checkpoint_load_training: what must agree between iterators. */
+void ag_batches_shape(const ag_batches *b, size_t *n, int *batch, int *flags)
+{
+    *n = b->n;
+    *batch = b->batch;
+    *flags = b->flags;
 }

@@ -20,6 +20,30 @@ static inline void ag_store_le64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static inline uint32_t ag_load_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void ag_store_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline float ag_bits_to_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline uint32_t ag_float_to_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
 static inline double ag_bits_to_double(uint64_t bits)
 {
     double d;
@@ -46,6 +70,10 @@ const char *ag_params_name_at(const ag_params *ps, size_t i);
  * the rollback of a constructor that failed halfway (ag_mlp_new). */
 void ag_params_truncate(ag_params *ps, size_t count);
 
+/* ---- mini-batch iterator internals (batches.c) ----------------------------- */
+/* Its sample count, batch size and flags (a training checkpoint stores them). */
+void ag_batches_shape(const ag_batches *b, size_t *n, int *batch, int *flags);
+
 /* ---- checkpoint format limits: one place, read by save and by load -------- */
 /* The JSON header may be at most this many bytes (padding included); save
  * refuses to write a bigger one, load refuses to read it. Every other rule
@@ -60,6 +88,49 @@ uint64_t ag_ckpt_max_header(void);
 /* That limit for a message: "100 MB", or "N-byte" when not whole megabytes. */
 const char *ag_ckpt_limit_text(char buf[32]);
 void ag_io_set_max_header(uint64_t bytes);
+
+/* ---- writing a checkpoint (checkpoint_save.c) ------------------------------ */
+/* One tensor of the file: its name, shape and shape->size values. */
+typedef struct ag_ckpt_item {
+    const char *name;
+    const ag_shape *shape;
+    const double *data;
+} ag_ckpt_item;
+typedef struct ag_ckpt_out {
+    const char *fn, *path; /* the public function and the target, for messages */
+    const ag_ckpt_item *items;
+    size_t n;
+    int width; /* 8: F64, 4: F32 */
+} ag_ckpt_out;
+/* Write the items (in order) atomically, with `meta` (a JSON object of
+ * strings, consumed; NULL: none) in __metadata__ beside "producer". */
+struct json_t;
+bool ag_ckpt_write(const ag_ckpt_out *o, struct json_t *meta);
+/* The store's tensors as items, insertion order, `extra` zeroed slots after
+ * them; ag_free it. NULL on OOM. */
+ag_ckpt_item *ag_ckpt_store_items(const ag_params *ps, size_t extra);
+
+/* ---- training checkpoints (training.c) ------------------------------------ */
+/* The optimiser's buffers are the tensors "__optimizer__.<k>.<name>". */
+#define AG_OPTIM_PREFIX "__optimizer__."
+#define AG_TRAINING_NAME_SIZE 64
+int ag_training_buffers(ag_optim_kind kind); /* 1 (SGD) or 2 (Adam, AdamW) */
+void ag_training_buffer_name(char buf[AG_TRAINING_NAME_SIZE], ag_optim_kind kind, size_t k, int which);
+bool ag_training_is_buffer_name(const char *name);
+/* The "agrad.*" metadata of a state; NULL on OOM. */
+struct json_t *ag_training_meta(const ag_training_state *s);
+/* What a load restores besides tensors, parsed and checked first. */
+typedef struct ag_training_restore {
+    long step;
+    ag_batches_state batches;
+    ag_rng *rngs; /* s->n_rngs of them, caller's memory */
+} ag_training_restore;
+/* Parse the metadata for every part s asks for, checking it against s;
+ * false with why filled in (naming what differs or is missing). */
+bool ag_training_parse(struct json_t *meta, const ag_training_state *s, ag_training_restore *r,
+                       char *why, size_t len);
+/* rngs and each rngs[i] present when n_rngs > 0; false with "fn: ..." set. */
+bool ag_training_state_valid(const char *fn, const ag_training_state *s);
 
 /* ---- names and text in messages ------------------------------------------- */
 /* s[0, len) for a message: bytes outside printable ASCII as \xNN, cut after

@@ -317,3 +317,19 @@ void ag_optimizer_set_lr(ag_optimizer *o, double lr)
 }
 
 long ag_optimizer_steps(const ag_optimizer *o) { return o ? o->step : 0; }
+
+/* ---- state for training checkpoints (internal.h) ------------------------- */
+
+ag_optim_kind ag_optimizer_kind(const ag_optimizer *o) { return o->config.kind; }
+
+size_t ag_optimizer_param_count(const ag_optimizer *o) { return o->n_params; }
+
+const ag_tensor *ag_optimizer_param(const ag_optimizer *o, size_t k) { return o->params[k]; }
+
+double *ag_optimizer_buffer(const ag_optimizer *o, size_t k, int which)
+{
+    if (which == 0) return o->state1[k];
+    return o->state2 ? o->state2[k] : NULL;
+}
+
+void ag_optimizer_restore_step(ag_optimizer *o, long step) { o->step = step; }
