@@ -296,24 +296,15 @@ static bool conv_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     const conv_family *f = family_of(out);
-    bool bias = f->role == CONV_FORWARD && out->n_in == 3;
-    if (bias) fill_bias(out, out->in[2]->value, out->value);
-    apply(out, f->role, out->in[0]->value, out->in[1]->value, out->value, bias);
+    if (f->role == CONV_FORWARD && out->n_in == 3) { /* y = conv(x, w) + b, sample by sample */
+        conv_geometry g = geometry_of(out);
+        conv_pass pass = {.x = out->in[0]->value, .w = out->in[1]->value, .y_out = out->value,
+                          .bias = out->in[2]->value};
+        conv_run(&g, &pass, out->aux);
+        return true;
+    }
+    apply(out, f->role, out->in[0]->value, out->in[1]->value, out->value, false);
     return true;
-}
-
-/* gb[o] += sum_{n,i,j} gy[n,o,i,j] */
-static void bias_grad(const ag_node *out, double *gb)
-{
-    size_t N = (size_t)out->shape.dims[0], O = (size_t)out->shape.dims[1];
-    size_t per_channel = out->shape.size / (N * O);
-    const double *gy = out->grad;
-    for (size_t n = 0; n < N; n++)
-        for (size_t o = 0; o < O; o++, gy += per_channel) {
-            double s = 0.0;
-            for (size_t k = 0; k < per_channel; k++) s += gy[k];
-            gb[o] += s;
-        }
 }
 
 /* The vjps of the table above, each one pass over the batch (the two shares
@@ -325,10 +316,10 @@ static void conv_vjp(ag_node *out)
     ag_node *a = out->in[0], *b = out->in[1];
     conv_pass pass = {0};
     switch (f->role) {
-    case CONV_FORWARD: /* gx += input(u, w), gw += weight(x, u) */
+    case CONV_FORWARD: /* gx += input(u, w), gw += weight(x, u), gb[o] += sum_{n,i,j} u[n,o,i,j] */
         pass = (conv_pass){.x = a->value, .w = b->value, .y = out->grad, .x_out = a->grad,
-                           .w_out = b->grad, .add_x = true, .add_w = true};
-        if (out->n_in == 3 && out->in[2]->grad) bias_grad(out, out->in[2]->grad);
+                           .w_out = b->grad, .add_x = true, .add_w = true,
+                           .bias_out = out->n_in == 3 ? out->in[2]->grad : NULL};
         break;
     case CONV_INPUT: /* a = g, b = w: gg += conv(u, w), gw += weight(u, g) */
         pass = (conv_pass){.x = out->grad, .w = b->value, .y = a->value, .y_out = a->grad,
@@ -339,7 +330,7 @@ static void conv_vjp(ag_node *out)
                            .y_out = b->grad, .add_x = true, .add_y = true};
         break;
     }
-    if (pass.x_out || pass.y_out || pass.w_out) conv_run(&g, &pass, out->aux);
+    if (pass.x_out || pass.y_out || pass.w_out || pass.bias_out) conv_run(&g, &pass, out->aux);
 }
 
 /* bilinear: t = op(ta, b) + op(a, tb) (+ tb for conv's bias), NULL tangents zero */

@@ -50,6 +50,11 @@ typedef struct conv_pass {
     const double *x, *w, *y;
     double *x_out, *w_out, *y_out;
     bool add_x, add_w, add_y;
+    /* conv's bias, each sample's share done while its y is in cache:
+     *   y_out[n,o,:] += bias[o]                (bias not NULL)
+     *   bias_out[o]  += sum_{n,i,j} y[n,o,i,j]  (bias_out not NULL; always adds) */
+    const double *bias;
+    double *bias_out;
 } conv_pass;
 
 /* Doubles of scratch a pass on g needs. */

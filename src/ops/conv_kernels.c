@@ -23,10 +23,11 @@ static int conv_threads(const conv_geometry *g)
     return t < g->N ? t : g->N;
 }
 
-/* per thread: col [C kh kw, H'W'] and a partial weight gradient [O, C kh kw] */
+/* per thread: col [C kh kw, H'W'], then partial sums of the weight's
+ * gradient [O, C kh kw] and of the bias's [O] */
 static size_t block_doubles(const conv_geometry *g)
 {
-    return col_rows(g) * positions(g) + (size_t)g->O * col_rows(g);
+    return col_rows(g) * positions(g) + (size_t)g->O * col_rows(g) + (size_t)g->O;
 }
 
 size_t conv_aux_doubles(const conv_geometry *g) { return (size_t)conv_threads(g) * block_doubles(g); }
@@ -90,19 +91,40 @@ static void col2im_add(const conv_geometry *g, const double *col, double *restri
             }
 }
 
+/* y_n [O,P] += bias[o] along each row o */
+static void add_bias(const double *bias, int O, int P, double *restrict yn)
+{
+    for (int o = 0; o < O; o++, yn += P)
+        for (int p = 0; p < P; p++) yn[p] += bias[o];
+}
+
+/* b_sum[o] += sum_p y_n[o,p] */
+static void sum_rows(const double *yn, int O, int P, double *restrict b_sum)
+{
+    for (int o = 0; o < O; o++, yn += P) {
+        double s = 0.0;
+        for (int p = 0; p < P; p++) s += yn[p];
+        b_sum[o] += s;
+    }
+}
+
 /* Samples [lo, hi) of the pass, with one col buffer; the weight's share
- * goes to w_sum (added to it when w_add, else it is overwritten first). */
+ * goes to w_sum (added to it when w_add, else it is overwritten first),
+ * the bias's is added to b_sum. */
 static void conv_samples(const conv_geometry *g, const conv_pass *ps, int lo, int hi, double *col,
-                         double *w_sum, bool w_add)
+                         double *w_sum, bool w_add, double *b_sum)
 {
     int CK = (int)col_rows(g), P = (int)positions(g), O = g->O;
     size_t x_step = (size_t)g->C * g->H * g->W, y_step = (size_t)O * P;
     for (int n = lo; n < hi; n++) {
         const double *yn = ps->y ? ps->y + n * y_step : NULL;
         if (ps->y_out || ps->w_out) im2col(g, ps->x + n * x_step, col);
-        if (ps->y_out) /* y_n [O,P] (+)= w [O,CK] @ col [CK,P] */
+        if (ps->y_out) { /* y_n [O,P] (+)= w [O,CK] @ col [CK,P] (+ bias) */
             ag_gemm(false, false, O, P, CK, ps->w, CK, col, P, ps->add_y ? 1.0 : 0.0,
                     ps->y_out + n * y_step, P);
+            if (ps->bias) add_bias(ps->bias, O, P, ps->y_out + n * y_step);
+        }
+        if (ps->bias_out) sum_rows(yn, O, P, b_sum);
         if (ps->w_out) /* gw [O,CK] (+)= gy_n [O,P] @ col^T [P,CK] */
             ag_gemm(false, true, O, CK, P, yn, P, col, P, w_add || n > lo ? 1.0 : 0.0, w_sum, CK);
         if (ps->x_out) { /* col [CK,P] = w^T [CK,O] @ gy_n [O,P], then back into gx_n */
@@ -129,7 +151,20 @@ static void conv_part(void *ctx, int tid, int nthreads)
     if (tid == 0) job->used = nthreads;
     int lo = (int)((long long)g->N * tid / nthreads), hi = (int)((long long)g->N * (tid + 1) / nthreads);
     double *col = job->aux + (size_t)tid * block_doubles(g);
-    conv_samples(g, job->pass, lo, hi, col, col + col_rows(g) * positions(g), false);
+    double *w_part = col + col_rows(g) * positions(g), *b_part = w_part + (size_t)g->O * col_rows(g);
+    if (job->pass->bias_out) memset(b_part, 0, (size_t)g->O * sizeof *b_part);
+    conv_samples(g, job->pass, lo, hi, col, w_part, false, b_part);
+}
+
+/* out (+)= the threads' partial sums of n doubles at `at` in each block, in thread order */
+static void add_partials(const conv_geometry *g, const double *aux, int used, size_t at, size_t n,
+                         double *out, bool add)
+{
+    for (int t = 0; t < used; t++) {
+        const double *part = aux + (size_t)t * block_doubles(g) + at;
+        bool keep = add || t > 0;
+        for (size_t k = 0; k < n; k++) out[k] = (keep ? out[k] : 0.0) + part[k];
+    }
 }
 
 void conv_run(const conv_geometry *g, const conv_pass *pass, double *aux)
@@ -141,16 +176,14 @@ void conv_run(const conv_geometry *g, const conv_pass *pass, double *aux)
     }
     int threads = conv_threads(g);
     if (threads < 2) {
-        conv_samples(g, pass, 0, g->N, aux, pass->w_out, pass->add_w);
+        conv_samples(g, pass, 0, g->N, aux, pass->w_out, pass->add_w, pass->bias_out);
         return;
     }
     conv_job job = {g, pass, aux, 1};
     ag_parallel_run(threads, conv_part, &job);
-    if (!pass->w_out) return;
     /* the partial sums in thread order: the same bits for the same thread count */
-    for (int t = 0; t < job.used; t++) {
-        const double *part = aux + (size_t)t * block_doubles(g) + col_rows(g) * positions(g);
-        bool add = pass->add_w || t > 0;
-        for (size_t k = 0; k < w_size; k++) pass->w_out[k] = (add ? pass->w_out[k] : 0.0) + part[k];
-    }
+    size_t col_size = col_rows(g) * positions(g);
+    if (pass->w_out) add_partials(g, aux, job.used, col_size, w_size, pass->w_out, pass->add_w);
+    if (pass->bias_out)
+        add_partials(g, aux, job.used, col_size + w_size, (size_t)g->O, pass->bias_out, true);
 }
