@@ -282,14 +282,14 @@ static void apply(const ag_node *out, conv_role role, const double *a, const dou
     conv_run(&g, &pass, out->aux);
 }
 
-/* y[n,o,:] = b[o] (a conv's bias laid over its output), or 0 without one */
+/* y[n,o,:] = b[o]: a conv's bias laid over its output (the jvp's tb) */
 static void fill_bias(const ag_node *out, const double *b, double *y)
 {
     size_t N = (size_t)out->shape.dims[0], O = (size_t)out->shape.dims[1];
     size_t per_channel = out->shape.size / (N * O);
     for (size_t n = 0; n < N; n++)
         for (size_t o = 0; o < O; o++, y += per_channel)
-            for (size_t k = 0; k < per_channel; k++) y[k] = b ? b[o] : 0.0;
+            for (size_t k = 0; k < per_channel; k++) y[k] = b[o];
 }
 
 static bool conv_forward(ag_node *out, char *why, size_t len)
