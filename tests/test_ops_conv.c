@@ -10,6 +10,7 @@
 
 #include "helpers.h"
 #include "internal.h"
+#include "ops/params.h"
 
 GRAPH_FIXTURE_WITH_PARAM()
 
@@ -296,6 +297,20 @@ START_TEST(conv_errors_name_the_op_and_the_shapes)
 }
 END_TEST
 
+extern const ag_op ag_op_conv2d;
+
+/* conv2d's descriptor takes 2 or 3 operands (its arity is variadic): one
+ * alone, or four, is refused before a missing w is read */
+START_TEST(conv_refuses_one_operand_or_four)
+{
+    ag_conv_params p = {.stride = 1};
+    assert_refused(ag_record(&ag_op_conv2d, 1, (ag_node *[]){L4(1, 1, 3, 3)}, &p, NULL), "ag_conv2d",
+                   "takes x, w and an optional bias (got 1 operands)");
+    ag_node *four[] = {L4(1, 1, 3, 3), L4(1, 1, 2, 2), leaf(1, (int[]){1}), leaf(1, (int[]){1})};
+    assert_refused(ag_record(&ag_op_conv2d, 4, four, &p, NULL), "ag_conv2d", "(got 4 operands)");
+}
+END_TEST
+
 /* ---- the fast path against the definition ------------------------------------------- */
 
 static double *random_values(test_rng *r, size_t n)
@@ -374,6 +389,53 @@ START_TEST(fast_path_matches_the_definition)
 }
 END_TEST
 
+/* Two convolutions and a relu (batches large enough to run on the threads),
+ * a replayed or a rebuilt step: after the first, no allocation at all (the
+ * col buffers and partial sums are the nodes' aux storage). */
+static ag_node *small_cnn(ag_graph *graph, ag_tensor *const *t)
+{
+    ag_node *h = ag_relu(ag_conv2d(ag_input(graph, t[0]), ag_param(graph, t[1]), ag_param(graph, t[2]), 1, 1));
+    return ag_sum(ag_conv2d(h, ag_param(graph, t[3]), NULL, 2, 1));
+}
+
+static void cnn_allocations(bool replay)
+{
+    counting_allocator_install(0);
+    test_rng r = {5};
+    int dims[4][4] = {{16, 1, 16, 16}, {6, 1, 3, 3}, {6}, {4, 6, 3, 3}}, nd[4] = {4, 4, 1, 4};
+    ag_tensor *t[4];
+    for (int k = 0; k < 4; k++) {
+        t[k] = ag_tensor_zeros(nd[k], dims[k]);
+        for (size_t i = 0; i < ag_tensor_size(t[k]); i++) ag_tensor_data(t[k])[i] = rng_uniform(&r, -1, 1);
+        ag_tensor_requires_grad(t[k], k > 0);
+    }
+    ag_graph *graph = ag_graph_new();
+    ag_node *loss = small_cnn(graph, t);
+    ck_assert_msg(loss && ag_backward(graph, loss), "%s", ag_graph_error(graph));
+    long after_first = counting_allocations();
+    for (int step = 0; step < 4; step++) {
+        ag_tensor_data(t[0])[step] += 0.5;
+        if (replay) {
+            ck_assert(ag_graph_forward(graph));
+        } else {
+            ag_graph_reset(graph);
+            loss = small_cnn(graph, t);
+        }
+        ck_assert_msg(loss && ag_backward(graph, loss), "%s", ag_graph_error(graph));
+        ck_assert_int_eq(counting_allocations(), after_first);
+    }
+    ag_graph_free(graph);
+    for (int k = 0; k < 4; k++) ag_tensor_free(t[k]);
+    ck_assert_int_eq(counting_live_blocks(), 0);
+    counting_allocator_remove();
+}
+
+START_TEST(cnn_replay_allocates_nothing_after_step_one) { cnn_allocations(true); }
+END_TEST
+
+START_TEST(cnn_rebuild_allocates_nothing_after_step_one) { cnn_allocations(false); }
+END_TEST
+
 Suite *ops_conv_suite(void)
 {
     Suite *s = suite_create("ops conv");
@@ -384,7 +446,10 @@ Suite *ops_conv_suite(void)
     tcase_add_test(tc, conv1d_by_hand);
     tcase_add_test(tc, companions_by_hand);
     tcase_add_test(tc, conv_errors_name_the_op_and_the_shapes);
+    tcase_add_test(tc, conv_refuses_one_operand_or_four);
     tcase_add_test(tc, fast_path_matches_the_definition);
+    tcase_add_test(tc, cnn_replay_allocates_nothing_after_step_one);
+    tcase_add_test(tc, cnn_rebuild_allocates_nothing_after_step_one);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -159,12 +159,12 @@ static bool conv_shape(ag_node *out, char *why, size_t len)
 {
     int sp = family_of(out)->spatial;
     const shape_names *nm = sp == 2 ? &names_2d : &names_1d;
-    const ag_shape *x = &out->in[0]->shape, *w = &out->in[1]->shape;
-    const ag_conv_params *p = AG_PARAMS(out, const ag_conv_params);
-    if (out->n_in != 2 && out->n_in != 3) {
+    if (out->n_in != 2 && out->n_in != 3) { /* before in[1] is read: there may be none */
         snprintf(why, len, "takes x, w and an optional bias (got %u operands)", (unsigned)out->n_in);
         return false;
     }
+    const ag_shape *x = &out->in[0]->shape, *w = &out->in[1]->shape;
+    const ag_conv_params *p = AG_PARAMS(out, const ag_conv_params);
     if (!has_ndim(x, sp, "x", nm->x, why, len) || !has_ndim(w, sp, "w", nm->w, why, len) ||
         !params_ok(p, why, len))
         return false;
