@@ -390,6 +390,29 @@ ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels);
 /** Single-sample form with a constant class index. */
 ag_node *ag_softmax_xent_label(ag_node *logits, int label);
 
+/* ---- convolution and pooling ------------------------------------------------ */
+
+/** 2-d convolution, torch.nn.functional.conv2d's (a cross-correlation;
+ * dilation 1, groups 1): x [N,C,H,W], w [O,C,kh,kw] (PyTorch's layout), b [O]
+ * or NULL -> [N,O,H',W'], H' = (H + 2 padding - kh) / stride + 1 (floor),
+ * likewise W'; zeros pad every side. stride >= 1, padding >= 0, and the
+ * kernel must fit in the padded input. */
+ag_node *ag_conv2d(ag_node *x, ag_node *w, ag_node *b, int stride, int padding);
+/** 1-d convolution, torch.nn.functional.conv1d's: x [N,C,L], w [O,C,k], b [O]
+ * or NULL -> [N,O,L'], L' = (L + 2 padding - k) / stride + 1. */
+ag_node *ag_conv1d(ag_node *x, ag_node *w, ag_node *b, int stride, int padding);
+/** conv2d's derivatives as ops (torch.nn.grad.conv2d_input and
+ * conv2d_weight), each linear in either operand: for y = conv2d(x, w) with
+ * x [N,C,height,width] and a cotangent gy of y's shape [N,O,H',W'],
+ * dL/dx = ag_conv2d_input_grad(gy, w, ...), and with w [O,C,kh,kw]
+ * dL/dw = ag_conv2d_weight_grad(x, gy, ...). The sizes the operands do not
+ * fix (H' is floored) are given. */
+ag_node *ag_conv2d_input_grad(ag_node *gy, ag_node *w, int height, int width, int stride, int padding);
+ag_node *ag_conv2d_weight_grad(ag_node *x, ag_node *gy, int kh, int kw, int stride, int padding);
+/** conv1d's, likewise: x [N,C,length], w [O,C,k]. */
+ag_node *ag_conv1d_input_grad(ag_node *gy, ag_node *w, int length, int stride, int padding);
+ag_node *ag_conv1d_weight_grad(ag_node *x, ag_node *gy, int k, int stride, int padding);
+
 /* ---- nodes ---------------------------------------------------------------- */
 
 /** Number of dimensions of the node's value. */

@@ -40,7 +40,10 @@ Parameter keys expected from the ops' print_params (src/ops/*.c):
   shape rule normalised to and the positions are start + i * step, i <
   count; without, Python's rules on start, stop, step) | permute: perm (a
   list of ndim axes) | reshape, expand: none, or shape (a list, -1 allowed;
-  without it the target is agrad's output shape).
+  without it the target is agrad's output shape) | conv2d, conv1d: stride,
+  padding | conv2d_input_grad: stride, padding, height, width |
+  conv1d_input_grad: stride, padding, length | conv2d_weight_grad: stride,
+  padding, kh, kw | conv1d_weight_grad: stride, padding, k.
 The parsing is strict: an op missing from OPS, a key missing, or a key the
 op does not know is an error (OpMappingError) that names the op.
 
@@ -165,6 +168,49 @@ def _rows_rule(x, fn):
     if x.dim() > 2:
         raise OpMappingError(f"softmax rows: agrad takes a vector or an [N,C] matrix, not {list(x.shape)}")
     return fn(x.reshape(-1), dim=0).reshape(x.shape)
+
+
+# ---- convolution ----------------------------------------------------------------------------
+# conv2d and conv1d are F.conv2d and F.conv1d (a bias optional: 2 or 3 inputs). Their
+# derivative ops are PyTorch's own gradients of those, taken with create_graph so they
+# can be differentiated again: conv*_input_grad(gy, w) is d<gy, conv(x, w)>/dx for an x
+# of the size given (height, width or length), conv*_weight_grad(x, gy) is
+# d<gy, conv(x, w)>/dw for a kernel of the size given (kh, kw or k).
+
+_CONV = {2: torch.nn.functional.conv2d, 1: torch.nn.functional.conv1d}
+
+
+def _conv(spatial):
+    def fn(x, p, s):
+        if len(x) not in (2, 3):
+            raise OpMappingError(f"conv{spatial}d: x, w and an optional bias, not {len(x)} inputs")
+        bias = x[2] if len(x) == 3 else None
+        return _CONV[spatial](x[0], x[1], bias, stride=p["stride"], padding=p["padding"])
+    return Op(fn, None, ["stride", "padding"])
+
+
+def _conv_input_grad(spatial):
+    keys = ["height", "width"] if spatial == 2 else ["length"]
+
+    def fn(x, p, s):
+        gy, w = x
+        x_shape = [gy.shape[0], w.shape[1]] + [p[k] for k in keys]
+        x0 = torch.zeros(x_shape, dtype=torch.float64, requires_grad=True)
+        y = _CONV[spatial](x0, w, None, stride=p["stride"], padding=p["padding"])
+        return torch.autograd.grad(y, x0, gy, create_graph=True)[0]
+    return Op(fn, 2, ["stride", "padding"] + keys)
+
+
+def _conv_weight_grad(spatial):
+    keys = ["kh", "kw"] if spatial == 2 else ["k"]
+
+    def fn(x, p, s):
+        xs, gy = x
+        w_shape = [gy.shape[1], xs.shape[1]] + [p[k] for k in keys]
+        w0 = torch.zeros(w_shape, dtype=torch.float64, requires_grad=True)
+        y = _CONV[spatial](xs, w0, None, stride=p["stride"], padding=p["padding"])
+        return torch.autograd.grad(y, w0, gy, create_graph=True)[0]
+    return Op(fn, 2, ["stride", "padding"] + keys)
 
 
 # ---- the ops --------------------------------------------------------------------------------
@@ -339,6 +385,13 @@ OPS = {
     "scatter_add": Op(_scatter_add, 3, ["axis"]),
     "concat": _variadic_axis(torch.cat, "concat"),
     "stack": _variadic_axis(torch.stack, "stack"),
+    # convolution
+    "conv2d": _conv(2),
+    "conv1d": _conv(1),
+    "conv2d_input_grad": _conv_input_grad(2),
+    "conv1d_input_grad": _conv_input_grad(1),
+    "conv2d_weight_grad": _conv_weight_grad(2),
+    "conv1d_weight_grad": _conv_weight_grad(1),
 }
 
 
@@ -578,6 +631,27 @@ def self_test():
         y = torch_op(name, [a, b], "", [4])
         assert y.dtype == torch.float64, f"{name}: {y.dtype}"
         _close(y, [float(w) for w in want], f"{name} with a NaN")
+
+    # convolution, the cases of tests/test_ops_conv.c worked out by hand
+    x9, w4 = _t([1.0, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]), _t([1.0, 2, 3, 4], [1, 1, 2, 2])
+    y, (gx, gw, gb) = _grad("conv2d", [x9, w4, _t([10.0])], "stride=1, padding=0", [1, 1, 2, 2])
+    _close(y, _t([47.0, 57, 77, 87], [1, 1, 2, 2]), "conv2d")
+    _close(gx, _t([1.0, 3, 2, 4, 10, 6, 3, 7, 4], [1, 1, 3, 3]), "conv2d gx")
+    _close(gw, _t([12.0, 16, 24, 28], [1, 1, 2, 2]), "conv2d gw")
+    _close(gb, _t([4.0]), "conv2d gb")
+    y = torch_op("conv2d", [x9, w4], "stride=2, padding=1", [1, 1, 2, 2])
+    _close(y, _t([4.0, 18, 36, 77], [1, 1, 2, 2]), "conv2d strided, padded")
+    x4, w2, ones5 = _t([1.0, 2, 3, 4], [1, 1, 4]), _t([2.0, -1], [1, 1, 2]), torch.ones(1, 1, 5)
+    _close(torch_op("conv1d", [x4, w2, _t([1.0])], "stride=1, padding=1", [1, 1, 5]),
+           _t([0.0, 1, 2, 3, 9], [1, 1, 5]), "conv1d")
+    _close(torch_op("conv1d_input_grad", [ones5, w2], "stride=1, padding=1, length=4", [1, 1, 4]),
+           torch.ones(1, 1, 4), "conv1d_input_grad")
+    _close(torch_op("conv1d_weight_grad", [x4, ones5], "stride=1, padding=1, k=2", [1, 1, 2]),
+           _t([10.0, 10], [1, 1, 2]), "conv1d_weight_grad")
+    _close(torch_op("conv2d_weight_grad", [x9, torch.ones(1, 1, 2, 2)], "stride=2, padding=1, kh=2, kw=2",
+                    [1, 1, 2, 2]), _t([5.0, 10, 10, 20], [1, 1, 2, 2]), "conv2d_weight_grad")
+    _close(torch_op("conv2d_input_grad", [torch.ones(1, 1, 2, 2), w4], "stride=2, padding=1, height=3, width=3",
+                    [1, 1, 3, 3]), _t([4.0, 3, 4, 2, 1, 2, 4, 3, 4], [1, 1, 3, 3]), "conv2d_input_grad")
 
     # every op the header declares has a mapping
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "agrad.h")

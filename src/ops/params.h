@@ -57,4 +57,13 @@ typedef struct ag_expand_params {
     int dims[AG_MAX_DIMS];
 } ag_expand_params;
 
+/* conv2d, conv1d and their derivatives (conv.c): stride >= 1 and zero
+ * padding on every side of each spatial dim; extent is the spatial size
+ * the operands do not fix -- the input's for *_input_grad, the kernel's for
+ * *_weight_grad, 0 for the convolution itself (1-d: extent[0] is 1) */
+typedef struct ag_conv_params {
+    int stride, padding;
+    int extent[2];
+} ag_conv_params;
+
 #endif

@@ -22,6 +22,9 @@ extern const ag_op /* elementwise (elementwise_rules.h) */
     ag_op_max_axis, ag_op_min_axis, ag_op_logsumexp_axis,
     /* softmax and losses (softmax.c, loss.c) */
     ag_op_softmax, ag_op_log_softmax, ag_op_softmax_xent, ag_op_mse,
+    /* convolution and its derivatives (conv.c) */
+    ag_op_conv2d, ag_op_conv2d_input_grad, ag_op_conv2d_weight_grad, ag_op_conv1d,
+    ag_op_conv1d_input_grad, ag_op_conv1d_weight_grad,
     /* shape, indexing and joining (shape.c, index.c, gather.c, join.c) */
     ag_op_transpose, ag_op_reshape, ag_op_permute, ag_op_index, ag_op_slice, ag_op_index_select,
     ag_op_gather, ag_op_scatter_add, ag_op_concat, ag_op_stack;
@@ -36,6 +39,8 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_sum, &ag_op_mean, &ag_op_sum_axis, &ag_op_mean_axis, &ag_op_prod_axis, &ag_op_max,
     &ag_op_min, &ag_op_max_axis, &ag_op_min_axis, &ag_op_logsumexp_axis,
     &ag_op_softmax, &ag_op_log_softmax, &ag_op_softmax_xent, &ag_op_mse,
+    &ag_op_conv2d, &ag_op_conv2d_input_grad, &ag_op_conv2d_weight_grad, &ag_op_conv1d,
+    &ag_op_conv1d_input_grad, &ag_op_conv1d_weight_grad,
     &ag_op_transpose, &ag_op_reshape, &ag_op_permute, &ag_op_index, &ag_op_slice,
     &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add, &ag_op_concat, &ag_op_stack,
 };
