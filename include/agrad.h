@@ -406,7 +406,9 @@ ag_node *ag_avg_pool2d(ag_node *x, int kernel, int stride);
 
 /** Inverted dropout (torch.nn.functional.dropout): each element zeroed with
  * probability p, the rest scaled by 1/(1 - p); y = x * mask, so a dropped
- * Inf or NaN gives NaN, as PyTorch. p in [0, 1] (outside or NaN: an error,
+ * Inf or NaN gives NaN, as PyTorch. Element k is kept when u_k < 1 - p, u_k
+ * = ag_rng_uniform(rng, 0, 1) drawn in element order (the same seed gives the
+ * same mask; PyTorch's generator gives others). p in [0, 1] (outside or NaN: an error,
  * even when not training); p = 1 gives zeros and a zero gradient. When
  * !training, or p = 0, x itself is returned (no node, nothing drawn). The
  * mask is drawn from rng when recorded and redrawn at every replay

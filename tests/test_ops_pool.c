@@ -271,6 +271,12 @@ START_TEST(large_pools_match_a_plain_loop)
     ck_assert(ag_backward(g, ag_sum(av)));
     for (size_t k = 0; k < on; k++) ck_assert_double_eq_tol(ag_node_value(av)[k], yavg[k], 1e-14);
     for (size_t k = 0; k < n; k++) ck_assert_double_eq_tol(ag_tensor_grad(t)[k], gavg[k], 1e-14);
+    /* the recorded gradients (the companions' threaded loops) say the same */
+    ag_node *recorded[2];
+    ck_assert(ag_grad(g, ag_sum(mx), 1, &x, &recorded[0], true));
+    ck_assert(ag_grad(g, ag_sum(av), 1, &x, &recorded[1], true));
+    assert_array("recorded max gradient", ag_node_value(recorded[0]), n, gmax);
+    for (size_t k = 0; k < n; k++) ck_assert_double_eq_tol(ag_node_value(recorded[1])[k], gavg[k], 1e-14);
     free(v), free(ymax), free(yavg), free(gmax), free(gavg);
 }
 END_TEST
