@@ -78,7 +78,7 @@ char bench_self[4096];
 
 int main(int argc, char **argv)
 {
-    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv */
+    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool */
     ssize_t len = readlink("/proc/self/exe", bench_self, sizeof bench_self - 1);
     if (len > 0)
         bench_self[len] = '\0';
@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     print_context();
     if (!only || strcmp(only, "testnet") == 0) bench_testnet();
     if (!only || strcmp(only, "chain") == 0) bench_chain();
+    if (!only || strcmp(only, "pool") == 0) bench_pool();
     if (!only || strcmp(only, "second") == 0) {
         bench_testnet_hvp();
         bench_chain_memory();

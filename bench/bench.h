@@ -41,6 +41,8 @@ void bench_chain(void);
 /* conv2d forward + backward on the Fashion CNN's layers, and ag_gemm on the
  * same products (`agrad_bench conv`) */
 void bench_conv(void);
+/* pooling and dropout at a small CNN's sizes, beside relu (bench_pool.c) */
+void bench_pool(void);
 /* second order (`agrad_bench second`): an HVP's time over a gradient's on
  * TestNet and on the MLP, and the graph's bytes per node after the plain
  * backward against the recorded one (ag_grad with create_graph) */

@@ -39,6 +39,7 @@ extern "C" {
 typedef struct ag_tensor ag_tensor;
 typedef struct ag_graph ag_graph;
 typedef struct ag_node ag_node;
+typedef struct ag_rng ag_rng; /* defined under "random numbers" */
 
 /* ---- errors and memory ------------------------------------------------- */
 
@@ -412,6 +413,28 @@ ag_node *ag_conv2d_weight_grad(ag_node *x, ag_node *gy, int kh, int kw, int stri
 /** conv1d's, likewise: x [N,C,length], w [O,C,k]. */
 ag_node *ag_conv1d_input_grad(ag_node *gy, ag_node *w, int length, int stride, int padding);
 ag_node *ag_conv1d_weight_grad(ag_node *x, ag_node *gy, int k, int stride, int padding);
+/** 2-d pooling of x [N,C,H,W] (4-d only) over kernel x kernel windows, stride
+ * apart, no padding: [N,C,H',W'], H' = (H - kernel) / stride + 1 (floor), W'
+ * alike (torch.nn.functional.max_pool2d / avg_pool2d, padding 0, ceil_mode
+ * False). kernel and stride >= 1, kernel <= H and W. max: the gradient goes
+ * to one element per window, the first maximum in row-major window order (a
+ * window of equal values sends it to its top-left element); a NaN in a
+ * window makes that output NaN, its gradient going to the window's last NaN
+ * (PyTorch's CPU kernel). avg: the mean of the kernel^2 elements. */
+ag_node *ag_max_pool2d(ag_node *x, int kernel, int stride);
+ag_node *ag_avg_pool2d(ag_node *x, int kernel, int stride);
+
+/** Inverted dropout (torch.nn.functional.dropout): each element zeroed with
+ * probability p, the rest scaled by 1/(1 - p); y = x * mask, so a dropped
+ * Inf or NaN gives NaN, as PyTorch. Element k is kept when u_k < 1 - p, u_k
+ * = ag_rng_uniform(rng, 0, 1) drawn in element order (the same seed gives the
+ * same mask; PyTorch's generator gives others). p in [0, 1] (outside or NaN: an error,
+ * even when not training); p = 1 gives zeros and a zero gradient. When
+ * !training, or p = 0, x itself is returned (no node, nothing drawn). The
+ * mask is drawn from rng when recorded and redrawn at every replay
+ * (ag_graph_forward), so a replayed graph trains as a rebuilt one; the node
+ * keeps the pointer: rng must outlive the graph's replays. */
+ag_node *ag_dropout(ag_node *x, double p, ag_rng *rng, bool training);
 
 /* ---- nodes ---------------------------------------------------------------- */
 

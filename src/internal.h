@@ -409,6 +409,13 @@ static inline ag_node *ag_record2(const ag_op *op, ag_node *a, ag_node *b, const
  * *log_sum = log sum exp(x - m), so log p_c = x_c - m - log_sum (ops/softmax.c). */
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum);
 
+/* For the registry's checks (tests/recipes_pool.c), which replay one graph
+ * and differentiate it as one function of its parameters: from now on the
+ * dropout node n redraws, at every forward, the mask its last forward drew
+ * (from a copy of the generator's state then, which the node kept), leaving
+ * the generator alone. False when n is not a dropout node. */
+bool ag_dropout_hold_mask(ag_node *n);
+
 /* The registry of every differentiable op, for tests that iterate it. */
 extern const ag_op *const ag_all_ops[];
 extern const size_t ag_n_ops;

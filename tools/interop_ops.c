@@ -10,11 +10,15 @@
  *    "inputs": [{"kind": "param", "shape": [2,3], "values": [...],
  *                "grad": [...] or null,           (null: takes no gradient)
  *                "same_as": 0}, ...],             (only for a repeated operand)
- *    "out": {"shape": [2], "values": [...]}, "seed": [...]}
+ *    "out": {"shape": [2], "values": [...]}, "seed": [...],
+ *    "kept": [...]}                                   (dropout only, below)
  * The params text is the op's print_params ("" for an op without
  * parameters). Doubles are written with 17 significant digits (they read
  * back exactly); NaN and +-Inf, which JSON lacks, as the strings "nan",
- * "inf" and "-inf". All records go to DIR/ops.json:
+ * "inf" and "-inf". A dropout case also holds "kept", 1 or 0 per element of
+ * the mask agrad drew (PyTorch's generator draws other ones): PyTorch then
+ * applies that mask, so what is compared is what dropout does with a mask.
+ * All records go to DIR/ops.json:
  *   {"format": "agrad-interop-ops 1", "trials": T,
  *    "registry": ["add", ...], "cases": [...]}
  *
@@ -133,6 +137,15 @@ static json_t *operand_record(const ag_node *out, uint32_t k)
     return rec;
 }
 
+/* dropout's mask (aux: 0 or 1/(1 - p)) as 1 where kept, 0 where dropped */
+static json_t *kept_flags(const ag_node *dropout)
+{
+    json_t *list = json_array();
+    for (size_t k = 0; k < dropout->shape.size; k++)
+        json_array_append_new(list, json_integer(dropout->aux[k] != 0.0));
+    return list;
+}
+
 /* One case of op: its recipe, a random seed, backward; the record appended. */
 static void export_case(const ag_op *op, op_recipe recipe, test_rng *r, int trial)
 {
@@ -162,6 +175,7 @@ static void export_case(const ag_op *op, op_recipe recipe, test_rng *r, int tria
     json_object_set_new(value, "values", json_doubles(out->value, n_out));
     json_object_set_new(rec, "out", value);
     json_object_set_new(rec, "seed", json_doubles(u, n_out));
+    if (strcmp(op->name, "dropout") == 0) json_object_set_new(rec, "kept", kept_flags(out));
     json_array_append_new(cases, rec);
 
     free(u);

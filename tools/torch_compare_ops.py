@@ -90,6 +90,8 @@ class Case:
                 t.requires_grad_(True)
             inputs.append(t)
         out_shape = rec["out"]["shape"]
+        if "kept" in rec:  # dropout: the mask agrad drew, as the mapping's last input
+            inputs.append(tensor(rec["kept"], out_shape))
         y = torch_ops.torch_op(self.op, inputs, self.params, out_shape)
         if not isinstance(y, torch.Tensor) or y.dtype != torch.float64:
             raise torch_ops.OpMappingError(f"{self.op}: the mapping returned {type(y).__name__} "

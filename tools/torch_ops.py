@@ -30,7 +30,11 @@ The semantics follow include/agrad.h (PyTorch's unless it says otherwise):
     negative steps); torch has no negative step, so the positions are worked
     out here (slice_positions) and taken with index_select;
   - index_select, gather and scatter_add take indices counting from the end
-    when negative (normalise_indices makes them torch's non-negative ones).
+    when negative (normalise_indices makes them torch's non-negative ones);
+  - dropout takes a second input, the mask agrad drew as 1 (kept) or 0
+    (dropped) per element (tools/interop_ops.c writes it as "kept",
+    torch_compare_ops.py passes it on), since torch's generator draws other
+    masks; the mapping is torch's own input * noise on that mask.
 
 Parameter keys expected from the ops' print_params (src/ops/*.c):
   pow exponent | leaky_relu slope | clamp lo, hi | sum_axis, mean_axis,
@@ -43,7 +47,8 @@ Parameter keys expected from the ops' print_params (src/ops/*.c):
   without it the target is agrad's output shape) | conv2d, conv1d: stride,
   padding | conv2d_input_grad: stride, padding, height, width |
   conv1d_input_grad: stride, padding, length | conv2d_weight_grad: stride,
-  padding, kh, kw | conv1d_weight_grad: stride, padding, k.
+  padding, kh, kw | conv1d_weight_grad: stride, padding, k | max_pool2d,
+  avg_pool2d: kernel, stride | dropout: p.
 The parsing is strict: an op missing from OPS, a key missing, or a key the
 op does not know is an error (OpMappingError) that names the op.
 
@@ -308,6 +313,18 @@ def _permute(x, p, s):
     return a.permute(perm)
 
 
+def _dropout(x, p, s):
+    """PyTorch's dropout in training, input * noise with noise = bernoulli(1 - p)
+    / (1 - p), on the mask agrad drew (x[1]: 1 kept, 0 dropped; torch's own
+    generator would draw another); p = 1 multiplies by 0, as torch."""
+    a, kept = x
+    if not all(k in (0.0, 1.0) for k in kept.reshape(-1).tolist()):
+        raise OpMappingError("dropout: the kept flags must be 0 or 1")
+    if p["p"] == 1:
+        return a * torch.zeros_like(a)
+    return a * (kept / (1.0 - p["p"]))
+
+
 def _variadic_axis(f, name):
     def fn(x, p, s):
         ndim = x[0].dim() + (1 if name == "stack" else 0)
@@ -392,6 +409,12 @@ OPS = {
     "conv1d_input_grad": _conv_input_grad(1),
     "conv2d_weight_grad": _conv_weight_grad(2),
     "conv1d_weight_grad": _conv_weight_grad(1),
+    # pooling ([N,C,H,W], no padding) and dropout
+    "max_pool2d": Op(lambda x, p, s: torch.nn.functional.max_pool2d(x[0], p["kernel"], p["stride"]), 1,
+                     ["kernel", "stride"]),
+    "avg_pool2d": Op(lambda x, p, s: torch.nn.functional.avg_pool2d(x[0], p["kernel"], p["stride"]), 1,
+                     ["kernel", "stride"]),
+    "dropout": Op(_dropout, 2, ["p"]),
 }
 
 
@@ -652,6 +675,19 @@ def self_test():
                     [1, 1, 2, 2]), _t([5.0, 10, 10, 20], [1, 1, 2, 2]), "conv2d_weight_grad")
     _close(torch_op("conv2d_input_grad", [torch.ones(1, 1, 2, 2), w4], "stride=2, padding=1, height=3, width=3",
                     [1, 1, 3, 3]), _t([4.0, 3, 4, 2, 1, 2, 4, 3, 4], [1, 1, 3, 3]), "conv2d_input_grad")
+    # pooling by hand: [[1 5 0 -1] [3 2 4 7] [8 6 -3 -4] [-2 9 -5 -6]], 2x2 windows
+    # stride 2: maxima 5, 7, 9, -3; means 11/4, 10/4, 21/4, -18/4
+    x4 = _t([1.0, 5, 0, -1, 3, 2, 4, 7, 8, 6, -3, -4, -2, 9, -5, -6], [1, 1, 4, 4])
+    _close(torch_op("max_pool2d", [x4], "kernel=2, stride=2", [1, 1, 2, 2]), _t([5.0, 7, 9, -3], [1, 1, 2, 2]),
+           "max_pool2d")
+    _close(torch_op("avg_pool2d", [x4], "kernel=2, stride=2", [1, 1, 2, 2]),
+           _t([2.75, 2.5, 5.25, -4.5], [1, 1, 2, 2]), "avg_pool2d")
+    # dropout p = 0.75 on a given mask: kept elements times 4, dropped ones 0;
+    # the gradient of the sum is the mask, 4 or 0
+    y, (g, _) = _grad("dropout", [_t([1.0, 2.0, 3.0]), _t([1.0, 0.0, 1.0])], "p=0.75", [3])
+    _close(y, _t([4.0, 0.0, 12.0]), "dropout")
+    _close(g, _t([4.0, 0.0, 4.0]), "dropout gradient")
+    _raises(lambda: torch_op("dropout", [_t([1.0]), _t([0.5])], "p=0.5", [1]), "kept flags")
 
     # every op the header declares has a mapping
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "agrad.h")

@@ -65,5 +65,24 @@ typedef struct ag_conv_params {
     int stride, padding;
     int extent[2];
 } ag_conv_params;
+/* max_pool2d, avg_pool2d: square windows of kernel x kernel, stride apart,
+ * no padding; and the recorded derivative of avg_pool2d (avg_pool2d_spread),
+ * which also needs the input's height and width (the floor in H' loses
+ * them). height and width are 0 for the pools themselves. */
+typedef struct ag_pool_params {
+    int kernel, stride;
+    int height, width;
+} ag_pool_params;
+
+/* dropout: zero with probability p, scale the rest by 1 / (1 - p), the mask
+ * drawn from *rng at every forward. held (tests only, ag_dropout_hold_mask):
+ * every forward draws from a copy of drawn_from, the generator's state
+ * before the last draw, so the mask stays the one last drawn. */
+typedef struct ag_dropout_params {
+    double p;
+    ag_rng *rng;
+    ag_rng drawn_from;
+    bool held;
+} ag_dropout_params;
 
 #endif

@@ -27,7 +27,9 @@ extern const ag_op /* elementwise (elementwise_rules.h) */
     ag_op_conv1d_input_grad, ag_op_conv1d_weight_grad,
     /* shape, indexing and joining (shape.c, index.c, gather.c, join.c) */
     ag_op_transpose, ag_op_reshape, ag_op_permute, ag_op_index, ag_op_slice, ag_op_index_select,
-    ag_op_gather, ag_op_scatter_add, ag_op_concat, ag_op_stack;
+    ag_op_gather, ag_op_scatter_add, ag_op_concat, ag_op_stack,
+    /* pooling and dropout (pool.c, dropout.c) */
+    ag_op_max_pool2d, ag_op_avg_pool2d, ag_op_dropout;
 
 const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub, &ag_op_mul, &ag_op_div, &ag_op_maximum, &ag_op_minimum, &ag_op_neg,
@@ -43,7 +45,11 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_conv1d_input_grad, &ag_op_conv1d_weight_grad,
     &ag_op_transpose, &ag_op_reshape, &ag_op_permute, &ag_op_index, &ag_op_slice,
     &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add, &ag_op_concat, &ag_op_stack,
+    &ag_op_max_pool2d, &ag_op_avg_pool2d, &ag_op_dropout,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
 /* The comparisons (eq, gt, ge, lt, le) are ops too, but not in this list of
- * differentiable ones: they pass no gradient (tests/test_ops_elementwise.c). */
+ * differentiable ones: they pass no gradient (tests/test_ops_elementwise.c).
+ * Nor are the companions that record max_pool2d's, avg_pool2d's and
+ * dropout's derivatives (pool.c, dropout.c): the higher-order suite checks
+ * them through those ops, and tests/test_ops_pool.c on replays. */
