@@ -581,7 +581,7 @@ static bool ieee_specials_for(const char *name)
     if (strcmp(name, "mse") == 0) return mse_specials(2, 3), mse_specials(7, 9), true;
     if (strcmp(name, "matmul") == 0) return matmul_specials(), true;
     if (strcmp(name, "linear") == 0) return linear_specials(), true;
-    return ieee_specials_reduce(name) || ieee_specials_index(name);
+    return ieee_specials_reduce(name) || ieee_specials_index(name) || ieee_specials_norm(name);
 }
 
 /* _i is the op's index in the registry (a loop test) */

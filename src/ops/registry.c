@@ -24,7 +24,9 @@ extern const ag_op /* elementwise (elementwise_rules.h) */
     ag_op_softmax, ag_op_log_softmax, ag_op_softmax_xent, ag_op_mse,
     /* shape, indexing and joining (shape.c, index.c, gather.c, join.c) */
     ag_op_transpose, ag_op_reshape, ag_op_permute, ag_op_index, ag_op_slice, ag_op_index_select,
-    ag_op_gather, ag_op_scatter_add, ag_op_concat, ag_op_stack;
+    ag_op_gather, ag_op_scatter_add, ag_op_concat, ag_op_stack,
+    /* normalisation (norm.c) */
+    ag_op_layer_norm, ag_op_batch_norm;
 
 const ag_op *const ag_all_ops[] = {
     &ag_op_add, &ag_op_sub, &ag_op_mul, &ag_op_div, &ag_op_maximum, &ag_op_minimum, &ag_op_neg,
@@ -38,6 +40,7 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_softmax, &ag_op_log_softmax, &ag_op_softmax_xent, &ag_op_mse,
     &ag_op_transpose, &ag_op_reshape, &ag_op_permute, &ag_op_index, &ag_op_slice,
     &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add, &ag_op_concat, &ag_op_stack,
+    &ag_op_layer_norm, &ag_op_batch_norm,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
 /* The comparisons (eq, gt, ge, lt, le) are ops too, but not in this list of
