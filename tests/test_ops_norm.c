@@ -190,6 +190,87 @@ START_TEST(batch_norm_4d_matches_the_definition_and_the_update_formula)
 }
 END_TEST
 
+/* ---- large tensors: the passes split over the threads --------------------------------- */
+
+/* x [8, 4, 32, 32] (4 channels of 8192 values: over the threads' limit, so
+ * the channels are split between them) against the definition by two passes
+ * here: y, the running statistics, and gx for a seed gy by the closed form
+ *   gx = gamma inv (gy - mean(gy) - xhat mean(gy xhat))   (written out per
+ * channel with the sums gathered first). */
+START_TEST(batch_norm_on_a_large_batch_matches_the_definition)
+{
+    enum { N = 8, C = 4, P = 32 * 32, M = N * P, SIZE = N * C * P };
+    test_rng r = {23};
+    ag_tensor *xt = keep_tensor(ag_tensor_zeros(4, (int[]){N, C, 32, 32}));
+    ag_tensor *seed_t = keep_tensor(ag_tensor_zeros(1, (int[]){SIZE}));
+    double *xv = ag_tensor_data(xt), *gy = ag_tensor_data(seed_t);
+    for (int i = 0; i < SIZE; i++) xv[i] = rng_uniform(&r, -1.0, 3.0), gy[i] = rng_uniform(&r, -1.0, 1.0);
+    ag_tensor_requires_grad(xt, true);
+    double gam[C] = {1, -2, 0.5, 3}, bet[C] = {0, 1, 2, 3};
+    ag_tensor *rm = vec_tensor(C, (double[]){0, 0, 0, 0}), *rv = vec_tensor(C, (double[]){1, 1, 1, 1});
+    ag_node *x = ag_param(g, xt);
+    ag_node *y = ag_batch_norm(x, vec_param(C, gam), vec_param(C, bet), rm, rv, 0.25, 1e-5, true);
+    ck_assert_msg(y && ag_backward_seed(g, y, gy), "%s", ag_graph_error(g));
+    for (int c = 0; c < C; c++) {
+        double sum = 0.0, sq = 0.0, sum_gy = 0.0, sum_gy_xhat = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++) sum += xv[(n * C + c) * P + p];
+        double mean = sum / M;
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++) sq += pow(xv[(n * C + c) * P + p] - mean, 2);
+        double var = sq / M, inv = 1.0 / sqrt(var + 1e-5);
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++) {
+                int k = (n * C + c) * P + p;
+                sum_gy += gy[k], sum_gy_xhat += gy[k] * (xv[k] - mean) * inv;
+            }
+        for (int n = 0; n < N; n++)
+            for (int p = 0; p < P; p++) {
+                int k = (n * C + c) * P + p;
+                double xhat = (xv[k] - mean) * inv;
+                ck_assert_close(ag_node_value(y)[k], gam[c] * xhat + bet[c], 1e-12);
+                ck_assert_close(ag_node_grad(x)[k], gam[c] * inv * (gy[k] - sum_gy / M - xhat * sum_gy_xhat / M),
+                                1e-11);
+            }
+        ck_assert_close(ag_tensor_data(rm)[c], 0.25 * mean, 1e-13);
+        ck_assert_close(ag_tensor_data(rv)[c], 0.75 + 0.25 * var * M / (M - 1), 1e-13);
+    }
+}
+END_TEST
+
+/* x [64, 1024] (65536 values: rows split over the threads) against the
+ * definition, row by row: y and the gradient of sum(y^2) / 2 (seed y) */
+START_TEST(layer_norm_on_large_rows_matches_the_definition)
+{
+    enum { R = 64, D = 1024 };
+    test_rng r = {29};
+    ag_tensor *xt = keep_tensor(ag_tensor_zeros(2, (int[]){R, D}));
+    double *xv = ag_tensor_data(xt);
+    for (int i = 0; i < R * D; i++) xv[i] = rng_uniform(&r, -2.0, 2.0) + i / D;
+    ag_tensor_requires_grad(xt, true);
+    ag_node *x = ag_param(g, xt);
+    ag_node *y = ag_layer_norm(x, NULL, NULL, 1e-5);
+    ck_assert_msg(y && ag_backward_seed(g, y, ag_node_value(y)), "%s", ag_graph_error(g));
+    for (int i = 0; i < R; i++) {
+        const double *row = xv + i * D;
+        double sum = 0.0, sq = 0.0, sum_g = 0.0, sum_gxhat = 0.0;
+        for (int j = 0; j < D; j++) sum += row[j];
+        double mean = sum / D;
+        for (int j = 0; j < D; j++) sq += pow(row[j] - mean, 2);
+        double inv = 1.0 / sqrt(sq / D + 1e-5);
+        for (int j = 0; j < D; j++) {
+            double xhat = (row[j] - mean) * inv;
+            sum_g += xhat, sum_gxhat += xhat * xhat; /* the seed is xhat itself */
+        }
+        for (int j = 0; j < D; j++) {
+            double xhat = (row[j] - mean) * inv;
+            ck_assert_close(ag_node_value(y)[i * D + j], xhat, 1e-12);
+            ck_assert_close(ag_node_grad(x)[i * D + j], inv * (xhat - sum_g / D - xhat * sum_gxhat / D), 1e-11);
+        }
+    }
+}
+END_TEST
+
 /* ---- finite differences ---------------------------------------------------------------- */
 
 typedef struct norm_case { ag_tensor *x, *gamma, *beta, *weights; bool batch; } norm_case;
@@ -297,6 +378,35 @@ START_TEST(batch_norm_errors_name_the_shapes)
 }
 END_TEST
 
+/* Replaying a training step (forward, backward) allocates nothing: the
+ * statistics live in the node's aux buffer. x [8, 4, 32, 32] takes the
+ * threaded passes. */
+START_TEST(batch_norm_replay_allocates_nothing)
+{
+    counting_allocator_install(0);
+    ag_graph *graph = ag_graph_new();
+    ag_tensor *xt = ag_tensor_constant(4, (int[]){8, 4, 32, 32}, 0.0);
+    ag_tensor *gamma = ag_tensor_constant(1, (int[]){4}, 1.0), *rm = ag_tensor_zeros(1, (int[]){4});
+    ag_tensor *rv = ag_tensor_constant(1, (int[]){4}, 1.0);
+    for (size_t i = 0; i < ag_tensor_size(xt); i++) ag_tensor_data(xt)[i] = (double)(i % 7);
+    ag_tensor_requires_grad(xt, true);
+    ag_tensor_requires_grad(gamma, true);
+    ag_node *y = ag_batch_norm(ag_param(graph, xt), ag_param(graph, gamma), NULL, rm, rv, 0.1, 1e-5, true);
+    ag_node *loss = ag_sum(ag_mul(y, y));
+    ck_assert_msg(loss && ag_backward(graph, loss), "%s", ag_graph_error(graph));
+    ck_assert(ag_graph_forward(graph) && ag_backward(graph, loss));
+    long after_first = counting_allocations();
+    for (int step = 0; step < 5; step++) {
+        ag_tensor_data(xt)[step] += 1.0;
+        ck_assert(ag_graph_forward(graph) && ag_backward(graph, loss));
+    }
+    ck_assert_int_eq(counting_allocations(), after_first);
+    ag_graph_free(graph);
+    ag_tensor_free(xt), ag_tensor_free(gamma), ag_tensor_free(rm), ag_tensor_free(rv);
+    counting_allocator_remove();
+}
+END_TEST
+
 Suite *ops_norm_suite(void)
 {
     Suite *s = suite_create("ops_norm");
@@ -308,9 +418,14 @@ Suite *ops_norm_suite(void)
     tcase_add_test(tc, batch_norm_eval_uses_the_running_statistics);
     tcase_add_test(tc, batch_norm_replay_updates_running_statistics_once_per_forward);
     tcase_add_test(tc, batch_norm_4d_matches_the_definition_and_the_update_formula);
+    tcase_add_test(tc, batch_norm_on_a_large_batch_matches_the_definition);
+    tcase_add_test(tc, layer_norm_on_large_rows_matches_the_definition);
     tcase_add_test(tc, norms_match_finite_differences);
     tcase_add_test(tc, layer_norm_errors_name_the_shapes);
     tcase_add_test(tc, batch_norm_errors_name_the_shapes);
     suite_add_tcase(s, tc);
+    TCase *alloc = tcase_create("allocations");
+    tcase_add_test(alloc, batch_norm_replay_allocates_nothing);
+    suite_add_tcase(s, alloc);
     return s;
 }
