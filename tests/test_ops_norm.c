@@ -238,19 +238,26 @@ START_TEST(batch_norm_on_a_large_batch_matches_the_definition)
 }
 END_TEST
 
-/* x [64, 1024] (65536 values: rows split over the threads) against the
- * definition, row by row: y and the gradient of sum(y^2) / 2 (seed y) */
+/* x [64, 1024] (65536 values: rows split over the threads for gx, columns
+ * for ggamma and gbeta) against the definition, row by row: y and the
+ * gradients for the seed gy = y, with gamma_j = 1 + j / 1024, beta_j = j / 512:
+ *   gx = inv (g - mean g - xhat mean(g xhat)), g = gamma gy,
+ *   ggamma = sum over rows of gy xhat, gbeta = sum over rows of gy */
 START_TEST(layer_norm_on_large_rows_matches_the_definition)
 {
     enum { R = 64, D = 1024 };
     test_rng r = {29};
     ag_tensor *xt = keep_tensor(ag_tensor_zeros(2, (int[]){R, D}));
-    double *xv = ag_tensor_data(xt);
+    ag_tensor *gt = keep_tensor(ag_tensor_zeros(1, (int[]){D})), *bt = keep_tensor(ag_tensor_zeros(1, (int[]){D}));
+    double *xv = ag_tensor_data(xt), *gam = ag_tensor_data(gt), *bet = ag_tensor_data(bt);
     for (int i = 0; i < R * D; i++) xv[i] = rng_uniform(&r, -2.0, 2.0) + i / D;
-    ag_tensor_requires_grad(xt, true);
+    for (int j = 0; j < D; j++) gam[j] = 1.0 + j / 1024.0, bet[j] = j / 512.0;
+    ag_tensor_requires_grad(xt, true), ag_tensor_requires_grad(gt, true), ag_tensor_requires_grad(bt, true);
     ag_node *x = ag_param(g, xt);
-    ag_node *y = ag_layer_norm(x, NULL, NULL, 1e-5);
+    ag_node *y = ag_layer_norm(x, ag_param(g, gt), ag_param(g, bt), 1e-5);
     ck_assert_msg(y && ag_backward_seed(g, y, ag_node_value(y)), "%s", ag_graph_error(g));
+    static double ggamma[D], gbeta[D];
+    memset(ggamma, 0, sizeof ggamma), memset(gbeta, 0, sizeof gbeta);
     for (int i = 0; i < R; i++) {
         const double *row = xv + i * D;
         double sum = 0.0, sq = 0.0, sum_g = 0.0, sum_gxhat = 0.0;
@@ -259,14 +266,20 @@ START_TEST(layer_norm_on_large_rows_matches_the_definition)
         for (int j = 0; j < D; j++) sq += pow(row[j] - mean, 2);
         double inv = 1.0 / sqrt(sq / D + 1e-5);
         for (int j = 0; j < D; j++) {
-            double xhat = (row[j] - mean) * inv;
-            sum_g += xhat, sum_gxhat += xhat * xhat; /* the seed is xhat itself */
+            double xhat = (row[j] - mean) * inv, gy = gam[j] * xhat + bet[j];
+            sum_g += gam[j] * gy, sum_gxhat += gam[j] * gy * xhat;
+            ggamma[j] += gy * xhat, gbeta[j] += gy;
         }
         for (int j = 0; j < D; j++) {
-            double xhat = (row[j] - mean) * inv;
-            ck_assert_close(ag_node_value(y)[i * D + j], xhat, 1e-12);
-            ck_assert_close(ag_node_grad(x)[i * D + j], inv * (xhat - sum_g / D - xhat * sum_gxhat / D), 1e-11);
+            double xhat = (row[j] - mean) * inv, gy = gam[j] * xhat + bet[j];
+            ck_assert_close(ag_node_value(y)[i * D + j], gy, 1e-12);
+            ck_assert_close(ag_node_grad(x)[i * D + j], inv * (gam[j] * gy - sum_g / D - xhat * sum_gxhat / D),
+                            1e-10);
         }
+    }
+    for (int j = 0; j < D; j++) {
+        ck_assert_close(ag_tensor_grad(gt)[j], ggamma[j], 1e-10);
+        ck_assert_close(ag_tensor_grad(bt)[j], gbeta[j], 1e-10);
     }
 }
 END_TEST

@@ -166,22 +166,30 @@ static void layer_norm_x_grad_rows(void *ctx, size_t lo, size_t hi)
     }
 }
 
-static void layer_norm_vjp(ag_node *out)
+/* columns [lo, hi) of every row (a thread owns its columns of gamma and
+ * beta): ggamma += sum over rows of gy xhat, gbeta += sum over rows of gy */
+static void layer_norm_affine_grad_columns(void *ctx, size_t lo, size_t hi)
 {
-    layer_norm_job job = {out, rows_of(out)};
-    size_t D = job.v.d;
-    if (out->in[0]->grad) AG_PARALLEL_RANGE(job.v.rows, D, layer_norm_x_grad_rows, &job);
+    const layer_norm_job *job = ctx;
+    const ag_node *out = job->out;
+    size_t D = job->v.d;
     double *ggamma = out->in[1]->grad, *gbeta = out->in[2]->grad;
-    if (!ggamma && !gbeta) return;
-    /* ggamma += sum over rows of gy xhat, gbeta += sum over rows of gy */
-    for (size_t r = 0; r < job.v.rows; r++) {
+    for (size_t r = 0; r < job->v.rows; r++) {
         const double *x = out->in[0]->value + r * D, *gy = out->grad + r * D;
         double mean = out->aux[2 * r], inv = out->aux[2 * r + 1];
         if (ggamma)
-            for (size_t j = 0; j < D; j++) ggamma[j] += gy[j] * ((x[j] - mean) * inv);
+            for (size_t j = lo; j < hi; j++) ggamma[j] += gy[j] * ((x[j] - mean) * inv);
         if (gbeta)
-            for (size_t j = 0; j < D; j++) gbeta[j] += gy[j];
+            for (size_t j = lo; j < hi; j++) gbeta[j] += gy[j];
     }
+}
+
+static void layer_norm_vjp(ag_node *out)
+{
+    layer_norm_job job = {out, rows_of(out)};
+    if (out->in[0]->grad) AG_PARALLEL_RANGE(job.v.rows, job.v.d, layer_norm_x_grad_rows, &job);
+    if (out->in[1]->grad || out->in[2]->grad)
+        AG_PARALLEL_RANGE(job.v.d, job.v.rows, layer_norm_affine_grad_columns, &job);
 }
 
 /* ty = gamma inv (tx - mean(tx) - xhat mean(tx xhat)) + tgamma xhat + tbeta */
