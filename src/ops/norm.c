@@ -24,7 +24,13 @@
  *
  * The recorded derivatives (vjp_nodes, jvp_nodes) are the same formulas in
  * public ops, the statistics recomputed as nodes of x (batch_norm in eval
- * mode: input leaves of the running tensors), so they differentiate again. */
+ * mode: input leaves of the running tensors), so they differentiate again.
+ *
+ * Why fused: the same batch_norm composed of public ops (14 nodes: two
+ * mean_axis per statistic, sub, mul, pow, ...) took 89 ms forward and
+ * 182 ms backward on [64,32,28,28], as much as a 3x3 conv's product there
+ * (73 ms, forward alone); fused, 9-14 ms and 17-24 ms (`agrad_bench norm`,
+ * 2-core VM, shared). */
 #include "params.h"
 #include "recorded.h"
 
