@@ -40,7 +40,9 @@ Parameter keys expected from the ops' print_params (src/ops/*.c):
   shape rule normalised to and the positions are start + i * step, i <
   count; without, Python's rules on start, stop, step) | permute: perm (a
   list of ndim axes) | reshape, expand: none, or shape (a list, -1 allowed;
-  without it the target is agrad's output shape).
+  without it the target is agrad's output shape) | layer_norm: eps |
+  batch_norm: momentum, eps, training (1 or 0), running (1: running
+  statistics given; the mapping then takes them as its state, see Op).
 The parsing is strict: an op missing from OPS, a key missing, or a key the
 op does not know is an error (OpMappingError) that names the op.
 
