@@ -96,6 +96,7 @@ int main(int argc, char **argv)
     if (!only || strcmp(only, "testnet") == 0) bench_testnet();
     if (!only || strcmp(only, "chain") == 0) bench_chain();
     if (!only || strcmp(only, "pool") == 0) bench_pool();
+    if (!only || strcmp(only, "norm") == 0) bench_norm();
     if (!only || strcmp(only, "second") == 0) {
         bench_testnet_hvp();
         bench_chain_memory();

@@ -43,6 +43,8 @@ void bench_chain(void);
 void bench_conv(void);
 /* pooling and dropout at a small CNN's sizes, beside relu (bench_pool.c) */
 void bench_pool(void);
+/* batch_norm and layer_norm on layer-sized tensors (`agrad_bench norm`) */
+void bench_norm(void);
 /* second order (`agrad_bench second`): an HVP's time over a gradient's on
  * TestNet and on the MLP, and the graph's bytes per node after the plain
  * backward against the recorded one (ag_grad with create_graph) */

@@ -435,6 +435,32 @@ ag_node *ag_avg_pool2d(ag_node *x, int kernel, int stride);
  * (ag_graph_forward), so a replayed graph trains as a rebuilt one; the node
  * keeps the pointer: rng must outlive the graph's replays. */
 ag_node *ag_dropout(ag_node *x, double p, ag_rng *rng, bool training);
+/* ---- normalisation ----------------------------------------------------------
+ * PyTorch's F.layer_norm and F.batch_norm: the values normalised with their
+ * mean and BIASED variance, xhat = (x - mean) / sqrt(var + eps), then
+ * y = gamma xhat + beta. gamma and beta may be NULL (no scale: 1, no shift:
+ * 0). eps must be a finite number > 0. Bad shapes or settings are an error
+ * naming the op and the shapes. Both are one fused node with PyTorch's
+ * closed-form backward; their recorded derivatives (ag_grad) differentiate
+ * again. */
+
+/** Normalise over the last axis of x [..., D]; gamma, beta [D] or NULL
+ * (F.layer_norm(x, [D], gamma, beta, eps)). */
+ag_node *ag_layer_norm(ag_node *x, ag_node *gamma, ag_node *beta, double eps);
+/** Normalise each channel (axis 1) of x [N,C], [N,C,L] or [N,C,H,W] over N
+ * and the plane; gamma, beta [C] or NULL (F.batch_norm).
+ *  - training: with the batch's statistics; N*H*W must be above 1 ("Expected
+ *    more than 1 value per channel when training"). When running_mean and
+ *    running_var ([C] tensors) are given, every forward -- the recording and
+ *    each ag_graph_forward replay, a replay being a training step -- updates
+ *    them once: running_mean = (1 - momentum) running_mean + momentum mean,
+ *    running_var likewise with the UNBIASED batch variance (var n/(n-1)),
+ *    n = N*H*W. Both NULL: no tracking (track_running_stats=False).
+ *  - eval (!training): with running_mean and running_var (required; read at
+ *    each forward, never changed); the op is then affine in x.
+ * momentum must be in [0, 1]. */
+ag_node *ag_batch_norm(ag_node *x, ag_node *gamma, ag_node *beta, ag_tensor *running_mean,
+                       ag_tensor *running_var, double momentum, double eps, bool training);
 
 /* ---- nodes ---------------------------------------------------------------- */
 

@@ -13,7 +13,13 @@
  *    "out": {"shape": [2], "values": [...]}, "seed": [...],
  *    "kept": [...]}                                   (dropout only, below)
  * The params text is the op's print_params ("" for an op without
- * parameters). Doubles are written with 17 significant digits (they read
+ * parameters). An op with state (batch_norm's running statistics, when
+ * given) also holds
+ *    "running": {"mean": [...], "var": [...],              (before one replay)
+ *                "mean_after": [...], "var_after": [...]}  (after it)
+ * around one ag_graph_forward replay (a training step: PyTorch redoes it
+ * from "mean" and "var" and compares what it leaves with the "after"s; in
+ * eval mode they are the statistics read, unchanged). Doubles are written with 17 significant digits (they read
  * back exactly); NaN and +-Inf, which JSON lacks, as the strings "nan",
  * "inf" and "-inf". A dropout case also holds "kept", 1 or 0 per element of
  * the mask agrad drew (PyTorch's generator draws other ones): PyTorch then
@@ -36,6 +42,7 @@
 
 #include "helpers.h"
 #include "internal.h"
+#include "ops/params.h"
 
 enum { DEFAULT_TRIALS = 6, MAX_TRIALS = 1000 };
 
@@ -144,6 +151,27 @@ static json_t *kept_flags(const ag_node *dropout)
     for (size_t k = 0; k < dropout->shape.size; k++)
         json_array_append_new(list, json_integer(dropout->aux[k] != 0.0));
     return list;
+/* batch_norm's running statistics around one replay of g (NULL for any
+ * other op, or without them); the replay is checked to change no value */
+static json_t *running_record(ag_graph *g, const ag_node *out)
+{
+    if (strcmp(out->op->name, "batch_norm") != 0) return NULL;
+    const ag_batch_norm_params *p = AG_PARAMS(out, const ag_batch_norm_params);
+    if (!p->running_mean) return NULL;
+    size_t C = p->running_mean->shape.size;
+    json_t *rec = json_object();
+    json_object_set_new(rec, "mean", json_doubles(p->running_mean->data, C));
+    json_object_set_new(rec, "var", json_doubles(p->running_var->data, C));
+    double *before = malloc(out->shape.size * sizeof *before);
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, out->value, out->shape.size * sizeof *before);
+    ck_assert_msg(ag_graph_forward(g), "batch_norm: replay failed: %s", ag_graph_error(g));
+    ck_assert_msg(memcmp(before, out->value, out->shape.size * sizeof *before) == 0,
+                  "batch_norm: a replay on the same data changed the value");
+    free(before);
+    json_object_set_new(rec, "mean_after", json_doubles(p->running_mean->data, C));
+    json_object_set_new(rec, "var_after", json_doubles(p->running_var->data, C));
+    return rec;
 }
 
 /* One case of op: its recipe, a random seed, backward; the record appended. */
@@ -156,6 +184,7 @@ static void export_case(const ag_op *op, op_recipe recipe, test_rng *r, int tria
     ag_node *out = c.out;
     ck_assert_msg(out->op == op, "%s: the recipe recorded a '%s' node", op->name, out->op->name);
     assert_operands_independent(out);
+    json_t *running = running_record(g, out);
 
     size_t n_out = out->shape.size;
     double *u = malloc(n_out * sizeof *u);
@@ -176,6 +205,7 @@ static void export_case(const ag_op *op, op_recipe recipe, test_rng *r, int tria
     json_object_set_new(rec, "out", value);
     json_object_set_new(rec, "seed", json_doubles(u, n_out));
     if (strcmp(op->name, "dropout") == 0) json_object_set_new(rec, "kept", kept_flags(out));
+    if (running) json_object_set_new(rec, "running", running);
     json_array_append_new(cases, rec);
 
     free(u);

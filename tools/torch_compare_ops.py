@@ -6,7 +6,9 @@ format). For each case: the inputs become float64 torch tensors (requiring
 grad where agrad's input takes a gradient; a repeated operand is one
 tensor), the op is redone with tools/torch_ops.py's expression, its value
 compared with agrad's, and the gradients of the inputs for agrad's seed u
-(torch.autograd.grad with grad_outputs u) compared with agrad's.
+(torch.autograd.grad with grad_outputs u) compared with agrad's. A case
+with running statistics (batch_norm) starts torch's from agrad's before
+the step and compares them after it.
 
 Tolerance (relative 1e-12, norm-relative): an element passes when
     |agrad - torch| <= rtol * s,   s = max_j |torch_j| over that tensor,
@@ -92,13 +94,21 @@ class Case:
         out_shape = rec["out"]["shape"]
         if "kept" in rec:  # dropout: the mask agrad drew, as the mapping's last input
             inputs.append(tensor(rec["kept"], out_shape))
-        y = torch_ops.torch_op(self.op, inputs, self.params, out_shape)
+        state = None
+        if "running" in rec:  # the running statistics before the step, changed by it
+            size = [len(rec["running"]["mean"])]
+            state = {"mean": tensor(rec["running"]["mean"], size), "var": tensor(rec["running"]["var"], size)}
+        y = torch_ops.torch_op(self.op, inputs, self.params, out_shape, state)
         if not isinstance(y, torch.Tensor) or y.dtype != torch.float64:
             raise torch_ops.OpMappingError(f"{self.op}: the mapping returned {type(y).__name__} "
                                            f"{getattr(y, 'dtype', '')}, not a float64 tensor")
         if list(y.shape) != list(out_shape):
             raise torch_ops.OpMappingError(f"value shape: agrad {out_shape}, torch {list(y.shape)}")
         results = [("value", relative_difference(tensor(rec["out"]["values"], out_shape), y.detach()))]
+        if state is not None:
+            for key in ("mean", "var"):
+                after = tensor(rec["running"][key + "_after"], list(state[key].shape))
+                results.append((f"running_{key} after the step", relative_difference(after, state[key])))
 
         wrt = [k for k, x in enumerate(rec["inputs"]) if x["grad"] is not None and "same_as" not in x]
         if wrt:

@@ -48,7 +48,9 @@ Parameter keys expected from the ops' print_params (src/ops/*.c):
   padding | conv2d_input_grad: stride, padding, height, width |
   conv1d_input_grad: stride, padding, length | conv2d_weight_grad: stride,
   padding, kh, kw | conv1d_weight_grad: stride, padding, k | max_pool2d,
-  avg_pool2d: kernel, stride | dropout: p.
+  avg_pool2d: kernel, stride | dropout: p | layer_norm: eps |
+  batch_norm: momentum, eps, training (1 or 0), running (1: running
+  statistics given; the mapping then takes them as its state, see Op).
 The parsing is strict: an op missing from OPS, a key missing, or a key the
 op does not know is an error (OpMappingError) that names the op.
 
@@ -221,8 +223,12 @@ def _conv_weight_grad(spatial):
 # ---- the ops --------------------------------------------------------------------------------
 
 class Op:
-    def __init__(self, fn, arity, keys=(), optional=()):
+    """stateful: fn takes a fourth argument, the op's state (batch_norm's
+    running statistics, {"mean": tensor, "var": tensor}, changed in place)."""
+
+    def __init__(self, fn, arity, keys=(), optional=(), stateful=False):
         self.fn, self.arity, self.keys, self.optional = fn, arity, set(keys), set(optional)
+        self.stateful = stateful
 
 
 def _elementwise(f):
@@ -242,6 +248,25 @@ def _linear(x, p, s):
     broadcasts over the [M,N] product by torch's rules as by agrad's."""
     a, b, bias = x
     return torch.matmul(a, b) + bias
+
+
+def _layer_norm(x, p, s):
+    """F.layer_norm over the last axis; gamma and beta [D] (agrad records a
+    constant 1 and 0 for the ones not given)."""
+    a, gamma, beta = x
+    return torch.nn.functional.layer_norm(a, [a.shape[-1]], gamma, beta, float(p["eps"]))
+
+
+def _batch_norm(x, p, s, state):
+    """F.batch_norm; running=1: the running statistics in `state` (updated in
+    place when training, read in eval mode)."""
+    a, gamma, beta = x
+    training = p["training"] == 1
+    if p["running"] == 1 and state is None:
+        raise OpMappingError("batch_norm: running=1 and no running statistics given")
+    mean, var = (state["mean"], state["var"]) if p["running"] == 1 else (None, None)
+    return torch.nn.functional.batch_norm(a, mean, var, gamma, beta, training, float(p["momentum"]),
+                                          float(p["eps"]))
 
 
 def _softmax_xent(x, p, s):
@@ -390,6 +415,9 @@ OPS = {
     "softmax_xent": Op(_softmax_xent, 2),
     "mse": _binary(lambda a, b: torch.mean((a - b) ** 2)),
     # shapes
+    # normalisation
+    "layer_norm": Op(_layer_norm, 3, ["eps"]),
+    "batch_norm": Op(_batch_norm, 3, ["momentum", "eps", "training", "running"], stateful=True),
     "transpose": _elementwise(lambda a: torch.transpose(a, 0, 1)),
     "reshape": Op(lambda x, p, s: x[0].reshape(p.get("shape", s)), 1, optional=["shape"]),
     "expand": Op(lambda x, p, s: x[0].expand(p.get("shape", s)), 1, optional=["shape"]),
@@ -418,9 +446,10 @@ OPS = {
 }
 
 
-def torch_op(name, inputs, params_text, out_shape):
+def torch_op(name, inputs, params_text, out_shape, state=None):
     """agrad op `name` on `inputs` (torch tensors) with print_params text
-    `params_text`, redone in torch; OpMappingError when it cannot be."""
+    `params_text`, redone in torch; OpMappingError when it cannot be. state:
+    a stateful op's state (Op), changed in place."""
     if name not in OPS:
         raise OpMappingError(f"op {name!r} has no PyTorch mapping in tools/torch_ops.py (every registry "
                              f"op needs one)")
@@ -441,6 +470,10 @@ def torch_op(name, inputs, params_text, out_shape):
         raise OpMappingError(f"{name}: {len(inputs)} inputs, the mapping takes {op.arity}")
     if op.arity is None and not inputs:
         raise OpMappingError(f"{name}: no inputs")
+    if op.stateful:
+        return op.fn(inputs, params, list(out_shape), state)
+    if state is not None:
+        raise OpMappingError(f"{name}: given a state, the op has none")
     return op.fn(inputs, params, list(out_shape))
 
 
@@ -688,6 +721,22 @@ def self_test():
     _close(y, _t([4.0, 0.0, 12.0]), "dropout")
     _close(g, _t([4.0, 0.0, 4.0]), "dropout gradient")
     _raises(lambda: torch_op("dropout", [_t([1.0]), _t([0.5])], "p=0.5", [1]), "kept flags")
+    # layer_norm on [[0,2],[5,7]], eps 3: each row (mean m, var 1) normalises
+    # to (x - m) / sqrt(1 + 3) = [-1/2, 1/2]; gamma [2,3], beta [10,20]
+    rows = _t([0.0, 2.0, 5.0, 7.0], [2, 2])
+    _close(torch_op("layer_norm", [rows, _t([2.0, 3.0]), _t([10.0, 20.0])], "eps=3", [2, 2]),
+           _t([9.0, 21.5, 9.0, 21.5], [2, 2]), "layer_norm by hand")
+    # batch_norm on [[1,10],[3,12]], eps 3: channels [1,3] and [10,12], var 1;
+    # running stats from 0 and 1 with momentum 0.1: mean 0.1 [2,11], var
+    # 0.9 + 0.1 * 2 (the unbiased variance of two values 1 apart)
+    state = {"mean": _t([0.0, 0.0]), "var": _t([1.0, 1.0])}
+    y = torch_op("batch_norm", [_t([1.0, 10.0, 3.0, 12.0], [2, 2]), _t([2.0, 3.0]), _t([10.0, 20.0])],
+                 "momentum=0.1, eps=3, training=1, running=1", [2, 2], state)
+    _close(y, _t([9.0, 18.5, 11.0, 21.5], [2, 2]), "batch_norm by hand")
+    _close(state["mean"], _t([0.2, 1.1]), "batch_norm running mean", 1e-15)
+    _close(state["var"], _t([1.1, 1.1]), "batch_norm running var", 1e-15)
+    _raises(lambda: torch_op("batch_norm", [rows, _t([1.0, 1.0]), _t([0.0, 0.0])],
+                             "momentum=0.1, eps=3, training=0, running=1", [2, 2]), "no running")
 
     # every op the header declares has a mapping
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "agrad.h")

@@ -84,5 +84,18 @@ typedef struct ag_dropout_params {
     ag_rng drawn_from;
     bool held;
 } ag_dropout_params;
+/* layer_norm: y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis */
+typedef struct ag_layer_norm_params {
+    double eps;
+} ag_layer_norm_params;
+
+/* batch_norm: per channel (axis 1), batch statistics when training (and the
+ * running ones, user tensors [C] or NULL, updated with momentum), the
+ * running statistics otherwise */
+typedef struct ag_batch_norm_params {
+    double momentum, eps;
+    bool training;
+    ag_tensor *running_mean, *running_var;
+} ag_batch_norm_params;
 
 #endif
