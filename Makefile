@@ -146,7 +146,12 @@ clean:
 #                  softplus) and writes ag_hvp, ag_hessian and ag_hessian_fwd
 #                  w.r.t. x and each parameter, and
 #                  tools/torch_compare_hessian.py redoes them with
-#                  torch.autograd.functional.hvp / hessian (relative 1e-10).
+#                  torch.autograd.functional.hvp / hessian (relative 1e-10);
+#   recurrent:     interop_cells runs ag_lstm_cell, ag_gru_cell, ag_lstm and
+#                  ag_gru on random sizes, weights and seeds, and
+#                  tools/torch_compare_cells.py redoes them with
+#                  torch.nn.LSTMCell / GRUCell / LSTM / GRU loaded with the
+#                  same weights: values and every gradient (relative 1e-10).
 # Without PyTorch in /usr/bin/python3 the comparisons are skipped, except on
 # CI (CI=true), where that is a failure.
 INTEROP_PYTHON := /usr/bin/python3
@@ -161,6 +166,10 @@ $(BUILD)/bin/interop_hessian: tools/interop_hessian.c $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
+$(BUILD)/bin/interop_cells: tools/interop_cells.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
 $(BUILD)/tools/interop_ops.o: tools/interop_ops.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -Itests $(CHECK_CFLAGS) -c $< -o $@
@@ -169,17 +178,19 @@ $(BUILD)/bin/interop_ops: $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
-interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian
+interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian $(BUILD)/bin/interop_cells
 	@mkdir -p $(BUILD)/interop
 	./$(BUILD)/bin/interop_export $(BUILD)/interop
 	./$(BUILD)/bin/interop_ops $(BUILD)/interop
 	./$(BUILD)/bin/interop_hessian $(BUILD)/interop
+	./$(BUILD)/bin/interop_cells $(BUILD)/interop
 	@if $(INTEROP_PYTHON) -c 'import torch, numpy' 2>/dev/null; then \
 	    status=0; \
 	    $(INTEROP_PYTHON) tools/torch_compare.py $(BUILD)/interop || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_ops.py --self-test || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_compare_ops.py $(BUILD)/interop/ops.json || status=1; \
 	    $(INTEROP_PYTHON) tools/torch_compare_hessian.py $(BUILD)/interop/hessian.json || status=1; \
+	    $(INTEROP_PYTHON) tools/torch_compare_cells.py $(BUILD)/interop/cells.json || status=1; \
 	    exit $$status; \
 	elif [ "$${CI:-}" = true ]; then \
 	    echo "PyTorch is not importable by $(INTEROP_PYTHON) on CI (CI=true): .ci/run installs python3-torch; failing." >&2; \
