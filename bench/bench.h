@@ -38,6 +38,8 @@ void bench_testnet(void);
 int bench_testnet_steps(const char *way, long n);
 void bench_mlp(void);
 void bench_chain(void);
+/* the char-LSTM training step beside PyTorch's (bench/lstm_torch.py) */
+void bench_lstm(void);
 /* second order (`agrad_bench second`): an HVP's time over a gradient's on
  * TestNet and on the MLP, and the graph's bytes per node after the plain
  * backward against the recorded one (ag_grad with create_graph) */
