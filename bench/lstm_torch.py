@@ -6,8 +6,8 @@
         in as a given (h0, c0)) -> nn.Linear(H, V) -> F.cross_entropy (mean),
         backward, Adam (lr 2e-3); zero_grad(set_to_none=True) first
 
-Sizes: V 97, E 64, H 256, batch N 32, sequence T 64 (the example's
-defaults). Thread settings as ../shared/peers/mlp_torch.py's, each in a
+Sizes: V 97, E 64, H 128, batch N 16 (the example's defaults), sequence
+T 64. Thread settings as ../shared/peers/mlp_torch.py's, each in a
 child process (torch.set_num_threads does not reach OpenBLAS, which does
 the products in Debian's build, so both are set):
   t1        everything 1 thread
@@ -34,7 +34,7 @@ CONFIGS = {  # name: (torch threads, env)
     "t2": (2, {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}),
 }
 
-V, E, H, N, T = 97, 64, 256, 32, 64
+V, E, H, N, T = 97, 64, 128, 16, 64
 
 
 def model():
@@ -88,7 +88,7 @@ def main():
     ap.add_argument("--configs", default="t1,t1blas2,t2passive,t2")
     ap.add_argument("--config", default="t1")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
