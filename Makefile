@@ -2,6 +2,7 @@
 #   make            build build/libagrad.a and build/libagrad.so
 #   make testnet    build and run examples/testnet (the seed's TestNet)
 #   make newton     Newton's method (second derivatives) vs gradient descent
+#   make char-lstm  a character-level LSTM on the fortunes (about 10 minutes)
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -53,7 +54,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris newton fashion check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion char-lstm check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -102,6 +103,13 @@ FASHION_ARGS ?=
 fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
 	./$(BUILD)/bin/fashion-mnist --out $(BUILD) $(FASHION_ARGS)
+
+# A character-level LSTM on the fortunes of Debian's fortunes package,
+# about 10 minutes (CHAR_LSTM_ARGS="--minutes 1" for a short run).
+CHAR_LSTM_ARGS ?=
+char-lstm: $(BUILD)/bin/char-lstm
+	@sh scripts/install-deps.sh fortunes
+	./$(BUILD)/bin/char-lstm --out $(BUILD) $(CHAR_LSTM_ARGS)
 
 # Every example under valgrind, on small sizes: any memory error or lost byte
 # fails (still-reachable blocks are listed, not counted).
@@ -152,6 +160,11 @@ clean:
 #                  (nn.Linear's [out, in] weights); iris_predict loads each
 #                  (transposing into ag_dense's [in, out]) and must predict
 #                  PyTorch's class on every row.
+#   recurrent:     interop_cells runs ag_lstm_cell, ag_gru_cell, ag_lstm and
+#                  ag_gru on random sizes, weights and seeds, and
+#                  tools/torch_compare_cells.py redoes them with
+#                  torch.nn.LSTMCell / GRUCell / LSTM / GRU loaded with the
+#                  same weights: values and every gradient (relative 1e-10).
 # Without PyTorch in /usr/bin/python3 the comparisons are skipped, except on
 # CI (CI=true), where that is a failure.
 INTEROP_PYTHON := /usr/bin/python3
@@ -170,6 +183,10 @@ $(BUILD)/bin/iris_predict: tools/iris_predict.c $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
+$(BUILD)/bin/interop_cells: tools/interop_cells.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+
 $(BUILD)/tools/interop_ops.o: tools/interop_ops.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -Itests $(CHECK_CFLAGS) -c $< -o $@
@@ -178,11 +195,13 @@ $(BUILD)/bin/interop_ops: $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(INTEROP_OPS_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
-interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian $(BUILD)/bin/iris_predict
+interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/interop_hessian $(BUILD)/bin/iris_predict \
+         $(BUILD)/bin/interop_cells
 	@mkdir -p $(BUILD)/interop
 	./$(BUILD)/bin/interop_export $(BUILD)/interop
 	./$(BUILD)/bin/interop_ops $(BUILD)/interop
 	./$(BUILD)/bin/interop_hessian $(BUILD)/interop
+	./$(BUILD)/bin/interop_cells $(BUILD)/interop
 	@if $(INTEROP_PYTHON) -c 'import torch, numpy' 2>/dev/null; then \
 	    status=0; \
 	    $(INTEROP_PYTHON) tools/torch_compare.py $(BUILD)/interop || status=1; \
@@ -192,6 +211,7 @@ interop: $(BUILD)/bin/interop_export $(BUILD)/bin/interop_ops $(BUILD)/bin/inter
 	    $(INTEROP_PYTHON) tools/torch_train_iris.py data/iris.csv $(BUILD)/interop || status=1; \
 	    for dt in f32 bf16; do ./$(BUILD)/bin/iris_predict $(BUILD)/interop/iris_$$dt.safetensors \
 	        data/iris.csv $(BUILD)/interop/iris_$${dt}_classes.txt || status=1; done; \
+	    $(INTEROP_PYTHON) tools/torch_compare_cells.py $(BUILD)/interop/cells.json || status=1; \
 	    exit $$status; \
 	elif [ "$${CI:-}" = true ]; then \
 	    echo "PyTorch is not importable by $(INTEROP_PYTHON) on CI (CI=true): .ci/run installs python3-torch; failing." >&2; \

@@ -78,7 +78,7 @@ char bench_self[4096];
 
 int main(int argc, char **argv)
 {
-    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool */
+    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool | norm | lstm */
     ssize_t len = readlink("/proc/self/exe", bench_self, sizeof bench_self - 1);
     if (len > 0)
         bench_self[len] = '\0';
@@ -103,6 +103,7 @@ int main(int argc, char **argv)
         bench_mlp_hvp();
     }
     if (!only || strcmp(only, "conv") == 0) bench_conv();
+    if (!only || strcmp(only, "lstm") == 0) bench_lstm();
     if (!only || strcmp(only, "mlp") == 0) bench_mlp(); /* last: OpenBLAS threads linger */
     return 0;
 }

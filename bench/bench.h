@@ -45,6 +45,8 @@ void bench_conv(void);
 void bench_pool(void);
 /* batch_norm and layer_norm on layer-sized tensors (`agrad_bench norm`) */
 void bench_norm(void);
+/* the char-LSTM training step beside PyTorch's (bench/lstm_torch.py) */
+void bench_lstm(void);
 /* second order (`agrad_bench second`): an HVP's time over a gradient's on
  * TestNet and on the MLP, and the graph's bytes per node after the plain
  * backward against the recorded one (ag_grad with create_graph) */

@@ -702,6 +702,56 @@ double ag_rng_normal(ag_rng *r, double mean, double stddev);
 /** Uniform integer in [0, n) without modulo bias; 0 when n is 0. */
 unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
 
+/* ---- recurrent cells ------------------------------------------------------
+ * PyTorch's equations and weight layouts, so its weights load and give the
+ * same numbers: nn.LSTMCell (gates i, f, g, o, in that order down the rows of
+ * the weights), nn.GRUCell (r, z, n), and one layer of nn.LSTM / nn.GRU
+ * unrolled over a time-major sequence (batch_first=False). Built from the
+ * ops above, so every derivative works through them: backward, forward
+ * mode, ag_grad and second order. Operands are nodes of one graph; a NULL
+ * one (an earlier call failed) makes the call fail, a bias may be NULL
+ * (none, as bias=False), and a shape that does not fit fails the graph with
+ * a message naming the function, the operand, its shape and the one
+ * expected. Weights as PyTorch initialises them: every one uniform in
+ * +-1/sqrt(H) (ag_init_uniform). */
+
+/** LSTM cell, x [N,I], h, c [N,H], w_ih [4H,I], w_hh [4H,H], b_ih, b_hh
+ * [4H] or NULL:
+ *   gates = x w_ih^T + b_ih + h w_hh^T + b_hh   [N,4H], columns i, f, g, o
+ *   i, f, o = sigmoid(their columns), g = tanh(its columns)
+ *   c' = f * c + i * g,   h' = o * tanh(c')
+ * writes h' and c' ([N,H]) to *h_out and *c_out; false (both NULL) on error. */
+bool ag_lstm_cell(ag_node *x, ag_node *h, ag_node *c, ag_node *w_ih, ag_node *w_hh,
+                  ag_node *b_ih, ag_node *b_hh, ag_node **h_out, ag_node **c_out);
+/** GRU cell, x [N,I], h [N,H], w_ih [3H,I], w_hh [3H,H], b_ih, b_hh [3H] or
+ * NULL; returns h' [N,H]:
+ *   r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
+ *   z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+ *   n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+ *   h' = (1 - z) * n + z * h                                              */
+ag_node *ag_gru_cell(ag_node *x, ag_node *h, ag_node *w_ih, ag_node *w_hh,
+                     ag_node *b_ih, ag_node *b_hh);
+
+/** One LSTM layer over a sequence x [T,N,I] (time, batch, features), as
+ * torch.nn.LSTM(I, H) with its weight_ih_l0, weight_hh_l0, bias_ih_l0,
+ * bias_hh_l0: the input's share of every step is one product
+ * ([T N, I] @ w_ih^T), then ag_lstm_cell's equations step by step. h0, c0
+ * [N,H] are the initial state, NULL for zeros. Writes, each pointer
+ * optional (NULL: not wanted): *out the outputs h_1 .. h_T stacked [T,N,H]
+ * (T <= 65535), *h_n and *c_n the final state [N,H]. For truncated
+ * backpropagation through time, copy h_n's and c_n's values
+ * (ag_node_value) into tensors before the graph is reset, and pass them as
+ * ag_input leaves for h0 and c0 of the next segment: the state carries
+ * over, the gradient stops there. Layers stack by feeding *out to the
+ * next. false (every result NULL) on error. */
+bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
+             ag_node *b_ih, ag_node *b_hh, ag_node **out, ag_node **h_n, ag_node **c_n);
+/** One GRU layer over x [T,N,I], as torch.nn.GRU(I, H) (ag_gru_cell's
+ * equations): h0 [N,H] or NULL for zeros; *out [T,N,H] and *h_n [N,H] as
+ * ag_lstm's, each optional. false (both NULL) on error. */
+bool ag_gru(ag_node *x, ag_node *h0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih,
+            ag_node *b_hh, ag_node **out, ag_node **h_n);
+
 /* ---- networks: initialisers, layers, optimisers ---------------------------- */
 
 typedef struct ag_params ag_params; /**< the parameter store (agrad_io.h) */

@@ -1,0 +1,458 @@
+/* test_recurrent.c -- the LSTM and GRU cells and layers (src/nn/recurrent.c)
+ * against closed forms worked by hand, against references written here
+ * element by element from PyTorch's equations (torch.nn.LSTMCell, GRUCell),
+ * against finite differences (first and second derivatives), and their
+ * errors. (make interop compares them with PyTorch itself.) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+GRAPH_FIXTURE()
+
+static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* ---- references, element by element ------------------------------------------------ */
+
+/* pre[n][j] = b_ih[j] + b_hh[j] + sum_k x[n][k] w_ih[j][k] + sum_k h[n][k] w_hh[j][k]
+ * for the rows j of `rows` gates; b NULL is zero. With w_hh NULL only the
+ * input's share (a GRU's gi). */
+static double affine(const double *x, const double *w, const double *b, int I, int n, int j)
+{
+    double s = b ? b[j] : 0.0;
+    for (int k = 0; k < I; k++) s += x[n * I + k] * w[j * I + k];
+    return s;
+}
+
+/* LSTMCell: gates i, f, g, o down the rows of w_ih [4H,I], w_hh [4H,H] */
+static void ref_lstm_cell(int N, int I, int H, const double *x, const double *h, const double *c,
+                          const double *w_ih, const double *w_hh, const double *b_ih, const double *b_hh,
+                          double *h_out, double *c_out)
+{
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < H; j++) {
+            double pre[4];
+            for (int q = 0; q < 4; q++) {
+                int row = q * H + j;
+                pre[q] = affine(x, w_ih, b_ih, I, n, row) + affine(h, w_hh, b_hh, H, n, row);
+            }
+            double i = sigmoid(pre[0]), f = sigmoid(pre[1]), g = tanh(pre[2]), o = sigmoid(pre[3]);
+            double c_new = f * c[n * H + j] + i * g;
+            c_out[n * H + j] = c_new;
+            h_out[n * H + j] = o * tanh(c_new);
+        }
+    }
+}
+
+/* GRUCell: gates r, z, n down the rows of w_ih [3H,I], w_hh [3H,H] */
+static void ref_gru_cell(int N, int I, int H, const double *x, const double *h, const double *w_ih,
+                         const double *w_hh, const double *b_ih, const double *b_hh, double *h_out)
+{
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < H; j++) {
+            double r = sigmoid(affine(x, w_ih, b_ih, I, n, j) + affine(h, w_hh, b_hh, H, n, j));
+            double z = sigmoid(affine(x, w_ih, b_ih, I, n, H + j) + affine(h, w_hh, b_hh, H, n, H + j));
+            double nn = tanh(affine(x, w_ih, b_ih, I, n, 2 * H + j) + r * affine(h, w_hh, b_hh, H, n, 2 * H + j));
+            h_out[n * H + j] = (1.0 - z) * nn + z * h[n * H + j];
+        }
+    }
+}
+
+/* ---- operands ---------------------------------------------------------------------- */
+
+/* Tensors of a cell or layer: x ([N,I] or [T,N,I]), h, c [N,H], the weights
+ * of `gates` gates and their biases, values uniform in [-0.8, 0.8). */
+typedef struct cell_case {
+    int T, N, I, H, gates;
+    ag_tensor *x, *h, *c, *w_ih, *w_hh, *b_ih, *b_hh;
+    ag_tensor *u, *v; /* loss weights: sum(u * h') + sum(v * c') */
+} cell_case;
+
+static ag_tensor *random_tensor(test_rng *r, int nd, const int *dims)
+{
+    ag_tensor *t = keep_tensor(ag_tensor_zeros(nd, dims));
+    double *d = ag_tensor_data(t);
+    for (size_t k = 0; k < ag_tensor_size(t); k++) d[k] = rng_uniform(r, -0.8, 0.8);
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+/* T 0: a cell's x [N,I]; T > 0: a layer's x [T,N,I] */
+static cell_case make_case(unsigned seed, int gates, int T, int N, int I, int H)
+{
+    test_rng r = {seed};
+    cell_case k = {.T = T, .N = N, .I = I, .H = H, .gates = gates};
+    k.x = T ? random_tensor(&r, 3, (int[]){T, N, I}) : random_tensor(&r, 2, (int[]){N, I});
+    k.h = random_tensor(&r, 2, (int[]){N, H});
+    k.c = random_tensor(&r, 2, (int[]){N, H});
+    k.w_ih = random_tensor(&r, 2, (int[]){gates * H, I});
+    k.w_hh = random_tensor(&r, 2, (int[]){gates * H, H});
+    k.b_ih = random_tensor(&r, 1, (int[]){gates * H});
+    k.b_hh = random_tensor(&r, 1, (int[]){gates * H});
+    k.u = random_tensor(&r, 2, (int[]){N, H});
+    k.v = random_tensor(&r, 2, (int[]){N, H});
+    return k;
+}
+
+#define D(t) ag_tensor_data(t)
+#define P(t) ag_param(g, (t))
+
+static void assert_values(const char *what, const ag_node *n, const double *want, size_t count, double tol)
+{
+    ck_assert_msg(n != NULL, "%s not recorded: %s", what, ag_graph_error(g) ? ag_graph_error(g) : "");
+    ck_assert_uint_eq(ag_node_size(n), count);
+    const double *got = ag_node_value(n);
+    for (size_t k = 0; k < count; k++)
+        ck_assert_msg(fabs(got[k] - want[k]) <= tol, "%s[%zu] = %.17g, expected %.17g", what, k, got[k], want[k]);
+}
+
+/* ---- cells: values ------------------------------------------------------------------- */
+
+START_TEST(lstm_cell_with_zero_weights_by_hand)
+{
+    /* every pre-activation 0: i = f = o = 1/2, g = 0, so c' = c / 2 and
+     * h' = tanh(c / 2) / 2; c = {1, -2}: c' = {0.5, -1}, h' = {tanh(.5)/2, -tanh(1)/2} */
+    ag_tensor *x = keep_tensor(ag_tensor_ones(2, (int[]){1, 3}));
+    ag_tensor *h = keep_tensor(ag_tensor_from(2, (int[]){1, 2}, (double[]){0.3, -0.7}));
+    ag_tensor *c = keep_tensor(ag_tensor_from(2, (int[]){1, 2}, (double[]){1.0, -2.0}));
+    ag_tensor *w_ih = keep_tensor(ag_tensor_zeros(2, (int[]){8, 3}));
+    ag_tensor *w_hh = keep_tensor(ag_tensor_zeros(2, (int[]){8, 2}));
+    ag_node *h1, *c1;
+    ck_assert(ag_lstm_cell(ag_input(g, x), ag_input(g, h), ag_input(g, c), ag_input(g, w_ih), ag_input(g, w_hh),
+                           NULL, NULL, &h1, &c1));
+    assert_values("c'", c1, (double[]){0.5, -1.0}, 2, 1e-15);
+    assert_values("h'", h1, (double[]){0.5 * tanh(0.5), -0.5 * tanh(1.0)}, 2, 1e-15);
+}
+END_TEST
+
+START_TEST(lstm_cell_gate_order_is_i_f_g_o)
+{
+    /* H = I = 1, x = 1, h = 0, c = 2, no biases; w_ih's rows are the gates'
+     * weights: i 0 (i = 1/2), f = 100 (f = 1 to 1e-43), g = atanh(0.6)
+     * (g = 0.6), o = -100 (o = e^-100): c' = 2 + 0.3 = 2.3, h' = e^-100 tanh(2.3)
+     * up to e^-200. A layout with the gates in another order gives other numbers. */
+    ag_tensor *w_ih = keep_tensor(ag_tensor_from(2, (int[]){4, 1}, (double[]){0.0, 100.0, atanh(0.6), -100.0}));
+    ag_tensor *x = keep_tensor(ag_tensor_ones(2, (int[]){1, 1}));
+    ag_tensor *h = keep_tensor(ag_tensor_zeros(2, (int[]){1, 1}));
+    ag_tensor *c = keep_tensor(ag_tensor_constant(2, (int[]){1, 1}, 2.0));
+    ag_tensor *w_hh = keep_tensor(ag_tensor_zeros(2, (int[]){4, 1}));
+    ag_node *h1, *c1;
+    ck_assert(ag_lstm_cell(ag_input(g, x), ag_input(g, h), ag_input(g, c), ag_input(g, w_ih), ag_input(g, w_hh),
+                           NULL, NULL, &h1, &c1));
+    assert_values("c'", c1, (double[]){2.3}, 1, 1e-14);
+    ck_assert_double_eq_tol(ag_node_value(h1)[0] / (exp(-100.0) * tanh(2.3)), 1.0, 1e-14);
+}
+END_TEST
+
+START_TEST(gru_cell_by_hand)
+{
+    /* H = I = 1, x = 1, h = 0.5, no biases. w_ih = {0, 0, atanh(0.2)} and
+     * w_hh = {0, 0, 2}: r = z = 1/2, n = tanh(atanh(0.2) + 0.5 * 2 * 0.5),
+     * h' = (n + 0.5) / 2. w_hh's n row is scaled by r and w_ih's is not: a
+     * GRU with r applied after the product would give another value. */
+    ag_tensor *x = keep_tensor(ag_tensor_ones(2, (int[]){1, 1}));
+    ag_tensor *h = keep_tensor(ag_tensor_constant(2, (int[]){1, 1}, 0.5));
+    ag_tensor *w_ih = keep_tensor(ag_tensor_from(2, (int[]){3, 1}, (double[]){0.0, 0.0, atanh(0.2)}));
+    ag_tensor *w_hh = keep_tensor(ag_tensor_from(2, (int[]){3, 1}, (double[]){0.0, 0.0, 2.0}));
+    ag_tensor *b_hh = keep_tensor(ag_tensor_from(1, (int[]){3}, (double[]){0.0, 0.0, 1.0}));
+    ag_node *h1 = ag_gru_cell(ag_input(g, x), ag_input(g, h), ag_input(g, w_ih), ag_input(g, w_hh), NULL, NULL);
+    double n = tanh(atanh(0.2) + 0.5);
+    assert_values("h'", h1, (double[]){(n + 0.5) / 2}, 1, 1e-15);
+    /* b_hn = 1 is inside r's product: n = tanh(atanh(0.2) + 0.5 (1 + 1)) */
+    h1 = ag_gru_cell(ag_input(g, x), ag_input(g, h), ag_input(g, w_ih), ag_input(g, w_hh), NULL, ag_input(g, b_hh));
+    n = tanh(atanh(0.2) + 1.0);
+    assert_values("h' with b_hh", h1, (double[]){(n + 0.5) / 2}, 1, 1e-15);
+}
+END_TEST
+
+START_TEST(lstm_cell_matches_reference)
+{
+    cell_case k = make_case(11, 4, 0, 3, 4, 5);
+    double want_h[15], want_c[15];
+    ref_lstm_cell(3, 4, 5, D(k.x), D(k.h), D(k.c), D(k.w_ih), D(k.w_hh), D(k.b_ih), D(k.b_hh), want_h, want_c);
+    ag_node *h1, *c1;
+    ck_assert(ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), &h1, &c1));
+    assert_values("h'", h1, want_h, 15, 1e-14);
+    assert_values("c'", c1, want_c, 15, 1e-14);
+    /* without biases (bias=False), and with one of the two */
+    ref_lstm_cell(3, 4, 5, D(k.x), D(k.h), D(k.c), D(k.w_ih), D(k.w_hh), NULL, NULL, want_h, want_c);
+    ck_assert(ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(k.w_hh), NULL, NULL, &h1, &c1));
+    assert_values("h' without biases", h1, want_h, 15, 1e-14);
+    assert_values("c' without biases", c1, want_c, 15, 1e-14);
+    ref_lstm_cell(3, 4, 5, D(k.x), D(k.h), D(k.c), D(k.w_ih), D(k.w_hh), NULL, D(k.b_hh), want_h, want_c);
+    ck_assert(ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(k.w_hh), NULL, P(k.b_hh), &h1, &c1));
+    assert_values("h' with b_hh alone", h1, want_h, 15, 1e-14);
+}
+END_TEST
+
+START_TEST(gru_cell_matches_reference)
+{
+    cell_case k = make_case(12, 3, 0, 3, 4, 5);
+    double want[15];
+    ref_gru_cell(3, 4, 5, D(k.x), D(k.h), D(k.w_ih), D(k.w_hh), D(k.b_ih), D(k.b_hh), want);
+    ag_node *h1 = ag_gru_cell(P(k.x), P(k.h), P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh));
+    assert_values("h'", h1, want, 15, 1e-14);
+    ref_gru_cell(3, 4, 5, D(k.x), D(k.h), D(k.w_ih), D(k.w_hh), D(k.b_ih), NULL, want);
+    h1 = ag_gru_cell(P(k.x), P(k.h), P(k.w_ih), P(k.w_hh), P(k.b_ih), NULL);
+    assert_values("h' without b_hh", h1, want, 15, 1e-14);
+}
+END_TEST
+
+/* ---- cells and layers: derivatives ------------------------------------------------- */
+
+/* loss = sum(u * h') + sum(v * c') of one cell (c' and v: LSTM only), or of
+ * a layer: sum(u * h_T) + sum(v * c_T) + sum(outputs^2) / 2 */
+static ag_node *cell_loss(ag_graph *gr, void *user)
+{
+    const cell_case *k = user;
+    ag_node *x = ag_param(gr, k->x), *h = ag_param(gr, k->h), *w_ih = ag_param(gr, k->w_ih),
+            *w_hh = ag_param(gr, k->w_hh), *b_ih = ag_param(gr, k->b_ih), *b_hh = ag_param(gr, k->b_hh);
+    ag_node *u = ag_param(gr, k->u), *v = ag_param(gr, k->v);
+    ag_node *h1 = NULL, *c1 = NULL, *out = NULL;
+    if (k->gates == 4 && !k->T)
+        ag_lstm_cell(x, h, ag_param(gr, k->c), w_ih, w_hh, b_ih, b_hh, &h1, &c1);
+    else if (k->gates == 4)
+        ag_lstm(x, h, ag_param(gr, k->c), w_ih, w_hh, b_ih, b_hh, &out, &h1, &c1);
+    else if (!k->T)
+        h1 = ag_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh);
+    else
+        ag_gru(x, h, w_ih, w_hh, b_ih, b_hh, &out, &h1);
+    ag_node *loss = ag_sum(ag_mul(u, h1));
+    if (c1) loss = ag_add(loss, ag_sum(ag_mul(v, c1)));
+    if (out) loss = ag_add(loss, ag_mul(ag_scalar(gr, 0.5), ag_sum(ag_mul(out, out))));
+    return loss;
+}
+
+/* every operand of the case, weights of the loss included */
+static void check_gradients(cell_case *k)
+{
+    ag_tensor *lstm[] = {k->x, k->h, k->c, k->w_ih, k->w_hh, k->b_ih, k->b_hh};
+    ag_tensor *gru[] = {k->x, k->h, k->w_ih, k->w_hh, k->b_ih, k->b_hh};
+    ag_tensor **params = k->gates == 4 ? lstm : gru;
+    size_t n = k->gates == 4 ? 7 : 6;
+    ag_gradcheck_result res[7];
+    ag_gradcheck_options opt = ag_gradcheck_defaults();
+    opt.atol = 1e-8;
+    opt.rtol = 1e-6;
+    ck_assert_msg(ag_gradcheck(cell_loss, k, n, params, &opt, res), "gradcheck failed: %s", ag_last_error());
+    for (size_t p = 0; p < n; p++) ck_assert(res[p].pass);
+}
+
+START_TEST(lstm_cell_gradients_match_finite_differences)
+{
+    cell_case k = make_case(21, 4, 0, 2, 3, 4);
+    check_gradients(&k);
+}
+END_TEST
+
+START_TEST(gru_cell_gradients_match_finite_differences)
+{
+    cell_case k = make_case(22, 3, 0, 2, 3, 4);
+    check_gradients(&k);
+}
+END_TEST
+
+START_TEST(lstm_layer_gradients_match_finite_differences)
+{
+    cell_case k = make_case(23, 4, 4, 2, 3, 3);
+    check_gradients(&k);
+}
+END_TEST
+
+START_TEST(gru_layer_gradients_match_finite_differences)
+{
+    cell_case k = make_case(24, 3, 4, 2, 3, 3);
+    check_gradients(&k);
+}
+END_TEST
+
+START_TEST(cells_second_derivatives_match_finite_differences)
+{
+    ag_gradcheck_options opt = ag_gradcheck_defaults();
+    opt.atol = 1e-7;
+    opt.rtol = 1e-5;
+    for (int gates = 3; gates <= 4; gates++) {
+        cell_case k = make_case(30 + gates, gates, 0, 2, 2, 2);
+        ag_tensor *params[] = {k.x, k.h, k.w_hh, k.b_ih};
+        ck_assert_msg(ag_gradgradcheck(cell_loss, &k, 4, params, &opt, NULL), "%d gates: %s", gates,
+                      ag_last_error());
+        free_kept_tensors();
+    }
+    cell_case k = make_case(35, 4, 3, 1, 2, 2); /* a layer of 3 steps */
+    ag_tensor *params[] = {k.w_ih, k.w_hh, k.c};
+    ck_assert_msg(ag_gradgradcheck(cell_loss, &k, 3, params, &opt, NULL), "layer: %s", ag_last_error());
+}
+END_TEST
+
+/* ---- layers: values -------------------------------------------------------------------- */
+
+/* The reference layer: the cell applied T times from (h, c) (NULL: zeros),
+ * writing every h_t into outs [T,N,H] and the last state into h, c. */
+static void ref_lstm_layer(const cell_case *k, const double *h0, const double *c0, double *outs, double *h,
+                           double *c)
+{
+    int NH = k->N * k->H;
+    for (int j = 0; j < NH; j++) h[j] = h0 ? h0[j] : 0.0, c[j] = c0 ? c0[j] : 0.0;
+    double hn[64], cn[64];
+    for (int t = 0; t < k->T; t++) {
+        ref_lstm_cell(k->N, k->I, k->H, D(k->x) + t * k->N * k->I, h, c, D(k->w_ih), D(k->w_hh), D(k->b_ih),
+                      D(k->b_hh), hn, cn);
+        memcpy(h, hn, NH * sizeof *h);
+        memcpy(c, cn, NH * sizeof *c);
+        memcpy(outs + t * NH, h, NH * sizeof *h);
+    }
+}
+
+START_TEST(lstm_layer_matches_reference)
+{
+    cell_case k = make_case(41, 4, 5, 2, 3, 4);
+    double outs[5 * 8], h[8], c[8];
+    ref_lstm_layer(&k, D(k.h), D(k.c), outs, h, c);
+    ag_node *out, *h_n, *c_n;
+    ck_assert(ag_lstm(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), &out, &h_n, &c_n));
+    ck_assert_int_eq(ag_node_ndim(out), 3);
+    ck_assert_int_eq(ag_node_dim(out, 0), 5);
+    ck_assert_int_eq(ag_node_dim(out, 1), 2);
+    ck_assert_int_eq(ag_node_dim(out, 2), 4);
+    assert_values("outputs", out, outs, 40, 1e-14);
+    assert_values("h_n", h_n, h, 8, 1e-14);
+    assert_values("c_n", c_n, c, 8, 1e-14);
+    /* NULL initial state: zeros; NULL result pointers: not wanted */
+    ref_lstm_layer(&k, NULL, NULL, outs, h, c);
+    ck_assert(ag_lstm(P(k.x), NULL, NULL, P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), NULL, NULL, &c_n));
+    assert_values("c_n from zeros", c_n, c, 8, 1e-14);
+    ck_assert(ag_lstm(P(k.x), NULL, NULL, P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), &out, NULL, NULL));
+    assert_values("outputs from zeros", out, outs, 40, 1e-14);
+}
+END_TEST
+
+START_TEST(gru_layer_matches_reference)
+{
+    cell_case k = make_case(42, 3, 5, 2, 3, 4);
+    double h[8], hn[8], outs[40];
+    for (int step = 0; step < 2; step++) { /* from h, then from zeros */
+        for (int j = 0; j < 8; j++) h[j] = step == 0 ? D(k.h)[j] : 0.0;
+        for (int t = 0; t < 5; t++) {
+            ref_gru_cell(2, 3, 4, D(k.x) + t * 6, h, D(k.w_ih), D(k.w_hh), D(k.b_ih), D(k.b_hh), hn);
+            memcpy(h, hn, sizeof h);
+            memcpy(outs + t * 8, h, sizeof h);
+        }
+        ag_node *out, *h_n;
+        ck_assert(ag_gru(P(k.x), step == 0 ? P(k.h) : NULL, P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), &out,
+                         &h_n));
+        assert_values("outputs", out, outs, 40, 1e-14);
+        assert_values("h_n", h_n, h, 8, 1e-14);
+    }
+}
+END_TEST
+
+START_TEST(lstm_state_carried_over_segments_equals_the_whole_sequence)
+{
+    /* truncated BPTT's forward: 6 steps at once, or 4 then 2 with the state
+     * copied into input tensors between them (graph reset in between) */
+    cell_case k = make_case(43, 4, 6, 2, 3, 4);
+    double outs[6 * 8], h[8], c[8];
+    ref_lstm_layer(&k, NULL, NULL, outs, h, c);
+    ag_tensor *first = keep_tensor(ag_tensor_from(3, (int[]){4, 2, 3}, D(k.x)));
+    ag_tensor *second = keep_tensor(ag_tensor_from(3, (int[]){2, 2, 3}, D(k.x) + 4 * 6));
+    ag_tensor *h_state = keep_tensor(ag_tensor_zeros(2, (int[]){2, 4}));
+    ag_tensor *c_state = keep_tensor(ag_tensor_zeros(2, (int[]){2, 4}));
+    ag_node *out, *h_n, *c_n;
+    ck_assert(ag_lstm(ag_input(g, first), NULL, NULL, P(k.w_ih), P(k.w_hh), P(k.b_ih), P(k.b_hh), &out, &h_n,
+                      &c_n));
+    memcpy(D(h_state), ag_node_value(h_n), sizeof h);
+    memcpy(D(c_state), ag_node_value(c_n), sizeof c);
+    ag_graph_reset(g);
+    ck_assert(ag_lstm(ag_input(g, second), ag_input(g, h_state), ag_input(g, c_state), P(k.w_ih), P(k.w_hh),
+                      P(k.b_ih), P(k.b_hh), &out, &h_n, &c_n));
+    assert_values("last two outputs", out, outs + 4 * 8, 16, 1e-14);
+    assert_values("c_n", c_n, c, 8, 1e-14);
+}
+END_TEST
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+START_TEST(shapes_that_do_not_fit_are_named)
+{
+    cell_case k = make_case(51, 4, 0, 2, 3, 4);
+    ag_node *h1, *c1;
+    ag_tensor *bad_w = keep_tensor(ag_tensor_zeros(2, (int[]){12, 4}));
+    ck_assert(!ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(bad_w), NULL, NULL, &h1, &c1));
+    ck_assert_ptr_null(h1);
+    ck_assert_graph_error(g, "ag_lstm_cell: w_hh is 12x4, expected [16, 4] ([4H, H] with H = 4)");
+    ag_graph_reset(g);
+    ck_assert(!ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(bad_w), P(k.w_hh), NULL, NULL, &h1, &c1));
+    ck_assert_graph_error(g, "ag_lstm_cell: w_ih is 12x4, expected [16, 3] ([4H, I] with H = 4, I = 3)");
+    ag_graph_reset(g);
+    ag_tensor *bad_b = keep_tensor(ag_tensor_zeros(1, (int[]){12}));
+    ck_assert_ptr_null(ag_gru_cell(P(k.x), P(k.h), P(bad_w), P(k.w_hh), P(bad_b), NULL));
+    ck_assert_graph_error(g, "ag_gru_cell: w_ih is 12x4, expected [12, 3]");
+    ag_graph_reset(g);
+    ag_tensor *w_ih3 = keep_tensor(ag_tensor_zeros(2, (int[]){12, 3}));
+    ag_tensor *w_hh3 = keep_tensor(ag_tensor_zeros(2, (int[]){12, 4}));
+    ag_tensor *b9 = keep_tensor(ag_tensor_zeros(1, (int[]){9}));
+    ck_assert_ptr_null(ag_gru_cell(P(k.x), P(k.h), P(w_ih3), P(w_hh3), NULL, P(b9)));
+    ck_assert_graph_error(g, "ag_gru_cell: b_hh is 9, expected [12] (3H with H = 4)");
+    ag_graph_reset(g);
+    ck_assert(!ag_lstm(P(k.x), NULL, NULL, P(k.w_ih), P(k.w_hh), NULL, NULL, NULL, &h1, NULL));
+    ck_assert_graph_error(g, "ag_lstm: x is 2x3, expected [T, N, I]");
+    ag_graph_reset(g);
+    ag_tensor *x3 = keep_tensor(ag_tensor_zeros(3, (int[]){5, 3, 3}));
+    ck_assert(!ag_lstm(P(x3), P(k.h), NULL, P(k.w_ih), P(k.w_hh), NULL, NULL, NULL, &h1, NULL));
+    ck_assert_graph_error(g, "ag_lstm: h0 is 2x4, expected [3, 4] ([N, H] with N = 3 from x)");
+}
+END_TEST
+
+START_TEST(null_operands_fail_and_say_which)
+{
+    cell_case k = make_case(52, 4, 0, 2, 3, 4);
+    ag_node *h1 = (ag_node *)1, *c1 = (ag_node *)1;
+    ck_assert(!ag_lstm_cell(P(k.x), NULL, P(k.c), P(k.w_ih), P(k.w_hh), NULL, NULL, &h1, &c1));
+    ck_assert_ptr_null(h1);
+    ck_assert_ptr_null(c1);
+    ck_assert_graph_error(g, "ag_lstm_cell: h is NULL");
+    ag_graph_reset(g);
+    ck_assert(!ag_lstm_cell(P(k.x), P(k.h), P(k.c), P(k.w_ih), P(k.w_hh), NULL, NULL, NULL, &c1));
+    ck_assert_graph_error(g, "ag_lstm_cell: h_out and c_out must not be NULL");
+    /* nothing to report on: every operand NULL */
+    ck_assert(!ag_lstm_cell(NULL, NULL, NULL, NULL, NULL, NULL, NULL, &h1, &c1));
+    ck_assert_ptr_null(ag_gru_cell(NULL, NULL, NULL, NULL, NULL, NULL));
+    /* another graph's node */
+    ag_graph_reset(g);
+    ag_graph *other = ag_graph_new();
+    ck_assert_ptr_null(ag_gru_cell(P(k.x), ag_param(other, k.h), P(k.w_ih), P(k.w_hh), NULL, NULL));
+    ck_assert_graph_error(g, "ag_gru_cell: h belongs to another graph");
+    ag_graph_free(other);
+}
+END_TEST
+
+Suite *recurrent_suite(void)
+{
+    Suite *s = suite_create("recurrent");
+    TCase *tc = tcase_create("cells");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, lstm_cell_with_zero_weights_by_hand);
+    tcase_add_test(tc, lstm_cell_gate_order_is_i_f_g_o);
+    tcase_add_test(tc, gru_cell_by_hand);
+    tcase_add_test(tc, lstm_cell_matches_reference);
+    tcase_add_test(tc, gru_cell_matches_reference);
+    tcase_add_test(tc, lstm_cell_gradients_match_finite_differences);
+    tcase_add_test(tc, gru_cell_gradients_match_finite_differences);
+    tcase_add_test(tc, cells_second_derivatives_match_finite_differences);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("layers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, lstm_layer_matches_reference);
+    tcase_add_test(tc, gru_layer_matches_reference);
+    tcase_add_test(tc, lstm_layer_gradients_match_finite_differences);
+    tcase_add_test(tc, gru_layer_gradients_match_finite_differences);
+    tcase_add_test(tc, lstm_state_carried_over_segments_equals_the_whole_sequence);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, shapes_that_do_not_fit_are_named);
+    tcase_add_test(tc, null_operands_fail_and_say_which);
+    suite_add_tcase(s, tc);
+    return s;
+}
