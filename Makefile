@@ -2,6 +2,7 @@
 #   make            build build/libagrad.a and build/libagrad.so
 #   make testnet    build and run examples/testnet (the seed's TestNet)
 #   make newton     Newton's method (second derivatives) vs gradient descent
+#   make fashion-cnn  a CNN on Fashion-MNIST (FASHION_CNN_ARGS="--limit 3000 --epochs 1")
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -53,7 +54,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris newton fashion check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion fashion-cnn check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -99,6 +100,11 @@ FASHION_ARGS ?=
 fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
 	./$(BUILD)/bin/fashion-mnist --out $(BUILD) $(FASHION_ARGS)
+
+FASHION_CNN_ARGS ?=
+fashion-cnn: $(BUILD)/bin/fashion-cnn
+	@sh scripts/install-deps.sh dataset-fashion-mnist
+	./$(BUILD)/bin/fashion-cnn --out $(BUILD) $(FASHION_CNN_ARGS)
 
 # Every example under valgrind, on small sizes: any memory error or lost byte
 # fails (still-reachable blocks are listed, not counted).

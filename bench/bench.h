@@ -37,6 +37,8 @@ void bench_testnet(void);
  * counting instructions (bench/instructions.sh); 2 for an unknown way */
 int bench_testnet_steps(const char *way, long n);
 void bench_mlp(void);
+/* the Fashion-MNIST CNN's training step beside PyTorch's (bench_cnn.c) */
+void bench_cnn(void);
 void bench_chain(void);
 /* second order (`agrad_bench second`): an HVP's time over a gradient's on
  * TestNet and on the MLP, and the graph's bytes per node after the plain
