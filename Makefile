@@ -77,9 +77,12 @@ $(BUILD)/libagrad.so: $(LIB_OBJ)
 
 # ---- examples ----------------------------------------------------------------
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(BUILD)/libagrad.a
+# Each example is examples/NAME/*.c plus the shared examples/common/*.c
+# (training curves as SVG).
+EXAMPLE_COMMON := $(wildcard examples/common/*.c examples/common/*.h)
+$(BUILD)/bin/%: $$(wildcard examples/$$*/*.c examples/$$*/*.h) $(EXAMPLE_COMMON) $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Iexamples/common $(LDFLAGS) $(filter %.c,$^) $(BUILD)/libagrad.a -o $@ $(LDLIBS)
 
 testnet: $(BUILD)/bin/testnet
 	@sh scripts/install-deps.sh graphviz || echo "(no graphviz: the .dot file is written, not rendered)"
