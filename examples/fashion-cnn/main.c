@@ -340,7 +340,8 @@ static bool train_all(trainer *t, evaluator *ev, const dataset *train, const dat
 {
     char ckpt[512];
     checkpoint_path(t->o, ckpt, sizeof ckpt);
-    ag_training_state state = {.optimizer = t->opt, .batches = t->batches, .rngs = &t->dropout_rng, .n_rngs = 1};
+    ag_rng *rngs[] = {&t->dropout_rng};
+    ag_training_state state = {.optimizer = t->opt, .batches = t->batches, .rngs = rngs, .n_rngs = 1};
     int first = 0;
     if (t->o->resume) {
         if (!ag_checkpoint_load_training(t->store, &state, t->o->resume) || (first = epochs_done(t)) < 0)
