@@ -54,7 +54,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris newton fashion fashion-cnn check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion fashion-cnn fashion-cnn-resume-check check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -108,6 +108,11 @@ FASHION_CNN_ARGS ?=
 fashion-cnn: $(BUILD)/bin/fashion-cnn
 	@sh scripts/install-deps.sh dataset-fashion-mnist
 	./$(BUILD)/bin/fashion-cnn --out $(BUILD) $(FASHION_CNN_ARGS)
+
+# 3 quick epochs straight against 1 + resume + 2: the same bits (a minute)
+fashion-cnn-resume-check: $(BUILD)/bin/fashion-cnn
+	@sh scripts/install-deps.sh dataset-fashion-mnist
+	sh examples/fashion-cnn/resume_check.sh ./$(BUILD)/bin/fashion-cnn
 
 # Every example under valgrind, on small sizes: any memory error or lost byte
 # fails (still-reachable blocks are listed, not counted).

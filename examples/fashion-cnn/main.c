@@ -2,14 +2,17 @@
  * 2017, MIT licence), read from Debian's dataset-fashion-mnist package.
  *
  *   fashion-cnn [--epochs N] [--channels C1,C2] [--hidden H] [--dropout P]
- *               [--lr LR] [--limit N] [--out DIR] [--data DIR]
- *               [--resume CKPT] [--eval CKPT]
+ *               [--lr LR] [--flip 0|1] [--limit N] [--stop-after E]
+ *               [--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]
  *
  * The model is cnn.h's (two conv3x3 / batch norm / max pool / ReLU blocks,
  * dropout, a hidden linear layer, 10 logits), trained with softmax
  * cross-entropy and Adam, the learning rate annealed per epoch on a cosine
  * (CosineAnnealingLR, T_max = epochs, down to 0), batches of 64 shuffled
- * afresh every epoch. The training set's first 55000 images train; its last
+ * afresh every epoch, each training image mirrored left-right with
+ * probability 1/2 (--flip 1, the default; clothes are nearly symmetric, and
+ * validation and test images are never mirrored). The training set's first
+ * 55000 images train; its last
  * 5000 are the validation split that every hyper-parameter here was chosen on
  * (examples/fashion-cnn/torch_search.py, README.md); the test set is looked
  * at once, at the end. Pixels are scaled to [0,1] and standardised with the
@@ -24,7 +27,9 @@
  * DIR/fashion-cnn-curves.svg. --resume CKPT (with the options it was trained
  * with) continues bit for bit where the checkpoint was written; --eval CKPT
  * only evaluates one. --limit N trains on the first N images and validates
- * and tests on N/6 of each (quick runs). */
+ * and tests on N/6 of each (quick runs); --stop-after E ends the run after
+ * epoch E of the --epochs schedule, as an interruption would (to try
+ * --resume: examples/fashion-cnn/resume_check.sh). */
 #include <agrad.h>
 #include <math.h>
 #include <stdio.h>
@@ -42,10 +47,12 @@
 #define MAX_EPOCHS 100
 #define SHUFFLE_SEED 1
 #define DROPOUT_SEED 1000003
+#define FLIP_SEED 7
 #define INIT_SEED 2017
 
 typedef struct options {
-    int epochs, limit;
+    int epochs, limit, stop_after;
+    bool flip;
     cnn_config model;
     double lr;
     const char *out, *data, *resume, *eval;
@@ -63,7 +70,7 @@ enum { H_LOSS, H_TRAIN_ACC, H_VAL_ACC, H_SECONDS, H_FIELDS };
 static bool parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.epochs = 12, .model = CNN_DEFAULT_CONFIG,
-                   .lr = 2e-3, .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
+                   .lr = 2e-3, .flip = true, .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return false;
@@ -73,6 +80,8 @@ static bool parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--hidden")) o->model.hidden = atoi(v);
         else if (!strcmp(a, "--dropout")) o->model.dropout = atof(v);
         else if (!strcmp(a, "--lr")) o->lr = atof(v);
+        else if (!strcmp(a, "--flip")) o->flip = atoi(v) != 0;
+        else if (!strcmp(a, "--stop-after")) o->stop_after = atoi(v);
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--resume")) o->resume = v;
@@ -80,6 +89,7 @@ static bool parse_options(int argc, char **argv, options *o)
         else return false;
         i++;
     }
+    if (o->stop_after <= 0 || o->stop_after > o->epochs) o->stop_after = o->epochs;
     return o->epochs >= 1 && o->epochs <= MAX_EPOCHS && (o->limit == 0 || o->limit >= 6 * BATCH) &&
            o->model.c1 > 0 && o->model.c2 > 0 && o->model.hidden >= 0 && o->model.dropout >= 0 &&
            o->model.dropout < 1 && o->lr > 0 && !(o->resume && o->eval);
@@ -208,6 +218,7 @@ typedef struct trainer {
     ag_optimizer *opt;
     ag_batches *batches;
     ag_rng dropout_rng; /* the dropout nodes draw from it at every forward */
+    ag_rng flip_rng;    /* which training images are mirrored */
     ag_tensor *bx, *by, *history;
     ag_graph *g;
     ag_node *logits, *loss;
@@ -232,6 +243,7 @@ static bool record_training_graph(trainer *t)
         t->loss = ag_softmax_xent(t->logits, ag_input(t->g, t->by));
     }
     t->dropout_rng = ag_rng_new(DROPOUT_SEED);
+    t->flip_rng = ag_rng_new(FLIP_SEED);
     for (int i = 0; i < 4; i++) {
         if (saved[i]) memcpy(ag_tensor_data(stats[i]), ag_tensor_data(saved[i]), ag_tensor_size(saved[i]) * sizeof(double));
         ag_tensor_free(saved[i]);
@@ -262,6 +274,22 @@ static void trainer_free(trainer *t)
     ag_optimizer_free(t->opt);
 }
 
+/* Mirror each of the first `rows` images of bx [B,1,28,28] left-right with
+ * probability 1/2 (one draw per image, in row order). */
+static void flip_batch(ag_tensor *bx, int rows, ag_rng *rng)
+{
+    for (int r = 0; r < rows; r++) {
+        if (!ag_rng_below(rng, 2)) continue;
+        double *image = ag_tensor_data(bx) + (size_t)r * PIXELS;
+        for (int y = 0; y < CNN_SIDE; y++)
+            for (int x = 0, last = CNN_SIDE - 1; x < last - x; x++) {
+                double keep = image[y * CNN_SIDE + x];
+                image[y * CNN_SIDE + x] = image[y * CNN_SIDE + last - x];
+                image[y * CNN_SIDE + last - x] = keep;
+            }
+    }
+}
+
 /* Epoch e (0-based): the mean loss, and *train_acc. NAN on an error. */
 static double train_epoch(trainer *t, int e, double *train_acc)
 {
@@ -269,6 +297,7 @@ static double train_epoch(trainer *t, int e, double *train_acc)
     double loss = 0, correct = 0;
     int rows, batches = 0;
     while ((rows = ag_batches_next(t->batches, t->bx, t->by)) > 0) {
+        if (t->o->flip) flip_batch(t->bx, rows, &t->flip_rng);
         ag_optimizer_zero_grad(t->opt);
         if (!ag_graph_forward(t->g) || !ag_backward(t->g, t->loss)) break;
         ag_optimizer_step(t->opt);
@@ -340,8 +369,8 @@ static bool train_all(trainer *t, evaluator *ev, const dataset *train, const dat
 {
     char ckpt[512];
     checkpoint_path(t->o, ckpt, sizeof ckpt);
-    ag_rng *rngs[] = {&t->dropout_rng};
-    ag_training_state state = {.optimizer = t->opt, .batches = t->batches, .rngs = rngs, .n_rngs = 1};
+    ag_rng *rngs[] = {&t->dropout_rng, &t->flip_rng};
+    ag_training_state state = {.optimizer = t->opt, .batches = t->batches, .rngs = rngs, .n_rngs = 2};
     int first = 0;
     if (t->o->resume) {
         if (!ag_checkpoint_load_training(t->store, &state, t->o->resume) || (first = epochs_done(t)) < 0)
@@ -350,7 +379,8 @@ static bool train_all(trainer *t, evaluator *ev, const dataset *train, const dat
         for (int e = 0; e < first; e++) print_epoch(t, e, ag_tensor_dim(train->y, 0));
     }
     double start = now();
-    for (int e = first; e < t->o->epochs; e++) {
+    int last = t->o->stop_after;
+    for (int e = first; e < last; e++) {
         double *h = ag_tensor_data(t->history) + e * H_FIELDS, t0 = now();
         h[H_LOSS] = train_epoch(t, e, &h[H_TRAIN_ACC]);
         h[H_SECONDS] = now() - t0;
@@ -360,10 +390,10 @@ static bool train_all(trainer *t, evaluator *ev, const dataset *train, const dat
         if (!ag_checkpoint_save_training(t->store, &state, ckpt)) return false;
     }
     double seconds = 0;
-    for (int e = 0; e < t->o->epochs; e++) seconds += ag_tensor_data(t->history)[e * H_FIELDS + H_SECONDS];
-    printf("trained %d epochs in %.0f s (%.0f s of it in this run, with evaluation); wrote %s\n", t->o->epochs,
-           seconds, now() - start, ckpt);
-    return plot(t, t->o->epochs);
+    for (int e = 0; e < last; e++) seconds += ag_tensor_data(t->history)[e * H_FIELDS + H_SECONDS];
+    printf("trained %d of %d epochs: %.0f s of training steps (this run %.0f s, evaluation included); wrote %s\n",
+           last, t->o->epochs, seconds, now() - start, ckpt);
+    return plot(t, last);
 }
 
 /* ---- main ------------------------------------------------------------------ */
@@ -415,7 +445,8 @@ int main(int argc, char **argv)
     options o;
     if (!parse_options(argc, argv, &o)) {
         fprintf(stderr, "usage: fashion-cnn [--epochs 1..%d] [--channels C1,C2] [--hidden H] [--dropout P] "
-                        "[--lr LR] [--limit N>=%d] [--out DIR] [--data DIR] [--resume CKPT | --eval CKPT]\n",
+                        "[--lr LR] [--flip 0|1] [--limit N>=%d] [--stop-after E] [--out DIR] [--data DIR] "
+                        "[--resume CKPT | --eval CKPT]\n",
                 MAX_EPOCHS, 6 * BATCH);
         return 2;
     }
