@@ -9,9 +9,10 @@
  * dropout, a hidden linear layer, 10 logits), trained with softmax
  * cross-entropy and Adam, the learning rate annealed per epoch on a cosine
  * (CosineAnnealingLR, T_max = epochs, down to 0), batches of 64 shuffled
- * afresh every epoch, each training image mirrored left-right with
- * probability 1/2 (--flip 1, the default; clothes are nearly symmetric, and
- * validation and test images are never mirrored). The training set's first
+ * afresh every epoch, 15 epochs. --flip 1 mirrors each training image
+ * left-right with probability 1/2 (validation and test images never are); it
+ * is off by default: in PyTorch (float32, 15 epochs) it gave the same
+ * validation accuracy, 92.90 % against 92.92 % without. The training set's first
  * 55000 images train; its last
  * 5000 are the validation split that every hyper-parameter here was chosen on
  * (examples/fashion-cnn/torch_search.py, README.md); the test set is looked
@@ -69,8 +70,8 @@ enum { H_LOSS, H_TRAIN_ACC, H_VAL_ACC, H_SECONDS, H_FIELDS };
 
 static bool parse_options(int argc, char **argv, options *o)
 {
-    *o = (options){.epochs = 12, .model = CNN_DEFAULT_CONFIG,
-                   .lr = 2e-3, .flip = true, .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
+    *o = (options){.epochs = 15, .model = CNN_DEFAULT_CONFIG,
+                   .lr = 2e-3, .flip = false, .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return false;
