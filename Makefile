@@ -3,6 +3,7 @@
 #   make testnet    build and run examples/testnet (the seed's TestNet)
 #   make newton     Newton's method (second derivatives) vs gradient descent
 #   make char-lstm  a character-level LSTM on the fortunes (about 10 minutes)
+#   make fashion-cnn  a CNN on Fashion-MNIST (FASHION_CNN_ARGS="--limit 3000 --epochs 1")
 #   make check      build and run every Check test (SAN=1: ASan + UBSan,
 #                   SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -54,7 +55,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris newton fashion char-lstm check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton fashion char-lstm fashion-cnn fashion-cnn-resume-check check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -110,6 +111,15 @@ CHAR_LSTM_ARGS ?=
 char-lstm: $(BUILD)/bin/char-lstm
 	@sh scripts/install-deps.sh fortunes
 	./$(BUILD)/bin/char-lstm --out $(BUILD) $(CHAR_LSTM_ARGS)
+FASHION_CNN_ARGS ?=
+fashion-cnn: $(BUILD)/bin/fashion-cnn
+	@sh scripts/install-deps.sh dataset-fashion-mnist
+	./$(BUILD)/bin/fashion-cnn --out $(BUILD) $(FASHION_CNN_ARGS)
+
+# 3 quick epochs straight against 1 + resume + 2: the same bits (a minute)
+fashion-cnn-resume-check: $(BUILD)/bin/fashion-cnn
+	@sh scripts/install-deps.sh dataset-fashion-mnist
+	sh examples/fashion-cnn/resume_check.sh ./$(BUILD)/bin/fashion-cnn
 
 # Every example under valgrind, on small sizes: any memory error or lost byte
 # fails (still-reachable blocks are listed, not counted).

@@ -1,5 +1,6 @@
-/* bench.c -- `make bench`: TestNet step, MLP step, deep scalar chain, and
- * second order (an HVP against a gradient, the recorded backward's memory).
+/* bench.c -- `make bench`: TestNet step, MLP step, deep scalar chain,
+ * second order (an HVP against a gradient, the recorded backward's memory)
+ * and the Fashion-MNIST CNN's step.
  * Run from the repository root; takes about a minute. Context lines (#) give
  * the machine, the kernel's instruction set and threads, and the load. */
 #include "bench.h"
@@ -78,7 +79,8 @@ char bench_self[4096];
 
 int main(int argc, char **argv)
 {
-    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool | norm | lstm */
+    const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool | norm | lstm
+                                                     | cnn */
     ssize_t len = readlink("/proc/self/exe", bench_self, sizeof bench_self - 1);
     if (len > 0)
         bench_self[len] = '\0';
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
     }
     if (!only || strcmp(only, "conv") == 0) bench_conv();
     if (!only || strcmp(only, "lstm") == 0) bench_lstm();
+    if (!only || strcmp(only, "cnn") == 0) bench_cnn();
     if (!only || strcmp(only, "mlp") == 0) bench_mlp(); /* last: OpenBLAS threads linger */
     return 0;
 }

@@ -37,6 +37,8 @@ void bench_testnet(void);
  * counting instructions (bench/instructions.sh); 2 for an unknown way */
 int bench_testnet_steps(const char *way, long n);
 void bench_mlp(void);
+/* the Fashion-MNIST CNN's training step beside PyTorch's (bench_cnn.c) */
+void bench_cnn(void);
 void bench_chain(void);
 /* conv2d forward + backward on the Fashion CNN's layers, and ag_gemm on the
  * same products (`agrad_bench conv`) */

@@ -57,7 +57,8 @@ $(BLAS_STAMP):
 
 # ---- make bench ------------------------------------------------------------------
 # The bench links OpenBLAS (when installed) to time cblas_dgemm beside agrad.
-BENCH_SRC := $(sort $(wildcard bench/*.c))
+# bench_cnn.c times examples/fashion-cnn's model, built from its own source
+BENCH_SRC := $(sort $(wildcard bench/*.c)) examples/fashion-cnn/cnn.c
 BENCH_HAVE_OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo 1)
 ifeq ($(BENCH_HAVE_OPENBLAS),1)
 BENCH_CFLAGS = -DBENCH_OPENBLAS $(OPENBLAS_CFLAGS)
@@ -68,9 +69,9 @@ endif
 # which PyTorch's matmuls go through, at OpenBLAS too: the peers get their
 # fast kernels), then runs in a fresh make that sees it.
 .PHONY: bench bench-run
-$(BUILD)/bench/agrad_bench: $(BENCH_SRC) $(wildcard bench/*.h) $(BUILD)/libagrad.a
+$(BUILD)/bench/agrad_bench: $(BENCH_SRC) $(wildcard bench/*.h) examples/fashion-cnn/cnn.h $(BUILD)/libagrad.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc $(BENCH_CFLAGS) $(LDFLAGS) $(BENCH_SRC) $(BUILD)/libagrad.a \
+	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/fashion-cnn $(BENCH_CFLAGS) $(LDFLAGS) $(BENCH_SRC) $(BUILD)/libagrad.a \
 	    -o $@ $(LDLIBS) $(BENCH_LIBS)
 
 bench:
