@@ -151,6 +151,8 @@ static json_t *kept_flags(const ag_node *dropout)
     for (size_t k = 0; k < dropout->shape.size; k++)
         json_array_append_new(list, json_integer(dropout->aux[k] != 0.0));
     return list;
+}
+
 /* batch_norm's running statistics around one replay of g (NULL for any
  * other op, or without them); the replay is checked to change no value */
 static json_t *running_record(ag_graph *g, const ag_node *out)
