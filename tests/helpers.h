@@ -121,6 +121,10 @@ bool matmul_form_case(ag_graph *g, test_rng *r, op_case *c, int form);
  * recorded as a leaf of g and kept in c->params; and an extra (non-
  * differentiable) tensor recorded as an input and kept in c->extra. */
 ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, double hi, bool signed_values);
+/* A parameter holding first + spacing i + U[0, 0.05) for i = 0, 1, ... in a
+ * random order: with spacing >= 0.1 no two values tie, so a finite-difference
+ * step (1e-6) never changes which element of a set is the largest. */
+ag_tensor *distinct_param(test_rng *r, int ndim, const int *dims, double first, double spacing);
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t);
 ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t);
 void op_case_free(op_case *c);

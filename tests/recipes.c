@@ -17,6 +17,23 @@ ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, doubl
     return t;
 }
 
+ag_tensor *distinct_param(test_rng *r, int ndim, const int *dims, double first, double spacing)
+{
+    ag_tensor *t = ag_tensor_zeros(ndim, dims);
+    ck_assert_ptr_nonnull(t);
+    double *x = ag_tensor_data(t);
+    size_t n = ag_tensor_size(t);
+    for (size_t i = 0; i < n; i++) x[i] = first + spacing * (double)i + rng_uniform(r, 0.0, 0.05);
+    for (size_t i = n; i-- > 1;) { /* Fisher-Yates */
+        size_t j = (size_t)rng_int(r, 0, (int)i);
+        double swap = x[i];
+        x[i] = x[j];
+        x[j] = swap;
+    }
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
 /* The tensor to record in slot k of kept[]: t itself, or when re-recording
  * the one kept there before (t, the same values drawn again, is freed). */
 static ag_tensor *kept_or_new(bool rerecord, ag_tensor **kept, int k, ag_tensor *t)

@@ -30,6 +30,9 @@ import sys
 
 import torch
 
+sys.dont_write_bytecode = True  # no tools/__pycache__ in the tree
+from torch_compare_hessian import relative_error  # noqa: E402  # max |a - t| / max |t|, inf on NaN or Inf
+
 MODULES = {
     "lstm_cell": lambda I, H, bias: torch.nn.LSTMCell(I, H, bias=bias),
     "gru_cell": lambda I, H, bias: torch.nn.GRUCell(I, H, bias=bias),
@@ -42,21 +45,6 @@ TORCH_NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_h
 
 def tensor(record):
     return torch.tensor([float(v) for v in record["values"]], dtype=torch.float64).reshape(record["shape"])
-
-
-def relative_error(agrad, expected):
-    """max |agrad - expected| / s, s = max |expected| (1 when that is 0);
-    inf for a NaN or an infinity on either side."""
-    a = torch.tensor([float(v) for v in agrad], dtype=torch.float64)
-    t = expected.detach().reshape(-1)
-    if a.numel() != t.numel():
-        raise ValueError(f"agrad has {a.numel()} elements, torch {t.numel()}")
-    if not (torch.isfinite(a).all() and torch.isfinite(t).all()):
-        return math.inf
-    scale = t.abs().max().item() if t.numel() else 0.0
-    if scale == 0.0:
-        scale = 1.0
-    return (a - t).abs().max().item() / scale if a.numel() else 0.0
 
 
 def run_case(case):

@@ -47,7 +47,7 @@ def relative_error(agrad, expected):
     """max |agrad - expected| / s, s = max |expected| (1 when that is 0);
     inf for a NaN or an infinity on either side."""
     a = torch.tensor([float(v) for v in agrad], dtype=torch.float64)
-    t = expected.reshape(-1)
+    t = expected.detach().reshape(-1)
     if a.numel() != t.numel():
         raise ValueError(f"agrad has {a.numel()} elements, torch {t.numel()}")
     if not (torch.isfinite(a).all() and torch.isfinite(t).all()):

@@ -237,6 +237,16 @@ static ag_node **step_list(ag_graph *g, const char *who, int T)
     return list;
 }
 
+/* A layer's end: the steps' outputs hs[0 .. T) stacked into *out (when
+ * asked for) and the list freed; false, *out NULL, when recording failed. */
+static bool finish_sequence(ag_graph *g, int T, ag_node **hs, ag_node **out)
+{
+    bool ok = !g->failed && stack_outputs((size_t)T, hs, out) && !g->failed;
+    ag_free(hs);
+    if (!ok && out) *out = NULL;
+    return ok;
+}
+
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih, ag_node *b_hh,
              ag_node **out, ag_node **h_n, ag_node **c_n)
 {
@@ -260,12 +270,7 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
         lstm_from_gates(gates, c, s.H, &h, &c);
         hs[t] = h;
     }
-    bool ok = !g->failed && stack_outputs((size_t)s.T, hs, out) && !g->failed;
-    ag_free(hs);
-    if (!ok) {
-        if (out) *out = NULL;
-        return false;
-    }
+    if (!finish_sequence(g, s.T, hs, out)) return false;
     if (h_n) *h_n = h;
     if (c_n) *c_n = c;
     return true;
@@ -291,12 +296,7 @@ bool ag_gru(ag_node *x, ag_node *h0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih
         h = gru_from_input_gates(step_rows(projection, t, s.N), h, w_hh_t, b_hh, s.H);
         hs[t] = h;
     }
-    bool ok = !g->failed && stack_outputs((size_t)s.T, hs, out) && !g->failed;
-    ag_free(hs);
-    if (!ok) {
-        if (out) *out = NULL;
-        return false;
-    }
+    if (!finish_sequence(g, s.T, hs, out)) return false;
     if (h_n) *h_n = h;
     return true;
 }
