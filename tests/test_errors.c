@@ -46,9 +46,25 @@ END_TEST
 
 START_TEST(linear_bias_mismatch)
 {
+    /* every accepted bias named once, and named for what it is */
     ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 2), zeros(2, 4)));
-    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be [4,2], [2] or [1,2] "
-                    "(a row), [4,1] (a column) or one value for the [4,2] product");
+    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be one of: [4,2] (the product's "
+                    "shape); [2] or [1,2] (a row); [4,1] (a column); one value (a scalar, [1] or [1,1]), "
+                    "for the [4,2] product");
+    /* the issue's column form: W1 x is [4,1], a [3] bias fits none; the
+     * product's shape is the column, [1] and [1,1] are one value, not a row */
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 1), zeros(1, 3)));
+    ck_assert_error("ag_linear: (4x3) @ (3x1) + (1x3): the bias must be one of: [4,1] (the product's "
+                    "shape, a column); one value (a scalar, [1] or [1,1]), for the [4,1] product");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(1, 3), zeros(3, 2), zeros(2, 1)));
+    ck_assert_error("ag_linear: (1x3) @ (3x2) + (2x1): the bias must be one of: [1,2] (the product's "
+                    "shape, a row) or [2]; one value (a scalar, [1] or [1,1]), for the [1,2] product");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(1, 3), zeros(3, 1), zeros(2, 1)));
+    ck_assert_error("ag_linear: (1x3) @ (3x1) + (2x1): the bias must be one of: one value (a scalar, [1] or "
+                    "[1,1]), for the [1,1] product");
 }
 END_TEST
 
