@@ -20,7 +20,7 @@
 #   3. <!-- snippet: quotes PATH --> before a block: an excerpt of the file
 #      PATH (from the repository root), not compiled; every line of the
 #      block but "..." must be a line of PATH (leading and trailing blanks
-#      aside), so the excerpt stays true.
+#      aside; a line may be part of a longer one), so the excerpt stays true.
 #   4. <!-- snippet: not compiled: REASON --> before a block: skipped, the
 #      reason printed. For what cannot run on its own (rare: say why).
 # The marker is the last non-blank line before the block's ``` line; any
@@ -145,7 +145,7 @@ quote_holds() {
     while IFS= read -r q; do
         q=$(printf '%s' "$q" | sed 's/^[ \t]*//; s/[ \t]*$//')
         [ -z "$q" ] || [ "$q" = "..." ] && continue
-        if ! grep -Fxq -- "$q" "$trimmed"; then
+        if ! grep -Fq -- "$q" "$trimmed"; then
             echo "    not in $2: $q"
             held=1
         fi
