@@ -4,7 +4,8 @@
 #
 #   sh scripts/check-doc-snippets.sh [FILE.md ...]      (default: README.md docs/*.md)
 #   sh scripts/check-doc-snippets.sh --expect-failure FILE.md ...
-#       (the checker's own test: each file must fail, alone)
+#       (the checker's own test: each file must fail, alone, with the text
+#       of its line <!-- expect: TEXT --> in the report)
 #
 # The convention, for whoever writes the docs. Every ```c block of a
 # Markdown file is checked; the blocks of one file, in order, make programs:
@@ -214,8 +215,19 @@ done
 programs=0 quotes=0 skipped="" status=0
 for md in "$@"; do
     if $expect_failure; then
-        if check_file "$md" > "$OUT/expected-failure.log" 2>&1; then
+        # the page says why it must fail: a line <!-- expect: TEXT --> whose
+        # TEXT the checker's report must contain
+        expected=$(sed -n 's/^<!-- expect: \(.*\) -->$/\1/p' "$md")
+        log="$OUT/expected-failure.log"
+        if [ -z "$expected" ]; then
+            echo "doc snippets: $md has no <!-- expect: ... --> line" >&2
+            status=1
+        elif check_file "$md" > "$log" 2>&1; then
             echo "doc snippets: $md should fail the check, and passed" >&2
+            status=1
+        elif ! grep -Fq -- "$expected" "$log"; then
+            echo "doc snippets: $md failed, but not with \"$expected\":" >&2
+            sed 's/^/    /' "$log" >&2
             status=1
         fi
     elif ! check_file "$md"; then
