@@ -184,9 +184,10 @@ __attribute__((noinline, cold)) static void forward_failed(ag_graph *g, const ag
 __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_node *n,
                                                          const char *why)
 {
-    char operands[224];
+    char operands[224], note[256];
     describe_operands(n, operands, sizeof operands);
-    ag_graph_fail(g, "ag_%s: %s: %s", n->op->name, operands, why);
+    ag_broadcast_note(n, note, sizeof note);
+    ag_graph_fail(g, "ag_%s: %s: %s%s", n->op->name, operands, why, note);
 }
 
 /* Allocate value, gradient and op-private buffers after the shape is known. */

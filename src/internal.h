@@ -301,6 +301,10 @@ bool ag_check_leaf_grads(ag_graph *g);
  * the gradient that arrived and each input's share printed. */
 void ag_trace_begin(ag_graph *g, const ag_node *root);
 void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root);
+/* " (note: ...)" naming the nearest ancestor of the failed node's inputs
+ * that broadcast a column [r,1] and a row into an [r,c] matrix (the 1-d
+ * bias slip of column vectors), or "" (study/broadcast_note.c). */
+void ag_broadcast_note(const ag_node *failed, char *buf, size_t len);
 /* "z2" for a named node, "#7 matmul" otherwise. */
 const char *ag_node_label(const ag_node *n, char *buf, size_t len);
 
