@@ -4,8 +4,8 @@
 #   make newton     Newton's method (second derivatives) vs gradient descent
 #   make char-lstm  a character-level LSTM on the fortunes (about 10 minutes)
 #   make fashion-cnn  a CNN on Fashion-MNIST (FASHION_CNN_ARGS="--limit 3000 --epochs 1")
-#   make check      build and run every Check test (SAN=1: ASan + UBSan,
-#                   SAN=thread: ThreadSanitizer)
+#   make check      compile and run the docs' C snippets, then build and run
+#                   every Check test (SAN=1: ASan + UBSan, SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
 #   make gradbench  agrad on GradBench beside its peers (mk/gradbench.mk)
 # Missing Debian packages are installed by scripts/install-deps.sh.
@@ -146,8 +146,16 @@ valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/b
 $(BUILD)/tests/run_tests: $(TEST_OBJ) $(BUILD)/libagrad.a
 	$(CC) $(LDFLAGS) $(TEST_OBJ) $(BUILD)/libagrad.a -o $@ $(CHECK_LIBS) $(LDLIBS)
 
+# The C in README.md and docs/*.md, compiled and run (the convention: the
+# top of scripts/check-doc-snippets.sh), and the checker failing the broken
+# pages of tests/data/doc-snippets; then the Check suites, whose summary
+# line ends the output.
+DOC_SNIPPETS = $(TEST_LAUNCHER) env CC="$(CC)" CFLAGS="$(ALL_CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" \
+               LIB=$(BUILD)/libagrad.a OUT=$(BUILD)/doc-snippets sh scripts/check-doc-snippets.sh
 check: $(BUILD)/tests/run_tests
 	@sh scripts/install-deps.sh graphviz || echo "(without Graphviz the graph-picture test fails)"
+	@$(DOC_SNIPPETS)
+	@$(DOC_SNIPPETS) --expect-failure $(filter-out %/README.md,$(wildcard tests/data/doc-snippets/*.md))
 	$(TEST_LAUNCHER) ./$(BUILD)/tests/run_tests
 
 clean:

@@ -14,6 +14,14 @@
  * NULL graph (ag_backward(NULL, ...), ag_jvp, the Jacobians, ag_graph_forward,
  * ag_graph_zero_grad, ag_graph_set_trace, ag_graph_set_detect_anomaly),
  * report through ag_last_error(), naming the function.
+ * Study calls are the exception to stickiness: the Jacobians, the Hessians,
+ * ag_hvp and ag_jvp only look at a graph, so when one fails (misused, or out
+ * of memory) it returns NULL or false and the graph is left usable, its
+ * recording, values and gradients as they were: the message is in
+ * ag_last_error() and, until the next node is recorded, the next study call
+ * or a reset, in ag_graph_error(g) (unless the graph has an error of its
+ * own). Called on a graph that has already failed, they do nothing and say
+ * so in ag_last_error().
  * The library never aborts, asserts on user input or exits.
  *
  * Shapes: row-major, 0-d (scalar) to AG_MAX_DIMS dimensions.
@@ -524,7 +532,8 @@ bool ag_graph_forward(ag_graph *g);
  * fixed); read it with ag_node_tangent. Seeds may be leaves or intermediate
  * nodes. Tangent memory comes from the graph's arena until reset; a node's
  * buffer is reused by the next sweep that reaches it (so a loop of sweeps
- * from the same seeds allocates nothing after the first). */
+ * from the same seeds allocates nothing after the first). false on misuse,
+ * as a study call (the graph stays usable; tangents are then undefined). */
 bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents);
 /** The tangent of the last ag_jvp sweep (overwritten by the next), or NULL if the node does not depend
  * on any seed. */
@@ -538,8 +547,12 @@ const double *ag_node_tangent(const ag_node *n);
  * may be a leaf or an intermediate node recorded before out. The Jacobian is
  * with respect to the node wrt alone: where one tensor has several leaves
  * in the graph (two ag_param calls), the others are held fixed, in both
- * modes. Parameter gradients are left as they were. NULL with the graph's
- * error set on misuse. */
+ * modes. Every gradient is left as it was: ag_jacobian_rev's sweeps
+ * overwrite the gradients of the parameters and of the nodes between wrt
+ * and out, and it puts them back after, so ag_node_grad and the graph's
+ * picture show the last ag_backward's gradients again. NULL on misuse, as a
+ * study call (see the top of this file: the graph stays usable, so after
+ * "no gradient flows ... use ag_jacobian_fwd", ag_jacobian_fwd works). */
 ag_tensor *ag_jacobian_rev(ag_graph *g, ag_node *out, ag_node *wrt);
 ag_tensor *ag_jacobian_fwd(ag_graph *g, ag_node *out, ag_node *wrt);
 /**@}*/
@@ -628,14 +641,15 @@ bool ag_jvp_nodes(ag_graph *g, size_t n_seeds, ag_node *const *seeds, ag_node *c
  * recorded gradient (ag_grad) and one forward sweep over it, a few gradients'
  * cost. The recorded gradient is kept on the graph and reused by the next
  * call with the same root and wrt while nothing else is recorded, so a
- * conjugate-gradient loop records it once. false (graph error set) on
- * misuse (as ag_grad, and v or hv NULL). */
+ * conjugate-gradient loop records it once. false on misuse (as ag_grad's,
+ * and v or hv NULL), as a study call: the graph stays usable. */
 bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *hv);
 /** The full Hessian d^2 root / d wrt^2 as a new [size(wrt), size(wrt)] tensor
  * (the caller frees it), row i the gradient of (d root / d wrt)_i: reverse
  * over reverse (one backward sweep over the recorded gradient per row).
  * ag_hessian_fwd gives the same by forward over reverse (one forward sweep
- * per column). NULL (graph error set) on misuse. */
+ * per column). NULL on misuse (as ag_grad's), as a study call: the graph
+ * stays usable. Gradients are left as they were (see ag_jacobian_rev). */
 ag_tensor *ag_hessian(ag_graph *g, ag_node *root, ag_node *wrt);
 ag_tensor *ag_hessian_fwd(ag_graph *g, ag_node *root, ag_node *wrt);
 

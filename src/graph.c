@@ -43,6 +43,7 @@ void ag_graph_reset(ag_graph *g)
     g->n_nodes = 0;
     g->failed = false;
     g->failed_in_replay = false;
+    g->study_failed = false;
     g->error[0] = '\0';
     g->grads_dirty = false;
     memset(&g->second_order, 0, sizeof g->second_order); /* its gradient node was released */
@@ -61,7 +62,7 @@ __attribute__((noinline, cold)) bool ag_graph_is_null(const char *who)
 const char *ag_graph_error(const ag_graph *g)
 {
     if (!g) return "graph is NULL";
-    return g->failed ? g->error : NULL;
+    return g->failed || g->study_failed ? g->error : NULL;
 }
 
 size_t ag_graph_size(const ag_graph *g) { return g ? g->n_nodes : 0; }
@@ -83,6 +84,7 @@ void ag_graph_fail(ag_graph *g, const char *fmt, ...)
     va_end(args);
     g->failed = true;
     g->failed_in_replay = false;
+    g->study_failed = false; /* the graph's own error replaces a study call's message */
 }
 
 /* Grow the recording-order array (kept across reset). */
@@ -103,6 +105,7 @@ static inline bool push_node(ag_graph *g, ag_node *node)
     if (g->n_nodes == g->cap_nodes && !grow_nodes(g)) return false;
     node->index = (uint32_t)g->n_nodes;
     g->nodes[g->n_nodes++] = node;
+    g->study_failed = false; /* a study call's message is about the graph before this node */
     return true;
 }
 
@@ -181,9 +184,10 @@ __attribute__((noinline, cold)) static void forward_failed(ag_graph *g, const ag
 __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_node *n,
                                                          const char *why)
 {
-    char operands[224];
+    char operands[224], note[256];
     describe_operands(n, operands, sizeof operands);
-    ag_graph_fail(g, "ag_%s: %s: %s", n->op->name, operands, why);
+    ag_broadcast_note(n, note, sizeof note);
+    ag_graph_fail(g, "ag_%s: %s: %s%s", n->op->name, operands, why, note);
 }
 
 /* Allocate value, gradient and op-private buffers after the shape is known. */

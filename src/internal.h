@@ -193,6 +193,9 @@ struct ag_graph {
     bool detect_anomaly; /* check every value and gradient for NaN/Inf */
     bool failed_in_replay; /* the error came from data in a replay: the next
                               replay may clear it */
+    bool study_failed; /* error holds the message of a study call that failed
+                          (study/scope.c); the graph itself has not failed:
+                          cleared by the next recorded node, study call or reset */
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
     ag_schedule schedule;
@@ -298,17 +301,26 @@ bool ag_check_leaf_grads(ag_graph *g);
  * the gradient that arrived and each input's share printed. */
 void ag_trace_begin(ag_graph *g, const ag_node *root);
 void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root);
+/* " (note: ...)" naming the nearest ancestor of the failed node's inputs
+ * that broadcast a column [r,1] and a row into an [r,c] matrix (the 1-d
+ * bias slip of column vectors), or "" (study/broadcast_note.c). */
+void ag_broadcast_note(const ag_node *failed, char *buf, size_t len);
 /* "z2" for a named node, "#7 matmul" otherwise. */
 const char *ag_node_label(const ag_node *n, char *buf, size_t len);
 
-/* Parameter gradients a sweep would disturb, saved to restore later
- * (study/jacobian.c): one copy per leaf with a gradient, by node index. */
+/* Gradients a sweep would disturb, saved to restore later (study/jacobian.c):
+ * one copy per node with a gradient, by node index: the leaves' (their
+ * tensors' gradients) only, or every node's (AG_SAVE_ALL_GRADS: the
+ * intermediate ones too, so ag_node_grad and the graph's picture show the
+ * last ag_backward's again). */
 typedef struct ag_saved_grads {
     double **copies; /* NULL where nothing was saved */
     size_t count;
+    bool intermediates; /* the intermediate nodes' were saved too */
 } ag_saved_grads;
-bool ag_save_leaf_grads(ag_graph *g, ag_saved_grads *s);     /* false: out of memory */
-void ag_restore_leaf_grads(ag_graph *g, ag_saved_grads *s); /* and frees the copies */
+enum { AG_SAVE_LEAF_GRADS, AG_SAVE_ALL_GRADS };
+bool ag_save_grads(ag_graph *g, ag_saved_grads *s, int which); /* false: out of memory */
+void ag_restore_grads(ag_graph *g, ag_saved_grads *s);        /* and frees the copies */
 
 /* "" when n is a current node of g, else why not ("is NULL ...", "belongs
  * to another graph", "is a node recorded before the last reset ...") */
@@ -324,6 +336,26 @@ bool ag_grad_seeded(ag_graph *g, ag_node *root, ag_node *seed, size_t n, ag_node
 
 /* Store the graph's first error (later ones are dropped). */
 void ag_graph_fail(ag_graph *g, const char *fmt, ...);
+
+/* A study call (the Jacobians, the Hessians, ag_hvp, ag_jvp) looks at a
+ * graph without becoming part of it, so its failure must not stop the
+ * recording it studies (study/scope.c):
+ *   if (!ag_study_begin(g, who)) return NULL;   refused: g NULL or failed
+ *   ... the call, reporting with ag_graph_fail as anywhere ...
+ *   return ag_study_end(g, who, ok) ? result : NULL;
+ * ag_study_end turns an error the call left on the graph into a study
+ * message (ag_graph_error and ag_last_error read it) and the graph is
+ * usable again. */
+bool ag_study_begin(ag_graph *g, const char *who);
+bool ag_study_end(ag_graph *g, const char *who, bool ok);
+/* ag_study_end for a call that returns a tensor (NULL: failed; freed when
+ * the graph failed all the same). */
+ag_tensor *ag_study_end_tensor(ag_graph *g, const char *who, ag_tensor *result);
+/* The Jacobians without the study scope (study/jacobian.c), for the Hessians. */
+ag_tensor *ag_jacobian_rev_sweeps(ag_graph *g, ag_node *out, ag_node *wrt);
+ag_tensor *ag_jacobian_fwd_sweeps(ag_graph *g, ag_node *out, ag_node *wrt);
+/* ag_jvp without the study scope, for study calls built on it. */
+bool ag_jvp_sweep(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents);
 
 /* ---- ops (src/ops/) -----------------------------------------------------------
  * An op is a descriptor: its shape rule, forward, vector-Jacobian product

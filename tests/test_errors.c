@@ -46,9 +46,54 @@ END_TEST
 
 START_TEST(linear_bias_mismatch)
 {
+    /* every accepted bias named once, and named for what it is */
     ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 2), zeros(2, 4)));
-    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be [4,2], [2] or [1,2] "
-                    "(a row), [4,1] (a column) or one value for the [4,2] product");
+    ck_assert_error("ag_linear: (4x3) @ (3x2) + (2x4): the bias must be one of: [4,2] (the product's "
+                    "shape); [2] or [1,2] (a row); [4,1] (a column); one value (a scalar, [1] or [1,1]), "
+                    "for the [4,2] product");
+    /* the issue's column form: W1 x is [4,1], a [3] bias fits none; the
+     * product's shape is the column, [1] and [1,1] are one value, not a row */
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(4, 3), zeros(3, 1), zeros(1, 3)));
+    ck_assert_error("ag_linear: (4x3) @ (3x1) + (1x3): the bias must be one of: [4,1] (the product's "
+                    "shape, a column); one value (a scalar, [1] or [1,1]), for the [4,1] product");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(1, 3), zeros(3, 2), zeros(2, 1)));
+    ck_assert_error("ag_linear: (1x3) @ (3x2) + (2x1): the bias must be one of: [1,2] (the product's "
+                    "shape, a row) or [2]; one value (a scalar, [1] or [1,1]), for the [1,2] product");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_linear(zeros(1, 3), zeros(3, 1), zeros(2, 1)));
+    ck_assert_error("ag_linear: (1x3) @ (3x1) + (2x1): the bias must be one of: one value (a scalar, [1] or "
+                    "[1,1]), for the [1,1] product");
+}
+END_TEST
+
+/* The column-vector slip of the issue: b1 given 1-d [4] where W1 x is [4,1].
+ * ag_add broadcasts the two to [4,4] (NumPy's rule: every b1[j] + (W1 x)[i])
+ * with no error; a1 = sigmoid(z1) is [4,4], W2 a1 [3,4]; the error surfaces
+ * at + b2 ([3,4] and [3] do not broadcast) and names where the [4,4] came from. */
+START_TEST(a_column_plus_a_1d_bias_is_named_where_the_shapes_break)
+{
+    ag_node *x = zeros(3, 1), *b1 = ag_constant(g, 1, (int[]){4}, (double[]){0, 0, 0, 0});
+    ag_node *z1 = ag_node_set_name(ag_add(ag_matmul(zeros(4, 3), x), b1), "z1");
+    ck_assert_ptr_nonnull(z1); /* valid broadcasting: no error here */
+    ck_assert_int_eq(ag_node_dim(z1, 0), 4);
+    ck_assert_int_eq(ag_node_dim(z1, 1), 4);
+    ag_node *z2 = ag_matmul(zeros(3, 4), ag_sigmoid(z1)); /* [3,4] @ [4,4]: fits too */
+    ck_assert_ptr_nonnull(z2);
+    ck_assert_ptr_null(ag_add(z2, ag_constant(g, 1, (int[]){3}, (double[]){0, 0, 0})));
+    ck_assert_error("ag_add: (3x4) + (3): shapes do not broadcast (dimension 1 from the right: 4 vs 3) "
+                    "(note: the (4x4) of z1 = ag_add((4x1), (4)) is a column and a row broadcast to every "
+                    "pair, by NumPy's rules; with column vectors a bias is a column too, [4,1])");
+    /* an outer product is meant: a later error names no matmul */
+    ag_graph_reset(g);
+    ag_node *outer = ag_matmul(zeros(4, 1), zeros(1, 4));
+    ck_assert_ptr_null(ag_add(outer, zeros(3, 1)));
+    ck_assert_msg(!strstr(ag_graph_error(g), "note"), "%s", ag_graph_error(g));
+    /* nor does an error with no such broadcast behind it */
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_add(ag_add(zeros(4, 3), zeros(1, 3)), zeros(4, 2)));
+    ck_assert_msg(!strstr(ag_graph_error(g), "note"), "%s", ag_graph_error(g));
 }
 END_TEST
 
@@ -481,6 +526,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, matmul_mismatch);
     tcase_add_test(tc, matmul_needs_matrices);
     tcase_add_test(tc, linear_bias_mismatch);
+    tcase_add_test(tc, a_column_plus_a_1d_bias_is_named_where_the_shapes_break);
     tcase_add_test(tc, linear_inner_mismatch_and_null_operand);
     tcase_add_test(tc, operands_of_two_graphs_fail_both_graphs);
     tcase_add_test(tc, add_mismatch);

@@ -361,6 +361,10 @@ START_TEST(expand_errors_name_the_shapes_and_the_request)
     ck_assert_ptr_null(ag_expand(zeros(2, (int[]){2, 3}), 2, (int[]){4, 3}));
     assert_error("ag_expand: (2x3): cannot expand to (4x3): dimension 0: the input's size 2 must be 1 or 4");
     ag_graph_reset(g);
+    ck_assert_ptr_null(ag_expand(zeros(2, (int[]){2, 3}), 2, (int[]){1, 3})); /* not "1 or 1" */
+    assert_error("ag_expand: (2x3): cannot expand to (1x3): dimension 0: the input's size 2 cannot become 1 "
+                 "(expand repeats a dimension of size 1, it never shrinks one)");
+    ag_graph_reset(g);
     ck_assert_ptr_null(ag_expand(zeros(1, (int[]){3}), 2, (int[]){-1, 3}));
     assert_error("ag_expand: (3): cannot expand to (-1x3): -1 is not allowed for the new leading dimension 0");
     ag_graph_reset(g);

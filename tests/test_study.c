@@ -165,22 +165,153 @@ END_TEST
 
 START_TEST(jacobian_misuse)
 {
+    /* the issue's sequence: a reverse-mode Jacobian with respect to an input
+     * fails and advises ag_jacobian_fwd, which then works on the same graph,
+     * with no reset and no recording again */
     ag_graph *g = ag_graph_new();
     ag_tensor *x = ag_tensor_ones(1, (int[]){2});
     ag_node *xn = ag_input(g, x), *y = ag_exp(xn);
     ck_assert_ptr_null(ag_jacobian_rev(g, y, xn)); /* no gradient flows to an input */
-    ck_assert_msg(strstr(ag_graph_error(g), "no gradient flows") != NULL, "%s", ag_graph_error(g));
-    ag_graph_reset(g);
-    xn = ag_input(g, x);
-    y = ag_exp(xn);
+    ck_assert_graph_error(g, "ag_jacobian_rev: no gradient flows from out to wrt");
+    ck_assert_graph_error(g, "use ag_jacobian_fwd");
+    ck_assert_last_error("ag_jacobian_rev: no gradient flows from out to wrt");
     ag_tensor *J = ag_jacobian_fwd(g, y, xn); /* forward mode needs no gradient: diag(e^x) */
-    ck_assert_ptr_nonnull(J);
+    ck_assert_msg(J != NULL, "%s", ag_graph_error(g));
+    ck_assert_ptr_null(ag_graph_error(g)); /* the failed call's message went with it */
     ck_assert_close(ag_tensor_data(J)[0], exp(1.0), 1e-15);
     ck_assert_close(ag_tensor_data(J)[1], 0.0, 0);
+    ck_assert_close(ag_tensor_data(J)[3], exp(1.0), 1e-15);
     ck_assert_ptr_null(ag_jacobian_fwd(g, xn, y)); /* wrt after out */
+    ck_assert_graph_error(g, "ag_jacobian_fwd: wrt was recorded after out");
+    /* the graph records on: a new node clears the study message */
+    ag_node *s = ag_sum(y);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_null(ag_graph_error(g));
+    ck_assert_close(ag_node_value(s)[0], 2 * exp(1.0), 1e-15);
     ag_tensor_free(J);
     ag_tensor_free(x);
     ag_graph_free(g);
+}
+END_TEST
+
+START_TEST(second_order_misuse_leaves_the_graph_usable)
+{
+    /* f(x) = sum(x^3) on x = [1, 2]: gradient 3x^2, Hessian diag(6x) */
+    ag_graph *g = ag_graph_new();
+    ag_tensor *x = ag_tensor_from(1, (int[]){2}, (double[]){1.0, 2.0});
+    ag_tensor *c = ag_tensor_ones(1, (int[]){2}); /* an input: takes no gradient */
+    ag_tensor_requires_grad(x, true);
+    ag_node *xn = ag_param(g, x), *cn = ag_input(g, c);
+    ag_node *f = ag_sum(ag_add(ag_mul(ag_mul(xn, xn), xn), cn));
+    ck_assert_ptr_nonnull(f);
+    double v[2] = {1.0, 0.0}, hv[2];
+    ck_assert(!ag_hvp(g, f, cn, v, hv));
+    ck_assert_graph_error(g, "ag_hvp: wrt[0] takes no gradient");
+    ck_assert(!ag_hvp(g, f, xn, NULL, hv));
+    ck_assert_graph_error(g, "ag_hvp: v is NULL");
+    ck_assert_ptr_null(ag_hessian(g, f, cn));
+    ck_assert_graph_error(g, "ag_hessian: wrt[0] takes no gradient");
+    ck_assert_ptr_null(ag_hessian_fwd(g, ag_mul(xn, xn), xn)); /* not a scalar */
+    ck_assert_graph_error(g, "ag_hessian_fwd: root has shape (2)");
+    ck_assert(!ag_jvp(g, 1, &xn, (const double *const[]){NULL}));
+    ck_assert_graph_error(g, "ag_jvp: seed 0 is NULL, has no tangent");
+    /* and each works right after, on the same graph */
+    ck_assert_msg(ag_hvp(g, f, xn, v, hv), "%s", ag_graph_error(g));
+    ck_assert_close(hv[0], 6.0, 1e-15);
+    ck_assert_close(hv[1], 0.0, 0);
+    ag_tensor *H = ag_hessian(g, f, xn), *Hf = ag_hessian_fwd(g, f, xn);
+    ck_assert_msg(H && Hf, "%s", ag_graph_error(g));
+    double expected[4] = {6.0, 0.0, 0.0, 12.0};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_close(ag_tensor_data(H)[k], expected[k], 1e-15);
+        ck_assert_close(ag_tensor_data(Hf)[k], expected[k], 1e-15);
+    }
+    ck_assert(ag_jvp(g, 1, &xn, (const double *const[]){v}));
+    ck_assert(ag_backward(g, f));
+    ck_assert_close(ag_tensor_grad(x)[1], 12.0, 1e-15); /* 3 x^2 at 2 */
+    ck_assert_ptr_null(ag_graph_error(g));
+    ag_tensor_free(H);
+    ag_tensor_free(Hf);
+    ag_tensor_free(x);
+    ag_tensor_free(c);
+    ag_graph_free(g);
+}
+END_TEST
+
+START_TEST(study_calls_on_a_failed_graph_say_so)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *x = ag_tensor_ones(1, (int[]){2});
+    ag_node *xn = ag_input(g, x);
+    ck_assert_ptr_null(ag_reshape(xn, 1, (int[]){3})); /* the graph's own, sticky error */
+    const char *own = "ag_reshape";
+    ck_assert_graph_error(g, own);
+    ck_assert_ptr_null(ag_jacobian_fwd(g, xn, xn));
+    ck_assert_last_error("ag_jacobian_fwd: the graph failed earlier: ag_reshape");
+    ck_assert_graph_error(g, own); /* still the graph's error */
+    ck_assert_ptr_null(ag_exp(xn)); /* and still sticky */
+    ag_tensor_free(x);
+    ag_graph_free(g);
+}
+END_TEST
+
+/* Every node's gradient equals the hand derivation's after the backward,
+ * and again after each study call. */
+static void assert_testnet_grads(const testnet_model *m, const testnet_grads *G, const char *after)
+{
+    const struct {
+        const char *what;
+        const ag_node *node;
+        const double *hand;
+        size_t n;
+    } expected[] = {
+        {"dJ/dz2", m->z2, G->dz2, TN_OUT}, {"dJ/da1", m->a1, G->da1, TN_HID},
+        {"dJ/dz1", m->z1, G->dz1, TN_HID}, {"dJ/dW1", m->W1_leaf, &G->W1[0][0], TN_HID * TN_IN},
+        {"dJ/db1", m->b1_leaf, G->b1, TN_HID}, {"dJ/dW2", m->W2_leaf, &G->W2[0][0], TN_OUT * TN_HID},
+        {"dJ/db2", m->b2_leaf, G->b2, TN_OUT},
+    };
+    for (size_t e = 0; e < sizeof expected / sizeof expected[0]; e++)
+        for (size_t k = 0; k < expected[e].n; k++)
+            ck_assert_msg(fabs(ag_node_grad(expected[e].node)[k] - expected[e].hand[k]) <= 1e-15,
+                          "after %s: %s[%zu] = %.17g, the backward's %.17g", after, expected[e].what, k,
+                          ag_node_grad(expected[e].node)[k], expected[e].hand[k]);
+    ck_assert_msg(ag_node_grad(m->J)[0] == 1.0, "after %s: dJ/dJ = %g", after, ag_node_grad(m->J)[0]);
+}
+
+START_TEST(jacobian_rev_restores_every_gradient)
+{
+    testnet_model m;
+    ag_graph *g = testnet_recorded(&m, true);
+    testnet_forward F;
+    testnet_grads G;
+    testnet_hand_forward(&testnet_weights, testnet_a0, testnet_label, &F);
+    testnet_hand_backward(&testnet_weights, testnet_a0, testnet_label, &F, &G);
+    assert_testnet_grads(&m, &G, "ag_backward");
+    ag_tensor *Ja = ag_jacobian_rev(g, m.a1, m.z1), *Jp = ag_jacobian_rev(g, m.p, m.z2);
+    ck_assert_msg(Ja && Jp, "%s", ag_graph_error(g));
+    assert_testnet_grads(&m, &G, "ag_jacobian_rev");
+    ag_tensor *H = ag_hessian(g, m.J, m.z2);
+    ck_assert_msg(H != NULL, "%s", ag_graph_error(g));
+    assert_testnet_grads(&m, &G, "ag_hessian");
+    /* the picture drawn now shows J's gradient, 1, not a sweep's seed */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ck_assert(ag_graph_write_dot(g, out));
+    fclose(out);
+    char dz2[96];
+    snprintf(dz2, sizeof dz2, "z2 = add [2x1]\\lvalue [0.235; -0.4475]\\lgrad  [%.4g; %.4g]", G.dz2[0], G.dz2[1]);
+    ck_assert_msg(strstr(text, dz2), "the picture lacks '%s':\n%s", dz2, text);
+    free(text);
+    /* a backward after them walks afresh: the same gradients again */
+    ag_graph_zero_grad(g);
+    ck_assert(ag_backward(g, m.J));
+    assert_testnet_grads(&m, &G, "a second ag_backward");
+    ag_tensor_free(Ja);
+    ag_tensor_free(Jp);
+    ag_tensor_free(H);
+    ag_graph_free(g);
+    testnet_model_free(&m);
 }
 END_TEST
 
@@ -363,21 +494,79 @@ START_TEST(trace_reads_as_the_derivation)
     char *text = NULL;
     size_t len = 0;
     capture_testnet_trace(&text, &len);
-    testnet_forward F;
-    testnet_grads G;
-    testnet_hand_forward(&testnet_weights, testnet_a0, testnet_label, &F);
-    testnet_hand_backward(&testnet_weights, testnet_a0, testnet_label, &F, &G);
-    char dz2[128], dz1[128], da1[128];
-    snprintf(dz2, sizeof dz2, "dJ/dz2 = [%.6g, %.6g]", G.dz2[0], G.dz2[1]);
-    snprintf(da1, sizeof da1, "dJ/da1 = [%.6g, %.6g, %.6g, %.6g]", G.da1[0], G.da1[1], G.da1[2], G.da1[3]);
-    /* + 0.0 turns the hand side's -0 (negative times relu' = 0) into 0 */
-    snprintf(dz1, sizeof dz1, "dJ/dz1 = [%.6g, %.6g, %.6g, %.6g]", G.dz1[0] + 0.0, G.dz1[1] + 0.0,
-             G.dz1[2] + 0.0, G.dz1[3] + 0.0);
-    long at_J = position(text, "backward from J"), at_dz2 = position(text, dz2);
-    long at_da1 = position(text, da1), at_dz1 = position(text, dz1);
-    ck_assert_msg(at_J >= 0 && at_dz2 >= 0 && at_da1 >= 0 && at_dz1 >= 0, "trace lacks a line:\n%s", text);
-    ck_assert_msg(at_J < at_dz2 && at_dz2 < at_da1 && at_da1 < at_dz1, "wrong order:\n%s", text);
-    ck_assert_msg(strstr(text, "sends dJ/dW2 +=") && strstr(text, "sends dJ/dW1 +="), "%s", text);
+    /* the numbers of docs/hand-derivation.md's backward table (the seed's
+     * derivation by hand, testnet_hand.c), laid out as the shapes are:
+     * z2, a1 and z1 are columns [2x1] and [4x1], W2 a [2x4] matrix */
+    const char *dz2 = "dJ/dz2 = [[ 0.664296],\n"
+                      "          [-0.664296]]\n"
+                      "    at z2 = add(W2a1, b2) [2x1]\n";
+    const char *dW2 = "    sends dJ/dW2 += [[ 0.597867, 0, 0,  0.0498222],\n"
+                      "                     [-0.597867, 0, 0, -0.0498222]]\n";
+    const char *da1 = "dJ/da1 = [[ 0.465008],\n"
+                      "          [-0.265719],\n"
+                      "          [ 0.398578],\n"
+                      "          [ 0.199289]]\n";
+    const char *dz1 = "dJ/dz1 = [[0.465008],\n"
+                      "          [       0],\n"
+                      "          [       0],\n"
+                      "          [0.199289]]\n";
+    const char *dW1 = "    sends dJ/dW1 += [[ 0.232504, -0.465008, 0.930015],\n"
+                      "                     [        0,         0,        0],\n"
+                      "                     [        0,         0,        0],\n"
+                      "                     [0.0996445, -0.199289, 0.398578]]\n";
+    long at_J = position(text, "backward from J (softmax_xent, scalar): dJ/dJ = 1\ndJ/dJ = [1]\n");
+    long at_dz2 = position(text, dz2), at_dW2 = position(text, dW2), at_da1 = position(text, da1);
+    long at_dz1 = position(text, dz1), at_dW1 = position(text, dW1);
+    ck_assert_msg(at_J >= 0 && at_dz2 >= 0 && at_dW2 >= 0 && at_da1 >= 0 && at_dz1 >= 0 && at_dW1 >= 0,
+                  "trace lacks a line:\n%s", text);
+    ck_assert_msg(at_J < at_dz2 && at_dz2 < at_dW2 && at_dW2 < at_da1 && at_da1 < at_dz1 && at_dz1 < at_dW1,
+                  "wrong order:\n%s", text);
+    free(text);
+}
+END_TEST
+
+/* The trace of y = sum(W * C) for a [rows x cols] W, C holding 1, 2, 3, ...
+ * row by row: dy/dW = C. */
+static char *trace_of_a_matrix_gradient(int rows, int cols)
+{
+    ag_tensor *W = ag_tensor_zeros(2, (int[]){rows, cols}), *C = ag_tensor_zeros(2, (int[]){rows, cols});
+    for (int k = 0; k < rows * cols; k++) ag_tensor_data(C)[k] = k + 1;
+    ag_tensor_requires_grad(W, true);
+    ag_graph *g = ag_graph_new();
+    ag_node *w = ag_node_set_name(ag_param(g, W), "W"), *c = ag_node_set_name(ag_input(g, C), "C");
+    ag_node *y = ag_node_set_name(ag_sum(ag_node_set_name(ag_mul(w, c), "m")), "y");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ag_graph_set_trace(g, out);
+    ck_assert_msg(ag_backward(g, y), "%s", ag_graph_error(g));
+    fclose(out);
+    ag_graph_free(g);
+    ag_tensor_free(W);
+    ag_tensor_free(C);
+    return text;
+}
+
+START_TEST(trace_prints_a_matrix_as_rows)
+{
+    /* the issue's [3x4]: three rows of four, each column right-aligned */
+    char *text = trace_of_a_matrix_gradient(3, 4);
+    const char *dW = "    sends dy/dW += [[1,  2,  3,  4],\n"
+                     "                    [5,  6,  7,  8],\n"
+                     "                    [9, 10, 11, 12]]\n";
+    ck_assert_msg(strstr(text, dW), "expected\n%s\nin\n%s", dW, text);
+    ck_assert_msg(strstr(text, "dy/dm = [[1, 1, 1, 1],\n"
+                               "         [1, 1, 1, 1],\n"
+                               "         [1, 1, 1, 1]]\n"
+                               "    at m = mul(W, C) [3x4]\n"), "%s", text);
+    free(text);
+    /* a large one: the first 8 rows of the first 12 values, and the count */
+    text = trace_of_a_matrix_gradient(10, 20);
+    const char *first = "    sends dy/dW += [[  1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12, ...],\n"
+                        "                    [ 21,  22,  23,  24,  25,  26,  27,  28,  29,  30,  31,  32, ...],\n";
+    const char *last = "                    [141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, ...],\n"
+                       "                    ...] (200 values)\n";
+    ck_assert_msg(strstr(text, first) && strstr(text, last), "%s", text);
     free(text);
 }
 END_TEST
@@ -422,6 +611,9 @@ Suite *study_suite(void)
     tcase_add_test(tc, testnet_jacobians);
     tcase_add_test(tc, jacobian_of_one_of_two_leaves_of_a_tensor);
     tcase_add_test(tc, jacobian_misuse);
+    tcase_add_test(tc, second_order_misuse_leaves_the_graph_usable);
+    tcase_add_test(tc, study_calls_on_a_failed_graph_say_so);
+    tcase_add_test(tc, jacobian_rev_restores_every_gradient);
     tcase_add_test(tc, anomaly_names_the_leaf_a_nan_came_in_through);
     tcase_add_test(tc, anomaly_names_a_stale_parameter_gradient);
     suite_add_tcase(s, tc);
@@ -430,6 +622,7 @@ Suite *study_suite(void)
     tcase_add_test(tc, gradcheck_catches_a_wrong_vjp);
     tcase_add_test(tc, compare_reports_differences);
     tcase_add_test(tc, trace_reads_as_the_derivation);
+    tcase_add_test(tc, trace_prints_a_matrix_as_rows);
     tcase_add_test(tc, dot_picture_is_valid_graphviz);
     suite_add_tcase(s, tc);
     return s;

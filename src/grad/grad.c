@@ -158,7 +158,7 @@ static bool grad_numbers(ag_graph *g, ag_node *root, size_t n, ag_node *const *w
 {
     ag_saved_grads saved = {0};
     double **tensor_grad = ag_calloc(n + 1, sizeof *tensor_grad);
-    bool ok = tensor_grad && ag_save_leaf_grads(g, &saved);
+    bool ok = tensor_grad && ag_save_grads(g, &saved, AG_SAVE_LEAF_GRADS);
     for (size_t i = 0; ok && i < n; i++) {
         if (!ag_node_is_leaf(wrt[i]) || !wrt[i]->grad) continue;
         bool own = false; /* a wrt listed twice already has its own buffer */
@@ -184,7 +184,7 @@ static bool grad_numbers(ag_graph *g, ag_node *root, size_t n, ag_node *const *w
         ag_free(wrt[i]->grad);
         wrt[i]->grad = tensor_grad[i];
     }
-    ag_restore_leaf_grads(g, &saved);
+    ag_restore_grads(g, &saved);
     ag_free(tensor_grad);
     return ok;
 }

@@ -16,7 +16,7 @@
  * wrt and the graph has not changed since, or newly recorded. */
 static ag_node *recorded_gradient(ag_graph *g, ag_node *root, ag_node *wrt, const char *who)
 {
-    if (g && !g->failed && root && wrt && g->second_order.root == root && g->second_order.wrt == wrt &&
+    if (root && wrt && g->second_order.root == root && g->second_order.wrt == wrt &&
         g->second_order.n_nodes == g->n_nodes && ag_node_is_current(g, root))
         return (ag_node *)g->second_order.grad;
     ag_node *grad;
@@ -28,20 +28,26 @@ static ag_node *recorded_gradient(ag_graph *g, ag_node *root, ag_node *wrt, cons
     return grad;
 }
 
-bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *hv)
+static bool hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *hv)
 {
-    if (g && !g->failed && (!v || !hv)) {
+    if (!v || !hv) {
         ag_graph_fail(g, "ag_hvp: %s is NULL", !v ? "v" : "hv");
         return false;
     }
     ag_node *grad = recorded_gradient(g, root, wrt, "ag_hvp");
     if (!grad) return false;
-    if (!ag_jvp(g, 1, &wrt, &v)) return false;
+    if (!ag_jvp_sweep(g, 1, &wrt, &v)) return false;
     if (grad->tangent)
         memcpy(hv, grad->tangent, wrt->shape.size * sizeof(double));
     else /* the gradient does not depend on wrt: root is linear in it */
         memset(hv, 0, wrt->shape.size * sizeof(double));
     return true;
+}
+
+bool ag_hvp(ag_graph *g, ag_node *root, ag_node *wrt, const double *v, double *hv)
+{
+    if (!ag_study_begin(g, "ag_hvp")) return false;
+    return ag_study_end(g, "ag_hvp", hvp(g, root, wrt, v, hv));
 }
 
 /* The Hessian from the recorded gradient by `jacobian` (either mode). */
@@ -67,10 +73,13 @@ static ag_tensor *hessian_by(ag_graph *g, ag_node *root, ag_node *wrt, const cha
 
 ag_tensor *ag_hessian(ag_graph *g, ag_node *root, ag_node *wrt)
 {
-    return hessian_by(g, root, wrt, "ag_hessian", ag_jacobian_rev);
+    if (!ag_study_begin(g, "ag_hessian")) return NULL;
+    return ag_study_end_tensor(g, "ag_hessian", hessian_by(g, root, wrt, "ag_hessian", ag_jacobian_rev_sweeps));
 }
 
 ag_tensor *ag_hessian_fwd(ag_graph *g, ag_node *root, ag_node *wrt)
 {
-    return hessian_by(g, root, wrt, "ag_hessian_fwd", ag_jacobian_fwd);
+    if (!ag_study_begin(g, "ag_hessian_fwd")) return NULL;
+    return ag_study_end_tensor(g, "ag_hessian_fwd",
+                               hessian_by(g, root, wrt, "ag_hessian_fwd", ag_jacobian_fwd_sweeps));
 }

@@ -39,7 +39,11 @@ static int resolve_dim(int i, int want, int have, char *why, size_t len)
         return 0;
     }
     if (have > 1 && want != have) {
-        snprintf(why, len, "dimension %d: the input's size %d must be 1 or %d", i, have, want);
+        if (want == 1) /* not "must be 1 or 1" */
+            snprintf(why, len, "dimension %d: the input's size %d cannot become 1 (expand repeats a "
+                               "dimension of size 1, it never shrinks one)", i, have);
+        else
+            snprintf(why, len, "dimension %d: the input's size %d must be 1 or %d", i, have, want);
         return 0;
     }
     return want;

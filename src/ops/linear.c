@@ -52,13 +52,35 @@ static bias_view bias_of(const ag_node *out)
                        .flat = out->in[2]->shape.size == out->shape.size};
 }
 
+/* The bias shapes a [M,N] product accepts, each named once (bias_kind_of's
+ * kinds; where two coincide, one entry says both):
+ *   [4,3]: "[4,3] (the product's shape); [3] or [1,3] (a row); [4,1] (a
+ *           column); one value (a scalar, [1] or [1,1])"
+ *   [4,1]: "[4,1] (the product's shape, a column); one value (...)"
+ *   [1,3]: "[1,3] (the product's shape, a row) or [3]; one value (...)"
+ *   [1,1]: "one value (a scalar, [1] or [1,1])"                       */
+static void accepted_biases(int M, int N, char *buf, size_t len)
+{
+    const char *one_value = "one value (a scalar, [1] or [1,1])";
+    if (M == 1 && N == 1)
+        snprintf(buf, len, "%s", one_value);
+    else if (M == 1)
+        snprintf(buf, len, "[1,%d] (the product's shape, a row) or [%d]; %s", N, N, one_value);
+    else if (N == 1)
+        snprintf(buf, len, "[%d,1] (the product's shape, a column); %s", M, one_value);
+    else
+        snprintf(buf, len, "[%d,%d] (the product's shape); [%d] or [1,%d] (a row); [%d,1] (a column); %s", M,
+                 N, N, N, M, one_value);
+}
+
 static bool linear_shape(ag_node *out, char *why, size_t len)
 {
     if (!ag_product_shape_2d(out, why, len)) return false;
     int M = out->shape.dims[0], N = out->shape.dims[1];
     if (bias_kind_of(&out->in[2]->shape, M, N) == BIAS_NONE_SUCH) {
-        snprintf(why, len, "the bias must be [%d,%d], [%d] or [1,%d] (a row), [%d,1] (a column) "
-                           "or one value for the [%d,%d] product", M, N, N, N, M, M, N);
+        char accepted[160];
+        accepted_biases(M, N, accepted, sizeof accepted);
+        snprintf(why, len, "the bias must be one of: %s, for the [%d,%d] product", accepted, M, N);
         return false;
     }
     return true;

@@ -22,8 +22,6 @@ static bool any_input_has_tangent(const ag_node *n)
 static bool seeds_are_valid(ag_graph *g, size_t n_seeds, ag_node *const *seeds,
                             const double *const *tangents)
 {
-    if (!g) return ag_graph_is_null("ag_jvp");
-    if (g->failed) return false;
     if (n_seeds && (!seeds || !tangents)) {
         ag_graph_fail(g, "ag_jvp: seeds or tangents is NULL");
         return false;
@@ -42,7 +40,7 @@ static bool seeds_are_valid(ag_graph *g, size_t n_seeds, ag_node *const *seeds,
     return true;
 }
 
-bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents)
+bool ag_jvp_sweep(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents)
 {
     if (!seeds_are_valid(g, n_seeds, seeds, tangents)) return false;
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -67,6 +65,12 @@ bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *co
         if (s < 0) n->op->jvp(n);
     }
     return true;
+}
+
+bool ag_jvp(ag_graph *g, size_t n_seeds, ag_node *const *seeds, const double *const *tangents)
+{
+    if (!ag_study_begin(g, "ag_jvp")) return false;
+    return ag_study_end(g, "ag_jvp", ag_jvp_sweep(g, n_seeds, seeds, tangents));
 }
 
 const double *ag_node_tangent(const ag_node *n) { return n ? n->tangent : NULL; }

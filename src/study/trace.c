@@ -4,7 +4,11 @@
 
 #include <string.h>
 
+/* What a trace line shows of a gradient: a vector's first TRACE_MAX_SHOWN
+ * values; of a matrix (or more dimensions, as rows of the last one) the
+ * first TRACE_MAX_ROWS rows, each cut at TRACE_MAX_SHOWN values. */
 #define TRACE_MAX_SHOWN 12
+#define TRACE_MAX_ROWS 8
 
 void ag_graph_set_trace(ag_graph *g, FILE *out)
 {
@@ -34,6 +38,45 @@ static void print_inline(FILE *out, const double *v, size_t n)
     fputs("]\n", out);
 }
 
+/* A matrix as the tensor printer lays it out, one row per line, the rows
+ * after the first indented by `indent` columns (where the first row's
+ * bracket stands) and each column right-aligned:
+ *     sends dJ/dW2 += [[ 0.597867, 0, 0,  0.0498222],
+ *                      [-0.597867, 0, 0, -0.0498222]]           */
+static void print_rows(FILE *out, const double *v, const ag_shape *shape, int indent)
+{
+    size_t cols = (size_t)shape->dims[shape->ndim - 1], rows = shape->size / cols;
+    size_t shown_rows = rows < TRACE_MAX_ROWS ? rows : TRACE_MAX_ROWS;
+    size_t shown_cols = cols < TRACE_MAX_SHOWN ? cols : TRACE_MAX_SHOWN;
+    int width[TRACE_MAX_SHOWN] = {0};
+    char text[32];
+    for (size_t r = 0; r < shown_rows; r++)
+        for (size_t c = 0; c < shown_cols; c++) {
+            int w = snprintf(text, sizeof text, "%.6g", v[r * cols + c]);
+            if (w > width[c]) width[c] = w;
+        }
+    for (size_t r = 0; r < shown_rows; r++) {
+        fprintf(out, "%*s%s", r ? indent : 0, "", r ? " [" : "[[");
+        for (size_t c = 0; c < shown_cols; c++) fprintf(out, "%s%*.6g", c ? ", " : "", width[c], v[r * cols + c]);
+        if (cols > shown_cols) fputs(", ...", out);
+        fputs(r + 1 < shown_rows ? "],\n" : "]", out);
+    }
+    if (rows > shown_rows) fprintf(out, ",\n%*s ...", indent, "");
+    fputs("]", out);
+    if (rows > shown_rows || cols > shown_cols) fprintf(out, " (%zu values)", shape->size);
+    fputc('\n', out);
+}
+
+/* A gradient after a prefix of `indent` characters: a scalar or a vector on
+ * the line, a matrix as rows. */
+static void print_gradient(FILE *out, const double *v, const ag_shape *shape, int indent)
+{
+    if (shape->ndim >= 2)
+        print_rows(out, v, shape, indent);
+    else
+        print_inline(out, v, shape->size);
+}
+
 void ag_trace_begin(ag_graph *g, const ag_node *root)
 {
     char label[64], shape[32];
@@ -47,8 +90,8 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
     char label[64], in_label[64], root_label[64], shape[32];
     FILE *out = g->trace;
     ag_node_label(root, root_label, sizeof root_label);
-    fprintf(out, "d%s/d%s = ", root_label, ag_node_label(n, label, sizeof label));
-    print_inline(out, n->grad, n->shape.size);
+    int indent = fprintf(out, "d%s/d%s = ", root_label, ag_node_label(n, label, sizeof label));
+    print_gradient(out, n->grad, &n->shape, indent);
     fprintf(out, "    at %s = %s(", label, n->op->name);
     for (int k = 0; k < (int)n->n_in; k++)
         fprintf(out, "%s%s", k ? ", " : "", ag_node_label(n->inputs[k], in_label, sizeof in_label));
@@ -68,8 +111,8 @@ void ag_trace_vjp(ag_graph *g, ag_node *n, const ag_node *root)
         const ag_node *in = n->inputs[k];
         if (!before || !before[k]) continue;
         for (size_t i = 0; i < in->shape.size; i++) before[k][i] = in->grad[i] - before[k][i];
-        fprintf(out, "    sends d%s/d%s += ", root_label, ag_node_label(in, in_label, sizeof in_label));
-        print_inline(out, before[k], in->shape.size);
+        indent = fprintf(out, "    sends d%s/d%s += ", root_label, ag_node_label(in, in_label, sizeof in_label));
+        print_gradient(out, before[k], &in->shape, indent);
         ag_free(before[k]);
     }
     ag_free(before);
