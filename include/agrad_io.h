@@ -37,6 +37,51 @@ ag_tensor *ag_params_at(const ag_params *ps, size_t i);
 /** Zero the gradient of every tensor in the store. */
 void ag_params_zero_grad(ag_params *ps);
 
+/** New zero tensor that is state, not a parameter (a standardiser's mean
+ * and scale, batch-norm running statistics; PyTorch's register_buffer):
+ * owned and saved by the store like the others, but it never requires grad,
+ * ag_params_trainable leaves it out (so an optimiser built from that list
+ * never updates it), ag_optimizer_new refuses it, and checkpoints record it
+ * as state ("agrad.state" in __metadata__), so ag_checkpoint_read makes it
+ * state again. Errors as ag_params_add's. */
+ag_tensor *ag_params_add_state(ag_params *ps, const char *name, int ndim, const int *shape);
+/** Whether the store holds a state tensor named `name`. */
+bool ag_params_is_state(const ag_params *ps, const char *name);
+/** The store's trainable tensors (not state, requiring grad), in insertion
+ * order, into out[0, cap) (out may be NULL with cap 0); returns how many
+ * there are, which may be more than cap, as snprintf does:
+ *   size_t n = ag_params_trainable(ps, NULL, 0);
+ *   ag_tensor *list[n];  ag_params_trainable(ps, list, n);
+ *   ag_optimizer *opt = ag_optimizer_new(n, list, &config);
+ * The analogue of torch's model.parameters(), buffers excluded. */
+size_t ag_params_trainable(const ag_params *ps, ag_tensor **out, size_t cap);
+
+/* ---- metadata: strings a checkpoint carries in its __metadata__ -----------
+ * Keys and values are UTF-8 strings, copied; keys "producer" and "agrad.*"
+ * are agrad's (ag_mlp_new writes "agrad.mlp.<prefix>"; see ag_mlp_from_params).
+ * ag_checkpoint_save writes every key; ag_checkpoint_read and
+ * ag_checkpoint_load read them back (load: each file key replaces or joins
+ * the store's; keys only the store has stay). */
+
+/** Set key to value (replacing an old value). False (ag_last_error) on a NULL
+ * argument, an empty or reserved key, text that is not UTF-8, or OOM. */
+bool ag_params_set_meta(ag_params *ps, const char *key, const char *value);
+/** The value of key, or NULL when absent; valid until the key is set again
+ * or the store is freed. */
+const char *ag_params_meta(const ag_params *ps, const char *key);
+/** Number of keys, and the i-th in insertion order (NULL past the end). */
+size_t ag_params_meta_count(const ag_params *ps);
+const char *ag_params_meta_key(const ag_params *ps, size_t i);
+/** A list of strings (class names) under one key, as the JSON array text
+ * ["setosa","versicolor"]; errors as ag_params_set_meta's. */
+bool ag_params_set_meta_strings(ag_params *ps, const char *key, const char *const *values, size_t n);
+/** The list under key, as new strings (free with ag_strings_free), *n its
+ * length; NULL (ag_last_error naming the key and showing the value) when the
+ * key is absent or its value is not a JSON array of strings. */
+char **ag_params_meta_strings(const ag_params *ps, const char *key, size_t *n);
+/** Free n strings and the array holding them; NULL is ignored. */
+void ag_strings_free(char **strings, size_t n);
+
 /* ---- checkpoints (.safetensors) --------------------------------------------
  * File: u64 little-endian header length N, N bytes of JSON
  *   {"__metadata__": {"producer": "agrad 0.1.0"},
@@ -54,7 +99,8 @@ void ag_params_zero_grad(ag_params *ps);
  * tools/torch_train_iris.py and tools/iris_predict.c). */
 
 /** Write every tensor of ps (values only, not gradients), in insertion order,
- * atomically: a temporary file (".agrad-XXXXXX") in the target's directory
+ * with the store's metadata and the names of its state tensors in
+ * __metadata__, atomically: a temporary file (".agrad-XXXXXX") in the target's directory
  * is written, fsynced and renamed over the target, then the directory is
  * fsynced. On failure the temporary file is removed and an old file at path
  * is left as it was (if only the final directory fsync fails, path already
@@ -70,7 +116,10 @@ void ag_params_zero_grad(ag_params *ps);
 bool ag_checkpoint_save(const ag_params *ps, const char *path);
 /** Load values into an existing store: the file must hold exactly the store's
  * tensors (same names, same shapes; an extra or missing entry is an error),
- * matched by name in time linear in the number of tensors.
+ * matched by name in time linear in the number of tensors. Which tensors are
+ * state stays as the store has it. The file's metadata joins the store's
+ * (as ag_checkpoint_read keeps it); an "agrad.mlp.<prefix>" both hold must
+ * be the same (else: another architecture, an error).
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
@@ -81,8 +130,12 @@ bool ag_checkpoint_load(ag_params *ps, const char *path);
  * is an error naming the tensor and element, and nothing is written;
  * values too small for a float become float subnormals or +-0. */
 bool ag_checkpoint_save_f32(const ag_params *ps, const char *path);
-/** Read a whole checkpoint into a new store (tensors require grad, in the
- * order of their data in the file). NULL on error. */
+/** Read a whole checkpoint into a new store (in the order of their data in
+ * the file): the tensors "agrad.state" lists are state
+ * (ag_params_add_state), the others require grad; the metadata comes with
+ * them (user keys and "agrad.mlp.*"; not "producer" nor the other
+ * "agrad.*"). NULL on error, including an "agrad.state" that is not a JSON
+ * array of strings naming tensors of the file. */
 ag_params *ag_checkpoint_read(const char *path);
 
 /* ---- training checkpoints: resumable, bit for bit ------------------------

@@ -69,6 +69,19 @@ const char *ag_params_name_at(const ag_params *ps, size_t i);
 /* Remove (and free) the tensors added after the first `count`, newest first:
  * the rollback of a constructor that failed halfway (ag_mlp_new). */
 void ag_params_truncate(ag_params *ps, size_t count);
+/* Metadata keys agrad writes itself: "producer" and "agrad.*". */
+bool ag_io_meta_key_reserved(const char *key);
+/* ag_params_set_meta without the checks (agrad's own keys); false on OOM. */
+bool ag_params_set_meta_unchecked(ag_params *ps, const char *key, const char *value);
+/* Set every keys[j] to values[j] (replacing, else appending); all or
+ * nothing: false on OOM with the store's metadata unchanged. */
+bool ag_params_merge_meta(ag_params *ps, const char *const *keys, const char *const *values, size_t n);
+/* Remove one key (absent: nothing happens). */
+void ag_params_remove_meta(ag_params *ps, const char *key);
+/* Metadata of the MLP recorded with prefix p: key AG_MLP_META_PREFIX p. */
+#define AG_MLP_META_PREFIX "agrad.mlp."
+/* The names of the store's state tensors, as a JSON array in one string. */
+#define AG_STATE_META_KEY "agrad.state"
 
 /* ---- mini-batch iterator internals (batches.c) ----------------------------- */
 /* Its sample count, batch size and flags (a training checkpoint stores them). */
@@ -110,6 +123,18 @@ bool ag_ckpt_write(const ag_ckpt_out *o, struct json_t *meta);
  * them; ag_free it. NULL on OOM. */
 ag_ckpt_item *ag_ckpt_store_items(const ag_params *ps, size_t extra);
 
+/* ---- the store's metadata in a checkpoint (metadata.c) --------------------- */
+/* The store's metadata and "agrad.state" as a JSON object; NULL on OOM. */
+struct json_t *ag_ckpt_store_meta(const ag_params *ps);
+/* Whether a key of a file's __metadata__ goes back into the store: user keys
+ * and MLP descriptions, not "producer" nor the other "agrad.*" keys. */
+bool ag_ckpt_meta_kept(const char *key);
+/* The file's "agrad.state" list, checked: a JSON array of strings, each one
+ * a tensor of the file (has_tensor(ctx, name)); an empty array when the key
+ * is absent. New reference; NULL with why set (or on OOM, why empty). */
+struct json_t *ag_ckpt_state_names(struct json_t *meta, bool (*has_tensor)(const void *ctx, const char *name),
+                            const void *ctx, char *why, size_t len);
+
 /* ---- training checkpoints (training.c) ------------------------------------ */
 /* The optimiser's buffers are the tensors "__optimizer__.<k>.<name>". */
 #define AG_OPTIM_PREFIX "__optimizer__."
@@ -138,6 +163,8 @@ bool ag_training_state_valid(const char *fn, const ag_training_state *s);
 #define AG_IO_SHOWN_CHARS 60
 #define AG_IO_SHOWN_SIZE (4 * AG_IO_SHOWN_CHARS + 40)
 const char *ag_io_shown(const char *s, size_t len, char buf[AG_IO_SHOWN_SIZE]);
+/* text[0, len) is UTF-8 (RFC 3629) without NUL bytes. */
+bool ag_io_utf8_valid(const char *text, size_t len);
 /* The same for a NUL-terminated name. */
 const char *ag_io_name(const char *name, char buf[AG_IO_SHOWN_SIZE]);
 
