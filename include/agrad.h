@@ -794,6 +794,17 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
+/** ag_mlp_new also describes the MLP in the store's metadata, under
+ * "agrad.mlp.<prefix>": "widths=4,16,3 activations=relu,none", which a
+ * checkpoint of the store keeps. ag_mlp_from_params builds the MLP again
+ * from that description and the store's tensors (a store ag_checkpoint_read
+ * gave: the predict program needs only the file, as Keras' load_model):
+ * prefix names the MLP, NULL for the only one the store describes. NULL
+ * (ag_last_error) when the description is missing or malformed (the
+ * message shows it and says what is wrong) or a tensor it needs is missing
+ * or of another shape. The store keeps the tensors; free the mlp with
+ * ag_mlp_free. */
+ag_mlp *ag_mlp_from_params(ag_params *ps, const char *prefix);
 /** Record the forward pass on g from x [N, widths[0]]; returns [N, widths[n]]. */
 ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
 /** Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */

@@ -190,6 +190,41 @@ bool ag_checkpoint_load_training(ag_params *ps, ag_training_state *state, const 
  * message are escaped (\x0d). */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
 
+/** A labelled table read by ag_csv_load_labelled. */
+typedef struct ag_labelled_csv {
+    ag_tensor *features;  /**< [N,F] the numeric columns, in file order */
+    ag_tensor *labels;    /**< [N] class indices 0 .. n_classes - 1 */
+    int n_features;       /**< F */
+    char **feature_names; /**< [F] their header names */
+    char *label_name;     /**< the label column's header name */
+    int n_classes;
+    char **class_names;   /**< [n_classes] class k's label as the file spells it */
+} ag_labelled_csv;
+
+/** Read a CSV file with a header row into features, labels and names (as
+ * pandas.read_csv then sklearn's LabelEncoder). The first non-blank line is
+ * the header: column names, non-empty and distinct. label_column names the
+ * label column (NULL: the last one); every other column must hold finite
+ * numbers (strtod). Fields follow RFC 4180: a field may be quoted, "...",
+ * with "" for a quote inside, and may then hold commas and line breaks;
+ * spaces and tabs around a field are dropped, blank lines skipped, CRLF
+ * accepted, a UTF-8 byte order mark ignored; limits as ag_csv_load's.
+ * Classes, when classes is NULL (n_classes 0): the distinct labels SORTED,
+ * as LabelEncoder does: numerically when every label is a number (so 0, 1,
+ * 2 stay 0, 1, 2 and "10" comes after "9"), otherwise by bytes (code point
+ * order: "Setosa" < "setosa"); equal numbers ("1", "1.0") are one class,
+ * named as first written. Given classes[0 .. n_classes) (a checkpoint's,
+ * so a file holding only some of them keeps their indices), each label must
+ * equal one of them (as text, or as a number); its index is that position.
+ * NULL on error, ag_last_error naming the file, the line (a record's first
+ * line), the column number and name and the field:
+ *   "ag_csv_load_labelled: d.csv line 7 column 3 ('petal_length'): 'abc' is
+ *    not a finite number".
+ * Free the result with ag_labelled_csv_free. */
+ag_labelled_csv *ag_csv_load_labelled(const char *path, const char *label_column,
+                                      const char *const *classes, int n_classes);
+void ag_labelled_csv_free(ag_labelled_csv *d);
+
 /** Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
  * label_col, in order) and labels [N] (column label_col; -1 means the last).
  * If n_classes > 0 each label must be a whole number in [0, n_classes).

@@ -83,6 +83,31 @@ void ag_params_remove_meta(ag_params *ps, const char *key);
 /* The names of the store's state tensors, as a JSON array in one string. */
 #define AG_STATE_META_KEY "agrad.state"
 
+/* ---- CSV files (csv.c) --------------------------------------------------------- */
+/* The whole file, NUL-terminated, in an ag_malloc'ed buffer (4 MiB per line,
+ * under 1 GiB in all); NULL with "fn: path ..." set on error. */
+char *ag_csv_read_all(const char *fn, const char *path, size_t *len);
+
+/* RFC 4180 records (csv_records.c): ag_csv_read_record reads the next one
+ * (1), or says the text is over (0) or fails (-1, "fn: path line L column C:
+ * ..." set); its fields are then ag_csv_field(r, 0 .. n_fields - 1), each
+ * unquoted and unescaped, NUL-terminated, with its length in *len. */
+typedef struct ag_csv_reader {
+    const char *fn, *path;
+    const char *p, *end;     /* the text not read yet */
+    size_t line;             /* 1-based line of p */
+    size_t record_line;      /* the line the last record started on */
+    char *text;              /* the record's fields, each NUL-terminated */
+    size_t text_len, text_cap;
+    size_t *starts;          /* n_fields offsets into text */
+    bool *quoted;            /* whether field k was quoted */
+    size_t n_fields, fields_cap;
+} ag_csv_reader;
+void ag_csv_reader_init(ag_csv_reader *r, const char *fn, const char *path, const char *text, size_t len);
+int ag_csv_read_record(ag_csv_reader *r);
+const char *ag_csv_field(const ag_csv_reader *r, size_t k, size_t *len);
+void ag_csv_reader_free(ag_csv_reader *r);
+
 /* ---- mini-batch iterator internals (batches.c) ----------------------------- */
 /* Its sample count, batch size and flags (a training checkpoint stores them). */
 void ag_batches_shape(const ag_batches *b, size_t *n, int *batch, int *flags);
