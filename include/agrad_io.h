@@ -233,6 +233,37 @@ void ag_labelled_csv_free(ag_labelled_csv *d);
 bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor **features,
                      ag_tensor **labels);
 
+/** Rows of x [N,...] (and of y [N,...], which may be NULL) split into a test
+ * set of n_test = ceil(test_fraction * N) rows and a training set of the
+ * others, shuffled by a seeded permutation (the same seed, the same split on
+ * every machine): sklearn's train_test_split(x, y, test_size=test_fraction,
+ * stratify=y if stratify) in spirit, not its random stream. Stratified (y
+ * [N] class indices), each class keeps its share in the test set, within
+ * one row: floor(n_c * n_test / N) each, the rows left over to the classes
+ * with the largest remainders. For train / validation / test, split twice.
+ * The four tensors are new (y's NULL when y is); free them with
+ * ag_split_free. False (ag_last_error; *out zeroed) on a shape mismatch,
+ * test_fraction outside (0, 1) or leaving no training row, stratify without
+ * class-index labels, or OOM. */
+typedef struct ag_split {
+    ag_tensor *x_train, *y_train, *x_test, *y_test;
+} ag_split;
+bool ag_train_test_split(const ag_tensor *x, const ag_tensor *y, double test_fraction, bool stratify,
+                         unsigned long long seed, ag_split *out);
+/** Free the four tensors and zero *s; NULL is ignored. */
+void ag_split_free(ag_split *s);
+
+/** Standardisation, as sklearn's StandardScaler: fit on the training rows
+ * x [N,F] into mean [F] and scale [F] (population standard deviation; a
+ * column whose values are all equal gets scale 1), then apply to any x
+ * [M,F] in place: x = (x - mean) / scale. Keep mean and scale in the store
+ * as state tensors (ag_params_add_state) and a checkpoint carries them.
+ * False (ag_last_error naming the shapes) on a shape mismatch, a
+ * non-finite mean or variance, or (apply) a scale that is not finite and
+ * positive. */
+bool ag_standardizer_fit(const ag_tensor *x, ag_tensor *mean, ag_tensor *scale);
+bool ag_standardizer_apply(const ag_tensor *mean, const ag_tensor *scale, ag_tensor *x);
+
 /** Read an IDX file (MNIST format: 0x00 0x00 type ndim, ndim big-endian u32
  * dimensions, then big-endian data), gzip-compressed or not, into a new
  * double tensor of the file's shape (ndim 1 to 4). Types: 0x08 u8, 0x09 i8,
