@@ -464,14 +464,14 @@ static bool file_has_tensor(const void *ctx, const char *name)
     return false;
 }
 
-/* The checked "agrad.state" list of the file (new reference) or NULL. */
-static json_t *state_names(const ck_file *c)
+/* The checked "agrad.state" list of the file (new reference; NULL: none). */
+static bool state_names(const ck_file *c, json_t **names)
 {
-    char why[AG_ERROR_SIZE / 2] = "";
-    json_t *names = ag_ckpt_state_names(json_object_get(c->root, "__metadata__"), file_has_tensor, c,
-                                        why, sizeof why);
-    if (!names) fail(c, "%s", why[0] ? why : "out of memory");
-    return names;
+    char why[AG_ERROR_SIZE / 2];
+    if (ag_ckpt_state_names(json_object_get(c->root, "__metadata__"), file_has_tensor, c, names, why,
+                            sizeof why))
+        return true;
+    return fail(c, "%s", why);
 }
 
 static bool is_state_name(json_t *names, const char *name)
@@ -529,8 +529,8 @@ static bool load(const char *fn, ag_params *ps, ag_training_state *s, const char
     }
     c.skip_buffers = ok && has_optimizer_buffers(&c);
     ok = ok && match_store(&c, ps) && (!s || match_state(&c, s, &r, slot)) && read_data(&c);
-    json_t *states = ok ? state_names(&c) : NULL; /* checked, not used: kinds are the store's */
-    ok = states && merge_meta(&c, ps, true);
+    json_t *states = NULL; /* checked, not used: kinds are the store's */
+    ok = ok && state_names(&c, &states) && merge_meta(&c, ps, true);
     json_decref(states);
     if (ok) restore(&c, ps, s, &r, slot); /* cannot fail: the metadata went first */
     ag_free(slot);
@@ -555,9 +555,10 @@ ag_params *ag_checkpoint_read(const char *path)
     ag_params *ps = NULL;
     if (open_checked(&c, "ag_checkpoint_read", path) && read_data(&c)) {
         c.skip_buffers = has_optimizer_buffers(&c);
-        json_t *states = state_names(&c);
-        ps = states ? ag_params_new() : NULL;
-        if (states && !ps) fail(&c, "out of memory");
+        json_t *states = NULL;
+        bool states_ok = state_names(&c, &states);
+        ps = states_ok ? ag_params_new() : NULL;
+        if (states_ok && !ps) fail(&c, "out of memory");
         for (size_t i = 0; ps && i < c.n; i++) {
             const ck_entry *e = &c.entries[i];
             if (!is_store_entry(&c, e)) continue;

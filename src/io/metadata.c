@@ -84,16 +84,17 @@ static json_t *parse_strings(const char *value, char *why, size_t len)
     return arr;
 }
 
-json_t *ag_ckpt_state_names(json_t *meta, bool (*has_tensor)(const void *ctx, const char *name),
-                            const void *ctx, char *why, size_t len)
+bool ag_ckpt_state_names(json_t *meta, bool (*has_tensor)(const void *ctx, const char *name),
+                         const void *ctx, json_t **names, char *why, size_t len)
 {
+    *names = NULL;
     const char *value = json_string_value(json_object_get(meta, AG_STATE_META_KEY));
-    if (!value) return json_array(); /* no state tensors */
+    if (!value) return true; /* no state tensors */
     char shown[AG_IO_SHOWN_SIZE], inner[200];
     json_t *arr = parse_strings(value, inner, sizeof inner);
     if (!arr) {
         snprintf(why, len, "__metadata__ '" AG_STATE_META_KEY "' = '%s' %s", ag_io_name(value, shown), inner);
-        return NULL;
+        return false;
     }
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const char *name = json_string_value(json_array_get(arr, i));
@@ -101,10 +102,11 @@ json_t *ag_ckpt_state_names(json_t *meta, bool (*has_tensor)(const void *ctx, co
             snprintf(why, len, "__metadata__ '" AG_STATE_META_KEY "' names '%s', which is not a "
                      "tensor of the file", ag_io_name(name, shown));
             json_decref(arr);
-            return NULL;
+            return false;
         }
     }
-    return arr;
+    *names = arr;
+    return true;
 }
 
 /* ---- lists of strings in one value ---------------------------------------- */
