@@ -152,6 +152,18 @@ START_TEST(given_classes_keep_their_indices)
     ck_assert_msg(d != NULL, "%s", ag_last_error());
     assert_values(d->labels, 2, (double[]){2, 0});
     ag_labelled_csv_free(d);
+    /* the same text wins over the same number: classes "1" and "1.0" are
+     * distinct when some label is not a number, and "1.0" is class 1 */
+    write_text("a,k\n1,1.0\n2,1\n3,x\n");
+    d = ag_csv_load_labelled(path, NULL, NULL, 0);
+    ck_assert_msg(d != NULL, "%s", ag_last_error());
+    assert_classes(d, 3, (const char *[]){"1", "1.0", "x"});
+    assert_values(d->labels, 3, (double[]){1, 0, 2});
+    ag_labelled_csv *again = ag_csv_load_labelled(path, NULL, (const char *const *)d->class_names, 3);
+    ck_assert_msg(again != NULL, "%s", ag_last_error());
+    assert_values(again->labels, 3, (double[]){1, 0, 2});
+    ag_labelled_csv_free(again);
+    ag_labelled_csv_free(d);
     write_text("a,species\n1,setosa\n2,rose\n");
     ck_assert_ptr_null(ag_csv_load_labelled(path, NULL, classes, 3));
     ck_assert_last_error("line 3 column 2 ('species'): 'rose' is not one of the 3 classes given "

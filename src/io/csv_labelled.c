@@ -235,11 +235,11 @@ static bool match_classes(labelled_state *s, const char *const *classes, int n_c
     for (size_t i = 0; i < s->rows; i++) {
         const label_row *l = &s->labels[i];
         int found = -1;
-        for (int k = 0; k < n_classes && found < 0; k++) {
+        for (int k = 0; k < n_classes && found < 0; k++) /* the same text first */
+            if (strcmp(classes[k], l->text) == 0) found = k;
+        for (int k = 0; k < n_classes && found < 0 && !isnan(l->number); k++) { /* then the same number */
             double v;
-            if (strcmp(classes[k], l->text) == 0 ||
-                (!isnan(l->number) && to_number(classes[k], strlen(classes[k]), &v) && v == l->number))
-                found = k;
+            if (to_number(classes[k], strlen(classes[k]), &v) && v == l->number) found = k;
         }
         if (found < 0) {
             char list[160];
