@@ -187,7 +187,8 @@ bool ag_checkpoint_load_training(ag_params *ps, ag_training_state *state, const 
  * Limits: a line may hold at most 4 MiB (4194304 bytes, its newline not
  * counted) and the file must be under 1 GiB, so an endless input such as
  * /dev/zero fails with a message. Control bytes of a field quoted in a
- * message are escaped (\x0d). */
+ * message are escaped (\x0d). A file with a header row, quoted fields or
+ * string labels: ag_csv_load_labelled below. */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
 
 /** A labelled table read by ag_csv_load_labelled. */
