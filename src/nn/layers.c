@@ -319,23 +319,49 @@ static ag_tensor *layer_tensor(const ag_params *ps, const char *prefix, size_t k
     return t;
 }
 
+/* The MLP of architecture a over the store's tensors "<prefix>k.W", ".b"
+ * (a's activations move into it); NULL with the message set. */
+static ag_mlp *bind_tensors(const ag_params *ps, const char *prefix, mlp_arch *a)
+{
+    ag_mlp *m = ag_calloc(1, sizeof *m);
+    ag_tensor **params = ag_calloc(2 * a->n_layers, sizeof *params);
+    if (!m || !params) {
+        ag_free(m);
+        ag_free(params);
+        ag_set_last_error("ag_mlp_from_params: out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < a->n_layers; k++) {
+        params[2 * k] = layer_tensor(ps, prefix, k, 'W', a->widths[k], a->widths[k + 1]);
+        params[2 * k + 1] = params[2 * k] ? layer_tensor(ps, prefix, k, 'b', a->widths[k], a->widths[k + 1]) : NULL;
+        if (!params[2 * k + 1]) {
+            ag_free(params);
+            ag_free(m);
+            return NULL;
+        }
+    }
+    *m = (ag_mlp){a->n_layers, params, a->activations};
+    a->activations = NULL;
+    return m;
+}
+
 ag_mlp *ag_mlp_from_params(ag_params *ps, const char *prefix)
 {
     if (!ps) {
         ag_set_last_error("ag_mlp_from_params: store is NULL");
         return NULL;
     }
-    const char *key = prefix ? NULL : only_description(ps);
-    if (!prefix && !key) return NULL;
     char key_buf[AG_MLP_NAME_MAX + sizeof AG_MLP_META_PREFIX];
+    const char *key = key_buf;
     if (prefix) {
         snprintf(key_buf, sizeof key_buf, "%s%.*s", AG_MLP_META_PREFIX, AG_MLP_NAME_MAX - 1, prefix);
-        key = key_buf;
-    } else {
+    } else if ((key = only_description(ps))) {
         prefix = key + strlen(AG_MLP_META_PREFIX);
+    } else {
+        return NULL;
     }
     const char *text = ag_params_meta(ps, key);
-    char shown[AG_IO_SHOWN_SIZE], why[160] = "";
+    char shown[AG_IO_SHOWN_SIZE], shown_text[AG_IO_SHOWN_SIZE], why[160] = "";
     if (!text) {
         ag_set_last_error("ag_mlp_from_params: the store has no metadata '%s' (is the prefix right? "
                           "was the checkpoint saved from a store ag_mlp_new filled?)",
@@ -346,33 +372,10 @@ ag_mlp *ag_mlp_from_params(ag_params *ps, const char *prefix)
     const char *p = text;
     ag_mlp *m = NULL;
     if (parse_widths(&p, &a, why, sizeof why) && parse_activations(p, &a, why, sizeof why))
-        m = ag_calloc(1, sizeof *m);
+        m = bind_tensors(ps, prefix, &a);
     else
         ag_set_last_error("ag_mlp_from_params: metadata '%s' = '%s': %s", ag_io_name(key, shown),
-                          text, why);
-    if (m) {
-        m->n_layers = a.n_layers;
-        m->activations = a.activations;
-        a.activations = NULL;
-        m->params = ag_calloc(2 * m->n_layers, sizeof *m->params);
-        if (!m->params) ag_set_last_error("ag_mlp_from_params: out of memory");
-        for (size_t k = 0; m->params && k < m->n_layers; k++) {
-            m->params[2 * k] = layer_tensor(ps, prefix, k, 'W', a.widths[k], a.widths[k + 1]);
-            m->params[2 * k + 1] = m->params[2 * k]
-                                       ? layer_tensor(ps, prefix, k, 'b', a.widths[k], a.widths[k + 1])
-                                       : NULL;
-            if (!m->params[2 * k + 1]) {
-                ag_free(m->params);
-                m->params = NULL;
-            }
-        }
-        if (!m->params) {
-            ag_mlp_free(m);
-            m = NULL;
-        }
-    } else if (why[0] == '\0') {
-        ag_set_last_error("ag_mlp_from_params: out of memory");
-    }
+                          ag_io_name(text, shown_text), why);
     ag_free(a.widths);
     ag_free(a.activations);
     return m;
