@@ -455,13 +455,13 @@ static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
 
 /* ---- the file's metadata ----------------------------------------------------- */
 
-/* A store tensor of the file named `name` (for the "agrad.state" check). */
+/* A store tensor of the file named `name` (for the "agrad.state" check),
+ * found in the header's own hash table. */
 static bool file_has_tensor(const void *ctx, const char *name)
 {
     const ck_file *c = ctx;
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->entries[i].name, name) == 0) return is_store_entry(c, &c->entries[i]);
-    return false;
+    return strcmp(name, "__metadata__") != 0 && json_object_get(c->root, name) &&
+           !(c->skip_buffers && ag_training_is_buffer_name(name));
 }
 
 /* The checked "agrad.state" list of the file (new reference; NULL: none). */
@@ -476,9 +476,7 @@ static bool state_names(const ck_file *c, json_t **names)
 
 static bool is_state_name(json_t *names, const char *name)
 {
-    for (size_t i = 0; i < json_array_size(names); i++)
-        if (strcmp(json_string_value(json_array_get(names, i)), name) == 0) return true;
-    return false;
+    return names && json_object_get(names, name) != NULL;
 }
 
 /* Copy the file's user metadata and MLP descriptions into the store, all or

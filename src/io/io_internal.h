@@ -154,10 +154,10 @@ struct json_t *ag_ckpt_store_meta(const ag_params *ps);
 /* Whether a key of a file's __metadata__ goes back into the store: user keys
  * and MLP descriptions, not "producer" nor the other "agrad.*" keys. */
 bool ag_ckpt_meta_kept(const char *key);
-/* The file's "agrad.state" list into *names, checked: a JSON array of
- * strings, each a tensor of the file (has_tensor(ctx, name)); NULL when the
- * key is absent. New reference; false with why set on error (a bad list,
- * or out of memory while parsing it). */
+/* The file's "agrad.state" list, checked: a JSON array of strings, each a
+ * tensor of the file (has_tensor(ctx, name)); into *names as a JSON object
+ * whose keys are those names (NULL when the key is absent). New reference;
+ * false with why set on error (a bad list, or out of memory). */
 bool ag_ckpt_state_names(struct json_t *meta, bool (*has_tensor)(const void *ctx, const char *name),
                          const void *ctx, struct json_t **names, char *why, size_t len);
 

@@ -96,16 +96,26 @@ bool ag_ckpt_state_names(json_t *meta, bool (*has_tensor)(const void *ctx, const
         snprintf(why, len, "__metadata__ '" AG_STATE_META_KEY "' = '%s' %s", ag_io_name(value, shown), inner);
         return false;
     }
-    for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *set = json_object(); /* the names as keys: found in constant time */
+    bool ok = set != NULL;
+    if (!ok) snprintf(why, len, "out of memory");
+    for (size_t i = 0; ok && i < json_array_size(arr); i++) {
         const char *name = json_string_value(json_array_get(arr, i));
         if (!has_tensor(ctx, name)) {
             snprintf(why, len, "__metadata__ '" AG_STATE_META_KEY "' names '%s', which is not a "
                      "tensor of the file", ag_io_name(name, shown));
-            json_decref(arr);
-            return false;
+            ok = false;
+        } else if (json_object_set_new(set, name, json_true()) != 0) {
+            snprintf(why, len, "out of memory");
+            ok = false;
         }
     }
-    *names = arr;
+    json_decref(arr);
+    if (!ok) {
+        json_decref(set);
+        return false;
+    }
+    *names = set;
     return true;
 }
 
