@@ -4,6 +4,8 @@
 #   make newton     Newton's method (second derivatives) vs gradient descent
 #   make char-lstm  a character-level LSTM on the fortunes (about 10 minutes)
 #   make fashion-cnn  a CNN on Fashion-MNIST (FASHION_CNN_ARGS="--limit 3000 --epochs 1")
+#   make classify   train on a labelled CSV (data/iris_labelled.csv), then predict
+#                   its held-out rows from the checkpoint alone
 #   make check      compile and run the docs' C snippets, then build and run
 #                   every Check test (SAN=1: ASan + UBSan, SAN=thread: ThreadSanitizer)
 #   make valgrind   run the TestNet example under valgrind --leak-check=full
@@ -55,7 +57,7 @@ HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all deps testnet scaling iris newton fashion char-lstm fashion-cnn fashion-cnn-resume-check check valgrind clean install uninstall install-check interop docs
+.PHONY: all deps testnet scaling iris newton classify fashion char-lstm fashion-cnn fashion-cnn-resume-check check valgrind clean install uninstall install-check interop docs
 all: $(BUILD)/libagrad.a $(BUILD)/libagrad.so
 
 deps:
@@ -100,6 +102,18 @@ iris: $(BUILD)/bin/iris
 newton: $(BUILD)/bin/newton
 	./$(BUILD)/bin/newton data/iris.csv
 
+# examples/classify: two programs, one trains (best checkpoint kept), the
+# other predicts from that file alone (CLASSIFY_CSV, CLASSIFY_LABEL: your data)
+CLASSIFY_CSV ?= data/iris_labelled.csv
+CLASSIFY_LABEL ?=
+$(BUILD)/bin/classify-%: examples/classify/%.c $(BUILD)/libagrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(BUILD)/libagrad.a -o $@ $(LDLIBS)
+classify: $(BUILD)/bin/classify-train $(BUILD)/bin/classify-predict
+	@mkdir -p $(BUILD)/classify
+	./$(BUILD)/bin/classify-train $(CLASSIFY_CSV) $(BUILD)/classify $(CLASSIFY_LABEL)
+	./$(BUILD)/bin/classify-predict $(BUILD)/classify/model.safetensors $(BUILD)/classify/test.csv
+
 FASHION_ARGS ?=
 fashion: $(BUILD)/bin/fashion-mnist
 	@sh scripts/install-deps.sh dataset-fashion-mnist
@@ -126,12 +140,17 @@ fashion-cnn-resume-check: $(BUILD)/bin/fashion-cnn
 VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
            --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/newton $(BUILD)/bin/fashion-mnist \
+          $(BUILD)/bin/classify-train $(BUILD)/bin/classify-predict \
           $(BUILD)/bin/interop_export $(BUILD)/bin/interop_hessian $(BUILD)/bin/agrad-gradbench
 	@sh scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/scaling >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/iris data/iris.csv >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/newton data/iris.csv >/dev/null
+	@mkdir -p $(BUILD)/valgrind/classify
+	$(VALGRIND) ./$(BUILD)/bin/classify-train data/iris_labelled.csv $(BUILD)/valgrind/classify >/dev/null
+	$(VALGRIND) ./$(BUILD)/bin/classify-predict $(BUILD)/valgrind/classify/model.safetensors \
+	    $(BUILD)/valgrind/classify/test.csv >/dev/null
 	@mkdir -p $(BUILD)/interop $(BUILD)/valgrind
 	$(VALGRIND) ./$(BUILD)/bin/interop_export $(BUILD)/interop >/dev/null
 	$(VALGRIND) ./$(BUILD)/bin/interop_hessian $(BUILD)/interop 5 >/dev/null

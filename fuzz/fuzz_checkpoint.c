@@ -2,7 +2,9 @@
  * bytes, twice per input: the bytes as a file, and (so that mutated JSON
  * keeps a matching length field) the input split at its first NUL into
  * header JSON and data, written as u64 length + JSON + data. A file that
- * reads must also load into the store it produced, giving back the same bits. */
+ * reads must also load into the store it produced, giving back the same bits;
+ * its state tensors have no gradient, and an MLP described in its metadata
+ * is rebuilt or refused with a message. */
 #include <agrad.h>
 
 #include "fuzz_common.h"
@@ -14,6 +16,13 @@ static void check_file(const char *path, size_t size)
         fuzz_check_error("ag_checkpoint_read: ");
         return;
     }
+    for (size_t i = 0; i < ag_params_count(ps); i++) {
+        ag_tensor *t = ag_params_at(ps, i);
+        if (ag_params_is_state(ps, ag_tensor_name(t)) == (ag_tensor_grad(t) != NULL)) abort();
+    }
+    ag_mlp *mlp = ag_mlp_from_params(ps, NULL);
+    if (!mlp) fuzz_check_error("ag_mlp_from_params: ");
+    ag_mlp_free(mlp);
     size_t total = 0;
     for (size_t i = 0; i < ag_params_count(ps); i++) total += ag_tensor_size(ag_params_at(ps, i));
     if (total != ag_params_numel(ps) || 8 * total > size) abort();

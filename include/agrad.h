@@ -808,6 +808,17 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
+/** ag_mlp_new also describes the MLP in the store's metadata, under
+ * "agrad.mlp.<prefix>": "widths=4,16,3 activations=relu,none", which a
+ * checkpoint of the store keeps. ag_mlp_from_params builds the MLP again
+ * from that description and the store's tensors (a store ag_checkpoint_read
+ * gave: the predict program needs only the file, as Keras' load_model):
+ * prefix names the MLP, NULL for the only one the store describes. NULL
+ * (ag_last_error) when the description is missing or malformed (the
+ * message shows it and says what is wrong) or a tensor it needs is missing
+ * or of another shape. The store keeps the tensors; free the mlp with
+ * ag_mlp_free. */
+ag_mlp *ag_mlp_from_params(ag_params *ps, const char *prefix);
 /** Record the forward pass on g from x [N, widths[0]]; returns [N, widths[n]]. */
 ag_node *ag_mlp_forward(const ag_mlp *m, ag_graph *g, ag_node *x);
 /** Its parameters in order W1, b1, W2, b2, ...; *count gets their number. */
@@ -819,6 +830,34 @@ void ag_mlp_free(ag_mlp *m);
  * at the class index in labels; -1 (ag_last_error names the shapes) on a
  * NULL argument, a shape mismatch or rows 0. */
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows);
+/** The predicted class of each of the first `rows` rows of logits [N,C]: the
+ * index of its largest entry (the first on ties), as
+ * logits.argmax(dim=1); a new [rows] tensor. NULL (ag_last_error) on a NULL
+ * or non-[N,C] logits, or rows 0 or past N. */
+ag_tensor *ag_predict_classes(const ag_node *logits, size_t rows);
+
+/** A confusion matrix over n_classes classes, as sklearn's
+ * confusion_matrix: count(i, j) = samples of true class i predicted as j
+ * (rows true, columns predicted). ag_confusion_add counts the first `rows`
+ * (label, prediction) pairs, both class indices (checked first: on error
+ * nothing is counted); call it once per batch. Precision of class k =
+ * count(k,k) / column k's sum, recall = count(k,k) / row k's sum, accuracy =
+ * trace / total; a 0/0 is 0, as sklearn's zero_division default reports it.
+ * ag_confusion_print writes the matrix and a classification_report-style
+ * table (precision, recall, f1-score, support, then accuracy), naming the
+ * classes by class_names (NULL: their indices). */
+typedef struct ag_confusion ag_confusion;
+ag_confusion *ag_confusion_new(int n_classes);
+bool ag_confusion_add(ag_confusion *c, const ag_tensor *labels, const ag_tensor *predicted, size_t rows);
+int ag_confusion_classes(const ag_confusion *c);
+/** count(true_class, predicted_class); 0 out of range. */
+long ag_confusion_count(const ag_confusion *c, int true_class, int predicted_class);
+/** NAN for a NULL matrix or a class out of range. */
+double ag_confusion_precision(const ag_confusion *c, int k);
+double ag_confusion_recall(const ag_confusion *c, int k);
+double ag_confusion_accuracy(const ag_confusion *c);
+bool ag_confusion_print(FILE *out, const ag_confusion *c, const char *const *class_names);
+void ag_confusion_free(ag_confusion *c);
 
 typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
 

@@ -37,6 +37,51 @@ ag_tensor *ag_params_at(const ag_params *ps, size_t i);
 /** Zero the gradient of every tensor in the store. */
 void ag_params_zero_grad(ag_params *ps);
 
+/** New zero tensor that is state, not a parameter (a standardiser's mean
+ * and scale, batch-norm running statistics; PyTorch's register_buffer):
+ * owned and saved by the store like the others, but it never requires grad,
+ * ag_params_trainable leaves it out (so an optimiser built from that list
+ * never updates it), ag_optimizer_new refuses it, and checkpoints record it
+ * as state ("agrad.state" in __metadata__), so ag_checkpoint_read makes it
+ * state again. Errors as ag_params_add's. */
+ag_tensor *ag_params_add_state(ag_params *ps, const char *name, int ndim, const int *shape);
+/** Whether the store holds a state tensor named `name`. */
+bool ag_params_is_state(const ag_params *ps, const char *name);
+/** The store's trainable tensors (not state, requiring grad), in insertion
+ * order, into out[0, cap) (out may be NULL with cap 0); returns how many
+ * there are, which may be more than cap, as snprintf does:
+ *   size_t n = ag_params_trainable(ps, NULL, 0);
+ *   ag_tensor *list[n];  ag_params_trainable(ps, list, n);
+ *   ag_optimizer *opt = ag_optimizer_new(n, list, &config);
+ * The analogue of torch's model.parameters(), buffers excluded. */
+size_t ag_params_trainable(const ag_params *ps, ag_tensor **out, size_t cap);
+
+/* ---- metadata: strings a checkpoint carries in its __metadata__ -----------
+ * Keys and values are UTF-8 strings, copied; keys "producer" and "agrad.*"
+ * are agrad's (ag_mlp_new writes "agrad.mlp.<prefix>"; see ag_mlp_from_params).
+ * ag_checkpoint_save writes every key; ag_checkpoint_read and
+ * ag_checkpoint_load read them back (load: each file key replaces or joins
+ * the store's; keys only the store has stay). */
+
+/** Set key to value (replacing an old value). False (ag_last_error) on a NULL
+ * argument, an empty or reserved key, text that is not UTF-8, or OOM. */
+bool ag_params_set_meta(ag_params *ps, const char *key, const char *value);
+/** The value of key, or NULL when absent; valid until the key is set again
+ * or the store is freed. */
+const char *ag_params_meta(const ag_params *ps, const char *key);
+/** Number of keys, and the i-th in insertion order (NULL past the end). */
+size_t ag_params_meta_count(const ag_params *ps);
+const char *ag_params_meta_key(const ag_params *ps, size_t i);
+/** A list of strings (class names) under one key, as the JSON array text
+ * ["setosa","versicolor"]; errors as ag_params_set_meta's. */
+bool ag_params_set_meta_strings(ag_params *ps, const char *key, const char *const *values, size_t n);
+/** The list under key, as new strings (free with ag_strings_free), *n its
+ * length; NULL (ag_last_error naming the key and showing the value) when the
+ * key is absent or its value is not a JSON array of strings. */
+char **ag_params_meta_strings(const ag_params *ps, const char *key, size_t *n);
+/** Free n strings and the array holding them; NULL is ignored. */
+void ag_strings_free(char **strings, size_t n);
+
 /* ---- checkpoints (.safetensors) --------------------------------------------
  * File: u64 little-endian header length N, N bytes of JSON
  *   {"__metadata__": {"producer": "agrad 0.1.0"},
@@ -54,7 +99,8 @@ void ag_params_zero_grad(ag_params *ps);
  * tools/torch_train_iris.py and tools/iris_predict.c). */
 
 /** Write every tensor of ps (values only, not gradients), in insertion order,
- * atomically: a temporary file (".agrad-XXXXXX") in the target's directory
+ * with the store's metadata and the names of its state tensors in
+ * __metadata__, atomically: a temporary file (".agrad-XXXXXX") in the target's directory
  * is written, fsynced and renamed over the target, then the directory is
  * fsynced. On failure the temporary file is removed and an old file at path
  * is left as it was (if only the final directory fsync fails, path already
@@ -70,7 +116,10 @@ void ag_params_zero_grad(ag_params *ps);
 bool ag_checkpoint_save(const ag_params *ps, const char *path);
 /** Load values into an existing store: the file must hold exactly the store's
  * tensors (same names, same shapes; an extra or missing entry is an error),
- * matched by name in time linear in the number of tensors.
+ * matched by name in time linear in the number of tensors. Which tensors are
+ * state stays as the store has it. The file's metadata joins the store's
+ * (as ag_checkpoint_read keeps it); an "agrad.mlp.<prefix>" both hold must
+ * be the same (else: another architecture, an error).
  * Everything is validated and read before any tensor changes, so on any
  * error ps is unchanged. Gradients are left as they are. */
 bool ag_checkpoint_load(ag_params *ps, const char *path);
@@ -81,8 +130,12 @@ bool ag_checkpoint_load(ag_params *ps, const char *path);
  * is an error naming the tensor and element, and nothing is written;
  * values too small for a float become float subnormals or +-0. */
 bool ag_checkpoint_save_f32(const ag_params *ps, const char *path);
-/** Read a whole checkpoint into a new store (tensors require grad, in the
- * order of their data in the file). NULL on error. */
+/** Read a whole checkpoint into a new store (in the order of their data in
+ * the file): the tensors "agrad.state" lists are state
+ * (ag_params_add_state), the others require grad; the metadata comes with
+ * them (user keys and "agrad.mlp.*"; not "producer" nor the other
+ * "agrad.*"). NULL on error, including an "agrad.state" that is not a JSON
+ * array of strings naming tensors of the file. */
 ag_params *ag_checkpoint_read(const char *path);
 
 /* ---- training checkpoints: resumable, bit for bit ------------------------
@@ -134,8 +187,44 @@ bool ag_checkpoint_load_training(ag_params *ps, ag_training_state *state, const 
  * Limits: a line may hold at most 4 MiB (4194304 bytes, its newline not
  * counted) and the file must be under 1 GiB, so an endless input such as
  * /dev/zero fails with a message. Control bytes of a field quoted in a
- * message are escaped (\x0d). */
+ * message are escaped (\x0d). A file with a header row, quoted fields or
+ * string labels: ag_csv_load_labelled below. */
 ag_tensor *ag_csv_load(const char *path, int skip_lines);
+
+/** A labelled table read by ag_csv_load_labelled. */
+typedef struct ag_labelled_csv {
+    ag_tensor *features;  /**< [N,F] the numeric columns, in file order */
+    ag_tensor *labels;    /**< [N] class indices 0 .. n_classes - 1 */
+    int n_features;       /**< F */
+    char **feature_names; /**< [F] their header names */
+    char *label_name;     /**< the label column's header name */
+    int n_classes;
+    char **class_names;   /**< [n_classes] class k's label as the file spells it */
+} ag_labelled_csv;
+
+/** Read a CSV file with a header row into features, labels and names (as
+ * pandas.read_csv then sklearn's LabelEncoder). The first non-blank line is
+ * the header: column names, non-empty and distinct. label_column names the
+ * label column (NULL: the last one); every other column must hold finite
+ * numbers (strtod). Fields follow RFC 4180: a field may be quoted, "...",
+ * with "" for a quote inside, and may then hold commas and line breaks;
+ * spaces and tabs around a field are dropped, blank lines skipped, CRLF
+ * accepted, a UTF-8 byte order mark ignored; limits as ag_csv_load's.
+ * Classes, when classes is NULL (n_classes 0): the distinct labels SORTED,
+ * as LabelEncoder does: numerically when every label is a number (so 0, 1,
+ * 2 stay 0, 1, 2 and "10" comes after "9"), otherwise by bytes (code point
+ * order: "Setosa" < "setosa"); equal numbers ("1", "1.0") are one class,
+ * named as first written. Given classes[0 .. n_classes) (a checkpoint's,
+ * so a file holding only some of them keeps their indices), each label must
+ * equal one of them (as text, or as a number); its index is that position.
+ * NULL on error, ag_last_error naming the file, the line (a record's first
+ * line), the column number and name and the field:
+ *   "ag_csv_load_labelled: d.csv line 7 column 3 ('petal_length'): 'abc' is
+ *    not a finite number".
+ * Free the result with ag_labelled_csv_free. */
+ag_labelled_csv *ag_csv_load_labelled(const char *path, const char *label_column,
+                                      const char *const *classes, int n_classes);
+void ag_labelled_csv_free(ag_labelled_csv *d);
 
 /** Split an [N,C] matrix (C >= 2) into features [N,C-1] (every column but
  * label_col, in order) and labels [N] (column label_col; -1 means the last).
@@ -144,6 +233,37 @@ ag_tensor *ag_csv_load(const char *path, int skip_lines);
  * error both are set to NULL and false is returned. */
 bool ag_split_labels(const ag_tensor *m, int label_col, int n_classes, ag_tensor **features,
                      ag_tensor **labels);
+
+/** Rows of x [N,...] (and of y [N,...], which may be NULL) split into a test
+ * set of n_test = ceil(test_fraction * N) rows and a training set of the
+ * others, shuffled by a seeded permutation (the same seed, the same split on
+ * every machine): sklearn's train_test_split(x, y, test_size=test_fraction,
+ * stratify=y if stratify) in spirit, not its random stream. Stratified (y
+ * [N] class indices), each class keeps its share in the test set, within
+ * one row: floor(n_c * n_test / N) each, the rows left over to the classes
+ * with the largest remainders. For train / validation / test, split twice.
+ * The four tensors are new (y's NULL when y is); free them with
+ * ag_split_free. False (ag_last_error; *out zeroed) on a shape mismatch,
+ * test_fraction outside (0, 1) or leaving no training row, stratify without
+ * class-index labels, or OOM. */
+typedef struct ag_split {
+    ag_tensor *x_train, *y_train, *x_test, *y_test;
+} ag_split;
+bool ag_train_test_split(const ag_tensor *x, const ag_tensor *y, double test_fraction, bool stratify,
+                         unsigned long long seed, ag_split *out);
+/** Free the four tensors and zero *s; NULL is ignored. */
+void ag_split_free(ag_split *s);
+
+/** Standardisation, as sklearn's StandardScaler: fit on the training rows
+ * x [N,F] into mean [F] and scale [F] (population standard deviation; a
+ * column whose values are all equal gets scale 1), then apply to any x
+ * [M,F] in place: x = (x - mean) / scale. Keep mean and scale in the store
+ * as state tensors (ag_params_add_state) and a checkpoint carries them.
+ * False (ag_last_error naming the shapes) on a shape mismatch, a
+ * non-finite mean or variance, or (apply) a scale that is not finite and
+ * positive. */
+bool ag_standardizer_fit(const ag_tensor *x, ag_tensor *mean, ag_tensor *scale);
+bool ag_standardizer_apply(const ag_tensor *mean, const ag_tensor *scale, ag_tensor *x);
 
 /** Read an IDX file (MNIST format: 0x00 0x00 type ndim, ndim big-endian u32
  * dimensions, then big-endian data), gzip-compressed or not, into a new

@@ -11,6 +11,8 @@
  * optimiser's buffers "__optimizer__.<k>.<name>": they are matched to the
  * optimiser, not the store, and its "agrad.*" metadata is parsed by
  * training.c; everything is checked before anything changes.
+ * The store's metadata comes back from __metadata__ (metadata.c says which
+ * keys), and "agrad.state" says which tensors ag_checkpoint_read makes state.
  * The limits are those of io_internal.h, which save checks too. Names are
  * matched to the store through its hash table (linear in the tensors).
  * jansson is used with its own allocator; its out-of-memory is told apart
@@ -451,6 +453,64 @@ static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
     for (size_t i = 0; i < s->n_rngs; i++) *s->rngs[i] = r->rngs[i];
 }
 
+/* ---- the file's metadata ----------------------------------------------------- */
+
+/* A store tensor of the file named `name` (for the "agrad.state" check),
+ * found in the header's own hash table. */
+static bool file_has_tensor(const void *ctx, const char *name)
+{
+    const ck_file *c = ctx;
+    return strcmp(name, "__metadata__") != 0 && json_object_get(c->root, name) &&
+           !(c->skip_buffers && ag_training_is_buffer_name(name));
+}
+
+/* The checked "agrad.state" list of the file (new reference; NULL: none). */
+static bool state_names(const ck_file *c, json_t **names)
+{
+    char why[AG_ERROR_SIZE / 2];
+    if (ag_ckpt_state_names(json_object_get(c->root, "__metadata__"), file_has_tensor, c, names, why,
+                            sizeof why))
+        return true;
+    return fail(c, "%s", why);
+}
+
+static bool is_state_name(json_t *names, const char *name)
+{
+    return names && json_object_get(names, name) != NULL;
+}
+
+/* Copy the file's user metadata and MLP descriptions into the store, all or
+ * nothing. Loading into an existing store (check_mlps), an MLP description
+ * the store already holds must be the file's: the same tensors with other
+ * activations would load without a word otherwise. */
+static bool merge_meta(const ck_file *c, ag_params *ps, bool check_mlps)
+{
+    json_t *meta = json_object_get(c->root, "__metadata__"), *value;
+    size_t n = json_object_size(meta), k = 0;
+    const char **keys = ag_calloc(n ? n : 1, sizeof *keys), **values = ag_calloc(n ? n : 1, sizeof *values);
+    const char *key;
+    bool ok = keys && values;
+    if (!ok) fail(c, "out of memory");
+    json_object_foreach(meta, key, value) {
+        if (!ok || !ag_ckpt_meta_kept(key)) continue;
+        const char *mine = ag_params_meta(ps, key);
+        if (check_mlps && mine && strncmp(key, AG_MLP_META_PREFIX, strlen(AG_MLP_META_PREFIX)) == 0 &&
+            strcmp(mine, json_string_value(value)) != 0) {
+            char a[AG_IO_SHOWN_SIZE], b[AG_IO_SHOWN_SIZE];
+            ok = fail(c, "__metadata__ '%s' is '%s' in the file but '%s' in the store (another "
+                      "architecture)", shown(key, 0), ag_io_name(json_string_value(value), a),
+                      ag_io_name(mine, b));
+            continue;
+        }
+        keys[k] = key;
+        values[k++] = json_string_value(value);
+    }
+    if (ok && !ag_params_merge_meta(ps, keys, values, k)) ok = fail(c, "out of memory (metadata)");
+    ag_free(keys);
+    ag_free(values);
+    return ok;
+}
+
 static bool load(const char *fn, ag_params *ps, ag_training_state *s, const char *path)
 {
     ck_file c;
@@ -467,7 +527,10 @@ static bool load(const char *fn, ag_params *ps, ag_training_state *s, const char
     }
     c.skip_buffers = ok && has_optimizer_buffers(&c);
     ok = ok && match_store(&c, ps) && (!s || match_state(&c, s, &r, slot)) && read_data(&c);
-    if (ok) restore(&c, ps, s, &r, slot);
+    json_t *states = NULL; /* checked, not used: kinds are the store's */
+    ok = ok && state_names(&c, &states) && merge_meta(&c, ps, true);
+    json_decref(states);
+    if (ok) restore(&c, ps, s, &r, slot); /* cannot fail: the metadata went first */
     ag_free(slot);
     ag_free(r.rngs);
     close_file(&c);
@@ -490,12 +553,16 @@ ag_params *ag_checkpoint_read(const char *path)
     ag_params *ps = NULL;
     if (open_checked(&c, "ag_checkpoint_read", path) && read_data(&c)) {
         c.skip_buffers = has_optimizer_buffers(&c);
-        ps = ag_params_new();
-        if (!ps) fail(&c, "out of memory");
+        json_t *states = NULL;
+        bool states_ok = state_names(&c, &states);
+        ps = states_ok ? ag_params_new() : NULL;
+        if (states_ok && !ps) fail(&c, "out of memory");
         for (size_t i = 0; ps && i < c.n; i++) {
             const ck_entry *e = &c.entries[i];
             if (!is_store_entry(&c, e)) continue;
-            ag_tensor *t = ag_params_add(ps, e->name, e->shape.ndim, e->shape.dims);
+            ag_tensor *t = is_state_name(states, e->name)
+                               ? ag_params_add_state(ps, e->name, e->shape.ndim, e->shape.dims)
+                               : ag_params_add(ps, e->name, e->shape.ndim, e->shape.dims);
             if (!t) {
                 fail(&c, "%s", ag_last_error());
                 ag_params_free(ps);
@@ -504,6 +571,11 @@ ag_params *ag_checkpoint_read(const char *path)
                 memcpy(t->data, e->values, e->shape.size * sizeof(double));
             }
         }
+        if (ps && !merge_meta(&c, ps, false)) {
+            ag_params_free(ps);
+            ps = NULL;
+        }
+        json_decref(states);
     }
     close_file(&c);
     return ps;

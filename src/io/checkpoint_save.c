@@ -1,5 +1,6 @@
 /* checkpoint_save.c -- write a parameter store as a .safetensors file (F64,
  * or F32 on request; training checkpoints add their tensors and metadata),
+ * with the store's metadata (metadata.c) in __metadata__,
  * atomically (ag_atomic_open / ag_atomic_commit: temporary file in the
  * target's directory, fsync, rename, fsync of the directory). The header is
  * built and checked against the limits load enforces before the target's
@@ -191,8 +192,14 @@ static bool save_store(const char *fn, const ag_params *ps, const char *path, in
         ag_set_last_error("%s: %s: out of memory", fn, path);
         return false;
     }
+    json_t *meta = ag_ckpt_store_meta(ps);
+    if (!meta) {
+        ag_free(items);
+        ag_set_last_error("%s: %s: out of memory (metadata)", fn, path);
+        return false;
+    }
     ag_ckpt_out o = {fn, path, items, ag_params_count(ps), width};
-    bool ok = ag_ckpt_write(&o, NULL);
+    bool ok = ag_ckpt_write(&o, meta);
     ag_free(items);
     return ok;
 }

@@ -34,11 +34,11 @@ static bool track_lines(const char *bytes, size_t n, size_t *line, size_t *line_
 }
 
 /* The whole file, NUL-terminated, in an ag_malloc'ed buffer; NULL on error. */
-static char *read_all(const char *path, size_t *len)
+char *ag_csv_read_all(const char *fn, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ag_set_last_error("ag_csv_load: %s: cannot open: %s", path, strerror(errno));
+        ag_set_last_error("%s: %s: cannot open: %s", fn, path, strerror(errno));
         return NULL;
     }
     size_t n = 0, cap = 4096, line = 1, line_len = 0;
@@ -61,18 +61,18 @@ static char *read_all(const char *path, size_t *len)
     bool failed = ferror(f);
     fclose(f);
     if (!buf) {
-        ag_set_last_error("ag_csv_load: %s: out of memory reading the file", path);
+        ag_set_last_error("%s: %s: out of memory reading the file", fn, path);
         return NULL;
     }
     if (too_long || failed) {
         if (line_len > CSV_MAX_LINE_BYTES)
-            ag_set_last_error("ag_csv_load: %s line %zu: the line is longer than %zu bytes (the "
-                              "limit for one line)", path, line, CSV_MAX_LINE_BYTES);
+            ag_set_last_error("%s: %s line %zu: the line is longer than %zu bytes (the "
+                              "limit for one line)", fn, path, line, CSV_MAX_LINE_BYTES);
         else if (too_long)
-            ag_set_last_error("ag_csv_load: %s: the file reaches the limit of %zu bytes", path,
+            ag_set_last_error("%s: %s: the file reaches the limit of %zu bytes", fn, path,
                               CSV_MAX_FILE_BYTES - 1);
         else
-            ag_set_last_error("ag_csv_load: %s: read error at byte %zu", path, n);
+            ag_set_last_error("%s: %s: read error at byte %zu", fn, path, n);
         ag_free(buf);
         return NULL;
     }
@@ -206,7 +206,7 @@ ag_tensor *ag_csv_load(const char *path, int skip_lines)
         return NULL;
     }
     size_t len;
-    char *text = read_all(path, &len);
+    char *text = ag_csv_read_all("ag_csv_load", path, &len);
     if (!text) return NULL;
     csv_state s = {.path = path};
     bool ok = parse_text(&s, text, len, skip_lines);

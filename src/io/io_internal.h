@@ -69,6 +69,44 @@ const char *ag_params_name_at(const ag_params *ps, size_t i);
 /* Remove (and free) the tensors added after the first `count`, newest first:
  * the rollback of a constructor that failed halfway (ag_mlp_new). */
 void ag_params_truncate(ag_params *ps, size_t count);
+/* Metadata keys agrad writes itself: "producer" and "agrad.*". */
+bool ag_io_meta_key_reserved(const char *key);
+/* ag_params_set_meta without the checks (agrad's own keys); false on OOM. */
+bool ag_params_set_meta_unchecked(ag_params *ps, const char *key, const char *value);
+/* Set every keys[j] to values[j] (replacing, else appending); all or
+ * nothing: false on OOM with the store's metadata unchanged. */
+bool ag_params_merge_meta(ag_params *ps, const char *const *keys, const char *const *values, size_t n);
+/* Remove one key (absent: nothing happens). */
+void ag_params_remove_meta(ag_params *ps, const char *key);
+/* Metadata of the MLP recorded with prefix p: key AG_MLP_META_PREFIX p. */
+#define AG_MLP_META_PREFIX "agrad.mlp."
+/* The names of the store's state tensors, as a JSON array in one string. */
+#define AG_STATE_META_KEY "agrad.state"
+
+/* ---- CSV files (csv.c) --------------------------------------------------------- */
+/* The whole file, NUL-terminated, in an ag_malloc'ed buffer (4 MiB per line,
+ * under 1 GiB in all); NULL with "fn: path ..." set on error. */
+char *ag_csv_read_all(const char *fn, const char *path, size_t *len);
+
+/* RFC 4180 records (csv_records.c): ag_csv_read_record reads the next one
+ * (1), or says the text is over (0) or fails (-1, "fn: path line L column C:
+ * ..." set); its fields are then ag_csv_field(r, 0 .. n_fields - 1), each
+ * unquoted and unescaped, NUL-terminated, with its length in *len. */
+typedef struct ag_csv_reader {
+    const char *fn, *path;
+    const char *p, *end;     /* the text not read yet */
+    size_t line;             /* 1-based line of p */
+    size_t record_line;      /* the line the last record started on */
+    char *text;              /* the record's fields, each NUL-terminated */
+    size_t text_len, text_cap;
+    size_t *starts;          /* n_fields offsets into text */
+    bool *quoted;            /* whether field k was quoted */
+    size_t n_fields, fields_cap;
+} ag_csv_reader;
+void ag_csv_reader_init(ag_csv_reader *r, const char *fn, const char *path, const char *text, size_t len);
+int ag_csv_read_record(ag_csv_reader *r);
+const char *ag_csv_field(const ag_csv_reader *r, size_t k, size_t *len);
+void ag_csv_reader_free(ag_csv_reader *r);
 
 /* ---- mini-batch iterator internals (batches.c) ----------------------------- */
 /* Its sample count, batch size and flags (a training checkpoint stores them). */
@@ -110,6 +148,19 @@ bool ag_ckpt_write(const ag_ckpt_out *o, struct json_t *meta);
  * them; ag_free it. NULL on OOM. */
 ag_ckpt_item *ag_ckpt_store_items(const ag_params *ps, size_t extra);
 
+/* ---- the store's metadata in a checkpoint (metadata.c) --------------------- */
+/* The store's metadata and "agrad.state" as a JSON object; NULL on OOM. */
+struct json_t *ag_ckpt_store_meta(const ag_params *ps);
+/* Whether a key of a file's __metadata__ goes back into the store: user keys
+ * and MLP descriptions, not "producer" nor the other "agrad.*" keys. */
+bool ag_ckpt_meta_kept(const char *key);
+/* The file's "agrad.state" list, checked: a JSON array of strings, each a
+ * tensor of the file (has_tensor(ctx, name)); into *names as a JSON object
+ * whose keys are those names (NULL when the key is absent). New reference;
+ * false with why set on error (a bad list, or out of memory). */
+bool ag_ckpt_state_names(struct json_t *meta, bool (*has_tensor)(const void *ctx, const char *name),
+                         const void *ctx, struct json_t **names, char *why, size_t len);
+
 /* ---- training checkpoints (training.c) ------------------------------------ */
 /* The optimiser's buffers are the tensors "__optimizer__.<k>.<name>". */
 #define AG_OPTIM_PREFIX "__optimizer__."
@@ -138,6 +189,8 @@ bool ag_training_state_valid(const char *fn, const ag_training_state *s);
 #define AG_IO_SHOWN_CHARS 60
 #define AG_IO_SHOWN_SIZE (4 * AG_IO_SHOWN_CHARS + 40)
 const char *ag_io_shown(const char *s, size_t len, char buf[AG_IO_SHOWN_SIZE]);
+/* text[0, len) is UTF-8 (RFC 3629) without NUL bytes. */
+bool ag_io_utf8_valid(const char *text, size_t len);
 /* The same for a NUL-terminated name. */
 const char *ag_io_name(const char *name, char buf[AG_IO_SHOWN_SIZE]);
 

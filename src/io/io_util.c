@@ -57,3 +57,25 @@ const char *ag_io_name(const char *name, char buf[AG_IO_SHOWN_SIZE])
 {
     return ag_io_shown(name, strlen(name), buf);
 }
+
+/* UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates
+ * (U+D800..U+DFFF), nothing past U+10FFFF; NUL bytes are refused too. */
+bool ag_io_utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text, *end = s + len;
+    while (s < end) {
+        unsigned c = *s++;
+        if (c == 0) return false;
+        if (c < 0x80) continue;
+        int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
+        if (more < 0 || c > 0xF4 || end - s < more) return false;
+        unsigned long cp = c & (0x3Fu >> more);
+        for (int k = 0; k < more; k++, s++) {
+            if ((*s & 0xC0) != 0x80) return false;
+            cp = cp << 6 | (*s & 0x3Fu);
+        }
+        static const unsigned long least[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    }
+    return true;
+}

@@ -277,8 +277,11 @@ bool ag_checkpoint_save_training(const ag_params *ps, const ag_training_state *s
     ag_ckpt_item *items = ag_ckpt_store_items(ps, n_buffers);
     char (*names)[AG_TRAINING_NAME_SIZE] = ag_calloc(n_buffers ? n_buffers : 1, sizeof *names);
     json_t *meta = items && names ? ag_training_meta(state) : NULL;
-    bool ok = meta != NULL;
+    json_t *store_meta = meta ? ag_ckpt_store_meta(ps) : NULL;
+    bool ok = store_meta && json_object_update(meta, store_meta) == 0;
+    json_decref(store_meta);
     if (!ok) {
+        json_decref(meta);
         ag_set_last_error("%s: %s: out of memory", fn, path);
     } else {
         if (o) add_buffers(items, ag_params_count(ps), names, o);
