@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 #include "internal.h"
@@ -131,15 +130,6 @@ void bench_openblas_sgemm(const char *name, int reps)
     time_sgemm(openblas_sgemm, name, reps);
 }
 
-/* OpenBLAS's threads keep polling for a while after a call (on two cores
- * they would take one from the repetition of agrad that follows): wait them
- * out before timing agrad. */
-static void let_openblas_threads_sleep(void)
-{
-    struct timespec pause = {0, 300 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-}
-
 /* `agrad_bench gemm-f32-paired`: in this one process (started with the
  * kernel to compare against), BENCH_REPS pairs of repetitions: ag_gemm_f32
  * then cblas_sgemm, alternating which goes first; figures for each and the
@@ -153,12 +143,10 @@ void bench_gemm_f32_paired(void)
     double own[BENCH_REPS], blas[BENCH_REPS], ratio[BENCH_REPS];
     for (int r = 0; r < BENCH_REPS; r++) {
         if (r % 2 == 0) {
-            let_openblas_threads_sleep();
             own[r] = rep_gflops(agrad_sgemm, &o, own_calls);
             blas[r] = rep_gflops(openblas_sgemm, &o, blas_calls);
         } else {
             blas[r] = rep_gflops(openblas_sgemm, &o, blas_calls);
-            let_openblas_threads_sleep();
             own[r] = rep_gflops(agrad_sgemm, &o, own_calls);
         }
         ratio[r] = own[r] / blas[r];

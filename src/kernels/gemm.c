@@ -49,13 +49,14 @@ GEMM_PROBLEM_OF(float, gemm_problem_f32)
  * float64: an MC x KC block of A (288 KiB) stays in L2, a KC x NR
  * micro-panel of B (16 KiB at NR 8) in L1, and the KC x NC panel of B
  * (1 MiB) in L2 or L3.
- * float32: the same bytes at twice the depth would put a KC x NR
- * micro-panel (NR 16 on AVX2: 32 KiB) over half of L1; the blocks are kept
- * at the float64 element counts instead, which halves their bytes
- * (A's block 144 KiB, B's micro-panel 16 KiB, B's panel 512 KiB). Measured
- * at 1024^3 on the AVX2 kernel (AMD EPYC, Zen 1, 2 threads, shared machine):
- * KC 256 / 384 / 512 and MC 144 / 288 within 3 % of each other, KC 256 and
- * MC 144 the best; see bench/README.md. */
+ * float32: the same element counts, so half the bytes (A's block 144 KiB,
+ * B's micro-panel 16 KiB at NR 16, B's panel 512 KiB); doubling KC instead
+ * would fill a 32 KiB L1 with one micro-panel of B. Measured at 1024^3 on
+ * the AVX2 kernel, one thread, GFLOP per CPU-second (AMD EPYC Zen 1, a
+ * machine shared with four other jobs, load 5-6; 8 alternating rounds):
+ * MC x KC = 144 x 256, 288 x 256, 144 x 384 and 72 x 512 within 3 % of
+ * each other (median ratios 1.00, 1.00, 0.97, 0.97), under the noise; the
+ * float64 sizes were kept. */
 #define GEMM_MC_F64 144
 #define GEMM_KC_F64 256
 #define GEMM_NC_F64 512
@@ -120,10 +121,10 @@ static int balanced_step(int n, int max_step, int multiple)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GEMM_X86 1
 /* AVX2 + FMA (Zen, Haswell and later): 6 x 8 tile in float64, 6 x 16 in
- * float32 (12 of 16 ymm registers hold C, 2 the row of B, 1 the broadcast
- * of A). 6 x 16 is OpenBLAS's own float32 tile for Haswell/Zen (its
- * SGEMM_UNROLL is 4 x 24 and 16 x 4 across versions); at 1024^3 it ran as
- * fast as cblas_sgemm here, so no other shape was needed. */
+ * float32: 12 of the 16 ymm registers hold C, 2 the row of B and 1 the
+ * broadcast of A, so 6 rows are the most a two-vector row allows. In float32
+ * it ran at OpenBLAS's sgemm speed at 1024^3 (bench/README.md), so no other
+ * shape was tried. */
 #define GT_T double
 #define GT_PROBLEM gemm_problem_f64
 #define GT_NAME(x) x##_avx2_f64
@@ -149,7 +150,9 @@ static int balanced_step(int n, int max_step, int multiple)
 #include "gemm_tile.h"
 
 /* AVX-512: 12 x 16 tile in float64, 12 x 32 in float32 (24 of 32 zmm
- * registers hold C) */
+ * registers hold C). The float32 instance is the float64 one's shape at
+ * twice the lanes. It was written on a CPU without AVX-512, where its tests
+ * skip it: compiled (vfmadd231ps on zmm), not yet run or timed. */
 #define GT_T double
 #define GT_PROBLEM gemm_problem_f64
 #define GT_NAME(x) x##_avx512_f64
