@@ -1,6 +1,6 @@
 /* bench.c -- `make bench`: TestNet step, MLP step, deep scalar chain,
- * second order (an HVP against a gradient, the recorded backward's memory)
- * and the Fashion-MNIST CNN's step.
+ * second order (an HVP against a gradient, the recorded backward's memory),
+ * the Fashion-MNIST CNN's step and the float32 GEMM beside OpenBLAS's.
  * Run from the repository root; takes about a minute. Context lines (#) give
  * the machine, the kernel's instruction set and threads, and the load. */
 #include "bench.h"
@@ -80,7 +80,7 @@ char bench_self[4096];
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL; /* testnet | mlp | chain | second | conv | pool | norm | lstm
-                                                     | cnn */
+                                                     | cnn | gemm */
     ssize_t len = readlink("/proc/self/exe", bench_self, sizeof bench_self - 1);
     if (len > 0)
         bench_self[len] = '\0';
@@ -91,6 +91,14 @@ int main(int argc, char **argv)
 #ifdef BENCH_OPENBLAS
     if (only && strcmp(only, "openblas-gemm") == 0 && argc > 2) {
         bench_openblas_gemm(argv[2], argc > 3 ? atoi(argv[3]) : BENCH_REPS);
+        return 0;
+    }
+    if (only && strcmp(only, "openblas-sgemm") == 0 && argc > 2) {
+        bench_openblas_sgemm(argv[2], argc > 3 ? atoi(argv[3]) : BENCH_REPS);
+        return 0;
+    }
+    if (only && strcmp(only, "gemm-f32-paired") == 0) {
+        bench_gemm_f32_paired();
         return 0;
     }
 #endif
@@ -107,6 +115,7 @@ int main(int argc, char **argv)
     if (!only || strcmp(only, "conv") == 0) bench_conv();
     if (!only || strcmp(only, "lstm") == 0) bench_lstm();
     if (!only || strcmp(only, "cnn") == 0) bench_cnn();
+    if (!only || strcmp(only, "gemm") == 0) bench_gemm();
     if (!only || strcmp(only, "mlp") == 0) bench_mlp(); /* last: OpenBLAS threads linger */
     return 0;
 }

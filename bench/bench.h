@@ -57,5 +57,11 @@ void bench_chain_memory(void);
 void bench_mlp_hvp(void);
 /* the child mode `agrad_bench openblas-gemm NAME [REPS]` (bench_mlp.c) */
 void bench_openblas_gemm(const char *name, int reps);
+/* the float32 product at 1024^3 beside OpenBLAS's cblas_sgemm (`agrad_bench
+ * gemm`, bench_gemm.c), and its child modes `openblas-sgemm NAME [REPS]`
+ * and `gemm-f32-paired` */
+void bench_gemm(void);
+void bench_openblas_sgemm(const char *name, int reps);
+void bench_gemm_f32_paired(void);
 
 #endif

@@ -1,6 +1,7 @@
 # bench.mk -- kernel build flags, the BLAS option and the benchmarks.
 #   make bench              build bench/ and print every figure (medians)
-#   make BLAS=openblas ...  matmul through cblas_dgemm (libopenblas-dev);
+#   make BLAS=openblas ...  matmul through cblas_dgemm, ag_gemm_f32 through
+#                           cblas_sgemm (libopenblas-dev);
 #                           switching back and forth rebuilds the kernel
 # The library's own kernels need nothing beyond a C11 compiler and pthreads.
 
@@ -56,7 +57,8 @@ $(BLAS_STAMP):
 	@touch $@
 
 # ---- make bench ------------------------------------------------------------------
-# The bench links OpenBLAS (when installed) to time cblas_dgemm beside agrad.
+# The bench links OpenBLAS (when installed) to time cblas_dgemm and
+# cblas_sgemm beside agrad.
 # bench_cnn.c times examples/fashion-cnn's model, built from its own source
 BENCH_SRC := $(sort $(wildcard bench/*.c)) examples/fashion-cnn/cnn.c
 BENCH_HAVE_OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo 1)

@@ -468,11 +468,18 @@ extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
 void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
              const double *A, int lda, const double *B, int ldb,
              double beta, double *C, int ldc);
-/* The instruction set ag_gemm runs with ("avx512", "avx2", "generic", or
+/* The same product in float32: the same contract, float operands, sums in
+ * float (each element within about K * 2^-24 of the exact sum, relative to
+ * the sum of the terms' magnitudes). Runs on the same kernel choice, threads
+ * and buffers as ag_gemm (the two may run concurrently). */
+void ag_gemm_f32(bool trans_a, bool trans_b, int M, int N, int K,
+                 const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
+/* The instruction set ag_gemm (and ag_gemm_f32) runs with ("avx512", "avx2", "generic", or
  * "openblas" when built with BLAS=openblas) and the threads it may use. */
 const char *ag_gemm_isa(void);
 int ag_gemm_threads(void);
-/* Switch ag_gemm to the kernel for `isa` ("generic", "avx2", "avx512"); false
+/* Switch ag_gemm and ag_gemm_f32 to the kernel for `isa` ("generic", "avx2", "avx512"); false
  * (nothing changed) when this CPU cannot run it. NULL picks the best one.
  * For tests and benchmarks: not safe while another thread runs ag_gemm. */
 bool ag_gemm_use_isa(const char *isa);
