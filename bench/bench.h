@@ -57,6 +57,8 @@ void bench_chain_memory(void);
 void bench_mlp_hvp(void);
 /* the child mode `agrad_bench openblas-gemm NAME [REPS]` (bench_mlp.c) */
 void bench_openblas_gemm(const char *name, int reps);
+/* float64 ag_gemm at 1024^3, median GFLOP/s reported as NAME (bench_mlp.c) */
+double bench_time_agrad_dgemm(const char *name);
 /* the float32 product at 1024^3 beside OpenBLAS's cblas_sgemm (`agrad_bench
  * gemm`, bench_gemm.c), and its child modes `openblas-sgemm NAME [REPS]`
  * and `gemm-f32-paired` */

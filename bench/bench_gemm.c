@@ -92,34 +92,6 @@ static double time_sgemm(sgemm_fn fn, const char *name, int reps)
     return med;
 }
 
-static void agrad_dgemm(int n, const double *A, const double *B, double *C)
-{
-    ag_gemm(false, false, n, n, n, A, n, B, n, 0.0, C, n);
-}
-
-/* the float64 product on the same footing, for the float32/float64 ratio */
-static double time_dgemm(const char *name)
-{
-    size_t n2 = (size_t)GEMM_N * GEMM_N;
-    double *A = malloc(n2 * sizeof *A), *B = malloc(n2 * sizeof *B), *C = malloc(n2 * sizeof *C);
-    for (size_t i = 0; i < n2; i++) A[i] = bench_uniform(), B[i] = bench_uniform();
-    double gf[BENCH_REPS], t0 = bench_now();
-    agrad_dgemm(GEMM_N, A, B, C);
-    int calls = (int)(0.3 / (bench_now() - t0)) + 1;
-    for (int r = 0; r < BENCH_REPS; r++) {
-        t0 = bench_now();
-        for (int c = 0; c < calls; c++) agrad_dgemm(GEMM_N, A, B, C);
-        gf[r] = GEMM_FLOP * calls / (bench_now() - t0) * 1e-9;
-    }
-    char extra[32];
-    snprintf(extra, sizeof extra, "calls/rep=%d", calls);
-    double med = bench_report(name, gf, BENCH_REPS, "GFLOP/s", extra);
-    free(A);
-    free(B);
-    free(C);
-    return med;
-}
-
 #ifdef BENCH_OPENBLAS
 /* `agrad_bench openblas-sgemm NAME [REPS]`: cblas_sgemm at 1024^3 in this
  * process (started with the kernel's OPENBLAS_CORETYPE), as figure NAME. */
@@ -231,7 +203,7 @@ void bench_gemm(void)
     }
     ag_gemm_use_isa(NULL);
     double f32 = time_sgemm(agrad_sgemm, "agrad_sgemm_n1024", BENCH_REPS);
-    double f64 = time_dgemm("agrad_dgemm_n1024");
+    double f64 = bench_time_agrad_dgemm("agrad_dgemm_n1024");
     printf("agrad_sgemm_over_dgemm: %.2f (float32 GFLOP/s over float64's, %s kernel)\n", f32 / f64,
            ag_gemm_isa());
 #ifdef BENCH_OPENBLAS

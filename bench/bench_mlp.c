@@ -140,6 +140,12 @@ static double time_gemm(gemm_fn fn, const char *name, int reps)
     return med;
 }
 
+/* ag_gemm at 1024^3 as figure NAME (bench.h; the float32 bench's reference) */
+double bench_time_agrad_dgemm(const char *name)
+{
+    return time_gemm(agrad_gemm, name, BENCH_REPS);
+}
+
 #ifdef BENCH_OPENBLAS
 /* `agrad_bench openblas-gemm NAME [REPS]`: OpenBLAS's dgemm at 1024^3 in
  * this process, as figure NAME (run as a child with OPENBLAS_CORETYPE set). */
