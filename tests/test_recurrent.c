@@ -285,6 +285,105 @@ START_TEST(cells_second_derivatives_match_finite_differences)
 }
 END_TEST
 
+/* ---- the fused pointwise step (ag_lstm_state, ag_lstm_output) ----------------------- */
+
+/* The step's definition composed of public ops, which ag_lstm_cell recorded
+ * before the fused ops: slices of the gates, sigmoid, tanh, mul, add. */
+static void composed_step(ag_node *gates, ag_node *c, int H, ag_node **h_out, ag_node **c_out)
+{
+    ag_node *i = ag_sigmoid(ag_slice(gates, 1, 0, H, 1)), *f = ag_sigmoid(ag_slice(gates, 1, H, 2 * H, 1));
+    ag_node *gg = ag_tanh(ag_slice(gates, 1, 2 * H, 3 * H, 1)), *o = ag_sigmoid(ag_slice(gates, 1, 3 * H, 4 * H, 1));
+    *c_out = ag_add(ag_mul(f, c), ag_mul(i, gg));
+    *h_out = ag_mul(o, ag_tanh(*c_out));
+}
+
+static void assert_close_arrays(const char *what, const double *got, const double *want, size_t n, double tol)
+{
+    ck_assert_ptr_nonnull(got);
+    ck_assert_ptr_nonnull(want);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_msg(fabs(got[k] - want[k]) <= tol * (1.0 + fabs(want[k])), "%s[%zu] = %.17g, composed %.17g",
+                      what, k, got[k], want[k]);
+}
+
+/* The fused ops against the composition, on gates spread over [-4, 4]:
+ * values, gradients, tangents (forward mode) and Hessian-vector products
+ * (their recorded derivatives) of loss = sum(u h') + sum(v c'). */
+START_TEST(fused_pointwise_step_matches_composed)
+{
+    enum { N = 3, H = 5 };
+    test_rng r = {61};
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){N, 4 * H}));
+    for (int k = 0; k < N * 4 * H; k++) D(a)[k] = rng_uniform(&r, -4.0, 4.0);
+    ag_tensor_requires_grad(a, true);
+    ag_tensor *c = random_tensor(&r, 2, (int[]){N, H}), *u = random_tensor(&r, 2, (int[]){N, H}),
+              *v = random_tensor(&r, 2, (int[]){N, H});
+    ag_node *an = P(a), *cn = P(c), *un = ag_input(g, u), *vn = ag_input(g, v);
+    ag_node *h[2], *cs[2], *loss[2];
+    cs[0] = ag_lstm_state(an, cn);
+    h[0] = ag_lstm_output(an, cs[0]);
+    composed_step(an, cn, H, &h[1], &cs[1]);
+    for (int k = 0; k < 2; k++) loss[k] = ag_add(ag_sum(ag_mul(un, h[k])), ag_sum(ag_mul(vn, cs[k])));
+    ck_assert_msg(!ag_graph_error(g), "%s", ag_graph_error(g));
+    assert_close_arrays("c'", ag_node_value(cs[0]), ag_node_value(cs[1]), N * H, 1e-15);
+    assert_close_arrays("h'", ag_node_value(h[0]), ag_node_value(h[1]), N * H, 1e-15);
+
+    ag_node *wrt[2] = {an, cn}, *grads[2][2];
+    for (int k = 0; k < 2; k++) ck_assert(ag_grad(g, loss[k], 2, wrt, grads[k], false));
+    assert_close_arrays("d/dgates", ag_node_value(grads[0][0]), ag_node_value(grads[1][0]), N * 4 * H, 1e-15);
+    assert_close_arrays("d/dc", ag_node_value(grads[0][1]), ag_node_value(grads[1][1]), N * H, 1e-15);
+
+    double ta[N * 4 * H], tc[N * H];
+    for (int k = 0; k < N * 4 * H; k++) ta[k] = rng_uniform(&r, -1.0, 1.0);
+    for (int k = 0; k < N * H; k++) tc[k] = rng_uniform(&r, -1.0, 1.0);
+    ck_assert(ag_jvp(g, 2, wrt, (const double *const[]){ta, tc}));
+    assert_close_arrays("tangent c'", ag_node_tangent(cs[0]), ag_node_tangent(cs[1]), N * H, 1e-15);
+    assert_close_arrays("tangent h'", ag_node_tangent(h[0]), ag_node_tangent(h[1]), N * H, 1e-15);
+
+    double hv[2][N * 4 * H];
+    for (int k = 0; k < 2; k++) ck_assert_msg(ag_hvp(g, loss[k], an, ta, hv[k]), "%s", ag_graph_error(g));
+    assert_close_arrays("H v", hv[0], hv[1], N * 4 * H, 1e-14);
+}
+END_TEST
+
+/* Every gate pre-activation 0: i = f = o = 1/2, g = 0, so c' = c / 2 and
+ * h' = tanh(c') / 2; the derivatives of L = sum(h') + sum(c') by hand:
+ *   dL/dc'   = 1 + (1 - tanh^2 c') / 2            (h' through tanh, plus c' itself)
+ *   dL/da_i  = dL/dc' g i (1 - i) = 0             (g = 0)
+ *   dL/da_f  = dL/dc' c f (1 - f) = dL/dc' c / 4
+ *   dL/da_g  = dL/dc' i (1 - g^2) = dL/dc' / 2
+ *   dL/da_o  = tanh(c') o (1 - o) = tanh(c') / 4
+ *   dL/dc    = dL/dc' f = dL/dc' / 2                                         */
+START_TEST(fused_pointwise_step_by_hand)
+{
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){1, 8}));
+    ag_tensor *c = keep_tensor(ag_tensor_from(2, (int[]){1, 2}, (double[]){1.0, -2.0}));
+    ag_tensor_requires_grad(a, true);
+    ag_tensor_requires_grad(c, true);
+    ag_node *an = P(a), *c1 = ag_lstm_state(an, P(c)), *h1 = ag_lstm_output(an, c1);
+    ck_assert(ag_backward(g, ag_add(ag_sum(h1), ag_sum(c1))));
+    double t0 = tanh(0.5), t1 = tanh(-1.0), d0 = 1 + (1 - t0 * t0) / 2, d1 = 1 + (1 - t1 * t1) / 2;
+    assert_values("c'", c1, (double[]){0.5, -1.0}, 2, 1e-15);
+    assert_values("h'", h1, (double[]){t0 / 2, t1 / 2}, 2, 1e-15);
+    assert_close_arrays("dL/dgates", ag_tensor_grad(a),
+                        (double[]){0, 0, d0 / 4, -2 * d1 / 4, d0 / 2, d1 / 2, t0 / 4, t1 / 4}, 8, 1e-15);
+    assert_close_arrays("dL/dc", ag_tensor_grad(c), (double[]){d0 / 2, d1 / 2}, 2, 1e-15);
+}
+END_TEST
+
+START_TEST(fused_pointwise_step_shapes_are_named)
+{
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){3, 20}));
+    ag_tensor *c = keep_tensor(ag_tensor_zeros(2, (int[]){3, 4}));
+    ck_assert_ptr_null(ag_lstm_state(P(a), P(c)));
+    ck_assert_graph_error(g, "gates are 3x20, expected [3, 16] ([N, 4H] with N = 3, H = 4 from the state)");
+    ag_graph_reset(g);
+    ag_tensor *c1 = keep_tensor(ag_tensor_zeros(1, (int[]){5}));
+    ck_assert_ptr_null(ag_lstm_output(P(a), P(c1)));
+    ck_assert_graph_error(g, "the state is 5, expected [N, H]");
+}
+END_TEST
+
 /* ---- layers: values -------------------------------------------------------------------- */
 
 /* The reference layer: the cell applied T times from (h, c) (NULL: zeros),
@@ -440,6 +539,9 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, lstm_cell_gradients_match_finite_differences);
     tcase_add_test(tc, gru_cell_gradients_match_finite_differences);
     tcase_add_test(tc, cells_second_derivatives_match_finite_differences);
+    tcase_add_test(tc, fused_pointwise_step_matches_composed);
+    tcase_add_test(tc, fused_pointwise_step_by_hand);
+    tcase_add_test(tc, fused_pointwise_step_shapes_are_named);
     suite_add_tcase(s, tc);
     tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, setup, teardown);
