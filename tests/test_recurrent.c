@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "ops/lstm_math.h"
 
 GRAPH_FIXTURE()
 
@@ -384,6 +385,54 @@ START_TEST(fused_pointwise_step_shapes_are_named)
 }
 END_TEST
 
+/* ---- the gates' activations (ops/lstm_math.h) against long double libm ------------- */
+
+/* |got - want| in units of the last place of the double nearest want */
+static double ulps(double got, long double want)
+{
+    double w = (double)want, spacing = nextafter(fabs(w), INFINITY) - fabs(w);
+    return (double)(fabsl((long double)got - want) / spacing);
+}
+
+/* Points: a fine grid over [-40, 40] (step 1/73, no two on a pattern), both
+ * sides of tanh's switch at 0.4 and of the clamp at 708, tiny values, 0, -0. */
+static size_t activation_points(double *x, size_t cap)
+{
+    size_t n = 0;
+    for (int k = -40 * 73; k <= 40 * 73 && n < cap; k++) x[n++] = k / 73.0;
+    const double extra[] = {0.4, nextafter(0.4, 0.0), nextafter(0.4, 1.0), -0.4, 1e-300, -1e-300, 1e-10,
+                            -3e-8, 0.0, -0.0, 0.0123, 354.0, 354.5, 700.0, 707.9, -707.9, 708.0, -708.0};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0] && n < cap; k++) x[n++] = extra[k];
+    return n;
+}
+
+START_TEST(gate_activations_are_within_4_ulp)
+{
+    enum { CAP = 6000 };
+    static double x[CAP], s[CAP], t[CAP];
+    size_t n = activation_points(x, CAP);
+    lstm_sigmoid_row(x, n, s);
+    lstm_tanh_row(x, n, t);
+    for (size_t k = 0; k < n; k++) {
+        long double sig_ref = 1.0L / (1.0L + expl(-(long double)x[k])), tanh_ref = tanhl((long double)x[k]);
+        ck_assert_msg(ulps(s[k], sig_ref) <= 4.0, "sigmoid(%.17g) = %.17g, expl gives %.20Lg (%.1f ulp)", x[k],
+                      s[k], sig_ref, ulps(s[k], sig_ref));
+        ck_assert_msg(ulps(t[k], tanh_ref) <= 4.0, "tanh(%.17g) = %.17g, tanhl gives %.20Lg (%.1f ulp)", x[k], t[k],
+                      tanh_ref, ulps(t[k], tanh_ref));
+    }
+    /* the edges: tanh keeps -0's sign; NaN stays NaN; beyond the clamp
+     * sigmoid is 1 or within 1e-307 of 0, tanh +-1 */
+    double edge[] = {-0.0, NAN, INFINITY, -INFINITY, 800.0, -800.0, 1e300}, es[7], et[7];
+    lstm_sigmoid_row(edge, 7, es);
+    lstm_tanh_row(edge, 7, et);
+    ck_assert(et[0] == 0.0 && signbit(et[0]));
+    ck_assert(isnan(es[1]) && isnan(et[1]));
+    ck_assert(es[2] == 1.0 && et[2] == 1.0 && et[3] == -1.0 && es[4] == 1.0 && es[6] == 1.0);
+    ck_assert(es[3] >= 0.0 && es[3] < 1e-307 && es[5] >= 0.0 && es[5] < 1e-307);
+    ck_assert(et[4] == 1.0 && et[5] == -1.0 && et[6] == 1.0);
+}
+END_TEST
+
 /* ---- layers: values -------------------------------------------------------------------- */
 
 /* The reference layer: the cell applied T times from (h, c) (NULL: zeros),
@@ -542,6 +591,7 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, fused_pointwise_step_matches_composed);
     tcase_add_test(tc, fused_pointwise_step_by_hand);
     tcase_add_test(tc, fused_pointwise_step_shapes_are_named);
+    tcase_add_test(tc, gate_activations_are_within_4_ulp);
     suite_add_tcase(s, tc);
     tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, setup, teardown);
