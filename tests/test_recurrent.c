@@ -433,6 +433,35 @@ START_TEST(gate_activations_are_within_4_ulp)
 }
 END_TEST
 
+/* The ops' forwards run a copy of the rows compiled for the CPU's widest
+ * vectors (AVX2 where it has it): the same operations, so the same bits as
+ * the rows compiled here for any x86-64. */
+START_TEST(fused_forwards_give_the_rows_bits)
+{
+    enum { N = 2, H = 37 };
+    test_rng r = {71};
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){N, 4 * H}));
+    for (int k = 0; k < N * 4 * H; k++) D(a)[k] = rng_uniform(&r, -6.0, 6.0);
+    ag_tensor *c = random_tensor(&r, 2, (int[]){N, H});
+    ag_node *c1 = ag_lstm_state(ag_input(g, a), ag_input(g, c)), *h1 = ag_lstm_output(ag_input(g, a), c1);
+    ck_assert_ptr_nonnull(h1);
+    for (int n = 0; n < N; n++) {
+        const double *row = D(a) + n * 4 * H;
+        double i[H], f[H], gg[H], o[H], want_c[H], t[H];
+        lstm_sigmoid_row(row, H, i);
+        lstm_sigmoid_row(row + H, H, f);
+        lstm_tanh_row(row + 2 * H, H, gg);
+        lstm_sigmoid_row(row + 3 * H, H, o);
+        for (int j = 0; j < H; j++) want_c[j] = f[j] * D(c)[n * H + j] + i[j] * gg[j];
+        lstm_tanh_row(want_c, H, t);
+        for (int j = 0; j < H; j++) {
+            ck_assert(ag_node_value(c1)[n * H + j] == want_c[j]);
+            ck_assert(ag_node_value(h1)[n * H + j] == o[j] * t[j]);
+        }
+    }
+}
+END_TEST
+
 /* ---- layers: values -------------------------------------------------------------------- */
 
 /* The reference layer: the cell applied T times from (h, c) (NULL: zeros),
@@ -592,6 +621,7 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, fused_pointwise_step_by_hand);
     tcase_add_test(tc, fused_pointwise_step_shapes_are_named);
     tcase_add_test(tc, gate_activations_are_within_4_ulp);
+    tcase_add_test(tc, fused_forwards_give_the_rows_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, setup, teardown);
