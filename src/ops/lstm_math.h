@@ -32,14 +32,22 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint64_t lstm_bits(double x)
+/* inlined into each caller, so a caller compiled for wider vectors (the
+ * AVX2 copies in ops/lstm.c) vectorises them with its own */
+#if defined(__GNUC__)
+#define LSTM_INLINE static inline __attribute__((always_inline))
+#else
+#define LSTM_INLINE static inline
+#endif
+
+LSTM_INLINE uint64_t lstm_bits(double x)
 {
     uint64_t u;
     memcpy(&u, &x, sizeof u);
     return u;
 }
 
-static inline double lstm_double(uint64_t u)
+LSTM_INLINE double lstm_double(uint64_t u)
 {
     double x;
     memcpy(&x, &u, sizeof x);
@@ -47,7 +55,7 @@ static inline double lstm_double(uint64_t u)
 }
 
 /* e^x for x in [-708, 708] (clamped there; NaN stays NaN) */
-static inline double lstm_exp(double x)
+LSTM_INLINE double lstm_exp(double x)
 {
     const double round_shift = 0x1.8p52, log2e = 1.4426950408889634;
     const double ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
@@ -75,13 +83,13 @@ static inline double lstm_exp(double x)
 }
 
 /* y[j] = sigmoid(x[j]) = 1 / (1 + e^-x[j]), j < n */
-static inline void lstm_sigmoid_row(const double *restrict x, size_t n, double *restrict y)
+LSTM_INLINE void lstm_sigmoid_row(const double *restrict x, size_t n, double *restrict y)
 {
     for (size_t j = 0; j < n; j++) y[j] = 1.0 / (1.0 + lstm_exp(-x[j]));
 }
 
 /* tanh t for 0 <= t < 0.4: t + t s (c3 + s (c5 + ... + s c31)), s = t^2 */
-static inline double lstm_tanh_series(double t)
+LSTM_INLINE double lstm_tanh_series(double t)
 {
     double s = t * t;
     double p = -1.0597268320104654e-06;      /* x^31 */
@@ -103,7 +111,7 @@ static inline double lstm_tanh_series(double t)
 }
 
 /* y[j] = tanh x[j], j < n */
-static inline void lstm_tanh_row(const double *restrict x, size_t n, double *restrict y)
+LSTM_INLINE void lstm_tanh_row(const double *restrict x, size_t n, double *restrict y)
 {
     for (size_t j = 0; j < n; j++) {
         double t = fabs(x[j]);
