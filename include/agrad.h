@@ -737,6 +737,14 @@ unsigned long long ag_rng_below(ag_rng *r, unsigned long long n);
  * writes h' and c' ([N,H]) to *h_out and *c_out; false (both NULL) on error. */
 bool ag_lstm_cell(ag_node *x, ag_node *h, ag_node *c, ag_node *w_ih, ag_node *w_hh,
                   ag_node *b_ih, ag_node *b_hh, ag_node **h_out, ag_node **c_out);
+/** The pointwise half of ag_lstm_cell, one op each (ag_lstm_cell and ag_lstm
+ * record them): from the gate pre-activations gates [N,4H] (columns i, f,
+ * g, o) and a state c [N,H],
+ *   ag_lstm_state:  c' = sigmoid(gates_f) * c + sigmoid(gates_i) * tanh(gates_g)
+ *   ag_lstm_output: h' = sigmoid(gates_o) * tanh(c)    (c: the c' just made)
+ * each [N,H]; NULL, the graph failed, when the shapes do not fit. */
+ag_node *ag_lstm_state(ag_node *gates, ag_node *c);
+ag_node *ag_lstm_output(ag_node *gates, ag_node *c);
 /** GRU cell, x [N,I], h [N,H], w_ih [3H,I], w_hh [3H,H], b_ih, b_hh [3H] or
  * NULL; returns h' [N,H]:
  *   r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)

@@ -31,6 +31,9 @@ $(BUILD)/src/ops/elementwise.o: ALL_CFLAGS += -fno-trapping-math \
 # the tie count and the gradient's masked add over a contiguous slice.
 $(BUILD)/src/ops/reduce_extreme.o: ALL_CFLAGS += -fno-trapping-math \
     $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
+# The same for the LSTM gates' sigmoid and tanh rows (src/ops/lstm_math.h).
+$(BUILD)/src/ops/lstm.o: ALL_CFLAGS += -fno-trapping-math \
+    $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
 # The same cost model for the optimisers' update loops (src/nn/optim.c): at
 # -O2 they stay scalar (SGD alone was a fifteenth of an MLP step), and Adam's
 # sqrt vectorises only when it need not set errno (agrad reads none; its

@@ -95,6 +95,7 @@ op_recipe recipe_for_matmul(const char *name);
 op_recipe recipe_for_conv(const char *name);
 op_recipe recipe_for_pool(const char *name);
 op_recipe recipe_for_norm(const char *name);
+op_recipe recipe_for_lstm(const char *name);
 /* NaN and +-Inf cases of a group's ops (test_gradients.c's
  * nan_and_inf_follow_ieee_through_every_op asks them after its own): run
  * the op's cases and return true, or false when `name` is not in the group.
@@ -104,6 +105,7 @@ bool ieee_specials_index(const char *name);
 bool ieee_specials_conv(const char *name);
 bool ieee_specials_pool(const char *name);
 bool ieee_specials_norm(const char *name);
+bool ieee_specials_lstm(const char *name);
 
 /* matmul's forms (recipes_matmul.c): two matrices, small or over the
  * small-product limit; a vector on the left, on the right, or both; batches

@@ -253,7 +253,8 @@ op_recipe recipe_for(const char *name)
 {
     op_recipe (*const groups[])(const char *) = {recipe_for_elementwise, recipe_for_reduce,
                                                  recipe_for_index, recipe_for_matmul,
-                                                 recipe_for_conv, recipe_for_pool, recipe_for_norm};
+                                                 recipe_for_conv, recipe_for_pool, recipe_for_norm,
+                                                 recipe_for_lstm};
     op_recipe found = recipe_in(recipes, name);
     for (size_t i = 0; !found && i < sizeof groups / sizeof groups[0]; i++) found = groups[i](name);
     return found;

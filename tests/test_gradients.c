@@ -582,7 +582,7 @@ static bool ieee_specials_for(const char *name)
     if (strcmp(name, "matmul") == 0) return matmul_specials(), true;
     if (strcmp(name, "linear") == 0) return linear_specials(), true;
     return ieee_specials_reduce(name) || ieee_specials_index(name) || ieee_specials_conv(name) ||
-           ieee_specials_pool(name) || ieee_specials_norm(name);
+           ieee_specials_pool(name) || ieee_specials_norm(name) || ieee_specials_lstm(name);
 }
 
 /* _i is the op's index in the registry (a loop test) */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "ops/lstm_math.h"
 
 GRAPH_FIXTURE()
 
@@ -285,6 +286,182 @@ START_TEST(cells_second_derivatives_match_finite_differences)
 }
 END_TEST
 
+/* ---- the fused pointwise step (ag_lstm_state, ag_lstm_output) ----------------------- */
+
+/* The step's definition composed of public ops, which ag_lstm_cell recorded
+ * before the fused ops: slices of the gates, sigmoid, tanh, mul, add. */
+static void composed_step(ag_node *gates, ag_node *c, int H, ag_node **h_out, ag_node **c_out)
+{
+    ag_node *i = ag_sigmoid(ag_slice(gates, 1, 0, H, 1)), *f = ag_sigmoid(ag_slice(gates, 1, H, 2 * H, 1));
+    ag_node *gg = ag_tanh(ag_slice(gates, 1, 2 * H, 3 * H, 1)), *o = ag_sigmoid(ag_slice(gates, 1, 3 * H, 4 * H, 1));
+    *c_out = ag_add(ag_mul(f, c), ag_mul(i, gg));
+    *h_out = ag_mul(o, ag_tanh(*c_out));
+}
+
+static void assert_close_arrays(const char *what, const double *got, const double *want, size_t n, double tol)
+{
+    ck_assert_ptr_nonnull(got);
+    ck_assert_ptr_nonnull(want);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_msg(fabs(got[k] - want[k]) <= tol * (1.0 + fabs(want[k])), "%s[%zu] = %.17g, composed %.17g",
+                      what, k, got[k], want[k]);
+}
+
+/* The fused ops against the composition, on gates spread over [-4, 4]:
+ * values, gradients, tangents (forward mode) and Hessian-vector products
+ * (their recorded derivatives) of loss = sum(u h') + sum(v c'). */
+START_TEST(fused_pointwise_step_matches_composed)
+{
+    enum { N = 3, H = 5 };
+    test_rng r = {61};
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){N, 4 * H}));
+    for (int k = 0; k < N * 4 * H; k++) D(a)[k] = rng_uniform(&r, -4.0, 4.0);
+    ag_tensor_requires_grad(a, true);
+    ag_tensor *c = random_tensor(&r, 2, (int[]){N, H}), *u = random_tensor(&r, 2, (int[]){N, H}),
+              *v = random_tensor(&r, 2, (int[]){N, H});
+    ag_node *an = P(a), *cn = P(c), *un = ag_input(g, u), *vn = ag_input(g, v);
+    ag_node *h[2], *cs[2], *loss[2];
+    cs[0] = ag_lstm_state(an, cn);
+    h[0] = ag_lstm_output(an, cs[0]);
+    composed_step(an, cn, H, &h[1], &cs[1]);
+    for (int k = 0; k < 2; k++) loss[k] = ag_add(ag_sum(ag_mul(un, h[k])), ag_sum(ag_mul(vn, cs[k])));
+    ck_assert_msg(!ag_graph_error(g), "%s", ag_graph_error(g));
+    assert_close_arrays("c'", ag_node_value(cs[0]), ag_node_value(cs[1]), N * H, 1e-15);
+    assert_close_arrays("h'", ag_node_value(h[0]), ag_node_value(h[1]), N * H, 1e-15);
+
+    ag_node *wrt[2] = {an, cn}, *grads[2][2];
+    for (int k = 0; k < 2; k++) ck_assert(ag_grad(g, loss[k], 2, wrt, grads[k], false));
+    assert_close_arrays("d/dgates", ag_node_value(grads[0][0]), ag_node_value(grads[1][0]), N * 4 * H, 1e-15);
+    assert_close_arrays("d/dc", ag_node_value(grads[0][1]), ag_node_value(grads[1][1]), N * H, 1e-15);
+
+    double ta[N * 4 * H], tc[N * H];
+    for (int k = 0; k < N * 4 * H; k++) ta[k] = rng_uniform(&r, -1.0, 1.0);
+    for (int k = 0; k < N * H; k++) tc[k] = rng_uniform(&r, -1.0, 1.0);
+    ck_assert(ag_jvp(g, 2, wrt, (const double *const[]){ta, tc}));
+    assert_close_arrays("tangent c'", ag_node_tangent(cs[0]), ag_node_tangent(cs[1]), N * H, 1e-15);
+    assert_close_arrays("tangent h'", ag_node_tangent(h[0]), ag_node_tangent(h[1]), N * H, 1e-15);
+
+    double hv[2][N * 4 * H];
+    for (int k = 0; k < 2; k++) ck_assert_msg(ag_hvp(g, loss[k], an, ta, hv[k]), "%s", ag_graph_error(g));
+    assert_close_arrays("H v", hv[0], hv[1], N * 4 * H, 1e-14);
+}
+END_TEST
+
+/* Every gate pre-activation 0: i = f = o = 1/2, g = 0, so c' = c / 2 and
+ * h' = tanh(c') / 2; the derivatives of L = sum(h') + sum(c') by hand:
+ *   dL/dc'   = 1 + (1 - tanh^2 c') / 2            (h' through tanh, plus c' itself)
+ *   dL/da_i  = dL/dc' g i (1 - i) = 0             (g = 0)
+ *   dL/da_f  = dL/dc' c f (1 - f) = dL/dc' c / 4
+ *   dL/da_g  = dL/dc' i (1 - g^2) = dL/dc' / 2
+ *   dL/da_o  = tanh(c') o (1 - o) = tanh(c') / 4
+ *   dL/dc    = dL/dc' f = dL/dc' / 2                                         */
+START_TEST(fused_pointwise_step_by_hand)
+{
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){1, 8}));
+    ag_tensor *c = keep_tensor(ag_tensor_from(2, (int[]){1, 2}, (double[]){1.0, -2.0}));
+    ag_tensor_requires_grad(a, true);
+    ag_tensor_requires_grad(c, true);
+    ag_node *an = P(a), *c1 = ag_lstm_state(an, P(c)), *h1 = ag_lstm_output(an, c1);
+    ck_assert(ag_backward(g, ag_add(ag_sum(h1), ag_sum(c1))));
+    double t0 = tanh(0.5), t1 = tanh(-1.0), d0 = 1 + (1 - t0 * t0) / 2, d1 = 1 + (1 - t1 * t1) / 2;
+    assert_values("c'", c1, (double[]){0.5, -1.0}, 2, 1e-15);
+    assert_values("h'", h1, (double[]){t0 / 2, t1 / 2}, 2, 1e-15);
+    assert_close_arrays("dL/dgates", ag_tensor_grad(a),
+                        (double[]){0, 0, d0 / 4, -2 * d1 / 4, d0 / 2, d1 / 2, t0 / 4, t1 / 4}, 8, 1e-15);
+    assert_close_arrays("dL/dc", ag_tensor_grad(c), (double[]){d0 / 2, d1 / 2}, 2, 1e-15);
+}
+END_TEST
+
+START_TEST(fused_pointwise_step_shapes_are_named)
+{
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){3, 20}));
+    ag_tensor *c = keep_tensor(ag_tensor_zeros(2, (int[]){3, 4}));
+    ck_assert_ptr_null(ag_lstm_state(P(a), P(c)));
+    ck_assert_graph_error(g, "gates are 3x20, expected [3, 16] ([N, 4H] with N = 3, H = 4 from the state)");
+    ag_graph_reset(g);
+    ag_tensor *c1 = keep_tensor(ag_tensor_zeros(1, (int[]){5}));
+    ck_assert_ptr_null(ag_lstm_output(P(a), P(c1)));
+    ck_assert_graph_error(g, "the state is 5, expected [N, H]");
+}
+END_TEST
+
+/* ---- the gates' activations (ops/lstm_math.h) against long double libm ------------- */
+
+/* |got - want| in units of the last place of the double nearest want */
+static double ulps(double got, long double want)
+{
+    double w = (double)want, spacing = nextafter(fabs(w), INFINITY) - fabs(w);
+    return (double)(fabsl((long double)got - want) / spacing);
+}
+
+/* Points: a fine grid over [-40, 40] (step 1/73, no two on a pattern), both
+ * sides of tanh's switch at 0.4 and of the clamp at 708, tiny values, 0, -0. */
+static size_t activation_points(double *x, size_t cap)
+{
+    size_t n = 0;
+    for (int k = -40 * 73; k <= 40 * 73 && n < cap; k++) x[n++] = k / 73.0;
+    const double extra[] = {0.4, nextafter(0.4, 0.0), nextafter(0.4, 1.0), -0.4, 1e-300, -1e-300, 1e-10,
+                            -3e-8, 0.0, -0.0, 0.0123, 354.0, 354.5, 700.0, 707.9, -707.9, 708.0, -708.0};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0] && n < cap; k++) x[n++] = extra[k];
+    return n;
+}
+
+START_TEST(gate_activations_are_within_4_ulp)
+{
+    enum { CAP = 6000 };
+    static double x[CAP], s[CAP], t[CAP];
+    size_t n = activation_points(x, CAP);
+    lstm_sigmoid_row(x, n, s);
+    lstm_tanh_row(x, n, t);
+    for (size_t k = 0; k < n; k++) {
+        long double sig_ref = 1.0L / (1.0L + expl(-(long double)x[k])), tanh_ref = tanhl((long double)x[k]);
+        ck_assert_msg(ulps(s[k], sig_ref) <= 4.0, "sigmoid(%.17g) = %.17g, expl gives %.20Lg (%.1f ulp)", x[k],
+                      s[k], sig_ref, ulps(s[k], sig_ref));
+        ck_assert_msg(ulps(t[k], tanh_ref) <= 4.0, "tanh(%.17g) = %.17g, tanhl gives %.20Lg (%.1f ulp)", x[k], t[k],
+                      tanh_ref, ulps(t[k], tanh_ref));
+    }
+    /* the edges: tanh keeps -0's sign; NaN stays NaN; beyond the clamp
+     * sigmoid is 1 or within 1e-307 of 0, tanh +-1 */
+    double edge[] = {-0.0, NAN, INFINITY, -INFINITY, 800.0, -800.0, 1e300}, es[7], et[7];
+    lstm_sigmoid_row(edge, 7, es);
+    lstm_tanh_row(edge, 7, et);
+    ck_assert(et[0] == 0.0 && signbit(et[0]));
+    ck_assert(isnan(es[1]) && isnan(et[1]));
+    ck_assert(es[2] == 1.0 && et[2] == 1.0 && et[3] == -1.0 && es[4] == 1.0 && es[6] == 1.0);
+    ck_assert(es[3] >= 0.0 && es[3] < 1e-307 && es[5] >= 0.0 && es[5] < 1e-307);
+    ck_assert(et[4] == 1.0 && et[5] == -1.0 && et[6] == 1.0);
+}
+END_TEST
+
+/* The ops' forwards run a copy of the rows compiled for the CPU's widest
+ * vectors (AVX2 where it has it): the same operations, so the same bits as
+ * the rows compiled here for any x86-64. */
+START_TEST(fused_forwards_give_the_rows_bits)
+{
+    enum { N = 2, H = 37 };
+    test_rng r = {71};
+    ag_tensor *a = keep_tensor(ag_tensor_zeros(2, (int[]){N, 4 * H}));
+    for (int k = 0; k < N * 4 * H; k++) D(a)[k] = rng_uniform(&r, -6.0, 6.0);
+    ag_tensor *c = random_tensor(&r, 2, (int[]){N, H});
+    ag_node *c1 = ag_lstm_state(ag_input(g, a), ag_input(g, c)), *h1 = ag_lstm_output(ag_input(g, a), c1);
+    ck_assert_ptr_nonnull(h1);
+    for (int n = 0; n < N; n++) {
+        const double *row = D(a) + n * 4 * H;
+        double i[H], f[H], gg[H], o[H], want_c[H], t[H];
+        lstm_sigmoid_row(row, H, i);
+        lstm_sigmoid_row(row + H, H, f);
+        lstm_tanh_row(row + 2 * H, H, gg);
+        lstm_sigmoid_row(row + 3 * H, H, o);
+        for (int j = 0; j < H; j++) want_c[j] = f[j] * D(c)[n * H + j] + i[j] * gg[j];
+        lstm_tanh_row(want_c, H, t);
+        for (int j = 0; j < H; j++) {
+            ck_assert(ag_node_value(c1)[n * H + j] == want_c[j]);
+            ck_assert(ag_node_value(h1)[n * H + j] == o[j] * t[j]);
+        }
+    }
+}
+END_TEST
+
 /* ---- layers: values -------------------------------------------------------------------- */
 
 /* The reference layer: the cell applied T times from (h, c) (NULL: zeros),
@@ -440,6 +617,11 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, lstm_cell_gradients_match_finite_differences);
     tcase_add_test(tc, gru_cell_gradients_match_finite_differences);
     tcase_add_test(tc, cells_second_derivatives_match_finite_differences);
+    tcase_add_test(tc, fused_pointwise_step_matches_composed);
+    tcase_add_test(tc, fused_pointwise_step_by_hand);
+    tcase_add_test(tc, fused_pointwise_step_shapes_are_named);
+    tcase_add_test(tc, gate_activations_are_within_4_ulp);
+    tcase_add_test(tc, fused_forwards_give_the_rows_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("layers");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -418,6 +418,10 @@ OPS = {
     # normalisation
     "layer_norm": Op(_layer_norm, 3, ["eps"]),
     "batch_norm": Op(_batch_norm, 3, ["momentum", "eps", "training", "running"], stateful=True),
+    # the LSTM step's pointwise half: gates [N,4H] in torch.nn.LSTMCell's order i, f, g, o
+    "lstm_state": _binary(lambda a, c: torch.sigmoid(a.chunk(4, 1)[1]) * c
+                          + torch.sigmoid(a.chunk(4, 1)[0]) * torch.tanh(a.chunk(4, 1)[2])),
+    "lstm_output": _binary(lambda a, c: torch.sigmoid(a.chunk(4, 1)[3]) * torch.tanh(c)),
     "transpose": _elementwise(lambda a: torch.transpose(a, 0, 1)),
     "reshape": Op(lambda x, p, s: x[0].reshape(p.get("shape", s)), 1, optional=["shape"]),
     "expand": Op(lambda x, p, s: x[0].expand(p.get("shape", s)), 1, optional=["shape"]),

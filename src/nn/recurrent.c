@@ -2,7 +2,8 @@
  * sequence, with PyTorch's equations and weight layouts (nn.LSTMCell,
  * nn.GRUCell, one layer of nn.LSTM / nn.GRU, time-major), composed of the
  * public ops: every derivative (backward, forward mode, recorded second
- * order) is the ops' own.
+ * order) is the ops' own; the LSTM's pointwise step is two fused ops
+ * (ag_lstm_state, ag_lstm_output: ops/lstm.c).
  *
  * Shapes: x [N,I], h, c [N,H]; an LSTM's w_ih [4H,I], w_hh [4H,H] and
  * biases [4H] hold the gates i, f, g, o one after the other (rows kH ..
@@ -92,15 +93,14 @@ static ag_node *gate(ag_node *m, int k, int H) { return ag_slice(m, 1, k * H, (k
 /* One LSTM step from its gate pre-activations
  *   gates [N,4H] = x w_ih^T + b_ih + h w_hh^T + b_hh   (i, f, g, o):
  *   i = sigmoid(gates_i)  f = sigmoid(gates_f)  g = tanh(gates_g)  o = sigmoid(gates_o)
- *   c' = f * c + i * g    h' = o * tanh(c')                                  */
-static void lstm_from_gates(ag_node *gates, ag_node *c, int H, ag_node **h_out, ag_node **c_out)
+ *   c' = f * c + i * g    h' = o * tanh(c')
+ * as the two fused ops (ops/lstm.c), which read the gates' columns in place;
+ * tests/test_recurrent.c checks them against these equations composed of
+ * slice, sigmoid, tanh, mul and add. */
+static void lstm_from_gates(ag_node *gates, ag_node *c, ag_node **h_out, ag_node **c_out)
 {
-    ag_node *i = ag_sigmoid(gate(gates, 0, H));
-    ag_node *f = ag_sigmoid(gate(gates, 1, H));
-    ag_node *g = ag_tanh(gate(gates, 2, H));
-    ag_node *o = ag_sigmoid(gate(gates, 3, H));
-    *c_out = ag_add(ag_mul(f, c), ag_mul(i, g));
-    *h_out = ag_mul(o, ag_tanh(*c_out));
+    *c_out = ag_lstm_state(gates, c);
+    *h_out = ag_lstm_output(gates, *c_out);
 }
 
 /* One GRU step from the input's share gi [N,3H] = x w_ih^T + b_ih and h [N,H]:
@@ -149,7 +149,7 @@ bool ag_lstm_cell(ag_node *x, ag_node *h, ag_node *c, ag_node *w_ih, ag_node *w_
     /* gates = h w_hh^T + (x w_ih^T + (b_ih + b_hh)): two products, each a linear */
     ag_node *gates = ag_linear(h, ag_transpose(w_hh), ag_linear(x, ag_transpose(w_ih), bias_sum(b_ih, b_hh)));
     ag_node *h_new, *c_new;
-    lstm_from_gates(gates, c, H, &h_new, &c_new);
+    lstm_from_gates(gates, c, &h_new, &c_new);
     if (!h_new || !c_new) return false;
     *h_out = h_new;
     *c_out = c_new;
@@ -267,7 +267,7 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
     ag_node *w_hh_t = ag_transpose(w_hh);                                       /* [H, 4H], once */
     for (int t = 0; t < s.T && !g->failed; t++) {
         ag_node *gates = ag_linear(h, w_hh_t, step_rows(projection, t, s.N)); /* [N, 4H] */
-        lstm_from_gates(gates, c, s.H, &h, &c);
+        lstm_from_gates(gates, c, &h, &c);
         hs[t] = h;
     }
     if (!finish_sequence(g, s.T, hs, out)) return false;
