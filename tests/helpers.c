@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -242,4 +243,25 @@ void special_check(special_case *c)
     free(c->y);
     free(c->gy);
     ag_graph_free(c->g);
+}
+
+void scratch_create(char *dir, char *path, const char *tag, const char *name)
+{
+    snprintf(dir, 64, "/tmp/agrad_%s_XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, 128, "%s/%s", dir, name);
+}
+
+void scratch_remove(const char *dir, const char *path)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+void write_text_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
 }

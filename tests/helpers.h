@@ -214,6 +214,15 @@ void assert_ieee_close(const char *what, size_t i, double got, double want);
                       #actual, a_, e_, (double)(tol));                                 \
     } while (0)
 
+/* ---- scratch files ------------------------------------------------------------------ */
+/* For the tests that write files: a fresh directory /tmp/agrad_<tag>_XXXXXX
+ * (dir holds at least 64 bytes) and `path`, the file `name` in it (path
+ * holds at least 128); scratch_remove deletes both. */
+void scratch_create(char *dir, char *path, const char *tag, const char *name);
+void scratch_remove(const char *dir, const char *path);
+/* writes text to path, replacing what was there */
+void write_text_file(const char *path, const char *text);
+
 /* ---- suites ------------------------------------------------------------------------- */
 #define SUITE(name) Suite *name##_suite(void);
 #include "suites.def"

@@ -11,26 +11,10 @@
 static char dir[64];
 static char path[128];
 
-static void setup(void)
-{
-    strcpy(dir, "/tmp/agrad_csv_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/data.csv", dir);
-}
+static void setup(void) { scratch_create(dir, path, "csv", "data.csv"); }
+static void teardown(void) { scratch_remove(dir, path); }
 
-static void teardown(void)
-{
-    unlink(path);
-    rmdir(dir);
-}
-
-static void write_text(const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
+static void write_text(const char *text) { write_text_file(path, text); }
 
 static void assert_matrix(const ag_tensor *t, int rows, int cols, const double *expected)
 {

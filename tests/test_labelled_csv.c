@@ -13,26 +13,10 @@
 static char dir[64];
 static char path[128];
 
-static void setup(void)
-{
-    strcpy(dir, "/tmp/agrad_lcsv_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/data.csv", dir);
-}
+static void setup(void) { scratch_create(dir, path, "lcsv", "data.csv"); }
+static void teardown(void) { scratch_remove(dir, path); }
 
-static void teardown(void)
-{
-    unlink(path);
-    rmdir(dir);
-}
-
-static void write_text(const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
+static void write_text(const char *text) { write_text_file(path, text); }
 
 static ag_labelled_csv *load_text(const char *text, const char *label_column)
 {

@@ -18,18 +18,8 @@
 static char dir[64];
 static char path[128];
 
-static void setup(void)
-{
-    strcpy(dir, "/tmp/agrad_selfdesc_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-}
-
-static void teardown(void)
-{
-    unlink(path);
-    rmdir(dir);
-}
+static void setup(void) { scratch_create(dir, path, "selfdesc", "model.safetensors"); }
+static void teardown(void) { scratch_remove(dir, path); }
 
 /* The file's JSON header, parsed independently of the loader. */
 static json_t *raw_header(void)
