@@ -50,7 +50,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # the GradBench tool's evals (mk/gradbench.mk), tested without the kit
 GB_SRC   := $(filter-out tools/gradbench/main.c,$(sort $(wildcard tools/gradbench/*.c)))
 TEST_SRC := $(sort $(wildcard tests/*.c)) examples/testnet/testnet_hand.c examples/testnet/testnet_model.c \
-            examples/newton/newton.c $(GB_SRC)
+            examples/newton/newton.c examples/fashion-cnn/augment.c $(GB_SRC)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h src/*.h src/*/*.h examples/*/*.h tools/*/*.h)
 
@@ -69,7 +69,7 @@ $(BUILD)/%.o: %.c $(HEADERS) | deps
 
 $(BUILD)/tests/%.o: tests/%.c $(HEADERS) tests/helpers.h tests/suites.def | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet -Iexamples/newton -Itools/gradbench $(CHECK_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc -Iexamples/testnet -Iexamples/newton -Iexamples/fashion-cnn -Itools/gradbench $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/libagrad.a: $(LIB_OBJ)
 	@rm -f $@

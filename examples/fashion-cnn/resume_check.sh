@@ -6,12 +6,13 @@
 # accuracies, and every tensor of the two final checkpoints byte for byte
 # (weights, batch-norm statistics, Adam's moments; the history's seconds
 # column apart) with the metadata (step count, iterator and generator states).
-# Run by `make fashion-cnn-resume-check`; exit 0 when all agree.
+# Run by `make fashion-cnn-resume-check`; exit 0 when all agree. RESUME_CHECK_ARGS
+# adds options to all three runs (augmentation: its generator is checkpointed).
 set -eu
 bin=${1:-build/bin/fashion-cnn}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-args="--limit 1200 --epochs 3"
+args="--limit 1200 --epochs 3 ${RESUME_CHECK_ARGS:-}" # e.g. RESUME_CHECK_ARGS="--shift 2 --flip 1"
 mkdir -p "$dir/straight" "$dir/resumed"
 "$bin" $args --out "$dir/straight" > "$dir/straight.txt"
 "$bin" $args --stop-after 1 --out "$dir/resumed" > /dev/null

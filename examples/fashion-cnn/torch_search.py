@@ -8,10 +8,13 @@ set, which the choice never looked at. float32, one thread by default: a quick
 stand-in for the float64 agrad run, to pick channels, epochs and the schedule.
 
   torch_search.py [--c1 16] [--c2 32] [--hidden 0] [--drop 0.25] [--epochs 6]
-                  [--lr 2e-3] [--schedule cosine|step|none] [--bn 1] [--flip] [--test]
+                  [--lr 2e-3] [--schedule cosine|step|none] [--bn 1] [--flip] [--shift 0] [--test]
 
 --flip mirrors each training image left-right with probability 1/2 (clothes are
-nearly symmetric; the validation and test images are never flipped).
+nearly symmetric; the validation and test images are never flipped). --shift K
+translates each training image by (dx, dy), each uniform in [-K, K], blank pixels
+shifted in (after the mirror): examples/fashion-cnn/augment.c's augmentation, with
+torch's generator instead of agrad's.
 """
 import argparse
 import gzip
@@ -59,6 +62,15 @@ class Net(nn.Module):
         return self.fc2(x)
 
 
+def shift(bx, k, blank):
+    """bx [B,1,28,28] -> out[b][y][x] = bx[b][y - dy][x - dx], blank outside; dx, dy
+    uniform in [-k, k] per image: a crop of bx padded by k, at (k - dy, k - dx)."""
+    padded = F.pad(bx, (k, k, k, k), value=blank)
+    d = torch.randint(-k, k + 1, (len(bx), 2))
+    return torch.stack([padded[b, :, k - dy:k - dy + 28, k - dx:k - dx + 28]
+                        for b, (dx, dy) in enumerate(d.tolist())])
+
+
 def accuracy(net, x, y):
     net.eval()
     with torch.no_grad():
@@ -82,6 +94,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--shift", type=int, default=0)
     ap.add_argument("--test", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -93,6 +106,7 @@ def main():
     mean, std = train_x.mean(), train_x.std()
     norm = lambda v: torch.from_numpy((v - mean) / std).reshape(-1, 1, 28, 28)
     tx, vx = norm(train_x), norm(val_x)
+    blank = float(-mean / std)  # a raw 0 pixel, standardised
     ty, vy = torch.from_numpy(labels[:55000]), torch.from_numpy(labels[55000:])
 
     net = Net(a.c1, a.c2, a.hidden, a.drop, a.bn)
@@ -100,7 +114,7 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     steps = len(ty) // a.batch
     print(f"c1 {a.c1} c2 {a.c2} hidden {a.hidden} drop {a.drop} bn {a.bn} lr {a.lr} "
-          f"{a.schedule} epochs {a.epochs} flip {a.flip}: {params} parameters", flush=True)
+          f"{a.schedule} epochs {a.epochs} flip {a.flip} shift {a.shift}: {params} parameters", flush=True)
     start = time.time()
     for e in range(a.epochs):
         if a.schedule == "cosine":   # per epoch, CosineAnnealingLR(T_max=epochs), eta_min 0
@@ -119,6 +133,8 @@ def main():
             if a.flip:
                 mirror = torch.rand(len(i)) < 0.5
                 bx[mirror] = bx[mirror].flip(-1)
+            if a.shift:
+                bx = shift(bx, a.shift, blank)
             loss = F.cross_entropy(net(bx), ty[i])
             opt.zero_grad()
             loss.backward()
