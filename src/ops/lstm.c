@@ -105,6 +105,14 @@ static bool avx2_available(void)
 static bool avx2_available(void) { return false; }
 #endif
 
+/* rows [0, N) of the batch through `rows`, split over the kernel threads;
+ * a row's work is doubles_per_h times H doubles */
+static void run_rows(ag_node *out, size_t doubles_per_h, ag_range_fn rows)
+{
+    lstm_job job = {out, view_of(out)};
+    AG_PARALLEL_RANGE(job.v.N, doubles_per_h * job.v.H, rows, &job);
+}
+
 /* ---- lstm_state: c' = f c + i g ------------------------------------------------------ */
 
 static size_t state_aux_size(const ag_node *out) { return 3 * out->shape.size; }
@@ -131,9 +139,7 @@ ROWS_FOR_EACH_ISA(state_rows)
 static bool state_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    lstm_job job = {out, view_of(out)};
-    ag_range_fn rows = avx2_available() ? state_rows_avx2 : state_rows_generic;
-    AG_PARALLEL_RANGE(job.v.N, 8 * job.v.H, rows, &job);
+    run_rows(out, 8, avx2_available() ? state_rows_avx2 : state_rows_generic);
     return true;
 }
 
@@ -165,8 +171,7 @@ static void state_grad_rows(void *ctx, size_t lo, size_t hi)
 
 static void state_vjp(ag_node *out)
 {
-    lstm_job job = {out, view_of(out)};
-    AG_PARALLEL_RANGE(job.v.N, 8 * job.v.H, state_grad_rows, &job);
+    run_rows(out, 8, state_grad_rows);
 }
 
 /* tc' = f tc + c f (1 - f) ta_f + g i (1 - i) ta_i + i (1 - g^2) ta_g */
@@ -275,9 +280,7 @@ ROWS_FOR_EACH_ISA(output_rows)
 static bool output_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    lstm_job job = {out, view_of(out)};
-    ag_range_fn rows = avx2_available() ? output_rows_avx2 : output_rows_generic;
-    AG_PARALLEL_RANGE(job.v.N, 5 * job.v.H, rows, &job);
+    run_rows(out, 5, avx2_available() ? output_rows_avx2 : output_rows_generic);
     return true;
 }
 
@@ -302,8 +305,7 @@ static void output_grad_rows(void *ctx, size_t lo, size_t hi)
 
 static void output_vjp(ag_node *out)
 {
-    lstm_job job = {out, view_of(out)};
-    AG_PARALLEL_RANGE(job.v.N, 5 * job.v.H, output_grad_rows, &job);
+    run_rows(out, 5, output_grad_rows);
 }
 
 /* th' = t o (1 - o) ta_o + o (1 - t^2) tc' */
