@@ -27,6 +27,8 @@
 #define MAX_EPOCHS 300
 #define PATIENCE 30
 #define MIN_DELTA 1e-3 /* a smaller fall of the validation loss is no improvement */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 #define BASE_LR 0.02
 #define SEED 2024
 
@@ -213,7 +215,10 @@ static bool fit(run *r, const data *d, const char *checkpoint)
         }
     }
     printf("best validation loss %.4f at epoch %d%s, kept in %s\n", best, best_epoch,
-           r->stopped_early ? " (stopped early)" : "", checkpoint);
+           r->stopped_early ? " (stopped early: no fall of more than MIN_DELTA " STRINGIFY(MIN_DELTA) " in "
+                              STRINGIFY(PATIENCE) " epochs)"
+                            : "",
+           checkpoint);
     return true;
 }
 
