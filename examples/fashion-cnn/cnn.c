@@ -4,12 +4,11 @@
 #include <math.h>
 #include <stdio.h>
 
-/* A store tensor under `name`; requires grad unless it is a statistic. */
+/* A store tensor under `name`: a parameter, or a statistic kept as state
+ * (no gradient, listed as state in the checkpoint, never trained). */
 static ag_tensor *add(ag_params *ps, const char *name, int ndim, const int *shape, bool trainable)
 {
-    ag_tensor *t = ag_params_add(ps, name, ndim, shape);
-    if (t && !trainable) ag_tensor_requires_grad(t, false);
-    return t;
+    return trainable ? ag_params_add(ps, name, ndim, shape) : ag_params_add_state(ps, name, ndim, shape);
 }
 
 /* PyTorch's default for nn.Conv2d / nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
