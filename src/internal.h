@@ -34,6 +34,11 @@ char *ag_strdup(const char *s);
 /* Record a message for ag_last_error (printf-style). */
 void ag_set_last_error(const char *fmt, ...);
 
+/* ---- random (random.c) -------------------------------------------------- */
+/* Shuffles idx[0..n) in place by Fisher-Yates from the back: for i = n-1
+ * down to 1, swap idx[i] with idx[j], j = ag_rng_below(r, i + 1). */
+void ag_shuffle_indices(ag_rng *r, size_t *idx, size_t n);
+
 /* ---- shapes (tensor.c) ---------------------------------------------------- */
 /* The most elements a tensor, an op's result or a CSV table may have. */
 #define AG_MAX_ELEMENTS ((size_t)1 << 40)

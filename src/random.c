@@ -66,3 +66,12 @@ unsigned long long ag_rng_below(ag_rng *r, unsigned long long n)
     while (x >= limit);
     return x % n;
 }
+
+void ag_shuffle_indices(ag_rng *r, size_t *idx, size_t n)
+{
+    for (size_t i = n; i-- > 1;) {
+        size_t j = (size_t)ag_rng_below(r, (unsigned long long)i + 1), t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}

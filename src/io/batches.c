@@ -85,13 +85,7 @@ static void start_epoch(ag_batches *b)
 {
     b->epoch_rng = b->rng;
     for (size_t i = 0; i < b->n; i++) b->order[i] = i;
-    if (b->flags & AG_BATCHES_SHUFFLE)
-        for (size_t i = b->n - 1; i > 0; i--) {
-            size_t j = (size_t)ag_rng_below(&b->rng, (unsigned long long)i + 1);
-            size_t tmp = b->order[i];
-            b->order[i] = b->order[j];
-            b->order[j] = tmp;
-        }
+    if (b->flags & AG_BATCHES_SHUFFLE) ag_shuffle_indices(&b->rng, b->order, b->n);
     b->pos = 0;
     b->epoch++;
     b->in_epoch = true;

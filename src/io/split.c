@@ -164,11 +164,7 @@ bool ag_train_test_split(const ag_tensor *x, const ag_tensor *y, double test_fra
     if (ok) {
         ag_rng rng = ag_rng_new(seed);
         for (size_t i = 0; i < n; i++) perm[i] = i;
-        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            size_t j = (size_t)ag_rng_below(&rng, i + 1), t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+        ag_shuffle_indices(&rng, perm, n);
         if (stratify) {
             for (size_t r = 0; r < n; r++) count[(size_t)y->data[r]]++;
             stratified_quota(count, classes, n, n_test, quota);
