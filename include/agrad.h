@@ -160,6 +160,42 @@ void ag_tensor_print(const ag_tensor *t, FILE *out, int digits);
  * (ag_last_error set). */
 char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
 
+/* ---- element types -----------------------------------------------------
+ * A tensor holds float64 (double, the default: every function above makes
+ * one, and exactness to 1e-12 needs it) or float32 (float: PyTorch's
+ * default, twice the numbers per instruction), chosen when it is created.
+ * A graph's ops compute in their operands' type: a leaf of a float32 tensor
+ * makes float32 nodes all the way down, their gradients float32, and the
+ * optimiser's state and a checkpoint follow the parameter's type. Mixing
+ * the types in one op fails, naming both; ag_cast converts, differentiably.
+ * The float64 accessors (ag_tensor_data, ag_node_value, ...) answer NULL
+ * for a float32 tensor or node, with ag_last_error saying so; the _f32 ones
+ * answer NULL for a float64 one. Not every op has a float32 kernel yet:
+ * recording one that has none fails with a message naming it (see
+ * ag_op_supports_dtype); the study calls (Jacobians, Hessians, forward mode,
+ * ag_grad) work in float64 only. */
+
+typedef enum ag_dtype { AG_FLOAT64 = 0, AG_FLOAT32 = 1 } ag_dtype;
+
+/** "float64" or "float32" ("?" for anything else). */
+const char *ag_dtype_name(ag_dtype dtype);
+/** ag_tensor_zeros with an element type. */
+ag_tensor *ag_tensor_zeros_dtype(int ndim, const int *shape, ag_dtype dtype);
+/** New float32 tensor holding a copy of `data` (NULL data is an error). */
+ag_tensor *ag_tensor_from_f32(int ndim, const int *shape, const float *data);
+/** A new tensor of `dtype` holding t's values converted (rounded to
+ * nearest when narrowing), with t's name and requires_grad (its gradient
+ * starts at zero). NULL (ag_last_error) on a NULL tensor or out of memory. */
+ag_tensor *ag_tensor_to_dtype(const ag_tensor *t, ag_dtype dtype);
+/** The tensor's element type (AG_FLOAT64 for NULL). */
+ag_dtype ag_tensor_dtype(const ag_tensor *t);
+/** A float32 tensor's elements and gradient (NULL for a float64 one). */
+float *ag_tensor_data_f32(const ag_tensor *t);
+float *ag_tensor_grad_f32(const ag_tensor *t);
+/** Write element `index` (flat, row-major) in the tensor's type, from a
+ * double (rounded for float32). False (ag_last_error) out of range. */
+bool ag_tensor_set(ag_tensor *t, size_t index, double value);
+
 /* ---- graphs ------------------------------------------------------------ */
 
 /** A new empty graph; NULL (ag_last_error) on out of memory. */
@@ -297,6 +333,14 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
 
 /**@{*/
 /** Sum / mean of every element -> scalar (0-d). */
+/** x converted to `dtype` (float64 <-> float32, rounded to nearest when
+ * narrowing; the same type: x's values copied). Its vjp converts the
+ * gradient back to x's type: d cast(x)/dx = 1. */
+ag_node *ag_cast(ag_node *x, ag_dtype dtype);
+/** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
+ * float64; float32 has the elementwise ops, matmul, linear, sum, mean,
+ * softmax_xent (ag_softmax_cross_entropy) and cast so far. */
+bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
 /**@}*/
@@ -491,6 +535,15 @@ const double *ag_node_value(const ag_node *n);
  *    twice makes two leaves that share it). For the derivative with respect
  *    to one leaf alone, use ag_jacobian_rev or ag_jacobian_fwd. */
 const double *ag_node_grad(const ag_node *n);
+/** The node's element type (its operands', or its tensor's at a leaf). */
+ag_dtype ag_node_dtype(const ag_node *n);
+/** A float32 node's value and gradient (NULL for a float64 node, or no
+ * gradient). Valid until reset. */
+const float *ag_node_value_f32(const ag_node *n);
+const float *ag_node_grad_f32(const ag_node *n);
+/** Element `index` of the node's value as a double, whatever its type (NAN
+ * when out of range or n is NULL). */
+double ag_node_get(const ag_node *n, size_t index);
 /** Name of the op that made the node ("matmul", "param", ...). */
 const char *ag_node_op(const ag_node *n);
 /** Name the node for printing and graph pictures (copied into the graph). */

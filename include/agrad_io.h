@@ -26,6 +26,9 @@ void ag_params_free(ag_params *ps);
  * does not use afterwards). NULL on a duplicate, empty or reserved
  * ("__metadata__") name, a bad shape or OOM. */
 ag_tensor *ag_params_add(ag_params *ps, const char *name, int ndim, const int *shape);
+/** ag_params_add with an element type: a float32 parameter (its gradient
+ * and optimiser state float32 too) is saved as F32 by every checkpoint. */
+ag_tensor *ag_params_add_dtype(ag_params *ps, const char *name, int ndim, const int *shape, ag_dtype dtype);
 /** The tensor named `name`, or NULL if absent. */
 ag_tensor *ag_params_get(const ag_params *ps, const char *name);
 /** Number of tensors in the store (0 for NULL). */

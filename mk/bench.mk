@@ -19,13 +19,13 @@ ALL_CFLAGS += -falign-functions=64
 # that in ISO C mode (-std=c11) only when told.
 $(BUILD)/src/kernels/gemm.o: ALL_CFLAGS += -ffp-contract=fast
 
-# The elementwise loops (src/ops/elementwise.c) vectorise once GCC uses its
+# The elementwise loops (src/ops/elementwise.c, and elementwise_f32.c's float32 twins) vectorise once GCC uses its
 # full cost model instead of -O2's "very cheap" one, and relu's conditional
 # becomes a select instead of a mispredicted branch once floating-point
 # operations may be evaluated speculatively (-fno-trapping-math: no value
 # changes, only which exception flags may be raised; agrad reads none).
 CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo 1)
-$(BUILD)/src/ops/elementwise.o: ALL_CFLAGS += -fno-trapping-math \
+$(BUILD)/src/ops/elementwise.o $(BUILD)/src/ops/elementwise_f32.o: ALL_CFLAGS += -fno-trapping-math \
     $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
 # The same for the largest/smallest element's passes (src/ops/reduce_extreme.c):
 # the tie count and the gradient's masked add over a contiguous slice.

@@ -76,7 +76,7 @@ static void zero_intermediate_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (n->grad && !ag_node_is_leaf(n)) ag_zero_doubles(n->grad, n->shape.size);
+        if (n->grad && !ag_node_is_leaf(n)) ag_zero_typed(n->grad, n->shape.size, n->dtype);
     }
 }
 
@@ -173,7 +173,7 @@ static ALWAYS_INLINE void run_sweep(ag_node *const *sweep, size_t n, bool prefet
         if (prefetch && k + PREFETCH_AHEAD < n) prefetch_node(entry_node(sweep[k + PREFETCH_AHEAD]));
         if (entry_zeroes(e)) {
             ag_node *x = entry_node(e);
-            ag_zero_doubles(x->grad, x->shape.size);
+            ag_zero_typed(x->grad, x->shape.size, x->dtype);
         } else {
             e->kernels->vjp(e);
         }
@@ -196,6 +196,14 @@ static void backward_scheduled(ag_graph *g)
  * leaf root whose gradient accumulates, added. */
 static inline void seed_root(ag_node *root, const double *seed, bool add)
 {
+    if (root->dtype == AG_FLOAT32) { /* the seed rounded to float */
+        float *g = AG_F32(root->grad);
+        for (size_t i = 0; i < root->shape.size; i++) {
+            float s = seed ? (float)seed[i] : 1.0f;
+            g[i] = add ? g[i] + s : s;
+        }
+        return;
+    }
     for (size_t i = 0; i < root->shape.size; i++) {
         double s = seed ? seed[i] : 1.0;
         root->grad[i] = add ? root->grad[i] + s : s;
@@ -220,6 +228,10 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
         return true;
     }
     if (!root_is_valid(g, root, who)) return false;
+    if (g->trace && g->has_float32) {
+        ag_graph_fail(g, "%s: the trace prints float64 graphs only (this one holds float32 nodes)", who);
+        return false;
+    }
     if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
     if (ag_node_is_leaf(root)) {
         seed_root(root, seed, true);
@@ -258,7 +270,7 @@ void ag_graph_zero_grad(ag_graph *g)
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (ag_node_is_leaf(n) && n->grad) ag_zero_doubles(n->grad, n->shape.size);
+        if (ag_node_is_leaf(n) && n->grad) ag_zero_typed(n->grad, n->shape.size, n->dtype);
     }
 }
 

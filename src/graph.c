@@ -2,6 +2,7 @@
  * error, reset, and node accessors. */
 #include "internal.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ void ag_graph_reset(ag_graph *g)
     g->study_failed = false;
     g->error[0] = '\0';
     g->grads_dirty = false;
+    g->has_float32 = false;
     memset(&g->second_order, 0, sizeof g->second_order); /* its gradient node was released */
     g->rec_constants.count = 0;
     ag_schedule *s = &g->schedule;
@@ -140,7 +142,7 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     n->name = NULL;
     n->params = NULL;
     n->stamp = g->stamp;
-    n->n_in = n->mark = 0; /* index: set by push_node */
+    n->n_in = n->mark = n->dtype = 0; /* index: set by push_node; float64 */
     return n;
 }
 
@@ -190,10 +192,14 @@ __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_n
     ag_graph_fail(g, "ag_%s: %s: %s%s", n->op->name, operands, why, note);
 }
 
-/* Allocate value, gradient and op-private buffers after the shape is known. */
+/* Allocate value, gradient and op-private buffers after the shape is known:
+ * `size` elements each of value and gradient, in doubles (a float32 node's
+ * take half as many, rounded up); aux_size() doubles of op-private storage
+ * whatever the type. */
 static bool node_buffers(ag_graph *g, ag_node *n)
 {
-    size_t size = n->shape.size;
+    size_t elements = n->shape.size;
+    size_t size = n->dtype == AG_FLOAT32 ? (elements + 1) / 2 : elements;
     /* in[] past n_in is NULL; inputs[] holds the rest of a longer list */
     bool wants_grad = n->in[0]->grad || (n->in[1] && n->in[1]->grad) || (n->in[2] && n->in[2]->grad);
     for (uint32_t k = AG_INLINE_INPUTS; k < n->n_in && !wants_grad; k++) wants_grad = n->inputs[k]->grad != NULL;
@@ -207,7 +213,7 @@ static bool node_buffers(ag_graph *g, ag_node *n)
         n->value = arena_doubles(g, size);
         if (wants_grad) n->grad = arena_doubles(g, size);
     }
-    if (n->grad) ag_zero_doubles(n->grad, size); /* backward adds into it */
+    if (n->grad) ag_zero_doubles(n->grad, size); /* backward adds into it (zero bits are 0.0f too) */
     size_t aux = n->op->aux_size ? n->op->aux_size(n) : 0;
     if (aux) n->aux = arena_doubles(g, aux);
     return n->value && (!wants_grad || n->grad) && (!aux || n->aux);
@@ -310,6 +316,35 @@ static ALWAYS_INLINE bool node_params(ag_graph *g, ag_node *n, const void *param
     return true;
 }
 
+/* The operands' element type, which the node takes: -1 (graph failed, naming
+ * the op, both types and the operands) when they differ, or when the type is
+ * float32 and the op has no float32 kernels yet. Inlined: a float64 graph
+ * pays a load and a compare per operand. */
+__attribute__((noinline, cold)) static int dtype_refused(ag_graph *g, const ag_op *op, size_t n_in,
+                                                         ag_node *const *in, size_t k)
+{
+    char a[64], b[64];
+    if (k < n_in)
+        ag_graph_fail(g, "ag_%s: operands of different types: operand 1 (%s) is %s, operand %zu (%s) is %s "
+                         "(convert one with ag_cast)",
+                      op->name, ag_shape_str(&in[0]->shape, a, sizeof a), ag_dtype_name(in[0]->dtype), k + 1,
+                      ag_shape_str(&in[k]->shape, b, sizeof b), ag_dtype_name(in[k]->dtype));
+    else
+        ag_graph_fail(g, "ag_%s: no float32 kernel for this op yet (operand 1 (%s) is float32); record it in "
+                         "float64 (ag_cast) or see ag_op_supports_dtype",
+                      op->name, ag_shape_str(&in[0]->shape, a, sizeof a));
+    return -1;
+}
+
+static ALWAYS_INLINE int operands_dtype(ag_graph *g, const ag_op *op, size_t n_in, ag_node *const *in)
+{
+    unsigned dtype = in[0]->dtype;
+    for (size_t k = 1; k < n_in; k++)
+        if (in[k]->dtype != dtype) return dtype_refused(g, op, n_in, in, k);
+    if (dtype == AG_FLOAT32 && !op->f32) return dtype_refused(g, op, n_in, in, n_in);
+    return (int)dtype;
+}
+
 /* Step 2 of recording: the kernels made for these shapes, if the op has any. */
 static ALWAYS_INLINE void node_specialise(ag_node *n)
 {
@@ -327,6 +362,8 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
         return arity_refused(op, n_in, in);
     ag_graph *g = operands_graph(op, n_in, in);
     if (!g) return NULL;
+    int dtype = operands_dtype(g, op, n_in, in);
+    if (dtype < 0) return NULL;
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
     if (shape) n->shape = *shape;
@@ -340,7 +377,17 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
         shape_failed(g, n, why);
         return NULL;
     }
-    node_specialise(n);                                /* 2. specialise */
+    if (dtype == AG_FLOAT32) { /* 2. the float32 kernels (none specialised) */
+        n->dtype = AG_FLOAT32;
+        g->has_float32 = true;
+        n->kernels = &op->f32->kernels;
+    } else {
+        node_specialise(n); /* 2. specialise */
+    }
+    if (op->result_dtype) { /* a cast: the result has a type of its own */
+        n->dtype = (uint8_t)op->result_dtype(n);
+        if (n->dtype == AG_FLOAT32) g->has_float32 = true;
+    }
     if (!node_buffers(g, n) || !push_node(g, n)) {     /* 3. buffers */
         node_out_of_memory(g, op);
         return NULL;
@@ -376,6 +423,8 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
     n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = t->shape;
     n->value = t->data;
+    n->dtype = (uint8_t)t->dtype;
+    if (t->dtype == AG_FLOAT32) g->has_float32 = true;
     n->name = t->name;
     if (!push_node(g, n)) {
         node_out_of_memory(g, op);
@@ -444,8 +493,30 @@ int ag_node_dim(const ag_node *n, int dim)
 }
 
 size_t ag_node_size(const ag_node *n) { return n ? n->shape.size : 0; }
-const double *ag_node_value(const ag_node *n) { return n ? n->value : NULL; }
-const double *ag_node_grad(const ag_node *n) { return n ? n->grad : NULL; }
+/* A float64 accessor given a float32 node: NULL, and say so. */
+__attribute__((noinline, cold)) static const double *float32_node_refused(const char *fn)
+{
+    ag_set_last_error("%s: the node is float32 (use %s_f32)", fn, fn);
+    return NULL;
+}
+
+const double *ag_node_value(const ag_node *n)
+{
+    if (n && n->dtype == AG_FLOAT32) return float32_node_refused("ag_node_value");
+    return n ? n->value : NULL;
+}
+const double *ag_node_grad(const ag_node *n)
+{
+    if (n && n->dtype == AG_FLOAT32) return float32_node_refused("ag_node_grad");
+    return n ? n->grad : NULL;
+}
+ag_dtype ag_node_dtype(const ag_node *n) { return n ? (ag_dtype)n->dtype : AG_FLOAT64; }
+const float *ag_node_value_f32(const ag_node *n) { return n && n->dtype == AG_FLOAT32 ? AG_F32(n->value) : NULL; }
+const float *ag_node_grad_f32(const ag_node *n) { return n && n->dtype == AG_FLOAT32 ? AG_F32(n->grad) : NULL; }
+double ag_node_get(const ag_node *n, size_t index)
+{
+    return n && index < n->shape.size ? ag_typed_get(n->value, (ag_dtype)n->dtype, index) : NAN;
+}
 const char *ag_node_op(const ag_node *n) { return n ? n->op->name : ""; }
 const char *ag_node_name(const ag_node *n) { return n && n->name ? n->name : ""; }
 ag_graph *ag_node_graph(const ag_node *n) { return n ? n->graph : NULL; }
@@ -480,7 +551,7 @@ void ag_node_print(const ag_node *n, FILE *out, int digits)
         return;
     }
     char shape[64];
-    fprintf(out, "%s = %s (%s)\n", n->name ? n->name : "?", n->op->name,
-            ag_shape_str(&n->shape, shape, sizeof shape));
-    ag_print_values(&n->shape, n->value, out, digits);
+    fprintf(out, "%s = %s (%s%s)\n", n->name ? n->name : "?", n->op->name,
+            ag_shape_str(&n->shape, shape, sizeof shape), n->dtype == AG_FLOAT32 ? ", float32" : "");
+    ag_print_typed_values(&n->shape, n->value, (ag_dtype)n->dtype, out, digits);
 }

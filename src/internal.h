@@ -57,6 +57,19 @@ static inline ag_shape ag_scalar_shape(void) { return (ag_shape){.ndim = 0, .dim
 char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize);
 /* Print values laid out by shape (scalar, vector or rows of a matrix). */
 void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int digits);
+/* The same for a buffer of `dtype` (float32 printed to 9 digits at most). */
+void ag_print_typed_values(const ag_shape *shape, const double *values, ag_dtype dtype, FILE *out,
+                           int digits);
+/* Element i of a buffer of `dtype` as a double; and written from one. */
+double ag_typed_get(const double *buf, ag_dtype dtype, size_t i);
+void ag_typed_put(double *buf, ag_dtype dtype, size_t i, double v);
+
+/* A tensor's or node's buffers hold elements of its dtype: doubles for
+ * AG_FLOAT64, floats for AG_FLOAT32 (then the double pointer is a float
+ * buffer in disguise, read through AG_F32: only kernels made for float32
+ * touch it, which ag_record guarantees). */
+#define AG_F32(p) ((float *)(void *)(p))
+static inline size_t ag_dtype_bytes(ag_dtype t) { return t == AG_FLOAT32 ? sizeof(float) : sizeof(double); }
 
 struct ag_tensor {
     ag_shape shape;
@@ -64,6 +77,7 @@ struct ag_tensor {
     double *grad; /* allocated on the first requires_grad(true), kept until freed
                      (recorded nodes may still point at it) */
     bool requires_grad;
+    ag_dtype dtype; /* the elements' type (data and grad) */
     char *name;
 };
 
@@ -149,6 +163,7 @@ struct ag_node {
     uint32_t index;  /* position in the graph's recording order */
     uint16_t n_in;   /* at most AG_MAX_INPUTS */
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
+    uint8_t dtype;   /* ag_dtype of value, grad and tangent (fills padding) */
 };
 
 /* The most inputs a node may have (n_in is 16 bits: the node stays at 152
@@ -203,6 +218,8 @@ struct ag_graph {
                           cleared by the next recorded node, study call or reset */
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
+    bool has_float32; /* a float32 node was recorded since the reset (the study
+                         calls and the trace refuse such a graph) */
     ag_schedule schedule;
     /* While ag_grad records a gradient: which nodes lead to a wrt (reach[i -
      * lo] for node index i), so an op's vjp_nodes records the shares that
@@ -289,6 +306,18 @@ static inline void ag_zero_doubles(double *x, size_t n)
         else
             ag_zero_doubles_large(x, n);
     }
+}
+
+/* Zero n floats (a float32 gradient). */
+static inline void ag_zero_floats(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+/* Zero n elements of type `dtype` (a gradient buffer, typed as the node). */
+static inline void ag_zero_typed(double *x, size_t n, unsigned dtype)
+{
+    if (dtype == AG_FLOAT32)
+        ag_zero_floats(AG_F32(x), n);
+    else
+        ag_zero_doubles(x, n);
 }
 
 /* Anomaly detection (study/anomaly.c): false, with the graph's error set
@@ -423,7 +452,21 @@ struct ag_op {
     size_t (*aux_size)(const ag_node *out);
     const void *rule; /* op-family data: an elementwise op's scalar rule, which of
                          a family's ops this is (mean, not sum; max, not min) */
+    const struct ag_typed_kernels *f32; /* the float32 kernels, NULL: none yet */
+    /* the result's element type when it is not the operands' (ag_cast's,
+     * from its parameters); NULL: the operands' */
+    ag_dtype (*result_dtype)(const ag_node *out);
 };
+
+/* An op's kernels for float32 nodes: forward and vjp written over float,
+ * and the op-family data they read in place of `rule` (the elementwise
+ * rules stamped with real = float). No specialise step, jvp or recorded
+ * derivatives: float32 graphs are for training (ag_backward, replays). */
+typedef struct ag_typed_kernels {
+    ag_kernels kernels;
+    const void *rule;
+} ag_typed_kernels;
+
 
 /* Record a node for `op` on in[0 .. n_in) (the graph taken from the inputs):
  * runs the four steps above. params points at the op's parameter struct (or

@@ -77,17 +77,22 @@ char *ag_shape_str(const ag_shape *s, char *buf, size_t bufsize)
     return ag_shape_string(s->ndim, s->dims, buf, bufsize);
 }
 
-/* `fn` names the public function in the message on a bad shape. */
-static ag_tensor *tensor_alloc(const char *fn, int ndim, const int *dims)
+/* A zeroed tensor of `dtype`; `fn` names the public function in the
+ * message on a bad shape. */
+static ag_tensor *tensor_alloc_typed(const char *fn, int ndim, const int *dims, ag_dtype dtype)
 {
     ag_shape shape;
     const char *why = NULL;
+    if (dtype != AG_FLOAT64 && dtype != AG_FLOAT32) {
+        ag_set_last_error("%s: unknown element type %d (AG_FLOAT64 or AG_FLOAT32)", fn, (int)dtype);
+        return NULL;
+    }
     if (!ag_shape_make(&shape, ndim, dims, &why)) {
         ag_set_last_error("%s: bad shape: %s (ndim %d)", fn, why, ndim);
         return NULL;
     }
     ag_tensor *t = ag_calloc(1, sizeof *t);
-    double *data = t ? ag_calloc(shape.size, sizeof(double)) : NULL;
+    double *data = t ? ag_calloc(shape.size, ag_dtype_bytes(dtype)) : NULL;
     if (!data) {
         ag_free(t);
         ag_set_last_error("%s: out of memory for %zu elements", fn, shape.size);
@@ -95,12 +100,83 @@ static ag_tensor *tensor_alloc(const char *fn, int ndim, const int *dims)
     }
     t->shape = shape;
     t->data = data;
+    t->dtype = dtype;
     return t;
+}
+
+static ag_tensor *tensor_alloc(const char *fn, int ndim, const int *dims)
+{
+    return tensor_alloc_typed(fn, ndim, dims, AG_FLOAT64);
 }
 
 ag_tensor *ag_tensor_zeros(int ndim, const int *shape)
 {
     return tensor_alloc("ag_tensor_zeros", ndim, shape);
+}
+
+ag_tensor *ag_tensor_zeros_dtype(int ndim, const int *shape, ag_dtype dtype)
+{
+    return tensor_alloc_typed("ag_tensor_zeros_dtype", ndim, shape, dtype);
+}
+
+ag_tensor *ag_tensor_from_f32(int ndim, const int *shape, const float *data)
+{
+    if (!data) {
+        ag_set_last_error("ag_tensor_from_f32: data is NULL");
+        return NULL;
+    }
+    ag_tensor *t = tensor_alloc_typed("ag_tensor_from_f32", ndim, shape, AG_FLOAT32);
+    if (t) memcpy(t->data, data, t->shape.size * sizeof(float));
+    return t;
+}
+
+const char *ag_dtype_name(ag_dtype dtype)
+{
+    return dtype == AG_FLOAT64 ? "float64" : dtype == AG_FLOAT32 ? "float32" : "?";
+}
+
+ag_dtype ag_tensor_dtype(const ag_tensor *t) { return t ? t->dtype : AG_FLOAT64; }
+
+/* element i of a buffer of `dtype`, as a double; and stored from one */
+double ag_typed_get(const double *buf, ag_dtype dtype, size_t i)
+{
+    return dtype == AG_FLOAT32 ? (double)AG_F32(buf)[i] : buf[i];
+}
+void ag_typed_put(double *buf, ag_dtype dtype, size_t i, double v)
+{
+    if (dtype == AG_FLOAT32)
+        AG_F32(buf)[i] = (float)v;
+    else
+        buf[i] = v;
+}
+
+ag_tensor *ag_tensor_to_dtype(const ag_tensor *t, ag_dtype dtype)
+{
+    if (!t) {
+        ag_set_last_error("ag_tensor_to_dtype: tensor is NULL");
+        return NULL;
+    }
+    ag_tensor *c = tensor_alloc_typed("ag_tensor_to_dtype", t->shape.ndim, t->shape.dims, dtype);
+    if (!c) return NULL;
+    for (size_t i = 0; i < t->shape.size; i++) ag_typed_put(c->data, dtype, i, ag_typed_get(t->data, t->dtype, i));
+    if ((t->name && !ag_tensor_set_name(c, t->name)) || (t->requires_grad && !ag_tensor_requires_grad(c, true))) {
+        ag_tensor_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+bool ag_tensor_set(ag_tensor *t, size_t index, double value)
+{
+    if (!t || index >= t->shape.size) {
+        if (t)
+            ag_set_last_error("ag_tensor_set: index %zu is out of range (%zu elements)", index, t->shape.size);
+        else
+            ag_set_last_error("ag_tensor_set: tensor is NULL");
+        return false;
+    }
+    ag_typed_put(t->data, t->dtype, index, value);
+    return true;
 }
 
 static ag_tensor *filled(const char *fn, int ndim, const int *shape, double value)
@@ -154,13 +230,35 @@ int ag_tensor_dim(const ag_tensor *t, int dim)
 }
 
 size_t ag_tensor_size(const ag_tensor *t) { return t ? t->shape.size : 0; }
-double *ag_tensor_data(const ag_tensor *t) { return t ? t->data : NULL; }
-double *ag_tensor_grad(const ag_tensor *t) { return t && t->requires_grad ? t->grad : NULL; }
+
+/* A float64 accessor given a float32 tensor: NULL, and say so. */
+__attribute__((noinline, cold)) static double *float32_refused(const char *fn, const ag_tensor *t)
+{
+    ag_set_last_error("%s: tensor%s%s%s is float32 (use %s_f32)", fn, t->name ? " \"" : "",
+                      t->name ? t->name : "", t->name ? "\"" : "", fn);
+    return NULL;
+}
+
+double *ag_tensor_data(const ag_tensor *t)
+{
+    if (t && t->dtype == AG_FLOAT32) return float32_refused("ag_tensor_data", t);
+    return t ? t->data : NULL;
+}
+double *ag_tensor_grad(const ag_tensor *t)
+{
+    if (t && t->dtype == AG_FLOAT32) return float32_refused("ag_tensor_grad", t);
+    return t && t->requires_grad ? t->grad : NULL;
+}
+float *ag_tensor_data_f32(const ag_tensor *t) { return t && t->dtype == AG_FLOAT32 ? AG_F32(t->data) : NULL; }
+float *ag_tensor_grad_f32(const ag_tensor *t)
+{
+    return t && t->dtype == AG_FLOAT32 && t->requires_grad ? AG_F32(t->grad) : NULL;
+}
 const char *ag_tensor_name(const ag_tensor *t) { return t && t->name ? t->name : ""; }
 
 double ag_tensor_get(const ag_tensor *t, size_t index)
 {
-    return t && index < t->shape.size ? t->data[index] : NAN;
+    return t && index < t->shape.size ? ag_typed_get(t->data, t->dtype, index) : NAN;
 }
 
 bool ag_params_require_grad(const char *fn, size_t n, ag_tensor *const *params)
@@ -186,7 +284,7 @@ bool ag_tensor_requires_grad(ag_tensor *t, bool requires)
     }
     /* the buffer is kept when turned off: a graph recorded earlier may still
      * write into it, and turning it on again finds it */
-    if (requires && !t->grad) t->grad = ag_calloc(t->shape.size, sizeof(double));
+    if (requires && !t->grad) t->grad = ag_calloc(t->shape.size, ag_dtype_bytes(t->dtype));
     t->requires_grad = requires && t->grad != NULL;
     if (requires && !t->grad)
         ag_set_last_error("ag_tensor_requires_grad: out of memory for the gradient (%zu elements)",
@@ -203,7 +301,7 @@ void ag_zero_doubles_large(double *x, size_t n) { ag_parallel_range_split(n, 1, 
 
 void ag_tensor_zero_grad(ag_tensor *t)
 {
-    if (t && t->grad) ag_zero_doubles(t->grad, t->shape.size);
+    if (t && t->grad) ag_zero_typed(t->grad, t->shape.size, t->dtype);
 }
 
 bool ag_tensor_set_name(ag_tensor *t, const char *name)
@@ -244,6 +342,24 @@ void ag_print_values(const ag_shape *shape, const double *values, FILE *out, int
     }
 }
 
+void ag_print_typed_values(const ag_shape *shape, const double *values, ag_dtype dtype, FILE *out,
+                           int digits)
+{
+    if (dtype == AG_FLOAT64) {
+        ag_print_values(shape, values, out, digits);
+        return;
+    }
+    double *wide = ag_malloc(shape->size * sizeof *wide);
+    if (!wide) {
+        if (out) fprintf(out, "(out of memory to print %zu float32 values)\n", shape->size);
+        return;
+    }
+    for (size_t i = 0; i < shape->size; i++) wide[i] = AG_F32(values)[i];
+    /* 9 significant digits round-trip a float */
+    ag_print_values(shape, wide, out, digits > 0 && digits < 9 ? digits : 9);
+    ag_free(wide);
+}
+
 void ag_tensor_print(const ag_tensor *t, FILE *out, int digits)
 {
     if (!out) {
@@ -255,6 +371,7 @@ void ag_tensor_print(const ag_tensor *t, FILE *out, int digits)
         return;
     }
     char shape[64];
-    fprintf(out, "%s (%s)\n", ag_tensor_name(t), ag_shape_str(&t->shape, shape, sizeof shape));
-    ag_print_values(&t->shape, t->data, out, digits);
+    fprintf(out, "%s (%s%s)\n", ag_tensor_name(t), ag_shape_str(&t->shape, shape, sizeof shape),
+            t->dtype == AG_FLOAT32 ? ", float32" : "");
+    ag_print_typed_values(&t->shape, t->data, t->dtype, out, digits);
 }

@@ -128,6 +128,10 @@ ag_tensor *random_param(test_rng *r, int ndim, const int *dims, double lo, doubl
  * step (1e-6) never changes which element of a set is the largest. */
 ag_tensor *distinct_param(test_rng *r, int ndim, const int *dims, double first, double spacing);
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t);
+/* While set, add_param and add_extra keep and record float32 copies of the
+ * recipe's tensors (its values rounded to float), so a recipe builds its op
+ * in float32 (test_float32.c); constants a recipe records stay float64. */
+extern bool recipe_float32;
 ag_node *add_extra(ag_graph *g, op_case *c, ag_tensor *t);
 void op_case_free(op_case *c);
 /* A random shape of min_nd .. max_nd dimensions, each 1 .. max_size (all

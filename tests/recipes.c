@@ -34,13 +34,24 @@ ag_tensor *distinct_param(test_rng *r, int ndim, const int *dims, double first, 
     return t;
 }
 
-/* The tensor to record in slot k of kept[]: t itself, or when re-recording
- * the one kept there before (t, the same values drawn again, is freed). */
+bool recipe_float32 = false;
+
+/* The tensor to record in slot k of kept[]: t itself (as float32 when
+ * recipe_float32 is set: its values rounded), or when re-recording the one
+ * kept there before (t, the same values drawn again, is freed). */
 static ag_tensor *kept_or_new(bool rerecord, ag_tensor **kept, int k, ag_tensor *t)
 {
-    if (!rerecord) return kept[k] = t;
-    ag_tensor_free(t);
-    return kept[k];
+    if (rerecord) {
+        ag_tensor_free(t);
+        return kept[k];
+    }
+    if (recipe_float32 && ag_tensor_dtype(t) == AG_FLOAT64) {
+        ag_tensor *narrow = ag_tensor_to_dtype(t, AG_FLOAT32);
+        ck_assert_ptr_nonnull(narrow);
+        ag_tensor_free(t);
+        t = narrow;
+    }
+    return kept[k] = t;
 }
 
 ag_node *add_param(ag_graph *g, op_case *c, ag_tensor *t)
@@ -133,7 +144,7 @@ UNARY_RECIPE(mean, -2.0, 2.0, false)
 static bool relu_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
     ag_node *x = unary_operand(g, r, c, 0.1, 2.0, true);
-    ag_tensor_data(c->params[0])[0] = fabs(ag_tensor_data(c->params[0])[0]);
+    ag_tensor_set(c->params[0], 0, fabs(ag_tensor_get(c->params[0], 0))); /* either type */
     c->out = ag_relu(x);
     return c->out != NULL;
 }
@@ -228,6 +239,15 @@ static bool mse_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
+/* cast to float64: the identity on a float64 operand (the registry's
+ * checks), a widening on a float32 one (test_float32.c's recipe_float32) */
+static bool cast_recipe(ag_graph *g, test_rng *r, op_case *c)
+{
+    int dims[2], nd = random_shape(r, dims);
+    c->out = ag_cast(add_param(g, c, random_param(r, nd, dims, -2.0, 2.0, false)), AG_FLOAT64);
+    return c->out != NULL;
+}
+
 /* ---- lookup -------------------------------------------------------------------------- */
 
 static const recipe_entry recipes[] = {
@@ -239,6 +259,7 @@ static const recipe_entry recipes[] = {
     {"softmax_xent", softmax_xent_recipe}, {"transpose", transpose_recipe},
     {"reshape", reshape_recipe},   {"sum_axis", sum_axis_recipe}, {"mean_axis", mean_axis_recipe},
     {"log_softmax", log_softmax_recipe}, {"mse", mse_recipe}, {"linear", linear_recipe},
+    {"cast", cast_recipe},
     {NULL, NULL},
 };
 

@@ -49,12 +49,13 @@ static bool clamp_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
     double lo = rng_uniform(r, -1.2, -0.2), hi = rng_uniform(r, 0.2, 1.2);
     ag_node *x = operand(g, r, c, -2.0, 2.0, false);
-    double *v = ag_tensor_data(c->params[0]);
-    for (size_t i = 0; i < ag_tensor_size(c->params[0]); i++) {
-        if (fabs(v[i] - lo) < 0.05) v[i] = lo - 0.1;
-        if (fabs(v[i] - hi) < 0.05) v[i] = hi + 0.1;
+    ag_tensor *t = c->params[0]; /* float64, or float32 (test_float32.c): read and set by value */
+    for (size_t i = 0; i < ag_tensor_size(t); i++) {
+        double v = ag_tensor_get(t, i);
+        if (fabs(v - lo) < 0.05) ag_tensor_set(t, i, lo - 0.1);
+        if (fabs(v - hi) < 0.05) ag_tensor_set(t, i, hi + 0.1);
     }
-    v[0] = 0.5 * (lo + hi);
+    ag_tensor_set(t, 0, 0.5 * (lo + hi));
     c->out = ag_clamp(x, lo, hi);
     return c->out != NULL;
 }

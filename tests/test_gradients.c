@@ -354,6 +354,18 @@ static void reshape_specials(int R, int C)
     special_check(&c);
 }
 
+/* cast to float64 of a float64 operand: a copy, NaN and Inf included, and
+ * the gradient passes unchanged */
+static void cast_specials(int R, int C)
+{
+    special_case c;
+    special_begin(&c, "cast");
+    ag_node *x = special_operand(&c, 2, (int[]){R, C}, 8, 13);
+    special_recorded(&c, ag_cast(x, AG_FLOAT64));
+    for (int k = 0; k < R * C; k++) c.y[k] = c.v[0][k], c.gx[0][k] = c.gy[k];
+    special_check(&c);
+}
+
 /* ---- softmax, log_softmax, cross-entropy: PyTorch's max-shifted definition --- */
 
 /* max of a row, NaN when any element is NaN (PyTorch's max) */
@@ -572,6 +584,7 @@ static bool ieee_specials_for(const char *name)
     }
     if (strcmp(name, "transpose") == 0) return transpose_specials(2, 3), transpose_specials(7, 9), true;
     if (strcmp(name, "reshape") == 0) return reshape_specials(2, 3), reshape_specials(7, 9), true;
+    if (strcmp(name, "cast") == 0) return cast_specials(2, 3), cast_specials(7, 9), true;
     if (strcmp(name, "softmax") == 0 || strcmp(name, "log_softmax") == 0) {
         softmax_specials(name, 8, 2);
         softmax_specials(name, 6, 5);

@@ -424,6 +424,8 @@ OPS = {
     "lstm_output": _binary(lambda a, c: torch.sigmoid(a.chunk(4, 1)[3]) * torch.tanh(c)),
     "transpose": _elementwise(lambda a: torch.transpose(a, 0, 1)),
     "reshape": Op(lambda x, p, s: x[0].reshape(p.get("shape", s)), 1, optional=["shape"]),
+    # element types: the registry's recipe casts float64 to float64 (a copy)
+    "cast": Op(lambda x, p, s: x[0].to({"float64": torch.float64, "float32": torch.float32}[p["to"]]), 1, ["to"]),
     "expand": Op(lambda x, p, s: x[0].expand(p.get("shape", s)), 1, optional=["shape"]),
     "permute": Op(_permute, 1, ["perm"]),
     # indexing and joining

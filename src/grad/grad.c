@@ -206,6 +206,11 @@ bool ag_grad_as(const char *who, ag_graph *g, ag_node *root, size_t n, ag_node *
                 ag_node **grads, bool create_graph)
 {
     for (size_t i = 0; grads && i < n; i++) grads[i] = NULL;
+    if (g && g->has_float32) {
+        ag_graph_fail(g, "%s: the graph holds float32 nodes; ag_grad works in float64 (ag_backward "
+                         "trains in float32)", who);
+        return false;
+    }
     if (!wrt_are_valid(g, root, n, wrt, grads, who, true)) return false;
     if (!create_graph) return all_or_none(grad_numbers(g, root, n, wrt, grads), n, grads);
     ag_node *seed = ag_rec_filled(g, &root->shape, 1.0);

@@ -430,6 +430,14 @@ static bool match_state(const ck_file *c, const ag_training_state *s, ag_trainin
     return !s->optimizer || match_optimizer(c, s->optimizer, slot);
 }
 
+void ag_ckpt_store_values(double *dst, ag_dtype dtype, const double *values, size_t n)
+{
+    if (dtype == AG_FLOAT32)
+        for (size_t k = 0; k < n; k++) AG_F32(dst)[k] = (float)values[k];
+    else
+        memcpy(dst, values, n * sizeof(double));
+}
+
 /* Everything is valid and in memory: nothing here can fail. */
 static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
                     const ag_training_restore *r, const size_t *slot)
@@ -437,7 +445,7 @@ static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
     for (size_t i = 0; i < c->n; i++) {
         if (!is_store_entry(c, &c->entries[i])) continue;
         ag_tensor *t = ag_params_get(ps, c->entries[i].name);
-        memcpy(t->data, c->entries[i].values, t->shape.size * sizeof(double));
+        ag_ckpt_store_values(t->data, t->dtype, c->entries[i].values, t->shape.size);
     }
     if (!s) return;
     if (s->optimizer) {
@@ -445,8 +453,8 @@ static void restore(const ck_file *c, ag_params *ps, ag_training_state *s,
         size_t per = (size_t)ag_training_buffers(ag_optimizer_kind(o));
         for (size_t k = 0; k < ag_optimizer_param_count(o); k++)
             for (size_t which = 0; which < per; which++)
-                memcpy(ag_optimizer_buffer(o, k, (int)which), c->entries[slot[k * per + which]].values,
-                       ag_optimizer_param(o, k)->shape.size * sizeof(double));
+                ag_ckpt_store_values(ag_optimizer_buffer(o, k, (int)which), ag_optimizer_param(o, k)->dtype,
+                                     c->entries[slot[k * per + which]].values, ag_optimizer_param(o, k)->shape.size);
         ag_optimizer_restore_step(o, r->step);
     }
     if (s->batches) ag_batches_set_state(s->batches, &r->batches);

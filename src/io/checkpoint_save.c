@@ -13,6 +13,13 @@
 #include <math.h>
 #include <stdio.h>
 
+/* Bytes per element of item t in the file: 4 (F32) for a float32 item or an
+ * all-F32 file, else 8 (F64). */
+static int item_width(const ag_ckpt_out *o, const ag_ckpt_item *t)
+{
+    return t->dtype == AG_FLOAT32 ? 4 : o->width;
+}
+
 /* One tensor's header entry: {"dtype":"F64","shape":[..],"data_offsets":[b,e]}.
  * The json_*_new calls take ownership of their value even on failure, so a
  * NULL anywhere just makes the result NULL. */
@@ -53,7 +60,7 @@ static char *header_text(const ag_ckpt_out *o, json_t *meta, size_t *len)
     uint64_t offset = 0;
     for (size_t i = 0; root && i < o->n; i++) {
         const ag_ckpt_item *t = &o->items[i];
-        json_t *entry = entry_json(t, o->width, offset);
+        json_t *entry = entry_json(t, item_width(o, t), offset);
         if (!entry || json_object_set_new(root, t->name, entry) != 0) {
             char shown[AG_IO_SHOWN_SIZE];
             ag_set_last_error("%s: %s: cannot encode tensor '%s' in the JSON header (name not "
@@ -61,7 +68,7 @@ static char *header_text(const ag_ckpt_out *o, json_t *meta, size_t *len)
             json_decref(root);
             return NULL;
         }
-        offset += (uint64_t)o->width * t->shape->size;
+        offset += (uint64_t)item_width(o, t) * t->shape->size;
     }
     size_t n = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
     size_t padded = (n + 7) / 8 * 8;
@@ -110,14 +117,17 @@ static bool write_contents(writer *w, const ag_ckpt_out *o, const char *header, 
     if (!put(w, buf, 8) || !put(w, header, hlen)) return false;
     for (size_t i = 0; i < o->n; i++) {
         const ag_ckpt_item *t = &o->items[i];
+        int width = item_width(o, t);
         for (size_t k = 0; k < t->shape->size;) {
             size_t n = 0;
             for (; n < sizeof buf / 8 && k < t->shape->size; n++, k++)
-                if (o->width == 4)
+                if (t->dtype == AG_FLOAT32)
+                    ag_store_le32(buf + 4 * n, ag_float_to_bits(AG_F32(t->data)[k]));
+                else if (width == 4)
                     ag_store_le32(buf + 4 * n, ag_float_to_bits((float)t->data[k]));
                 else
                     ag_store_le64(buf + 8 * n, ag_double_to_bits(t->data[k]));
-            if (!put(w, buf, (size_t)o->width * n)) return false;
+            if (!put(w, buf, (size_t)width * n)) return false;
         }
     }
     return true;
@@ -134,7 +144,7 @@ static bool f32_overflows(double x)
 static bool fits_f32(const ag_ckpt_out *o)
 {
     for (size_t i = 0; i < o->n; i++)
-        for (size_t k = 0; k < o->items[i].shape->size; k++)
+        for (size_t k = 0; o->items[i].dtype == AG_FLOAT64 && k < o->items[i].shape->size; k++)
             if (f32_overflows(o->items[i].data[k])) {
                 char shown[AG_IO_SHOWN_SIZE];
                 ag_set_last_error("%s: %s: tensor '%s' element %zu is %g, too large for F32 "
@@ -176,7 +186,7 @@ ag_ckpt_item *ag_ckpt_store_items(const ag_params *ps, size_t extra)
     ag_ckpt_item *items = ag_calloc(n + extra ? n + extra : 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++) {
         const ag_tensor *t = ag_params_at(ps, i);
-        items[i] = (ag_ckpt_item){ag_params_name_at(ps, i), &t->shape, t->data};
+        items[i] = (ag_ckpt_item){ag_params_name_at(ps, i), &t->shape, t->data, t->dtype};
     }
     return items;
 }

@@ -128,18 +128,23 @@ const char *ag_ckpt_limit_text(char buf[32]);
 void ag_io_set_max_header(uint64_t bytes);
 
 /* ---- writing a checkpoint (checkpoint_save.c) ------------------------------ */
-/* One tensor of the file: its name, shape and shape->size values. */
+/* One tensor of the file: its name, shape and shape->size values of type
+ * dtype (a float32 tensor's or optimiser buffer's: saved as F32). */
 typedef struct ag_ckpt_item {
     const char *name;
     const ag_shape *shape;
     const double *data;
+    ag_dtype dtype;
 } ag_ckpt_item;
 typedef struct ag_ckpt_out {
     const char *fn, *path; /* the public function and the target, for messages */
     const ag_ckpt_item *items;
     size_t n;
-    int width; /* 8: F64, 4: F32 */
+    int width; /* 8: F64 for float64 items (float32 ones are F32 always), 4: all F32 */
 } ag_ckpt_out;
+/* Copy n values read from a file (doubles, exact for every stored type)
+ * into a buffer of `dtype` (a float32 tensor's: F32 values are exact there). */
+void ag_ckpt_store_values(double *dst, ag_dtype dtype, const double *values, size_t n);
 /* Write the items (in order) atomically, with `meta` (a JSON object of
  * strings, consumed; NULL: none) in __metadata__ beside "producer". */
 struct json_t;

@@ -92,13 +92,13 @@ static param_entry *find(const ag_params *ps, const char *name)
 
 /* A new entry holding a zero tensor of the shape, named, requiring grad
  * unless it is state. */
-static param_entry *entry_new(const char *name, int ndim, const int *shape, bool is_state)
+static param_entry *entry_new(const char *name, int ndim, const int *shape, bool is_state, ag_dtype dtype)
 {
     param_entry *e = ag_calloc(1, sizeof *e);
     if (!e) return NULL;
     e->name = ag_strdup(name);
     e->is_state = is_state;
-    e->tensor = e->name ? ag_tensor_zeros(ndim, shape) : NULL;
+    e->tensor = e->name ? ag_tensor_zeros_dtype(ndim, shape, dtype) : NULL;
     if (!e->tensor || (!is_state && !ag_tensor_requires_grad(e->tensor, true)) ||
         !ag_tensor_set_name(e->tensor, name)) {
         entry_free(e);
@@ -108,7 +108,7 @@ static param_entry *entry_new(const char *name, int ndim, const int *shape, bool
 }
 
 static ag_tensor *add(const char *fn, ag_params *ps, const char *name, int ndim, const int *shape,
-                      bool is_state)
+                      bool is_state, ag_dtype dtype)
 {
     if (!ps || !name) {
         ag_set_last_error("%s: %s is NULL", fn, ps ? "name" : "store");
@@ -138,7 +138,12 @@ static ag_tensor *add(const char *fn, ag_params *ps, const char *name, int ndim,
         ps->order = order;
         ps->cap = cap;
     }
-    param_entry *e = entry_new(name, ndim, shape, is_state);
+    if (dtype != AG_FLOAT64 && dtype != AG_FLOAT32) {
+        ag_set_last_error("%s: '%s': unknown element type %d (AG_FLOAT64 or AG_FLOAT32)", fn,
+                          ag_io_name(name, shown), (int)dtype);
+        return NULL;
+    }
+    param_entry *e = entry_new(name, ndim, shape, is_state, dtype);
     if (!e) goto oom;
     HASH_ADD_KEYPTR(hh, ps->table, e->name, strlen(e->name), e);
     if (!e->hh.tbl) { /* uthash ran out of memory; the table is unchanged */
@@ -155,12 +160,17 @@ oom:
 
 ag_tensor *ag_params_add(ag_params *ps, const char *name, int ndim, const int *shape)
 {
-    return add("ag_params_add", ps, name, ndim, shape, false);
+    return add("ag_params_add", ps, name, ndim, shape, false, AG_FLOAT64);
+}
+
+ag_tensor *ag_params_add_dtype(ag_params *ps, const char *name, int ndim, const int *shape, ag_dtype dtype)
+{
+    return add("ag_params_add_dtype", ps, name, ndim, shape, false, dtype);
 }
 
 ag_tensor *ag_params_add_state(ag_params *ps, const char *name, int ndim, const int *shape)
 {
-    return add("ag_params_add_state", ps, name, ndim, shape, true);
+    return add("ag_params_add_state", ps, name, ndim, shape, true, AG_FLOAT64);
 }
 
 bool ag_params_is_state(const ag_params *ps, const char *name)
@@ -174,7 +184,7 @@ size_t ag_params_trainable(const ag_params *ps, ag_tensor **out, size_t cap)
     size_t n = 0;
     for (size_t i = 0; i < ag_params_count(ps); i++) {
         const param_entry *e = ps->order[i];
-        if (e->is_state || !ag_tensor_grad(e->tensor)) continue;
+        if (e->is_state || !e->tensor->requires_grad) continue;
         if (out && n < cap) out[n] = e->tensor;
         n++;
     }

@@ -258,7 +258,7 @@ static void add_buffers(ag_ckpt_item *items, size_t at, char (*names)[AG_TRAININ
         for (int which = 0; which < ag_training_buffers(kind); which++, at++, names++) {
             ag_training_buffer_name(*names, kind, k, which);
             items[at] = (ag_ckpt_item){*names, &ag_optimizer_param(o, k)->shape,
-                                       ag_optimizer_buffer(o, k, which)};
+                                       ag_optimizer_buffer(o, k, which), ag_optimizer_param(o, k)->dtype};
         }
 }
 

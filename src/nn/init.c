@@ -18,19 +18,21 @@ static bool can_fill(const char *fn, const ag_tensor *t, const ag_rng *rng, bool
     return false;
 }
 
+/* Each fill draws doubles and stores them in the tensor's type (a float32
+ * tensor gets the same draws, rounded). */
 static void fill_constant(ag_tensor *t, double value)
 {
-    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = value;
+    for (size_t i = 0; i < t->shape.size; i++) ag_typed_put(t->data, t->dtype, i, value);
 }
 
 static void fill_uniform(ag_tensor *t, ag_rng *rng, double lo, double hi)
 {
-    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = ag_rng_uniform(rng, lo, hi);
+    for (size_t i = 0; i < t->shape.size; i++) ag_typed_put(t->data, t->dtype, i, ag_rng_uniform(rng, lo, hi));
 }
 
 static void fill_normal(ag_tensor *t, ag_rng *rng, double mean, double stddev)
 {
-    for (size_t i = 0; i < t->shape.size; i++) t->data[i] = ag_rng_normal(rng, mean, stddev);
+    for (size_t i = 0; i < t->shape.size; i++) ag_typed_put(t->data, t->dtype, i, ag_rng_normal(rng, mean, stddev));
 }
 
 void ag_init_constant(ag_tensor *t, double value)

@@ -17,6 +17,20 @@ static size_t argmax(const double *v, size_t n)
         if (v[i] > v[best]) best = i;
     return best;
 }
+static size_t argmax_f32(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* the predicted class of row r of [N,C] logits, of either type */
+static size_t row_class(const ag_node *logits, size_t r, size_t classes)
+{
+    if (logits->dtype == AG_FLOAT32) return argmax_f32(AG_F32(logits->value) + r * classes, classes);
+    return argmax(logits->value + r * classes, classes);
+}
 
 double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows)
 {
@@ -34,7 +48,7 @@ double ag_accuracy(const ag_node *logits, const ag_tensor *labels, size_t rows)
     }
     size_t classes = (size_t)logits->shape.dims[1], correct = 0;
     for (size_t r = 0; r < rows; r++)
-        correct += (double)argmax(logits->value + r * classes, classes) == labels->data[r];
+        correct += (double)row_class(logits, r, classes) == ag_typed_get(labels->data, labels->dtype, r);
     return (double)correct / (double)rows;
 }
 
@@ -49,7 +63,7 @@ ag_tensor *ag_predict_classes(const ag_node *logits, size_t rows)
     ag_tensor *out = ag_tensor_zeros(1, (int[]){(int)rows});
     if (!out) return NULL;
     size_t classes = (size_t)logits->shape.dims[1];
-    for (size_t r = 0; r < rows; r++) out->data[r] = (double)argmax(logits->value + r * classes, classes);
+    for (size_t r = 0; r < rows; r++) out->data[r] = (double)row_class(logits, r, classes);
     return out;
 }
 

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <tgmath.h>
 
 /* Updates of at least this many elements in all are split over the kernel
  * threads: an MLP's 1.9 million weights take milliseconds on one core. */
@@ -21,7 +22,7 @@ struct ag_optimizer {
     size_t n_params;
     ag_tensor **params;
     double **state1; /* momentum buffer b (SGD) or first moment m (Adam) */
-    double **state2; /* second moment v (Adam) */
+    double **state2; /* second moment v (Adam); both of the parameter's type */
     long step;
 };
 
@@ -146,7 +147,7 @@ static double **state_new(size_t n, ag_tensor *const *params)
 {
     double **s = ag_calloc(n, sizeof *s);
     for (size_t i = 0; s && i < n; i++)
-        if (!(s[i] = ag_calloc(params[i]->shape.size, sizeof(double)))) {
+        if (!(s[i] = ag_calloc(params[i]->shape.size, ag_dtype_bytes(params[i]->dtype)))) {
             for (size_t k = 0; k < i; k++) ag_free(s[k]);
             ag_free(s);
             return NULL;
@@ -182,69 +183,21 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
     return o;
 }
 
-/* SGD with momentum (PyTorch's formulation); `first` and `nesterov`
- * constants in each copy, so the loop has no branch and vectorises */
-static ALWAYS_INLINE void momentum_loop(size_t n, double *p, const double *grad, double *b, double lr,
-                                        double decay, double momentum, double keep, const bool first,
-                                        const bool nesterov)
-{
-    for (size_t i = 0; i < n; i++) {
-        double g = grad[i] + decay * p[i];
-        b[i] = first ? g : momentum * b[i] + keep * g;
-        g = nesterov ? g + momentum * b[i] : b[i];
-        p[i] -= lr * g;
-    }
-}
-
-static void sgd_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad, double *b)
-{
-    /* the settings in locals: stores to p (doubles) could otherwise alias
-     * them, and every element would reload them */
-    const double lr = c->lr, decay = c->weight_decay, momentum = c->momentum;
-    const double keep = 1.0 - c->dampening;
-    const bool nesterov = c->nesterov, first = step == 1;
-    if (momentum == 0.0) { /* plain SGD: one vectorisable loop */
-        for (size_t i = 0; i < n; i++) p[i] -= lr * (grad[i] + decay * p[i]);
-        return;
-    }
-    if (first && nesterov)
-        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, true, true);
-    else if (first)
-        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, true, false);
-    else if (nesterov)
-        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, false, true);
-    else
-        momentum_loop(n, p, grad, b, lr, decay, momentum, keep, false, false);
-}
-
-/* Adam's loop with `decoupled` (AdamW) a constant in each copy: a branch in
- * the loop would keep it from vectorising */
-static ALWAYS_INLINE void adam_loop(const ag_optimizer_config *c, long step, size_t n, double *p,
-                                   const double *grad, double *m, double *v, const bool decoupled)
-{
-    const double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
-    /* the settings in locals, as in sgd_update */
-    const double lr = c->lr, decay = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    for (size_t i = 0; i < n; i++) {
-        double g = grad[i];
-        if (decoupled)
-            p[i] -= lr * decay * p[i];
-        else
-            g += decay * p[i];
-        m[i] = b1 * m[i] + (1.0 - b1) * g;
-        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-        p[i] -= lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + eps);
-    }
-}
-
-static void adam_update(const ag_optimizer_config *c, long step, size_t n, double *p, const double *grad,
-                        double *m, double *v)
-{
-    if (c->kind == AG_OPTIM_ADAMW)
-        adam_loop(c, step, n, p, grad, m, v, true);
-    else
-        adam_loop(c, step, n, p, grad, m, v, false);
-}
+/* the update loops, stamped for double and for float (optim_loops.h) */
+#define real double
+#include "optim_loops.h"
+#undef real
+#define real float
+#define momentum_loop momentum_loop_f32
+#define sgd_update sgd_update_f32
+#define adam_loop adam_loop_f32
+#define adam_update adam_update_f32
+#include "optim_loops.h"
+#undef real
+#undef momentum_loop
+#undef sgd_update
+#undef adam_loop
+#undef adam_update
 
 /* Elements [lo, hi) of every parameter: thread tid's share of each of
  * nthreads equal slices, so each thread touches every tensor once. */
@@ -252,6 +205,17 @@ static void slice(size_t n, int tid, int nthreads, size_t *lo, size_t *hi)
 {
     *lo = n * (size_t)tid / (size_t)nthreads;
     *hi = n * (size_t)(tid + 1) / (size_t)nthreads;
+}
+
+/* elements [lo, hi) of float32 parameter k, its state float32 too */
+static void update_f32(ag_optimizer *o, size_t k, size_t lo, size_t hi)
+{
+    ag_tensor *t = o->params[k];
+    float *p = AG_F32(t->data) + lo, *grad = AG_F32(t->grad) + lo, *s1 = AG_F32(o->state1[k]) + lo;
+    if (o->config.kind == AG_OPTIM_SGD)
+        sgd_update_f32(&o->config, o->step, hi - lo, p, grad, s1);
+    else
+        adam_update_f32(&o->config, o->step, hi - lo, p, grad, s1, AG_F32(o->state2[k]) + lo);
 }
 
 static void step_part(void *ctx, int tid, int nthreads)
@@ -262,7 +226,9 @@ static void step_part(void *ctx, int tid, int nthreads)
         if (!t->requires_grad) continue; /* frozen since the optimiser was made */
         size_t lo, hi;
         slice(t->shape.size, tid, nthreads, &lo, &hi);
-        if (o->config.kind == AG_OPTIM_SGD)
+        if (t->dtype == AG_FLOAT32)
+            update_f32(o, k, lo, hi);
+        else if (o->config.kind == AG_OPTIM_SGD)
             sgd_update(&o->config, o->step, hi - lo, t->data + lo, t->grad + lo, o->state1[k] + lo);
         else
             adam_update(&o->config, o->step, hi - lo, t->data + lo, t->grad + lo, o->state1[k] + lo,
@@ -278,7 +244,10 @@ static void zero_part(void *ctx, int tid, int nthreads)
         if (!t->grad) continue;
         size_t lo, hi;
         slice(t->shape.size, tid, nthreads, &lo, &hi);
-        ag_zero_doubles(t->grad + lo, hi - lo);
+        if (t->dtype == AG_FLOAT32)
+            ag_zero_floats(AG_F32(t->grad) + lo, hi - lo);
+        else
+            ag_zero_doubles(t->grad + lo, hi - lo);
     }
 }
 

@@ -35,8 +35,10 @@
  *   jvp      ty[k]  = dy/dx * tx[k]           ty[k]  = df/da * ta[ia] + df/db * tb[ib]
  * over same-shape operands, the 2-d broadcast views and any other broadcast,
  * split over the kernel threads on large tensors. The rules are written in
- * `real`, the element type (double; docs/adding-an-op.md, "Design notes", says
- * how float32 would be added).
+ * `real`, the element type: elementwise.c stamps them with double,
+ * elementwise_f32.c with float (the math functions then resolve to their
+ * float forms through <tgmath.h>; a double literal in a row makes that one
+ * operation double, rounded back to float when stored).
  *
  * The rules follow IEEE arithmetic on NaN and +-Inf as their definitions do,
  * and PyTorch's float64 semantics where it differs from the naive formula
@@ -71,8 +73,15 @@ static inline bool relu_keeps(real x) { return !(x <= 0.0); }
  * instead, but this form keeps the loop from vectorising). */
 static inline real keep_or_zero(bool keep, real v)
 {
+    if (sizeof v == sizeof(uint32_t)) { /* float */
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        bits &= -(uint32_t)keep;
+        memcpy(&v, &bits, sizeof bits);
+        return v;
+    }
     uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
+    memcpy(&bits, &v, sizeof v);
     bits &= -(uint64_t)keep;
     memcpy(&v, &bits, sizeof v);
     return v;

@@ -84,6 +84,16 @@ static bool matmul_forward(ag_node *out, char *why, size_t len)
 static void matmul_vjp(ag_node *out) { ag_product_vjp(out, NULL); }
 static void matmul_jvp(ag_node *out) { ag_product_jvp(out, NULL); }
 
+/* float32 nodes: the same product over float */
+static bool matmul_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    ag_product_forward_f32(out, NULL);
+    return true;
+}
+static void matmul_vjp_f32(ag_node *out) { ag_product_vjp_f32(out, NULL); }
+static const ag_typed_kernels matmul_f32 = {{matmul_forward_f32, matmul_vjp_f32}, NULL};
+
 /* ---- recorded derivatives (vjp_nodes, jvp_nodes) ------------------------------
  * The vjp and jvp above recorded with the public ops, so that they can be
  * differentiated again. A 1-d operand is first made the matrix matmul reads
@@ -173,6 +183,7 @@ ag_node *ag_product_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
                             .shape = matmul_shape, .specialize = ag_product_specialize,
                             .kernels = {matmul_forward, matmul_vjp}, .jvp = matmul_jvp,
-                            .vjp_nodes = ag_product_vjp_nodes, .jvp_nodes = ag_product_jvp_nodes};
+                            .vjp_nodes = ag_product_vjp_nodes, .jvp_nodes = ag_product_jvp_nodes,
+                            .f32 = &matmul_f32};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }

@@ -106,6 +106,23 @@ static void linear_jvp(ag_node *out)
     ag_product_jvp(out, &v);
 }
 
+/* float32 nodes: the same product and bias over float */
+static bool linear_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    bias_view v = bias_of(out);
+    ag_product_forward_f32(out, &v);
+    return true;
+}
+
+static void linear_vjp_f32(ag_node *out)
+{
+    bias_view v = bias_of(out);
+    ag_product_vjp_f32(out, &v);
+}
+
+static const ag_typed_kernels linear_f32 = {{linear_forward_f32, linear_vjp_f32}, NULL};
+
 static bool linear_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
     if (!ag_product_vjp_nodes(out, gy, gx)) return false; /* dA, dB */
@@ -126,7 +143,8 @@ static ag_node *linear_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .specialize = ag_product_specialize,
                             .kernels = {linear_forward, linear_vjp}, .jvp = linear_jvp,
-                            .vjp_nodes = linear_vjp_nodes, .jvp_nodes = linear_jvp_nodes};
+                            .vjp_nodes = linear_vjp_nodes, .jvp_nodes = linear_jvp_nodes,
+                            .f32 = &linear_f32};
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
 {

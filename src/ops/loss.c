@@ -54,6 +54,14 @@ static bool xent_shape(ag_node *out, char *why, size_t len)
 static size_t xent_aux(const ag_node *out) { return out->in[0]->shape.size + rows_of(out); }
 static double *labels_seen(const ag_node *out) { return out->aux + out->in[0]->shape.size; }
 
+/* label value y as an index, or -1 if it is not a whole number in [0, C) */
+static long label_index(double y, size_t classes)
+{
+    if (!(y >= 0.0 && y < (double)classes)) return -1;
+    long index = (long)y; /* in range, so the conversion is defined */
+    return (double)index == y ? index : -1;
+}
+
 /* label of row r as an index, or -1 if it is not a whole number in [0, C) */
 static long label_of(const ag_node *out, size_t r, size_t classes)
 {
@@ -147,10 +155,53 @@ static ag_node *xent_jvp_nodes(ag_node *out, ag_node *const *tx)
     return ag_rec_scale(ag_sum(ag_mul(xent_residual(out), tx[0])), 1.0 / (double)rows_of(out));
 }
 
+/* float32 logits and labels: each row widened to double into p (aux, in
+ * doubles for both types), where the softmax is taken in place, so the
+ * probabilities, the loss and the gradient's factors are those of the
+ * float64 op on the float logits; the loss and gradient are rounded to
+ * float when stored. */
+static bool xent_forward_f32(ag_node *out, char *why, size_t len)
+{
+    size_t rows = rows_of(out), classes = classes_of(out);
+    const float *z = AG_F32(out->in[0]->value), *labels = AG_F32(out->in[1]->value);
+    double *p = out->aux, *seen = labels_seen(out), total = 0.0;
+    for (size_t r = 0; r < rows; r++, z += classes, p += classes) {
+        long y = label_index(labels[r], classes);
+        if (y < 0) {
+            snprintf(why, len, "label %g in row %zu is not a class index in [0, %zu)", (double)labels[r], r,
+                     classes);
+            return false;
+        }
+        seen[r] = (double)y;
+        for (size_t c = 0; c < classes; c++) p[c] = z[c];
+        double m, log_s;
+        ag_softmax_row(p, classes, p, &m, &log_s);
+        total += log_s - ((double)z[y] - m);
+    }
+    AG_F32(out->value)[0] = (float)(total / (double)rows);
+    return true;
+}
+
+static void xent_vjp_f32(ag_node *out)
+{
+    float *gz = AG_F32(out->in[0]->grad);
+    if (!gz) return;
+    size_t rows = rows_of(out), classes = classes_of(out);
+    double g = (double)AG_F32(out->grad)[0] / (double)rows;
+    const double *p = out->aux, *seen = labels_seen(out);
+    for (size_t r = 0; r < rows; r++, gz += classes, p += classes) {
+        for (size_t c = 0; c < classes; c++) gz[c] += (float)(g * p[c]);
+        gz[(long)seen[r]] -= (float)g;
+    }
+}
+
+static const ag_typed_kernels xent_f32 = {{xent_forward_f32, xent_vjp_f32}, NULL};
+
 const ag_op ag_op_softmax_xent = {.name = "softmax_xent", .arity = 2, .symbol = "with labels",
                                   .shape = xent_shape, .kernels = {xent_forward,
                                   xent_vjp}, .jvp = xent_jvp, .vjp_nodes = xent_vjp_nodes,
-                                  .jvp_nodes = xent_jvp_nodes, .aux_size = xent_aux};
+                                  .jvp_nodes = xent_jvp_nodes, .aux_size = xent_aux,
+                                  .f32 = &xent_f32};
 
 ag_node *ag_softmax_xent(ag_node *logits, ag_node *labels)
 {

@@ -84,6 +84,11 @@ typedef struct ag_dropout_params {
     ag_rng drawn_from;
     bool held;
 } ag_dropout_params;
+/* cast: the result's element type */
+typedef struct ag_cast_params {
+    ag_dtype to;
+} ag_cast_params;
+
 /* layer_norm: y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis */
 typedef struct ag_layer_norm_params {
     double eps;

@@ -48,6 +48,20 @@ typedef struct product_layout {
 /* The layout of out = in[0] @ in[1] (shapes already checked). */
 product_layout ag_product_layout(const ag_node *out);
 
+/* Where batch matrix (i, j) of A, B and the result C start. */
+typedef struct batch_offsets {
+    size_t a, b, c;
+} batch_offsets;
+
+static inline batch_offsets batch_matrix(const product_layout *L, int i, int j)
+{
+    return (batch_offsets){
+        .a = (size_t)i * L->a_step[0] + (size_t)j * L->a_step[1],
+        .b = (size_t)i * L->b_step[0] + (size_t)j * L->b_step[1],
+        .c = ((size_t)i * (size_t)L->batch[1] + (size_t)j) * (size_t)L->M * (size_t)L->N};
+}
+
+
 /* The shape rule of a product of two matrices, A [M,K] @ B [K,N] -> [M,N]:
  * linear's, and matmul's for 2-d operands (inlined there: every layer
  * records one). */
@@ -88,6 +102,10 @@ void ag_bias_set(const bias_view *v, const double *c, double *y);
 void ag_bias_add(const bias_view *v, const double *c, double *y);
 /* dc += dy[M,N] summed over the bias's broadcast dimensions, in row order */
 void ag_bias_grad(const bias_view *v, const double *dy, double *dc);
+/* the same three over float (product_bias_f32.c) */
+void ag_bias_set_f32(const bias_view *v, const float *c, float *y);
+void ag_bias_add_f32(const bias_view *v, const float *c, float *y);
+void ag_bias_grad_f32(const bias_view *v, const float *dy, float *dc);
 
 /* ---- the product (product.c) ---------------------------------------------------
  * out = in[0] @ in[1] (+ in[2] along `bias` when bias is not NULL: linear,
@@ -96,6 +114,10 @@ void ag_bias_grad(const bias_view *v, const double *dy, double *dc);
 void ag_product_forward(const ag_node *out, const bias_view *bias);
 void ag_product_vjp(const ag_node *out, const bias_view *bias);
 void ag_product_jvp(const ag_node *out, const bias_view *bias);
+/* The forward and vjp of float32 nodes (product_f32.c: the same loops over
+ * float, on ag_gemm_f32). */
+void ag_product_forward_f32(const ag_node *out, const bias_view *bias);
+void ag_product_vjp_f32(const ag_node *out, const bias_view *bias);
 
 /* The same vjp and jvp recorded as nodes (linalg.c; see there for the
  * forms): gx[0] = dA, gx[1] = dB (for the inputs that take a gradient) and

@@ -23,22 +23,29 @@ static double weight(const ag_node *out)
     return out->op->rule ? 1.0 / (double)out->in[0]->shape.size : 1.0;
 }
 
-static bool reduce_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    const double *x = out->in[0]->value;
-    double s = 0.0;
-    for (size_t i = 0; i < out->in[0]->shape.size; i++) s += x[i];
-    out->value[0] = s * weight(out);
-    return true;
-}
+/* forward and vjp over elements of type `real`, named name and name##SUFFIX:
+ * stamped for double and float (the sum is kept in a double either way, so
+ * a float32 sum of many elements loses no more than its final rounding) */
+#define REDUCE_KERNELS(real, SUFFIX)                                                       \
+    static bool reduce_forward##SUFFIX(ag_node *out, char *why, size_t len)               \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        const real *x = (const real *)(const void *)out->in[0]->value;                     \
+        double s = 0.0;                                                                    \
+        for (size_t i = 0; i < out->in[0]->shape.size; i++) s += x[i];                     \
+        ((real *)(void *)out->value)[0] = (real)(s * weight(out));                         \
+        return true;                                                                       \
+    }                                                                                      \
+    static void reduce_vjp##SUFFIX(ag_node *out)                                           \
+    {                                                                                      \
+        real g = (real)(((real *)(void *)out->grad)[0] * weight(out));                     \
+        real *gx = (real *)(void *)out->in[0]->grad;                                       \
+        for (size_t i = 0; i < out->in[0]->shape.size; i++) gx[i] += g;                    \
+    }
 
-static void reduce_vjp(ag_node *out)
-{
-    double g = out->grad[0] * weight(out);
-    double *gx = out->in[0]->grad;
-    for (size_t i = 0; i < out->in[0]->shape.size; i++) gx[i] += g;
-}
+REDUCE_KERNELS(double, )
+REDUCE_KERNELS(float, _f32)
+static const ag_typed_kernels reduce_f32 = {{reduce_forward_f32, reduce_vjp_f32}, NULL};
 
 static void reduce_jvp(ag_node *out)
 {
@@ -61,11 +68,12 @@ static const char mean_marker = 1; /* rule != NULL marks the mean */
 
 const ag_op ag_op_sum = {.name = "sum", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
-                         .vjp_nodes = reduce_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                         .vjp_nodes = reduce_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                         .f32 = &reduce_f32};
 const ag_op ag_op_mean = {.name = "mean", .arity = 1, .shape = ag_reduce_all_shape,
                           .kernels = {reduce_forward, reduce_vjp}, .jvp = reduce_jvp,
                           .vjp_nodes = reduce_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
-                          .rule = &mean_marker};
+                          .rule = &mean_marker, .f32 = &reduce_f32};
 
 ag_node *ag_sum(ag_node *a) { return ag_record1(&ag_op_sum, a, NULL); }
 ag_node *ag_mean(ag_node *a) { return ag_record1(&ag_op_mean, a, NULL); }

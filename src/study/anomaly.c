@@ -13,9 +13,15 @@ void ag_graph_set_detect_anomaly(ag_graph *g, bool on)
     g->detect_anomaly = on;
 }
 
-/* Index of the first non-finite value, or -1. */
-static long first_non_finite(const double *v, size_t n)
+/* Index of the first non-finite value of a buffer of n elements of type
+ * dtype, or -1. */
+static long first_non_finite(const double *v, size_t n, unsigned dtype)
 {
+    if (dtype == AG_FLOAT32) {
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(AG_F32(v)[i])) return (long)i;
+        return -1;
+    }
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return (long)i;
     return -1;
@@ -57,7 +63,7 @@ static const char *leaf_label(const ag_node *leaf, char *buf, size_t len)
 static int non_finite_input(const ag_node *n, long *at)
 {
     for (int k = 0; k < (int)n->n_in; k++) {
-        *at = first_non_finite(n->inputs[k]->value, n->inputs[k]->shape.size);
+        *at = first_non_finite(n->inputs[k]->value, n->inputs[k]->shape.size, n->inputs[k]->dtype);
         if (*at >= 0) return k;
     }
     return -1;
@@ -73,18 +79,18 @@ static void came_in(ag_graph *g, const ag_node *n, int k, long at, const char *p
     if (ag_node_is_leaf(in))
         ag_graph_fail(g, "anomaly: %s holds %s at element %ld: it came in through that leaf (operand %d of "
                          "ag_%s, node %s, in the %s pass), no op made it",
-                      leaf_label(in, in_label, sizeof in_label), non_finite_name(in->value[at]), at, k + 1,
+                      leaf_label(in, in_label, sizeof in_label), non_finite_name(ag_typed_get(in->value, (ag_dtype)in->dtype, (size_t)at)), at, k + 1,
                       n->op->name, label, pass);
     else
         ag_graph_fail(g, "anomaly: operand %d of ag_%s (node %s, %s pass) already held %s at element %ld: "
                          "node %s was made before anomaly detection was turned on",
-                      k + 1, n->op->name, label, pass, non_finite_name(in->value[at]), at,
+                      k + 1, n->op->name, label, pass, non_finite_name(ag_typed_get(in->value, (ag_dtype)in->dtype, (size_t)at)), at,
                       ag_node_label(in, in_label, sizeof in_label));
 }
 
 bool ag_check_value(ag_graph *g, const ag_node *n)
 {
-    long bad = first_non_finite(n->value, n->shape.size);
+    long bad = first_non_finite(n->value, n->shape.size, n->dtype);
     if (bad < 0) return true;
     long at;
     int k = non_finite_input(n, &at);
@@ -95,7 +101,7 @@ bool ag_check_value(ag_graph *g, const ag_node *n)
     char label[64], shapes[160];
     input_shapes(n, shapes, sizeof shapes);
     ag_graph_fail(g, "anomaly: ag_%s made %s at element %ld of node %s in the forward pass (inputs %s)",
-                  n->op->name, non_finite_name(n->value[bad]), bad, ag_node_label(n, label, sizeof label), shapes);
+                  n->op->name, non_finite_name(ag_typed_get(n->value, (ag_dtype)n->dtype, (size_t)bad)), bad, ag_node_label(n, label, sizeof label), shapes);
     return false;
 }
 
@@ -103,7 +109,7 @@ bool ag_check_input_grads(ag_graph *g, const ag_node *n)
 {
     for (int k = 0; k < (int)n->n_in; k++) {
         const ag_node *in = n->inputs[k];
-        long bad = in->grad ? first_non_finite(in->grad, in->shape.size) : -1;
+        long bad = in->grad ? first_non_finite(in->grad, in->shape.size, in->dtype) : -1;
         if (bad < 0) continue;
         long at;
         int source = non_finite_input(n, &at);
@@ -115,7 +121,7 @@ bool ag_check_input_grads(ag_graph *g, const ag_node *n)
         input_shapes(n, shapes, sizeof shapes);
         ag_graph_fail(g, "anomaly: the backward of ag_%s (node %s, inputs %s) sent %s to element %ld "
                          "of the gradient of input %d (%s)",
-                      n->op->name, ag_node_label(n, label, sizeof label), shapes, non_finite_name(in->grad[bad]), bad, k,
+                      n->op->name, ag_node_label(n, label, sizeof label), shapes, non_finite_name(ag_typed_get(in->grad, (ag_dtype)in->dtype, (size_t)bad)), bad, k,
                       ag_node_label(in, in_label, sizeof in_label));
         return false;
     }
@@ -126,12 +132,12 @@ bool ag_check_leaf_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ag_node *n = g->nodes[i];
-        long bad = ag_node_is_leaf(n) && n->grad ? first_non_finite(n->grad, n->shape.size) : -1;
+        long bad = ag_node_is_leaf(n) && n->grad ? first_non_finite(n->grad, n->shape.size, n->dtype) : -1;
         if (bad < 0) continue;
         char label[80];
         ag_graph_fail(g, "anomaly: the gradient of %s already held %s at element %ld before this backward "
                          "(left from an earlier one: zero it, e.g. ag_graph_zero_grad)",
-                      leaf_label(n, label, sizeof label), non_finite_name(n->grad[bad]), bad);
+                      leaf_label(n, label, sizeof label), non_finite_name(ag_typed_get(n->grad, (ag_dtype)n->dtype, (size_t)bad)), bad);
         return false;
     }
     return true;

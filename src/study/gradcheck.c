@@ -116,7 +116,14 @@ static bool params_are_valid(size_t n_params, ag_tensor *const *params, size_t *
 {
     *total = 0;
     if (!ag_params_require_grad(who, n_params, params)) return false;
-    for (size_t k = 0; k < n_params; k++) *total += params[k]->shape.size;
+    for (size_t k = 0; k < n_params; k++) {
+        if (params[k]->dtype != AG_FLOAT64) {
+            ag_set_last_error("%s: parameter %zu ('%s') is float32; the gradient checks work in float64 "
+                              "(ag_tensor_to_dtype)", who, k, ag_tensor_name(params[k]));
+            return false;
+        }
+        *total += params[k]->shape.size;
+    }
     return true;
 }
 

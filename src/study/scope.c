@@ -20,6 +20,11 @@ bool ag_study_begin(ag_graph *g, const char *who)
         ag_set_last_error("%s: the graph failed earlier: %s", who, g->error);
         return false;
     }
+    if (g->has_float32) {
+        ag_set_last_error("%s: the graph holds float32 nodes; the study calls work in float64 "
+                          "(record it from float64 tensors: ag_tensor_to_dtype)", who);
+        return false;
+    }
     return true;
 }
 

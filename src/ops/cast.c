@@ -1,0 +1,130 @@
+/* cast.c -- ag_cast: a tensor converted to another element type.
+ *   forward  y[k] = x[k] converted (float64 -> float32 rounds to nearest,
+ *            float32 -> float64 is exact; the same type copies)
+ *   vjp      gx[k] += gy[k] converted back to x's type   (dy/dx = 1)
+ *   jvp      ty = tx (float64 graphs only: the study calls refuse float32)
+ * The op's float64 kernels serve a float64 operand, its float32 ones a
+ * float32 operand; each reads the result's type from the parameters. */
+#include "params.h"
+#include "recorded.h"
+
+#include <stdio.h>
+
+/* y[k] = (OUT)x[k] over n elements, and gx[k] += (IN)gy[k] */
+#define CAST_LOOPS(IN, OUT, NAME)                                                          \
+    static void NAME##_values(const ag_node *out)                                          \
+    {                                                                                      \
+        const IN *x = (const IN *)(const void *)out->in[0]->value;                         \
+        OUT *y = (OUT *)(void *)out->value;                                                \
+        for (size_t k = 0; k < out->shape.size; k++) y[k] = (OUT)x[k];                     \
+    }                                                                                      \
+    static void NAME##_grads(const ag_node *out)                                           \
+    {                                                                                      \
+        const OUT *gy = (const OUT *)(const void *)out->grad;                              \
+        IN *gx = (IN *)(void *)out->in[0]->grad;                                           \
+        for (size_t k = 0; k < out->shape.size; k++) gx[k] += (IN)gy[k];                   \
+    }
+
+CAST_LOOPS(double, double, f64_to_f64)
+CAST_LOOPS(double, float, f64_to_f32)
+CAST_LOOPS(float, double, f32_to_f64)
+CAST_LOOPS(float, float, f32_to_f32)
+
+static ag_dtype cast_target(const ag_node *out) { return AG_PARAMS(out, const ag_cast_params)->to; }
+
+static bool cast_from_f64(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    if (cast_target(out) == AG_FLOAT32)
+        f64_to_f32_values(out);
+    else
+        f64_to_f64_values(out);
+    return true;
+}
+
+static void cast_from_f64_vjp(ag_node *out)
+{
+    if (!out->in[0]->grad) return;
+    if (cast_target(out) == AG_FLOAT32)
+        f64_to_f32_grads(out);
+    else
+        f64_to_f64_grads(out);
+}
+
+static bool cast_from_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    if (cast_target(out) == AG_FLOAT64)
+        f32_to_f64_values(out);
+    else
+        f32_to_f32_values(out);
+    return true;
+}
+
+static void cast_from_f32_vjp(ag_node *out)
+{
+    if (!out->in[0]->grad) return;
+    if (cast_target(out) == AG_FLOAT64)
+        f32_to_f64_grads(out);
+    else
+        f32_to_f32_grads(out);
+}
+
+/* float64 graphs only (a float32 result makes the graph one the study calls
+ * refuse): the cast is then a copy, and its tangent the operand's */
+static void cast_jvp(ag_node *out)
+{
+    const double *tx = out->in[0]->tangent;
+    for (size_t k = 0; k < out->shape.size; k++) out->tangent[k] = tx ? tx[k] : 0.0;
+}
+
+static bool cast_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
+{
+    (void)out;
+    gx[0] = gy;
+    return true;
+}
+
+static ag_node *cast_jvp_nodes(ag_node *out, ag_node *const *tx)
+{
+    (void)out;
+    return tx[0];
+}
+
+static bool cast_shape(ag_node *out, char *why, size_t len)
+{
+    ag_dtype to = cast_target(out);
+    if (to != AG_FLOAT64 && to != AG_FLOAT32) {
+        snprintf(why, len, "unknown element type %d (AG_FLOAT64 or AG_FLOAT32)", (int)to);
+        return false;
+    }
+    out->shape = out->in[0]->shape;
+    return true;
+}
+
+static int cast_print_params(const ag_node *out, char *buf, size_t len)
+{
+    return snprintf(buf, len, "to=%s", ag_dtype_name(cast_target(out)));
+}
+
+static const ag_typed_kernels cast_f32 = {{cast_from_f32, cast_from_f32_vjp}, NULL};
+
+const ag_op ag_op_cast = {.name = "cast", .arity = 1, .params_size = sizeof(ag_cast_params),
+                          .print_params = cast_print_params, .shape = cast_shape,
+                          .kernels = {cast_from_f64, cast_from_f64_vjp}, .jvp = cast_jvp,
+                          .vjp_nodes = cast_vjp_nodes, .jvp_nodes = cast_jvp_nodes,
+                          .f32 = &cast_f32, .result_dtype = cast_target};
+
+ag_node *ag_cast(ag_node *x, ag_dtype dtype)
+{
+    return ag_record1(&ag_op_cast, x, &(ag_cast_params){dtype});
+}
+
+bool ag_op_supports_dtype(const char *name, ag_dtype dtype)
+{
+    if (!name) return false;
+    for (size_t i = 0; i < ag_n_ops; i++)
+        if (strcmp(ag_all_ops[i]->name, name) == 0)
+            return dtype == AG_FLOAT64 || (dtype == AG_FLOAT32 && ag_all_ops[i]->f32 != NULL);
+    return false;
+}

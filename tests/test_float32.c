@@ -1,0 +1,400 @@
+/* test_float32.c -- the float32 element type: every op with float32 kernels
+ * against the same op in float64, the type rules and their messages,
+ * ag_cast, the optimisers, checkpoints and a small network's training.
+ *
+ * How the float32 kernels are checked. Each op's registry recipe (tests/
+ * recipes*.c) is run with recipe_float32 set: its tensors become float32
+ * (their values rounded to float) and the op is recorded in float32. The
+ * same recipe is then re-recorded in float64 on exact float64 copies of
+ * those float32 tensors, so both graphs see the very same numbers; the
+ * float64 graph is the reference (its own kernels are checked against
+ * finite differences, PyTorch and closed forms elsewhere). The value and,
+ * after one backward with the same random seed, every parameter's gradient
+ * must agree element by element within float32 rounding:
+ *     |x32 - x64| <= F32_RTOL * max_k |x64_k| + F32_ATOL
+ * with F32_RTOL 2e-5 (about 170 float ulps: the recipes' ops chain a few
+ * operations of a handful of terms each, each rounding by 2^-24 relative).
+ * A wrong index, a wrong formula or a missing term moves an element by a
+ * sizeable fraction of the tensor's scale, far beyond that. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define F32_RTOL 2e-5
+#define F32_ATOL 1e-6
+#define CASES_PER_OP 12
+
+/* ---- every float32 kernel against float64 ----------------------------------------- */
+
+/* The registry's ops that have float32 kernels, in registry order (a loop
+ * test runs over them; the list is made when the suite is). */
+static const ag_op *f32_ops[128];
+static int n_f32_ops;
+
+static void collect_f32_ops(void)
+{
+    n_f32_ops = 0;
+    for (size_t i = 0; i < ag_n_ops; i++)
+        if (ag_all_ops[i]->f32 && n_f32_ops < (int)(sizeof f32_ops / sizeof f32_ops[0]))
+            f32_ops[n_f32_ops++] = ag_all_ops[i];
+}
+
+/* Worst |a - b| against the bound, over n elements of a (float32 side, read
+ * as doubles) and b (the float64 reference). */
+static void assert_close_f32(const char *what, const char *op, size_t n, double (*a)(const void *, size_t),
+                             const void *pa, double (*b)(const void *, size_t), const void *pb)
+{
+    double scale = 0.0;
+    for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(b(pb, k)));
+    double bound = F32_RTOL * scale + F32_ATOL;
+    for (size_t k = 0; k < n; k++) {
+        double x = a(pa, k), y = b(pb, k);
+        ck_assert_msg(fabs(x - y) <= bound || (isnan(x) && isnan(y)),
+                      "%s: %s element %zu: float32 %.9g, float64 %.17g (bound %.3g)", op, what, k, x, y, bound);
+    }
+}
+
+static double node_element(const void *n, size_t k) { return ag_node_get(n, k); }
+static double grad_element(const void *t, size_t k)
+{
+    const ag_tensor *p = t;
+    return ag_tensor_dtype(p) == AG_FLOAT32 ? (double)ag_tensor_grad_f32(p)[k] : ag_tensor_grad(p)[k];
+}
+
+/* c64 takes float64 copies (exact) of c32's tensors, to be re-recorded */
+static void widen_case(const op_case *c32, op_case *c64)
+{
+    memset(c64, 0, sizeof *c64);
+    for (int k = 0; k < c32->n_params; k++) c64->params[k] = ag_tensor_to_dtype(c32->params[k], AG_FLOAT64);
+    for (int k = 0; k < c32->n_extra; k++) c64->extra[k] = ag_tensor_to_dtype(c32->extra[k], AG_FLOAT64);
+    c64->rerecord = true;
+}
+
+static void check_f32_case(const ag_op *op, uint64_t seed)
+{
+    op_recipe recipe = recipe_for(op->name);
+    ck_assert_msg(recipe != NULL, "op '%s' has float32 kernels but no recipe", op->name);
+    ag_graph *g32 = ag_graph_new(), *g64 = ag_graph_new();
+    op_case c32 = {0}, c64;
+    test_rng r = {seed};
+    recipe_float32 = true;
+    bool ok = recipe(g32, &r, &c32);
+    recipe_float32 = false;
+    ck_assert_msg(ok && c32.out, "%s in float32: %s", op->name, ag_graph_error(g32));
+    for (int k = 0; k < c32.n_params; k++) ck_assert_int_eq(ag_tensor_dtype(c32.params[k]), AG_FLOAT32);
+    widen_case(&c32, &c64);
+    int n_params = c32.n_params, n_extra = c32.n_extra;
+    r = (test_rng){seed};
+    ck_assert_msg(recipe(g64, &r, &c64) && c64.out, "%s in float64: %s", op->name, ag_graph_error(g64));
+    ck_assert_int_eq(c64.n_params, n_params);
+    ck_assert_int_eq(c64.n_extra, n_extra);
+    ck_assert_int_eq(ag_node_dtype(c64.out), AG_FLOAT64);
+    ck_assert_uint_eq(ag_node_size(c32.out), ag_node_size(c64.out));
+    assert_close_f32("value", op->name, ag_node_size(c64.out), node_element, c32.out, node_element, c64.out);
+
+    size_t n = ag_node_size(c64.out);
+    double *seed_grad = malloc(n * sizeof *seed_grad);
+    test_rng sr = {seed ^ 0x5eed};
+    for (size_t k = 0; k < n; k++) seed_grad[k] = (double)(float)rng_uniform(&sr, -1.0, 1.0);
+    ck_assert_msg(ag_backward_seed(g32, c32.out, seed_grad), "%s: %s", op->name, ag_graph_error(g32));
+    ck_assert_msg(ag_backward_seed(g64, c64.out, seed_grad), "%s: %s", op->name, ag_graph_error(g64));
+    for (int k = 0; k < n_params; k++) {
+        char what[32];
+        snprintf(what, sizeof what, "gradient of operand %d", k + 1);
+        assert_close_f32(what, op->name, ag_tensor_size(c64.params[k]), grad_element, c32.params[k], grad_element,
+                         c64.params[k]);
+    }
+    free(seed_grad);
+    op_case_free(&c32);
+    op_case_free(&c64);
+    ag_graph_free(g32);
+    ag_graph_free(g64);
+}
+
+/* _i indexes f32_ops */
+START_TEST(float32_kernels_agree_with_float64)
+{
+    for (uint64_t seed = 1; seed <= CASES_PER_OP; seed++) check_f32_case(f32_ops[_i], 1000 * (uint64_t)_i + seed);
+}
+END_TEST
+
+/* The ops ag_op_supports_dtype's documentation lists (include/agrad.h),
+ * each with float32 kernels, and no other: the list and the code agree. */
+START_TEST(the_documented_float32_ops_are_the_ones_with_kernels)
+{
+    static const char *const documented[] = {
+        "add", "sub", "mul", "div", "maximum", "minimum", "neg", "exp", "log", "tanh", "relu", "pow",
+        "sigmoid", "sqrt", "abs", "sin", "cos", "log1p", "expm1", "softplus", "leaky_relu", "clamp", "gelu",
+        "normal_cdf", "matmul", "linear", "sum", "mean", "softmax_xent", "cast"};
+    size_t n_documented = sizeof documented / sizeof documented[0];
+    for (size_t i = 0; i < n_documented; i++)
+        ck_assert_msg(ag_op_supports_dtype(documented[i], AG_FLOAT32), "%s has no float32 kernel", documented[i]);
+    ck_assert_int_eq(n_f32_ops, (int)n_documented);
+    ck_assert(ag_op_supports_dtype("conv2d", AG_FLOAT64));
+    ck_assert(!ag_op_supports_dtype("conv2d", AG_FLOAT32));
+    ck_assert(!ag_op_supports_dtype("no_such_op", AG_FLOAT64));
+}
+END_TEST
+
+/* ---- tensors and the type rules -------------------------------------------------- */
+
+START_TEST(float32_tensors_round_their_values_and_refuse_float64_access)
+{
+    ag_tensor *t = ag_tensor_zeros_dtype(2, (int[]){2, 3}, AG_FLOAT32);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(ag_tensor_dtype(t), AG_FLOAT32);
+    ck_assert(ag_tensor_set(t, 4, 1.0 / 3.0));
+    /* the float nearest 1/3 is 11184811 / 2^25 */
+    ck_assert_double_eq(ag_tensor_get(t, 4), 11184811.0 / 33554432.0);
+    ck_assert_float_eq(ag_tensor_data_f32(t)[4], (float)(1.0 / 3.0));
+    ck_assert_ptr_null(ag_tensor_data(t));
+    ck_assert_ptr_nonnull(strstr(ag_last_error(), "float32"));
+    ck_assert(!ag_tensor_set(t, 6, 1.0));
+    ck_assert_ptr_nonnull(strstr(ag_last_error(), "out of range"));
+    ag_tensor *wide = ag_tensor_to_dtype(t, AG_FLOAT64);
+    ck_assert_double_eq(ag_tensor_data(wide)[4], 11184811.0 / 33554432.0);
+    ck_assert_ptr_null(ag_tensor_data_f32(wide));
+    ck_assert_ptr_null(ag_tensor_zeros_dtype(1, (int[]){2}, (ag_dtype)7));
+    ck_assert_ptr_nonnull(strstr(ag_last_error(), "unknown element type"));
+    ck_assert_str_eq(ag_dtype_name(AG_FLOAT32), "float32");
+    ck_assert_str_eq(ag_dtype_name(AG_FLOAT64), "float64");
+    ag_tensor_free(t);
+    ag_tensor_free(wide);
+}
+END_TEST
+
+START_TEST(mixing_types_in_one_op_is_an_error_naming_both)
+{
+    ag_graph *g = ag_graph_new();
+    ag_tensor *a = ag_tensor_zeros(2, (int[]){2, 3});
+    ag_tensor *b = ag_tensor_zeros_dtype(2, (int[]){2, 3}, AG_FLOAT32);
+    ck_assert_ptr_null(ag_add(ag_input(g, a), ag_input(g, b)));
+    const char *e = ag_graph_error(g);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_msg(strstr(e, "ag_add") && strstr(e, "float64") && strstr(e, "float32") && strstr(e, "ag_cast"), "%s", e);
+    ag_graph_reset(g);
+    /* an op with no float32 kernel yet says so */
+    ck_assert_ptr_null(ag_softmax(ag_input(g, b)));
+    e = ag_graph_error(g);
+    ck_assert_msg(e && strstr(e, "ag_softmax") && strstr(e, "no float32 kernel"), "%s", e ? e : "(none)");
+    ag_graph_reset(g);
+    /* a float32 node refuses the float64 accessors and the study calls */
+    ag_node *x = ag_input(g, b);
+    ck_assert_int_eq(ag_node_dtype(x), AG_FLOAT32);
+    ck_assert_ptr_null(ag_node_value(x));
+    ck_assert_ptr_nonnull(ag_node_value_f32(x));
+    ck_assert_ptr_null(ag_jacobian_rev(g, ag_sum(x), x));
+    ck_assert_ptr_nonnull(strstr(ag_last_error(), "float32"));
+    ag_graph_free(g);
+    ag_tensor_free(a);
+    ag_tensor_free(b);
+}
+END_TEST
+
+/* cast(x) rounds to nearest; its gradient is the seed converted back:
+ * d sum(w * cast(x)) / dx = w */
+START_TEST(cast_rounds_and_passes_the_gradient_back)
+{
+    ag_graph *g = ag_graph_new();
+    double xs[3] = {1.0 / 3.0, -2.5, 1e-3};
+    ag_tensor *x = ag_tensor_from(1, (int[]){3}, xs);
+    ag_tensor_requires_grad(x, true);
+    float ws[3] = {0.5f, -1.25f, 3.0f};
+    ag_tensor *w = ag_tensor_from_f32(1, (int[]){3}, ws);
+    ag_node *y = ag_cast(ag_param(g, x), AG_FLOAT32);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(ag_node_dtype(y), AG_FLOAT32);
+    for (int k = 0; k < 3; k++) ck_assert_float_eq(ag_node_value_f32(y)[k], (float)xs[k]);
+    ag_node *loss = ag_sum(ag_mul(ag_input(g, w), y));
+    ck_assert(ag_backward(g, loss));
+    for (int k = 0; k < 3; k++) ck_assert_double_eq(ag_tensor_grad(x)[k], (double)ws[k]);
+    /* back to float64: exact */
+    ag_node *back = ag_cast(y, AG_FLOAT64);
+    for (int k = 0; k < 3; k++) ck_assert_double_eq(ag_node_value(back)[k], (double)(float)xs[k]);
+    ck_assert_ptr_null(ag_cast(y, (ag_dtype)9));
+    ck_assert_ptr_nonnull(strstr(ag_graph_error(g), "unknown element type"));
+    ag_graph_free(g);
+    ag_tensor_free(x);
+    ag_tensor_free(w);
+}
+END_TEST
+
+/* ---- optimisers ------------------------------------------------------------------------ */
+
+/* One Adam step from p = 1 with gradient 0.5 (PyTorch's formula, in float):
+ * m = 0.05, v = 0.00025, m^ = 0.5, v^ = 0.25, p' = 1 - lr 0.5 / (0.5 + eps).
+ * SGD with momentum 0.9, two steps of gradient 0.5: b1 = 0.5, p1 = 1 - 0.05;
+ * b2 = 0.9 * 0.5 + 0.5 = 0.95, p2 = p1 - 0.095. */
+START_TEST(optimisers_update_float32_parameters_in_float)
+{
+    ag_tensor *p = ag_tensor_zeros_dtype(1, (int[]){1}, AG_FLOAT32);
+    ag_tensor_requires_grad(p, true);
+    ag_tensor_data_f32(p)[0] = 1.0f;
+    ag_optimizer_config adam = ag_adam_config(0.1);
+    ag_optimizer *o = ag_optimizer_new(1, &p, &adam);
+    ck_assert_ptr_nonnull(o);
+    ag_tensor_grad_f32(p)[0] = 0.5f;
+    ag_optimizer_step(o);
+    float expect = 1.0f - 0.1f * (0.5f / (0.5f + 1e-8f));
+    ck_assert_float_eq_tol(ag_tensor_data_f32(p)[0], expect, 3e-7f); /* a few float ulps of 0.9 */
+    ag_optimizer_zero_grad(o);
+    ck_assert_float_eq(ag_tensor_grad_f32(p)[0], 0.0f);
+    ag_optimizer_free(o);
+
+    ag_tensor_data_f32(p)[0] = 1.0f;
+    ag_optimizer_config sgd = ag_sgd_config(0.1);
+    sgd.momentum = 0.9;
+    o = ag_optimizer_new(1, &p, &sgd);
+    for (int step = 0; step < 2; step++) {
+        ag_tensor_grad_f32(p)[0] = 0.5f;
+        ag_optimizer_step(o);
+    }
+    ck_assert_float_eq_tol(ag_tensor_data_f32(p)[0], 1.0f - 0.05f - 0.095f, 3e-7f);
+    ag_optimizer_free(o);
+    ag_tensor_free(p);
+}
+END_TEST
+
+/* ---- a small network trained in both types ------------------------------------------- */
+
+enum { NET_IN = 6, NET_HIDDEN = 16, NET_OUT = 3, NET_BATCH = 32, NET_STEPS = 30 };
+
+typedef struct net {
+    ag_tensor *w1, *b1, *w2, *b2, *x, *y;
+    ag_tensor *params[4];
+    ag_optimizer *opt;
+    ag_graph *g;
+    ag_node *loss;
+} net;
+
+/* The same draws for both types (float32 ones rounded from them) */
+static void net_make(net *n, ag_dtype dtype, uint64_t seed)
+{
+    ag_rng state = ag_rng_new(seed), *rng = &state;
+    n->w1 = ag_tensor_zeros_dtype(2, (int[]){NET_IN, NET_HIDDEN}, dtype);
+    n->b1 = ag_tensor_zeros_dtype(1, (int[]){NET_HIDDEN}, dtype);
+    n->w2 = ag_tensor_zeros_dtype(2, (int[]){NET_HIDDEN, NET_OUT}, dtype);
+    n->b2 = ag_tensor_zeros_dtype(1, (int[]){NET_OUT}, dtype);
+    n->x = ag_tensor_zeros_dtype(2, (int[]){NET_BATCH, NET_IN}, dtype);
+    n->y = ag_tensor_zeros_dtype(1, (int[]){NET_BATCH}, dtype);
+    ag_init_he_uniform(n->w1, rng);
+    ag_init_uniform(n->b1, rng, -0.1, 0.1);
+    ag_init_he_uniform(n->w2, rng);
+    ag_init_uniform(n->b2, rng, -0.1, 0.1);
+    ag_init_normal(n->x, rng, 0.0, 1.0);
+    for (int i = 0; i < NET_BATCH; i++) /* the class is the sign pattern of two inputs */
+        ag_tensor_set(n->y, (size_t)i, (ag_tensor_get(n->x, (size_t)i * NET_IN) > 0) + (ag_tensor_get(n->x, (size_t)i * NET_IN + 1) > 0));
+    ag_tensor *ps[4] = {n->w1, n->b1, n->w2, n->b2};
+    for (int k = 0; k < 4; k++) {
+        n->params[k] = ps[k];
+        ag_tensor_requires_grad(ps[k], true);
+    }
+    ag_optimizer_config c = ag_adam_config(1e-2);
+    n->opt = ag_optimizer_new(4, n->params, &c);
+    n->g = ag_graph_new();
+    ag_node *h = ag_relu(ag_linear(ag_input(n->g, n->x), ag_param(n->g, n->w1), ag_param(n->g, n->b1)));
+    n->loss = ag_softmax_xent(ag_linear(h, ag_param(n->g, n->w2), ag_param(n->g, n->b2)), ag_input(n->g, n->y));
+    ck_assert_msg(n->loss != NULL, "%s", ag_graph_error(n->g));
+}
+
+static double net_step(net *n)
+{
+    ck_assert(ag_graph_forward(n->g));
+    double loss = ag_node_get(n->loss, 0);
+    ag_optimizer_zero_grad(n->opt);
+    ck_assert(ag_backward(n->g, n->loss));
+    ag_optimizer_step(n->opt);
+    return loss;
+}
+
+static void net_free(net *n)
+{
+    ag_graph_free(n->g);
+    ag_optimizer_free(n->opt);
+    ag_tensor *all[6] = {n->w1, n->b1, n->w2, n->b2, n->x, n->y};
+    for (int k = 0; k < 6; k++) ag_tensor_free(all[k]);
+}
+
+/* The loss curves of the two types agree to float rounding, amplified a
+ * little by 30 Adam steps (2e-3 relative), and the network learns (the
+ * loss falls by more than a third). */
+START_TEST(a_network_trains_alike_in_float32_and_float64)
+{
+    net a, b;
+    net_make(&a, AG_FLOAT32, 7);
+    net_make(&b, AG_FLOAT64, 7);
+    ck_assert_int_eq(ag_node_dtype(a.loss), AG_FLOAT32);
+    double first = 0.0, last32 = 0.0, last64 = 0.0;
+    for (int s = 0; s < NET_STEPS; s++) {
+        last32 = net_step(&a);
+        last64 = net_step(&b);
+        if (s == 0) first = last64;
+        ck_assert_msg(fabs(last32 - last64) <= 2e-3 * fabs(last64), "step %d: float32 loss %.9g, float64 %.17g", s,
+                      last32, last64);
+    }
+    ck_assert_msg(last64 < 0.66 * first, "loss %.6g -> %.6g", first, last64);
+    net_free(&a);
+    net_free(&b);
+}
+END_TEST
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+/* A store of float32 tensors saves as F32 (the header says so, and the data
+ * is 4 bytes an element) and restores bit for bit into float32 tensors. */
+START_TEST(float32_parameters_checkpoint_as_f32_and_restore_exactly)
+{
+    char dir[64], path[128];
+    scratch_create(dir, path, "f32", "f32.safetensors");
+    ag_params *ps = ag_params_new();
+    ag_tensor *w = ag_params_add_dtype(ps, "w", 2, (int[]){2, 2}, AG_FLOAT32);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(ag_tensor_dtype(w), AG_FLOAT32);
+    ck_assert_ptr_nonnull(ag_tensor_grad_f32(w)); /* a parameter: it requires grad */
+    ck_assert_uint_eq(ag_params_trainable(ps, NULL, 0), 1);
+    const float vals[4] = {1.0f / 3.0f, -2.5f, 1e-30f, 65504.0f};
+    memcpy(ag_tensor_data_f32(w), vals, sizeof vals);
+    ck_assert(ag_checkpoint_save(ps, path));
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char head[8];
+    ck_assert_uint_eq(fread(head, 1, 8, f), 8);
+    size_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen * 256 + head[k];
+    char *header = calloc(hlen + 1, 1);
+    ck_assert_uint_eq(fread(header, 1, hlen, f), hlen);
+    fclose(f);
+    ck_assert_msg(strstr(header, "\"dtype\":\"F32\"") && strstr(header, "\"data_offsets\":[0,16]"), "%s", header);
+    free(header);
+    memset(ag_tensor_data_f32(w), 0, sizeof vals);
+    ck_assert_msg(ag_checkpoint_load(ps, path), "%s", ag_last_error());
+    ck_assert_mem_eq(ag_tensor_data_f32(w), vals, sizeof vals);
+    ag_params_free(ps);
+    scratch_remove(dir, path);
+}
+END_TEST
+
+Suite *float32_suite(void)
+{
+    collect_f32_ops();
+    Suite *s = suite_create("float32");
+    TCase *ops = tcase_create("float32 kernels");
+    tcase_add_loop_test(ops, float32_kernels_agree_with_float64, 0, n_f32_ops);
+    tcase_add_test(ops, the_documented_float32_ops_are_the_ones_with_kernels);
+    suite_add_tcase(s, ops);
+    TCase *types = tcase_create("types");
+    tcase_add_test(types, float32_tensors_round_their_values_and_refuse_float64_access);
+    tcase_add_test(types, mixing_types_in_one_op_is_an_error_naming_both);
+    tcase_add_test(types, cast_rounds_and_passes_the_gradient_back);
+    suite_add_tcase(s, types);
+    TCase *training = tcase_create("training");
+    tcase_add_test(training, optimisers_update_float32_parameters_in_float);
+    tcase_add_test(training, a_network_trains_alike_in_float32_and_float64);
+    tcase_add_test(training, float32_parameters_checkpoint_as_f32_and_restore_exactly);
+    suite_add_tcase(s, training);
+    return s;
+}
