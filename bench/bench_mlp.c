@@ -51,6 +51,27 @@ static void mlp_init(mlp *m)
     m->sgd = ag_optimizer_new(N_PARAMS, m->p, &sgd);
 }
 
+/* The same network in float32: every tensor of m rounded to float (the
+ * float32 step of issue 18, beside the float64 one) */
+static void mlp_init_f32(const mlp *m, mlp *m32)
+{
+    m32->x = ag_tensor_to_dtype(m->x, AG_FLOAT32);
+    m32->labels = ag_tensor_to_dtype(m->labels, AG_FLOAT32);
+    for (int i = 0; i < N_PARAMS; i++) m32->p[i] = ag_tensor_to_dtype(m->p[i], AG_FLOAT32);
+    m32->g = ag_graph_new();
+    ag_optimizer_config sgd = ag_sgd_config(0.01);
+    m32->sgd = ag_optimizer_new(N_PARAMS, m32->p, &sgd);
+}
+
+static void mlp_free(mlp *m)
+{
+    ag_optimizer_free(m->sgd);
+    ag_graph_free(m->g);
+    for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m->p[i]);
+    ag_tensor_free(m->x);
+    ag_tensor_free(m->labels);
+}
+
 static void mlp_record(mlp *m)
 {
     ag_graph *g = m->g;
@@ -231,7 +252,17 @@ void bench_mlp(void)
            "gemm %s, %d threads\n",
            MLP_FLOP * 1e-9, ag_node_value(m.loss)[0], ag_gemm_isa(), ag_gemm_threads());
     double mlp_gf = time_mlp(&m, false, "mlp_agrad_rebuild");
-    time_mlp(&m, true, "mlp_agrad_replay");
+    double replay_gf = time_mlp(&m, true, "mlp_agrad_replay");
+    mlp m32;
+    mlp_init_f32(&m, &m32);
+    mlp_record(&m32);
+    printf("# the same MLP in float32 (every tensor rounded from the float64 one); initial loss %.4f\n",
+           ag_node_get(m32.loss, 0));
+    time_mlp(&m32, false, "mlp_agrad_f32_rebuild");
+    double replay32_gf = time_mlp(&m32, true, "mlp_agrad_f32_replay");
+    printf("mlp_agrad_f32_speedup_over_f64: %.2f x (replayed steps, float64 ms / float32 ms)\n",
+           replay32_gf / replay_gf);
+    mlp_free(&m32);
     double own_gf = time_gemm(agrad_gemm, "agrad_gemm_n1024", BENCH_REPS);
     /* the AVX2 kernel alone: what a Zen 3 (no AVX-512) runs */
     double mlp_avx2_gf = 0.0, own_avx2_gf = 0.0;
@@ -295,11 +326,7 @@ void bench_mlp(void)
     printf("# OpenBLAS not found (pkg-config openblas): no dgemm comparison in this run\n");
 #endif
     fflush(stdout);
-    ag_optimizer_free(m.sgd);
-    ag_graph_free(m.g);
-    for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);
-    ag_tensor_free(m.x);
-    ag_tensor_free(m.labels);
+    mlp_free(&m);
 }
 
 /* ---- second order: a Hessian-vector product against a gradient ---------------
@@ -522,9 +549,5 @@ void bench_mlp_hvp(void)
     fflush(stdout);
     free(v);
     free(hv);
-    ag_optimizer_free(m.sgd);
-    ag_graph_free(m.g);
-    for (int i = 0; i < N_PARAMS; i++) ag_tensor_free(m.p[i]);
-    ag_tensor_free(m.x);
-    ag_tensor_free(m.labels);
+    mlp_free(&m);
 }
