@@ -869,6 +869,10 @@ ag_node *ag_dense(ag_graph *g, ag_node *x, ag_tensor *W, ag_tensor *b, ag_activa
 typedef struct ag_mlp ag_mlp;
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng);
+/** ag_mlp_new with float32 (or float64) weights: the same draws, rounded;
+ * give ag_mlp_forward an input of that type (ag_cast a float64 batch). */
+ag_mlp *ag_mlp_new_dtype(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
+                         const ag_activation *activations, ag_rng *rng, ag_dtype dtype);
 /** ag_mlp_new also describes the MLP in the store's metadata, under
  * "agrad.mlp.<prefix>": "widths=4,16,3 activations=relu,none", which a
  * checkpoint of the store keeps. ag_mlp_from_params builds the MLP again

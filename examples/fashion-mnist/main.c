@@ -2,7 +2,7 @@
  * 2017, MIT licence), read from Debian's dataset-fashion-mnist package.
  *
  *   fashion [--epochs N] [--hidden H1,H2] [--halve-every E] [--limit N]
- *           [--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]
+ *           [--float32] [--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]
  *
  * MLP 784-H1-H2-10 (ReLU; default 512,256), softmax cross-entropy, Adam (lr
  * 1e-3, halved every E epochs, default 5: ag_lr_step; 20 epochs), batches
@@ -16,7 +16,9 @@
  * `--epochs 4 --resume DIR/fashion.safetensors` (same --hidden, --limit and
  * --halve-every; a checkpoint that does not fit is refused, naming what
  * differs); --eval only evaluates a checkpoint's weights. --limit uses the
- * first N training and N/6 test images (quick runs). */
+ * first N training and N/6 test images (quick runs). --float32 trains the
+ * same network with float32 weights, gradients and Adam state (the batches
+ * are cast to float32 as they enter the graph; the checkpoint holds F32). */
 #include <agrad.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 
 typedef struct options {
     int epochs, limit, hidden1, hidden2, halve_every;
+    ag_dtype dtype;
     const char *out, *data, *resume, *eval;
 } options;
 
@@ -44,6 +47,10 @@ static bool parse_options(int argc, char **argv, options *o)
                    .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--float32")) {
+            o->dtype = AG_FLOAT32;
+            continue;
+        }
         if (!v) return false;
         if (!strcmp(a, "--epochs")) o->epochs = atoi(v);
         else if (!strcmp(a, "--limit")) o->limit = atoi(v);
@@ -98,13 +105,21 @@ static void normalise(dataset *train, dataset *test)
         }
 }
 
+/* A batch tensor's leaf in the network's type: the float64 batch itself, or
+ * cast to float32 as it enters the graph. */
+static ag_node *batch_input(ag_graph *g, const ag_tensor *t, ag_dtype dtype)
+{
+    ag_node *x = ag_input(g, t);
+    return dtype == AG_FLOAT64 ? x : ag_cast(x, dtype);
+}
+
 /* Accuracy over a whole set, in batches of BATCH on one replayed graph. */
-static double evaluate(const ag_mlp *m, const dataset *d)
+static double evaluate(const ag_mlp *m, const dataset *d, ag_dtype dtype)
 {
     ag_tensor *bx = ag_tensor_zeros(2, (int[]){BATCH, PIXELS}), *by = ag_tensor_zeros(1, (int[]){BATCH});
     ag_batches *it = ag_batches_new(d->x, d->y, BATCH, 0, 0);
     ag_graph *g = ag_graph_new();
-    ag_node *logits = ag_mlp_forward(m, g, ag_input(g, bx));
+    ag_node *logits = ag_mlp_forward(m, g, batch_input(g, bx, dtype));
     double correct = 0;
     int rows;
     while (logits && (rows = ag_batches_next(it, bx, by)) > 0 && ag_graph_forward(g))
@@ -142,7 +157,7 @@ static double train_epoch(trainer *t, double *train_acc)
         ag_optimizer_zero_grad(t->opt);
         if (!ag_graph_forward(t->g) || !ag_backward(t->g, t->loss)) return NAN;
         ag_optimizer_step(t->opt);
-        loss += ag_node_value(t->loss)[0];
+        loss += ag_node_get(t->loss, 0);
         correct += ag_accuracy(t->logits, t->by, (size_t)rows) * rows;
         seen += rows;
         batches++;
@@ -165,8 +180,8 @@ static int run(const options *o, ag_params *ps, ag_mlp *mlp, dataset *train, dat
     t.bx = ag_tensor_zeros(2, (int[]){BATCH, PIXELS});
     t.by = ag_tensor_zeros(1, (int[]){BATCH});
     t.g = ag_graph_new();
-    t.logits = ag_mlp_forward(mlp, t.g, ag_input(t.g, t.bx));
-    t.loss = ag_softmax_xent(t.logits, ag_input(t.g, t.by));
+    t.logits = ag_mlp_forward(mlp, t.g, batch_input(t.g, t.bx, o->dtype));
+    t.loss = ag_softmax_xent(t.logits, batch_input(t.g, t.by, o->dtype));
     double loss[MAX_EPOCHS], train_acc[MAX_EPOCHS], test_acc[MAX_EPOCHS], start = now();
     int status = t.opt && t.batches && t.loss ? 0 : 1;
     ag_training_state state = {.optimizer = t.opt, .batches = t.batches};
@@ -176,7 +191,7 @@ static int run(const options *o, ag_params *ps, ag_mlp *mlp, dataset *train, dat
         first = (int)ag_batches_epoch(t.batches);
         if (status == 0)
             printf("resumed %s after epoch %d (step %ld): test accuracy %.2f%%\n", o->resume, first,
-                   ag_optimizer_steps(t.opt), 100 * evaluate(mlp, test));
+                   ag_optimizer_steps(t.opt), 100 * evaluate(mlp, test, o->dtype));
     }
     int ran = 0;
     for (int e = first; status == 0 && e < o->epochs; e++, ran++) {
@@ -184,7 +199,7 @@ static int run(const options *o, ag_params *ps, ag_mlp *mlp, dataset *train, dat
         double t0 = now();
         loss[ran] = train_epoch(&t, &train_acc[ran]);
         double secs = now() - t0;
-        test_acc[ran] = evaluate(mlp, test);
+        test_acc[ran] = evaluate(mlp, test, o->dtype);
         printf("epoch %2d/%d  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.0f samples/s  "
                "%.1f s/epoch  time left %.0f s\n",
                e + 1, o->epochs, loss[ran], 100 * train_acc[ran], 100 * test_acc[ran],
@@ -211,7 +226,7 @@ int main(int argc, char **argv)
     options o;
     if (!parse_options(argc, argv, &o)) {
         fprintf(stderr, "usage: fashion [--epochs 1..%d] [--hidden H1,H2] [--halve-every E] [--limit N] "
-                        "[--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]\n", MAX_EPOCHS);
+                        "[--float32] [--out DIR] [--data DIR] [--resume CKPT] [--eval CKPT]\n", MAX_EPOCHS);
         return 2;
     }
     dataset train = {0}, test = {0};
@@ -221,15 +236,16 @@ int main(int argc, char **argv)
         return 1;
     }
     normalise(&train, &test);
-    printf("Fashion-MNIST: %d training images, %d test images; MLP 784-%d-%d-10\n",
-           ag_tensor_dim(train.y, 0), ag_tensor_dim(test.y, 0), o.hidden1, o.hidden2);
+    printf("Fashion-MNIST: %d training images, %d test images; MLP 784-%d-%d-10, %s\n",
+           ag_tensor_dim(train.y, 0), ag_tensor_dim(test.y, 0), o.hidden1, o.hidden2, ag_dtype_name(o.dtype));
     ag_params *ps = ag_params_new();
     ag_rng rng = ag_rng_new(2017);
-    ag_mlp *mlp = ag_mlp_new(ps, "fc", 3, (int[]){PIXELS, o.hidden1, o.hidden2, CLASSES},
-                             (ag_activation[]){AG_ACT_RELU, AG_ACT_RELU, AG_ACT_NONE}, &rng);
+    ag_mlp *mlp = ag_mlp_new_dtype(ps, "fc", 3, (int[]){PIXELS, o.hidden1, o.hidden2, CLASSES},
+                                   (ag_activation[]){AG_ACT_RELU, AG_ACT_RELU, AG_ACT_NONE}, &rng, o.dtype);
     int status = mlp ? 0 : 1;
     if (status == 0 && o.eval && !ag_checkpoint_load(ps, o.eval)) status = 1;
-    if (status == 0 && o.eval) printf("loaded %s: test accuracy %.2f%%\n", o.eval, 100 * evaluate(mlp, &test));
+    if (status == 0 && o.eval)
+        printf("loaded %s: test accuracy %.2f%%\n", o.eval, 100 * evaluate(mlp, &test, o.dtype));
     if (status == 0 && !o.eval) status = run(&o, ps, mlp, &train, &test);
     if (status) fprintf(stderr, "fashion: %s\n", ag_last_error());
     ag_mlp_free(mlp);

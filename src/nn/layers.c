@@ -59,13 +59,14 @@ static bool layer_name(char *name, size_t len, const char *prefix, size_t k, cha
 
 /* Add layer k's W [in,out] and b [out] to the store and initialise them:
  * He uniform before a ReLU, Xavier uniform otherwise; biases zero. */
-static bool add_layer(ag_mlp *m, ag_params *ps, const char *prefix, size_t k, int in, int out, ag_rng *rng)
+static bool add_layer(ag_mlp *m, ag_params *ps, const char *prefix, size_t k, int in, int out, ag_rng *rng,
+                      ag_dtype dtype)
 {
     char name[AG_MLP_NAME_MAX];
     layer_name(name, sizeof name, prefix, k, 'W'); /* fits: checked up front */
-    ag_tensor *W = ag_params_add(ps, name, 2, (int[]){in, out});
+    ag_tensor *W = ag_params_add_dtype(ps, name, 2, (int[]){in, out}, dtype);
     layer_name(name, sizeof name, prefix, k, 'b');
-    ag_tensor *b = W ? ag_params_add(ps, name, 1, (int[]){out}) : NULL;
+    ag_tensor *b = W ? ag_params_add_dtype(ps, name, 1, (int[]){out}, dtype) : NULL;
     if (!W || !b) return false;
     if (m->activations[k] == AG_ACT_RELU)
         ag_init_he_uniform(W, rng);
@@ -125,6 +126,12 @@ static bool describe(const ag_mlp *m, ag_params *ps, const char *prefix, const i
 ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
                    const ag_activation *activations, ag_rng *rng)
 {
+    return ag_mlp_new_dtype(ps, prefix, n_layers, widths, activations, rng, AG_FLOAT64);
+}
+
+ag_mlp *ag_mlp_new_dtype(ag_params *ps, const char *prefix, size_t n_layers, const int *widths,
+                         const ag_activation *activations, ag_rng *rng, ag_dtype dtype)
+{
     if (!ps || !prefix || !widths || !activations || !rng || n_layers == 0) {
         ag_set_last_error("ag_mlp_new: %s", !ps ? "store is NULL" : !prefix ? "prefix is NULL"
                                             : !widths ? "widths is NULL" : !activations ? "activations is NULL"
@@ -148,7 +155,7 @@ ag_mlp *ag_mlp_new(ag_params *ps, const char *prefix, size_t n_layers, const int
     size_t store_count = ag_params_count(ps); /* rolled back to on failure */
     for (size_t k = 0; k < n_layers; k++) {
         m->activations[k] = activations[k];
-        if (!add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng)) {
+        if (!add_layer(m, ps, prefix, k, widths[k], widths[k + 1], rng, dtype)) {
             char why[AG_ERROR_SIZE];
             snprintf(why, sizeof why, "%s", ag_last_error());
             ag_set_last_error("ag_mlp_new: layer %zu: %s", k + 1, why);
