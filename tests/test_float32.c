@@ -23,6 +23,8 @@
 
 #include "helpers.h"
 #include "internal.h"
+#include "testnet_hand.h"
+#include "testnet_model.h"
 
 #define F32_RTOL 2e-5
 #define F32_ATOL 1e-6
@@ -378,6 +380,121 @@ START_TEST(float32_parameters_checkpoint_as_f32_and_restore_exactly)
 }
 END_TEST
 
+/* A float32 network in a store, trained with Adam: 2N steps in one run
+ * equal N steps, a training checkpoint, a fresh store and optimiser loading
+ * it, and N more steps, bit for bit (the moments are saved as F32, so
+ * nothing is rounded on the way). */
+typedef struct stored_net {
+    ag_params *ps;
+    ag_tensor *w, *x, *y;
+    ag_optimizer *opt;
+    ag_graph *g;
+    ag_node *loss;
+} stored_net;
+
+static void stored_net_make(stored_net *n)
+{
+    n->ps = ag_params_new();
+    n->w = ag_params_add_dtype(n->ps, "w", 2, (int[]){4, 3}, AG_FLOAT32);
+    ag_rng rng = ag_rng_new(11);
+    ag_init_normal(n->w, &rng, 0.0, 0.5);
+    n->x = ag_tensor_zeros_dtype(2, (int[]){8, 4}, AG_FLOAT32);
+    n->y = ag_tensor_zeros_dtype(1, (int[]){8}, AG_FLOAT32);
+    ag_init_normal(n->x, &rng, 0.0, 1.0);
+    for (size_t i = 0; i < 8; i++) ag_tensor_set(n->y, i, (double)(i % 3));
+    ag_optimizer_config c = ag_adam_config(0.05);
+    n->opt = ag_optimizer_new(1, &n->w, &c);
+    n->g = ag_graph_new();
+    n->loss = ag_softmax_xent(ag_matmul(ag_input(n->g, n->x), ag_param(n->g, n->w)), ag_input(n->g, n->y));
+    ck_assert_msg(n->loss && n->opt, "%s", n->g ? ag_graph_error(n->g) : ag_last_error());
+}
+
+static void stored_net_steps(stored_net *n, int steps)
+{
+    for (int s = 0; s < steps; s++) {
+        ck_assert(ag_graph_forward(n->g));
+        ag_optimizer_zero_grad(n->opt);
+        ck_assert(ag_backward(n->g, n->loss));
+        ag_optimizer_step(n->opt);
+    }
+}
+
+static void stored_net_free(stored_net *n)
+{
+    ag_graph_free(n->g);
+    ag_optimizer_free(n->opt);
+    ag_params_free(n->ps);
+    ag_tensor_free(n->x);
+    ag_tensor_free(n->y);
+}
+
+START_TEST(float32_training_resumes_bit_for_bit)
+{
+    char dir[64], path[128];
+    scratch_create(dir, path, "f32resume", "train.safetensors");
+    stored_net once, first, second;
+    stored_net_make(&once);
+    stored_net_steps(&once, 10);
+    stored_net_make(&first);
+    stored_net_steps(&first, 5);
+    ck_assert(ag_checkpoint_save_training(first.ps, &(ag_training_state){.optimizer = first.opt}, path));
+    stored_net_make(&second);
+    ck_assert_msg(ag_checkpoint_load_training(second.ps, &(ag_training_state){.optimizer = second.opt}, path), "%s",
+                  ag_last_error());
+    ck_assert_int_eq(ag_optimizer_steps(second.opt), 5);
+    stored_net_steps(&second, 5);
+    ck_assert_mem_eq(ag_tensor_data_f32(second.w), ag_tensor_data_f32(once.w), 12 * sizeof(float));
+    /* and the run was not standing still */
+    ck_assert(ag_tensor_data_f32(once.w)[0] != ag_tensor_data_f32(first.w)[0]);
+    stored_net_free(&once);
+    stored_net_free(&first);
+    stored_net_free(&second);
+    scratch_remove(dir, path);
+}
+END_TEST
+
+/* ---- TestNet in float32 against the hand derivation ---------------------------------- */
+
+/* The seed's TestNet and random ones (weights in [-1, 1]) in float32: J and
+ * every gradient within 1e-6 (the seed's) or 1e-5 (random ones, whose sums
+ * may cancel) of the float64 hand derivation, relative to the gradient
+ * vector's largest element (a few float roundings of 2^-24 each; the
+ * derivation is in testnet_hand.c). */
+static void check_testnet_f32(const testnet_params *P, const double a0[TN_IN], int label, double rtol)
+{
+    testnet_forward F;
+    testnet_grads G;
+    testnet_hand_forward(P, a0, label, &F);
+    testnet_hand_backward(P, a0, label, &F, &G);
+    testnet_f32_result r;
+    ck_assert_msg(testnet_float32_run(P, a0, label, &r), "%s", ag_last_error());
+    ck_assert_msg(fabs(r.J - F.J) <= rtol * fabs(F.J), "J %.9g vs %.17g", r.J, F.J);
+    const double *got[4] = {&r.W1[0][0], r.b1, &r.W2[0][0], r.b2};
+    const double *want[4] = {&G.W1[0][0], G.b1, &G.W2[0][0], G.b2};
+    const size_t n[4] = {12, 4, 8, 2};
+    for (int k = 0; k < 4; k++) {
+        double scale = 0.0;
+        for (size_t i = 0; i < n[k]; i++) scale = fmax(scale, fabs(want[k][i]));
+        for (size_t i = 0; i < n[k]; i++)
+            ck_assert_msg(fabs(got[k][i] - want[k][i]) <= rtol * scale + 1e-12,
+                          "gradient %d element %zu: float32 %.9g, hand %.17g", k, i, got[k][i], want[k][i]);
+    }
+}
+
+START_TEST(testnet_in_float32_matches_the_hand_derivation_to_float_precision)
+{
+    check_testnet_f32(&testnet_weights, testnet_a0, testnet_label, 1e-6);
+    test_rng r = {2024};
+    for (int trial = 0; trial < 20; trial++) {
+        testnet_params P;
+        double *w = &P.W1[0][0];
+        for (size_t i = 0; i < sizeof P / sizeof(double); i++) w[i] = rng_uniform(&r, -1.0, 1.0);
+        double a0[TN_IN] = {rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2), rng_uniform(&r, -2, 2)};
+        check_testnet_f32(&P, a0, rng_int(&r, 0, 1), 1e-5); /* sums that cancel lose more digits */
+    }
+}
+END_TEST
+
 Suite *float32_suite(void)
 {
     collect_f32_ops();
@@ -395,6 +512,8 @@ Suite *float32_suite(void)
     tcase_add_test(training, optimisers_update_float32_parameters_in_float);
     tcase_add_test(training, a_network_trains_alike_in_float32_and_float64);
     tcase_add_test(training, float32_parameters_checkpoint_as_f32_and_restore_exactly);
+    tcase_add_test(training, testnet_in_float32_matches_the_hand_derivation_to_float_precision);
+    tcase_add_test(training, float32_training_resumes_bit_for_bit);
     suite_add_tcase(s, training);
     return s;
 }

@@ -5,6 +5,7 @@
  * Jacobians and the Hessians of J (w.r.t. z2 and W2) beside their closed
  * forms, and a few SGD steps. Exits 1 when any difference exceeds 1e-12. */
 #include <agrad.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -192,6 +193,44 @@ static bool write_picture(const ag_graph *g, const char *dir)
 }
 
 /* W <- W - lr dJ/dW for every parameter */
+/* Largest |a - b| / max(|b|, 1e-300) over n values */
+static double worst_relative(size_t n, const double *a, const double *b)
+{
+    double worst = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double d = fabs(a[k] - b[k]) / fmax(fabs(b[k]), 1e-300);
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+/* The same TestNet in float32, beside the hand derivation (float64): each
+ * value off by a few float roundings, 2^-24 = 6e-8 relative each; more than
+ * 1e-6 would be a fault, not rounding. */
+static bool print_float32(const testnet_forward *F, const testnet_grads *G)
+{
+    testnet_f32_result r;
+    printf("\n== The same TestNet in float32 (a lesson in precision) ==\n");
+    if (!testnet_float32_run(&testnet_weights, testnet_a0, testnet_label, &r)) {
+        printf("float32 TestNet: %s\n", ag_last_error());
+        return false;
+    }
+    printf("J: float32 %.9g, float64 %.17g\n", r.J, F->J);
+    const struct { const char *name; size_t n; const double *f32, *hand; } rows[] = {
+        {"J", 1, &r.J, &F->J},
+        {"dJ/dW1", 12, &r.W1[0][0], &G->W1[0][0]}, {"dJ/db1", 4, r.b1, G->b1},
+        {"dJ/dW2", 8, &r.W2[0][0], &G->W2[0][0]}, {"dJ/db2", 2, r.b2, G->b2}};
+    bool ok = true;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double rel = worst_relative(rows[i].n, rows[i].f32, rows[i].hand);
+        printf("  %-7s largest relative difference from the hand derivation: %.1e (%.1f u, u = 2^-24)\n",
+               rows[i].name, rel, rel / 0x1p-24);
+        ok = ok && rel <= 1e-6;
+    }
+    printf("  float32 keeps about 7 significant digits: the float64 check above is to 1e-12, this one to 1e-6\n");
+    return ok;
+}
+
 static void sgd_update(const testnet_model *m, double lr)
 {
     ag_tensor *params[] = {m->W1, m->b1, m->W2, m->b2};
@@ -247,6 +286,7 @@ int main(int argc, char **argv)
     ok = print_hessians(&F) && ok;
     ok = print_trace(&m, g) && ok;
     ok = write_picture(g, picture_dir) && ok;
+    ok = print_float32(&F, &G) && ok;
     bool trained = train(&m, g);
     printf("\n%s: every difference %s %.0e; J %s over the SGD steps\n", ok ? "PASS" : "FAIL",
            ok ? "<=" : "NOT <=", TOLERANCE, trained ? "decreased" : "did NOT decrease");

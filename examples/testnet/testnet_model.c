@@ -69,3 +69,45 @@ void testnet_model_free(testnet_model *m)
     ag_tensor_free(m->label);
     memset(m, 0, sizeof *m);
 }
+
+/* tensor t rounded to float32, requiring grad when a parameter */
+static ag_tensor *narrowed(const double *values, int rows, int cols, bool param)
+{
+    ag_tensor *wide = ag_tensor_from(2, (int[]){rows, cols}, values);
+    ag_tensor *t = wide ? ag_tensor_to_dtype(wide, AG_FLOAT32) : NULL;
+    ag_tensor_free(wide);
+    if (t && param) ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+static void widen_grad(const ag_tensor *t, double *out)
+{
+    for (size_t k = 0; k < ag_tensor_size(t); k++) out[k] = ag_tensor_grad_f32(t)[k];
+}
+
+bool testnet_float32_run(const testnet_params *P, const double a0[TN_IN], int label, testnet_f32_result *r)
+{
+    double y = label;
+    ag_tensor *t[6] = {narrowed(&P->W1[0][0], TN_HID, TN_IN, true), narrowed(P->b1, TN_HID, 1, true),
+                       narrowed(&P->W2[0][0], TN_OUT, TN_HID, true), narrowed(P->b2, TN_OUT, 1, true),
+                       narrowed(a0, TN_IN, 1, false), narrowed(&y, 1, 1, false)};
+    ag_graph *g = ag_graph_new();
+    bool ok = g != NULL;
+    for (int k = 0; k < 6; k++) ok = ok && t[k];
+    if (ok) {
+        ag_node *z1 = ag_add(ag_matmul(ag_param(g, t[0]), ag_input(g, t[4])), ag_param(g, t[1]));
+        ag_node *z2 = ag_add(ag_matmul(ag_param(g, t[2]), ag_relu(z1)), ag_param(g, t[3]));
+        ag_node *J = ag_softmax_xent(z2, ag_input(g, t[5]));
+        ok = J && ag_backward(g, J);
+        if (ok) {
+            r->J = ag_node_get(J, 0);
+            widen_grad(t[0], &r->W1[0][0]);
+            widen_grad(t[1], r->b1);
+            widen_grad(t[2], &r->W2[0][0]);
+            widen_grad(t[3], r->b2);
+        }
+    }
+    ag_graph_free(g);
+    for (int k = 0; k < 6; k++) ag_tensor_free(t[k]);
+    return ok;
+}

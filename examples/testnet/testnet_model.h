@@ -29,4 +29,15 @@ void testnet_model_set(testnet_model *m, const testnet_params *P);
 bool testnet_model_record(testnet_model *m, ag_graph *g);
 void testnet_model_free(testnet_model *m);
 
+/* TestNet once more in float32 (a lesson in precision): the same network
+ * from float32 copies of the parameters, input and label (each rounded to
+ * the nearest float), z1 = W1 a0 + b1, a1 = relu(z1), z2 = W2 a1 + b2, J,
+ * one backward; J and the four gradients widened to double. The rounding
+ * of the inputs alone moves them by about 2^-24 (6e-8) relative. */
+typedef struct testnet_f32_result {
+    double J;
+    double W1[TN_HID][TN_IN], b1[TN_HID], W2[TN_OUT][TN_HID], b2[TN_OUT];
+} testnet_f32_result;
+bool testnet_float32_run(const testnet_params *P, const double a0[TN_IN], int label, testnet_f32_result *r);
+
 #endif
