@@ -80,6 +80,17 @@ static void zero_intermediate_grads(ag_graph *g)
     }
 }
 
+/* The same for the float32 ones alone but the root's, which holds its seed
+ * (a scheduled sweep's entries zero the others) */
+__attribute__((noinline)) static void zero_float32_intermediate_grads(ag_graph *g, const ag_node *root)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        ag_node *n = g->nodes[i];
+        if (n->grad && !ag_node_is_leaf(n) && n->dtype == AG_FLOAT32 && n != root)
+            ag_zero_floats(AG_F32(n->grad), n->shape.size);
+    }
+}
+
 /* Mark the inputs of n that take a gradient: they are on the root's path. */
 static ALWAYS_INLINE void mark_inputs(const ag_node *n)
 {
@@ -143,7 +154,9 @@ static ALWAYS_INLINE void prefetch_node(const ag_node *n)
  * marked yet; leaves are left out, their gradients accumulate). The marks
  * are cleared again after. Written once, by the first repeat of a walk, so
  * a backward that is never repeated (a graph recorded anew each step)
- * does not pay for it. */
+ * does not pay for it. A float32 node gets no zeroing entry (the entries
+ * zero doubles): backward_scheduled zeroes those gradients before the
+ * sweep, in a graph that has them. */
 static void write_sweep(ag_schedule *s)
 {
     ag_node *const *walk = walk_list(s);
@@ -155,13 +168,13 @@ static void write_sweep(ag_schedule *s)
             ag_node *x = in[j];
             if (x->grad && !x->mark && !ag_node_is_leaf(x)) {
                 x->mark = 1;
-                sweep[n++] = zeroing_entry(x);
+                if (x->dtype == AG_FLOAT64) sweep[n++] = zeroing_entry(x);
             }
         }
         sweep[n++] = walk[k];
     }
-    for (size_t k = 0; k < n; k++)
-        if (entry_zeroes(sweep[k])) entry_node(sweep[k])->mark = 0;
+    for (size_t k = 0; k < s->n_walk; k++) /* every mark set above, zeroing entry or not */
+        for (uint32_t j = 0, count = walk[k]->n_in; j < count; j++) walk[k]->inputs[j]->mark = 0;
     s->n_sweep = n;
 }
 
@@ -173,7 +186,7 @@ static ALWAYS_INLINE void run_sweep(ag_node *const *sweep, size_t n, bool prefet
         if (prefetch && k + PREFETCH_AHEAD < n) prefetch_node(entry_node(sweep[k + PREFETCH_AHEAD]));
         if (entry_zeroes(e)) {
             ag_node *x = entry_node(e);
-            ag_zero_typed(x->grad, x->shape.size, x->dtype);
+            ag_zero_doubles(x->grad, x->shape.size);
         } else {
             e->kernels->vjp(e);
         }
@@ -186,6 +199,7 @@ static void backward_scheduled(ag_graph *g)
 {
     ag_schedule *s = &g->schedule;
     if (!s->n_sweep) write_sweep(s);
+    if (__builtin_expect(g->has_float32, 0)) zero_float32_intermediate_grads(g, s->root);
     if (s->n_sweep >= PREFETCH_FROM)
         run_sweep(sweep_list(s), s->n_sweep, true);
     else

@@ -142,7 +142,7 @@ static ALWAYS_INLINE ag_node *node_new(ag_graph *g, const ag_op *op)
     n->name = NULL;
     n->params = NULL;
     n->stamp = g->stamp;
-    n->n_in = n->mark = n->dtype = 0; /* index: set by push_node; float64 */
+    n->n_in = n->mark = n->dtype = 0; /* index: set by push_node; float64 until said otherwise */
     return n;
 }
 
@@ -193,13 +193,15 @@ __attribute__((noinline, cold)) static void shape_failed(ag_graph *g, const ag_n
 }
 
 /* Allocate value, gradient and op-private buffers after the shape is known:
- * `size` elements each of value and gradient, in doubles (a float32 node's
- * take half as many, rounded up); aux_size() doubles of op-private storage
- * whatever the type. */
-static bool node_buffers(ag_graph *g, ag_node *n)
+ * `size` elements each of value and gradient, in doubles (in a graph with
+ * float32 data (typed), a float32 node's take half as many, rounded up; a
+ * float32 cast of float64 operands recorded as the graph's first float32
+ * node keeps the float64 count, twice what it needs); aux_size() doubles
+ * of op-private storage whatever the type. */
+static ALWAYS_INLINE bool node_buffers(ag_graph *g, ag_node *n, const bool typed)
 {
     size_t elements = n->shape.size;
-    size_t size = n->dtype == AG_FLOAT32 ? (elements + 1) / 2 : elements;
+    size_t size = typed ? (elements + n->dtype) >> n->dtype : elements; /* AG_FLOAT32 is 1: half */
     /* in[] past n_in is NULL; inputs[] holds the rest of a longer list */
     bool wants_grad = n->in[0]->grad || (n->in[1] && n->in[1]->grad) || (n->in[2] && n->in[2]->grad);
     for (uint32_t k = AG_INLINE_INPUTS; k < n->n_in && !wants_grad; k++) wants_grad = n->inputs[k]->grad != NULL;
@@ -318,8 +320,8 @@ static ALWAYS_INLINE bool node_params(ag_graph *g, ag_node *n, const void *param
 
 /* The operands' element type, which the node takes: -1 (graph failed, naming
  * the op, both types and the operands) when they differ, or when the type is
- * float32 and the op has no float32 kernels yet. Inlined: a float64 graph
- * pays a load and a compare per operand. */
+ * float32 and the op has no float32 kernels yet. Called only once the graph
+ * holds float32 data (has_float32). */
 __attribute__((noinline, cold)) static int dtype_refused(ag_graph *g, const ag_op *op, size_t n_in,
                                                          ag_node *const *in, size_t k)
 {
@@ -336,7 +338,7 @@ __attribute__((noinline, cold)) static int dtype_refused(ag_graph *g, const ag_o
     return -1;
 }
 
-static ALWAYS_INLINE int operands_dtype(ag_graph *g, const ag_op *op, size_t n_in, ag_node *const *in)
+__attribute__((noinline)) static int operands_dtype(ag_graph *g, const ag_op *op, size_t n_in, ag_node *const *in)
 {
     unsigned dtype = in[0]->dtype;
     for (size_t k = 1; k < n_in; k++)
@@ -353,19 +355,18 @@ static ALWAYS_INLINE void node_specialise(ag_node *n)
     if (k) n->kernels = k;
 }
 
-ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
-                   const ag_shape *shape)
+/* Recording after the operands' checks, in two copies: `typed` (the graph
+ * holds float32 data: the operands' types are checked, and the node takes
+ * theirs and their kernels) and not (every node float64, as before there
+ * were two types: a float64 graph pays one load and branch for them). */
+static ALWAYS_INLINE ag_node *record_on(ag_graph *g, const ag_op *op, size_t n_in, ag_node *const *in,
+                                        const void *params, const ag_shape *shape, const bool typed)
 {
-    /* one compare for a fixed arity; a variadic op's count is checked here */
-    if (n_in != (size_t)op->arity &&
-        (op->arity != AG_VARIADIC || !in || n_in == 0 || n_in > AG_MAX_INPUTS))
-        return arity_refused(op, n_in, in);
-    ag_graph *g = operands_graph(op, n_in, in);
-    if (!g) return NULL;
-    int dtype = operands_dtype(g, op, n_in, in);
+    int dtype = typed ? operands_dtype(g, op, n_in, in) : AG_FLOAT64;
     if (dtype < 0) return NULL;
     ag_node *n = node_new(g, op);
     if (!n) return NULL;
+    if (typed) n->dtype = (uint8_t)dtype; /* the shape rule of a cast sets its own */
     if (shape) n->shape = *shape;
     if (!node_inputs(g, n, n_in, in) || !node_params(g, n, params)) {
         node_out_of_memory(g, op);
@@ -377,18 +378,11 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
         shape_failed(g, n, why);
         return NULL;
     }
-    if (dtype == AG_FLOAT32) { /* 2. the float32 kernels (none specialised) */
-        n->dtype = AG_FLOAT32;
-        g->has_float32 = true;
+    if (typed && dtype == AG_FLOAT32) /* 2. the op's float32 kernels (none specialised) */
         n->kernels = &op->f32->kernels;
-    } else {
+    else
         node_specialise(n); /* 2. specialise */
-    }
-    if (op->result_dtype) { /* a cast: the result has a type of its own */
-        n->dtype = (uint8_t)op->result_dtype(n);
-        if (n->dtype == AG_FLOAT32) g->has_float32 = true;
-    }
-    if (!node_buffers(g, n) || !push_node(g, n)) {     /* 3. buffers */
+    if (!node_buffers(g, n, typed) || !push_node(g, n)) { /* 3. buffers */
         node_out_of_memory(g, op);
         return NULL;
     }
@@ -398,6 +392,26 @@ ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void 
     }
     if (g->detect_anomaly && !ag_check_value(g, n)) return NULL;
     return n;
+}
+
+__attribute__((noinline)) static ag_node *record_typed(ag_graph *g, const ag_op *op, size_t n_in,
+                                                       ag_node *const *in, const void *params,
+                                                       const ag_shape *shape)
+{
+    return record_on(g, op, n_in, in, params, shape, true);
+}
+
+ag_node *ag_record(const ag_op *op, size_t n_in, ag_node *const *in, const void *params,
+                   const ag_shape *shape)
+{
+    /* one compare for a fixed arity; a variadic op's count is checked here */
+    if (n_in != (size_t)op->arity &&
+        (op->arity != AG_VARIADIC || !in || n_in == 0 || n_in > AG_MAX_INPUTS))
+        return arity_refused(op, n_in, in);
+    ag_graph *g = operands_graph(op, n_in, in);
+    if (!g) return NULL;
+    if (__builtin_expect(g->has_float32, 0)) return record_typed(g, op, n_in, in, params, shape);
+    return record_on(g, op, n_in, in, params, shape, false);
 }
 
 /* ---- leaves ---------------------------------------------------------------- */
@@ -423,8 +437,10 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
     n->in[0] = n->in[1] = n->in[2] = NULL;
     n->shape = t->shape;
     n->value = t->data;
-    n->dtype = (uint8_t)t->dtype;
-    if (t->dtype == AG_FLOAT32) g->has_float32 = true;
+    if (__builtin_expect(t->dtype, 0)) { /* node_new made it float64 */
+        n->dtype = AG_FLOAT32;
+        g->has_float32 = true;
+    }
     n->name = t->name;
     if (!push_node(g, n)) {
         node_out_of_memory(g, op);

@@ -163,7 +163,8 @@ struct ag_node {
     uint32_t index;  /* position in the graph's recording order */
     uint16_t n_in;   /* at most AG_MAX_INPUTS */
     uint8_t mark;    /* scratch flag for graph walks, 0 between walks */
-    uint8_t dtype;   /* ag_dtype of value, grad and tangent (fills padding) */
+    uint8_t dtype;   /* ag_dtype of value, grad and tangent (fills padding); an op's
+                        node takes its operands' (a cast's shape rule sets its own) */
 };
 
 /* The most inputs a node may have (n_in is 16 bits: the node stays at 152
@@ -218,8 +219,9 @@ struct ag_graph {
                           cleared by the next recorded node, study call or reset */
     bool grads_dirty; /* a backward ran since the reset: intermediate gradients
                          hold its values (recording zeroes new ones) */
-    bool has_float32; /* a float32 node was recorded since the reset (the study
-                         calls and the trace refuse such a graph) */
+    bool has_float32; /* a float32 node was recorded since the reset: ag_record
+                         then checks operand types, and the study calls and
+                         the trace refuse the graph */
     ag_schedule schedule;
     /* While ag_grad records a gradient: which nodes lead to a wrt (reach[i -
      * lo] for node index i), so an op's vjp_nodes records the shares that
@@ -453,9 +455,6 @@ struct ag_op {
     const void *rule; /* op-family data: an elementwise op's scalar rule, which of
                          a family's ops this is (mean, not sum; max, not min) */
     const struct ag_typed_kernels *f32; /* the float32 kernels, NULL: none yet */
-    /* the result's element type when it is not the operands' (ag_cast's,
-     * from its parameters); NULL: the operands' */
-    ag_dtype (*result_dtype)(const ag_node *out);
 };
 
 /* An op's kernels for float32 nodes: forward and vjp written over float,

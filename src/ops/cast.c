@@ -99,6 +99,8 @@ static bool cast_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     out->shape = out->in[0]->shape;
+    out->dtype = (uint8_t)to; /* the result's type, not the operand's */
+    if (to == AG_FLOAT32) out->graph->has_float32 = true;
     return true;
 }
 
@@ -113,7 +115,7 @@ const ag_op ag_op_cast = {.name = "cast", .arity = 1, .params_size = sizeof(ag_c
                           .print_params = cast_print_params, .shape = cast_shape,
                           .kernels = {cast_from_f64, cast_from_f64_vjp}, .jvp = cast_jvp,
                           .vjp_nodes = cast_vjp_nodes, .jvp_nodes = cast_jvp_nodes,
-                          .f32 = &cast_f32, .result_dtype = cast_target};
+                          .f32 = &cast_f32};
 
 ag_node *ag_cast(ag_node *x, ag_dtype dtype)
 {
