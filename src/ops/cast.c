@@ -3,8 +3,8 @@
  *            float32 -> float64 is exact; the same type copies)
  *   vjp      gx[k] += gy[k] converted back to x's type   (dy/dx = 1)
  *   jvp      ty = tx (float64 graphs only: the study calls refuse float32)
- * The op's float64 kernels serve a float64 operand, its float32 ones a
- * float32 operand; each reads the result's type from the parameters. */
+ * The same forward and vjp serve as the op's float64 and float32 kernels:
+ * they read the operand's type and, from the parameters, the result's. */
 #include "params.h"
 #include "recorded.h"
 
@@ -32,42 +32,28 @@ CAST_LOOPS(float, float, f32_to_f32)
 
 static ag_dtype cast_target(const ag_node *out) { return AG_PARAMS(out, const ag_cast_params)->to; }
 
-static bool cast_from_f64(ag_node *out, char *why, size_t len)
+/* One forward and one vjp for every pair of types (the op's float64 and
+ * float32 kernels are both these): which loop, by the operand's type and
+ * the result's. */
+static bool cast_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    if (cast_target(out) == AG_FLOAT32)
-        f64_to_f32_values(out);
+    bool from32 = out->in[0]->dtype == AG_FLOAT32, to32 = cast_target(out) == AG_FLOAT32;
+    if (from32)
+        to32 ? f32_to_f32_values(out) : f32_to_f64_values(out);
     else
-        f64_to_f64_values(out);
+        to32 ? f64_to_f32_values(out) : f64_to_f64_values(out);
     return true;
 }
 
-static void cast_from_f64_vjp(ag_node *out)
+static void cast_vjp(ag_node *out)
 {
     if (!out->in[0]->grad) return;
-    if (cast_target(out) == AG_FLOAT32)
-        f64_to_f32_grads(out);
+    bool from32 = out->in[0]->dtype == AG_FLOAT32, to32 = cast_target(out) == AG_FLOAT32;
+    if (from32)
+        to32 ? f32_to_f32_grads(out) : f32_to_f64_grads(out);
     else
-        f64_to_f64_grads(out);
-}
-
-static bool cast_from_f32(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    if (cast_target(out) == AG_FLOAT64)
-        f32_to_f64_values(out);
-    else
-        f32_to_f32_values(out);
-    return true;
-}
-
-static void cast_from_f32_vjp(ag_node *out)
-{
-    if (!out->in[0]->grad) return;
-    if (cast_target(out) == AG_FLOAT64)
-        f32_to_f64_grads(out);
-    else
-        f32_to_f32_grads(out);
+        to32 ? f64_to_f32_grads(out) : f64_to_f64_grads(out);
 }
 
 /* float64 graphs only (a float32 result makes the graph one the study calls
@@ -109,11 +95,11 @@ static int cast_print_params(const ag_node *out, char *buf, size_t len)
     return snprintf(buf, len, "to=%s", ag_dtype_name(cast_target(out)));
 }
 
-static const ag_typed_kernels cast_f32 = {{cast_from_f32, cast_from_f32_vjp}, NULL};
+static const ag_typed_kernels cast_f32 = {{cast_forward, cast_vjp}, NULL};
 
 const ag_op ag_op_cast = {.name = "cast", .arity = 1, .params_size = sizeof(ag_cast_params),
                           .print_params = cast_print_params, .shape = cast_shape,
-                          .kernels = {cast_from_f64, cast_from_f64_vjp}, .jvp = cast_jvp,
+                          .kernels = {cast_forward, cast_vjp}, .jvp = cast_jvp,
                           .vjp_nodes = cast_vjp_nodes, .jvp_nodes = cast_jvp_nodes,
                           .f32 = &cast_f32};
 
