@@ -229,28 +229,36 @@ static bool mse_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static bool mse_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    const double *a = out->in[0]->value, *b = out->in[1]->value;
-    size_t n = out->in[0]->shape.size;
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
-    out->value[0] = s / (double)n;
-    return true;
-}
-
-static void mse_vjp(ag_node *out)
-{
-    const double *a = out->in[0]->value, *b = out->in[1]->value;
-    double *ga = out->in[0]->grad, *gb = out->in[1]->grad;
-    size_t n = out->in[0]->shape.size;
-    double k = 2.0 * out->grad[0] / (double)n;
-    for (size_t i = 0; i < n; i++) {
-        if (ga) ga[i] += k * (a[i] - b[i]);
-        if (gb) gb[i] -= k * (a[i] - b[i]);
+/* forward and vjp over `real`, for double (mse_forward, mse_vjp) and float
+ * (_f32: the sum kept in a double, the gradient's factor rounded once) */
+#define MSE_KERNELS(real, SUFFIX)                                                          \
+    static bool mse_forward##SUFFIX(ag_node *out, char *why, size_t len)                   \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        const real *a = (const real *)(const void *)out->in[0]->value;                     \
+        const real *b = (const real *)(const void *)out->in[1]->value;                     \
+        size_t n = out->in[0]->shape.size;                                                 \
+        double s = 0.0;                                                                    \
+        for (size_t i = 0; i < n; i++) s += (double)(a[i] - b[i]) * (a[i] - b[i]);         \
+        ((real *)(void *)out->value)[0] = (real)(s / (double)n);                           \
+        return true;                                                                       \
+    }                                                                                      \
+    static void mse_vjp##SUFFIX(ag_node *out)                                              \
+    {                                                                                      \
+        const real *a = (const real *)(const void *)out->in[0]->value;                     \
+        const real *b = (const real *)(const void *)out->in[1]->value;                     \
+        real *ga = (real *)(void *)out->in[0]->grad, *gb = (real *)(void *)out->in[1]->grad; \
+        size_t n = out->in[0]->shape.size;                                                 \
+        real k = (real)(2.0 * ((real *)(void *)out->grad)[0] / (double)n);                 \
+        for (size_t i = 0; i < n; i++) {                                                   \
+            if (ga) ga[i] += k * (a[i] - b[i]);                                            \
+            if (gb) gb[i] -= k * (a[i] - b[i]);                                            \
+        }                                                                                  \
     }
-}
+
+MSE_KERNELS(double, )
+MSE_KERNELS(float, _f32)
+static const ag_typed_kernels mse_f32 = {{mse_forward_f32, mse_vjp_f32}, NULL};
 
 static void mse_jvp(ag_node *out)
 {
@@ -281,7 +289,7 @@ static ag_node *mse_jvp_nodes(ag_node *out, ag_node *const *tx)
 
 const ag_op ag_op_mse = {.name = "mse", .arity = 2, .symbol = "vs", .shape = mse_shape,
                          .kernels = {mse_forward, mse_vjp}, .jvp = mse_jvp,
-                         .vjp_nodes = mse_vjp_nodes, .jvp_nodes = mse_jvp_nodes};
+                         .vjp_nodes = mse_vjp_nodes, .jvp_nodes = mse_jvp_nodes, .f32 = &mse_f32};
 
 ag_node *ag_mse(ag_node *prediction, ag_node *target)
 {

@@ -111,44 +111,51 @@ bool ag_axis_shape(ag_node *out, char *why, size_t len)
  * With inner > 1 the rows x[o,a,:] are added into y[o,:] in turn, so every
  * pass reads contiguous memory (summing down the columns strided was a
  * cache miss per element on tall inputs); the sums are the same, in the same
- * order. */
-static void axis_reduce(const ag_node *out, const double *x, double *y)
-{
-    axis_view v = ag_reduced_view(out);
-    double w = axis_weight(out);
-    for (size_t o = 0; o < v.outer; o++) {
-        double *yo = y + o * v.inner;
-        if (v.inner == 1) {
-            double s = 0.0;
-            for (size_t a = 0; a < v.len; a++) s += x[o * v.len + a];
-            yo[0] = w * s;
-            continue;
-        }
-        for (size_t i = 0; i < v.inner; i++) yo[i] = 0.0;
-        for (size_t a = 0; a < v.len; a++) {
-            const double *row = x + (o * v.len + a) * v.inner;
-            for (size_t i = 0; i < v.inner; i++) yo[i] += row[i];
-        }
-        for (size_t i = 0; i < v.inner; i++) yo[i] *= w;
+ * order. Stamped for double (axis_reduce, axis_forward, axis_vjp) and for
+ * float (the same names with _f32: sums in float, as PyTorch's). */
+#define AXIS_KERNELS(real, SUFFIX)                                                         \
+    static void axis_reduce##SUFFIX(const ag_node *out, const real *x, real *y)            \
+    {                                                                                      \
+        axis_view v = ag_reduced_view(out);                                                \
+        real w = (real)axis_weight(out);                                                   \
+        for (size_t o = 0; o < v.outer; o++) {                                             \
+            real *yo = y + o * v.inner;                                                    \
+            if (v.inner == 1) {                                                            \
+                real s = 0.0;                                                              \
+                for (size_t a = 0; a < v.len; a++) s += x[o * v.len + a];                  \
+                yo[0] = w * s;                                                             \
+                continue;                                                                  \
+            }                                                                              \
+            for (size_t i = 0; i < v.inner; i++) yo[i] = 0.0;                              \
+            for (size_t a = 0; a < v.len; a++) {                                           \
+                const real *row = x + (o * v.len + a) * v.inner;                           \
+                for (size_t i = 0; i < v.inner; i++) yo[i] += row[i];                      \
+            }                                                                              \
+            for (size_t i = 0; i < v.inner; i++) yo[i] *= w;                               \
+        }                                                                                  \
+    }                                                                                      \
+    static bool axis_forward##SUFFIX(ag_node *out, char *why, size_t len)                  \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        axis_reduce##SUFFIX(out, (const real *)(const void *)out->in[0]->value,            \
+                            (real *)(void *)out->value);                                   \
+        return true;                                                                       \
+    }                                                                                      \
+    static void axis_vjp##SUFFIX(ag_node *out)                                             \
+    {                                                                                      \
+        axis_view v = ag_reduced_view(out);                                                \
+        real w = (real)axis_weight(out);                                                   \
+        real *gx = (real *)(void *)out->in[0]->grad;                                       \
+        const real *gy = (const real *)(const void *)out->grad;                            \
+        for (size_t o = 0; o < v.outer; o++)                                               \
+            for (size_t a = 0; a < v.len; a++)                                             \
+                for (size_t i = 0; i < v.inner; i++)                                       \
+                    gx[(o * v.len + a) * v.inner + i] += w * gy[o * v.inner + i];          \
     }
-}
 
-static bool axis_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    axis_reduce(out, out->in[0]->value, out->value);
-    return true;
-}
-
-static void axis_vjp(ag_node *out)
-{
-    axis_view v = ag_reduced_view(out);
-    double w = axis_weight(out);
-    double *gx = out->in[0]->grad;
-    for (size_t o = 0; o < v.outer; o++)
-        for (size_t a = 0; a < v.len; a++)
-            for (size_t i = 0; i < v.inner; i++) gx[(o * v.len + a) * v.inner + i] += w * out->grad[o * v.inner + i];
-}
+AXIS_KERNELS(double, )
+AXIS_KERNELS(float, _f32)
+static const ag_typed_kernels axis_f32 = {{axis_forward_f32, axis_vjp_f32}, NULL};
 
 static void axis_jvp(ag_node *out)
 {
@@ -183,13 +190,14 @@ const ag_op ag_op_sum_axis = {.name = "sum_axis", .arity = 1, .params_size = siz
                               .print_params = ag_print_axis_params,
                               .shape = ag_axis_shape,
                               .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp,
-                              .vjp_nodes = axis_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                              .vjp_nodes = axis_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                              .f32 = &axis_f32};
 const ag_op ag_op_mean_axis = {.name = "mean_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                                .print_params = ag_print_axis_params,
                                .shape = ag_axis_shape,
                                .kernels = {axis_forward, axis_vjp}, .jvp = axis_jvp,
                                .vjp_nodes = axis_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
-                               .rule = &mean_marker};
+                               .rule = &mean_marker, .f32 = &axis_f32};
 
 ag_node *ag_sum_axis(ag_node *a, int axis) { return ag_record1(&ag_op_sum_axis, a, &(ag_axis_params){axis}); }
 ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis, a, &(ag_axis_params){axis}); }
