@@ -84,7 +84,7 @@ static void check_gemm_f32(test_rng *r, bool ta, bool tb, int M, int N, int K, f
 }
 
 /* M x N x K. Tiles: 4 x 8 (generic), 6 x 16 (AVX2), 12 x 32 (AVX-512) in
- * float32; blocks MC 144, KC 256, NC 512. Direct: MNK <= 4096, M = 1 or
+ * float32; blocks MC 96, KC 512, NC 512. Direct: MNK <= 4096, M = 1 or
  * N = 1, K = 1. Threaded from MNK >= 2^21: by rows when M > N, else by
  * columns with op(A) shared. op(A) in place: N <= 64 on one band. */
 static const int shapes_f32[][3] = {
@@ -92,11 +92,11 @@ static const int shapes_f32[][3] = {
     {1, 1, 1}, {1, 7, 5}, {6, 1, 9}, {4, 1, 3}, {2, 3, 1}, {13, 17, 19}, {1, 300, 40}, {97, 31, 1},
     /* one whole tile of each kernel, and one over in each direction */
     {4, 8, 200}, {6, 16, 200}, {12, 32, 257}, {5, 9, 130}, {7, 17, 130}, {13, 33, 130},
-    /* edge tiles on both sides, several depth blocks (KC 256) */
+    /* edge tiles on both sides, several depth blocks (KC 512) */
     {25, 47, 513}, {31, 65, 300}, {145, 23, 11},
     /* op(A) read in place (N <= 64) over many row tiles, either side of 64 */
     {157, 64, 70}, {157, 65, 70}, {1000, 10, 10},
-    /* several row blocks (MC 144) and column panels (NC 512) on one thread */
+    /* several row blocks (MC 96) and column panels (NC 512) on one thread */
     {289, 17, 70}, {17, 530, 200}, {150, 300, 40},
     /* threaded: by rows (M > N), by columns with op(A) shared (M <= N),
      * bands wider than NC, op(A) over several blocks of rows and depth */

@@ -207,7 +207,7 @@ static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, doubl
 }
 
 /* shapes around the edges: 1, primes, the tiles (4, 6, 8, 12, 16), the cache
- * blocks (MC 144, KC 256, NC 512), and products large enough to be split
+ * blocks (float64 MC 96, KC 384, NC 512: 385 is one past KC), and products large enough to be split
  * over the threads: by rows (M > N), and by columns with
  * op(A) packed once and shared (M <= N): one block of it, several blocks
  * of rows and of depth, and bands wider than NC that read it again; up to
@@ -218,7 +218,7 @@ static const int gemm_shapes[][3] = {
     {6, 8, 256},   {12, 16, 257},  {7, 9, 300},    {25, 33, 4},   {64, 64, 64}, {145, 23, 11},
     {5, 1025, 3},  {289, 17, 70},  {17, 130, 513}, {150, 300, 260}, {97, 31, 1},
     {40, 530, 30}, {97, 1100, 129}, {150, 520, 270}, {33, 2000, 300}, {400, 60, 200},
-    {157, 64, 70}, {157, 65, 70},  {1000, 10, 10},
+    {157, 64, 70}, {157, 65, 70},  {1000, 10, 10}, {97, 40, 385},
 };
 
 static void check_all_shapes(void)

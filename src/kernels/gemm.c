@@ -46,23 +46,43 @@ GEMM_PROBLEM_OF(float, gemm_problem_f32)
 
 /* Block sizes, in elements, shared by every instruction set (each MR and NR
  * divides them).
- * float64: an MC x KC block of A (288 KiB) stays in L2, a KC x NR
- * micro-panel of B (16 KiB at NR 8) in L1, and the KC x NC panel of B
- * (1 MiB) in L2 or L3.
- * float32: the same element counts, so half the bytes (A's block 144 KiB,
- * B's micro-panel 16 KiB at NR 16, B's panel 512 KiB); doubling KC instead
- * would fill a 32 KiB L1 with one micro-panel of B. Measured at 1024^3 on
+ * float64 (96 x 384 x 512): an MC x KC block of A (288 KiB) stays in L2, a
+ * KC x NR micro-panel of B (24 KiB at NR 8, 48 KiB at NR 16) in L1 or L2,
+ * and the KC x NC panel of B (1.5 MiB) in L2 or L3.
+ * float32 (96 x 512 x 512): A's block 192 KiB, B's micro-panel 32 KiB at
+ * NR 16, 64 KiB at NR 32, B's panel 1 MiB. Earlier both were 144 x 256
+ * (a larger float32 KC was kept out of a 32 KiB L1), measured at 1024^3 on
  * the AVX2 kernel, one thread, GFLOP per CPU-second (AMD EPYC Zen 1, a
  * machine shared with four other jobs, load 5-6; 8 alternating rounds):
  * MC x KC = 144 x 256, 288 x 256, 144 x 384 and 72 x 512 within 3 % of
  * each other (median ratios 1.00, 1.00, 0.97, 0.97), under the noise; the
- * float64 sizes were kept. */
-#define GEMM_MC_F64 144
-#define GEMM_KC_F64 256
+ * float64 sizes were kept.
+ * Intel Xeon Sapphire Rapids (AVX-512 12 x 16 / 12 x 32 tiles, 2 cores shared
+ * with other jobs, load 0.5-3.6), one thread, 1024^3, median of 15 (11)
+ * ratios to OpenBLAS SkylakeX paired in one process: float64 MC x KC =
+ * 144 x 256 gave 0.87-0.90, 96 x 384 gave 0.935-0.954 (fewer passes over C
+ * per product), 96 x 512 0.94, 72 x 512 0.99 with a wide spread; float32
+ * 144 x 256 gave 0.82, 96 x 512 1.04 (spread 0.88-1.25). The sizes now:
+ * float64 96 x 384 (A block 288 KiB), float32 96 x 512 (192 KiB). Each may
+ * be overridden with -DGEMM_MC_F64=... for such sweeps. */
+#ifndef GEMM_MC_F64
+#define GEMM_MC_F64 96
+#endif
+#ifndef GEMM_KC_F64
+#define GEMM_KC_F64 384
+#endif
+#ifndef GEMM_NC_F64
 #define GEMM_NC_F64 512
-#define GEMM_MC_F32 144
-#define GEMM_KC_F32 256
+#endif
+#ifndef GEMM_MC_F32
+#define GEMM_MC_F32 96
+#endif
+#ifndef GEMM_KC_F32
+#define GEMM_KC_F32 512
+#endif
+#ifndef GEMM_NC_F32
 #define GEMM_NC_F32 512
+#endif
 #define GEMM_WS_F64 (GEMM_MC_F64 * GEMM_KC_F64 + GEMM_KC_F64 * GEMM_NC_F64)
 #define GEMM_WS_F32 (GEMM_MC_F32 * GEMM_KC_F32 + GEMM_KC_F32 * GEMM_NC_F32)
 /* Up to this many columns the blocked path reads op(A) in place instead of
