@@ -798,6 +798,14 @@ bool ag_lstm_cell(ag_node *x, ag_node *h, ag_node *c, ag_node *w_ih, ag_node *w_
  * each [N,H]; NULL, the graph failed, when the shapes do not fit. */
 ag_node *ag_lstm_state(ag_node *gates, ag_node *c);
 ag_node *ag_lstm_output(ag_node *gates, ag_node *c);
+/** An LSTM layer's recurrence over a whole sequence as one op (ag_lstm
+ * records it): from every step's input share gates_x [T,N,4H] (x_t w_ih^T +
+ * b_ih + b_hh, columns i, f, g, o), w_hh [4H,H] and the initial state h0, c0
+ * [N,H], step t = 0 .. T-1 is
+ *   gates = gates_x[t] + h w_hh^T,  then c and h as ag_lstm_state, ag_lstm_output;
+ * returns [2,T,N,H]: [0,t] the h and [1,t] the c after step t. NULL, the
+ * graph failed, when the shapes do not fit. */
+ag_node *ag_lstm_sequence(ag_node *gates_x, ag_node *w_hh, ag_node *h0, ag_node *c0);
 /** GRU cell, x [N,I], h [N,H], w_ih [3H,I], w_hh [3H,H], b_ih, b_hh [3H] or
  * NULL; returns h' [N,H]:
  *   r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
@@ -810,10 +818,11 @@ ag_node *ag_gru_cell(ag_node *x, ag_node *h, ag_node *w_ih, ag_node *w_hh,
 /** One LSTM layer over a sequence x [T,N,I] (time, batch, features), as
  * torch.nn.LSTM(I, H) with its weight_ih_l0, weight_hh_l0, bias_ih_l0,
  * bias_hh_l0: the input's share of every step is one product
- * ([T N, I] @ w_ih^T), then ag_lstm_cell's equations step by step. h0, c0
+ * ([T N, I] @ w_ih^T), then ag_lstm_cell's equations step by step, recorded
+ * as one op (ag_lstm_sequence) whose backward is one pass through time. h0, c0
  * [N,H] are the initial state, NULL for zeros. Writes, each pointer
  * optional (NULL: not wanted): *out the outputs h_1 .. h_T stacked [T,N,H]
- * (T <= 65535), *h_n and *c_n the final state [N,H]. For truncated
+ * (second derivatives: T <= 65535), *h_n and *c_n the final state [N,H]. For truncated
  * backpropagation through time, copy h_n's and c_n's values
  * (ag_node_value) into tensors before the graph is reset, and pass them as
  * ag_input leaves for h0 and c0 of the next segment: the state carries

@@ -164,7 +164,7 @@ void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opn
  *   special_check(&c);                   compares, then frees everything
  * The rule: NaN where the reference is NaN, the same infinity where it is
  * infinite, elsewhere |got - want| <= 1e-12 (1 + |want|). */
-#define SPECIAL_OPERANDS 3
+#define SPECIAL_OPERANDS 4
 typedef struct special_case {
     const char *op;
     ag_graph *g;

@@ -347,6 +347,68 @@ START_TEST(fused_pointwise_step_matches_composed)
 }
 END_TEST
 
+/* The whole-sequence op (ag_lstm_sequence) against its readable definition,
+ * the cell composition step by step: a_t = X[t] + h w_hh^T (matmul, add),
+ * then composed_step. Values of every h_t and c_t, the gradients of
+ * loss = sum(U * Y) to X, w_hh, h0, c0, the tangents of forward mode and a
+ * Hessian-vector product (the recorded derivatives). */
+START_TEST(lstm_sequence_matches_the_cell_composition)
+{
+    enum { T = 4, N = 3, H = 5 };
+    test_rng r = {67};
+    ag_tensor *x = random_tensor(&r, 3, (int[]){T, N, 4 * H}), *w = random_tensor(&r, 2, (int[]){4 * H, H});
+    ag_tensor *h0 = random_tensor(&r, 2, (int[]){N, H}), *c0 = random_tensor(&r, 2, (int[]){N, H});
+    ag_tensor *u = random_tensor(&r, 4, (int[]){2, T, N, H});
+    ag_node *xn = P(x), *wn = P(w), *h0n = P(h0), *c0n = P(c0);
+    ag_node *fused = ag_lstm_sequence(xn, wn, h0n, c0n);
+    ag_node *h = h0n, *c = c0n, *hs[T], *cs[T];
+    for (int t = 0; t < T; t++) {
+        ag_node *xt = ag_reshape(ag_slice(xn, 0, t, t + 1, 1), 2, (int[]){N, 4 * H});
+        composed_step(ag_add(xt, ag_matmul(h, ag_transpose(wn))), c, H, &h, &c);
+        hs[t] = h;
+        cs[t] = c;
+    }
+    ag_node *both[2] = {ag_stack(T, hs, 0), ag_stack(T, cs, 0)};
+    ag_node *composed = ag_stack(2, both, 0), *un = ag_input(g, u);
+    ag_node *loss[2] = {ag_sum(ag_mul(un, fused)), ag_sum(ag_mul(un, composed))};
+    ck_assert_msg(!ag_graph_error(g), "%s", ag_graph_error(g));
+    assert_close_arrays("Y", ag_node_value(fused), ag_node_value(composed), 2 * T * N * H, 1e-14);
+
+    ag_node *wrt[4] = {xn, wn, h0n, c0n}, *grads[2][4];
+    size_t sizes[4] = {T * N * 4 * H, 4 * H * H, N * H, N * H};
+    const char *names[4] = {"d/dX", "d/dw_hh", "d/dh0", "d/dc0"};
+    for (int k = 0; k < 2; k++) ck_assert(ag_grad(g, loss[k], 4, wrt, grads[k], false));
+    for (int p = 0; p < 4; p++)
+        assert_close_arrays(names[p], ag_node_value(grads[0][p]), ag_node_value(grads[1][p]), sizes[p], 1e-13);
+
+    double *tangents[4];
+    for (int p = 0; p < 4; p++) {
+        tangents[p] = malloc(sizes[p] * sizeof(double));
+        for (size_t k = 0; k < sizes[p]; k++) tangents[p][k] = rng_uniform(&r, -1.0, 1.0);
+    }
+    ck_assert(ag_jvp(g, 4, wrt, (const double *const *)tangents));
+    assert_close_arrays("tangent Y", ag_node_tangent(fused), ag_node_tangent(composed), 2 * T * N * H, 1e-13);
+
+    double hv[2][4 * H * H];
+    for (int k = 0; k < 2; k++) ck_assert_msg(ag_hvp(g, loss[k], wn, tangents[1], hv[k]), "%s", ag_graph_error(g));
+    assert_close_arrays("H v (w_hh)", hv[0], hv[1], 4 * H * H, 1e-12);
+    for (int p = 0; p < 4; p++) free(tangents[p]);
+}
+END_TEST
+
+START_TEST(lstm_sequence_shapes_are_named)
+{
+    ag_tensor *x = keep_tensor(ag_tensor_zeros(3, (int[]){2, 3, 16})), *w = keep_tensor(ag_tensor_zeros(2, (int[]){16, 4}));
+    ag_tensor *s = keep_tensor(ag_tensor_zeros(2, (int[]){3, 4})), *bad = keep_tensor(ag_tensor_zeros(2, (int[]){2, 4}));
+    ag_tensor *w5 = keep_tensor(ag_tensor_zeros(2, (int[]){20, 5}));
+    ck_assert_ptr_null(ag_lstm_sequence(P(x), P(w), P(s), P(bad)));
+    ck_assert_graph_error(g, "c0 is 2x4, expected [3, 4] ([N, H] with N = 3 from gates_x, H = 4)");
+    ag_graph_reset(g);
+    ck_assert_ptr_null(ag_lstm_sequence(P(x), P(w5), P(s), P(s)));
+    ck_assert_graph_error(g, "gates_x is 2x3x16, expected [T, N, 20] ([T, N, 4H] with H = 5 from w_hh)");
+}
+END_TEST
+
 /* Every gate pre-activation 0: i = f = o = 1/2, g = 0, so c' = c / 2 and
  * h' = tanh(c') / 2; the derivatives of L = sum(h') + sum(c') by hand:
  *   dL/dc'   = 1 + (1 - tanh^2 c') / 2            (h' through tanh, plus c' itself)
@@ -634,6 +696,8 @@ Suite *recurrent_suite(void)
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, shapes_that_do_not_fit_are_named);
+    tcase_add_test(tc, lstm_sequence_matches_the_cell_composition);
+    tcase_add_test(tc, lstm_sequence_shapes_are_named);
     tcase_add_test(tc, null_operands_fail_and_say_which);
     suite_add_tcase(s, tc);
     return s;

@@ -243,6 +243,18 @@ def _axis_op(f):
     return Op(lambda x, p, s: f(x[0], _axis(p, x[0].dim(), "axis op")), 1, ["axis"])
 
 
+def _lstm_sequence(gates_x, w_hh, h, c):
+    """[2,T,N,H]: the h and c after each step t of gates = gates_x[t] + h w_hh^T (i, f, g, o)"""
+    hs, cs = [], []
+    for t in range(gates_x.shape[0]):
+        i, f, g, o = (gates_x[t] + h @ w_hh.T).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return torch.stack([torch.stack(hs), torch.stack(cs)])
+
+
 def _linear(x, p, s):
     """a @ b + bias: a bias [M,N], [N], [1,N], [M,1], [], [1] or [1,1]
     broadcasts over the [M,N] product by torch's rules as by agrad's."""
@@ -422,6 +434,7 @@ OPS = {
     "lstm_state": _binary(lambda a, c: torch.sigmoid(a.chunk(4, 1)[1]) * c
                           + torch.sigmoid(a.chunk(4, 1)[0]) * torch.tanh(a.chunk(4, 1)[2])),
     "lstm_output": _binary(lambda a, c: torch.sigmoid(a.chunk(4, 1)[3]) * torch.tanh(c)),
+    "lstm_sequence": Op(lambda x, p, s: _lstm_sequence(*x), 4),
     "transpose": _elementwise(lambda a: torch.transpose(a, 0, 1)),
     "reshape": Op(lambda x, p, s: x[0].reshape(p.get("shape", s)), 1, optional=["shape"]),
     # element types: the registry's recipe casts float64 to float64 (a copy)

@@ -247,6 +247,18 @@ static bool finish_sequence(ag_graph *g, int T, ag_node **hs, ag_node **out)
     return ok;
 }
 
+/* y[which] of the sequence op's [2,T,N,H] as [T,N,H] */
+static ag_node *sequence_part(ag_node *y, int which, const sequence_shape *s)
+{
+    return ag_reshape(ag_slice(y, 0, which, which + 1, 1), 3, (int[]){s->T, s->N, s->H});
+}
+
+/* the last step of a [T,N,H] sequence as [N,H] */
+static ag_node *last_step(ag_node *seq, const sequence_shape *s)
+{
+    return ag_reshape(ag_slice(seq, 0, s->T - 1, s->T, 1), 2, (int[]){s->N, s->H});
+}
+
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih, ag_node *b_hh,
              ag_node **out, ag_node **h_n, ag_node **c_n)
 {
@@ -261,18 +273,17 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
     sequence_shape s;
     if (!g || !sequence_shape_of(g, who, 4, x, w_ih, w_hh, b_ih, b_hh, &s)) return false;
     ag_node *h = initial_state(g, who, "h0", h0, &s), *c = initial_state(g, who, "c0", c0, &s);
-    ag_node **hs = h && c ? step_list(g, who, s.T) : NULL;
-    if (!hs) return false;
-    ag_node *projection = input_projection(x, w_ih, bias_sum(b_ih, b_hh), &s); /* [T N, 4H] */
-    ag_node *w_hh_t = ag_transpose(w_hh);                                       /* [H, 4H], once */
-    for (int t = 0; t < s.T && !g->failed; t++) {
-        ag_node *gates = ag_linear(h, w_hh_t, step_rows(projection, t, s.N)); /* [N, 4H] */
-        lstm_from_gates(gates, c, &h, &c);
-        hs[t] = h;
-    }
-    if (!finish_sequence(g, s.T, hs, out)) return false;
-    if (h_n) *h_n = h;
-    if (c_n) *c_n = c;
+    if (!h || !c) return false;
+    /* every step's input share [T N, 4H] as [T, N, 4H], then the recurrence as
+     * one op (ops/lstm_sequence.c): y [2,T,N,H], y[0] the h_t, y[1] the c_t */
+    ag_node *projection = input_projection(x, w_ih, bias_sum(b_ih, b_hh), &s);
+    ag_node *y = ag_lstm_sequence(ag_reshape(projection, 3, (int[]){s.T, s.N, 4 * s.H}), w_hh, h, c);
+    ag_node *hs = sequence_part(y, 0, &s), *cs = sequence_part(y, 1, &s); /* [T,N,H] each */
+    ag_node *h_last = last_step(hs, &s), *c_last = last_step(cs, &s);
+    if (g->failed || !h_last || !c_last) return false;
+    if (out) *out = hs;
+    if (h_n) *h_n = h_last;
+    if (c_n) *c_n = c_last;
     return true;
 }
 

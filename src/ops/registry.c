@@ -32,8 +32,8 @@ extern const ag_op /* elementwise (elementwise_rules.h) */
     ag_op_max_pool2d, ag_op_avg_pool2d, ag_op_dropout,
     /* normalisation (norm.c) */
     ag_op_layer_norm, ag_op_batch_norm,
-    /* the LSTM step's pointwise half (lstm.c) */
-    ag_op_lstm_state, ag_op_lstm_output,
+    /* the LSTM step's pointwise half (lstm.c) and the recurrence over a sequence (lstm_sequence.c) */
+    ag_op_lstm_state, ag_op_lstm_output, ag_op_lstm_sequence,
     /* element types (cast.c) */
     ag_op_cast;
 
@@ -53,7 +53,7 @@ const ag_op *const ag_all_ops[] = {
     &ag_op_index_select, &ag_op_gather, &ag_op_scatter_add, &ag_op_concat, &ag_op_stack,
     &ag_op_max_pool2d, &ag_op_avg_pool2d, &ag_op_dropout,
     &ag_op_layer_norm, &ag_op_batch_norm,
-    &ag_op_lstm_state, &ag_op_lstm_output, &ag_op_cast,
+    &ag_op_lstm_state, &ag_op_lstm_output, &ag_op_lstm_sequence, &ag_op_cast,
 };
 const size_t ag_n_ops = sizeof ag_all_ops / sizeof ag_all_ops[0];
 /* The comparisons (eq, gt, ge, lt, le) are ops too, but not in this list of
