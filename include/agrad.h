@@ -339,7 +339,8 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
 ag_node *ag_cast(ag_node *x, ag_dtype dtype);
 /** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
  * float64; float32 has the elementwise ops, matmul, linear, sum, mean,
- * sum_axis, mean_axis, softmax_xent, mse and cast so far. */
+ * sum_axis, mean_axis, softmax_xent, mse, cast, max_pool2d, avg_pool2d,
+ * dropout, transpose, reshape and permute so far. */
 bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);

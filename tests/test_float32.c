@@ -131,7 +131,8 @@ START_TEST(the_documented_float32_ops_are_the_ones_with_kernels)
     static const char *const documented[] = {
         "add", "sub", "mul", "div", "maximum", "minimum", "neg", "exp", "log", "tanh", "relu", "pow",
         "sigmoid", "sqrt", "abs", "sin", "cos", "log1p", "expm1", "softplus", "leaky_relu", "clamp", "gelu",
-        "normal_cdf", "matmul", "linear", "sum", "mean", "sum_axis", "mean_axis", "softmax_xent", "mse", "cast"};
+        "normal_cdf", "matmul", "linear", "sum", "mean", "sum_axis", "mean_axis", "softmax_xent", "mse", "cast",
+        "max_pool2d", "avg_pool2d", "dropout", "transpose", "reshape", "permute"};
     size_t n_documented = sizeof documented / sizeof documented[0];
     for (size_t i = 0; i < n_documented; i++)
         ck_assert_msg(ag_op_supports_dtype(documented[i], AG_FLOAT32), "%s has no float32 kernel", documented[i]);

@@ -51,10 +51,10 @@ static void draw_mask(double *m, size_t n, double p, ag_rng *rng)
     for (size_t k = 0; k < n; k++) m[k] = ag_rng_uniform(rng, 0.0, 1.0) < keep ? scale : 0.0;
 }
 
-/* y = x m, the mask drawn anew (a held node redraws its last one) */
-static bool dropout_forward(ag_node *out, char *why, size_t len)
+/* y = x m, the mask drawn anew (a held node redraws its last one); the
+ * mask stays in doubles (the aux) whatever the type */
+static void draw_node_mask(ag_node *out)
 {
-    (void)why, (void)len;
     ag_dropout_params *p = AG_PARAMS(out, ag_dropout_params);
     if (p->held) {
         ag_rng again = p->drawn_from;
@@ -63,17 +63,31 @@ static bool dropout_forward(ag_node *out, char *why, size_t len)
         p->drawn_from = *p->rng;
         draw_mask(out->aux, out->shape.size, p->p, p->rng);
     }
-    const double *x = out->in[0]->value, *m = out->aux;
-    for (size_t k = 0; k < out->shape.size; k++) out->value[k] = x[k] * m[k];
-    return true;
 }
 
-/* gx += gy m */
-static void dropout_vjp(ag_node *out)
-{
-    double *gx = out->in[0]->grad;
-    for (size_t k = 0; k < out->shape.size; k++) gx[k] += out->grad[k] * out->aux[k];
-}
+/* forward y = x m and vjp gx += gy m, stamped for double and float (in
+ * float32 the product x m is formed in double, m being a double, and
+ * rounded once to float) */
+#define DROPOUT_KERNELS(real, SUFFIX)                                                       \
+    static bool dropout_forward##SUFFIX(ag_node *out, char *why, size_t len)               \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        draw_node_mask(out);                                                               \
+        const real *x = (const real *)(const void *)out->in[0]->value;                     \
+        const double *m = out->aux;                                                        \
+        real *y = (real *)(void *)out->value;                                              \
+        for (size_t k = 0; k < out->shape.size; k++) y[k] = (real)(x[k] * m[k]);           \
+        return true;                                                                       \
+    }                                                                                      \
+    static void dropout_vjp##SUFFIX(ag_node *out)                                          \
+    {                                                                                      \
+        real *gx = (real *)(void *)out->in[0]->grad;                                       \
+        const real *gy = (const real *)(const void *)out->grad;                            \
+        for (size_t k = 0; k < out->shape.size; k++) gx[k] += (real)(gy[k] * out->aux[k]); \
+    }
+DROPOUT_KERNELS(double, )
+DROPOUT_KERNELS(float, _f32)
+static const ag_typed_kernels dropout_f32 = {{dropout_forward_f32, dropout_vjp_f32}, NULL};
 
 /* ty = m tx */
 static void dropout_jvp(ag_node *out)
@@ -98,7 +112,7 @@ const ag_op ag_op_dropout = {.name = "dropout", .arity = 1, .params_size = sizeo
                              .print_params = dropout_print_params, .shape = dropout_shape,
                              .kernels = {dropout_forward, dropout_vjp}, .jvp = dropout_jvp,
                              .vjp_nodes = dropout_vjp_nodes, .jvp_nodes = dropout_jvp_nodes,
-                             .aux_size = one_per_element};
+                             .aux_size = one_per_element, .f32 = &dropout_f32};
 
 ag_node *ag_dropout(ag_node *x, double p, ag_rng *rng, bool training)
 {

@@ -61,6 +61,18 @@ static ag_strided_view padded(const ag_strided_view *v)
                 }                                                                          \
     } while (0)
 
+/* float32: dst[k] = src[at] and dsrc[at] += dy[k] over float buffers, the
+ * same walk (FOR_VIEW) as the double ones below */
+static void strided_read_f32(const ag_strided_view *v, const float *src, float *dst)
+{
+    FOR_VIEW(v, k, at, dst[k] = src[at]);
+}
+
+static void strided_add_back_f32(const ag_strided_view *v, const float *dy, float *dsrc)
+{
+    FOR_VIEW(v, k, at, dsrc[at] += dy[k]);
+}
+
 void ag_strided_read(const ag_strided_view *v, const double *src, double *dst)
 {
     if (!src) { /* a zero tangent */
@@ -103,3 +115,19 @@ void ag_view_jvp(ag_node *out)
     ag_strided_view v = view_of(out);
     ag_strided_read(&v, out->in[0]->tangent, out->tangent);
 }
+
+static bool view_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    ag_strided_view v = view_of(out);
+    strided_read_f32(&v, AG_F32(out->in[0]->value), AG_F32(out->value));
+    return true;
+}
+
+static void view_vjp_f32(ag_node *out)
+{
+    ag_strided_view v = view_of(out);
+    strided_add_back_f32(&v, AG_F32(out->grad), AG_F32(out->in[0]->grad));
+}
+
+const ag_typed_kernels ag_view_f32_kernels = {{view_forward_f32, view_vjp_f32}, NULL};

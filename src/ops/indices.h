@@ -54,5 +54,7 @@ typedef struct ag_view_rule {
 bool ag_view_forward(ag_node *out, char *why, size_t len);
 void ag_view_vjp(ag_node *out);
 void ag_view_jvp(ag_node *out);
+/* The same forward and vjp over float32 buffers (a float32 node's view op) */
+extern const ag_typed_kernels ag_view_f32_kernels;
 
 #endif

@@ -98,106 +98,37 @@ static bool pool_shape(ag_node *out, char *why, size_t len)
 
 typedef struct pool_job {
     pool_view v;
-    const double *src;
-    double *dst;
+    const void *src; /* doubles, or floats for a float32 node */
+    void *dst;
     double *argmax; /* max: m(i,j) per output element (aux) */
 } pool_job;
 
 /* the loop over planes: on the caller when small, else split over threads */
 #define OVER_PLANES(job, fn) AG_PARALLEL_RANGE((job)->v.planes, (job)->v.h * (job)->v.w, fn, (job))
 
-/* y[i,j] = x[m(i,j)], m(i,j) the first maximum of win(i,j) (the last NaN) */
-static void max_planes(void *ctx, size_t lo, size_t hi)
-{
-    const pool_job *job = ctx;
-    const pool_view *v = &job->v;
-    for (size_t plane = lo; plane < hi; plane++) {
-        size_t base = plane * v->h * v->w;
-        const double *x = job->src + base;
-        double *y = job->dst + plane * v->oh * v->ow, *m = job->argmax + plane * v->oh * v->ow;
-        for (size_t i = 0; i < v->oh; i++)
-            for (size_t j = 0; j < v->ow; j++) {
-                size_t first = i * v->s * v->w + j * v->s, at = first;
-                double best = -INFINITY;
-                for (size_t a = 0; a < v->k; a++) {
-                    const double *row = x + first + a * v->w;
-                    for (size_t b = 0; b < v->k; b++)
-                        if (row[b] > best || isnan(row[b])) best = row[b], at = first + a * v->w + b;
-                }
-                y[i * v->ow + j] = best;
-                m[i * v->ow + j] = (double)(base + at);
-            }
-    }
-}
+#define real double
+#define PLANES(name) name
+#define ZERO_REALS ag_zero_doubles
+#include "pool_planes.h"
+#undef real
+#undef PLANES
+#undef ZERO_REALS
 
-/* dst[m(p)] += src[p] for the output positions p of the planes (dst holds
- * the pool's input shape); `zero`: dst's planes are zeroed first */
-static void scatter_planes(const pool_job *job, size_t lo, size_t hi, bool zero)
-{
-    const pool_view *v = &job->v;
-    if (zero) ag_zero_doubles(job->dst + lo * v->h * v->w, (hi - lo) * v->h * v->w);
-    for (size_t p = lo * v->oh * v->ow; p < hi * v->oh * v->ow; p++) job->dst[(size_t)job->argmax[p]] += job->src[p];
-}
-static void scatter_add_planes(void *ctx, size_t lo, size_t hi) { scatter_planes(ctx, lo, hi, false); }
-static void scatter_new_planes(void *ctx, size_t lo, size_t hi) { scatter_planes(ctx, lo, hi, true); }
-
-/* dst[p] (+)= src[m(p)] for the output positions p of the planes */
-static void gather_planes(const pool_job *job, size_t lo, size_t hi, bool add)
-{
-    const pool_view *v = &job->v;
-    for (size_t p = lo * v->oh * v->ow; p < hi * v->oh * v->ow; p++) {
-        double picked = job->src[(size_t)job->argmax[p]];
-        job->dst[p] = add ? job->dst[p] + picked : picked;
-    }
-}
-static void gather_add_planes(void *ctx, size_t lo, size_t hi) { gather_planes(ctx, lo, hi, true); }
-static void gather_new_planes(void *ctx, size_t lo, size_t hi) { gather_planes(ctx, lo, hi, false); }
-
-/* dst[i,j] (+)= (sum of src over win(i,j)) / k^2 */
-static void average_planes(const pool_job *job, size_t lo, size_t hi, bool add)
-{
-    const pool_view *v = &job->v;
-    double count = (double)(v->k * v->k);
-    for (size_t plane = lo; plane < hi; plane++) {
-        const double *x = job->src + plane * v->h * v->w;
-        double *y = job->dst + plane * v->oh * v->ow;
-        for (size_t i = 0; i < v->oh; i++)
-            for (size_t j = 0; j < v->ow; j++) {
-                const double *corner = x + i * v->s * v->w + j * v->s;
-                double sum = 0.0;
-                for (size_t a = 0; a < v->k; a++)
-                    for (size_t b = 0; b < v->k; b++) sum += corner[a * v->w + b];
-                y[i * v->ow + j] = (add ? y[i * v->ow + j] : 0.0) + sum / count;
-            }
-    }
-}
-static void average_add_planes(void *ctx, size_t lo, size_t hi) { average_planes(ctx, lo, hi, true); }
-static void average_new_planes(void *ctx, size_t lo, size_t hi) { average_planes(ctx, lo, hi, false); }
-
-/* dst[p] += src[i,j] / k^2 for every p in win(i,j) (dst: the input's planes);
- * `zero`: dst's planes are zeroed first */
-static void spread_planes(const pool_job *job, size_t lo, size_t hi, bool zero)
-{
-    const pool_view *v = &job->v;
-    double count = (double)(v->k * v->k);
-    if (zero) ag_zero_doubles(job->dst + lo * v->h * v->w, (hi - lo) * v->h * v->w);
-    for (size_t plane = lo; plane < hi; plane++) {
-        const double *gy = job->src + plane * v->oh * v->ow;
-        double *gx = job->dst + plane * v->h * v->w;
-        for (size_t i = 0; i < v->oh; i++)
-            for (size_t j = 0; j < v->ow; j++) {
-                double share = gy[i * v->ow + j] / count;
-                double *corner = gx + i * v->s * v->w + j * v->s;
-                for (size_t a = 0; a < v->k; a++)
-                    for (size_t b = 0; b < v->k; b++) corner[a * v->w + b] += share;
-            }
-    }
-}
-static void spread_add_planes(void *ctx, size_t lo, size_t hi) { spread_planes(ctx, lo, hi, false); }
-static void spread_new_planes(void *ctx, size_t lo, size_t hi) { spread_planes(ctx, lo, hi, true); }
+/* the float32 stamp: the companions' loops (gather, scatter_new,
+ * average_add, spread_new) are stamped too, unused */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define real float
+#define PLANES(name) name##_f32
+#define ZERO_REALS ag_zero_floats
+#include "pool_planes.h"
+#undef real
+#undef PLANES
+#undef ZERO_REALS
+#pragma GCC diagnostic pop
 
 /* a job over the planes of view v, from src to dst, by the argmax of `pool` */
-static pool_job job_of(pool_view v, const double *src, double *dst, const ag_node *pool)
+static pool_job job_of(pool_view v, const void *src, void *dst, const ag_node *pool)
 {
     return (pool_job){.v = v, .src = src, .dst = dst, .argmax = pool ? pool->aux : NULL};
 }
@@ -228,6 +159,23 @@ static void max_pool_jvp(ag_node *out)
     OVER_PLANES(&job, gather_new_planes);
 }
 
+/* float32: the same loops over float buffers (no jvp, no recorded companions) */
+static bool max_pool_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    pool_job job = job_of(view_of_pool(out), out->in[0]->value, out->value, out);
+    OVER_PLANES(&job, max_planes_f32);
+    return true;
+}
+
+static void max_pool_vjp_f32(ag_node *out)
+{
+    pool_job job = job_of(view_of_pool(out), out->grad, out->in[0]->grad, out);
+    OVER_PLANES(&job, scatter_add_planes_f32);
+}
+
+static const ag_typed_kernels max_pool_f32 = {{max_pool_forward_f32, max_pool_vjp_f32}, NULL};
+
 /* a companion of pool on t: gx = scatter(gy) or ty = gather(tx) */
 static ag_node *by_argmax(const ag_op *op, ag_node *t, ag_node *pool)
 {
@@ -251,7 +199,7 @@ const ag_op ag_op_max_pool2d = {.name = "max_pool2d", .arity = 1, .params_size =
                                 .print_params = pool_print_params, .shape = pool_shape,
                                 .kernels = {max_pool_forward, max_pool_vjp}, .jvp = max_pool_jvp,
                                 .vjp_nodes = max_pool_vjp_nodes, .jvp_nodes = max_pool_jvp_nodes,
-                                .aux_size = one_per_output};
+                                .aux_size = one_per_output, .f32 = &max_pool_f32};
 
 ag_node *ag_max_pool2d(ag_node *x, int kernel, int stride)
 {
@@ -398,6 +346,22 @@ static void avg_pool_jvp(ag_node *out)
     OVER_PLANES(&job, average_new_planes);
 }
 
+static bool avg_pool_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    pool_job job = job_of(view_of_pool(out), out->in[0]->value, out->value, NULL);
+    OVER_PLANES(&job, average_new_planes_f32);
+    return true;
+}
+
+static void avg_pool_vjp_f32(ag_node *out)
+{
+    pool_job job = job_of(view_of_pool(out), out->grad, out->in[0]->grad, NULL);
+    OVER_PLANES(&job, spread_add_planes_f32);
+}
+
+static const ag_typed_kernels avg_pool_f32 = {{avg_pool_forward_f32, avg_pool_vjp_f32}, NULL};
+
 /* gx = avg_pool2d_spread(gy), to x's height and width */
 static bool avg_pool_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 {
@@ -411,7 +375,8 @@ static bool avg_pool_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 const ag_op ag_op_avg_pool2d = {.name = "avg_pool2d", .arity = 1, .params_size = sizeof(ag_pool_params),
                                 .print_params = pool_print_params, .shape = pool_shape,
                                 .kernels = {avg_pool_forward, avg_pool_vjp}, .jvp = avg_pool_jvp,
-                                .vjp_nodes = avg_pool_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                                .vjp_nodes = avg_pool_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                                .f32 = &avg_pool_f32};
 
 ag_node *ag_avg_pool2d(ag_node *x, int kernel, int stride)
 {

@@ -11,16 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Y[c,r] = X[r,c] (+= when accumulate), X being rows x cols */
-static void transpose_into(const double *x, int rows, int cols, double *y, bool accumulate)
-{
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            double v = x[(size_t)r * cols + c];
-            double *dst = &y[(size_t)c * rows + r];
-            *dst = accumulate ? *dst + v : v;
-        }
-}
+/* Y[c,r] = X[r,c] (+= when accumulate), X being rows x cols; stamped for
+ * double and for float (the float32 kernels), one definition */
+#define TRANSPOSE_INTO(real, SUFFIX)                                                                 \
+    static void transpose_into##SUFFIX(const real *x, int rows, int cols, real *y, bool accumulate) \
+    {                                                                                                \
+        for (int r = 0; r < rows; r++)                                                               \
+            for (int c = 0; c < cols; c++) {                                                         \
+                real v = x[(size_t)r * cols + c];                                                    \
+                real *dst = &y[(size_t)c * rows + r];                                                \
+                *dst = accumulate ? *dst + v : v;                                                    \
+            }                                                                                        \
+    }
+TRANSPOSE_INTO(double, )
+TRANSPOSE_INTO(float, _f32)
 
 static bool transpose_shape(ag_node *out, char *why, size_t len)
 {
@@ -52,6 +56,23 @@ static void transpose_jvp(ag_node *out)
     transpose_into(out->in[0]->tangent, x->dims[0], x->dims[1], out->tangent, false);
 }
 
+/* float32: the same moves over float buffers */
+static bool transpose_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    const ag_shape *x = &out->in[0]->shape;
+    transpose_into_f32(AG_F32(out->in[0]->value), x->dims[0], x->dims[1], AG_F32(out->value), false);
+    return true;
+}
+
+static void transpose_vjp_f32(ag_node *out)
+{
+    transpose_into_f32(AG_F32(out->grad), out->shape.dims[0], out->shape.dims[1], AG_F32(out->in[0]->grad),
+                       true);
+}
+
+static const ag_typed_kernels transpose_f32 = {{transpose_forward_f32, transpose_vjp_f32}, NULL};
+
 /* ---- reshape --------------------------------------------------------------- */
 
 static bool reshape_shape(ag_node *out, char *why, size_t len)
@@ -65,17 +86,23 @@ static bool reshape_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-static bool reshape_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    memcpy(out->value, out->in[0]->value, out->shape.size * sizeof(double));
-    return true;
-}
-
-static void reshape_vjp(ag_node *out)
-{
-    for (size_t i = 0; i < out->shape.size; i++) out->in[0]->grad[i] += out->grad[i];
-}
+/* y = x, gx += gy, stamped for double and float */
+#define RESHAPE_KERNELS(real, SUFFIX)                                                       \
+    static bool reshape_forward##SUFFIX(ag_node *out, char *why, size_t len)               \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        memcpy(out->value, out->in[0]->value, out->shape.size * sizeof(real));             \
+        return true;                                                                       \
+    }                                                                                      \
+    static void reshape_vjp##SUFFIX(ag_node *out)                                          \
+    {                                                                                      \
+        real *gx = (real *)(void *)out->in[0]->grad;                                       \
+        const real *gy = (const real *)(const void *)out->grad;                            \
+        for (size_t i = 0; i < out->shape.size; i++) gx[i] += gy[i];                       \
+    }
+RESHAPE_KERNELS(double, )
+RESHAPE_KERNELS(float, _f32)
+static const ag_typed_kernels reshape_f32 = {{reshape_forward_f32, reshape_vjp_f32}, NULL};
 
 static void reshape_jvp(ag_node *out)
 {
@@ -102,10 +129,11 @@ static bool reshape_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
 const ag_op ag_op_transpose = {.name = "transpose", .arity = 1, .shape = transpose_shape,
                                .kernels = {transpose_forward, transpose_vjp},
                                .jvp = transpose_jvp, .vjp_nodes = transpose_vjp_nodes,
-                               .jvp_nodes = ag_rec_same_op_jvp};
+                               .jvp_nodes = ag_rec_same_op_jvp, .f32 = &transpose_f32};
 const ag_op ag_op_reshape = {.name = "reshape", .arity = 1, .shape = reshape_shape,
                              .kernels = {reshape_forward, reshape_vjp}, .jvp = reshape_jvp,
-                             .vjp_nodes = reshape_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                             .vjp_nodes = reshape_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                             .f32 = &reshape_f32};
 
 ag_node *ag_transpose(ag_node *a) { return ag_record1(&ag_op_transpose, a, NULL); }
 
@@ -225,7 +253,7 @@ const ag_op ag_op_permute = {.name = "permute", .arity = 1, .params_size = sizeo
                              .print_params = permute_print_params, .shape = permute_shape,
                              .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
                              .vjp_nodes = permute_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
-                             .rule = &permute_rule};
+                             .rule = &permute_rule, .f32 = &ag_view_f32_kernels};
 
 /* perm holds a's number of dimensions of entries; they are copied. */
 ag_node *ag_permute(ag_node *a, const int *perm)
