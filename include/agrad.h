@@ -339,7 +339,9 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
 ag_node *ag_cast(ag_node *x, ag_dtype dtype);
 /** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
  * float64; float32 has the elementwise ops, matmul, linear, sum, mean,
- * softmax_xent (ag_softmax_cross_entropy) and cast so far. */
+ * softmax_xent (ag_softmax_cross_entropy), cast, conv2d, conv1d and their
+ * input and weight derivatives (conv2d_input_grad, conv2d_weight_grad,
+ * conv1d_input_grad, conv1d_weight_grad) so far. */
 bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
