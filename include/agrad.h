@@ -340,7 +340,9 @@ ag_node *ag_cast(ag_node *x, ag_dtype dtype);
 /** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
  * float64; float32 has the elementwise ops, matmul, linear, sum, mean,
  * sum_axis, mean_axis, softmax_xent, mse, cast, max_pool2d, avg_pool2d,
- * dropout, transpose, reshape and permute so far. */
+ * dropout, transpose, reshape, permute, conv2d, conv1d and their input and
+ * weight derivatives (conv2d_input_grad, conv2d_weight_grad,
+ * conv1d_input_grad, conv1d_weight_grad) so far. */
 bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);

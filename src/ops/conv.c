@@ -292,46 +292,19 @@ static void fill_bias(const ag_node *out, const double *b, double *y)
             for (size_t k = 0; k < per_channel; k++) y[k] = b[o];
 }
 
-static bool conv_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    const conv_family *f = family_of(out);
-    if (f->role == CONV_FORWARD && out->n_in == 3) { /* y = conv(x, w) + b, sample by sample */
-        conv_geometry g = geometry_of(out);
-        conv_pass pass = {.x = out->in[0]->value, .w = out->in[1]->value, .y_out = out->value,
-                          .bias = out->in[2]->value};
-        conv_run(&g, &pass, out->aux);
-        return true;
-    }
-    apply(out, f->role, out->in[0]->value, out->in[1]->value, out->value, false);
-    return true;
-}
+/* forward and vjp, stamped for double (conv_forward, conv_vjp) and for
+ * float (conv_forward_f32, conv_vjp_f32: the float32 kernels) */
+typedef double real;
+#define AG_TYPED(name) name
+#include "conv_nodes_typed.h"
+#undef AG_TYPED
+#define real float /* a second typedef of `real` would clash */
+#define AG_TYPED(name) name##_f32
+#include "conv_nodes_typed.h"
+#undef AG_TYPED
+#undef real
 
-/* The vjps of the table above, each one pass over the batch (the two shares
- * of a sample from one im2col where both read it). */
-static void conv_vjp(ag_node *out)
-{
-    const conv_family *f = family_of(out);
-    conv_geometry g = geometry_of(out);
-    ag_node *a = out->in[0], *b = out->in[1];
-    conv_pass pass = {0};
-    switch (f->role) {
-    case CONV_FORWARD: /* gx += input(u, w), gw += weight(x, u), gb[o] += sum_{n,i,j} u[n,o,i,j] */
-        pass = (conv_pass){.x = a->value, .w = b->value, .y = out->grad, .x_out = a->grad,
-                           .w_out = b->grad, .add_x = true, .add_w = true,
-                           .bias_out = out->n_in == 3 ? out->in[2]->grad : NULL};
-        break;
-    case CONV_INPUT: /* a = g, b = w: gg += conv(u, w), gw += weight(u, g) */
-        pass = (conv_pass){.x = out->grad, .w = b->value, .y = a->value, .y_out = a->grad,
-                           .w_out = b->grad, .add_y = true, .add_w = true};
-        break;
-    case CONV_WEIGHT: /* a = x, b = g: gx += input(g, u), gg += conv(x, u) */
-        pass = (conv_pass){.x = a->value, .w = out->grad, .y = b->value, .x_out = a->grad,
-                           .y_out = b->grad, .add_x = true, .add_y = true};
-        break;
-    }
-    if (pass.x_out || pass.y_out || pass.w_out || pass.bias_out) conv_run(&g, &pass, out->aux);
-}
+static const ag_typed_kernels conv_f32 = {{conv_forward_f32, conv_vjp_f32}, NULL};
 
 /* bilinear: t = op(ta, b) + op(a, tb) (+ tb for conv's bias), NULL tangents zero */
 static void conv_jvp(ag_node *out)
@@ -434,7 +407,8 @@ static int conv_print_params(const ag_node *out, char *buf, size_t len)
                                    .print_params = conv_print_params, .shape = shape_fn,     \
                                    .kernels = {conv_forward, conv_vjp}, .jvp = conv_jvp,     \
                                    .vjp_nodes = conv_vjp_nodes, .jvp_nodes = conv_jvp_nodes, \
-                                   .aux_size = conv_aux_size, .rule = CONV_FAMILY(sp, role_)}
+                                   .aux_size = conv_aux_size, .rule = CONV_FAMILY(sp, role_),        \
+                                   .f32 = &conv_f32}
 
 /* conv itself takes 2 or 3 operands (the bias is optional): checked by its shape rule */
 CONV_OP(conv2d, AG_VARIADIC, 2, CONV_FORWARD, conv_shape);

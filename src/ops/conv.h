@@ -45,20 +45,25 @@ typedef struct conv_geometry {
  *   x_out (+)= input(y, w)     reads y, w
  *   w_out (+)= weight(x, y)    reads x, y
  * `add_*`: add into the output (else overwrite it). aux: conv_aux_doubles(g)
- * doubles. */
-typedef struct conv_pass {
-    const double *x, *w, *y;
-    double *x_out, *w_out, *y_out;
-    bool add_x, add_w, add_y;
-    /* conv's bias, each sample's share done while its y is in cache:
-     *   y_out[n,o,:] += bias[o]                (bias not NULL)
-     *   bias_out[o]  += sum_{n,i,j} y[n,o,i,j]  (bias_out not NULL; always adds) */
-    const double *bias;
-    double *bias_out;
-} conv_pass;
+ * doubles, whatever the element type.
+ * conv's bias, each sample's share done while its y is in cache:
+ *   y_out[n,o,:] += bias[o]                (bias not NULL)
+ *   bias_out[o]  += sum_{n,i,j} y[n,o,i,j]  (bias_out not NULL; always adds)
+ * The same fields over double (conv_pass, conv_run) and over float
+ * (conv_pass_f32, conv_run_f32): one definition, conv_kernels_typed.h. */
+#define CONV_PASS_FIELDS(real)                                                                     \
+    const real *x, *w, *y;                                                                         \
+    real *x_out, *w_out, *y_out;                                                                   \
+    bool add_x, add_w, add_y;                                                                      \
+    const real *bias;                                                                              \
+    real *bias_out;
 
-/* Doubles of scratch a pass on g needs. */
+typedef struct conv_pass { CONV_PASS_FIELDS(double) } conv_pass;
+typedef struct conv_pass_f32 { CONV_PASS_FIELDS(float) } conv_pass_f32;
+
+/* Doubles of scratch a pass on g needs (in either type). */
 size_t conv_aux_doubles(const conv_geometry *g);
 void conv_run(const conv_geometry *g, const conv_pass *pass, double *aux);
+void conv_run_f32(const conv_geometry *g, const conv_pass_f32 *pass, double *aux);
 
 #endif
