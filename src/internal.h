@@ -522,6 +522,41 @@ void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
 void ag_gemm_f32(bool trans_a, bool trans_b, int M, int N, int K,
                  const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc);
+/* op(B) [K,N] packed once for many products that share it (w_hh over an
+ * LSTM's sequence): packing costs about as much as a product with few rows
+ * of op(A), so a recurrence that multiplies by the same matrix at every
+ * step packs it once. buf holds ag_gemm_packed_size(K, N) elements (any
+ * alignment); B must stay unchanged while the packed copy is used, which
+ * keeps pointers to both. With BLAS=openblas nothing is packed and the
+ * product calls cblas_dgemm.
+ *   ag_gemm_packed_b: C[M,N] = beta*C + op(A) @ op(B), ag_gemm's contract
+ * and the same results bit for bit; when the kernel has changed since the
+ * packing (ag_gemm_use_isa), it runs from op(B) itself. */
+typedef struct ag_gemm_packed {
+    const double *B; /* op(B) as given: B [K,N], or [N,K] when trans_b */
+    int ldb, K, N;
+    bool trans_b;
+    const double *data; /* the packed copy (NULL: none, use B) */
+    int ld, nr;         /* elements per k-row of a slice; the tile's columns it was packed for */
+} ag_gemm_packed;
+size_t ag_gemm_packed_size(int K, int N);
+void ag_gemm_pack_b(bool trans_b, int K, int N, const double *B, int ldb, double *buf, ag_gemm_packed *out);
+void ag_gemm_packed_b(bool trans_a, int M, const double *A, int lda, const ag_gemm_packed *b, double beta,
+                      double *C, int ldc);
+/* the same in float32 */
+typedef struct ag_gemm_packed_f32 {
+    const float *B;
+    int ldb, K, N;
+    bool trans_b;
+    const float *data;
+    int ld, nr;
+} ag_gemm_packed_f32;
+size_t ag_gemm_packed_size_f32(int K, int N);
+void ag_gemm_pack_b_f32(bool trans_b, int K, int N, const float *B, int ldb, float *buf,
+                        ag_gemm_packed_f32 *out);
+void ag_gemm_packed_b_f32(bool trans_a, int M, const float *A, int lda, const ag_gemm_packed_f32 *b,
+                          float beta, float *C, int ldc);
+
 /* The instruction set ag_gemm (and ag_gemm_f32) runs with ("avx512", "avx2", "generic", or
  * "openblas" when built with BLAS=openblas) and the threads it may use. */
 const char *ag_gemm_isa(void);

@@ -164,8 +164,41 @@ END_TEST
 
 /* ---- gemm against the definition ------------------------------------------------ */
 
+/* The same product with op(B) packed first (ag_gemm_pack_b): the same bits
+ * as ag_gemm's C `expected` (from C0 [M, ldc]), on the same kernel; and
+ * still right when the kernel changes after the packing (it then runs from
+ * B itself). */
+static void check_gemm_packed_b(bool ta, bool tb, int M, int N, int K, const double *A, int lda, const double *B,
+                                int ldb, double beta, const double *C0, const double *expected, int ldc)
+{
+    size_t c_size = (size_t)M * ldc;
+    double *C = malloc(c_size * sizeof *C);
+    double *buf = malloc((ag_gemm_packed_size(K, N) + 1) * sizeof *buf);
+    ag_gemm_packed packed;
+    ag_gemm_pack_b(tb, K, N, B, ldb, buf + 1, &packed); /* + 1: not 64-byte aligned */
+    memcpy(C, C0, c_size * sizeof *C);
+    ag_gemm_packed_b(ta, M, A, lda, &packed, beta, C, ldc);
+    for (size_t k = 0; k < c_size; k++)
+        ck_assert_msg(memcmp(&C[k], &expected[k], sizeof *C) == 0,
+                      "%s packed-B gemm ta=%d tb=%d %dx%dx%d beta=%g: C[%zu] = %.17g, ag_gemm gave %.17g",
+                      ag_gemm_isa(), ta, tb, M, N, K, beta, k, C[k], expected[k]);
+    const char *isa = ag_gemm_isa();
+    if (strcmp(isa, "generic") != 0 && ag_gemm_use_isa("generic")) {
+        memcpy(C, C0, c_size * sizeof *C);
+        ag_gemm_packed_b(ta, M, A, lda, &packed, beta, C, ldc);
+        for (size_t k = 0; k < c_size; k++) /* the padding columns: C0's bits (NaN with beta 0) */
+            ck_assert_msg(k % ldc >= (size_t)N ? memcmp(&C[k], &C0[k], sizeof *C) == 0
+                                               : fabs(C[k] - expected[k]) <= 1e-13 * (1.0 + K),
+                          "packed for %s, run on generic: %dx%dx%d C[%zu] = %.17g, expected %.17g", isa, M, N,
+                          K, k, C[k], expected[k]);
+        ck_assert(ag_gemm_use_isa(isa));
+    }
+    free(buf);
+    free(C);
+}
+
 /* Check ag_gemm on one shape: op(A) is M x K, op(B) is K x N, each stored
- * with `pad` spare columns. */
+ * with `pad` spare columns; and ag_gemm_packed_b beside it. */
 static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, double beta, int pad)
 {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
@@ -178,6 +211,7 @@ static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, doubl
     memcpy(C, C0, (size_t)M * ldc * sizeof *C);
 
     ag_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    check_gemm_packed_b(ta, tb, M, N, K, A, lda, B, ldb, beta, C0, C, ldc);
 
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
@@ -206,7 +240,10 @@ static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, doubl
     free(C0);
 }
 
-/* shapes around the edges: 1, primes, the tiles (4, 6, 8, 12, 16), the cache
+/* shapes around the edges: 1, primes, the tiles (4, 6, 8, 12, 16; the
+ * last micro-panel of rows on the short tiles: 16 = 12 + 4, 20 = 12 + 8,
+ * 44 = 3 x 12 + 8; the char-LSTM's recurrent products 16 x 512 x 128 and
+ * 16 x 128 x 512), the cache
  * blocks (float64 MC 96, KC 384, NC 512: 385 is one past KC), and products large enough to be split
  * over the threads: by rows (M > N), and by columns with
  * op(A) packed once and shared (M <= N): one block of it, several blocks
@@ -219,6 +256,7 @@ static const int gemm_shapes[][3] = {
     {5, 1025, 3},  {289, 17, 70},  {17, 130, 513}, {150, 300, 260}, {97, 31, 1},
     {40, 530, 30}, {97, 1100, 129}, {150, 520, 270}, {33, 2000, 300}, {400, 60, 200},
     {157, 64, 70}, {157, 65, 70},  {1000, 10, 10}, {97, 40, 385},
+    {16, 512, 128}, {16, 128, 512}, {20, 40, 33}, {44, 1040, 100},
 };
 
 static void check_all_shapes(void)

@@ -40,6 +40,12 @@
         T *C;                                                                              \
         int ldc;                                                                           \
         const T *packed_a; /* op(A) already packed for every block, or NULL */             \
+        /* op(B) already packed (gemm_driver.h's pack_b_all layout), or NULL: k-slice pc  \
+         * starts at packed_b + pc * packed_b_ld, and within it the micro-panel of          \
+         * column j (of the whole product) at j * kc, this share's columns starting at     \
+         * packed_b_col */                                                                 \
+        const T *packed_b;                                                                 \
+        int packed_b_ld, packed_b_col;                                                     \
     } name;
 GEMM_PROBLEM_OF(double, gemm_problem_f64)
 GEMM_PROBLEM_OF(float, gemm_problem_f32)
@@ -110,7 +116,8 @@ static int balanced_step(int n, int max_step, int multiple)
 
 #define GT_ROWS4(X) X(0) X(1) X(2) X(3)
 #define GT_ROWS6(X) GT_ROWS4(X) X(4) X(5)
-#define GT_ROWS12(X) GT_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
+#define GT_ROWS8(X) GT_ROWS6(X) X(6) X(7)
+#define GT_ROWS12(X) GT_ROWS8(X) X(8) X(9) X(10) X(11)
 
 /* any CPU: 128-bit vectors (SSE2 on x86-64, NEON on aarch64), 4 x 4 tile in
  * float64, 4 x 8 in float32 (8 of 16 registers on SSE2, of 32 on NEON) */
@@ -198,6 +205,11 @@ static int balanced_step(int n, int max_step, int multiple)
 #include "gemm_tile.h"
 #endif
 
+/* the widest register tile's columns, per type: a packed op(B) sized for it
+ * fits every kernel's */
+#define GEMM_NR_MAX_F64 16
+#define GEMM_NR_MAX_F32 32
+
 /* every tile's MR divides MC and its NR divides NC (gemm_tile.h's packing
  * relies on it): MR 4, 6, 12; NR 8, 16 (float64), 8, 16, 32 (float32) */
 _Static_assert(GEMM_MC_F64 % 12 == 0 && GEMM_MC_F32 % 12 == 0, "MC: a multiple of every MR");
@@ -208,17 +220,20 @@ typedef struct gemm_kernel {
     const char *isa;
     void (*blocked_f64)(const gemm_problem_f64 *pr, double *ws);
     void (*pack_a_blocks_f64)(const gemm_problem_f64 *pr, double *dst, int part, int parts);
+    void (*pack_b_f64)(int kc, int nc, const double *b, size_t rs, size_t cs, double *dst);
     int mr_f64, nr_f64;
     void (*blocked_f32)(const gemm_problem_f32 *pr, float *ws);
     void (*pack_a_blocks_f32)(const gemm_problem_f32 *pr, float *dst, int part, int parts);
+    void (*pack_b_f32)(int kc, int nc, const float *b, size_t rs, size_t cs, float *dst);
     int mr_f32, nr_f32;
 } gemm_kernel;
 
 #define GEMM_KERNEL(isa, mr64, mr32)                                                       \
     (gemm_kernel)                                                                          \
     {                                                                                      \
-        #isa, blocked_##isa##_f64, pack_a_blocks_##isa##_f64, mr64, 2 * GEMM_VL_##isa,     \
-            blocked_##isa##_f32, pack_a_blocks_##isa##_f32, mr32, 4 * GEMM_VL_##isa        \
+        #isa, blocked_##isa##_f64, pack_a_blocks_##isa##_f64, pack_b_##isa##_f64, mr64,    \
+            2 * GEMM_VL_##isa, blocked_##isa##_f32, pack_a_blocks_##isa##_f32,             \
+            pack_b_##isa##_f32, mr32, 4 * GEMM_VL_##isa                                    \
     }
 /* float64 lanes per vector register */
 #define GEMM_VL_generic 2
@@ -311,13 +326,23 @@ static atomic_int shared_a_taken;
 #define GD_T double
 #define GD_NAME(x) x##_f64
 #define GD_BUF f64
+#define GD_NR_MAX GEMM_NR_MAX_F64
 #define GD_GEMM ag_gemm
 #define GD_CBLAS_GEMM cblas_dgemm
+#define GD_PACKED ag_gemm_packed
+#define GD_PACKED_SIZE ag_gemm_packed_size
+#define GD_PACK_B ag_gemm_pack_b
+#define GD_GEMM_PACKED_B ag_gemm_packed_b
 #include "gemm_driver.h"
 
 #define GD_T float
 #define GD_NAME(x) x##_f32
 #define GD_BUF f32
+#define GD_NR_MAX GEMM_NR_MAX_F32
 #define GD_GEMM ag_gemm_f32
 #define GD_CBLAS_GEMM cblas_sgemm
+#define GD_PACKED ag_gemm_packed_f32
+#define GD_PACKED_SIZE ag_gemm_packed_size_f32
+#define GD_PACK_B ag_gemm_pack_b_f32
+#define GD_GEMM_PACKED_B ag_gemm_packed_b_f32
 #include "gemm_driver.h"

@@ -11,6 +11,9 @@
  *   GD_BUF         the member of gemm.c's workspace unions for this type
  *   GD_GEMM        the public function (ag_gemm, ag_gemm_f32)
  *   GD_CBLAS_GEMM  the CBLAS routine for BLAS=openblas (cblas_dgemm, cblas_sgemm)
+ *   GD_NR_MAX      the widest register tile's columns for GD_T
+ *   GD_PACKED, GD_PACKED_SIZE, GD_PACK_B, GD_GEMM_PACKED_B
+ *                  the packed-operand type and public functions (internal.h)
  * gemm.c defines the problem type GD_NAME(gemm_problem) and the workspace
  * before including this. */
 
@@ -113,6 +116,7 @@ static void GD_NAME(gemm_part)(void *ctx, int tid, int nthreads)
     if (sp->along_n) {
         sub.N = hi - lo;
         sub.B += (size_t)lo * sub.b_cs;
+        sub.packed_b_col += lo;
         sub.C += lo;
     } else {
         sub.M = hi - lo;
@@ -188,8 +192,72 @@ void GD_GEMM(bool trans_a, bool trans_b, int M, int N, int K, const GD_T *A, int
     GD_NAME(gemm_large)(&pr);
 }
 
+/* ---- op(B) packed once for many products (internal.h) -------------------------- */
+
+size_t GD_PACKED_SIZE(int K, int N)
+{
+    if (K <= 0 || N <= 0) return 0;
+    size_t padded = ((size_t)N + GD_NR_MAX - 1) / GD_NR_MAX * GD_NR_MAX;
+    return (size_t)K * padded + 64 / sizeof(GD_T); /* and room to align the start */
+}
+
+/* The blocked kernel's layout, for every column at once: for each k-slice
+ * (the kernel's, balanced_step(K, KC)), the slice's rows of op(B) as pack_b
+ * leaves them, micro-panels of NR columns side by side (the last one
+ * zero-padded), so that any column band of a product finds its panels at a
+ * fixed offset in every slice. */
+static void GD_NAME(pack_b_all)(const gemm_kernel *k, int K, int N, const GD_T *B, size_t b_rs, size_t b_cs,
+                                GD_T *dst, int ld)
+{
+    int kc_step = balanced_step(K, sizeof(GD_T) == sizeof(double) ? GEMM_KC_F64 : GEMM_KC_F32, 1);
+    for (int pc = 0; pc < K; pc += kc_step) {
+        int kc = K - pc < kc_step ? K - pc : kc_step;
+        k->GD_NAME(pack_b)(kc, N, B + (size_t)pc * b_rs, b_rs, b_cs, dst + (size_t)pc * ld);
+    }
+}
+
+void GD_PACK_B(bool trans_b, int K, int N, const GD_T *B, int ldb, GD_T *buf, GD_PACKED *out)
+{
+    *out = (GD_PACKED){.B = B, .ldb = ldb, .trans_b = trans_b, .K = K, .N = N};
+#ifndef AG_USE_CBLAS
+    if (K <= 0 || N <= 0 || !buf) return;
+    const gemm_kernel *k = kernel_get();
+    int nr = k->GD_NAME(nr);
+    GD_T *data = (GD_T *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    out->ld = (N + nr - 1) / nr * nr;
+    out->nr = nr;
+    GD_NAME(pack_b_all)(k, K, N, B, trans_b ? 1 : (size_t)ldb, trans_b ? (size_t)ldb : 1, data, out->ld);
+    out->data = data;
+#endif
+}
+
+void GD_GEMM_PACKED_B(bool trans_a, int M, const GD_T *A, int lda, const GD_PACKED *b, GD_T beta, GD_T *C,
+                      int ldc)
+{
+    int N = b->N, K = b->K;
+    /* not packed (a CBLAS build), packed for another kernel's tile since, or
+     * a shape the direct path takes: the product from op(B) itself */
+    if (!b->data || b->nr != kernel_get()->GD_NAME(nr) || (long long)M * N * K <= GEMM_TINY_MAX || M == 1 ||
+        N == 1) {
+        GD_GEMM(trans_a, b->trans_b, M, N, K, A, lda, b->B, b->ldb, beta, C, ldc);
+        return;
+    }
+    if (M <= 0) return;
+    size_t a_rs = trans_a ? 1 : (size_t)lda, a_cs = trans_a ? (size_t)lda : 1;
+    size_t b_rs = b->trans_b ? 1 : (size_t)b->ldb, b_cs = b->trans_b ? (size_t)b->ldb : 1;
+    GD_NAME(gemm_problem) pr = {.M = M, .N = N, .K = K, .A = A, .B = b->B, .a_rs = a_rs, .a_cs = a_cs,
+                                .b_rs = b_rs, .b_cs = b_cs, .beta = beta, .C = C, .ldc = ldc,
+                                .packed_b = b->data, .packed_b_ld = b->ld};
+    GD_NAME(gemm_large)(&pr);
+}
+
 #undef GD_T
 #undef GD_NAME
 #undef GD_BUF
 #undef GD_GEMM
 #undef GD_CBLAS_GEMM
+#undef GD_NR_MAX
+#undef GD_PACKED
+#undef GD_PACKED_SIZE
+#undef GD_PACK_B
+#undef GD_GEMM_PACKED_B

@@ -9,6 +9,7 @@
  *   GT_TARGET    function attribute selecting the ISA (may be empty)
  *   GT_VL        elements of GT_T per vector register (2 to 16)
  *   GT_MR        rows of the register tile; GT_ROWS(X) expands X(0) .. X(GT_MR-1)
+ *                (gemm.c also defines GT_ROWS4 and GT_ROWS8 for the short tiles)
  *   GT_MC, GT_KC, GT_NC  the cache blocks, in elements (GT_MR divides GT_MC,
  *                GT_NR divides GT_NC); gemm.c's workspace holds
  *                GT_MC*GT_KC + GT_KC*GT_NC elements
@@ -115,65 +116,42 @@ static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const GT_T *b, size_t rs, 
     }
 }
 
-/* The register tile: C[m x n] (= or +=) sum_p a(r, p) (x) b[p][0..NR) for
- * rows r < GT_MR, m <= GT_MR, n <= GT_NR, where a(r, p) = a[r*rs + p*cs]: a
- * packed micro-panel (rs 1, cs GT_MR), or GT_MR whole rows of op(A) read in
- * place; b is a packed micro-panel (64-byte aligned). */
-static GT_TARGET inline __attribute__((always_inline)) void
-    GT_NAME(tile_at)(int kc, const GT_T *restrict a, size_t rs, size_t cs, const GT_T *restrict b,
-                     GT_T *restrict c, int ldc, bool accumulate, int m, int n)
-{
-    typedef GT_NAME(vec) vec;
-    typedef GT_NAME(vec_u) vec_u;
-#define GT_DECL(i) vec c##i##0 = {0}, c##i##1 = {0};
-    GT_ROWS(GT_DECL)
-#undef GT_DECL
-    /* C's rows are far apart (a large ldc): start fetching them now so the
-     * misses overlap the k loop instead of stalling the stores after it */
-#define GT_PREFETCH(i)                                                                     \
-    __builtin_prefetch(c + (size_t)(i) * ldc, 1);                                          \
-    __builtin_prefetch(c + (size_t)(i) * ldc + GT_NR - 1, 1);
-    GT_ROWS(GT_PREFETCH)
-#undef GT_PREFETCH
-    GT_UNROLL
-    for (int p = 0; p < kc; p++) {
-        vec b0 = *(const vec *)b, b1 = *(const vec *)(b + GT_VL);
-#define GT_FMA(i)                                                                          \
-    c##i##0 += b0 * a[(i) * rs];                                                           \
-    c##i##1 += b1 * a[(i) * rs];
-        GT_ROWS(GT_FMA)
-#undef GT_FMA
-        a += cs;
-        b += GT_NR;
-    }
-    if (m == GT_MR && n == GT_NR) {
-#define GT_STORE(i)                                                                        \
-    {                                                                                      \
-        vec_u *row = (vec_u *)(c + (size_t)(i) * ldc);                                     \
-        row[0] = accumulate ? row[0] + c##i##0 : c##i##0;                                  \
-        row[1] = accumulate ? row[1] + c##i##1 : c##i##1;                                  \
-    }
-        GT_ROWS(GT_STORE)
-#undef GT_STORE
-        return;
-    }
-    /* an edge tile: spill the registers, then copy the valid part */
-    vec tile[GT_MR][2];
-#define GT_SPILL(i) tile[i][0] = c##i##0, tile[i][1] = c##i##1;
-    GT_ROWS(GT_SPILL)
-#undef GT_SPILL
-    const GT_T *t = (const GT_T *)tile;
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            GT_T *cij = c + (size_t)i * ldc + j;
-            *cij = (accumulate ? *cij : (GT_T)0) + t[i * GT_NR + j];
-        }
-}
+/* The register tiles (gemm_tile_at.h): the full one, GT_MR rows, and the
+ * shorter ones for a last micro-panel with few real rows. */
+#define GTA_NAME GT_NAME(tile_at)
+#define GTA_ROWS GT_MR
+#define GTA_EACH GT_ROWS
+#include "gemm_tile_at.h"
+#if GT_MR > 4
+#define GTA_NAME GT_NAME(tile_at4)
+#define GTA_ROWS 4
+#define GTA_EACH GT_ROWS4
+#include "gemm_tile_at.h"
+#endif
+#if GT_MR > 8
+#define GTA_NAME GT_NAME(tile_at8)
+#define GTA_ROWS 8
+#define GTA_EACH GT_ROWS8
+#include "gemm_tile_at.h"
+#endif
 
-/* the tile on a packed micro-panel of A */
+/* the tile on a packed micro-panel of A (m of its rows real): the shortest
+ * tile that covers them */
 static GT_TARGET void GT_NAME(tile)(int kc, const GT_T *restrict a, const GT_T *restrict b,
                                     GT_T *restrict c, int ldc, bool accumulate, int m, int n)
 {
+#if GT_MR > 4
+    if (m <= 4) {
+        GT_NAME(tile_at4)(kc, a, 1, GT_MR, b, c, ldc, accumulate, m, n);
+        return;
+    }
+#endif
+#if GT_MR > 8
+    if (m <= 8) {
+        GT_NAME(tile_at8)(kc, a, 1, GT_MR, b, c, ldc, accumulate, m, n);
+        return;
+    }
+#endif
     GT_NAME(tile_at)(kc, a, 1, GT_MR, b, c, ldc, accumulate, m, n);
 }
 
@@ -240,7 +218,7 @@ static GT_TARGET void GT_NAME(block_in_place)(const GT_PROBLEM *pr, int mc, int 
 /* C[M,N] (= or +=) op(A) op(B) for one thread, using workspace ws (at least
  * GT_MC*GT_KC + GT_KC*GT_NC elements, 64-byte aligned); op(A) is read from
  * pr->packed_a when set (pack_a_blocks' layout), else packed block by block
- * into ws. */
+ * into ws; op(B) likewise from pr->packed_b when set. */
 static GT_TARGET void GT_NAME(blocked)(const GT_PROBLEM *pr, GT_T *ws)
 {
     GT_T *pa = ws, *pb = ws + GT_MC * GT_KC;
@@ -256,14 +234,18 @@ static GT_TARGET void GT_NAME(blocked)(const GT_PROBLEM *pr, GT_T *ws)
         for (int pc = 0; pc < pr->K; pc += kc_step) {
             int kc = pr->K - pc < kc_step ? pr->K - pc : kc_step;
             bool accumulate = pc > 0 || pr->beta != 0.0;
-            GT_NAME(pack_b)(kc, nc, pr->B + (size_t)pc * pr->b_rs + (size_t)jc * pr->b_cs,
-                            pr->b_rs, pr->b_cs, pb);
+            const GT_T *b_panel = pb;
+            if (pr->packed_b)
+                b_panel = pr->packed_b + (size_t)pc * pr->packed_b_ld + (size_t)(pr->packed_b_col + jc) * kc;
+            else
+                GT_NAME(pack_b)(kc, nc, pr->B + (size_t)pc * pr->b_rs + (size_t)jc * pr->b_cs, pr->b_rs,
+                                pr->b_cs, pb);
             for (int ic = 0; ic < pr->M; ic += mc_step) {
                 int mc = pr->M - ic < mc_step ? pr->M - ic : mc_step;
                 const GT_T *a_block = pa, *a_src = pr->A + (size_t)ic * pr->a_rs + (size_t)pc * pr->a_cs;
                 GT_T *cblock = pr->C + (size_t)ic * pr->ldc + jc;
                 if (in_place_a) {
-                    GT_NAME(block_in_place)(pr, mc, kc, nc, a_src, pb, pa, cblock, accumulate);
+                    GT_NAME(block_in_place)(pr, mc, kc, nc, a_src, b_panel, pa, cblock, accumulate);
                     continue;
                 }
                 if (shared_a) {
@@ -276,7 +258,7 @@ static GT_TARGET void GT_NAME(blocked)(const GT_PROBLEM *pr, GT_T *ws)
                     int n = nc - jr < GT_NR ? nc - jr : GT_NR;
                     for (int ir = 0; ir < mc; ir += GT_MR) {
                         int m = mc - ir < GT_MR ? mc - ir : GT_MR;
-                        GT_NAME(tile)(kc, a_block + (size_t)ir * kc, pb + (size_t)jr * kc,
+                        GT_NAME(tile)(kc, a_block + (size_t)ir * kc, b_panel + (size_t)jr * kc,
                                       cblock + (size_t)ir * pr->ldc + jr, pr->ldc, accumulate, m, n);
                     }
                 }
