@@ -41,7 +41,11 @@
  * The forward keeps i, f, g, o and tanh(c_t) of every step in aux, so the
  * backward computes no exp or tanh. aux (doubles):
  *   act [T,N,4H]  tanh_c [T,N,H]  dA [T,N,4H]  scratch [N,4H]  dh, dc [N,H]
+ *   packed_wt, packed_w  W^T and W packed for the kernel's tile
  * made once when the node is recorded: a replayed step allocates nothing.
+ * Every step multiplies by the same W, so the forward packs W^T once and
+ * the backward W once (ag_gemm_pack_b) instead of once per step: with 16
+ * rows of h, packing W cost about as much as the product itself.
  *
  * The readable definition is the cell composition (ag_linear, ag_lstm_state,
  * ag_lstm_output step by step); tests/test_recurrent.c compares this op with
@@ -98,15 +102,19 @@ static bool sequence_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
+/* doubles for W^T [H,4H] and W [4H,H] packed as the right operand of a product */
+static size_t packed_wt_size(const seq_view *v) { return ag_gemm_packed_size((int)v->H, 4 * (int)v->H); }
+static size_t packed_w_size(const seq_view *v) { return ag_gemm_packed_size(4 * (int)v->H, (int)v->H); }
+
 static size_t sequence_aux_size(const ag_node *out)
 {
     seq_view v = seq_view_of(out);
-    return 9 * v.T * v.N * v.H + 6 * v.N * v.H;
+    return 9 * v.T * v.N * v.H + 6 * v.N * v.H + packed_wt_size(&v) + packed_w_size(&v);
 }
 
 /* the pieces of aux (layout above) */
 typedef struct seq_aux {
-    double *act, *tanh_c, *dA, *scratch, *dh, *dc;
+    double *act, *tanh_c, *dA, *scratch, *dh, *dc, *packed_wt, *packed_w;
 } seq_aux;
 
 static seq_aux seq_aux_of(const ag_node *out)
@@ -119,6 +127,8 @@ static seq_aux seq_aux_of(const ag_node *out)
     a.scratch = a.dA + 4 * steps;
     a.dh = a.scratch + 4 * state;
     a.dc = a.dh + state;
+    a.packed_wt = a.dc + state;
+    a.packed_w = a.packed_wt + packed_wt_size(&v);
     return a;
 }
 
@@ -185,12 +195,14 @@ static bool sequence_forward(ag_node *out, char *why, size_t len)
     const double *X = out->inputs[IN_X]->value, *W = out->inputs[IN_W]->value;
     int N = (int)v.N, H = (int)v.H;
     size_t gates = v.N * 4 * v.H, state = v.N * v.H;
+    ag_gemm_packed w_t; /* op(B) = W^T [H,4H] */
+    ag_gemm_pack_b(true, H, 4 * H, W, H, aux.packed_wt, &w_t);
     for (size_t t = 0; t < v.T; t++) {
         const double *h_prev = t ? state_at(out->value, &v, 0, t - 1) : out->inputs[IN_H0]->value;
         const double *c_prev = t ? state_at(out->value, &v, 1, t - 1) : out->inputs[IN_C0]->value;
-        /* a = X[t] + h_{t-1} W^T   ([N,H] @ [H,4H]: W read transposed) */
+        /* a = X[t] + h_{t-1} W^T   ([N,H] @ [H,4H]) */
         memcpy(aux.scratch, X + t * gates, gates * sizeof(double));
-        ag_gemm(false, true, N, 4 * H, H, h_prev, H, W, H, 1.0, aux.scratch, 4 * H);
+        ag_gemm_packed_b(false, N, h_prev, H, &w_t, 1.0, aux.scratch, 4 * H);
         rows(v.N, v.H, aux.scratch, c_prev, aux.act + t * gates, state_at(out->value, &v, 1, t),
              aux.tanh_c + t * state, state_at(out->value, &v, 0, t));
     }
@@ -232,13 +244,15 @@ static void sequence_vjp(ag_node *out)
     size_t gates = v.N * 4 * v.H, state = v.N * v.H;
     memset(aux.dh, 0, state * sizeof(double));
     memset(aux.dc, 0, state * sizeof(double));
+    ag_gemm_packed w_packed; /* op(B) = W [4H,H] */
+    ag_gemm_pack_b(false, 4 * H, H, w->value, H, aux.packed_w, &w_packed);
     for (size_t s = v.T; s-- > 0;) {
         const double *c_prev = s ? state_at(out->value, &v, 1, s - 1) : c0->value;
         double *da = aux.dA + s * gates;
         step_grad_rows(&v, aux.act + s * gates, aux.tanh_c + s * state, c_prev, state_at(out->grad, &v, 0, s),
                        state_at(out->grad, &v, 1, s), aux.dh, aux.dc, da);
         /* dh = da_t W   ([N,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
-        if (s || h0->grad) ag_gemm(false, false, N, H, 4 * H, da, 4 * H, w->value, H, 0.0, aux.dh, H);
+        if (s || h0->grad) ag_gemm_packed_b(false, N, da, 4 * H, &w_packed, 0.0, aux.dh, H);
     }
     if (h0->grad)
         for (size_t k = 0; k < state; k++) h0->grad[k] += aux.dh[k];
