@@ -108,9 +108,12 @@ static void lstm_free(lstm_model *m)
 }
 
 /* PyTorch's step (bench/lstm_torch.py, every thread setting), echoed; its
- * best median in ms, 0 when it could not run. */
+ * best median in ms, 0 when it could not run or AG_BENCH_TORCH=0 skips it
+ * (for quick comparisons of agrad builds). */
 static double torch_best_ms(void)
 {
+    const char *run = getenv("AG_BENCH_TORCH");
+    if (run && strcmp(run, "0") == 0) return 0.0;
     fflush(stdout);
     FILE *child = popen("/usr/bin/python3 bench/lstm_torch.py 2>&1", "r");
     if (!child) return 0.0;
