@@ -31,8 +31,10 @@ $(BUILD)/src/ops/elementwise.o $(BUILD)/src/ops/elementwise_f32.o: ALL_CFLAGS +=
 # the tie count and the gradient's masked add over a contiguous slice.
 $(BUILD)/src/ops/reduce_extreme.o: ALL_CFLAGS += -fno-trapping-math \
     $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
-# The same for the LSTM gates' sigmoid and tanh rows (src/ops/lstm_math.h).
-$(BUILD)/src/ops/lstm.o: ALL_CFLAGS += -fno-trapping-math \
+# The same for the LSTM gates' sigmoid and tanh rows (src/ops/lstm_math.h),
+# in the cell (lstm.c) and the sequence op (lstm_sequence.c; without these
+# flags its gate loop stayed scalar).
+$(BUILD)/src/ops/lstm.o $(BUILD)/src/ops/lstm_sequence.o: ALL_CFLAGS += -fno-trapping-math \
     $(if $(CC_IS_CLANG),,-fvect-cost-model=dynamic)
 # The same cost model for the optimisers' update loops (src/nn/optim.c): at
 # -O2 they stay scalar (SGD alone was a fifteenth of an MLP step), and Adam's

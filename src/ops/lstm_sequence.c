@@ -138,12 +138,36 @@ static inline double *state_at(double *y, const seq_view *v, int which, size_t t
     return y + ((size_t)which * v->T + t) * v->N * v->H;
 }
 
+/* ---- the pointwise halves, once per instruction set --------------------------------- */
+
+/* Each step's pointwise work is written once, as an always-inline _body,
+ * and compiled three times: plain (SSE2 on x86-64), AVX2 and AVX-512, 2, 4
+ * and 8 doubles a vector (lstm_math.h's loops vectorise; mk/bench.mk gives
+ * this file the cost model that lets them). name_choice() picks the widest
+ * copy the CPU runs. The same operations in the same order, with no fused
+ * multiply-add (-std=c11 contracts none), so every copy gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ISA_COPIES(name, params, args)                                                                 \
+    static void name##_generic params { name##_body args; }                                            \
+    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }               \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }          \
+    static name##_fn *name##_choice(void)                                                              \
+    {                                                                                                  \
+        __builtin_cpu_init();                                                                          \
+        if (__builtin_cpu_supports("avx512f")) return name##_avx512;                                   \
+        return __builtin_cpu_supports("avx2") ? name##_avx2 : name##_generic;                          \
+    }
+#else
+#define ISA_COPIES(name, params, args)                                                                 \
+    static void name##_generic params { name##_body args; }                                            \
+    static name##_fn *name##_choice(void) { return name##_generic; }
+#endif
+
 /* ---- forward ----------------------------------------------------------------------- */
 
 /* One step's pointwise half, rows n of the batch: from the pre-activations
  * a [N,4H] and c_{t-1} [N,H], the activations act [N,4H], c_t, tanh(c_t)
- * and h_t. Compiled once more for AVX2 (as lstm.c's rows), the same
- * operations in the same order, so both copies give the same bits. */
+ * and h_t (compiled per instruction set: ISA_COPIES). */
 static inline __attribute__((always_inline)) void step_rows_body(size_t N, size_t H, const double *a,
                                                                  const double *c_prev, double *act,
                                                                  double *c, double *tanh_c, double *h)
@@ -163,28 +187,10 @@ static inline __attribute__((always_inline)) void step_rows_body(size_t N, size_
 
 typedef void step_rows_fn(size_t N, size_t H, const double *a, const double *c_prev, double *act, double *c,
                           double *tanh_c, double *h);
-
-static void step_rows_generic(size_t N, size_t H, const double *a, const double *c_prev, double *act,
-                              double *c, double *tanh_c, double *h)
-{
-    step_rows_body(N, H, a, c_prev, act, c, tanh_c, h);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) static void step_rows_avx2(size_t N, size_t H, const double *a,
-                                                           const double *c_prev, double *act, double *c,
-                                                           double *tanh_c, double *h)
-{
-    step_rows_body(N, H, a, c_prev, act, c, tanh_c, h);
-}
-static step_rows_fn *step_rows_choice(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? step_rows_avx2 : step_rows_generic;
-}
-#else
-static step_rows_fn *step_rows_choice(void) { return step_rows_generic; }
-#endif
+ISA_COPIES(step_rows,
+           (size_t N, size_t H, const double *a, const double *c_prev, double *act, double *c, double *tanh_c,
+            double *h),
+           (N, H, a, c_prev, act, c, tanh_c, h))
 
 static bool sequence_forward(ag_node *out, char *why, size_t len)
 {
@@ -213,8 +219,10 @@ static bool sequence_forward(ag_node *out, char *why, size_t len)
 
 /* Step t's da_t into dA[t] from gY, the carries dh, dc (updated: dc becomes
  * dc_t f; dh is left for the product that replaces it) and c_{t-1}. */
-static void step_grad_rows(const seq_view *v, const double *act, const double *tanh_c, const double *c_prev,
-                           const double *gy_h, const double *gy_c, const double *dh, double *dc, double *da)
+static inline __attribute__((always_inline)) void
+    step_grad_rows_body(const seq_view *v, const double *restrict act, const double *restrict tanh_c,
+                        const double *restrict c_prev, const double *restrict gy_h, const double *restrict gy_c,
+                        const double *restrict dh, double *restrict dc, double *restrict da)
 {
     size_t H = v->H;
     for (size_t n = 0; n < v->N; n++) {
@@ -235,6 +243,13 @@ static void step_grad_rows(const seq_view *v, const double *act, const double *t
     }
 }
 
+typedef void step_grad_rows_fn(const seq_view *v, const double *act, const double *tanh_c, const double *c_prev,
+                               const double *gy_h, const double *gy_c, const double *dh, double *dc, double *da);
+ISA_COPIES(step_grad_rows,
+           (const seq_view *v, const double *act, const double *tanh_c, const double *c_prev, const double *gy_h,
+            const double *gy_c, const double *dh, double *dc, double *da),
+           (v, act, tanh_c, c_prev, gy_h, gy_c, dh, dc, da))
+
 static void sequence_vjp(ag_node *out)
 {
     seq_view v = seq_view_of(out);
@@ -242,6 +257,7 @@ static void sequence_vjp(ag_node *out)
     ag_node *x = out->inputs[IN_X], *w = out->inputs[IN_W], *h0 = out->inputs[IN_H0], *c0 = out->inputs[IN_C0];
     int N = (int)v.N, H = (int)v.H, T = (int)v.T;
     size_t gates = v.N * 4 * v.H, state = v.N * v.H;
+    step_grad_rows_fn *grad_rows = step_grad_rows_choice();
     memset(aux.dh, 0, state * sizeof(double));
     memset(aux.dc, 0, state * sizeof(double));
     ag_gemm_packed w_packed; /* op(B) = W [4H,H] */
@@ -249,7 +265,7 @@ static void sequence_vjp(ag_node *out)
     for (size_t s = v.T; s-- > 0;) {
         const double *c_prev = s ? state_at(out->value, &v, 1, s - 1) : c0->value;
         double *da = aux.dA + s * gates;
-        step_grad_rows(&v, aux.act + s * gates, aux.tanh_c + s * state, c_prev, state_at(out->grad, &v, 0, s),
+        grad_rows(&v, aux.act + s * gates, aux.tanh_c + s * state, c_prev, state_at(out->grad, &v, 0, s),
                        state_at(out->grad, &v, 1, s), aux.dh, aux.dc, da);
         /* dh = da_t W   ([N,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
         if (s || h0->grad) ag_gemm_packed_b(false, N, da, 4 * H, &w_packed, 0.0, aux.dh, H);
