@@ -803,8 +803,9 @@ ag_node *ag_lstm_state(ag_node *gates, ag_node *c);
 ag_node *ag_lstm_output(ag_node *gates, ag_node *c);
 /** An LSTM layer's recurrence over a whole sequence as one op (ag_lstm
  * records it): from every step's input share gates_x [T,N,4H] (x_t w_ih^T +
- * b_ih + b_hh, columns i, f, g, o), w_hh [4H,H] and the initial state h0, c0
- * [N,H], step t = 0 .. T-1 is
+ * b_ih + b_hh, columns i, f, g, o; or the same rows as [T N, 4H], N taken
+ * from h0), w_hh [4H,H] and the initial state h0, c0 [N,H], step t = 0 ..
+ * T-1 is
  *   gates = gates_x[t] + h w_hh^T,  then c and h as ag_lstm_state, ag_lstm_output;
  * returns [2,T,N,H]: [0,t] the h and [1,t] the c after step t. NULL, the
  * graph failed, when the shapes do not fit. */

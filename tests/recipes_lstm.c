@@ -35,12 +35,15 @@ static bool lstm_output_recipe(ag_graph *g, test_rng *r, op_case *c)
     return c->out != NULL;
 }
 
-/* gates_x [T,N,4H], w_hh [4H,H], h0, c0 [N,H], T, N, H in 1 .. 3: smooth
- * everywhere; |w_hh| <= 0.5 keeps the pre-activations of later steps small */
+/* gates_x [T,N,4H] (or, one trial in two, its rows [T N, 4H]), w_hh [4H,H],
+ * h0, c0 [N,H], T, N, H in 1 .. 3: smooth everywhere; |w_hh| <= 0.5 keeps
+ * the pre-activations of later steps small */
 static bool lstm_sequence_recipe(ag_graph *g, test_rng *r, op_case *c)
 {
     int T = rng_int(r, 1, 3), N = rng_int(r, 1, 3), H = rng_int(r, 1, 3);
-    ag_node *x = add_param(g, c, random_param(r, 3, (int[]){T, N, 4 * H}, 0.1, 1.5, true));
+    bool rows = rng_int(r, 0, 1);
+    ag_node *x = add_param(g, c, rows ? random_param(r, 2, (int[]){T * N, 4 * H}, 0.1, 1.5, true)
+                                      : random_param(r, 3, (int[]){T, N, 4 * H}, 0.1, 1.5, true));
     ag_node *w = add_param(g, c, random_param(r, 2, (int[]){4 * H, H}, 0.1, 0.5, true));
     ag_node *h0 = add_param(g, c, random_param(r, 2, (int[]){N, H}, 0.1, 1.0, true));
     ag_node *c0 = add_param(g, c, random_param(r, 2, (int[]){N, H}, 0.1, 1.0, true));

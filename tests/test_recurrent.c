@@ -405,7 +405,36 @@ START_TEST(lstm_sequence_shapes_are_named)
     ck_assert_graph_error(g, "c0 is 2x4, expected [3, 4] ([N, H] with N = 3 from gates_x, H = 4)");
     ag_graph_reset(g);
     ck_assert_ptr_null(ag_lstm_sequence(P(x), P(w5), P(s), P(s)));
-    ck_assert_graph_error(g, "gates_x is 2x3x16, expected [T, N, 20] ([T, N, 4H] with H = 5 from w_hh)");
+    ck_assert_graph_error(g, "gates_x is 2x3x16, expected [T, N, 20] or [T N, 20] ([T, N, 4H] with H = 5 "
+                             "from w_hh, N from h0)");
+    ag_graph_reset(g);
+    ag_tensor *rows7 = keep_tensor(ag_tensor_zeros(2, (int[]){7, 16})); /* 7 rows: not T x 3 */
+    ck_assert_ptr_null(ag_lstm_sequence(P(rows7), P(w), P(s), P(s)));
+    ck_assert_graph_error(g, "gates_x is 7x16, expected [T, N, 16] or [T N, 16] ([T, N, 4H] with H = 4 "
+                             "from w_hh, N from h0)");
+}
+END_TEST
+
+/* gates_x given as its rows [T N, 4H] is the same sequence as [T,N,4H]: the
+ * same bits in the output and every gradient (the memory is the same) */
+START_TEST(lstm_sequence_takes_the_rows_form)
+{
+    enum { T = 3, N = 2, H = 4 };
+    test_rng r = {71};
+    ag_tensor *x3 = random_tensor(&r, 3, (int[]){T, N, 4 * H}), *w = random_tensor(&r, 2, (int[]){4 * H, H});
+    ag_tensor *x2 = keep_tensor(ag_tensor_zeros(2, (int[]){T * N, 4 * H}));
+    ag_tensor_requires_grad(x2, true);
+    memcpy(ag_tensor_data(x2), ag_tensor_data(x3), T * N * 4 * H * sizeof(double));
+    ag_tensor *h0 = random_tensor(&r, 2, (int[]){N, H}), *c0 = random_tensor(&r, 2, (int[]){N, H});
+    ag_tensor *u = random_tensor(&r, 4, (int[]){2, T, N, H});
+    ag_node *y[2] = {ag_lstm_sequence(P(x3), P(w), P(h0), P(c0)), ag_lstm_sequence(P(x2), P(w), P(h0), P(c0))};
+    ck_assert_msg(y[0] && y[1], "%s", ag_graph_error(g));
+    ck_assert_int_eq(ag_node_ndim(y[1]), 4);
+    ck_assert_int_eq(ag_node_dim(y[1], 1), T);
+    ck_assert_mem_eq(ag_node_value(y[0]), ag_node_value(y[1]), 2 * T * N * H * sizeof(double));
+    ag_node *loss = ag_add(ag_sum(ag_mul(ag_input(g, u), y[0])), ag_sum(ag_mul(ag_input(g, u), y[1])));
+    ck_assert(ag_backward(g, loss));
+    ck_assert_mem_eq(ag_tensor_grad(x3), ag_tensor_grad(x2), T * N * 4 * H * sizeof(double));
 }
 END_TEST
 
@@ -698,6 +727,7 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, shapes_that_do_not_fit_are_named);
     tcase_add_test(tc, lstm_sequence_matches_the_cell_composition);
     tcase_add_test(tc, lstm_sequence_shapes_are_named);
+    tcase_add_test(tc, lstm_sequence_takes_the_rows_form);
     tcase_add_test(tc, null_operands_fail_and_say_which);
     suite_add_tcase(s, tc);
     return s;

@@ -274,10 +274,11 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
     if (!g || !sequence_shape_of(g, who, 4, x, w_ih, w_hh, b_ih, b_hh, &s)) return false;
     ag_node *h = initial_state(g, who, "h0", h0, &s), *c = initial_state(g, who, "c0", c0, &s);
     if (!h || !c) return false;
-    /* every step's input share [T N, 4H] as [T, N, 4H], then the recurrence as
-     * one op (ops/lstm_sequence.c): y [2,T,N,H], y[0] the h_t, y[1] the c_t */
+    /* every step's input share [T N, 4H] (taken as it is: a reshape to
+     * [T, N, 4H] would copy it and its gradient), then the recurrence as one
+     * op (ops/lstm_sequence.c): y [2,T,N,H], y[0] the h_t, y[1] the c_t */
     ag_node *projection = input_projection(x, w_ih, bias_sum(b_ih, b_hh), &s);
-    ag_node *y = ag_lstm_sequence(ag_reshape(projection, 3, (int[]){s.T, s.N, 4 * s.H}), w_hh, h, c);
+    ag_node *y = ag_lstm_sequence(projection, w_hh, h, c);
     ag_node *hs = sequence_part(y, 0, &s), *cs = sequence_part(y, 1, &s); /* [T,N,H] each */
     ag_node *h_last = last_step(hs, &s), *c_last = last_step(cs, &s);
     if (g->failed || !h_last || !c_last) return false;

@@ -65,10 +65,7 @@ static long label_index(double y, size_t classes)
 /* label of row r as an index, or -1 if it is not a whole number in [0, C) */
 static long label_of(const ag_node *out, size_t r, size_t classes)
 {
-    double y = out->in[1]->value[r];
-    if (!(y >= 0.0 && y < (double)classes)) return -1;
-    long index = (long)y; /* in range, so the conversion is defined */
-    return (double)index == y ? index : -1;
+    return label_index(out->in[1]->value[r], classes);
 }
 
 static bool xent_forward(ag_node *out, char *why, size_t len)

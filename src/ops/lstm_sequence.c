@@ -2,7 +2,9 @@
  * op, so its backward (backpropagation through time) runs inside one vjp:
  *
  *   inputs  X  [T,N,4H]  every step's input share x_t w_ih^T + b_ih + b_hh
- *                        (ag_lstm computes it as one product), gates i, f, g, o
+ *                        (ag_lstm computes it as one product), gates i, f, g, o;
+ *                        or the same rows as [T N, 4H] (the product's own
+ *                        shape: no reshape to copy it), N from h0
  *           W  [4H,H]    w_hh
  *           h0, c0 [N,H] the initial state
  *   output  Y  [2,T,N,H] Y[0,t] = h_{t+1}, Y[1,t] = c_{t+1} (t = 0 .. T-1)
@@ -70,7 +72,7 @@ static seq_view seq_view_of(const ag_node *out)
 
 /* ---- shape ------------------------------------------------------------------------ */
 
-/* X [T,N,4H], W [4H,H], h0, c0 [N,H] -> [2,T,N,H] */
+/* X [T,N,4H] (or its rows, [T N, 4H]), W [4H,H], h0, c0 [N,H] -> [2,T,N,H] */
 static bool sequence_shape(ag_node *out, char *why, size_t len)
 {
     const ag_shape *x = &out->inputs[IN_X]->shape, *w = &out->inputs[IN_W]->shape;
@@ -81,12 +83,17 @@ static bool sequence_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     int H = w->dims[1];
-    if (x->ndim != 3 || x->dims[2] != 4 * H) {
-        snprintf(why, len, "gates_x is %s, expected [T, N, %d] ([T, N, 4H] with H = %d from w_hh)",
-                 ag_shape_str(x, got, sizeof got), 4 * H, H);
+    /* the 2-d form takes N from h0 */
+    int N = x->ndim == 3 ? x->dims[1] : h0->ndim == 2 ? h0->dims[0] : 0;
+    bool rows_fit = x->ndim == 2 && N > 0 && x->dims[0] % N == 0;
+    if ((x->ndim != 3 && !rows_fit) || x->dims[x->ndim - 1] != 4 * H) {
+        snprintf(why, len,
+                 "gates_x is %s, expected [T, N, %d] or [T N, %d] ([T, N, 4H] with H = %d from w_hh, N from "
+                 "h0)",
+                 ag_shape_str(x, got, sizeof got), 4 * H, 4 * H, H);
         return false;
     }
-    int T = x->dims[0], N = x->dims[1];
+    int T = x->ndim == 3 ? x->dims[0] : x->dims[0] / N;
     const ag_shape *states[2] = {h0, c0};
     for (int k = 0; k < 2; k++)
         if (states[k]->ndim != 2 || states[k]->dims[0] != N || states[k]->dims[1] != H) {
@@ -327,9 +334,10 @@ static void sequence_jvp(ag_node *out)
 
 /* ---- recorded: the same recurrences in public ops ------------------------------------- */
 
-/* step t of a [T,N,K] node as [N,K] */
-static ag_node *step_of(ag_node *m, int t)
+/* step t of a [T,N,K] node, or of its rows [T N, K], as [N,K] */
+static ag_node *step_of(ag_node *m, int t, int N)
 {
+    if (m->shape.ndim == 2) return ag_slice(m, 0, t * N, (t + 1) * N, 1);
     return ag_reshape(ag_slice(m, 0, t, t + 1, 1), 2, (int[]){m->shape.dims[1], m->shape.dims[2]});
 }
 
@@ -366,7 +374,7 @@ static step_nodes step_nodes_of(ag_node *out, int t)
     step_nodes s;
     s.h_prev = t ? state_node(out, 0, t - 1) : out->inputs[IN_H0];
     s.c_prev = t ? state_node(out, 1, t - 1) : out->inputs[IN_C0];
-    ag_node *a = ag_add(step_of(x, t), ag_matmul(s.h_prev, ag_transpose(w)));
+    ag_node *a = ag_add(step_of(x, t, out->shape.dims[2]), ag_matmul(s.h_prev, ag_transpose(w)));
     s.i = ag_sigmoid(gate_of(a, GATE_I, H));
     s.f = ag_sigmoid(gate_of(a, GATE_F, H));
     s.g = ag_tanh(gate_of(a, GATE_G, H));
@@ -406,7 +414,7 @@ static bool sequence_vjp_nodes(ag_node *out, ag_node *gy, ag_node **gx)
     ag_free(da);
     ag_free(h_prev);
     if (!hs) return false;
-    if (ag_rec_takes_grad(out, IN_X)) gx[IN_X] = dA;
+    if (ag_rec_takes_grad(out, IN_X)) gx[IN_X] = ag_rec_reshape_to(dA, &out->inputs[IN_X]->shape);
     if (ag_rec_takes_grad(out, IN_W)) {
         ag_node *rows = ag_reshape(dA, 2, (int[]){T * N, 4 * H});
         gx[IN_W] = ag_matmul(ag_transpose(rows), ag_reshape(hs, 2, (int[]){T * N, H})); /* [4H,H] */
@@ -430,7 +438,7 @@ static ag_node *sequence_jvp_nodes(ag_node *out, ag_node *const *tx)
     const ag_shape *state = &out->inputs[IN_H0]->shape; /* [N,H] */
     for (int t = 0; t < T && !g->failed; t++) {
         step_nodes s = step_nodes_of(out, t);
-        ag_node *ta = tx[IN_X] ? step_of(tx[IN_X], t) : NULL;
+        ag_node *ta = tx[IN_X] ? step_of(tx[IN_X], t, out->shape.dims[2]) : NULL;
         if (th_prev) ta = ag_rec_add(ta, ag_matmul(th_prev, ag_transpose(w)));
         if (tx[IN_W]) ta = ag_rec_add(ta, ag_matmul(s.h_prev, ag_transpose(tx[IN_W])));
         ag_node *tct = ag_rec_mul(s.f, tc_prev);
