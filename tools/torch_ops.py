@@ -244,7 +244,10 @@ def _axis_op(f):
 
 
 def _lstm_sequence(gates_x, w_hh, h, c):
-    """[2,T,N,H]: the h and c after each step t of gates = gates_x[t] + h w_hh^T (i, f, g, o)"""
+    """[2,T,N,H]: the h and c after each step t of gates = gates_x[t] + h w_hh^T (i, f, g, o).
+    gates_x is [T, N, 4H] or its rows [T N, 4H] (N from h), as agrad takes it."""
+    if gates_x.dim() == 2:
+        gates_x = gates_x.reshape(-1, h.shape[0], gates_x.shape[1])
     hs, cs = [], []
     for t in range(gates_x.shape[0]):
         i, f, g, o = (gates_x[t] + h @ w_hh.T).chunk(4, 1)
@@ -758,6 +761,16 @@ def self_test():
     _close(state["var"], _t([1.1, 1.1]), "batch_norm running var", 1e-15)
     _raises(lambda: torch_op("batch_norm", [rows, _t([1.0, 1.0]), _t([0.0, 0.0])],
                              "momentum=0.1, eps=3, training=0, running=1", [2, 2]), "no running")
+
+    # lstm_sequence by hand: zero gates and w_hh give i = f = o = 1/2, g = 0,
+    # so each step halves c (c0 = [1, 2], N = 2, H = 1) and h = tanh(c) / 2;
+    # gates_x as [T, N, 4H] and as its rows [T N, 4H] give the same [2, T, N, H]
+    c1, c2 = [0.5, 1.0], [0.25, 0.5]
+    want = _t([math.tanh(v) / 2 for v in c1 + c2] + c1 + c2, [2, 2, 2, 1])
+    for gates_x in (torch.zeros(2, 2, 4), torch.zeros(4, 4)):
+        y = torch_op("lstm_sequence", [gates_x, torch.zeros(4, 1), torch.zeros(2, 1), _t([[1.0], [2.0]])], "",
+                     [2, 2, 2, 1])
+        _close(y, want, f"lstm_sequence by hand, gates_x {list(gates_x.shape)}")
 
     # every op the header declares has a mapping
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "agrad.h")
