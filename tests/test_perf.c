@@ -290,6 +290,63 @@ START_TEST(gemm_matches_definition_for_every_kernel)
 }
 END_TEST
 
+/* A row of C = A op(B) has the same bits whichever rows are multiplied with
+ * it: rows [lo, hi) of A alone give rows [lo, hi) of the whole product, on
+ * the full register tile, the short 8- and 4-row tiles and the padded last
+ * micro-panel alike (lstm_sequence splits its batch into bands of rows over
+ * the threads and relies on this for results that do not depend on the
+ * thread count). Through ag_gemm and ag_gemm_packed_b, W^T and W as the
+ * LSTM's products take them, on every kernel this CPU runs. */
+static void check_rows_alone(bool tb, int M, int N, int K)
+{
+    test_rng r = {29};
+    double *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
+    double *C = malloc((size_t)M * N * sizeof *C), *band = malloc((size_t)M * N * sizeof *band);
+    double *buf = malloc(ag_gemm_packed_size(K, N) * sizeof *buf);
+    for (int i = 0; i < M * K; i++) A[i] = rng_uniform(&r, -1.0, 1.0);
+    for (int i = 0; i < K * N; i++) B[i] = rng_uniform(&r, -1.0, 1.0);
+    int ldb = tb ? K : N;
+    ag_gemm_packed packed;
+    ag_gemm_pack_b(tb, K, N, B, ldb, buf, &packed);
+    ag_gemm(false, tb, M, N, K, A, K, B, ldb, 0.0, C, N);
+    static const int bands[][2] = {{0, 4}, {4, 8}, {8, 16}, {0, 8}, {4, 16}, {3, 16}, {12, 16}, {0, 13}, {13, 16}};
+    for (size_t b = 0; b < sizeof bands / sizeof bands[0]; b++) {
+        int lo = bands[b][0], hi = bands[b][1] < M ? bands[b][1] : M;
+        for (int packed_b = 0; packed_b < 2; packed_b++) {
+            const double *a = A + (size_t)lo * K;
+            if (packed_b)
+                ag_gemm_packed_b(false, hi - lo, a, K, &packed, 0.0, band, N);
+            else
+                ag_gemm(false, tb, hi - lo, N, K, a, K, B, ldb, 0.0, band, N);
+            ck_assert_msg(memcmp(band, C + (size_t)lo * N, (size_t)(hi - lo) * N * sizeof *C) == 0,
+                          "%s gemm%s tb=%d %dx%dx%d: rows [%d, %d) alone differ from the whole product's",
+                          ag_gemm_isa(), packed_b ? "_packed_b" : "", tb, M, N, K, lo, hi);
+        }
+    }
+    free(A);
+    free(B);
+    free(C);
+    free(band);
+    free(buf);
+}
+
+START_TEST(gemm_rows_do_not_depend_on_their_band)
+{
+    const char *isas[] = {"generic", "avx2", "avx512"};
+    int tried = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!ag_gemm_use_isa(isas[i])) continue; /* this CPU cannot run it */
+        tried++;
+        check_rows_alone(true, 16, 512, 128); /* h W^T, the char-LSTM's forward */
+        check_rows_alone(false, 16, 128, 512); /* da W, its backward */
+        check_rows_alone(true, 16, 128, 32);
+        check_rows_alone(false, 16, 32, 128);
+    }
+    ck_assert_int_ge(tried, 1);
+    ck_assert(ag_gemm_use_isa(NULL));
+}
+END_TEST
+
 /* ---- broadcasting fast paths against the definition ---------------------------- */
 
 /* The binary ops (index 0-3), and each one's value and
@@ -809,6 +866,7 @@ Suite *perf_suite(void)
     tcase_add_test(tc, mlp_rebuild_allocates_nothing_after_step_one);
     tcase_add_test(tc, mlp_replay_allocates_nothing_after_step_one);
     tcase_add_test(tc, gemm_matches_definition_for_every_kernel);
+    tcase_add_test(tc, gemm_rows_do_not_depend_on_their_band);
     tcase_add_test(tc, broadcast_fast_paths_match_definition);
     tcase_add_test(tc, unary_ops_on_large_tensors_match_closed_forms);
     tcase_add_test(tc, scalar_broadcast_on_large_tensors_matches_definition);

@@ -415,6 +415,65 @@ START_TEST(lstm_sequence_shapes_are_named)
 }
 END_TEST
 
+/* rows [lo, lo + n) of every [., R, K] block of src (blocks of R rows of K)
+ * copied into a tensor of dims with n rows a block */
+static ag_tensor *rows_of(const ag_tensor *src, int nd, const int *dims, int R, int lo)
+{
+    ag_tensor *t = keep_tensor(ag_tensor_zeros(nd, dims));
+    ag_tensor_requires_grad(t, true);
+    size_t n = (size_t)dims[nd - 2], K = (size_t)dims[nd - 1], blocks = ag_tensor_size(t) / (n * K);
+    for (size_t b = 0; b < blocks; b++)
+        memcpy(ag_tensor_data(t) + b * n * K, ag_tensor_data(src) + (b * R + lo) * K, n * K * sizeof(double));
+    return t;
+}
+
+/* whether rows [lo, lo + n) of every block of R rows of K in whole equal part's n-row blocks, bit for bit */
+static bool rows_equal(const double *whole, const double *part, size_t blocks, int R, int n, int lo, int K)
+{
+    for (size_t b = 0; b < blocks; b++)
+        if (memcmp(whole + (b * R + lo) * K, part + b * n * K, (size_t)n * K * sizeof(double)) != 0) return false;
+    return true;
+}
+
+/* The batch's rows never meet in the recurrence, so lstm_sequence runs bands
+ * of them on the kernel threads (the suite runs with 3: a batch of 16 goes
+ * as bands of 4, 4 and 8 rows). The whole batch gives the same bits, value
+ * and the gradients of X, h0 and c0, as its two halves of 8 rows run alone
+ * (too small to split: one thread each); w_hh's gradient, one product over
+ * all the rows against a sum of two, agrees to rounding. */
+START_TEST(lstm_sequence_threads_give_the_bits_of_one)
+{
+    enum { T = 8, N = 16, H = 32, HALF = N / 2 };
+    test_rng r = {73};
+    ag_tensor *x = random_tensor(&r, 3, (int[]){T, N, 4 * H}), *w = random_tensor(&r, 2, (int[]){4 * H, H});
+    ag_tensor *h0 = random_tensor(&r, 2, (int[]){N, H}), *c0 = random_tensor(&r, 2, (int[]){N, H});
+    ag_tensor *u = random_tensor(&r, 4, (int[]){2, T, N, H});
+    ag_tensor *w_halves = keep_tensor(ag_tensor_zeros(2, (int[]){4 * H, H}));
+    ag_tensor_requires_grad(w_halves, true);
+    memcpy(ag_tensor_data(w_halves), ag_tensor_data(w), 4 * H * H * sizeof(double));
+    ag_node *y = ag_lstm_sequence(P(x), P(w), P(h0), P(c0));
+    ag_node *loss = ag_sum(ag_mul(ag_input(g, u), y)), *wn = P(w_halves), *y_half[2];
+    ag_tensor *x_half[2], *h0_half[2], *c0_half[2];
+    for (int k = 0; k < 2; k++) {
+        x_half[k] = rows_of(x, 3, (int[]){T, HALF, 4 * H}, N, k * HALF);
+        h0_half[k] = rows_of(h0, 2, (int[]){HALF, H}, N, k * HALF);
+        c0_half[k] = rows_of(c0, 2, (int[]){HALF, H}, N, k * HALF);
+        ag_tensor *u_half = rows_of(u, 4, (int[]){2, T, HALF, H}, N, k * HALF);
+        y_half[k] = ag_lstm_sequence(P(x_half[k]), wn, P(h0_half[k]), P(c0_half[k]));
+        loss = ag_add(loss, ag_sum(ag_mul(ag_input(g, u_half), y_half[k])));
+    }
+    ck_assert_msg(ag_backward(g, loss), "%s", ag_graph_error(g));
+    for (int k = 0; k < 2; k++) {
+        int lo = k * HALF;
+        ck_assert_msg(rows_equal(ag_node_value(y), ag_node_value(y_half[k]), 2 * T, N, HALF, lo, H), "Y, half %d", k);
+        ck_assert_msg(rows_equal(ag_tensor_grad(x), ag_tensor_grad(x_half[k]), T, N, HALF, lo, 4 * H), "dX, half %d", k);
+        ck_assert_msg(rows_equal(ag_tensor_grad(h0), ag_tensor_grad(h0_half[k]), 1, N, HALF, lo, H), "dh0, half %d", k);
+        ck_assert_msg(rows_equal(ag_tensor_grad(c0), ag_tensor_grad(c0_half[k]), 1, N, HALF, lo, H), "dc0, half %d", k);
+    }
+    assert_close_arrays("d/dw_hh", ag_tensor_grad(w), ag_tensor_grad(w_halves), 4 * H * H, 1e-13);
+}
+END_TEST
+
 /* gates_x given as its rows [T N, 4H] is the same sequence as [T,N,4H]: the
  * same bits in the output and every gradient (the memory is the same) */
 START_TEST(lstm_sequence_takes_the_rows_form)
@@ -728,6 +787,7 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, lstm_sequence_matches_the_cell_composition);
     tcase_add_test(tc, lstm_sequence_shapes_are_named);
     tcase_add_test(tc, lstm_sequence_takes_the_rows_form);
+    tcase_add_test(tc, lstm_sequence_threads_give_the_bits_of_one);
     tcase_add_test(tc, null_operands_fail_and_say_which);
     suite_add_tcase(s, tc);
     return s;

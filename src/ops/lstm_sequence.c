@@ -49,9 +49,19 @@
  * the backward W once (ag_gemm_pack_b) instead of once per step: with 16
  * rows of h, packing W cost about as much as the product itself.
  *
+ * Threads: the rows of the batch never meet in the recurrence (row n of
+ * h_t needs only row n of h_{t-1} and c_{t-1}), so the forward and the
+ * backward's loop over steps split the batch into bands of rows, one per
+ * kernel thread, each running every step on its own: one fork and one join
+ * per pass, none per step. A row's numbers do not depend on its band (each
+ * element of a product is the same chain of multiply-adds whatever the
+ * tile's height; tests/test_perf.c checks it), so any thread count gives
+ * the same bits.
+ *
  * The readable definition is the cell composition (ag_linear, ag_lstm_state,
  * ag_lstm_output step by step); tests/test_recurrent.c compares this op with
  * it, values and every gradient. */
+#include "../kernels/parallel.h"
 #include "lstm_math.h"
 #include "recorded.h"
 
@@ -145,6 +155,32 @@ static inline double *state_at(double *y, const seq_view *v, int which, size_t t
     return y + ((size_t)which * v->T + t) * v->N * v->H;
 }
 
+/* ---- bands of batch rows, one per thread ------------------------------------------------ */
+
+/* A band holds a multiple of BAND_ROWS rows (the short register tile's
+ * height), and a sequence is split only when its products have at least
+ * SEQ_PARALLEL_MIN multiply-adds in all (T N 4H H): below that, waking a
+ * worker costs more than half the recurrence saves. */
+#define BAND_ROWS 4
+#define SEQ_PARALLEL_MIN ((size_t)1 << 19)
+
+static int sequence_threads(const seq_view *v)
+{
+    if (v->T * v->N * 4 * v->H * v->H < SEQ_PARALLEL_MIN) return 1;
+    int most = (int)(v->N / BAND_ROWS), threads = ag_parallel_threads();
+    return threads < most ? threads : most;
+}
+
+/* rows [*lo, *hi) of the N, thread tid's of nthreads (units of BAND_ROWS rows) */
+static void band_of(size_t N, int tid, int nthreads, size_t *lo, size_t *hi)
+{
+    size_t units = (N + BAND_ROWS - 1) / BAND_ROWS;
+    *lo = units * (size_t)tid / (size_t)nthreads * BAND_ROWS;
+    *hi = units * (size_t)(tid + 1) / (size_t)nthreads * BAND_ROWS;
+    if (*hi > N) *hi = N;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* ---- the pointwise halves, once per instruction set --------------------------------- */
 
 /* Each step's pointwise work is written once, as an always-inline _body,
@@ -199,26 +235,50 @@ ISA_COPIES(step_rows,
             double *h),
            (N, H, a, c_prev, act, c, tanh_c, h))
 
+/* what each thread of a pass reads: the node, its views and W packed */
+typedef struct seq_job {
+    ag_node *out;
+    seq_view v;
+    seq_aux aux;
+    ag_gemm_packed w; /* forward: op(B) = W^T [H,4H]; backward: W [4H,H] */
+} seq_job;
+
+/* Every step for rows [lo, hi) of the batch (r = hi - lo of them). */
+static void forward_band(const seq_job *job, size_t lo, size_t hi)
+{
+    const seq_view *v = &job->v;
+    const seq_aux *aux = &job->aux;
+    ag_node *out = job->out;
+    step_rows_fn *rows = step_rows_choice();
+    const double *X = out->inputs[IN_X]->value;
+    size_t gates = v->N * 4 * v->H, state = v->N * v->H, r = hi - lo;
+    size_t g0 = lo * 4 * v->H, s0 = lo * v->H; /* the band's first element in a gates or state row block */
+    for (size_t t = 0; t < v->T; t++) {
+        const double *h_prev = t ? state_at(out->value, v, 0, t - 1) : out->inputs[IN_H0]->value;
+        const double *c_prev = t ? state_at(out->value, v, 1, t - 1) : out->inputs[IN_C0]->value;
+        /* a = X[t] + h_{t-1} W^T   ([r,H] @ [H,4H]) */
+        memcpy(aux->scratch + g0, X + t * gates + g0, r * 4 * v->H * sizeof(double));
+        ag_gemm_packed_b(false, (int)r, h_prev + s0, (int)v->H, &job->w, 1.0, aux->scratch + g0, 4 * (int)v->H);
+        rows(r, v->H, aux->scratch + g0, c_prev + s0, aux->act + t * gates + g0, state_at(out->value, v, 1, t) + s0,
+             aux->tanh_c + t * state + s0, state_at(out->value, v, 0, t) + s0);
+    }
+}
+
+static void forward_part(void *ctx, int tid, int nthreads)
+{
+    const seq_job *job = ctx;
+    size_t lo, hi;
+    band_of(job->v.N, tid, nthreads, &lo, &hi);
+    if (lo < hi) forward_band(job, lo, hi);
+}
+
 static bool sequence_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    seq_view v = seq_view_of(out);
-    seq_aux aux = seq_aux_of(out);
-    step_rows_fn *rows = step_rows_choice();
-    const double *X = out->inputs[IN_X]->value, *W = out->inputs[IN_W]->value;
-    int N = (int)v.N, H = (int)v.H;
-    size_t gates = v.N * 4 * v.H, state = v.N * v.H;
-    ag_gemm_packed w_t; /* op(B) = W^T [H,4H] */
-    ag_gemm_pack_b(true, H, 4 * H, W, H, aux.packed_wt, &w_t);
-    for (size_t t = 0; t < v.T; t++) {
-        const double *h_prev = t ? state_at(out->value, &v, 0, t - 1) : out->inputs[IN_H0]->value;
-        const double *c_prev = t ? state_at(out->value, &v, 1, t - 1) : out->inputs[IN_C0]->value;
-        /* a = X[t] + h_{t-1} W^T   ([N,H] @ [H,4H]) */
-        memcpy(aux.scratch, X + t * gates, gates * sizeof(double));
-        ag_gemm_packed_b(false, N, h_prev, H, &w_t, 1.0, aux.scratch, 4 * H);
-        rows(v.N, v.H, aux.scratch, c_prev, aux.act + t * gates, state_at(out->value, &v, 1, t),
-             aux.tanh_c + t * state, state_at(out->value, &v, 0, t));
-    }
+    seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
+    int H = (int)job.v.H;
+    ag_gemm_pack_b(true, H, 4 * H, out->inputs[IN_W]->value, H, job.aux.packed_wt, &job.w);
+    ag_parallel_run(sequence_threads(&job.v), forward_part, &job);
     return true;
 }
 
@@ -257,38 +317,62 @@ ISA_COPIES(step_grad_rows,
             const double *gy_c, const double *dh, double *dc, double *da),
            (v, act, tanh_c, c_prev, gy_h, gy_c, dh, dc, da))
 
+/* The loop over steps, from T-1 down, for rows [lo, hi) of the batch: dA's
+ * rows and the carries dh, dc of those rows. */
+static void backward_band(const seq_job *job, size_t lo, size_t hi)
+{
+    const seq_view *v = &job->v;
+    const seq_aux *aux = &job->aux;
+    ag_node *out = job->out;
+    step_grad_rows_fn *grad_rows = step_grad_rows_choice();
+    bool h0_takes = out->inputs[IN_H0]->grad != NULL;
+    size_t gates = v->N * 4 * v->H, state = v->N * v->H;
+    size_t g0 = lo * 4 * v->H, s0 = lo * v->H;
+    seq_view band = {v->T, hi - lo, v->H};
+    memset(aux->dh + s0, 0, band.N * v->H * sizeof(double));
+    memset(aux->dc + s0, 0, band.N * v->H * sizeof(double));
+    for (size_t s = v->T; s-- > 0;) {
+        const double *c_prev = s ? state_at(out->value, v, 1, s - 1) : out->inputs[IN_C0]->value;
+        double *da = aux->dA + s * gates + g0;
+        grad_rows(&band, aux->act + s * gates + g0, aux->tanh_c + s * state + s0, c_prev + s0,
+                  state_at(out->grad, v, 0, s) + s0, state_at(out->grad, v, 1, s) + s0, aux->dh + s0,
+                  aux->dc + s0, da);
+        /* dh = da_t W   ([r,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
+        if (s || h0_takes)
+            ag_gemm_packed_b(false, (int)band.N, da, 4 * (int)v->H, &job->w, 0.0, aux->dh + s0, (int)v->H);
+    }
+}
+
+static void backward_part(void *ctx, int tid, int nthreads)
+{
+    const seq_job *job = ctx;
+    size_t lo, hi;
+    band_of(job->v.N, tid, nthreads, &lo, &hi);
+    if (lo < hi) backward_band(job, lo, hi);
+}
+
 static void sequence_vjp(ag_node *out)
 {
-    seq_view v = seq_view_of(out);
-    seq_aux aux = seq_aux_of(out);
+    seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
+    const seq_view *v = &job.v;
+    const seq_aux *aux = &job.aux;
     ag_node *x = out->inputs[IN_X], *w = out->inputs[IN_W], *h0 = out->inputs[IN_H0], *c0 = out->inputs[IN_C0];
-    int N = (int)v.N, H = (int)v.H, T = (int)v.T;
-    size_t gates = v.N * 4 * v.H, state = v.N * v.H;
-    step_grad_rows_fn *grad_rows = step_grad_rows_choice();
-    memset(aux.dh, 0, state * sizeof(double));
-    memset(aux.dc, 0, state * sizeof(double));
-    ag_gemm_packed w_packed; /* op(B) = W [4H,H] */
-    ag_gemm_pack_b(false, 4 * H, H, w->value, H, aux.packed_w, &w_packed);
-    for (size_t s = v.T; s-- > 0;) {
-        const double *c_prev = s ? state_at(out->value, &v, 1, s - 1) : c0->value;
-        double *da = aux.dA + s * gates;
-        grad_rows(&v, aux.act + s * gates, aux.tanh_c + s * state, c_prev, state_at(out->grad, &v, 0, s),
-                       state_at(out->grad, &v, 1, s), aux.dh, aux.dc, da);
-        /* dh = da_t W   ([N,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
-        if (s || h0->grad) ag_gemm_packed_b(false, N, da, 4 * H, &w_packed, 0.0, aux.dh, H);
-    }
+    int N = (int)v->N, H = (int)v->H, T = (int)v->T;
+    size_t gates = v->N * 4 * v->H, state = v->N * v->H;
+    ag_gemm_pack_b(false, 4 * H, H, w->value, H, aux->packed_w, &job.w);
+    ag_parallel_run(sequence_threads(v), backward_part, &job);
     if (h0->grad)
-        for (size_t k = 0; k < state; k++) h0->grad[k] += aux.dh[k];
+        for (size_t k = 0; k < state; k++) h0->grad[k] += aux->dh[k];
     if (c0->grad)
-        for (size_t k = 0; k < state; k++) c0->grad[k] += aux.dc[k];
+        for (size_t k = 0; k < state; k++) c0->grad[k] += aux->dc[k];
     if (x->grad)
-        for (size_t k = 0; k < v.T * gates; k++) x->grad[k] += aux.dA[k];
+        for (size_t k = 0; k < v->T * gates; k++) x->grad[k] += aux->dA[k];
     if (w->grad) {
         /* gW [4H,H] += dA^T Hprev: step 0's rows against h0, then steps 1 .. T-1
          * against h_0 .. h_{T-2}, which Y[0] holds one after the other */
-        ag_gemm(true, false, 4 * H, H, N, aux.dA, 4 * H, h0->value, H, 1.0, w->grad, H);
+        ag_gemm(true, false, 4 * H, H, N, aux->dA, 4 * H, h0->value, H, 1.0, w->grad, H);
         if (T > 1)
-            ag_gemm(true, false, 4 * H, H, (T - 1) * N, aux.dA + gates, 4 * H, out->value, H, 1.0, w->grad, H);
+            ag_gemm(true, false, 4 * H, H, (T - 1) * N, aux->dA + gates, 4 * H, out->value, H, 1.0, w->grad, H);
     }
 }
 
