@@ -1,5 +1,6 @@
 /* helpers.c -- see helpers.h. */
 #include "helpers.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -264,4 +265,17 @@ void write_text_file(const char *path, const char *text)
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     ck_assert_int_eq(fclose(f), 0);
+}
+
+void on_every_gemm_kernel(void (*check)(void))
+{
+    const char *isas[] = {"generic", "avx2", "avx512"};
+    int tried = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!ag_gemm_use_isa(isas[i])) continue; /* this CPU cannot run it */
+        tried++;
+        check();
+    }
+    ck_assert_int_ge(tried, 1);
+    ck_assert(ag_gemm_use_isa(NULL));
 }

@@ -36,6 +36,11 @@ ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool 
 ag_tensor *kept_tensor(int k);
 void free_kept_tensors(void);
 
+/* check() once on each GEMM kernel this CPU runs (generic, AVX2, AVX-512:
+ * ag_gemm_use_isa), asserting that at least one ran; the best kernel is
+ * chosen again afterwards. */
+void on_every_gemm_kernel(void (*check)(void));
+
 /* The fixture of a suite of hand-worked op tests, written once at the top of
  * its file: g, a graph fresh for each test (tcase_add_checked_fixture(tc,
  * setup, teardown)), the tensors the test kept freed after it. */

@@ -278,15 +278,7 @@ static void check_all_shapes(void)
 
 START_TEST(gemm_matches_definition_for_every_kernel)
 {
-    const char *isas[] = {"generic", "avx2", "avx512"};
-    int tried = 0;
-    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        if (!ag_gemm_use_isa(isas[i])) continue; /* this CPU cannot run it */
-        tried++;
-        check_all_shapes();
-    }
-    ck_assert_int_ge(tried, 1);
-    ck_assert(ag_gemm_use_isa(NULL));
+    on_every_gemm_kernel(check_all_shapes);
 }
 END_TEST
 
@@ -330,20 +322,17 @@ static void check_rows_alone(bool tb, int M, int N, int K)
     free(buf);
 }
 
+static void check_lstm_bands(void)
+{
+    check_rows_alone(true, 16, 512, 128); /* h W^T, the char-LSTM's forward */
+    check_rows_alone(false, 16, 128, 512); /* da W, its backward */
+    check_rows_alone(true, 16, 128, 32);
+    check_rows_alone(false, 16, 32, 128);
+}
+
 START_TEST(gemm_rows_do_not_depend_on_their_band)
 {
-    const char *isas[] = {"generic", "avx2", "avx512"};
-    int tried = 0;
-    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        if (!ag_gemm_use_isa(isas[i])) continue; /* this CPU cannot run it */
-        tried++;
-        check_rows_alone(true, 16, 512, 128); /* h W^T, the char-LSTM's forward */
-        check_rows_alone(false, 16, 128, 512); /* da W, its backward */
-        check_rows_alone(true, 16, 128, 32);
-        check_rows_alone(false, 16, 32, 128);
-    }
-    ck_assert_int_ge(tried, 1);
-    ck_assert(ag_gemm_use_isa(NULL));
+    on_every_gemm_kernel(check_lstm_bands);
 }
 END_TEST
 
