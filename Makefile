@@ -3,7 +3,7 @@
 #   make testnet    build and run examples/testnet (the seed's TestNet)
 #   make newton     Newton's method (second derivatives) vs gradient descent
 #   make char-lstm  a character-level LSTM on the fortunes (about 10 minutes)
-#   make fashion-cnn  a CNN on Fashion-MNIST (FASHION_CNN_ARGS="--limit 3000 --epochs 1")
+#   make fashion-cnn  a CNN on Fashion-MNIST (about 11 minutes on 2 cores; FASHION_CNN_ARGS="--limit 3000 --epochs 1")
 #   make classify   train on a labelled CSV (data/iris_labelled.csv), then predict
 #                   its held-out rows from the checkpoint alone
 #   make check      compile and run the docs' C snippets, then build and run

@@ -6,20 +6,25 @@
  *   inputs) -> linear H -> V -> softmax cross-entropy (mean), backward,
  *   Adam (lr 2e-3)
  *
- * V 97, E 64, H 128, batch N 16 (the example's sizes), sequence T 64. Timed replaying one recorded
- * graph (as the example trains) and recording it afresh each step. */
+ * V 97, E 64, H 256, batch N 32 (the example's sizes), sequence T 64; and
+ * H 128, N 16, the example's sizes before 2026-12-03 (lines named
+ * lstm_h128_*). Timed
+ * replaying one recorded graph (as the example trains) and recording it
+ * afresh each step. */
 #include "bench.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { V = 97, E = 64, H = 128, N = 16, T = 64, STEPS_PER_REP = 4 };
+enum { V = 97, E = 64, T = 64, STEPS_PER_REP = 4 };
 
 typedef struct lstm_model {
     ag_tensor *embedding, *w_ih, *w_hh, *b_ih, *b_hh, *head_w, *head_b;
     ag_tensor *inputs, *targets, *h0, *c0;
     ag_tensor *params[7];
+    int H, N;
     ag_optimizer *opt;
     ag_graph *g;
     ag_node *loss;
@@ -33,9 +38,11 @@ static ag_tensor *uniform_tensor(int nd, const int *dims, double scale)
     return t;
 }
 
-static void lstm_init(lstm_model *m)
+static void lstm_init(lstm_model *m, int H, int N)
 {
-    double s = 0.08838834764831845; /* 1 / sqrt(H) */
+    m->H = H;
+    m->N = N;
+    double s = 1.0 / sqrt(H);
     m->embedding = uniform_tensor(2, (int[]){V, E}, 1.0);
     m->w_ih = uniform_tensor(2, (int[]){4 * H, E}, s);
     m->w_hh = uniform_tensor(2, (int[]){4 * H, H}, s);
@@ -61,6 +68,7 @@ static void lstm_init(lstm_model *m)
 static void lstm_record(lstm_model *m)
 {
     ag_graph *g = m->g;
+    int H = m->H, N = m->N;
     ag_graph_reset(g);
     ag_node *x = ag_index_select(ag_param(g, m->embedding), 0, ag_input(g, m->inputs));
     ag_node *out;
@@ -110,12 +118,14 @@ static void lstm_free(lstm_model *m)
 /* PyTorch's step (bench/lstm_torch.py, every thread setting), echoed; its
  * best median in ms, 0 when it could not run or AG_BENCH_TORCH=0 skips it
  * (for quick comparisons of agrad builds). */
-static double torch_best_ms(void)
+static double torch_best_ms(int H, int N)
 {
     const char *run = getenv("AG_BENCH_TORCH");
     if (run && strcmp(run, "0") == 0) return 0.0;
     fflush(stdout);
-    FILE *child = popen("/usr/bin/python3 bench/lstm_torch.py 2>&1", "r");
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/lstm_torch.py --hidden %d --batch %d 2>&1", H, N);
+    FILE *child = popen(cmd, "r");
     if (!child) return 0.0;
     char line[512];
     double best = 0.0;
@@ -127,22 +137,32 @@ static double torch_best_ms(void)
     return best;
 }
 
-void bench_lstm(void)
+/* agrad's step and PyTorch's at hidden size H, batch N; `prefix` names the lines */
+static void bench_lstm_at(int H, int N, const char *prefix, const char *which)
 {
     lstm_model m;
-    lstm_init(&m);
+    lstm_init(&m, H, N);
     lstm_record(&m);
-    printf("# char-LSTM V=%d E=%d H=%d N=%d T=%d float64 (examples/char-lstm's sizes): embedding, ag_lstm, "
+    printf("# char-LSTM V=%d E=%d H=%d N=%d T=%d float64 (%s): embedding, ag_lstm, "
            "linear, cross-entropy, backward, Adam; %zu nodes, initial loss %.4f\n",
-           V, E, H, N, T, ag_graph_size(m.g), m.loss ? ag_node_value(m.loss)[0] : -1.0);
-    double replay = time_lstm(&m, true, "lstm_agrad_replay_step");
-    double rebuild = time_lstm(&m, false, "lstm_agrad_rebuild_step");
+           V, E, H, N, T, which, ag_graph_size(m.g), m.loss ? ag_node_value(m.loss)[0] : -1.0);
+    char name[64];
+    snprintf(name, sizeof name, "%s_agrad_replay_step", prefix);
+    double replay = time_lstm(&m, true, name);
+    snprintf(name, sizeof name, "%s_agrad_rebuild_step", prefix);
+    double rebuild = time_lstm(&m, false, name);
     lstm_free(&m);
-    double torch = torch_best_ms();
+    double torch = torch_best_ms(H, N);
     double best = replay < rebuild ? replay : rebuild;
     if (torch > 0.0)
-        printf("lstm_agrad_speedup_over_torch: %.2f x (PyTorch's best setting %.2f ms / agrad's %.2f ms; "
-               "target >= 2)\n", torch / best, torch, best);
+        printf("%s_agrad_speedup_over_torch: %.2f x (PyTorch's best setting %.2f ms / agrad's %.2f ms; "
+               "target >= 2)\n", prefix, torch / best, torch, best);
     else
         printf("# PyTorch not run (bench/lstm_torch.py needs /usr/bin/python3 with torch)\n");
+}
+
+void bench_lstm(void)
+{
+    bench_lstm_at(256, 32, "lstm", "examples/char-lstm's sizes");
+    bench_lstm_at(128, 16, "lstm_h128", "the example's sizes before 2026-12-03");
 }

@@ -6,8 +6,8 @@
         in as a given (h0, c0)) -> nn.Linear(H, V) -> F.cross_entropy (mean),
         backward, Adam (lr 2e-3); zero_grad(set_to_none=True) first
 
-Sizes: V 97, E 64, H 128, batch N 16 (the example's defaults), sequence
-T 64. Thread settings as ../shared/peers/mlp_torch.py's, each in a
+Sizes: V 97, E 64, H 256 (--hidden), batch N 32 (--batch; the example's
+defaults since 2026-12-03, H 128 and N 16 before), sequence T 64. Thread settings as ../shared/peers/mlp_torch.py's, each in a
 child process (torch.set_num_threads does not reach OpenBLAS, which does
 the products in Debian's build, so both are set):
   t1        everything 1 thread
@@ -18,7 +18,7 @@ OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are dropped (OpenBLAS picks its own
 kernel). Prints `name: median ms (min .. max n=reps)` per setting, then
 lstm_torch_step_best: the fastest setting's median.
 
-Usage: /usr/bin/python3 bench/lstm_torch.py [--configs t1,t1blas2,t2passive,t2] [--reps 5] [--steps 1]
+Usage: /usr/bin/python3 bench/lstm_torch.py [--hidden 256] [--batch 32] [--configs t1,t1blas2,t2passive,t2] [--reps 5] [--steps 3]
 """
 import argparse
 import os
@@ -34,10 +34,10 @@ CONFIGS = {  # name: (torch threads, env)
     "t2": (2, {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}),
 }
 
-V, E, H, N, T = 97, 64, 128, 16, 64
+V, E, T = 97, 64, 64
 
 
-def model():
+def model(H, N):
     import torch
     import torch.nn.functional as F
 
@@ -78,7 +78,7 @@ def child(a):
     import torch
 
     torch.set_num_threads(CONFIGS[a.config][0])
-    times = time_steps(model(), a.reps, a.steps)
+    times = time_steps(model(a.hidden, a.batch), a.reps, a.steps)
     print(f"lstm_torch_step_{a.config}: {statistics.median(times):.2f} ms (min {times[0]:.2f} max {times[-1]:.2f} "
           f"n={len(times)} steps/rep={a.steps})", flush=True)
 
@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--config", default="t1")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
@@ -96,7 +98,7 @@ def main():
         return
     import torch
 
-    print(f"# PyTorch {torch.__version__}, float64, char-LSTM V={V} E={E} H={H} N={N} T={T}: "
+    print(f"# PyTorch {torch.__version__}, float64, char-LSTM V={V} E={E} H={a.hidden} N={a.batch} T={T}: "
           f"embedding, LSTM, linear, cross-entropy, backward, Adam; load {open('/proc/loadavg').read().split()[:3]}",
           flush=True)
     best = None
@@ -105,7 +107,7 @@ def main():
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(CONFIGS[c][1])
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--config", c, "--reps", str(a.reps),
-               "--steps", str(a.steps)]
+               "--steps", str(a.steps), "--hidden", str(a.hidden), "--batch", str(a.batch)]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         print(out, end="", flush=True)
         ms = float(out.split(":")[1].split()[0])

@@ -40,7 +40,7 @@ typedef struct cnn_config {
 
 /* The example's model (chosen on the validation split, README.md) and the
  * benchmark's. */
-#define CNN_DEFAULT_CONFIG ((cnn_config){.c1 = 16, .c2 = 32, .hidden = 128, .dropout = 0.25})
+#define CNN_DEFAULT_CONFIG ((cnn_config){.c1 = 24, .c2 = 48, .hidden = 128, .dropout = 0.25})
 
 enum { CNN_MAX_PARAMS = 10 };
 
