@@ -511,7 +511,13 @@ extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
  * C[M,N] = beta*C + A' @ B' where A' is A [M,K] (or A^T when trans_a, A being
  * [K,M]) and B' is B [K,N] (or B^T when trans_b, B being [N,K]). Row-major,
  * leading dimensions lda/ldb/ldc. beta is 0 or 1 (beta 0: C is not read).
- * Never allocates; large products use the kernel thread pool. */
+ * Never allocates; large products use the kernel thread pool.
+ * Products of at most AG_GEMM_TINY_MAX multiply-adds (M N K), or with one
+ * row or one column, take a direct loop without packing, whose sums may
+ * round differently from the blocked kernel's (which fuses multiply-adds):
+ * a caller that splits a product and wants the whole's bits keeps every
+ * piece above it. */
+#define AG_GEMM_TINY_MAX 4096
 void ag_gemm(bool trans_a, bool trans_b, int M, int N, int K,
              const double *A, int lda, const double *B, int ldb,
              double beta, double *C, int ldc);

@@ -474,6 +474,37 @@ START_TEST(lstm_sequence_threads_give_the_bits_of_one)
 }
 END_TEST
 
+/* The first P steps of a sequence, run alone, are too small to split over
+ * the threads; the whole sequence is split (or not, where a band's product
+ * would fall on ag_gemm's direct path, which rounds differently). Either
+ * way its first P steps give the bits of the prefix run on one thread.
+ * Shapes: split over 3 threads (N 16, and N 18, not a multiple of the
+ * 4-row band); and N 8, H 16, whose 4-row bands would be direct products. */
+static void check_prefix_bits(unsigned seed, int T, int P, int N, int H)
+{
+    test_rng r = {seed};
+    ag_tensor *x = random_tensor(&r, 3, (int[]){T, N, 4 * H}), *w = random_tensor(&r, 2, (int[]){4 * H, H});
+    ag_tensor *h0 = random_tensor(&r, 2, (int[]){N, H}), *c0 = random_tensor(&r, 2, (int[]){N, H});
+    ag_tensor *prefix = rows_of(x, 2, (int[]){P * N, 4 * H}, T * N, 0); /* the first P steps, as rows */
+    ag_node *y = ag_lstm_sequence(P(x), P(w), P(h0), P(c0));
+    ag_node *y_prefix = ag_lstm_sequence(P(prefix), P(w), P(h0), P(c0));
+    ck_assert_msg(y && y_prefix, "%s", ag_graph_error(g));
+    for (int which = 0; which < 2; which++) /* Y[which, 0 .. P-1] */
+        ck_assert_msg(memcmp(ag_node_value(y) + (size_t)which * T * N * H,
+                             ag_node_value(y_prefix) + (size_t)which * P * N * H,
+                             (size_t)P * N * H * sizeof(double)) == 0,
+                      "T %d N %d H %d: the first %d steps differ from the prefix's (%s)", T, N, H, P,
+                      which ? "c" : "h");
+}
+
+START_TEST(lstm_sequence_prefix_alone_gives_the_same_bits)
+{
+    check_prefix_bits(79, 8, 2, 16, 32);
+    check_prefix_bits(83, 8, 2, 18, 32);
+    check_prefix_bits(89, 64, 4, 8, 16);
+}
+END_TEST
+
 /* gates_x given as its rows [T N, 4H] is the same sequence as [T,N,4H]: the
  * same bits in the output and every gradient (the memory is the same) */
 START_TEST(lstm_sequence_takes_the_rows_form)
@@ -788,6 +819,7 @@ Suite *recurrent_suite(void)
     tcase_add_test(tc, lstm_sequence_shapes_are_named);
     tcase_add_test(tc, lstm_sequence_takes_the_rows_form);
     tcase_add_test(tc, lstm_sequence_threads_give_the_bits_of_one);
+    tcase_add_test(tc, lstm_sequence_prefix_alone_gives_the_same_bits);
     tcase_add_test(tc, null_operands_fail_and_say_which);
     suite_add_tcase(s, tc);
     return s;

@@ -100,7 +100,7 @@ GEMM_PROBLEM_OF(float, gemm_problem_f32)
 
 /* Products with fewer multiply-adds than this skip packing; with more than
  * GEMM_PARALLEL_MIN they are split over the threads. */
-#define GEMM_TINY_MAX 4096
+#define GEMM_TINY_MAX AG_GEMM_TINY_MAX
 #define GEMM_PARALLEL_MIN ((long long)1 << 21)
 
 /* The step that cuts n into the fewest blocks of at most max_step, evenly,

@@ -160,13 +160,17 @@ static inline double *state_at(double *y, const seq_view *v, int which, size_t t
 /* A band holds a multiple of BAND_ROWS rows (the short register tile's
  * height), and a sequence is split only when its products have at least
  * SEQ_PARALLEL_MIN multiply-adds in all (T N 4H H): below that, waking a
- * worker costs more than half the recurrence saves. */
+ * worker costs more than half the recurrence saves; and only when a band's
+ * per-step product is above ag_gemm's direct path (AG_GEMM_TINY_MAX), which
+ * rounds differently from the blocked kernel the whole batch's product
+ * runs on: the same bits at any thread count. */
 #define BAND_ROWS 4
 #define SEQ_PARALLEL_MIN ((size_t)1 << 19)
 
 static int sequence_threads(const seq_view *v)
 {
     if (v->T * v->N * 4 * v->H * v->H < SEQ_PARALLEL_MIN) return 1;
+    if (BAND_ROWS * 4 * v->H * v->H <= AG_GEMM_TINY_MAX) return 1;
     int most = (int)(v->N / BAND_ROWS), threads = ag_parallel_threads();
     return threads < most ? threads : most;
 }
