@@ -200,14 +200,19 @@ static void range_part(void *ctx, int tid, int nthreads)
     if (lo < hi) job->fn(job->ctx, lo, hi);
 }
 
+void ag_parallel_bands(int nthreads, size_t n, size_t align, ag_range_fn fn, void *ctx)
+{
+    range_job job = {.n = n, .align = align, .fn = fn, .ctx = ctx};
+    ag_parallel_run(nthreads, range_part, &job);
+}
+
 void ag_parallel_range_split(size_t n, size_t doubles_per_item, ag_range_fn fn, void *ctx)
 {
     /* 8 doubles: a 64-byte cache line */
-    range_job job = {.n = n, .align = doubles_per_item >= 8 ? 1 : 8, .fn = fn, .ctx = ctx};
-    size_t pieces = n / job.align;
+    size_t align = doubles_per_item >= 8 ? 1 : 8, pieces = n / align;
     int nthreads = ag_parallel_threads();
     if ((size_t)nthreads > pieces) nthreads = pieces < 1 ? 1 : (int)pieces;
-    ag_parallel_run(nthreads, range_part, &job);
+    ag_parallel_bands(nthreads, n, align, fn, ctx);
 }
 
 /* Join the workers when the library is unloaded or the process exits, so

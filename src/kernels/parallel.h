@@ -39,6 +39,12 @@ void ag_parallel_run(int nthreads, ag_parallel_fn fn, void *ctx);
  * (elements, rows or columns: each item writes only its own outputs). */
 typedef void (*ag_range_fn)(void *ctx, size_t lo, size_t hi);
 
+/* fn over [0, n) on nthreads threads (fewer when the pool is busy), one
+ * contiguous piece each, every piece but the last a multiple of `align`
+ * items: the ceil(n / align) units of align items go evenly, units
+ * [u tid / nthreads, u (tid + 1) / nthreads) to thread tid. */
+void ag_parallel_bands(int nthreads, size_t n, size_t align, ag_range_fn fn, void *ctx);
+
 /* Loops over fewer doubles than this run on the caller alone: waking a worker
  * (microseconds) costs more than half of a shorter pass saves. */
 #define AG_PARALLEL_RANGE_MIN ((size_t)1 << 15)

@@ -175,16 +175,6 @@ static int sequence_threads(const seq_view *v)
     return threads < most ? threads : most;
 }
 
-/* rows [*lo, *hi) of the N, thread tid's of nthreads (units of BAND_ROWS rows) */
-static void band_of(size_t N, int tid, int nthreads, size_t *lo, size_t *hi)
-{
-    size_t units = (N + BAND_ROWS - 1) / BAND_ROWS;
-    *lo = units * (size_t)tid / (size_t)nthreads * BAND_ROWS;
-    *hi = units * (size_t)(tid + 1) / (size_t)nthreads * BAND_ROWS;
-    if (*hi > N) *hi = N;
-    if (*lo > *hi) *lo = *hi;
-}
-
 /* ---- the pointwise halves, once per instruction set --------------------------------- */
 
 /* Each step's pointwise work is written once, as an always-inline _body,
@@ -247,9 +237,10 @@ typedef struct seq_job {
     ag_gemm_packed w; /* forward: op(B) = W^T [H,4H]; backward: W [4H,H] */
 } seq_job;
 
-/* Every step for rows [lo, hi) of the batch (r = hi - lo of them). */
-static void forward_band(const seq_job *job, size_t lo, size_t hi)
+/* Every step for rows [lo, hi) of the batch (r = hi - lo of them); ctx is the seq_job. */
+static void forward_band(void *ctx, size_t lo, size_t hi)
 {
+    const seq_job *job = ctx;
     const seq_view *v = &job->v;
     const seq_aux *aux = &job->aux;
     ag_node *out = job->out;
@@ -268,21 +259,13 @@ static void forward_band(const seq_job *job, size_t lo, size_t hi)
     }
 }
 
-static void forward_part(void *ctx, int tid, int nthreads)
-{
-    const seq_job *job = ctx;
-    size_t lo, hi;
-    band_of(job->v.N, tid, nthreads, &lo, &hi);
-    if (lo < hi) forward_band(job, lo, hi);
-}
-
 static bool sequence_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
     seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
     int H = (int)job.v.H;
     ag_gemm_pack_b(true, H, 4 * H, out->inputs[IN_W]->value, H, job.aux.packed_wt, &job.w);
-    ag_parallel_run(sequence_threads(&job.v), forward_part, &job);
+    ag_parallel_bands(sequence_threads(&job.v), job.v.N, BAND_ROWS, forward_band, &job);
     return true;
 }
 
@@ -322,9 +305,10 @@ ISA_COPIES(step_grad_rows,
            (v, act, tanh_c, c_prev, gy_h, gy_c, dh, dc, da))
 
 /* The loop over steps, from T-1 down, for rows [lo, hi) of the batch: dA's
- * rows and the carries dh, dc of those rows. */
-static void backward_band(const seq_job *job, size_t lo, size_t hi)
+ * rows and the carries dh, dc of those rows; ctx is the seq_job. */
+static void backward_band(void *ctx, size_t lo, size_t hi)
 {
+    const seq_job *job = ctx;
     const seq_view *v = &job->v;
     const seq_aux *aux = &job->aux;
     ag_node *out = job->out;
@@ -347,14 +331,6 @@ static void backward_band(const seq_job *job, size_t lo, size_t hi)
     }
 }
 
-static void backward_part(void *ctx, int tid, int nthreads)
-{
-    const seq_job *job = ctx;
-    size_t lo, hi;
-    band_of(job->v.N, tid, nthreads, &lo, &hi);
-    if (lo < hi) backward_band(job, lo, hi);
-}
-
 static void sequence_vjp(ag_node *out)
 {
     seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
@@ -364,7 +340,7 @@ static void sequence_vjp(ag_node *out)
     int N = (int)v->N, H = (int)v->H, T = (int)v->T;
     size_t gates = v->N * 4 * v->H, state = v->N * v->H;
     ag_gemm_pack_b(false, 4 * H, H, w->value, H, aux->packed_w, &job.w);
-    ag_parallel_run(sequence_threads(v), backward_part, &job);
+    ag_parallel_bands(sequence_threads(v), v->N, BAND_ROWS, backward_band, &job);
     if (h0->grad)
         for (size_t k = 0; k < state; k++) h0->grad[k] += aux->dh[k];
     if (c0->grad)
