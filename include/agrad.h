@@ -338,11 +338,16 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
  * gradient back to x's type: d cast(x)/dx = 1. */
 ag_node *ag_cast(ag_node *x, ag_dtype dtype);
 /** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
- * float64; float32 has the elementwise ops, matmul, linear, sum, mean,
- * sum_axis, mean_axis, softmax_xent, mse, cast, max_pool2d, avg_pool2d,
- * dropout, transpose, reshape, permute, conv2d, conv1d and their input and
- * weight derivatives (conv2d_input_grad, conv2d_weight_grad,
- * conv1d_input_grad, conv1d_weight_grad) so far. */
+ * float64; float32 has every op but lstm_sequence so far (ag_lstm
+ * unrolls its steps in float32): the elementwise ops, matmul, linear,
+ * the reductions (sum, mean, their _axis forms, prod_axis, max, min,
+ * max_axis, min_axis, logsumexp_axis), softmax, log_softmax, softmax_xent,
+ * mse, cast, layer_norm, batch_norm (its running statistics float32 or
+ * float64), max_pool2d, avg_pool2d, dropout, the shape and indexing ops
+ * (transpose, reshape, permute, expand, index, slice, concat, stack,
+ * where, index_select, gather, scatter_add: a float32 graph's conditions
+ * and indices are float32 too, whole numbers exact up to 2^24), conv2d,
+ * conv1d and their input and weight derivatives, lstm_state, lstm_output. */
 bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
@@ -831,7 +836,10 @@ ag_node *ag_gru_cell(ag_node *x, ag_node *h, ag_node *w_ih, ag_node *w_hh,
  * (ag_node_value) into tensors before the graph is reset, and pass them as
  * ag_input leaves for h0 and c0 of the next segment: the state carries
  * over, the gradient stops there. Layers stack by feeding *out to the
- * next. false (every result NULL) on error. */
+ * next. In float32 (no fused sequence kernel for it yet) the steps are
+ * recorded one by one (a product and ag_lstm_cell's two ops each): the
+ * same equations, slower to record and run. false (every result NULL) on
+ * error. */
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
              ag_node *b_ih, ag_node *b_hh, ag_node **out, ag_node **h_n, ag_node **c_n);
 /** One GRU layer over x [T,N,I], as torch.nn.GRU(I, H) (ag_gru_cell's

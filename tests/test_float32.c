@@ -134,14 +134,133 @@ START_TEST(the_documented_float32_ops_are_the_ones_with_kernels)
         "normal_cdf", "matmul", "linear", "sum", "mean", "sum_axis", "mean_axis", "softmax_xent", "mse", "cast",
         "max_pool2d", "avg_pool2d", "dropout", "transpose", "reshape", "permute",
         "conv2d", "conv2d_input_grad", "conv2d_weight_grad", "conv1d", "conv1d_input_grad",
-        "conv1d_weight_grad"};
+        "conv1d_weight_grad", "layer_norm", "batch_norm", "softmax", "log_softmax", "max", "min", "max_axis",
+        "min_axis", "logsumexp_axis", "prod_axis", "expand", "index", "slice", "concat", "stack", "where",
+        "index_select", "gather", "scatter_add", "lstm_state", "lstm_output"};
     size_t n_documented = sizeof documented / sizeof documented[0];
     for (size_t i = 0; i < n_documented; i++)
         ck_assert_msg(ag_op_supports_dtype(documented[i], AG_FLOAT32), "%s has no float32 kernel", documented[i]);
     ck_assert_int_eq(n_f32_ops, (int)n_documented);
-    ck_assert(ag_op_supports_dtype("lstm_state", AG_FLOAT64));
-    ck_assert(!ag_op_supports_dtype("lstm_state", AG_FLOAT32));
+    ck_assert(ag_op_supports_dtype("lstm_sequence", AG_FLOAT64));
+    ck_assert(!ag_op_supports_dtype("lstm_sequence", AG_FLOAT32));
     ck_assert(!ag_op_supports_dtype("no_such_op", AG_FLOAT64));
+}
+END_TEST
+
+/* batch_norm on float32 x moves its running statistics as PyTorch's does:
+ *   running_mean = (1 - m) running_mean + m mean_c(x),
+ *   running_var  = (1 - m) running_var  + m var_c(x) n / (n - 1)
+ * (the expected values formed here in two passes over the float values,
+ * in double), whether the running tensors are float32 (rounded once) or
+ * float64 (then to double precision: the statistics are kept in double);
+ * eval mode then normalises with them: y = gamma (x - rm) / sqrt(rv + eps)
+ * + beta. */
+START_TEST(batch_norm_in_float32_moves_its_running_statistics)
+{
+    enum { N = 5, C = 3, P = 4 };
+    const double momentum = 0.3, eps = 1e-5;
+    test_rng r = {77};
+    ag_tensor *x = ag_tensor_zeros_dtype(4, (int[]){N, C, 2, 2}, AG_FLOAT32);
+    for (size_t k = 0; k < ag_tensor_size(x); k++) ag_tensor_set(x, k, rng_uniform(&r, -2.0, 3.0));
+    for (int wide = 0; wide <= 1; wide++) {
+        ag_dtype stats = wide ? AG_FLOAT64 : AG_FLOAT32;
+        ag_tensor *rm = ag_tensor_zeros_dtype(1, (int[]){C}, stats), *rv = ag_tensor_zeros_dtype(1, (int[]){C}, stats);
+        double rm0[C], rv0[C];
+        for (int c = 0; c < C; c++) {
+            ag_tensor_set(rm, c, rng_uniform(&r, -1.0, 1.0));
+            ag_tensor_set(rv, c, rng_uniform(&r, 0.5, 2.0));
+            rm0[c] = ag_tensor_get(rm, c), rv0[c] = ag_tensor_get(rv, c);
+        }
+        ag_graph *g = ag_graph_new();
+        ag_node *y = ag_batch_norm(ag_input(g, x), NULL, NULL, rm, rv, momentum, eps, true);
+        ck_assert_msg(y != NULL, "%s", ag_graph_error(g));
+        ck_assert_int_eq(ag_node_dtype(y), AG_FLOAT32);
+        double tol = wide ? 1e-13 : 2e-7;
+        for (int c = 0; c < C; c++) {
+            double mean = 0.0, var = 0.0;
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < P; i++) mean += ag_tensor_get(x, (size_t)((n * C + c) * P + i));
+            mean /= N * P;
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < P; i++) {
+                    double d = ag_tensor_get(x, (size_t)((n * C + c) * P + i)) - mean;
+                    var += d * d;
+                }
+            double want_mean = (1 - momentum) * rm0[c] + momentum * mean;
+            double want_var = (1 - momentum) * rv0[c] + momentum * var / (N * P - 1);
+            ck_assert_msg(fabs(ag_tensor_get(rm, c) - want_mean) <= tol * fmax(1.0, fabs(want_mean)),
+                          "%s running_mean[%d] %.17g, want %.17g", ag_dtype_name(stats), c, ag_tensor_get(rm, c),
+                          want_mean);
+            ck_assert_msg(fabs(ag_tensor_get(rv, c) - want_var) <= tol * want_var, "%s running_var[%d] %.17g, want %.17g",
+                          ag_dtype_name(stats), c, ag_tensor_get(rv, c), want_var);
+        }
+        ag_graph_reset(g);
+        ag_node *e = ag_batch_norm(ag_input(g, x), NULL, NULL, rm, rv, momentum, eps, false);
+        ck_assert_msg(e != NULL, "%s", ag_graph_error(g));
+        for (size_t k = 0; k < ag_tensor_size(x); k++) {
+            int c = (int)(k / P) % C;
+            double want = (ag_tensor_get(x, k) - ag_tensor_get(rm, c)) / sqrt(ag_tensor_get(rv, c) + eps);
+            ck_assert_msg(fabs(ag_node_get(e, k) - want) <= 2e-7 * fmax(1.0, fabs(want)), "eval y[%zu] %.9g, want %.9g",
+                          k, ag_node_get(e, k), want);
+        }
+        ag_graph_free(g);
+        ag_tensor_free(rm);
+        ag_tensor_free(rv);
+    }
+    ag_tensor_free(x);
+}
+END_TEST
+
+/* ag_lstm and ag_gru in float32 (ag_lstm unrolled step by step, the initial
+ * states NULL: zeros in float32) against the same layers in float64 on the
+ * same float32 values (the float64 layers are checked against PyTorch and
+ * finite differences in test_recurrent.c): outputs and every gradient to
+ * float32 rounding. */
+static ag_tensor *random_f32(test_rng *r, int ndim, const int *dims, double bound)
+{
+    ag_tensor *t = ag_tensor_zeros_dtype(ndim, dims, AG_FLOAT32);
+    ck_assert_ptr_nonnull(t);
+    for (size_t k = 0; k < ag_tensor_size(t); k++) ag_tensor_set(t, k, rng_uniform(r, -bound, bound));
+    ag_tensor_requires_grad(t, true);
+    return t;
+}
+
+static ag_node *recurrent_layer(ag_graph *g, bool gru, ag_tensor *const *t)
+{
+    ag_node *n[5];
+    for (int k = 0; k < 5; k++) n[k] = ag_param(g, t[k]);
+    ag_node *out = NULL, *h_n = NULL, *c_n = NULL;
+    bool ok = gru ? ag_gru(n[0], NULL, n[1], n[2], n[3], n[4], &out, &h_n)
+                  : ag_lstm(n[0], NULL, NULL, n[1], n[2], n[3], n[4], &out, &h_n, &c_n);
+    ck_assert_msg(ok, "%s: %s", gru ? "ag_gru" : "ag_lstm", ag_graph_error(g));
+    /* a loss that reads every output and the final state */
+    ag_node *loss = ag_add(ag_sum(ag_mul(out, out)), ag_sum(h_n));
+    return gru ? loss : ag_add(loss, ag_sum(c_n));
+}
+
+START_TEST(recurrent_layers_run_in_float32)
+{
+    enum { T = 5, N = 3, I = 4, H = 6 };
+    for (int gru = 0; gru <= 1; gru++) {
+        int G = gru ? 3 : 4;
+        test_rng r = {31 + (uint64_t)gru};
+        ag_tensor *t32[5] = {random_f32(&r, 3, (int[]){T, N, I}, 1.0), random_f32(&r, 2, (int[]){G * H, I}, 0.4),
+                             random_f32(&r, 2, (int[]){G * H, H}, 0.4), random_f32(&r, 1, (int[]){G * H}, 0.4),
+                             random_f32(&r, 1, (int[]){G * H}, 0.4)};
+        ag_tensor *t64[5];
+        for (int k = 0; k < 5; k++) t64[k] = ag_tensor_to_dtype(t32[k], AG_FLOAT64);
+        ag_graph *g32 = ag_graph_new(), *g64 = ag_graph_new();
+        ag_node *l32 = recurrent_layer(g32, gru, t32), *l64 = recurrent_layer(g64, gru, t64);
+        ck_assert_int_eq(ag_node_dtype(l32), AG_FLOAT32);
+        ck_assert(ag_backward(g32, l32) && ag_backward(g64, l64));
+        assert_close_f32("loss", gru ? "gru" : "lstm", 1, node_element, l32, node_element, l64);
+        for (int k = 0; k < 5; k++)
+            assert_close_f32("gradient", gru ? "gru" : "lstm", ag_tensor_size(t64[k]), grad_element, t32[k],
+                             grad_element, t64[k]);
+        ag_graph_free(g32);
+        ag_graph_free(g64);
+        for (int k = 0; k < 5; k++) ag_tensor_free(t32[k]), ag_tensor_free(t64[k]);
+    }
 }
 END_TEST
 
@@ -183,9 +302,11 @@ START_TEST(mixing_types_in_one_op_is_an_error_naming_both)
     ck_assert_msg(strstr(e, "ag_add") && strstr(e, "float64") && strstr(e, "float32") && strstr(e, "ag_cast"), "%s", e);
     ag_graph_reset(g);
     /* an op with no float32 kernel yet says so */
-    ck_assert_ptr_null(ag_softmax(ag_input(g, b)));
+    ag_tensor *gates = ag_tensor_zeros_dtype(2, (int[]){2, 12}, AG_FLOAT32);
+    ck_assert_ptr_null(ag_lstm_sequence(ag_input(g, gates), ag_input(g, gates), ag_input(g, b), ag_input(g, b)));
     e = ag_graph_error(g);
-    ck_assert_msg(e && strstr(e, "ag_softmax") && strstr(e, "no float32 kernel"), "%s", e ? e : "(none)");
+    ck_assert_msg(e && strstr(e, "ag_lstm_sequence") && strstr(e, "no float32 kernel"), "%s", e ? e : "(none)");
+    ag_tensor_free(gates);
     ag_graph_reset(g);
     /* a float32 node refuses the float64 accessors and the study calls */
     ag_node *x = ag_input(g, b);
@@ -505,6 +626,8 @@ Suite *float32_suite(void)
     TCase *ops = tcase_create("float32 kernels");
     tcase_add_loop_test(ops, float32_kernels_agree_with_float64, 0, n_f32_ops);
     tcase_add_test(ops, the_documented_float32_ops_are_the_ones_with_kernels);
+    tcase_add_test(ops, batch_norm_in_float32_moves_its_running_statistics);
+    tcase_add_test(ops, recurrent_layers_run_in_float32);
     suite_add_tcase(s, ops);
     TCase *types = tcase_create("types");
     tcase_add_test(types, float32_tensors_round_their_values_and_refuse_float64_access);

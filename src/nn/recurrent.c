@@ -198,8 +198,8 @@ static bool sequence_shape_of(ag_graph *g, const char *who, int gates, const ag_
     return weights_are(g, who, gates, s->I, s->H, w_ih, w_hh, b_ih, b_hh);
 }
 
-/* The initial state given (checked to be [N,H]) or zeros. */
-static ag_node *initial_state(ag_graph *g, const char *who, const char *name, ag_node *s0,
+/* The initial state given (checked to be [N,H]) or zeros in x's type. */
+static ag_node *initial_state(ag_graph *g, const char *who, const char *name, ag_node *s0, const ag_node *x,
                               const sequence_shape *s)
 {
     if (s0) return state_is(g, who, name, s0, s->N, s->H) ? s0 : NULL;
@@ -209,7 +209,8 @@ static ag_node *initial_state(ag_graph *g, const char *who, const char *name, ag
         ag_graph_fail(g, "%s: %s: %s", who, name, why);
         return NULL;
     }
-    return ag_rec_zeros(g, &shape);
+    ag_node *zeros = ag_rec_zeros(g, &shape);
+    return x->dtype == AG_FLOAT64 ? zeros : ag_cast(zeros, (ag_dtype)x->dtype);
 }
 
 /* Every step's input share at once, as PyTorch does: x [T,N,I] as [T N, I]
@@ -259,6 +260,26 @@ static ag_node *last_step(ag_node *seq, const sequence_shape *s)
     return ag_reshape(ag_slice(seq, 0, s->T - 1, s->T, 1), 2, (int[]){s->N, s->H});
 }
 
+/* The recurrence step by step, for an element type that ag_lstm_sequence
+ * has no kernel for (float32, so far): per step gates = projection's rows
+ * of t + h w_hh^T, then the cell's two ops. The same arithmetic as the
+ * fused op, one product and two nodes a step. */
+static bool lstm_unrolled(ag_graph *g, const char *who, ag_node *projection, ag_node *w_hh, ag_node *h, ag_node *c,
+                          const sequence_shape *s, ag_node **out, ag_node **h_n, ag_node **c_n)
+{
+    ag_node **hs = step_list(g, who, s->T);
+    if (!hs) return false;
+    ag_node *w_hh_t = ag_transpose(w_hh); /* [H, 4H], once */
+    for (int t = 0; t < s->T && !g->failed; t++) {
+        lstm_from_gates(ag_linear(h, w_hh_t, step_rows(projection, t, s->N)), c, &h, &c);
+        hs[t] = h;
+    }
+    if (!finish_sequence(g, s->T, hs, out)) return false;
+    if (h_n) *h_n = h;
+    if (c_n) *c_n = c;
+    return true;
+}
+
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih, ag_node *b_hh,
              ag_node **out, ag_node **h_n, ag_node **c_n)
 {
@@ -272,12 +293,14 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
     ag_graph *g = operands_graph(who, ops, sizeof ops / sizeof ops[0]);
     sequence_shape s;
     if (!g || !sequence_shape_of(g, who, 4, x, w_ih, w_hh, b_ih, b_hh, &s)) return false;
-    ag_node *h = initial_state(g, who, "h0", h0, &s), *c = initial_state(g, who, "c0", c0, &s);
+    ag_node *h = initial_state(g, who, "h0", h0, x, &s), *c = initial_state(g, who, "c0", c0, x, &s);
     if (!h || !c) return false;
     /* every step's input share [T N, 4H] (taken as it is: a reshape to
      * [T, N, 4H] would copy it and its gradient), then the recurrence as one
      * op (ops/lstm_sequence.c): y [2,T,N,H], y[0] the h_t, y[1] the c_t */
     ag_node *projection = input_projection(x, w_ih, bias_sum(b_ih, b_hh), &s);
+    if (!ag_op_supports_dtype("lstm_sequence", (ag_dtype)x->dtype))
+        return lstm_unrolled(g, who, projection, w_hh, h, c, &s, out, h_n, c_n);
     ag_node *y = ag_lstm_sequence(projection, w_hh, h, c);
     ag_node *hs = sequence_part(y, 0, &s), *cs = sequence_part(y, 1, &s); /* [T,N,H] each */
     ag_node *h_last = last_step(hs, &s), *c_last = last_step(cs, &s);
@@ -299,7 +322,7 @@ bool ag_gru(ag_node *x, ag_node *h0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih
     ag_graph *g = operands_graph(who, ops, sizeof ops / sizeof ops[0]);
     sequence_shape s;
     if (!g || !sequence_shape_of(g, who, 3, x, w_ih, w_hh, b_ih, b_hh, &s)) return false;
-    ag_node *h = initial_state(g, who, "h0", h0, &s);
+    ag_node *h = initial_state(g, who, "h0", h0, x, &s);
     ag_node **hs = h ? step_list(g, who, s.T) : NULL;
     if (!hs) return false;
     ag_node *projection = input_projection(x, w_ih, b_ih, &s); /* [T N, 3H] */

@@ -119,7 +119,7 @@ const ag_op ag_op_expand = {.name = "expand", .arity = 1, .params_size = sizeof(
                             .print_params = expand_print_params, .shape = expand_shape,
                             .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
                             .vjp_nodes = expand_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
-                            .rule = &expand_rule};
+                            .rule = &expand_rule, .f32 = &ag_view_f32_kernels};
 
 /* The request goes in as the op's parameters, checked by the shape rule
  * (after the operand: a NULL or stale one is reported as such). */

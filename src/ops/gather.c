@@ -15,7 +15,9 @@
  *   vjp  ga += gy;  gsrc[p] += gy[at(p)] (= gather(gy));  jvp  ty = ta, ty[at(p)] += tsrc[p]
  * For gather and scatter_add aux holds at(p), the flat position in a (and
  * y), for every position p of the indices; for index_select the resolved
- * indices themselves. Positions below 2^40 are exact as doubles. */
+ * indices themselves. Positions below 2^40 are exact as doubles. The
+ * indices are in the operands' one type: float32 holds whole numbers up to
+ * 2^24 exactly (the kernels: gather_kernels.h, stamped for both types). */
 #include "axis.h"
 #include "indices.h"
 #include "recorded.h"
@@ -25,6 +27,25 @@
 
 /* the indices, aux: one resolved entry per index */
 static size_t one_per_index(const ag_node *out) { return out->in[1]->shape.size; }
+
+/* aux[p] as a position */
+static size_t position(const ag_node *out, size_t p) { return (size_t)out->aux[p]; }
+
+#define real double
+#define GATHER(name) name
+#include "gather_kernels.h"
+#undef real
+#undef GATHER
+
+#define real float
+#define GATHER(name) name##_f32
+#include "gather_kernels.h"
+#undef real
+#undef GATHER
+
+static const ag_typed_kernels index_select_f32 = {{index_select_forward_f32, index_select_vjp_f32}, NULL};
+static const ag_typed_kernels gather_f32 = {{gather_forward_f32, gather_vjp_f32}, NULL};
+static const ag_typed_kernels scatter_add_f32 = {{scatter_add_forward_f32, scatter_add_vjp_f32}, NULL};
 
 /* ---- index_select ---------------------------------------------------------------- */
 
@@ -48,48 +69,6 @@ static bool index_select_shape(ag_node *out, char *why, size_t len)
         return false;
     }
     return true;
-}
-
-/* rows y[o, n, :] = x[o, idx[n], :] (x NULL: zeros) */
-static void select_rows(const ag_node *out, const double *x, double *y)
-{
-    axis_view a = ag_axis_view(&out->in[0]->shape, ag_axis_of(out));
-    size_t n_idx = one_per_index(out);
-    if (!x) {
-        ag_zero_doubles(y, out->shape.size);
-        return;
-    }
-    for (size_t o = 0; o < a.outer; o++)
-        for (size_t n = 0; n < n_idx; n++)
-            memcpy(y + (o * n_idx + n) * a.inner, x + (o * a.len + (size_t)out->aux[n]) * a.inner,
-                   a.inner * sizeof *y);
-}
-
-static bool index_select_forward(ag_node *out, char *why, size_t len)
-{
-    const double *idx = out->in[1]->value;
-    int axis = ag_axis_of(out), size = out->in[0]->shape.dims[axis];
-    for (size_t n = 0; n < one_per_index(out); n++) {
-        size_t resolved;
-        if (!ag_resolve_index(idx[n], n, axis, size, &resolved, why, len)) return false;
-        out->aux[n] = (double)resolved;
-    }
-    select_rows(out, out->in[0]->value, out->value);
-    return true;
-}
-
-static void index_select_vjp(ag_node *out)
-{
-    double *ga = out->in[0]->grad;
-    if (!ga) return; /* the gradient came for the indices (a parameter by mistake) */
-    axis_view a = ag_axis_view(&out->in[0]->shape, ag_axis_of(out));
-    size_t n_idx = one_per_index(out);
-    for (size_t o = 0; o < a.outer; o++)
-        for (size_t n = 0; n < n_idx; n++) {
-            const double *gy = out->grad + (o * n_idx + n) * a.inner;
-            double *row = ga + (o * a.len + (size_t)out->aux[n]) * a.inner;
-            for (size_t i = 0; i < a.inner; i++) row[i] += gy[i];
-        }
 }
 
 static void index_select_jvp(ag_node *out) { select_rows(out, out->in[0]->tangent, out->tangent); }
@@ -125,7 +104,8 @@ const ag_op ag_op_index_select = {.name = "index_select", .arity = 2, .symbol = 
                                   .print_params = ag_print_axis_params, .shape = index_select_shape,
                                   .kernels = {index_select_forward, index_select_vjp},
                                   .jvp = index_select_jvp, .vjp_nodes = index_select_vjp_nodes,
-                                  .jvp_nodes = select_jvp_nodes, .aux_size = one_per_index};
+                                  .jvp_nodes = select_jvp_nodes, .aux_size = one_per_index,
+                                  .f32 = &index_select_f32};
 
 ag_node *ag_index_select(ag_node *a, int axis, ag_node *indices)
 {
@@ -152,30 +132,6 @@ static bool indices_fit(const ag_shape *a, const ag_shape *idx, int axis, char *
     return true;
 }
 
-/* aux[p] = at(p) for every position p of the indices: the flat position in
- * a (shape a) of p's coordinates with the axis coordinate idx[p] */
-static bool resolve_positions(ag_node *out, char *why, size_t len)
-{
-    const ag_shape *a = &out->in[0]->shape, *idx = &out->in[1]->shape;
-    const double *value = out->in[1]->value;
-    int axis = ag_axis_of(out);
-    ptrdiff_t stride[AG_MAX_DIMS];
-    ag_row_major_strides(a, stride);
-    for (size_t p = 0; p < idx->size; p++) {
-        size_t at = 0, rest = p, resolved;
-        for (int d = idx->ndim - 1; d >= 0; d--) { /* p's coordinates, the last first */
-            size_t coordinate = rest % (size_t)idx->dims[d];
-            rest /= (size_t)idx->dims[d];
-            if (d != axis) at += coordinate * (size_t)stride[d];
-        }
-        if (!ag_resolve_index(value[p], p, axis, a->dims[axis], &resolved, why, len)) return false;
-        out->aux[p] = (double)(at + resolved * (size_t)stride[axis]);
-    }
-    return true;
-}
-
-static size_t position(const ag_node *out, size_t p) { return (size_t)out->aux[p]; }
-
 /* ---- gather ------------------------------------------------------------------------ */
 
 static bool gather_shape(ag_node *out, char *why, size_t len)
@@ -186,26 +142,6 @@ static bool gather_shape(ag_node *out, char *why, size_t len)
         return false;
     out->shape = *idx;
     return true;
-}
-
-/* y[p] = x[at(p)] (x NULL: zeros) */
-static void gather_values(const ag_node *out, const double *x, double *y)
-{
-    for (size_t p = 0; p < out->shape.size; p++) y[p] = x ? x[position(out, p)] : 0.0;
-}
-
-static bool gather_forward(ag_node *out, char *why, size_t len)
-{
-    if (!resolve_positions(out, why, len)) return false;
-    gather_values(out, out->in[0]->value, out->value);
-    return true;
-}
-
-static void gather_vjp(ag_node *out)
-{
-    double *ga = out->in[0]->grad;
-    if (!ga) return; /* the gradient came for the indices (a parameter by mistake) */
-    for (size_t p = 0; p < out->shape.size; p++) ga[position(out, p)] += out->grad[p];
 }
 
 static void gather_jvp(ag_node *out) { gather_values(out, out->in[0]->tangent, out->tangent); }
@@ -226,7 +162,7 @@ const ag_op ag_op_gather = {.name = "gather", .arity = 2, .symbol = "at",
                             .print_params = ag_print_axis_params, .shape = gather_shape,
                             .kernels = {gather_forward, gather_vjp}, .jvp = gather_jvp,
                             .vjp_nodes = gather_vjp_nodes, .jvp_nodes = select_jvp_nodes,
-                            .aux_size = one_per_index};
+                            .aux_size = one_per_index, .f32 = &gather_f32};
 
 ag_node *ag_gather(ag_node *a, int axis, ag_node *indices)
 {
@@ -249,33 +185,6 @@ static bool scatter_add_shape(ag_node *out, char *why, size_t len)
     }
     out->shape = *a;
     return true;
-}
-
-/* y = x (zeros when NULL), then y[at(p)] += s[p] (nothing when s is NULL) */
-static void scatter_values(const ag_node *out, const double *x, const double *s, double *y)
-{
-    if (x)
-        memcpy(y, x, out->shape.size * sizeof *y);
-    else
-        ag_zero_doubles(y, out->shape.size);
-    if (s)
-        for (size_t p = 0; p < out->in[1]->shape.size; p++) y[position(out, p)] += s[p];
-}
-
-static bool scatter_add_forward(ag_node *out, char *why, size_t len)
-{
-    if (!resolve_positions(out, why, len)) return false;
-    scatter_values(out, out->in[0]->value, out->in[2]->value, out->value);
-    return true;
-}
-
-static void scatter_add_vjp(ag_node *out)
-{
-    double *ga = out->in[0]->grad, *gsrc = out->in[2]->grad;
-    if (ga)
-        for (size_t i = 0; i < out->shape.size; i++) ga[i] += out->grad[i];
-    if (gsrc)
-        for (size_t p = 0; p < out->in[1]->shape.size; p++) gsrc[p] += out->grad[position(out, p)];
 }
 
 static void scatter_add_jvp(ag_node *out)
@@ -311,7 +220,8 @@ const ag_op ag_op_scatter_add = {.name = "scatter_add", .arity = 3,
                                  .print_params = ag_print_axis_params, .shape = scatter_add_shape,
                                  .kernels = {scatter_add_forward, scatter_add_vjp},
                                  .jvp = scatter_add_jvp, .vjp_nodes = scatter_add_vjp_nodes,
-                                 .jvp_nodes = scatter_add_jvp_nodes, .aux_size = one_per_index};
+                                 .jvp_nodes = scatter_add_jvp_nodes, .aux_size = one_per_index,
+                                 .f32 = &scatter_add_f32};
 
 ag_node *ag_scatter_add(ag_node *a, int axis, ag_node *indices, ag_node *src)
 {

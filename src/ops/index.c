@@ -44,6 +44,18 @@ static bool index_forward(ag_node *out, char *why, size_t len)
 
 static void index_vjp(ag_node *out) { out->in[0]->grad[flat_of(out)] += out->grad[0]; }
 
+/* the same in float32 */
+static bool index_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    AG_F32(out->value)[0] = AG_F32(out->in[0]->value)[flat_of(out)];
+    return true;
+}
+
+static void index_vjp_f32(ag_node *out) { AG_F32(out->in[0]->grad)[flat_of(out)] += AG_F32(out->grad)[0]; }
+
+static const ag_typed_kernels index_f32 = {{index_forward_f32, index_vjp_f32}, NULL};
+
 static void index_jvp(ag_node *out)
 {
     const double *tx = out->in[0]->tangent;
@@ -76,7 +88,8 @@ const ag_op ag_op_index = {.name = "index", .arity = 1,
                            .params_size = sizeof(ag_flat_index_params),
                            .print_params = index_print_params, .shape = index_shape,
                            .kernels = {index_forward, index_vjp}, .jvp = index_jvp,
-                           .vjp_nodes = index_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                           .vjp_nodes = index_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                           .f32 = &index_f32};
 
 ag_node *ag_index(ag_node *a, size_t flat)
 {
@@ -203,7 +216,7 @@ const ag_op ag_op_slice = {.name = "slice", .arity = 1, .params_size = sizeof(ag
                            .print_params = slice_print_params, .shape = slice_shape,
                            .kernels = {ag_view_forward, ag_view_vjp}, .jvp = ag_view_jvp,
                            .vjp_nodes = slice_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
-                           .rule = &slice_rule};
+                           .rule = &slice_rule, .f32 = &ag_view_f32_kernels};
 
 ag_node *ag_slice(ag_node *a, int axis, int start, int stop, int step)
 {

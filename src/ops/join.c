@@ -19,21 +19,22 @@
 /* the product of y's sizes before the joined axis */
 static size_t outer_of(const ag_node *out) { return ag_axis_view(&out->shape, ag_axis_of(out)).outer; }
 
-/* y[o, start_k + j] = x_k[o, j] from each operand's value, or its tangent
- * (zeros where it has none) */
-static void join_copy(const ag_node *out, bool tangents, double *y)
+/* y[o, start_k + j] = x_k[o, j] from each operand's value (elements of
+ * `size` bytes: the node's type), or its tangent (doubles; zeros where it
+ * has none) */
+static void join_copy(const ag_node *out, bool tangents, size_t size, void *y)
 {
     size_t outer = outer_of(out), row = out->shape.size / outer, start = 0;
     for (uint32_t k = 0; k < out->n_in; k++) {
         const ag_node *x = out->inputs[k];
-        const double *src = tangents ? x->tangent : x->value;
+        const char *src = (const char *)(const void *)(tangents ? x->tangent : x->value);
         size_t block = x->shape.size / outer;
         for (size_t o = 0; o < outer; o++) {
-            double *dst = y + o * row + start;
+            char *dst = (char *)y + (o * row + start) * size;
             if (src)
-                memcpy(dst, src + o * block, block * sizeof *dst);
+                memcpy(dst, src + o * block * size, block * size);
             else
-                ag_zero_doubles(dst, block);
+                ag_zero_doubles((double *)(void *)dst, block);
         }
         start += block;
     }
@@ -42,27 +43,34 @@ static void join_copy(const ag_node *out, bool tangents, double *y)
 static bool join_forward(ag_node *out, char *why, size_t len)
 {
     (void)why, (void)len;
-    join_copy(out, false, out->value);
+    join_copy(out, false, ag_dtype_bytes((ag_dtype)out->dtype), out->value);
     return true;
 }
 
-static void join_vjp(ag_node *out)
-{
-    size_t outer = outer_of(out), row = out->shape.size / outer, start = 0;
-    for (uint32_t k = 0; k < out->n_in; k++) {
-        const ag_node *x = out->inputs[k];
-        size_t block = x->shape.size / outer;
-        if (x->grad) /* NULL: no gradient flows to this operand */
-            for (size_t o = 0; o < outer; o++) {
-                const double *gy = out->grad + o * row + start;
-                double *gx = x->grad + o * block;
-                for (size_t j = 0; j < block; j++) gx[j] += gy[j];
-            }
-        start += block;
+/* gx_k[o, j] += gy[o, start_k + j], over elements of type `real`: stamped
+ * for double (join_vjp) and float (join_vjp_f32) */
+#define JOIN_VJP(real, SUFFIX)                                                             \
+    static void join_vjp##SUFFIX(ag_node *out)                                             \
+    {                                                                                      \
+        size_t outer = outer_of(out), row = out->shape.size / outer, start = 0;            \
+        for (uint32_t k = 0; k < out->n_in; k++) {                                         \
+            const ag_node *x = out->inputs[k];                                             \
+            size_t block = x->shape.size / outer;                                          \
+            if (x->grad) /* NULL: no gradient flows to this operand */                     \
+                for (size_t o = 0; o < outer; o++) {                                       \
+                    const real *gy = (const real *)(const void *)out->grad + o * row + start; \
+                    real *gx = (real *)(void *)x->grad + o * block;                        \
+                    for (size_t j = 0; j < block; j++) gx[j] += gy[j];                     \
+                }                                                                          \
+            start += block;                                                                \
+        }                                                                                  \
     }
-}
 
-static void join_jvp(ag_node *out) { join_copy(out, true, out->tangent); }
+JOIN_VJP(double, )
+JOIN_VJP(float, _f32)
+static const ag_typed_kernels join_f32 = {{join_forward, join_vjp_f32}, NULL};
+
+static void join_jvp(ag_node *out) { join_copy(out, true, sizeof(double), out->tangent); }
 
 /* out->shape from dims, or false with why set when it would be too large */
 static bool result_shape(ag_node *out, int ndim, const int *dims, char *why, size_t len)
@@ -140,7 +148,8 @@ const ag_op ag_op_concat = {.name = "concat", .arity = AG_VARIADIC,
                             .params_size = sizeof(ag_axis_params),
                             .print_params = ag_print_axis_params, .shape = concat_shape,
                             .kernels = {join_forward, join_vjp}, .jvp = join_jvp,
-                            .vjp_nodes = concat_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                            .vjp_nodes = concat_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                            .f32 = &join_f32};
 
 ag_node *ag_concat(size_t n, ag_node *const *xs, int axis)
 {
@@ -199,7 +208,8 @@ const ag_op ag_op_stack = {.name = "stack", .arity = AG_VARIADIC,
                            .params_size = sizeof(ag_axis_params),
                            .print_params = ag_print_axis_params, .shape = stack_shape,
                            .kernels = {join_forward, join_vjp}, .jvp = join_jvp,
-                           .vjp_nodes = stack_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp};
+                           .vjp_nodes = stack_vjp_nodes, .jvp_nodes = ag_rec_same_op_jvp,
+                           .f32 = &join_f32};
 
 ag_node *ag_stack(size_t n, ag_node *const *xs, int axis)
 {

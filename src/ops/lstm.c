@@ -66,20 +66,28 @@ static lstm_view view_of(const ag_node *out)
     return (lstm_view){(size_t)out->shape.dims[0], (size_t)out->shape.dims[1]};
 }
 
-/* row n's gate k: a + n 4H + k H */
-static inline const double *gate_row(const double *a, const lstm_view *v, size_t n, int k)
-{
-    return a + n * 4 * v->H + (size_t)k * v->H;
-}
-static inline double *gate_row_mut(double *a, const lstm_view *v, size_t n, int k)
-{
-    return a + n * 4 * v->H + (size_t)k * v->H;
-}
-
 typedef struct lstm_job {
     ag_node *out;
     lstm_view v;
 } lstm_job;
+
+#define real double
+#define CELL(name) name
+#include "lstm_cell_kernels.h"
+#undef real
+#undef CELL
+
+#define real float
+#define CELL(name) name##_f32
+#include "lstm_cell_kernels.h"
+#undef real
+#undef CELL
+
+/* row n's gate k of a float64 [N, 4H] (the jvps') */
+static inline const double *gate_row(const double *a, const lstm_view *v, size_t n, int k)
+{
+    return gate_at(a, v, n, k);
+}
 
 /* ---- the forward's rows, once per instruction set ------------------------------------
  * The forwards' loops (the activations, lstm_math.h) vectorise; compiled
@@ -117,23 +125,6 @@ static void run_rows(ag_node *out, size_t doubles_per_h, ag_range_fn rows)
 
 static size_t state_aux_size(const ag_node *out) { return 3 * out->shape.size; }
 
-/* rows [lo, hi): i, f, g into aux (row n: i[H], f[H], g[H]), then c' */
-static inline __attribute__((always_inline)) void state_rows_body(void *ctx, size_t lo, size_t hi)
-{
-    const lstm_job *job = ctx;
-    const ag_node *out = job->out;
-    const lstm_view *v = &job->v;
-    size_t H = v->H;
-    for (size_t n = lo; n < hi; n++) {
-        const double *a = out->in[0]->value, *c = out->in[1]->value + n * H;
-        double *i = out->aux + n * 3 * H, *f = i + H, *g = f + H, *y = out->value + n * H;
-        lstm_sigmoid_row(gate_row(a, v, n, GATE_I), H, i);
-        lstm_sigmoid_row(gate_row(a, v, n, GATE_F), H, f);
-        lstm_tanh_row(gate_row(a, v, n, GATE_G), H, g);
-        for (size_t j = 0; j < H; j++) y[j] = f[j] * c[j] + i[j] * g[j];
-    }
-}
-
 ROWS_FOR_EACH_ISA(state_rows)
 
 static bool state_forward(ag_node *out, char *why, size_t len)
@@ -141,32 +132,6 @@ static bool state_forward(ag_node *out, char *why, size_t len)
     (void)why, (void)len;
     run_rows(out, 8, avx2_available() ? state_rows_avx2 : state_rows_generic);
     return true;
-}
-
-/* rows [lo, hi) of  ga_i += gc' g i (1 - i), ga_f += gc' c f (1 - f),
- * ga_g += gc' i (1 - g^2), gc += gc' f */
-static void state_grad_rows(void *ctx, size_t lo, size_t hi)
-{
-    const lstm_job *job = ctx;
-    const ag_node *out = job->out;
-    const lstm_view *v = &job->v;
-    size_t H = v->H;
-    double *ga = out->in[0]->grad, *gc = out->in[1]->grad;
-    for (size_t n = lo; n < hi; n++) {
-        const double *i = out->aux + n * 3 * H, *f = i + H, *g = f + H;
-        const double *gy = out->grad + n * H, *c = out->in[1]->value + n * H;
-        if (ga) {
-            double *ga_i = gate_row_mut(ga, v, n, GATE_I), *ga_f = gate_row_mut(ga, v, n, GATE_F);
-            double *ga_g = gate_row_mut(ga, v, n, GATE_G);
-            for (size_t j = 0; j < H; j++) {
-                ga_i[j] += gy[j] * g[j] * (i[j] * (1.0 - i[j]));
-                ga_f[j] += gy[j] * c[j] * (f[j] * (1.0 - f[j]));
-                ga_g[j] += gy[j] * i[j] * (1.0 - g[j] * g[j]);
-            }
-        }
-        if (gc)
-            for (size_t j = 0; j < H; j++) gc[n * H + j] += gy[j] * f[j];
-    }
 }
 
 static void state_vjp(ag_node *out)
@@ -192,6 +157,17 @@ static void state_jvp(ag_node *out)
         }
     }
 }
+
+/* float32 (one copy: no ISA variants) */
+static void state_rows_f32(void *ctx, size_t lo, size_t hi) { state_rows_body_f32(ctx, lo, hi); }
+static bool state_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    run_rows(out, 8, state_rows_f32);
+    return true;
+}
+static void state_vjp_f32(ag_node *out) { run_rows(out, 8, state_grad_rows_f32); }
+static const ag_typed_kernels state_f32 = {{state_forward_f32, state_vjp_f32}, NULL};
 
 /* ---- recorded: the gates' activations as nodes --------------------------------------- */
 
@@ -252,28 +228,13 @@ static ag_node *state_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_lstm_state = {.name = "lstm_state", .arity = 2, .shape = lstm_shape,
                                 .kernels = {state_forward, state_vjp}, .jvp = state_jvp,
                                 .vjp_nodes = state_vjp_nodes, .jvp_nodes = state_jvp_nodes,
-                                .aux_size = state_aux_size};
+                                .aux_size = state_aux_size, .f32 = &state_f32};
 
 ag_node *ag_lstm_state(ag_node *gates, ag_node *c) { return ag_record2(&ag_op_lstm_state, gates, c, NULL); }
 
 /* ---- lstm_output: h' = o tanh(c') ------------------------------------------------------ */
 
 static size_t output_aux_size(const ag_node *out) { return 2 * out->shape.size; }
-
-/* rows [lo, hi): o and t = tanh c' into aux (row n: o[H], t[H]), then h' */
-static inline __attribute__((always_inline)) void output_rows_body(void *ctx, size_t lo, size_t hi)
-{
-    const lstm_job *job = ctx;
-    const ag_node *out = job->out;
-    const lstm_view *v = &job->v;
-    size_t H = v->H;
-    for (size_t n = lo; n < hi; n++) {
-        double *o = out->aux + n * 2 * H, *t = o + H, *y = out->value + n * H;
-        lstm_sigmoid_row(gate_row(out->in[0]->value, v, n, GATE_O), H, o);
-        lstm_tanh_row(out->in[1]->value + n * H, H, t);
-        for (size_t j = 0; j < H; j++) y[j] = o[j] * t[j];
-    }
-}
 
 ROWS_FOR_EACH_ISA(output_rows)
 
@@ -282,25 +243,6 @@ static bool output_forward(ag_node *out, char *why, size_t len)
     (void)why, (void)len;
     run_rows(out, 5, avx2_available() ? output_rows_avx2 : output_rows_generic);
     return true;
-}
-
-/* rows [lo, hi) of  ga_o += gh' t o (1 - o),  gc' += gh' o (1 - t^2) */
-static void output_grad_rows(void *ctx, size_t lo, size_t hi)
-{
-    const lstm_job *job = ctx;
-    const ag_node *out = job->out;
-    const lstm_view *v = &job->v;
-    size_t H = v->H;
-    double *ga = out->in[0]->grad, *gc = out->in[1]->grad;
-    for (size_t n = lo; n < hi; n++) {
-        const double *o = out->aux + n * 2 * H, *t = o + H, *gy = out->grad + n * H;
-        if (ga) {
-            double *ga_o = gate_row_mut(ga, v, n, GATE_O);
-            for (size_t j = 0; j < H; j++) ga_o[j] += gy[j] * t[j] * (o[j] * (1.0 - o[j]));
-        }
-        if (gc)
-            for (size_t j = 0; j < H; j++) gc[n * H + j] += gy[j] * o[j] * (1.0 - t[j] * t[j]);
-    }
 }
 
 static void output_vjp(ag_node *out)
@@ -323,6 +265,16 @@ static void output_jvp(ag_node *out)
         }
     }
 }
+
+static void output_rows_f32(void *ctx, size_t lo, size_t hi) { output_rows_body_f32(ctx, lo, hi); }
+static bool output_forward_f32(ag_node *out, char *why, size_t len)
+{
+    (void)why, (void)len;
+    run_rows(out, 5, output_rows_f32);
+    return true;
+}
+static void output_vjp_f32(ag_node *out) { run_rows(out, 5, output_grad_rows_f32); }
+static const ag_typed_kernels output_f32 = {{output_forward_f32, output_vjp_f32}, NULL};
 
 typedef struct output_nodes {
     ag_node *o, *t;
@@ -358,6 +310,6 @@ static ag_node *output_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_lstm_output = {.name = "lstm_output", .arity = 2, .shape = lstm_shape,
                                  .kernels = {output_forward, output_vjp}, .jvp = output_jvp,
                                  .vjp_nodes = output_vjp_nodes, .jvp_nodes = output_jvp_nodes,
-                                 .aux_size = output_aux_size};
+                                 .aux_size = output_aux_size, .f32 = &output_f32};
 
 ag_node *ag_lstm_output(ag_node *gates, ag_node *c) { return ag_record2(&ag_op_lstm_output, gates, c, NULL); }

@@ -82,10 +82,17 @@ LSTM_INLINE double lstm_exp(double x)
     return p * scale;
 }
 
-/* y[j] = sigmoid(x[j]) = 1 / (1 + e^-x[j]), j < n */
+/* sigmoid(x) = 1 / (1 + e^-x) */
+LSTM_INLINE double lstm_sigmoid(double x) { return 1.0 / (1.0 + lstm_exp(-x)); }
+
+/* y[j] = sigmoid(x[j]), j < n; the same of float x (in double) */
 LSTM_INLINE void lstm_sigmoid_row(const double *restrict x, size_t n, double *restrict y)
 {
-    for (size_t j = 0; j < n; j++) y[j] = 1.0 / (1.0 + lstm_exp(-x[j]));
+    for (size_t j = 0; j < n; j++) y[j] = lstm_sigmoid(x[j]);
+}
+LSTM_INLINE void lstm_sigmoid_row_f32(const float *restrict x, size_t n, double *restrict y)
+{
+    for (size_t j = 0; j < n; j++) y[j] = lstm_sigmoid(x[j]);
 }
 
 /* tanh t for 0 <= t < 0.4: t + t s (c3 + s (c5 + ... + s c31)), s = t^2 */
@@ -110,15 +117,23 @@ LSTM_INLINE double lstm_tanh_series(double t)
     return t + t * (s * p);
 }
 
-/* y[j] = tanh x[j], j < n */
+/* tanh x, by the formula or the series (both computed, one chosen) */
+LSTM_INLINE double lstm_tanh(double x)
+{
+    double t = fabs(x);
+    double large = 1.0 - 2.0 / (lstm_exp(2.0 * t) + 1.0);
+    double small = lstm_tanh_series(t);
+    return copysign(t < 0.4 ? small : large, x);
+}
+
+/* y[j] = tanh x[j], j < n; the same of float x (in double) */
 LSTM_INLINE void lstm_tanh_row(const double *restrict x, size_t n, double *restrict y)
 {
-    for (size_t j = 0; j < n; j++) {
-        double t = fabs(x[j]);
-        double large = 1.0 - 2.0 / (lstm_exp(2.0 * t) + 1.0);
-        double small = lstm_tanh_series(t);
-        y[j] = copysign(t < 0.4 ? small : large, x[j]);
-    }
+    for (size_t j = 0; j < n; j++) y[j] = lstm_tanh(x[j]);
+}
+LSTM_INLINE void lstm_tanh_row_f32(const float *restrict x, size_t n, double *restrict y)
+{
+    for (size_t j = 0; j < n; j++) y[j] = lstm_tanh(x[j]);
 }
 
 #endif

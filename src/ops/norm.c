@@ -39,19 +39,6 @@
 
 /* ---- shared ---------------------------------------------------------------------- */
 
-/* Adds sum (x - k) and sum (x - k)^2 over x[0 .. n) to *s1, *s2. */
-static inline void shifted_sums(const double *x, size_t n, double k, double *s1, double *s2)
-{
-    double a = 0.0, b = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = x[i] - k;
-        a += d;
-        b += d * d;
-    }
-    *s1 += a;
-    *s2 += b;
-}
-
 /* mean and biased variance of m values from their shifted sums; a variance
  * that rounds below 0 is 0 (a NaN stays NaN) */
 static inline void moments(double k, double s1, double s2, double m, double *mean, double *var)
@@ -87,9 +74,10 @@ static ag_node *mean_last_kept(ag_node *v)
     return ag_rec_reshape_to(ag_mean_axis(v, -1), &kept);
 }
 
-/* ---- layer_norm ----------------------------------------------------------------------
- * x [..., D] viewed as R rows of D; gamma, beta [D] (a constant 1 and 0
- * when not given). */
+/* ---- views and kernels ------------------------------------------------------------
+ * layer_norm: x [..., D] viewed as R rows of D. batch_norm: x [N,C],
+ * [N,C,L] or [N,C,H,W] viewed as [N, C, P] (P the plane, 1 for [N,C]);
+ * channel c's set is the N planes x[n, c, :], each contiguous. */
 
 typedef struct rows_view { size_t rows, d; } rows_view;
 
@@ -98,6 +86,38 @@ static rows_view rows_of(const ag_node *out)
     size_t d = (size_t)out->shape.dims[out->shape.ndim - 1];
     return (rows_view){out->shape.size / d, d};
 }
+
+typedef struct layer_norm_job { ag_node *out; rows_view v; } layer_norm_job;
+
+typedef struct channels_view { size_t n, c, plane; } channels_view;
+
+static channels_view channels_of(const ag_shape *s)
+{
+    size_t plane = 1;
+    for (int d = 2; d < s->ndim; d++) plane *= (size_t)s->dims[d];
+    return (channels_view){(size_t)s->dims[0], (size_t)s->dims[1], plane};
+}
+
+typedef struct batch_norm_job { ag_node *out; channels_view v; } batch_norm_job;
+
+#define real double
+#define NORM(name) name
+#include "norm_kernels.h"
+#undef real
+#undef NORM
+
+#define real float
+#define NORM(name) name##_f32
+#include "norm_kernels.h"
+#undef real
+#undef NORM
+
+static const ag_typed_kernels layer_norm_f32 = {{layer_norm_forward_f32, layer_norm_vjp_f32}, NULL};
+static const ag_typed_kernels batch_norm_f32 = {{batch_norm_forward_f32, batch_norm_vjp_f32}, NULL};
+
+/* ---- layer_norm ----------------------------------------------------------------------
+ * x [..., D] viewed as R rows of D; gamma, beta [D] (a constant 1 and 0
+ * when not given). */
 
 static int layer_norm_print_params(const ag_node *out, char *buf, size_t len)
 {
@@ -121,82 +141,6 @@ static bool layer_norm_shape(ag_node *out, char *why, size_t len)
 }
 
 static size_t layer_norm_aux_size(const ag_node *out) { return 2 * rows_of(out).rows; }
-
-typedef struct layer_norm_job { ag_node *out; rows_view v; } layer_norm_job;
-
-/* rows [lo, hi): aux = (mean, inv), y = gamma xhat + beta */
-static void layer_norm_rows(void *ctx, size_t lo, size_t hi)
-{
-    const layer_norm_job *job = ctx;
-    const ag_node *out = job->out;
-    size_t D = job->v.d;
-    double eps = AG_PARAMS(out, const ag_layer_norm_params)->eps;
-    const double *gamma = out->in[1]->value, *beta = out->in[2]->value;
-    for (size_t r = lo; r < hi; r++) {
-        const double *x = out->in[0]->value + r * D;
-        double *y = out->value + r * D, s1 = 0.0, s2 = 0.0, mean, var;
-        shifted_sums(x, D, x[0], &s1, &s2);
-        moments(x[0], s1, s2, (double)D, &mean, &var);
-        double inv = 1.0 / sqrt(var + eps);
-        out->aux[2 * r] = mean, out->aux[2 * r + 1] = inv;
-        for (size_t j = 0; j < D; j++) y[j] = gamma[j] * ((x[j] - mean) * inv) + beta[j];
-    }
-}
-
-static bool layer_norm_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    layer_norm_job job = {out, rows_of(out)};
-    AG_PARALLEL_RANGE(job.v.rows, job.v.d, layer_norm_rows, &job);
-    return true;
-}
-
-/* rows [lo, hi): gx += inv (g - mean(g) - xhat mean(g xhat)), g = gamma gy */
-static void layer_norm_x_grad_rows(void *ctx, size_t lo, size_t hi)
-{
-    const layer_norm_job *job = ctx;
-    const ag_node *out = job->out;
-    size_t D = job->v.d;
-    const double *gamma = out->in[1]->value;
-    for (size_t r = lo; r < hi; r++) {
-        const double *x = out->in[0]->value + r * D, *gy = out->grad + r * D;
-        double *gx = out->in[0]->grad + r * D, mean = out->aux[2 * r], inv = out->aux[2 * r + 1];
-        double sum_g = 0.0, sum_gxhat = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            double g = gamma[j] * gy[j];
-            sum_g += g;
-            sum_gxhat += g * ((x[j] - mean) * inv);
-        }
-        double a = sum_g / (double)D, b = sum_gxhat / (double)D;
-        for (size_t j = 0; j < D; j++) gx[j] += inv * (gamma[j] * gy[j] - a - (x[j] - mean) * inv * b);
-    }
-}
-
-/* columns [lo, hi) of every row (a thread owns its columns of gamma and
- * beta): ggamma += sum over rows of gy xhat, gbeta += sum over rows of gy */
-static void layer_norm_affine_grad_columns(void *ctx, size_t lo, size_t hi)
-{
-    const layer_norm_job *job = ctx;
-    const ag_node *out = job->out;
-    size_t D = job->v.d;
-    double *ggamma = out->in[1]->grad, *gbeta = out->in[2]->grad;
-    for (size_t r = 0; r < job->v.rows; r++) {
-        const double *x = out->in[0]->value + r * D, *gy = out->grad + r * D;
-        double mean = out->aux[2 * r], inv = out->aux[2 * r + 1];
-        if (ggamma)
-            for (size_t j = lo; j < hi; j++) ggamma[j] += gy[j] * ((x[j] - mean) * inv);
-        if (gbeta)
-            for (size_t j = lo; j < hi; j++) gbeta[j] += gy[j];
-    }
-}
-
-static void layer_norm_vjp(ag_node *out)
-{
-    layer_norm_job job = {out, rows_of(out)};
-    if (out->in[0]->grad) AG_PARALLEL_RANGE(job.v.rows, job.v.d, layer_norm_x_grad_rows, &job);
-    if (out->in[1]->grad || out->in[2]->grad)
-        AG_PARALLEL_RANGE(job.v.d, job.v.rows, layer_norm_affine_grad_columns, &job);
-}
 
 /* ty = gamma inv (tx - mean(tx) - xhat mean(tx xhat)) + tgamma xhat + tbeta */
 static void layer_norm_jvp(ag_node *out)
@@ -261,14 +205,15 @@ const ag_op ag_op_layer_norm = {.name = "layer_norm", .arity = 3, .params_size =
                                 .print_params = layer_norm_print_params, .shape = layer_norm_shape,
                                 .kernels = {layer_norm_forward, layer_norm_vjp}, .jvp = layer_norm_jvp,
                                 .vjp_nodes = layer_norm_vjp_nodes, .jvp_nodes = layer_norm_jvp_nodes,
-                                .aux_size = layer_norm_aux_size};
+                                .aux_size = layer_norm_aux_size, .f32 = &layer_norm_f32};
 
-/* gamma, or the constant `fill` of x's [n] when not given */
+/* gamma, or the constant `fill` [n] in x's type when not given */
 static ag_node *affine_or_fill(ag_node *x, ag_node *given, int n, double fill)
 {
     if (given) return given;
     ag_shape s = {.ndim = 1, .dims = {n, 1, 1, 1}, .size = (size_t)n};
-    return ag_rec_filled(x->graph, &s, fill);
+    ag_node *c = ag_rec_filled(x->graph, &s, fill);
+    return x->dtype == AG_FLOAT32 ? ag_cast(c, AG_FLOAT32) : c;
 }
 
 ag_node *ag_layer_norm(ag_node *x, ag_node *gamma, ag_node *beta, double eps)
@@ -280,17 +225,8 @@ ag_node *ag_layer_norm(ag_node *x, ag_node *gamma, ag_node *beta, double eps)
 }
 
 /* ---- batch_norm ----------------------------------------------------------------------
- * x [N,C], [N,C,L] or [N,C,H,W] viewed as [N, C, P] (P the plane, 1 for
- * [N,C]); channel c's set is the N planes x[n, c, :], each contiguous. */
-
-typedef struct channels_view { size_t n, c, plane; } channels_view;
-
-static channels_view channels_of(const ag_shape *s)
-{
-    size_t plane = 1;
-    for (int d = 2; d < s->ndim; d++) plane *= (size_t)s->dims[d];
-    return (channels_view){(size_t)s->dims[0], (size_t)s->dims[1], plane};
-}
+ * x [N,C], [N,C,L] or [N,C,H,W] in the [N, C, P] view; gamma, beta [C] (a
+ * constant 1 and 0 when not given); the running tensors [C], of either type. */
 
 static int batch_norm_print_params(const ag_node *out, char *buf, size_t len)
 {
@@ -341,103 +277,6 @@ static bool batch_norm_shape(ag_node *out, char *why, size_t len)
 }
 
 static size_t batch_norm_aux_size(const ag_node *out) { return 2 * channels_of(&out->shape).c; }
-
-typedef struct batch_norm_job { ag_node *out; channels_view v; } batch_norm_job;
-
-/* Channel c's (mean, inv): the batch's when training, which also moves the
- * running statistics (the variance unbiased, times m / (m - 1)):
- *   running = (1 - momentum) running + momentum batch;
- * the running ones otherwise. */
-static void channel_statistics(const ag_node *out, const channels_view *v, size_t c, double *mean,
-                               double *inv)
-{
-    const ag_batch_norm_params *p = AG_PARAMS(out, const ag_batch_norm_params);
-    if (!p->training) {
-        *mean = p->running_mean->data[c];
-        *inv = 1.0 / sqrt(p->running_var->data[c] + p->eps);
-        return;
-    }
-    const double *x = out->in[0]->value + c * v->plane;
-    double k = x[0], s1 = 0.0, s2 = 0.0, var, m = (double)(v->n * v->plane);
-    for (size_t n = 0; n < v->n; n++) shifted_sums(x + n * v->c * v->plane, v->plane, k, &s1, &s2);
-    moments(k, s1, s2, m, mean, &var);
-    *inv = 1.0 / sqrt(var + p->eps);
-    if (p->running_mean) {
-        double *rm = &p->running_mean->data[c], *rv = &p->running_var->data[c];
-        *rm = (1.0 - p->momentum) * *rm + p->momentum * *mean;
-        *rv = (1.0 - p->momentum) * *rv + p->momentum * (var * m / (m - 1.0));
-    }
-}
-
-/* channels [lo, hi): statistics into aux, y = x scale + shift with
- * scale = gamma inv and shift = beta - mean scale (= gamma xhat + beta) */
-static void batch_norm_channels(void *ctx, size_t lo, size_t hi)
-{
-    const batch_norm_job *job = ctx;
-    const ag_node *out = job->out;
-    const channels_view *v = &job->v;
-    for (size_t c = lo; c < hi; c++) {
-        double mean, inv;
-        channel_statistics(out, v, c, &mean, &inv);
-        out->aux[2 * c] = mean, out->aux[2 * c + 1] = inv;
-        double scale = out->in[1]->value[c] * inv, shift = out->in[2]->value[c] - mean * scale;
-        for (size_t n = 0; n < v->n; n++) {
-            size_t at = (n * v->c + c) * v->plane;
-            const double *x = out->in[0]->value + at;
-            double *y = out->value + at;
-            for (size_t i = 0; i < v->plane; i++) y[i] = x[i] * scale + shift;
-        }
-    }
-}
-
-static bool batch_norm_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    batch_norm_job job = {out, channels_of(&out->shape)};
-    AG_PARALLEL_RANGE(job.v.c, job.v.n * job.v.plane, batch_norm_channels, &job);
-    return true;
-}
-
-/* channels [lo, hi): per channel (its gamma and beta are its own, so the
- * channels split over threads without sharing a gradient)
- *   ggamma += sum gy xhat,  gbeta += sum gy,
- *   gx += scale (gy - mean(gy) - xhat mean(gy xhat))   (training)
- *   gx += scale gy                                     (eval)        */
-static void batch_norm_grad_channels(void *ctx, size_t lo, size_t hi)
-{
-    const batch_norm_job *job = ctx;
-    const ag_node *out = job->out;
-    const channels_view *v = &job->v;
-    bool training = AG_PARAMS(out, const ag_batch_norm_params)->training;
-    double m = (double)(v->n * v->plane);
-    for (size_t c = lo; c < hi; c++) {
-        double mean = out->aux[2 * c], inv = out->aux[2 * c + 1], sum_gy = 0.0, sum_gy_xhat = 0.0;
-        for (size_t n = 0; n < v->n; n++) {
-            size_t at = (n * v->c + c) * v->plane;
-            const double *x = out->in[0]->value + at, *gy = out->grad + at;
-            for (size_t i = 0; i < v->plane; i++) sum_gy += gy[i], sum_gy_xhat += gy[i] * ((x[i] - mean) * inv);
-        }
-        if (out->in[1]->grad) out->in[1]->grad[c] += sum_gy_xhat;
-        if (out->in[2]->grad) out->in[2]->grad[c] += sum_gy;
-        if (!out->in[0]->grad) continue;
-        double scale = out->in[1]->value[c] * inv, a = sum_gy / m, b = sum_gy_xhat / m;
-        for (size_t n = 0; n < v->n; n++) {
-            size_t at = (n * v->c + c) * v->plane;
-            const double *x = out->in[0]->value + at, *gy = out->grad + at;
-            double *gx = out->in[0]->grad + at;
-            if (training)
-                for (size_t i = 0; i < v->plane; i++) gx[i] += scale * (gy[i] - a - (x[i] - mean) * inv * b);
-            else /* no xhat term: an infinite x has a finite gradient */
-                for (size_t i = 0; i < v->plane; i++) gx[i] += scale * gy[i];
-        }
-    }
-}
-
-static void batch_norm_vjp(ag_node *out)
-{
-    batch_norm_job job = {out, channels_of(&out->shape)};
-    AG_PARALLEL_RANGE(job.v.c, job.v.n * job.v.plane, batch_norm_grad_channels, &job);
-}
 
 /* ty = scale (tx - mean(tx) - xhat mean(tx xhat)) + tgamma xhat + tbeta
  * (eval: scale tx + tgamma xhat + tbeta), per channel */
@@ -545,7 +384,7 @@ const ag_op ag_op_batch_norm = {.name = "batch_norm", .arity = 3, .params_size =
                                 .print_params = batch_norm_print_params, .shape = batch_norm_shape,
                                 .kernels = {batch_norm_forward, batch_norm_vjp}, .jvp = batch_norm_jvp,
                                 .vjp_nodes = batch_norm_vjp_nodes, .jvp_nodes = batch_norm_jvp_nodes,
-                                .aux_size = batch_norm_aux_size};
+                                .aux_size = batch_norm_aux_size, .f32 = &batch_norm_f32};
 
 ag_node *ag_batch_norm(ag_node *x, ag_node *gamma, ag_node *beta, ag_tensor *running_mean,
                        ag_tensor *running_var, double momentum, double eps, bool training)

@@ -213,46 +213,53 @@ ag_node *ag_mean_axis(ag_node *a, int axis) { return ag_record1(&ag_op_mean_axis
  * tensor is 0; with an infinite element the two differ: P of [2, Inf] is
  * [Inf, 2] here and [Inf, NaN] there.)                                      */
 
-/* P[a] = prod_{b != a} x[b * step] for a < n: prod_{b > a}, then times prod_{b < a} */
-static void products_of_others(const double *x, size_t n, size_t step, double *P)
-{
-    double suffix = 1.0, prefix = 1.0;
-    for (size_t a = n; a-- > 0;) {
-        P[a] = suffix;
-        suffix *= x[a * step];
+/* P[a] = prod_{b != a} x[b * step] for a < n: prod_{b > a}, then times
+ * prod_{b < a}; the forward (y = prod_a x_a) and vjp (gx_a += gy * P_a).
+ * Stamped for double and for float (_f32: the products formed in double,
+ * P in the aux as for double, each stored value rounded to float once). */
+#define PROD_KERNELS(real, SUFFIX)                                                         \
+    static void products_of_others##SUFFIX(const real *x, size_t n, size_t step, double *P) \
+    {                                                                                      \
+        double suffix = 1.0, prefix = 1.0;                                                 \
+        for (size_t a = n; a-- > 0;) {                                                     \
+            P[a] = suffix;                                                                 \
+            suffix *= x[a * step];                                                         \
+        }                                                                                  \
+        for (size_t a = 0; a < n; a++) {                                                   \
+            P[a] *= prefix;                                                                \
+            prefix *= x[a * step];                                                         \
+        }                                                                                  \
+    }                                                                                      \
+    static bool prod_forward##SUFFIX(ag_node *out, char *why, size_t len)                  \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        axis_view v = ag_reduced_view(out);                                                \
+        const real *x = (const real *)(const void *)out->in[0]->value;                     \
+        for (size_t j = 0; j < out->shape.size; j++) {                                     \
+            const real *xs = x + axis_slice_start(&v, j);                                  \
+            double p = 1.0;                                                                \
+            for (size_t a = 0; a < v.len; a++) p *= xs[a * v.inner];                       \
+            ((real *)(void *)out->value)[j] = (real)p;                                     \
+        }                                                                                  \
+        return true;                                                                       \
+    }                                                                                      \
+    static void prod_vjp##SUFFIX(ag_node *out)                                             \
+    {                                                                                      \
+        axis_view v = ag_reduced_view(out);                                                \
+        double *P = out->aux;                                                              \
+        const real *gy = (const real *)(const void *)out->grad;                            \
+        for (size_t j = 0; j < out->shape.size; j++) {                                     \
+            size_t start = axis_slice_start(&v, j);                                        \
+            real *gs = (real *)(void *)out->in[0]->grad + start;                           \
+            products_of_others##SUFFIX((const real *)(const void *)out->in[0]->value + start, \
+                                       v.len, v.inner, P);                                 \
+            for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += (real)(gy[j] * P[a]);    \
+        }                                                                                  \
     }
-    for (size_t a = 0; a < n; a++) {
-        P[a] *= prefix;
-        prefix *= x[a * step];
-    }
-}
 
-static bool prod_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    axis_view v = ag_reduced_view(out);
-    const double *x = out->in[0]->value;
-    for (size_t j = 0; j < out->shape.size; j++) {
-        const double *xs = x + axis_slice_start(&v, j);
-        double p = 1.0;
-        for (size_t a = 0; a < v.len; a++) p *= xs[a * v.inner];
-        out->value[j] = p;
-    }
-    return true;
-}
-
-/* gx_a += gy * P_a */
-static void prod_vjp(ag_node *out)
-{
-    axis_view v = ag_reduced_view(out);
-    double *P = out->aux;
-    for (size_t j = 0; j < out->shape.size; j++) {
-        size_t start = axis_slice_start(&v, j);
-        double *gs = out->in[0]->grad + start;
-        products_of_others(out->in[0]->value + start, v.len, v.inner, P);
-        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += out->grad[j] * P[a];
-    }
-}
+PROD_KERNELS(double, )
+PROD_KERNELS(float, _f32)
+static const ag_typed_kernels prod_f32 = {{prod_forward_f32, prod_vjp_f32}, NULL};
 
 /* ty = sum_a P_a tx_a */
 static void prod_jvp(ag_node *out)
@@ -316,6 +323,6 @@ const ag_op ag_op_prod_axis = {.name = "prod_axis", .arity = 1, .params_size = s
                                .shape = ag_axis_shape,
                                .kernels = {prod_forward, prod_vjp}, .jvp = prod_jvp,
                                .vjp_nodes = prod_vjp_nodes, .jvp_nodes = prod_jvp_nodes,
-                               .aux_size = prod_aux_size};
+                               .aux_size = prod_aux_size, .f32 = &prod_f32};
 
 ag_node *ag_prod_axis(ag_node *a, int axis) { return ag_record1(&ag_op_prod_axis, a, &(ag_axis_params){axis}); }

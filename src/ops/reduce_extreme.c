@@ -33,79 +33,20 @@ static const bool largest = true, smallest = false;
 
 static bool wants_largest(const ag_node *out) { return *(const bool *)out->op->rule; }
 
-/* The largest (or smallest) of a contiguous x[0 .. n-1] without NaNs in it:
- * a select per element (no branch to mispredict), and whether a NaN was seen
- * (then *m is meaningless and the caller looks again). */
-static bool contiguous_extreme(const double *x, size_t n, bool find_largest, double *m)
-{
-    double e = x[0];
-    bool nan = isnan(e);
-    if (find_largest)
-        for (size_t a = 1; a < n; a++) e = x[a] > e ? x[a] : e, nan |= isnan(x[a]);
-    else
-        for (size_t a = 1; a < n; a++) e = x[a] < e ? x[a] : e, nan |= isnan(x[a]);
-    *m = e;
-    return !nan;
-}
+#define real double
+#define EXTREME(name) name
+#include "reduce_extreme_kernels.h"
+#undef real
+#undef EXTREME
 
-/* the largest (or smallest) of x[a * step], a < n; NaN if one is NaN (the
- * first NaN met) */
-static double slice_extreme(const double *x, size_t n, size_t step, bool find_largest)
-{
-    double e;
-    if (step == 1 && contiguous_extreme(x, n, find_largest, &e))
-        return e;
-    double m = x[0];
-    for (size_t a = 1; a < n && !isnan(m); a++) {
-        double v = x[a * step];
-        if (isnan(v) || (find_largest ? v > m : v < m)) m = v;
-    }
-    return m;
-}
+#define real float
+#define EXTREME(name) name##_f32
+#include "reduce_extreme_kernels.h"
+#undef real
+#undef EXTREME
 
-/* c: how many of x[a * step] equal y (an integer count: a loop without a
- * floating-point dependency chain, vectorised where the slice is contiguous) */
-static double count_equal(const double *x, size_t n, size_t step, double y)
-{
-    size_t c = 0;
-    if (step == 1)
-        for (size_t a = 0; a < n; a++) c += x[a] == y;
-    else
-        for (size_t a = 0; a < n; a++) c += x[a * step] == y;
-    return (double)c;
-}
-
-/* g[a * step] += share * [x[a * step] == y] */
-static void add_share_where_equal(double *g, const double *x, size_t n, size_t step, double y, double share)
-{
-    if (step == 1)
-        for (size_t a = 0; a < n; a++) g[a] += share * (double)(x[a] == y);
-    else
-        for (size_t a = 0; a < n; a++) g[a * step] += share * (double)(x[a * step] == y);
-}
-
-static bool extreme_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    axis_view v = ag_reduced_view(out);
-    const double *x = out->in[0]->value;
-    for (size_t j = 0; j < out->shape.size; j++)
-        out->value[j] = slice_extreme(x + axis_slice_start(&v, j), v.len, v.inner, wants_largest(out));
-    return true;
-}
-
-/* gx_a += (gy / c) [x_a == y], the mask a factor of 1 or 0 as in torch (so a
- * NaN slice, c = 0, gets NaN everywhere) */
-static void extreme_vjp(ag_node *out)
-{
-    axis_view v = ag_reduced_view(out);
-    for (size_t j = 0; j < out->shape.size; j++) {
-        size_t start = axis_slice_start(&v, j);
-        const double *xs = out->in[0]->value + start;
-        double *gs = out->in[0]->grad + start, y = out->value[j];
-        add_share_where_equal(gs, xs, v.len, v.inner, y, out->grad[j] / count_equal(xs, v.len, v.inner, y));
-    }
-}
+static const ag_typed_kernels extreme_f32 = {{extreme_forward_f32, extreme_vjp_f32}, NULL};
+static const ag_typed_kernels logsumexp_f32 = {{logsumexp_forward_f32, logsumexp_vjp_f32}, NULL};
 
 /* ty = sum_{a : x_a == y} tx_a / c */
 static void extreme_jvp(ag_node *out)
@@ -145,21 +86,21 @@ static ag_node *extreme_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_max = {.name = "max", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .vjp_nodes = extreme_vjp_nodes, .jvp_nodes = extreme_jvp_nodes,
-                         .rule = &largest};
+                         .rule = &largest, .f32 = &extreme_f32};
 const ag_op ag_op_min = {.name = "min", .arity = 1, .shape = ag_reduce_all_shape,
                          .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                          .vjp_nodes = extreme_vjp_nodes, .jvp_nodes = extreme_jvp_nodes,
-                         .rule = &smallest};
+                         .rule = &smallest, .f32 = &extreme_f32};
 const ag_op ag_op_max_axis = {.name = "max_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params, .shape = ag_axis_shape,
                               .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                               .vjp_nodes = extreme_vjp_nodes, .jvp_nodes = extreme_jvp_nodes,
-                              .rule = &largest};
+                              .rule = &largest, .f32 = &extreme_f32};
 const ag_op ag_op_min_axis = {.name = "min_axis", .arity = 1, .params_size = sizeof(ag_axis_params),
                               .print_params = ag_print_axis_params, .shape = ag_axis_shape,
                               .kernels = {extreme_forward, extreme_vjp}, .jvp = extreme_jvp,
                               .vjp_nodes = extreme_vjp_nodes, .jvp_nodes = extreme_jvp_nodes,
-                              .rule = &smallest};
+                              .rule = &smallest, .f32 = &extreme_f32};
 
 ag_node *ag_max(ag_node *a) { return ag_record1(&ag_op_max, a, NULL); }
 ag_node *ag_min(ag_node *a) { return ag_record1(&ag_op_min, a, NULL); }
@@ -167,32 +108,6 @@ ag_node *ag_max_axis(ag_node *a, int axis) { return ag_record1(&ag_op_max_axis, 
 ag_node *ag_min_axis(ag_node *a, int axis) { return ag_record1(&ag_op_min_axis, a, &(ag_axis_params){axis}); }
 
 /* ---- logsumexp (formulas at the top) ----------------------------------------- */
-
-static bool logsumexp_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    axis_view v = ag_reduced_view(out);
-    for (size_t j = 0; j < out->shape.size; j++) {
-        const double *xs = out->in[0]->value + axis_slice_start(&v, j);
-        double m = slice_extreme(xs, v.len, v.inner, true), s = 0.0;
-        if (isinf(m)) m = 0.0;
-        for (size_t a = 0; a < v.len; a++) s += exp(xs[a * v.inner] - m);
-        out->value[j] = log(s) + m;
-    }
-    return true;
-}
-
-/* gx_a += gy exp(x_a - y) */
-static void logsumexp_vjp(ag_node *out)
-{
-    axis_view v = ag_reduced_view(out);
-    for (size_t j = 0; j < out->shape.size; j++) {
-        size_t start = axis_slice_start(&v, j);
-        const double *xs = out->in[0]->value + start;
-        double *gs = out->in[0]->grad + start, y = out->value[j];
-        for (size_t a = 0; a < v.len; a++) gs[a * v.inner] += out->grad[j] * exp(xs[a * v.inner] - y);
-    }
-}
 
 /* ty = sum_a exp(x_a - y) tx_a */
 static void logsumexp_jvp(ag_node *out)
@@ -228,7 +143,7 @@ const ag_op ag_op_logsumexp_axis = {.name = "logsumexp_axis", .arity = 1,
                                     .print_params = ag_print_axis_params, .shape = ag_axis_shape,
                                     .kernels = {logsumexp_forward, logsumexp_vjp},
                                     .jvp = logsumexp_jvp, .vjp_nodes = logsumexp_vjp_nodes,
-                                    .jvp_nodes = logsumexp_jvp_nodes};
+                                    .jvp_nodes = logsumexp_jvp_nodes, .f32 = &logsumexp_f32};
 
 ag_node *ag_logsumexp_axis(ag_node *a, int axis)
 {

@@ -26,31 +26,42 @@ static bool where_shape(ag_node *out, char *why, size_t len)
     return bcast_shape_n(3, shapes, &out->shape, why, len);
 }
 
-static bool where_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    const double *c = out->in[0]->value, *a = out->in[1]->value, *b = out->in[2]->value;
-    const ag_shape *shapes[3];
-    operand_shapes(out, shapes);
-    bcast_iter it;
-    for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it))
-        out->value[it.k] = c[it.offset[0]] != 0.0 ? a[it.offset[1]] : b[it.offset[2]];
-    return true;
-}
-
-static void where_vjp(ag_node *out)
-{
-    const double *c = out->in[0]->value;
-    double *ga = out->in[1]->grad, *gb = out->in[2]->grad;
-    const ag_shape *shapes[3];
-    operand_shapes(out, shapes);
-    bcast_iter it;
-    for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it)) {
-        bool picks_a = c[it.offset[0]] != 0.0;
-        if (picks_a && ga) ga[it.offset[1]] += out->grad[it.k];
-        if (!picks_a && gb) gb[it.offset[2]] += out->grad[it.k];
+/* forward and vjp over elements of type `real` (the condition too, in the
+ * operands' one type): stamped for double (where_forward, where_vjp) and
+ * float (_f32) */
+#define WHERE_KERNELS(real, SUFFIX)                                                        \
+    static bool where_forward##SUFFIX(ag_node *out, char *why, size_t len)                 \
+    {                                                                                      \
+        (void)why, (void)len;                                                              \
+        const real *c = (const real *)(const void *)out->in[0]->value;                     \
+        const real *a = (const real *)(const void *)out->in[1]->value;                     \
+        const real *b = (const real *)(const void *)out->in[2]->value;                     \
+        real *y = (real *)(void *)out->value;                                              \
+        const ag_shape *shapes[3];                                                         \
+        operand_shapes(out, shapes);                                                       \
+        bcast_iter it;                                                                     \
+        for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it)) \
+            y[it.k] = c[it.offset[0]] != 0 ? a[it.offset[1]] : b[it.offset[2]];           \
+        return true;                                                                       \
+    }                                                                                      \
+    static void where_vjp##SUFFIX(ag_node *out)                                            \
+    {                                                                                      \
+        const real *c = (const real *)(const void *)out->in[0]->value;                     \
+        const real *gy = (const real *)(const void *)out->grad;                            \
+        real *ga = (real *)(void *)out->in[1]->grad, *gb = (real *)(void *)out->in[2]->grad; \
+        const ag_shape *shapes[3];                                                         \
+        operand_shapes(out, shapes);                                                       \
+        bcast_iter it;                                                                     \
+        for (bcast_iter_start(&it, 3, shapes, &out->shape); it.k < it.size; bcast_iter_next(&it)) { \
+            bool picks_a = c[it.offset[0]] != 0;                                           \
+            if (picks_a && ga) ga[it.offset[1]] += gy[it.k];                               \
+            if (!picks_a && gb) gb[it.offset[2]] += gy[it.k];                              \
+        }                                                                                  \
     }
-}
+
+WHERE_KERNELS(double, )
+WHERE_KERNELS(float, _f32)
+static const ag_typed_kernels where_f32 = {{where_forward_f32, where_vjp_f32}, NULL};
 
 /* a NULL tangent is zero */
 static void where_jvp(ag_node *out)
@@ -86,7 +97,8 @@ static ag_node *where_jvp_nodes(ag_node *out, ag_node *const *tx)
 
 const ag_op ag_op_where = {.name = "where", .arity = 3, .shape = where_shape,
                            .kernels = {where_forward, where_vjp}, .jvp = where_jvp,
-                           .vjp_nodes = where_vjp_nodes, .jvp_nodes = where_jvp_nodes};
+                           .vjp_nodes = where_vjp_nodes, .jvp_nodes = where_jvp_nodes,
+                           .f32 = &where_f32};
 
 ag_node *ag_where(ag_node *cond, ag_node *a, ag_node *b)
 {

@@ -27,43 +27,25 @@ static bool softmax_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
+#define real double
+#define SOFTMAX(name) name
+#include "softmax_kernels.h"
+#undef real
+#undef SOFTMAX
+
+#define real float
+#define SOFTMAX(name) name##_f32
+#include "softmax_kernels.h"
+#undef real
+#undef SOFTMAX
+
+static const ag_typed_kernels softmax_f32 = {{softmax_forward_f32, softmax_vjp_f32}, NULL};
+static const ag_typed_kernels log_softmax_f32 = {{log_softmax_forward_f32, log_softmax_vjp_f32}, NULL};
+
+/* the float64 row, for the loss (loss.c) */
 void ag_softmax_row(const double *x, size_t n, double *p, double *max, double *log_sum)
 {
-    double m = x[0], s = 0.0;
-    size_t top = 0; /* x[top] = m */
-    for (size_t c = 1; c < n; c++)
-        if (x[c] > m) m = x[c], top = c;
-    /* exp(x[top] - m) = exp(0) = 1 exactly when m is finite: one call fewer
-     * (half of a two-class row's) */
-    size_t skip = isfinite(m) ? top : n;
-    for (size_t c = 0; c < n; c++) s += p[c] = c == skip ? 1.0 : exp(x[c] - m);
-    double inv = 1.0 / s; /* one division; p then carries one rounding more */
-    for (size_t c = 0; c < n; c++) p[c] *= inv;
-    *max = m;
-    *log_sum = log(s);
-}
-
-static bool softmax_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
-    double m, log_s;
-    for (size_t r = 0; r < rows; r++)
-        ag_softmax_row(out->in[0]->value + r * cols, cols, out->value + r * cols, &m, &log_s);
-    return true;
-}
-
-/* out[c] = p[c] * (v[c] - <v, p>) over each row: the product with the
- * symmetric Jacobian diag(p) - p p^T, used by both vjp and jvp */
-static void softmax_jacobian_apply(const ag_node *out, const double *v, double *dst, bool add)
-{
-    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
-    for (size_t r = 0; r < rows; r++) {
-        const double *p = out->value + r * cols, *vr = v + r * cols;
-        double *d = dst + r * cols, dotp = 0.0;
-        for (size_t c = 0; c < cols; c++) dotp += vr[c] * p[c];
-        for (size_t c = 0; c < cols; c++) d[c] = (add ? d[c] : 0.0) + p[c] * (vr[c] - dotp);
-    }
+    softmax_row(x, n, p, max, log_sum);
 }
 
 /* v (out's shape) summed along each row, to broadcast against out: an
@@ -92,11 +74,6 @@ static ag_node *softmax_jvp_nodes(ag_node *out, ag_node *const *tx)
     return softmax_jacobian_node(out, tx[0]);
 }
 
-static void softmax_vjp(ag_node *out)
-{
-    softmax_jacobian_apply(out, out->grad, out->in[0]->grad, true);
-}
-
 static void softmax_jvp(ag_node *out)
 {
     const double *tx = out->in[0]->tangent;
@@ -110,7 +87,7 @@ static void softmax_jvp(ag_node *out)
 const ag_op ag_op_softmax = {.name = "softmax", .arity = 1, .shape = softmax_shape,
                              .kernels = {softmax_forward, softmax_vjp},
                              .jvp = softmax_jvp, .vjp_nodes = softmax_vjp_nodes,
-                             .jvp_nodes = softmax_jvp_nodes};
+                             .jvp_nodes = softmax_jvp_nodes, .f32 = &softmax_f32};
 
 ag_node *ag_softmax(ag_node *a) { return ag_record1(&ag_op_softmax, a, NULL); }
 
@@ -119,30 +96,6 @@ ag_node *ag_softmax(ag_node *a) { return ag_record1(&ag_op_softmax, a, NULL); }
  *   vjp gx = gy - p * sum_c gy_c        (p = exp(y))
  *   jvp ty = tx - <p, tx>
  * recorded alike, with p = ag_exp(out) and the sums by row_sum.             */
-
-static bool log_softmax_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
-    for (size_t r = 0; r < rows; r++) {
-        const double *x = out->in[0]->value + r * cols;
-        double *y = out->value + r * cols, m, log_s;
-        ag_softmax_row(x, cols, y, &m, &log_s); /* y holds p for a moment */
-        for (size_t c = 0; c < cols; c++) y[c] = x[c] - m - log_s;
-    }
-    return true;
-}
-
-static void log_softmax_vjp(ag_node *out)
-{
-    size_t rows = softmax_rows(&out->shape), cols = softmax_cols(&out->shape);
-    for (size_t r = 0; r < rows; r++) {
-        const double *y = out->value + r * cols, *gy = out->grad + r * cols;
-        double *gx = out->in[0]->grad + r * cols, total = 0.0;
-        for (size_t c = 0; c < cols; c++) total += gy[c];
-        for (size_t c = 0; c < cols; c++) gx[c] += gy[c] - exp(y[c]) * total;
-    }
-}
 
 static void log_softmax_jvp(ag_node *out)
 {
@@ -171,6 +124,6 @@ static ag_node *log_softmax_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_log_softmax = {.name = "log_softmax", .arity = 1, .shape = softmax_shape,
                                  .kernels = {log_softmax_forward, log_softmax_vjp},
                                  .jvp = log_softmax_jvp, .vjp_nodes = log_softmax_vjp_nodes,
-                                 .jvp_nodes = log_softmax_jvp_nodes};
+                                 .jvp_nodes = log_softmax_jvp_nodes, .f32 = &log_softmax_f32};
 
 ag_node *ag_log_softmax(ag_node *a) { return ag_record1(&ag_op_log_softmax, a, NULL); }
