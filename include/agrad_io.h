@@ -48,6 +48,9 @@ void ag_params_zero_grad(ag_params *ps);
  * as state ("agrad.state" in __metadata__), so ag_checkpoint_read makes it
  * state again. Errors as ag_params_add's. */
 ag_tensor *ag_params_add_state(ag_params *ps, const char *name, int ndim, const int *shape);
+/** ag_params_add_state with an element type (a float32 model's batch-norm
+ * running statistics, saved as F32). */
+ag_tensor *ag_params_add_state_dtype(ag_params *ps, const char *name, int ndim, const int *shape, ag_dtype dtype);
 /** Whether the store holds a state tensor named `name`. */
 bool ag_params_is_state(const ag_params *ps, const char *name);
 /** The store's trainable tensors (not state, requiring grad), in insertion

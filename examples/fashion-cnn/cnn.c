@@ -6,9 +6,10 @@
 
 /* A store tensor under `name`: a parameter, or a statistic kept as state
  * (no gradient, listed as state in the checkpoint, never trained). */
-static ag_tensor *add(ag_params *ps, const char *name, int ndim, const int *shape, bool trainable)
+static ag_tensor *add(ag_params *ps, const char *name, int ndim, const int *shape, bool trainable, ag_dtype dtype)
 {
-    return trainable ? ag_params_add(ps, name, ndim, shape) : ag_params_add_state(ps, name, ndim, shape);
+    return trainable ? ag_params_add_dtype(ps, name, ndim, shape, dtype)
+                     : ag_params_add_state_dtype(ps, name, ndim, shape, dtype);
 }
 
 /* PyTorch's default for nn.Conv2d / nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
@@ -20,19 +21,19 @@ static void init_fan_in(ag_tensor *t, int fan_in, ag_rng *rng)
 
 /* conv{k}.weight [out,in,3,3] and bn{k}.* [out] */
 static bool add_conv_block(ag_params *ps, int k, int in, int out, ag_tensor **conv, ag_tensor **weight,
-                           ag_tensor **bias, ag_tensor **mean, ag_tensor **var, ag_rng *rng)
+                           ag_tensor **bias, ag_tensor **mean, ag_tensor **var, ag_rng *rng, ag_dtype dtype)
 {
     char name[64];
     snprintf(name, sizeof name, "conv%d.weight", k);
-    *conv = add(ps, name, 4, (int[]){out, in, 3, 3}, true);
+    *conv = add(ps, name, 4, (int[]){out, in, 3, 3}, true, dtype);
     snprintf(name, sizeof name, "bn%d.weight", k);
-    *weight = add(ps, name, 1, (int[]){out}, true);
+    *weight = add(ps, name, 1, (int[]){out}, true, dtype);
     snprintf(name, sizeof name, "bn%d.bias", k);
-    *bias = add(ps, name, 1, (int[]){out}, true);
+    *bias = add(ps, name, 1, (int[]){out}, true, dtype);
     snprintf(name, sizeof name, "bn%d.running_mean", k);
-    *mean = add(ps, name, 1, (int[]){out}, false);
+    *mean = add(ps, name, 1, (int[]){out}, false, dtype);
     snprintf(name, sizeof name, "bn%d.running_var", k);
-    *var = add(ps, name, 1, (int[]){out}, false);
+    *var = add(ps, name, 1, (int[]){out}, false, dtype);
     if (!*conv || !*weight || !*bias || !*mean || !*var) return false;
     init_fan_in(*conv, in * 9, rng);
     ag_init_constant(*weight, 1.0);
@@ -41,13 +42,14 @@ static bool add_conv_block(ag_params *ps, int k, int in, int out, ag_tensor **co
 }
 
 /* fc{k}.weight [out,in], fc{k}.bias [out] */
-static bool add_linear(ag_params *ps, int k, int in, int out, ag_tensor **weight, ag_tensor **bias, ag_rng *rng)
+static bool add_linear(ag_params *ps, int k, int in, int out, ag_tensor **weight, ag_tensor **bias, ag_rng *rng,
+                       ag_dtype dtype)
 {
     char name[64];
     snprintf(name, sizeof name, "fc%d.weight", k);
-    *weight = add(ps, name, 2, (int[]){out, in}, true);
+    *weight = add(ps, name, 2, (int[]){out, in}, true, dtype);
     snprintf(name, sizeof name, "fc%d.bias", k);
-    *bias = add(ps, name, 1, (int[]){out}, true);
+    *bias = add(ps, name, 1, (int[]){out}, true, dtype);
     if (!*weight || !*bias) return false;
     init_fan_in(*weight, in, rng);
     init_fan_in(*bias, in, rng);
@@ -65,11 +67,12 @@ bool cnn_init(cnn *m, ag_params *ps, const cnn_config *config, ag_rng *rng)
     }
     int flat = c->c2 * 7 * 7;
     if (!add_conv_block(ps, 1, 1, c->c1, &m->conv1, &m->bn1_weight, &m->bn1_bias, &m->bn1_mean,
-                        &m->bn1_var, rng) ||
+                        &m->bn1_var, rng, c->dtype) ||
         !add_conv_block(ps, 2, c->c1, c->c2, &m->conv2, &m->bn2_weight, &m->bn2_bias, &m->bn2_mean,
-                        &m->bn2_var, rng) ||
-        (c->hidden > 0 && !add_linear(ps, 1, flat, c->hidden, &m->fc1_weight, &m->fc1_bias, rng)) ||
-        !add_linear(ps, 2, c->hidden > 0 ? c->hidden : flat, CNN_CLASSES, &m->fc2_weight, &m->fc2_bias, rng))
+                        &m->bn2_var, rng, c->dtype) ||
+        (c->hidden > 0 && !add_linear(ps, 1, flat, c->hidden, &m->fc1_weight, &m->fc1_bias, rng, c->dtype)) ||
+        !add_linear(ps, 2, c->hidden > 0 ? c->hidden : flat, CNN_CLASSES, &m->fc2_weight, &m->fc2_bias, rng,
+                    c->dtype))
         return false;
     ag_tensor *all[] = {m->conv1, m->bn1_weight, m->bn1_bias, m->conv2, m->bn2_weight,
                         m->bn2_bias, m->fc1_weight, m->fc1_bias, m->fc2_weight, m->fc2_bias};
@@ -100,6 +103,7 @@ ag_node *cnn_forward(const cnn *m, ag_node *x, bool training, ag_rng *dropout_rn
 {
     if (!x) return NULL;
     double p = m->config.dropout;
+    if (m->config.dtype != AG_FLOAT64) x = ag_cast(x, m->config.dtype);
     ag_node *h = conv_block(x, m->conv1, m->bn1_weight, m->bn1_bias, m->bn1_mean, m->bn1_var, training);
     h = conv_block(h, m->conv2, m->bn2_weight, m->bn2_bias, m->bn2_mean, m->bn2_var, training);
     h = ag_reshape(h, 2, (int[]){ag_node_dim(x, 0), m->config.c2 * 7 * 7});

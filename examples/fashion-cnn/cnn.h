@@ -21,7 +21,8 @@
  * require grad; the optimiser gets the others (cnn_params). Initial values
  * are PyTorch's defaults: conv and linear weights and biases uniform in
  * +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)), batch norm weight 1,
- * bias 0, running mean 0 and variance 1. */
+ * bias 0, running mean 0 and variance 1. With dtype AG_FLOAT32 every tensor
+ * is float32 (the same draws, rounded), as a float32 torch.nn model's. */
 #ifndef FASHION_CNN_H
 #define FASHION_CNN_H
 
@@ -36,6 +37,7 @@ typedef struct cnn_config {
     int c1, c2;     /* channels of the two convolutions */
     int hidden;     /* width of the hidden linear layer; 0: none */
     double dropout; /* probability of zeroing, before each linear layer */
+    ag_dtype dtype; /* of every tensor, the running statistics too (AG_FLOAT64 unless set) */
 } cnn_config;
 
 /* The example's model (chosen on the validation split, README.md) and the
@@ -57,8 +59,9 @@ typedef struct cnn {
  * ag_last_error) on a bad config or a failure of the store. */
 bool cnn_init(cnn *m, ag_params *ps, const cnn_config *config, ag_rng *rng);
 
-/* Record the forward pass from x [N,1,28,28] on x's graph; returns the
- * logits [N,10]. training: batch statistics (updating the running ones at
+/* Record the forward pass from x [N,1,28,28] (float64; cast to the model's
+ * type as it enters) on x's graph; returns the logits [N,10], in the
+ * model's type. training: batch statistics (updating the running ones at
  * every forward) and dropout drawn from dropout_rng, which must outlive the
  * graph's replays; otherwise the running statistics and no dropout
  * (dropout_rng may then be NULL). */

@@ -4,7 +4,7 @@
  *   fashion-cnn [--epochs N] [--channels C1,C2] [--hidden H] [--dropout P]
  *               [--lr LR] [--flip 0|1] [--shift K] [--seed S] [--limit N]
  *               [--stop-after E] [--out DIR] [--data DIR] [--resume CKPT]
- *               [--eval CKPT]
+ *               [--eval CKPT] [--float32]
  *
  * The model is cnn.h's (two conv3x3 / batch norm / max pool / ReLU blocks,
  * dropout, a hidden linear layer, 10 logits), trained with softmax
@@ -45,7 +45,10 @@
  * only evaluates one. --limit N trains on the first N images and validates
  * and tests on N/6 of each (quick runs); --stop-after E ends the run after
  * epoch E of the --epochs schedule, as an interruption would (to try
- * --resume: examples/fashion-cnn/resume_check.sh). */
+ * --resume: examples/fashion-cnn/resume_check.sh). --float32 trains the same
+ * model with float32 weights, activations, gradients, Adam state and
+ * running statistics (the images are cast to float32 as they enter the
+ * graph; the checkpoint holds F32), as PyTorch trains by default. */
 #include <agrad.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,6 +94,10 @@ static bool parse_options(int argc, char **argv, options *o)
                    .lr = 2e-3, .out = "build", .data = "/usr/share/datasets/fashion-mnist"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--float32")) {
+            o->model.dtype = AG_FLOAT32;
+            continue;
+        }
         if (!v) return false;
         if (!strcmp(a, "--epochs")) o->epochs = atoi(v);
         else if (!strcmp(a, "--limit")) o->limit = atoi(v);
@@ -256,19 +263,20 @@ static bool record_training_graph(trainer *t)
 {
     cnn *m = t->model;
     ag_tensor *stats[4] = {m->bn1_mean, m->bn1_var, m->bn2_mean, m->bn2_var};
-    ag_tensor *saved[4] = {0};
+    ag_tensor *saved[4] = {0}; /* float64 copies (exact for float32 ones too) */
     bool ok = true;
-    for (int i = 0; i < 4; i++)
-        ok = ok && (saved[i] = ag_tensor_from(1, (int[]){ag_tensor_dim(stats[i], 0)}, ag_tensor_data(stats[i])));
+    for (int i = 0; i < 4; i++) ok = ok && (saved[i] = ag_tensor_to_dtype(stats[i], AG_FLOAT64));
     t->g = ok ? ag_graph_new() : NULL;
     if (t->g) {
         t->logits = cnn_forward(m, ag_input(t->g, t->bx), true, &t->dropout_rng);
-        t->loss = ag_softmax_xent(t->logits, ag_input(t->g, t->by));
+        ag_node *labels = ag_input(t->g, t->by);
+        t->loss = ag_softmax_xent(t->logits, m->config.dtype == AG_FLOAT64 ? labels : ag_cast(labels, m->config.dtype));
     }
     t->dropout_rng = ag_rng_new(DROPOUT_SEED + t->o->seed);
     t->augment_rng = ag_rng_new(AUGMENT_SEED + t->o->seed);
     for (int i = 0; i < 4; i++) {
-        if (saved[i]) memcpy(ag_tensor_data(stats[i]), ag_tensor_data(saved[i]), ag_tensor_size(saved[i]) * sizeof(double));
+        for (size_t k = 0; saved[i] && k < ag_tensor_size(saved[i]); k++)
+            ag_tensor_set(stats[i], k, ag_tensor_data(saved[i])[k]);
         ag_tensor_free(saved[i]);
     }
     return t->loss != NULL;
@@ -308,7 +316,7 @@ static double train_epoch(trainer *t, int e, double *train_acc)
         ag_optimizer_zero_grad(t->opt);
         if (!ag_graph_forward(t->g) || !ag_backward(t->g, t->loss)) break;
         ag_optimizer_step(t->opt);
-        loss += ag_node_value(t->loss)[0];
+        loss += ag_node_get(t->loss, 0);
         correct += ag_accuracy(t->logits, t->by, (size_t)rows) * rows;
         batches++;
     }
@@ -423,10 +431,10 @@ static int run(const options *o, dataset *train, dataset *val, dataset *test)
     ag_tensor *history = ok ? ag_params_add(store, "history", 2, (int[]){MAX_EPOCHS, H_FIELDS}) : NULL;
     ok = history && ag_tensor_requires_grad(history, false);
     printf("model: conv3x3 1->%d, BN, pool, ReLU; conv3x3 %d->%d, BN, pool, ReLU; dropout %.2f; %s%d -> 10; "
-           "%zu trainable parameters, %.2f MFLOP forward per image\n",
+           "%zu trainable parameters (%s), %.2f MFLOP forward per image\n",
            o->model.c1, o->model.c1, o->model.c2, o->model.dropout, o->model.hidden ? "linear " : "",
            o->model.hidden ? o->model.hidden : o->model.c2 * 49, ok ? trainable_count(&model) : 0,
-           2e-6 * cnn_forward_macs(&o->model));
+           ag_dtype_name(o->model.dtype), 2e-6 * cnn_forward_macs(&o->model));
     ok = ok && evaluator_init(&ev, &model);
     if (ok && o->eval) {
         ok = ag_checkpoint_load(store, o->eval);
@@ -453,7 +461,7 @@ int main(int argc, char **argv)
     if (!parse_options(argc, argv, &o)) {
         fprintf(stderr, "usage: fashion-cnn [--epochs 1..%d] [--channels C1,C2] [--hidden H] [--dropout P] "
                         "[--lr LR] [--flip 0|1] [--shift 0..%d] [--seed S] [--limit N>=%d] [--stop-after E] [--out DIR] [--data DIR] "
-                        "[--resume CKPT | --eval CKPT]\n",
+                        "[--resume CKPT | --eval CKPT] [--float32]\n",
                 MAX_EPOCHS, CNN_SIDE - 1, 6 * BATCH);
         return 2;
     }

@@ -173,6 +173,11 @@ ag_tensor *ag_params_add_state(ag_params *ps, const char *name, int ndim, const 
     return add("ag_params_add_state", ps, name, ndim, shape, true, AG_FLOAT64);
 }
 
+ag_tensor *ag_params_add_state_dtype(ag_params *ps, const char *name, int ndim, const int *shape, ag_dtype dtype)
+{
+    return add("ag_params_add_state_dtype", ps, name, ndim, shape, true, dtype);
+}
+
 bool ag_params_is_state(const ag_params *ps, const char *name)
 {
     param_entry *e = find(ps, name);
