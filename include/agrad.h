@@ -170,10 +170,9 @@ char *ag_shape_string(int ndim, const int *shape, char *buf, size_t bufsize);
  * the types in one op fails, naming both; ag_cast converts, differentiably.
  * The float64 accessors (ag_tensor_data, ag_node_value, ...) answer NULL
  * for a float32 tensor or node, with ag_last_error saying so; the _f32 ones
- * answer NULL for a float64 one. Not every op has a float32 kernel yet:
- * recording one that has none fails with a message naming it (see
- * ag_op_supports_dtype); the study calls (Jacobians, Hessians, forward mode,
- * ag_grad) work in float64 only. */
+ * answer NULL for a float64 one. Every op has kernels for both types
+ * (ag_op_supports_dtype); the study calls (Jacobians, Hessians, forward
+ * mode, ag_grad) work in float64 only. */
 
 typedef enum ag_dtype { AG_FLOAT64 = 0, AG_FLOAT32 = 1 } ag_dtype;
 
@@ -337,17 +336,12 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
  * narrowing; the same type: x's values copied). Its vjp converts the
  * gradient back to x's type: d cast(x)/dx = 1. */
 ag_node *ag_cast(ag_node *x, ag_dtype dtype);
-/** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op has
- * float64; float32 has every op but lstm_sequence so far (ag_lstm
- * unrolls its steps in float32): the elementwise ops, matmul, linear,
- * the reductions (sum, mean, their _axis forms, prod_axis, max, min,
- * max_axis, min_axis, logsumexp_axis), softmax, log_softmax, softmax_xent,
- * mse, cast, layer_norm, batch_norm (its running statistics float32 or
- * float64), max_pool2d, avg_pool2d, dropout, the shape and indexing ops
- * (transpose, reshape, permute, expand, index, slice, concat, stack,
- * where, index_select, gather, scatter_add: a float32 graph's conditions
- * and indices are float32 too, whole numbers exact up to 2^24), conv2d,
- * conv1d and their input and weight derivatives, lstm_state, lstm_output. */
+/** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op
+ * has both, float64 and float32, so far (false for an unknown name). In
+ * float32 the ops that take data besides values take it in float32 too: a
+ * condition (ag_where) and indices (ag_gather, ag_index_select,
+ * ag_scatter_add), whole numbers exact up to 2^24; batch norm's running
+ * statistics may be either type. */
 bool ag_op_supports_dtype(const char *name, ag_dtype dtype);
 ag_node *ag_sum(ag_node *a);
 ag_node *ag_mean(ag_node *a);
@@ -836,10 +830,7 @@ ag_node *ag_gru_cell(ag_node *x, ag_node *h, ag_node *w_ih, ag_node *w_hh,
  * (ag_node_value) into tensors before the graph is reset, and pass them as
  * ag_input leaves for h0 and c0 of the next segment: the state carries
  * over, the gradient stops there. Layers stack by feeding *out to the
- * next. In float32 (no fused sequence kernel for it yet) the steps are
- * recorded one by one (a product and ag_lstm_cell's two ops each): the
- * same equations, slower to record and run. false (every result NULL) on
- * error. */
+ * next. false (every result NULL) on error. */
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
              ag_node *b_ih, ag_node *b_hh, ag_node **out, ag_node **h_n, ag_node **c_n);
 /** One GRU layer over x [T,N,I], as torch.nn.GRU(I, H) (ag_gru_cell's

@@ -30,7 +30,7 @@ long counting_live_blocks(void);
  * suite's teardown). keep_tensor keeps t (asserted non-NULL) and returns it;
  * kept_tensor_from makes one from values (a parameter when requires_grad);
  * kept_tensor(k) is the k-th kept since the last free. */
-#define KEPT_MAX 16
+#define KEPT_MAX 32
 ag_tensor *keep_tensor(ag_tensor *t);
 ag_tensor *kept_tensor_from(int nd, const int *dims, const double *values, bool requires_grad);
 ag_tensor *kept_tensor(int k);

@@ -260,26 +260,6 @@ static ag_node *last_step(ag_node *seq, const sequence_shape *s)
     return ag_reshape(ag_slice(seq, 0, s->T - 1, s->T, 1), 2, (int[]){s->N, s->H});
 }
 
-/* The recurrence step by step, for an element type that ag_lstm_sequence
- * has no kernel for (float32, so far): per step gates = projection's rows
- * of t + h w_hh^T, then the cell's two ops. The same arithmetic as the
- * fused op, one product and two nodes a step. */
-static bool lstm_unrolled(ag_graph *g, const char *who, ag_node *projection, ag_node *w_hh, ag_node *h, ag_node *c,
-                          const sequence_shape *s, ag_node **out, ag_node **h_n, ag_node **c_n)
-{
-    ag_node **hs = step_list(g, who, s->T);
-    if (!hs) return false;
-    ag_node *w_hh_t = ag_transpose(w_hh); /* [H, 4H], once */
-    for (int t = 0; t < s->T && !g->failed; t++) {
-        lstm_from_gates(ag_linear(h, w_hh_t, step_rows(projection, t, s->N)), c, &h, &c);
-        hs[t] = h;
-    }
-    if (!finish_sequence(g, s->T, hs, out)) return false;
-    if (h_n) *h_n = h;
-    if (c_n) *c_n = c;
-    return true;
-}
-
 bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh, ag_node *b_ih, ag_node *b_hh,
              ag_node **out, ag_node **h_n, ag_node **c_n)
 {
@@ -299,8 +279,6 @@ bool ag_lstm(ag_node *x, ag_node *h0, ag_node *c0, ag_node *w_ih, ag_node *w_hh,
      * [T, N, 4H] would copy it and its gradient), then the recurrence as one
      * op (ops/lstm_sequence.c): y [2,T,N,H], y[0] the h_t, y[1] the c_t */
     ag_node *projection = input_projection(x, w_ih, bias_sum(b_ih, b_hh), &s);
-    if (!ag_op_supports_dtype("lstm_sequence", (ag_dtype)x->dtype))
-        return lstm_unrolled(g, who, projection, w_hh, h, c, &s, out, h_n, c_n);
     ag_node *y = ag_lstm_sequence(projection, w_hh, h, c);
     ag_node *hs = sequence_part(y, 0, &s), *cs = sequence_part(y, 1, &s); /* [T,N,H] each */
     ag_node *h_last = last_step(hs, &s), *c_last = last_step(cs, &s);

@@ -119,17 +119,30 @@ static bool sequence_shape(ag_node *out, char *why, size_t len)
     return true;
 }
 
-/* doubles for W^T [H,4H] and W [4H,H] packed as the right operand of a product */
-static size_t packed_wt_size(const seq_view *v) { return ag_gemm_packed_size((int)v->H, 4 * (int)v->H); }
-static size_t packed_w_size(const seq_view *v) { return ag_gemm_packed_size(4 * (int)v->H, (int)v->H); }
+/* doubles that hold op(B) [K,N] packed as the right operand of a product,
+ * in the node's type (two floats a double) */
+static size_t packed_doubles(const ag_node *out, int K, int N)
+{
+    return out->dtype == AG_FLOAT32 ? (ag_gemm_packed_size_f32(K, N) + 1) / 2 : ag_gemm_packed_size(K, N);
+}
+/* ... for W^T [H,4H] and W [4H,H] */
+static size_t packed_wt_size(const ag_node *out, const seq_view *v)
+{
+    return packed_doubles(out, (int)v->H, 4 * (int)v->H);
+}
+static size_t packed_w_size(const ag_node *out, const seq_view *v)
+{
+    return packed_doubles(out, 4 * (int)v->H, (int)v->H);
+}
 
 static size_t sequence_aux_size(const ag_node *out)
 {
     seq_view v = seq_view_of(out);
-    return 9 * v.T * v.N * v.H + 6 * v.N * v.H + packed_wt_size(&v) + packed_w_size(&v);
+    return 9 * v.T * v.N * v.H + 6 * v.N * v.H + packed_wt_size(out, &v) + packed_w_size(out, &v);
 }
 
-/* the pieces of aux (layout above) */
+/* the pieces of aux (layout above; in a float32 node scratch, dA, dh and
+ * the packed copies hold floats, in the same places) */
 typedef struct seq_aux {
     double *act, *tanh_c, *dA, *scratch, *dh, *dc, *packed_wt, *packed_w;
 } seq_aux;
@@ -145,11 +158,11 @@ static seq_aux seq_aux_of(const ag_node *out)
     a.dh = a.scratch + 4 * state;
     a.dc = a.dh + state;
     a.packed_wt = a.dc + state;
-    a.packed_w = a.packed_wt + packed_wt_size(&v);
+    a.packed_w = a.packed_wt + packed_wt_size(out, &v);
     return a;
 }
 
-/* Y[which, t] ([N,H]) of a [2,T,N,H] buffer */
+/* Y[which, t] ([N,H]) of a [2,T,N,H] buffer (float64) */
 static inline double *state_at(double *y, const seq_view *v, int which, size_t t)
 {
     return y + ((size_t)which * v->T + t) * v->N * v->H;
@@ -180,181 +193,58 @@ static int sequence_threads(const seq_view *v)
 /* Each step's pointwise work is written once, as an always-inline _body,
  * and compiled three times: plain (SSE2 on x86-64), AVX2 and AVX-512, 2, 4
  * and 8 doubles a vector (lstm_math.h's loops vectorise; mk/bench.mk gives
- * this file the cost model that lets them). name_choice() picks the widest
+ * this file the cost model that lets them). The chooser picks the widest
  * copy the CPU runs. The same operations in the same order, with no fused
  * multiply-add (-std=c11 contracts none), so every copy gives the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__)
-#define ISA_COPIES(name, params, args)                                                                 \
-    static void name##_generic params { name##_body args; }                                            \
-    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }               \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }          \
-    static name##_fn *name##_choice(void)                                                              \
+#define ISA_COPIES(name, chooser, fn_type, body, params, args)                                         \
+    static void name##_generic params { body args; }                                                   \
+    __attribute__((target("avx2"))) static void name##_avx2 params { body args; }                      \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { body args; }                 \
+    static fn_type *chooser(void)                                                                      \
     {                                                                                                  \
         __builtin_cpu_init();                                                                          \
         if (__builtin_cpu_supports("avx512f")) return name##_avx512;                                   \
         return __builtin_cpu_supports("avx2") ? name##_avx2 : name##_generic;                          \
     }
 #else
-#define ISA_COPIES(name, params, args)                                                                 \
-    static void name##_generic params { name##_body args; }                                            \
-    static name##_fn *name##_choice(void) { return name##_generic; }
+#define ISA_COPIES(name, chooser, fn_type, body, params, args)                                         \
+    static void name##_generic params { body args; }                                                   \
+    static fn_type *chooser(void) { return name##_generic; }
 #endif
+/* the same, its arguments expanded first (names made by SEQ(...)) */
+#define ISA_COPIES_OF(name, chooser, fn_type, body, params, args) \
+    ISA_COPIES(name, chooser, fn_type, body, params, args)
 
-/* ---- forward ----------------------------------------------------------------------- */
+#define real double
+#define SEQ(name) name
+#define SEQ_PACKED ag_gemm_packed
+#define SEQ_PACK_B ag_gemm_pack_b
+#define SEQ_PACKED_B ag_gemm_packed_b
+#define SEQ_GEMM ag_gemm
+#include "lstm_sequence_kernels.h"
+#undef real
+#undef SEQ
+#undef SEQ_PACKED
+#undef SEQ_PACK_B
+#undef SEQ_PACKED_B
+#undef SEQ_GEMM
 
-/* One step's pointwise half, rows n of the batch: from the pre-activations
- * a [N,4H] and c_{t-1} [N,H], the activations act [N,4H], c_t, tanh(c_t)
- * and h_t (compiled per instruction set: ISA_COPIES). */
-static inline __attribute__((always_inline)) void step_rows_body(size_t N, size_t H, const double *a,
-                                                                 const double *c_prev, double *act,
-                                                                 double *c, double *tanh_c, double *h)
-{
-    for (size_t n = 0; n < N; n++) {
-        const double *an = a + n * 4 * H, *cp = c_prev + n * H;
-        double *i = act + n * 4 * H, *f = i + H, *g = f + H, *o = g + H;
-        double *cn = c + n * H, *tn = tanh_c + n * H, *hn = h + n * H;
-        lstm_sigmoid_row(an, 2 * H, i); /* i and f are adjacent */
-        lstm_tanh_row(an + 2 * H, H, g);
-        lstm_sigmoid_row(an + 3 * H, H, o);
-        for (size_t j = 0; j < H; j++) cn[j] = f[j] * cp[j] + i[j] * g[j];
-        lstm_tanh_row(cn, H, tn);
-        for (size_t j = 0; j < H; j++) hn[j] = o[j] * tn[j];
-    }
-}
+#define real float
+#define SEQ(name) name##_f32
+#define SEQ_PACKED ag_gemm_packed_f32
+#define SEQ_PACK_B ag_gemm_pack_b_f32
+#define SEQ_PACKED_B ag_gemm_packed_b_f32
+#define SEQ_GEMM ag_gemm_f32
+#include "lstm_sequence_kernels.h"
+#undef real
+#undef SEQ
+#undef SEQ_PACKED
+#undef SEQ_PACK_B
+#undef SEQ_PACKED_B
+#undef SEQ_GEMM
 
-typedef void step_rows_fn(size_t N, size_t H, const double *a, const double *c_prev, double *act, double *c,
-                          double *tanh_c, double *h);
-ISA_COPIES(step_rows,
-           (size_t N, size_t H, const double *a, const double *c_prev, double *act, double *c, double *tanh_c,
-            double *h),
-           (N, H, a, c_prev, act, c, tanh_c, h))
-
-/* what each thread of a pass reads: the node, its views and W packed */
-typedef struct seq_job {
-    ag_node *out;
-    seq_view v;
-    seq_aux aux;
-    ag_gemm_packed w; /* forward: op(B) = W^T [H,4H]; backward: W [4H,H] */
-} seq_job;
-
-/* Every step for rows [lo, hi) of the batch (r = hi - lo of them); ctx is the seq_job. */
-static void forward_band(void *ctx, size_t lo, size_t hi)
-{
-    const seq_job *job = ctx;
-    const seq_view *v = &job->v;
-    const seq_aux *aux = &job->aux;
-    ag_node *out = job->out;
-    step_rows_fn *rows = step_rows_choice();
-    const double *X = out->inputs[IN_X]->value;
-    size_t gates = v->N * 4 * v->H, state = v->N * v->H, r = hi - lo;
-    size_t g0 = lo * 4 * v->H, s0 = lo * v->H; /* the band's first element in a gates or state row block */
-    for (size_t t = 0; t < v->T; t++) {
-        const double *h_prev = t ? state_at(out->value, v, 0, t - 1) : out->inputs[IN_H0]->value;
-        const double *c_prev = t ? state_at(out->value, v, 1, t - 1) : out->inputs[IN_C0]->value;
-        /* a = X[t] + h_{t-1} W^T   ([r,H] @ [H,4H]) */
-        memcpy(aux->scratch + g0, X + t * gates + g0, r * 4 * v->H * sizeof(double));
-        ag_gemm_packed_b(false, (int)r, h_prev + s0, (int)v->H, &job->w, 1.0, aux->scratch + g0, 4 * (int)v->H);
-        rows(r, v->H, aux->scratch + g0, c_prev + s0, aux->act + t * gates + g0, state_at(out->value, v, 1, t) + s0,
-             aux->tanh_c + t * state + s0, state_at(out->value, v, 0, t) + s0);
-    }
-}
-
-static bool sequence_forward(ag_node *out, char *why, size_t len)
-{
-    (void)why, (void)len;
-    seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
-    int H = (int)job.v.H;
-    ag_gemm_pack_b(true, H, 4 * H, out->inputs[IN_W]->value, H, job.aux.packed_wt, &job.w);
-    ag_parallel_bands(sequence_threads(&job.v), job.v.N, BAND_ROWS, forward_band, &job);
-    return true;
-}
-
-/* ---- vjp: backpropagation through time ---------------------------------------------- */
-
-/* Step t's da_t into dA[t] from gY, the carries dh, dc (updated: dc becomes
- * dc_t f; dh is left for the product that replaces it) and c_{t-1}. */
-static inline __attribute__((always_inline)) void
-    step_grad_rows_body(const seq_view *v, const double *restrict act, const double *restrict tanh_c,
-                        const double *restrict c_prev, const double *restrict gy_h, const double *restrict gy_c,
-                        const double *restrict dh, double *restrict dc, double *restrict da)
-{
-    size_t H = v->H;
-    for (size_t n = 0; n < v->N; n++) {
-        const double *i = act + n * 4 * H, *f = i + H, *g = f + H, *o = g + H;
-        const double *tn = tanh_c + n * H, *cp = c_prev + n * H;
-        const double *gh = gy_h + n * H, *gc = gy_c + n * H, *dhn = dh + n * H;
-        double *dcn = dc + n * H;
-        double *da_i = da + n * 4 * H, *da_f = da_i + H, *da_g = da_f + H, *da_o = da_g + H;
-        for (size_t j = 0; j < H; j++) {
-            double dh_t = gh[j] + dhn[j];
-            double dc_t = gc[j] + dcn[j] + dh_t * o[j] * (1.0 - tn[j] * tn[j]);
-            da_o[j] = dh_t * tn[j] * (o[j] * (1.0 - o[j]));
-            da_i[j] = dc_t * g[j] * (i[j] * (1.0 - i[j]));
-            da_f[j] = dc_t * cp[j] * (f[j] * (1.0 - f[j]));
-            da_g[j] = dc_t * i[j] * (1.0 - g[j] * g[j]);
-            dcn[j] = dc_t * f[j];
-        }
-    }
-}
-
-typedef void step_grad_rows_fn(const seq_view *v, const double *act, const double *tanh_c, const double *c_prev,
-                               const double *gy_h, const double *gy_c, const double *dh, double *dc, double *da);
-ISA_COPIES(step_grad_rows,
-           (const seq_view *v, const double *act, const double *tanh_c, const double *c_prev, const double *gy_h,
-            const double *gy_c, const double *dh, double *dc, double *da),
-           (v, act, tanh_c, c_prev, gy_h, gy_c, dh, dc, da))
-
-/* The loop over steps, from T-1 down, for rows [lo, hi) of the batch: dA's
- * rows and the carries dh, dc of those rows; ctx is the seq_job. */
-static void backward_band(void *ctx, size_t lo, size_t hi)
-{
-    const seq_job *job = ctx;
-    const seq_view *v = &job->v;
-    const seq_aux *aux = &job->aux;
-    ag_node *out = job->out;
-    step_grad_rows_fn *grad_rows = step_grad_rows_choice();
-    bool h0_takes = out->inputs[IN_H0]->grad != NULL;
-    size_t gates = v->N * 4 * v->H, state = v->N * v->H;
-    size_t g0 = lo * 4 * v->H, s0 = lo * v->H;
-    seq_view band = {v->T, hi - lo, v->H};
-    memset(aux->dh + s0, 0, band.N * v->H * sizeof(double));
-    memset(aux->dc + s0, 0, band.N * v->H * sizeof(double));
-    for (size_t s = v->T; s-- > 0;) {
-        const double *c_prev = s ? state_at(out->value, v, 1, s - 1) : out->inputs[IN_C0]->value;
-        double *da = aux->dA + s * gates + g0;
-        grad_rows(&band, aux->act + s * gates + g0, aux->tanh_c + s * state + s0, c_prev + s0,
-                  state_at(out->grad, v, 0, s) + s0, state_at(out->grad, v, 1, s) + s0, aux->dh + s0,
-                  aux->dc + s0, da);
-        /* dh = da_t W   ([r,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
-        if (s || h0_takes)
-            ag_gemm_packed_b(false, (int)band.N, da, 4 * (int)v->H, &job->w, 0.0, aux->dh + s0, (int)v->H);
-    }
-}
-
-static void sequence_vjp(ag_node *out)
-{
-    seq_job job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
-    const seq_view *v = &job.v;
-    const seq_aux *aux = &job.aux;
-    ag_node *x = out->inputs[IN_X], *w = out->inputs[IN_W], *h0 = out->inputs[IN_H0], *c0 = out->inputs[IN_C0];
-    int N = (int)v->N, H = (int)v->H, T = (int)v->T;
-    size_t gates = v->N * 4 * v->H, state = v->N * v->H;
-    ag_gemm_pack_b(false, 4 * H, H, w->value, H, aux->packed_w, &job.w);
-    ag_parallel_bands(sequence_threads(v), v->N, BAND_ROWS, backward_band, &job);
-    if (h0->grad)
-        for (size_t k = 0; k < state; k++) h0->grad[k] += aux->dh[k];
-    if (c0->grad)
-        for (size_t k = 0; k < state; k++) c0->grad[k] += aux->dc[k];
-    if (x->grad)
-        for (size_t k = 0; k < v->T * gates; k++) x->grad[k] += aux->dA[k];
-    if (w->grad) {
-        /* gW [4H,H] += dA^T Hprev: step 0's rows against h0, then steps 1 .. T-1
-         * against h_0 .. h_{T-2}, which Y[0] holds one after the other */
-        ag_gemm(true, false, 4 * H, H, N, aux->dA, 4 * H, h0->value, H, 1.0, w->grad, H);
-        if (T > 1)
-            ag_gemm(true, false, 4 * H, H, (T - 1) * N, aux->dA + gates, 4 * H, out->value, H, 1.0, w->grad, H);
-    }
-}
+static const ag_typed_kernels sequence_f32 = {{sequence_forward_f32, sequence_vjp_f32}, NULL};
 
 /* ---- jvp ---------------------------------------------------------------------------- */
 
@@ -536,7 +426,7 @@ static ag_node *sequence_jvp_nodes(ag_node *out, ag_node *const *tx)
 const ag_op ag_op_lstm_sequence = {.name = "lstm_sequence", .arity = 4, .shape = sequence_shape,
                                    .kernels = {sequence_forward, sequence_vjp}, .jvp = sequence_jvp,
                                    .vjp_nodes = sequence_vjp_nodes, .jvp_nodes = sequence_jvp_nodes,
-                                   .aux_size = sequence_aux_size};
+                                   .aux_size = sequence_aux_size, .f32 = &sequence_f32};
 
 ag_node *ag_lstm_sequence(ag_node *gates_x, ag_node *w_hh, ag_node *h0, ag_node *c0)
 {
