@@ -336,8 +336,10 @@ ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias);
  * narrowing; the same type: x's values copied). Its vjp converts the
  * gradient back to x's type: d cast(x)/dx = 1. */
 ag_node *ag_cast(ag_node *x, ag_dtype dtype);
-/** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op
- * has both, float64 and float32, so far (false for an unknown name). In
+/** Whether op `name` ("matmul", "exp") has kernels for `dtype`: every op of
+ * the registry (the differentiable ones) has both, float64 and float32
+ * (false for an unknown name, and for the comparisons, ag_gt ..., which
+ * are not in it and work in both types). In
  * float32 the ops that take data besides values take it in float32 too: a
  * condition (ag_where) and indices (ag_gather, ag_index_select,
  * ag_scatter_add), whole numbers exact up to 2^24; batch norm's running
@@ -823,11 +825,12 @@ ag_node *ag_gru_cell(ag_node *x, ag_node *h, ag_node *w_ih, ag_node *w_hh,
  * bias_hh_l0: the input's share of every step is one product
  * ([T N, I] @ w_ih^T), then ag_lstm_cell's equations step by step, recorded
  * as one op (ag_lstm_sequence) whose backward is one pass through time. h0, c0
- * [N,H] are the initial state, NULL for zeros. Writes, each pointer
+ * [N,H] are the initial state, NULL for zeros (in x's type). Writes, each pointer
  * optional (NULL: not wanted): *out the outputs h_1 .. h_T stacked [T,N,H]
  * (second derivatives: T <= 65535), *h_n and *c_n the final state [N,H]. For truncated
  * backpropagation through time, copy h_n's and c_n's values
- * (ag_node_value) into tensors before the graph is reset, and pass them as
+ * (ag_node_value, or ag_node_value_f32 in float32) into tensors before
+ * the graph is reset, and pass them as
  * ag_input leaves for h0 and c0 of the next segment: the state carries
  * over, the gradient stops there. Layers stack by feeding *out to the
  * next. false (every result NULL) on error. */

@@ -204,8 +204,39 @@ START_TEST(batch_norm_in_float32_moves_its_running_statistics)
 }
 END_TEST
 
-/* ag_lstm and ag_gru in float32 (ag_lstm unrolled step by step, the initial
- * states NULL: zeros in float32) against the same layers in float64 on the
+/* float64 x with float32 running statistics in eval mode: the fast vjp and
+ * the recorded gradient (ag_grad, which rebuilds the statistics as leaves
+ * of the running tensors) agree; both are gamma / sqrt(rv + eps) per
+ * channel for d sum(y) / dx, the closed form checked too. */
+START_TEST(batch_norm_eval_reads_float32_running_statistics_from_float64)
+{
+    enum { N = 2, C = 3 };
+    const double eps = 1e-5;
+    test_rng r = {5};
+    ag_tensor *x = ag_tensor_zeros(2, (int[]){N, C});
+    ag_tensor_requires_grad(x, true);
+    for (size_t k = 0; k < ag_tensor_size(x); k++) ag_tensor_set(x, k, rng_uniform(&r, -1.0, 1.0));
+    ag_tensor *rm = ag_tensor_zeros_dtype(1, (int[]){C}, AG_FLOAT32), *rv = ag_tensor_zeros_dtype(1, (int[]){C}, AG_FLOAT32);
+    for (int c = 0; c < C; c++) ag_tensor_set(rm, c, 0.1 * c), ag_tensor_set(rv, c, 0.5 + c);
+    ag_graph *g = ag_graph_new();
+    ag_node *xn = ag_param(g, x), *loss = ag_sum(ag_batch_norm(xn, NULL, NULL, rm, rv, 0.1, eps, false)), *gx;
+    ck_assert_msg(loss != NULL, "%s", ag_graph_error(g));
+    ck_assert_msg(ag_grad(g, loss, 1, &xn, &gx, true), "%s", ag_graph_error(g));
+    ck_assert(ag_backward(g, loss));
+    for (size_t k = 0; k < ag_tensor_size(x); k++) {
+        double want = 1.0 / sqrt(ag_tensor_get(rv, k % C) + eps);
+        ck_assert_double_eq_tol(ag_node_value(gx)[k], want, 1e-15);
+        ck_assert_double_eq_tol(ag_tensor_grad(x)[k], want, 1e-15);
+    }
+    ag_graph_free(g);
+    ag_tensor_free(x);
+    ag_tensor_free(rm);
+    ag_tensor_free(rv);
+}
+END_TEST
+
+/* ag_lstm and ag_gru in float32 (the initial states NULL: zeros in
+ * float32) against the same layers in float64 on the
  * same float32 values (the float64 layers are checked against PyTorch and
  * finite differences in test_recurrent.c): outputs and every gradient to
  * float32 rounding. */
@@ -622,6 +653,7 @@ Suite *float32_suite(void)
     tcase_add_test(ops, every_op_has_float32_kernels);
     tcase_add_test(ops, batch_norm_in_float32_moves_its_running_statistics);
     tcase_add_test(ops, recurrent_layers_run_in_float32);
+    tcase_add_test(ops, batch_norm_eval_reads_float32_running_statistics_from_float64);
     suite_add_tcase(s, ops);
     TCase *types = tcase_create("types");
     tcase_add_test(types, float32_tensors_round_their_values_and_refuse_float64_access);

@@ -329,6 +329,14 @@ static ag_node *channel_mean(const ag_node *out, ag_node *v)
     return per_channel(out, ag_mean_axis(ag_mean_axis(v, 2), 0));
 }
 
+/* a running tensor as an input leaf, in x's type (it may be the other) */
+static ag_node *running_leaf(const ag_node *out, const ag_tensor *running)
+{
+    ag_node *leaf = ag_input(out->graph, running);
+    if (!leaf || leaf->dtype == out->in[0]->dtype) return leaf;
+    return ag_cast(leaf, (ag_dtype)out->in[0]->dtype);
+}
+
 /* inv [1,C,1] and xhat [N,C,P]: from the batch (training) or the running
  * tensors (eval, read as input leaves, so a replay sees their values) */
 static norm_nodes batch_norm_nodes(ag_node *out)
@@ -342,9 +350,9 @@ static norm_nodes batch_norm_nodes(ag_node *out)
         centred = ag_sub(x, mean);
         var = channel_mean(out, ag_mul(centred, centred));
     } else {
-        mean = per_channel(out, ag_input(out->graph, p->running_mean));
+        mean = per_channel(out, running_leaf(out, p->running_mean));
         centred = ag_sub(x, mean);
-        var = per_channel(out, ag_input(out->graph, p->running_var));
+        var = per_channel(out, running_leaf(out, p->running_var));
     }
     ag_node *inv = ag_pow(ag_add(var, eps), -0.5);
     return (norm_nodes){inv, ag_mul(centred, inv)};

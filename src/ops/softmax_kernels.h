@@ -3,7 +3,9 @@
  * and SOFTMAX(name) as name, then as float and name##_f32. The row's max,
  * exponentials, sums and dot products are formed in double whatever the
  * type, each stored value rounded to `real` when written (for double: no
- * rounding, the float64 kernels as they were before there were two types). */
+ * rounding, the float64 kernels as they were before there were two types).
+ * A float softmax is rounded twice: the exponential when stored, then the
+ * normalised value (no second exp per element). */
 
 
 /* p = exp(x - max) / sum exp(x - max) over one row of n; *max and
