@@ -140,7 +140,7 @@ fashion-cnn-resume-check: $(BUILD)/bin/fashion-cnn
 VALGRIND = valgrind -q --leak-check=full --show-leak-kinds=all \
            --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/bin/newton $(BUILD)/bin/fashion-mnist \
-          $(BUILD)/bin/classify-train $(BUILD)/bin/classify-predict \
+          $(BUILD)/bin/fashion-cnn $(BUILD)/bin/char-lstm $(BUILD)/bin/classify-train $(BUILD)/bin/classify-predict \
           $(BUILD)/bin/interop_export $(BUILD)/bin/interop_hessian $(BUILD)/bin/agrad-gradbench
 	@sh scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/bin/testnet $(BUILD) >/dev/null
@@ -159,6 +159,17 @@ valgrind: $(BUILD)/bin/testnet $(BUILD)/bin/scaling $(BUILD)/bin/iris $(BUILD)/b
 	    echo "$(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1"; \
 	    $(VALGRIND) ./$(BUILD)/bin/fashion-mnist --limit 1200 --epochs 1 --out $(BUILD)/valgrind >/dev/null; \
 	else echo "fashion-mnist: dataset not installed, not run under valgrind"; fi
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
+	    echo "$(VALGRIND) ./$(BUILD)/bin/fashion-cnn --limit 384 --epochs 1 --channels 4,8 --hidden 16 --float32"; \
+	    $(VALGRIND) ./$(BUILD)/bin/fashion-cnn --limit 384 --epochs 1 --channels 4,8 --hidden 16 --float32 \
+	        --out $(BUILD)/valgrind >/dev/null; \
+	else echo "fashion-cnn: dataset not installed, not run under valgrind"; fi
+	@# char-lstm on a generated text (2400 numbered lines: the fortunes are slow to read under valgrind)
+	@mkdir -p $(BUILD)/valgrind/fortunes
+	@awk 'BEGIN { for (i = 0; i < 2400; i++) printf "Fortune %d: the chain rule multiplies the local slopes.\n%%\n", i }' \
+	    > $(BUILD)/valgrind/fortunes/chain
+	$(VALGRIND) ./$(BUILD)/bin/char-lstm --steps 3 --hidden 16 --embed 8 --batch 4 --seq 8 --eval-chars 200 \
+	    --sample 20 --data $(BUILD)/valgrind/fortunes --out $(BUILD)/valgrind >/dev/null
 	@echo "valgrind: every example ran clean"
 
 # ---- tests ---------------------------------------------------------------------
