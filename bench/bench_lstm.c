@@ -10,7 +10,8 @@
  * H 128, N 16, the example's sizes before 2026-12-03 (lines named
  * lstm_h128_*). Timed
  * replaying one recorded graph (as the example trains) and recording it
- * afresh each step. */
+ * afresh each step; and the first sizes' step in float32, replayed
+ * (lstm_agrad_f32_*). */
 #include "bench.h"
 
 #include <math.h>
@@ -38,7 +39,16 @@ static ag_tensor *uniform_tensor(int nd, const int *dims, double scale)
     return t;
 }
 
-static void lstm_init(lstm_model *m, int H, int N)
+/* t converted to dtype (t itself, or a rounded copy and t freed) */
+static ag_tensor *in_dtype(ag_tensor *t, ag_dtype dtype)
+{
+    if (dtype == AG_FLOAT64) return t;
+    ag_tensor *c = ag_tensor_to_dtype(t, dtype);
+    ag_tensor_free(t);
+    return c;
+}
+
+static void lstm_init(lstm_model *m, int H, int N, ag_dtype dtype)
 {
     m->H = H;
     m->N = N;
@@ -50,16 +60,16 @@ static void lstm_init(lstm_model *m, int H, int N)
     m->b_hh = uniform_tensor(1, (int[]){4 * H}, s);
     m->head_w = uniform_tensor(2, (int[]){V, H}, s);
     m->head_b = uniform_tensor(1, (int[]){V}, s);
-    ag_tensor *all[7] = {m->embedding, m->w_ih, m->w_hh, m->b_ih, m->b_hh, m->head_w, m->head_b};
-    memcpy(m->params, all, sizeof all);
-    m->inputs = ag_tensor_zeros(1, (int[]){T * N});
-    m->targets = ag_tensor_zeros(1, (int[]){T * N});
+    ag_tensor **all[7] = {&m->embedding, &m->w_ih, &m->w_hh, &m->b_ih, &m->b_hh, &m->head_w, &m->head_b};
+    for (int k = 0; k < 7; k++) m->params[k] = *all[k] = in_dtype(*all[k], dtype);
+    m->inputs = ag_tensor_zeros_dtype(1, (int[]){T * N}, dtype);
+    m->targets = ag_tensor_zeros_dtype(1, (int[]){T * N}, dtype);
     for (int i = 0; i < T * N; i++) {
-        ag_tensor_data(m->inputs)[i] = (i * 37) % V;
-        ag_tensor_data(m->targets)[i] = (i * 53 + 11) % V;
+        ag_tensor_set(m->inputs, (size_t)i, (i * 37) % V);
+        ag_tensor_set(m->targets, (size_t)i, (i * 53 + 11) % V);
     }
-    m->h0 = ag_tensor_zeros(2, (int[]){N, H});
-    m->c0 = ag_tensor_zeros(2, (int[]){N, H});
+    m->h0 = ag_tensor_zeros_dtype(2, (int[]){N, H}, dtype);
+    m->c0 = ag_tensor_zeros_dtype(2, (int[]){N, H}, dtype);
     ag_optimizer_config cfg = ag_adam_config(2e-3);
     m->opt = ag_optimizer_new(7, m->params, &cfg);
     m->g = ag_graph_new();
@@ -137,15 +147,16 @@ static double torch_best_ms(int H, int N)
     return best;
 }
 
-/* agrad's step and PyTorch's at hidden size H, batch N; `prefix` names the lines */
-static void bench_lstm_at(int H, int N, const char *prefix, const char *which)
+/* agrad's step and PyTorch's at hidden size H, batch N; `prefix` names the
+ * lines; returns agrad's replayed step in ms */
+static double bench_lstm_at(int H, int N, const char *prefix, const char *which)
 {
     lstm_model m;
-    lstm_init(&m, H, N);
+    lstm_init(&m, H, N, AG_FLOAT64);
     lstm_record(&m);
     printf("# char-LSTM V=%d E=%d H=%d N=%d T=%d float64 (%s): embedding, ag_lstm, "
            "linear, cross-entropy, backward, Adam; %zu nodes, initial loss %.4f\n",
-           V, E, H, N, T, which, ag_graph_size(m.g), m.loss ? ag_node_value(m.loss)[0] : -1.0);
+           V, E, H, N, T, which, ag_graph_size(m.g), m.loss ? ag_node_get(m.loss, 0) : -1.0);
     char name[64];
     snprintf(name, sizeof name, "%s_agrad_replay_step", prefix);
     double replay = time_lstm(&m, true, name);
@@ -159,10 +170,26 @@ static void bench_lstm_at(int H, int N, const char *prefix, const char *which)
                "target >= 2)\n", prefix, torch / best, torch, best);
     else
         printf("# PyTorch not run (bench/lstm_torch.py needs /usr/bin/python3 with torch)\n");
+    return replay;
+}
+
+/* The same step in float32 (issue 18: every tensor float32, the indices
+ * too), replayed, beside float64's */
+static void bench_lstm_f32(int H, int N, double f64_ms)
+{
+    lstm_model m;
+    lstm_init(&m, H, N, AG_FLOAT32);
+    lstm_record(&m);
+    printf("# the same step in float32: initial loss %.4f\n", m.loss ? ag_node_get(m.loss, 0) : -1.0);
+    double ms = time_lstm(&m, true, "lstm_agrad_f32_replay_step");
+    lstm_free(&m);
+    printf("lstm_agrad_f32_speedup_over_f64: %.2f x (replayed steps, float64 %.2f ms / float32 %.2f ms)\n",
+           f64_ms / ms, f64_ms, ms);
 }
 
 void bench_lstm(void)
 {
-    bench_lstm_at(256, 32, "lstm", "examples/char-lstm's sizes");
+    double f64_ms = bench_lstm_at(256, 32, "lstm", "examples/char-lstm's sizes");
+    bench_lstm_f32(256, 32, f64_ms);
     bench_lstm_at(128, 16, "lstm_h128", "the example's sizes before 2026-12-03");
 }
