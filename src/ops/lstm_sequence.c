@@ -218,31 +218,15 @@ static int sequence_threads(const seq_view *v)
 
 #define real double
 #define SEQ(name) name
-#define SEQ_PACKED ag_gemm_packed
-#define SEQ_PACK_B ag_gemm_pack_b
-#define SEQ_PACKED_B ag_gemm_packed_b
-#define SEQ_GEMM ag_gemm
 #include "lstm_sequence_kernels.h"
 #undef real
 #undef SEQ
-#undef SEQ_PACKED
-#undef SEQ_PACK_B
-#undef SEQ_PACKED_B
-#undef SEQ_GEMM
 
 #define real float
 #define SEQ(name) name##_f32
-#define SEQ_PACKED ag_gemm_packed_f32
-#define SEQ_PACK_B ag_gemm_pack_b_f32
-#define SEQ_PACKED_B ag_gemm_packed_b_f32
-#define SEQ_GEMM ag_gemm_f32
 #include "lstm_sequence_kernels.h"
 #undef real
 #undef SEQ
-#undef SEQ_PACKED
-#undef SEQ_PACK_B
-#undef SEQ_PACKED_B
-#undef SEQ_GEMM
 
 static const ag_typed_kernels sequence_f32 = {{sequence_forward_f32, sequence_vjp_f32}, NULL};
 

@@ -1,8 +1,7 @@
 /* lstm_sequence_kernels.h -- lstm_sequence.c's forward and vjp, one
  * definition stamped for each element type: lstm_sequence.c includes it
- * with `real` defined as double, SEQ(name) as name and SEQ_PACKED,
- * SEQ_PACK_B, SEQ_PACKED_B, SEQ_GEMM as ag_gemm's float64 calls, then as
- * float, name##_f32 and the _f32 calls. The products run in `real`
+ * with `real` defined as double and SEQ(name) as name, then as float and
+ * name##_f32 (so SEQ(ag_gemm) is ag_gemm_f32 there). The products run in `real`
  * (ag_gemm_f32 for float); the activations and tanh(c_t) are computed in
  * double from the pre-activations and kept in the aux in double, as are
  * the carried dc; the values and gradients stored (c_t, h_t, dA, dh, the
@@ -45,7 +44,7 @@ typedef struct SEQ(seq_job) {
     ag_node *out;
     seq_view v;
     seq_aux aux;
-    SEQ_PACKED w; /* forward: op(B) = W^T [H,4H]; backward: W [4H,H] */
+    SEQ(ag_gemm_packed) w; /* forward: op(B) = W^T [H,4H]; backward: W [4H,H] */
 } SEQ(seq_job);
 
 /* Y[which, t] ([N,H]) of a [2,T,N,H] buffer of `real` */
@@ -73,7 +72,7 @@ static void SEQ(forward_band)(void *ctx, size_t lo, size_t hi)
                                : (const real *)(const void *)out->inputs[IN_C0]->value;
         /* a = X[t] + h_{t-1} W^T   ([r,H] @ [H,4H]) */
         memcpy(scratch + g0, X + t * gates + g0, r * 4 * v->H * sizeof(real));
-        SEQ_PACKED_B(false, (int)r, h_prev + s0, (int)v->H, &job->w, 1, scratch + g0, 4 * (int)v->H);
+        SEQ(ag_gemm_packed_b)(false, (int)r, h_prev + s0, (int)v->H, &job->w, 1, scratch + g0, 4 * (int)v->H);
         rows(r, v->H, scratch + g0, c_prev + s0, aux->act + t * gates + g0, SEQ(state_of)(out->value, v, 1, t) + s0,
              aux->tanh_c + t * state + s0, SEQ(state_of)(out->value, v, 0, t) + s0);
     }
@@ -84,7 +83,7 @@ static bool SEQ(sequence_forward)(ag_node *out, char *why, size_t len)
     (void)why, (void)len;
     SEQ(seq_job) job = {.out = out, .v = seq_view_of(out), .aux = seq_aux_of(out)};
     int H = (int)job.v.H;
-    SEQ_PACK_B(true, H, 4 * H, (const real *)(const void *)out->inputs[IN_W]->value, H,
+    SEQ(ag_gemm_pack_b)(true, H, 4 * H, (const real *)(const void *)out->inputs[IN_W]->value, H,
                (real *)(void *)job.aux.packed_wt, &job.w);
     ag_parallel_bands(sequence_threads(&job.v), job.v.N, BAND_ROWS, SEQ(forward_band), &job);
     return true;
@@ -150,7 +149,7 @@ static void SEQ(backward_band)(void *ctx, size_t lo, size_t hi)
                   aux->dc + s0, da);
         /* dh = da_t W   ([r,4H] @ [4H,H]); not needed past step 0 unless h0 takes it */
         if (s || h0_takes)
-            SEQ_PACKED_B(false, (int)band.N, da, 4 * (int)v->H, &job->w, 0, dh + s0, (int)v->H);
+            SEQ(ag_gemm_packed_b)(false, (int)band.N, da, 4 * (int)v->H, &job->w, 0, dh + s0, (int)v->H);
     }
 }
 
@@ -163,7 +162,7 @@ static void SEQ(sequence_vjp)(ag_node *out)
     int N = (int)v->N, H = (int)v->H, T = (int)v->T;
     size_t gates = v->N * 4 * v->H, state = v->N * v->H;
     const real *dh = (const real *)(const void *)aux->dh, *dA = (const real *)(const void *)aux->dA;
-    SEQ_PACK_B(false, 4 * H, H, (const real *)(const void *)w->value, H, (real *)(void *)aux->packed_w, &job.w);
+    SEQ(ag_gemm_pack_b)(false, 4 * H, H, (const real *)(const void *)w->value, H, (real *)(void *)aux->packed_w, &job.w);
     ag_parallel_bands(sequence_threads(v), v->N, BAND_ROWS, SEQ(backward_band), &job);
     real *gh0 = (real *)(void *)h0->grad, *gc0 = (real *)(void *)c0->grad, *gx = (real *)(void *)x->grad;
     if (gh0)
@@ -176,9 +175,9 @@ static void SEQ(sequence_vjp)(ag_node *out)
         /* gW [4H,H] += dA^T Hprev: step 0's rows against h0, then steps 1 .. T-1
          * against h_0 .. h_{T-2}, which Y[0] holds one after the other */
         real *gw = (real *)(void *)w->grad;
-        SEQ_GEMM(true, false, 4 * H, H, N, dA, 4 * H, (const real *)(const void *)h0->value, H, 1, gw, H);
+        SEQ(ag_gemm)(true, false, 4 * H, H, N, dA, 4 * H, (const real *)(const void *)h0->value, H, 1, gw, H);
         if (T > 1)
-            SEQ_GEMM(true, false, 4 * H, H, (T - 1) * N, dA + gates, 4 * H, (const real *)(const void *)out->value,
+            SEQ(ag_gemm)(true, false, 4 * H, H, (T - 1) * N, dA + gates, 4 * H, (const real *)(const void *)out->value,
                      H, 1, gw, H);
     }
 }
