@@ -83,11 +83,6 @@ typedef struct lstm_job {
 #undef real
 #undef CELL
 
-/* row n's gate k of a float64 [N, 4H] (the jvps') */
-static inline const double *gate_row(const double *a, const lstm_view *v, size_t n, int k)
-{
-    return gate_at(a, v, n, k);
-}
 
 /* ---- the forward's rows, once per instruction set ------------------------------------
  * The forwards' loops (the activations, lstm_math.h) vectorise; compiled
@@ -150,9 +145,9 @@ static void state_jvp(ag_node *out)
         for (size_t j = 0; j < v.H; j++) {
             double t = tc ? f[j] * tc[n * v.H + j] : 0.0;
             if (ta)
-                t += c[j] * (f[j] * (1.0 - f[j])) * gate_row(ta, &v, n, GATE_F)[j] +
-                     g[j] * (i[j] * (1.0 - i[j])) * gate_row(ta, &v, n, GATE_I)[j] +
-                     i[j] * (1.0 - g[j] * g[j]) * gate_row(ta, &v, n, GATE_G)[j];
+                t += c[j] * (f[j] * (1.0 - f[j])) * gate_at(ta, &v, n, GATE_F)[j] +
+                     g[j] * (i[j] * (1.0 - i[j])) * gate_at(ta, &v, n, GATE_I)[j] +
+                     i[j] * (1.0 - g[j] * g[j]) * gate_at(ta, &v, n, GATE_G)[j];
             ty[j] = t;
         }
     }
@@ -259,7 +254,7 @@ static void output_jvp(ag_node *out)
         const double *o = out->aux + n * 2 * v.H, *t = o + v.H;
         double *ty = out->tangent + n * v.H;
         for (size_t j = 0; j < v.H; j++) {
-            double s = ta ? t[j] * (o[j] * (1.0 - o[j])) * gate_row(ta, &v, n, GATE_O)[j] : 0.0;
+            double s = ta ? t[j] * (o[j] * (1.0 - o[j])) * gate_at(ta, &v, n, GATE_O)[j] : 0.0;
             if (tc) s += o[j] * (1.0 - t[j] * t[j]) * tc[n * v.H + j];
             ty[j] = s;
         }
