@@ -38,7 +38,8 @@ void free_kept_tensors(void);
 
 /* check() once on each GEMM kernel this CPU runs (generic, AVX2, AVX-512:
  * ag_gemm_use_isa), asserting that at least one ran; the best kernel is
- * chosen again afterwards. */
+ * chosen again afterwards. Under ThreadSanitizer, once on the chosen kernel
+ * (the thread split under test is the same code for every kernel). */
 void on_every_gemm_kernel(void (*check)(void));
 
 /* The fixture of a suite of hand-worked op tests, written once at the top of
