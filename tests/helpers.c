@@ -267,10 +267,10 @@ void write_text_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* ThreadSanitizer slows the plain-C kernel some fiftyfold, and a race lives
- * in the thread split, which is one piece of code for every kernel: there
- * the check runs on the chosen kernel alone (the plain and AddressSanitizer
- * builds still run it on each). */
+/* Under ThreadSanitizer these checks were the slowest of the suite, and a
+ * race can only live in the thread split, which is one piece of code for
+ * every kernel: there the check runs on the chosen kernel alone (the plain
+ * and AddressSanitizer builds still run it on each). */
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_THREAD_SANITIZER 1
 #elif defined(__has_feature)
