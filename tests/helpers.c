@@ -140,9 +140,9 @@ void assert_vjp_matches_fd(ag_graph *g, op_case *c, test_rng *r, const char *opn
             double minus = seeded_output(g, c, u);
             x[i] = saved;
             double numeric = (plus - minus) / (2 * h);
-            ck_assert_msg(fabs(grad[i] - numeric) <= 1e-6 + 1e-5 * fabs(numeric),
-                          "%s: operand %d element %zu: vjp %.12g vs finite difference %.12g",
-                          opname, p, i, grad[i], numeric);
+            ck_assert_in_loop(fabs(grad[i] - numeric) <= 1e-6 + 1e-5 * fabs(numeric),
+                              "%s: operand %d element %zu: vjp %.12g vs finite difference %.12g",
+                              opname, p, i, grad[i], numeric);
             largest = fmax(largest, fabs(grad[i]));
         }
     }
@@ -218,12 +218,12 @@ void special_recorded(special_case *c, ag_node *out)
 void assert_ieee_close(const char *what, size_t i, double got, double want)
 {
     if (isnan(want))
-        ck_assert_msg(isnan(got), "%s element %zu is %.17g, reference NaN", what, i, got);
+        ck_assert_in_loop(isnan(got), "%s element %zu is %.17g, reference NaN", what, i, got);
     else if (isinf(want))
-        ck_assert_msg(got == want, "%s element %zu is %.17g, reference %g", what, i, got, want);
+        ck_assert_in_loop(got == want, "%s element %zu is %.17g, reference %g", what, i, got, want);
     else
-        ck_assert_msg(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)), "%s element %zu is %.17g, reference %.17g",
-                      what, i, got, want);
+        ck_assert_in_loop(fabs(got - want) <= 1e-12 * (1.0 + fabs(want)), "%s element %zu is %.17g, reference %.17g",
+                          what, i, got, want);
 }
 
 void special_check(special_case *c)
@@ -267,10 +267,11 @@ void write_text_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* Under ThreadSanitizer these checks were the slowest of the suite, and a
- * race can only live in the thread split, which is one piece of code for
- * every kernel: there the check runs on the chosen kernel alone (the plain
- * and AddressSanitizer builds still run it on each). */
+/* A race can only live in the thread split, which is one piece of code for
+ * every kernel, so under ThreadSanitizer the check runs on the chosen kernel
+ * alone (the plain and AddressSanitizer builds still run it on each). Every
+ * kernel there took the perf suite from 19 s to 48 s and gemm_f32 from 14 s
+ * to 36 s (AMD EPYC Zen 4). */
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_THREAD_SANITIZER 1
 #elif defined(__has_feature)

@@ -143,10 +143,12 @@ START_TEST(shuffle_is_uniform)
     ag_batches *b = ag_batches_new(x3, NULL, 3, AG_BATCHES_SHUFFLE, 2024);
     int count[3][3][3] = {{{0}}};
     for (int epoch = 0; epoch < 60000; epoch++) {
-        ck_assert_int_eq(ag_batches_next(b, b1, NULL), 3);
+        int rows = ag_batches_next(b, b1, NULL);
+        ck_assert_in_loop(rows == 3, "epoch %d: a batch of %d rows, expected 3", epoch, rows);
         const double *v = ag_tensor_data(b1);
         count[(int)v[0]][(int)v[1]][(int)v[2]]++;
-        ck_assert_int_eq(ag_batches_next(b, b1, NULL), 0);
+        rows = ag_batches_next(b, b1, NULL);
+        ck_assert_in_loop(rows == 0, "epoch %d: %d rows after the last batch, expected 0", epoch, rows);
     }
     int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
     for (int p = 0; p < 6; p++) {

@@ -654,8 +654,9 @@ START_TEST(load_matches_names_in_linear_time)
     char name[32];
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof name, "layer%d.w", i);
-        ck_assert_ptr_nonnull(ag_params_add(ps, name, 0, NULL));
-        ag_tensor_data(ag_params_at(ps, (size_t)i))[0] = i;
+        ag_tensor *added = ag_params_add(ps, name, 0, NULL);
+        ck_assert_in_loop(added != NULL, "adding %s: %s", name, ag_last_error());
+        ag_tensor_data(added)[0] = i;
     }
     ck_assert(ag_checkpoint_save(ps, path));
     for (int i = 0; i < N; i++) ag_tensor_data(ag_params_at(ps, (size_t)i))[0] = -1;
@@ -668,7 +669,8 @@ START_TEST(load_matches_names_in_linear_time)
     long compares = ag_io_store_key_compares() - compares_before;
     ck_assert_msg(compares >= N && compares <= 2 * N + 8, "%ld key comparisons for %d tensors",
                   compares, N);
-    for (int i = 0; i < N; i++) ck_assert(ag_tensor_data(ag_params_at(ps, (size_t)i))[0] == i);
+    for (int i = 0; i < N; i++)
+        ck_assert_in_loop(ag_tensor_data(ag_params_at(ps, (size_t)i))[0] == i, "tensor %d not loaded", i);
     /* one more tensor in the store: found missing with at most N + 1 more lookups */
     ck_assert_ptr_nonnull(ag_params_add(ps, "extra", 0, NULL));
     ck_assert(!ag_checkpoint_load(ps, path));

@@ -186,10 +186,13 @@ START_TEST(batch_over_the_threads_is_each_product)
         ag_node *As = param(2, (int[]){M, K}, a + i * M * K), *Bs = param(2, (int[]){K, N}, b + i * K * N);
         ag_node *ys = ag_matmul(As, Bs);
         ck_assert(ag_backward(g, ag_sum(ag_mul(ys, constant(2, (int[]){M, N}, w + i * M * N)))));
-        for (int e = 0; e < M * N; e++) ck_assert(ag_node_value(y)[i * M * N + e] == ag_node_value(ys)[e]);
+        for (int e = 0; e < M * N; e++)
+            ck_assert_in_loop(ag_node_value(y)[i * M * N + e] == ag_node_value(ys)[e], "batch %d: y[%d]", i, e);
         const double *ga = ag_tensor_grad(kept_tensor(2 + 2 * i)), *gb = ag_tensor_grad(kept_tensor(3 + 2 * i));
-        for (int e = 0; e < M * K; e++) ck_assert(ag_tensor_grad(ta)[i * M * K + e] == ga[e]);
-        for (int e = 0; e < K * N; e++) ck_assert(ag_tensor_grad(tb)[i * K * N + e] == gb[e]);
+        for (int e = 0; e < M * K; e++)
+            ck_assert_in_loop(ag_tensor_grad(ta)[i * M * K + e] == ga[e], "batch %d: grad a[%d]", i, e);
+        for (int e = 0; e < K * N; e++)
+            ck_assert_in_loop(ag_tensor_grad(tb)[i * K * N + e] == gb[e], "batch %d: grad b[%d]", i, e);
     }
     /* and one gradient element against the sum written out: dA[0][3][5] = sum_j W[0][3][j] B[0][5][j] */
     double s = 0.0;

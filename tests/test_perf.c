@@ -179,18 +179,18 @@ static void check_gemm_packed_b(bool ta, bool tb, int M, int N, int K, const dou
     memcpy(C, C0, c_size * sizeof *C);
     ag_gemm_packed_b(ta, M, A, lda, &packed, beta, C, ldc);
     for (size_t k = 0; k < c_size; k++)
-        ck_assert_msg(memcmp(&C[k], &expected[k], sizeof *C) == 0,
-                      "%s packed-B gemm ta=%d tb=%d %dx%dx%d beta=%g: C[%zu] = %.17g, ag_gemm gave %.17g",
-                      ag_gemm_isa(), ta, tb, M, N, K, beta, k, C[k], expected[k]);
+        ck_assert_in_loop(memcmp(&C[k], &expected[k], sizeof *C) == 0,
+                          "%s packed-B gemm ta=%d tb=%d %dx%dx%d beta=%g: C[%zu] = %.17g, ag_gemm gave %.17g",
+                          ag_gemm_isa(), ta, tb, M, N, K, beta, k, C[k], expected[k]);
     const char *isa = ag_gemm_isa();
     if (strcmp(isa, "generic") != 0 && ag_gemm_use_isa("generic")) {
         memcpy(C, C0, c_size * sizeof *C);
         ag_gemm_packed_b(ta, M, A, lda, &packed, beta, C, ldc);
         for (size_t k = 0; k < c_size; k++) /* the padding columns: C0's bits (NaN with beta 0) */
-            ck_assert_msg(k % ldc >= (size_t)N ? memcmp(&C[k], &C0[k], sizeof *C) == 0
-                                               : fabs(C[k] - expected[k]) <= 1e-13 * (1.0 + K),
-                          "packed for %s, run on generic: %dx%dx%d C[%zu] = %.17g, expected %.17g", isa, M, N,
-                          K, k, C[k], expected[k]);
+            ck_assert_in_loop(k % ldc >= (size_t)N ? memcmp(&C[k], &C0[k], sizeof *C) == 0
+                                                   : fabs(C[k] - expected[k]) <= 1e-13 * (1.0 + K),
+                              "packed for %s, run on generic: %dx%dx%d C[%zu] = %.17g, expected %.17g", isa, M, N,
+                              K, k, C[k], expected[k]);
         ck_assert(ag_gemm_use_isa(isa));
     }
     free(buf);
@@ -224,15 +224,15 @@ static void check_gemm(test_rng *r, bool ta, bool tb, int M, int N, int K, doubl
             }
             double expected = (beta != 0.0 ? C0[(size_t)i * ldc + j] : 0.0) + s;
             double got = C[(size_t)i * ldc + j];
-            ck_assert_msg(fabs(got - expected) <= 1e-13 * scale,
-                          "%s gemm ta=%d tb=%d %dx%dx%d beta=%g pad=%d: C[%d,%d] = %.17g, "
-                          "expected %.17g",
-                          ag_gemm_isa(), ta, tb, M, N, K, beta, pad, i, j, got, expected);
+            ck_assert_in_loop(fabs(got - expected) <= 1e-13 * scale,
+                              "%s gemm ta=%d tb=%d %dx%dx%d beta=%g pad=%d: C[%d,%d] = %.17g, "
+                              "expected %.17g",
+                              ag_gemm_isa(), ta, tb, M, N, K, beta, pad, i, j, got, expected);
         }
         /* the padding columns of C are never written */
         for (int j = N; j < ldc; j++)
-            ck_assert_msg(memcmp(&C[(size_t)i * ldc + j], &C0[(size_t)i * ldc + j], sizeof *C) == 0,
-                          "gemm wrote into the padding of C");
+            ck_assert_in_loop(memcmp(&C[(size_t)i * ldc + j], &C0[(size_t)i * ldc + j], sizeof *C) == 0,
+                              "gemm wrote into the padding of C");
     }
     free(A);
     free(B);
@@ -384,8 +384,8 @@ static void check_broadcast(int R, int C, int nd_b, const int *b_dims, int b_row
          * row), however the rows are split over the threads: equal exactly,
          * so a split that reorders or races the sum fails here */
         for (size_t k = 0; k < ag_tensor_size(tb); k++)
-            ck_assert_msg(ag_tensor_grad(tb)[k] == gb[k], "%dx%d: grad b[%zu] = %.17g, expected %.17g",
-                          R, C, k, ag_tensor_grad(tb)[k], gb[k]);
+            ck_assert_in_loop(ag_tensor_grad(tb)[k] == gb[k], "%dx%d: grad b[%zu] = %.17g, expected %.17g",
+                              R, C, k, ag_tensor_grad(tb)[k], gb[k]);
         free(u);
         free(gb);
         ag_graph_free(g);
@@ -469,10 +469,10 @@ START_TEST(scalar_broadcast_on_large_tensors_matches_definition)
             double f, df_da, df_db;
             binary_reference(o % 4, x_first ? xv[k] : 1.7, x_first ? 1.7 : xv[k], &f, &df_da, &df_db);
             double df = x_first ? df_da : df_db; /* d/dx: x is a, or b */
-            ck_assert_msg(ag_node_value(y)[k] == f, "op %d: y[%d] = %.17g, expected %.17g", o, k,
-                          ag_node_value(y)[k], f);
-            ck_assert_msg(ag_tensor_grad(x)[k] == wv[k] * df, "op %d: dx[%d] = %.17g, expected %.17g",
-                          o, k, ag_tensor_grad(x)[k], wv[k] * df);
+            ck_assert_in_loop(ag_node_value(y)[k] == f, "op %d: y[%d] = %.17g, expected %.17g", o, k,
+                              ag_node_value(y)[k], f);
+            ck_assert_in_loop(ag_tensor_grad(x)[k] == wv[k] * df, "op %d: dx[%d] = %.17g, expected %.17g",
+                              o, k, ag_tensor_grad(x)[k], wv[k] * df);
         }
         ag_graph_free(g);
     }
@@ -509,8 +509,8 @@ static void check_large_linear(int nd_c, const int *c_dims, int c_rs, int c_cs)
         }
     /* the bias gradient is summed in this loop's order on any thread count */
     for (size_t k = 0; k < ag_tensor_size(c); k++)
-        ck_assert_msg(ag_tensor_grad(c)[k] == dc[k], "grad c[%zu] = %.17g, expected %.17g", k,
-                      ag_tensor_grad(c)[k], dc[k]);
+        ck_assert_in_loop(ag_tensor_grad(c)[k] == dc[k], "grad c[%zu] = %.17g, expected %.17g", k,
+                          ag_tensor_grad(c)[k], dc[k]);
     free(u);
     free(dc);
     ag_graph_free(g);
