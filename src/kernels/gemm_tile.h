@@ -98,13 +98,11 @@ static GT_TARGET void GT_NAME(pack_b)(int kc, int nc, const GT_T *b, size_t rs, 
         for (int j0 = 0; j0 < full; j0 += GT_NR) {
             const GT_T *src = b + (size_t)j0 * cs;
             GT_T *to = dst + (size_t)j0 * kc;
-            int p = 0;
-            for (; p + 16 <= kc; p += 16)
+            for (int p0 = 0; p0 < kc; p0 += 16) {
+                int p_end = kc - p0 < 16 ? kc : p0 + 16;
                 for (int c = 0; c < GT_NR; c++)
-                    for (int q = 0; q < 16; q++)
-                        to[(size_t)(p + q) * GT_NR + c] = src[(size_t)c * cs + (size_t)(p + q) * rs];
-            for (; p < kc; p++)
-                for (int c = 0; c < GT_NR; c++) to[(size_t)p * GT_NR + c] = src[(size_t)c * cs + (size_t)p * rs];
+                    for (int p = p0; p < p_end; p++) to[(size_t)p * GT_NR + c] = src[(size_t)c * cs + (size_t)p * rs];
+            }
         }
     }
     if (full == nc) return;
