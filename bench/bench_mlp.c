@@ -93,7 +93,7 @@ static void mlp_step(mlp *m, bool replay)
     }
     ag_backward(m->g, m->loss);
     ag_optimizer_step(m->sgd); /* w -= 0.01 dw */
-    ag_optimizer_zero_grad(m->sgd);
+    ag_optimizer_zero_grad_lazily(m->sgd); /* torch: zero_grad(set_to_none=True) */
 }
 
 /* GFLOP/s of one repetition: STEPS_PER_REP steps */
@@ -358,7 +358,7 @@ static void mlp_gradient(mlp *m)
     ag_graph_reset(m->g);
     mlp_record(m);
     ag_backward(m->g, m->loss);
-    ag_optimizer_zero_grad(m->sgd);
+    ag_optimizer_zero_grad_lazily(m->sgd); /* torch: zero_grad(set_to_none=True) */
 }
 
 /* reset, record, H v w.r.t. W1; W1's leaf to *wrt */
@@ -398,7 +398,7 @@ static size_t mlp_w1_gradient(mlp *m, double *out, const unsigned char *signs)
     mlp_record(m);
     ag_backward(m->g, m->loss);
     memcpy(out, ag_tensor_grad(m->p[0]), ag_tensor_size(m->p[0]) * sizeof *out);
-    ag_optimizer_zero_grad(m->sgd);
+    ag_optimizer_zero_grad_lazily(m->sgd); /* torch: zero_grad(set_to_none=True) */
     return relu_signs(m->g, (unsigned char *)signs, true);
 }
 
@@ -458,7 +458,7 @@ static void mlp_memory(mlp *m)
     size_t fwd_nodes = ag_graph_size(g);
     ag_backward(g, m->loss);
     size_t plain = ag_graph_bytes(g);
-    ag_optimizer_zero_grad(m->sgd);
+    ag_optimizer_zero_grad_lazily(m->sgd); /* torch: zero_grad(set_to_none=True) */
     ag_graph_free(g);
     m->g = g = ag_graph_new();
     ag_node *h = ag_input(g, m->x), *wrt[N_PARAMS], *grads[N_PARAMS];

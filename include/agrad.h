@@ -140,7 +140,8 @@ double ag_tensor_get(const ag_tensor *t, size_t index);
  * false (ag_last_error) on OOM or a NULL tensor. */
 bool ag_tensor_requires_grad(ag_tensor *t, bool requires);
 /** The gradient buffer (same size as data), or NULL if the tensor does not
- * require grad. */
+ * require grad. It first writes the zeros that ag_optimizer_zero_grad_lazily
+ * left pending, so it is a write, not a read, for the threads rule above. */
 double *ag_tensor_grad(const ag_tensor *t);
 /** Set the gradient to zero (no-op without a gradient). */
 void ag_tensor_zero_grad(ag_tensor *t);
@@ -976,6 +977,17 @@ ag_optimizer *ag_optimizer_new(size_t n_params, ag_tensor *const *params, const 
 void ag_optimizer_step(ag_optimizer *o);
 /** Zero the gradients of the optimiser's parameters (NULL: nothing happens). */
 void ag_optimizer_zero_grad(ag_optimizer *o);
+/** The same without writing them now (PyTorch's zero_grad(set_to_none=True),
+ * the training loop's faster choice): each gradient counts as zero, and the
+ * next backward writes it instead of adding to it (a weight's product then
+ * neither reads nor zeroes the buffer first). The values are the same as
+ * after ag_optimizer_zero_grad, to the bit, for every agrad call that reads
+ * them (ag_tensor_grad, ag_node_grad, the optimisers, ag_clip_grad_norm, the
+ * study calls). One difference: a pointer taken from ag_tensor_grad before
+ * this call reads the old values until the next backward writes them (or
+ * ag_tensor_grad is called again, which writes the zeros): take it afresh
+ * after a backward. NULL: nothing happens. */
+void ag_optimizer_zero_grad_lazily(ag_optimizer *o);
 /** Change the learning rate (schedules). A negative or non-finite lr, or a
  * NULL optimiser, changes nothing and sets ag_last_error. */
 void ag_optimizer_set_lr(ag_optimizer *o, double lr);

@@ -91,6 +91,15 @@ __attribute__((noinline)) static void zero_float32_intermediate_grads(ag_graph *
     }
 }
 
+/* Before n's vjp, with zeros pending somewhere: write those of n's
+ * parameter inputs, unless n's vjp takes them itself (not while tracing,
+ * which prints each input's gradient before and after the vjp). */
+static void settle_inputs(const ag_graph *g, const ag_node *n)
+{
+    if (ag_vjp_takes_pending_zero(n) && !g->trace) return;
+    for (uint32_t k = 0, count = n->n_in; k < count; k++) ag_node_grad_settle(n->inputs[k]);
+}
+
 /* Mark the inputs of n that take a gradient: they are on the root's path. */
 static ALWAYS_INLINE void mark_inputs(const ag_node *n)
 {
@@ -101,8 +110,10 @@ static ALWAYS_INLINE void mark_inputs(const ag_node *n)
         if (in[k]->grad) in[k]->mark = 1;
 }
 
-/* The walk from the root (whose gradient is seeded), writing the schedule down. */
-static bool backward_walk(ag_graph *g, ag_node *root)
+/* The walk from the root (whose gradient is seeded), writing the schedule
+ * down; `settle`: some gradient has a zero pending (the plain walk, the
+ * common case, pays nothing for them). */
+static ALWAYS_INLINE bool walk_from(ag_graph *g, ag_node *root, const bool settle)
 {
     ag_schedule *s = &g->schedule;
     ag_node **walk = walk_list(s);
@@ -115,6 +126,7 @@ static bool backward_walk(ag_graph *g, ag_node *root)
         n->mark = 0;
         if (ag_node_is_leaf(n) || !n->kernels->vjp) continue;
         walk[n_walk++] = n;
+        if (settle) settle_inputs(g, n);
         mark_inputs(n);
         if (g->trace)
             ag_trace_vjp(g, n, root);
@@ -130,6 +142,17 @@ static bool backward_walk(ag_graph *g, ag_node *root)
     s->walk_for = g->n_nodes;
     s->root = root;
     return true;
+}
+
+__attribute__((noinline)) static bool walk_settling(ag_graph *g, ag_node *root)
+{
+    return walk_from(g, root, true);
+}
+
+static bool backward_walk(ag_graph *g, ag_node *root)
+{
+    if (__builtin_expect(ag_grad_zeros_pending() != 0, 0)) return walk_settling(g, root);
+    return walk_from(g, root, false);
 }
 
 /* How many entries ahead a long sweep asks for the node it will read:
@@ -178,8 +201,10 @@ static void write_sweep(ag_schedule *s)
     s->n_sweep = n;
 }
 
-/* sweep[0 .. n): zero the tagged entries' gradients, run the others' vjps */
-static ALWAYS_INLINE void run_sweep(ag_node *const *sweep, size_t n, bool prefetch)
+/* sweep[0 .. n): zero the tagged entries' gradients, run the others' vjps;
+ * `settle`: some gradient has a zero pending (as in the walk) */
+static ALWAYS_INLINE void run_sweep(const ag_graph *g, ag_node *const *sweep, size_t n, bool prefetch,
+                                    bool settle)
 {
     for (size_t k = 0; k < n; k++) {
         ag_node *e = sweep[k];
@@ -188,9 +213,15 @@ static ALWAYS_INLINE void run_sweep(ag_node *const *sweep, size_t n, bool prefet
             ag_node *x = entry_node(e);
             ag_zero_doubles(x->grad, x->shape.size);
         } else {
+            if (settle) settle_inputs(g, e);
             e->kernels->vjp(e);
         }
     }
+}
+
+__attribute__((noinline)) static void run_sweep_settling(const ag_graph *g, ag_node *const *sweep, size_t n)
+{
+    run_sweep(g, sweep, n, n >= PREFETCH_FROM, true);
 }
 
 /* A repeat of the scheduled walk: the same vjps in the same order, each
@@ -200,10 +231,12 @@ static void backward_scheduled(ag_graph *g)
     ag_schedule *s = &g->schedule;
     if (!s->n_sweep) write_sweep(s);
     if (__builtin_expect(g->has_float32, 0)) zero_float32_intermediate_grads(g, s->root);
-    if (s->n_sweep >= PREFETCH_FROM)
-        run_sweep(sweep_list(s), s->n_sweep, true);
+    if (__builtin_expect(ag_grad_zeros_pending() != 0, 0))
+        run_sweep_settling(g, sweep_list(s), s->n_sweep);
+    else if (s->n_sweep >= PREFETCH_FROM)
+        run_sweep(g, sweep_list(s), s->n_sweep, true, false);
     else
-        run_sweep(sweep_list(s), s->n_sweep, false);
+        run_sweep(g, sweep_list(s), s->n_sweep, false, false);
 }
 
 /* The root's gradient: the seed (all ones when NULL), written or, for a
@@ -248,6 +281,7 @@ static ALWAYS_INLINE bool backward_from(ag_graph *g, ag_node *root, const double
     }
     if (g->detect_anomaly && !ag_check_leaf_grads(g)) return false;
     if (ag_node_is_leaf(root)) {
+        ag_node_grad_settle(root); /* the seed adds to its gradient */
         seed_root(root, seed, true);
         return true;
     }
@@ -284,7 +318,9 @@ void ag_graph_zero_grad(ag_graph *g)
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         ag_node *n = g->nodes[i];
-        if (ag_node_is_leaf(n) && n->grad) ag_zero_typed(n->grad, n->shape.size, n->dtype);
+        if (!ag_node_is_leaf(n) || !n->grad) continue;
+        ag_node_grad_settle(n); /* then zeroed again: no pending mark left */
+        ag_zero_typed(n->grad, n->shape.size, n->dtype);
     }
 }
 

@@ -452,7 +452,10 @@ static ALWAYS_INLINE ag_node *leaf_new(ag_graph *g, const ag_op *op, const ag_te
 ag_node *ag_param(ag_graph *g, ag_tensor *t)
 {
     ag_node *n = leaf_new(g, &ag_op_param, t);
-    if (n && t->requires_grad) n->grad = t->grad;
+    if (n && t->requires_grad) {
+        n->grad = t->grad;
+        n->params = t; /* ag_param_tensor: for its pending zero */
+    }
     return n;
 }
 
@@ -524,11 +527,17 @@ const double *ag_node_value(const ag_node *n)
 const double *ag_node_grad(const ag_node *n)
 {
     if (n && n->dtype == AG_FLOAT32) return float32_node_refused("ag_node_grad");
+    if (n) ag_node_grad_settle(n);
     return n ? n->grad : NULL;
 }
 ag_dtype ag_node_dtype(const ag_node *n) { return n ? (ag_dtype)n->dtype : AG_FLOAT64; }
 const float *ag_node_value_f32(const ag_node *n) { return n && n->dtype == AG_FLOAT32 ? AG_F32(n->value) : NULL; }
-const float *ag_node_grad_f32(const ag_node *n) { return n && n->dtype == AG_FLOAT32 ? AG_F32(n->grad) : NULL; }
+const float *ag_node_grad_f32(const ag_node *n)
+{
+    if (!n || n->dtype != AG_FLOAT32) return NULL;
+    ag_node_grad_settle(n);
+    return AG_F32(n->grad);
+}
 double ag_node_get(const ag_node *n, size_t index)
 {
     return n && index < n->shape.size ? ag_typed_get(n->value, (ag_dtype)n->dtype, index) : NAN;

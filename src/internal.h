@@ -77,6 +77,11 @@ struct ag_tensor {
     double *grad; /* allocated on the first requires_grad(true), kept until freed
                      (recorded nodes may still point at it) */
     bool requires_grad;
+    /* The gradient counts as zero, its buffer not yet written
+     * (ag_optimizer_zero_grad_lazily): the first vjp to reach it writes it
+     * instead of adding, and any other reader zeroes it first
+     * (ag_tensor_grad_settle). Counted in ag_grad_zeros_pending. */
+    bool grad_zero_pending;
     ag_dtype dtype; /* the elements' type (data and grad) */
     char *name;
 };
@@ -455,6 +460,11 @@ struct ag_op {
     const void *rule; /* op-family data: an elementwise op's scalar rule, which of
                          a family's ops this is (mean, not sum; max, not min) */
     const struct ag_typed_kernels *f32; /* the float32 kernels, NULL: none yet */
+    /* the op's vjp (float64 and float32, not a specialised one) settles each
+     * parameter input's pending zero itself, writing the gradient rather
+     * than adding to it (ag_grad_take_pending_zero): a backward leaves that
+     * to it (the product's: a weight gradient neither zeroed nor read) */
+    bool vjp_takes_pending_zero;
 };
 
 /* An op's kernels for float32 nodes: forward and vjp written over float,
@@ -506,6 +516,48 @@ ag_node *ag_constant_of_shape(ag_graph *g, const ag_shape *shape);
 
 /* Leaf op descriptors (no vjp: leaves are where gradients stop). */
 extern const ag_op ag_op_param, ag_op_input, ag_op_constant;
+
+/* ---- gradients zeroed lazily (tensor.c) -----------------------------------
+ * ag_optimizer_zero_grad_lazily marks its parameters' gradients as zero
+ * without writing them (PyTorch's zero_grad(set_to_none=True)): the next
+ * backward's first vjp into such a gradient writes it (a weight's product
+ * with beta 0), every other reader zeroes it first. A parameter leaf keeps
+ * its tensor in `params` (a leaf has no op parameters) to find the mark. */
+static inline ag_tensor *ag_param_tensor(const ag_node *n)
+{
+    return n->op == &ag_op_param ? (ag_tensor *)n->params : NULL;
+}
+/* Tensors with a zero pending, over all threads: while there are none a
+ * backward looks at no parameter's tensor. Each thread's own marks are
+ * counted before its backward reads the count, which is all a backward
+ * needs (a relaxed atomic). */
+long ag_grad_zeros_pending(void);
+/* Mark t's gradient as zero without writing it (nothing for a tensor
+ * without one). */
+void ag_tensor_grad_defer_zero(ag_tensor *t);
+/* Write the zeros of a pending zero, if any: for every reader but the vjp
+ * that writes the gradient whole. */
+void ag_tensor_grad_settle(ag_tensor *t);
+/* The same for a node: a parameter leaf's tensor (nothing for other nodes). */
+static inline void ag_node_grad_settle(const ag_node *n)
+{
+    ag_tensor *t = ag_param_tensor(n);
+    if (t && t->grad_zero_pending) ag_tensor_grad_settle(t);
+}
+/* For a vjp whose kernels take pending zeros, before it writes input n's
+ * gradient: true when that gradient is its tensor's with a zero pending,
+ * which this clears; the vjp then writes every element of it (or zeroes it
+ * and adds). False for any other input (and for a leaf whose gradient the
+ * caller swapped for a buffer of its own, ag_grad's): the vjp adds. */
+bool ag_grad_take_pending_zero(const ag_node *n);
+/* Whether the vjp node n runs takes its inputs' pending zeros (its op's
+ * own kernels, in either type, not a specialised pair). */
+static inline bool ag_vjp_takes_pending_zero(const ag_node *n)
+{
+    const ag_op *op = n->op;
+    return op->vjp_takes_pending_zero &&
+           (n->kernels == &op->kernels || (op->f32 && n->kernels == &op->f32->kernels));
+}
 
 /* ---- kernels (kernels/gemm.c) ---------------------------------------------
  * C[M,N] = beta*C + A' @ B' where A' is A [M,K] (or A^T when trans_a, A being

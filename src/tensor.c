@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 bool ag_shape_make(ag_shape *shape, int ndim, const int *dims, const char **why)
@@ -216,6 +217,7 @@ ag_tensor *ag_tensor_scalar(double value)
 void ag_tensor_free(ag_tensor *t)
 {
     if (!t) return;
+    if (t->grad_zero_pending) ag_tensor_grad_settle(t); /* the count goes down */
     ag_free(t->data);
     ag_free(t->grad);
     ag_free(t->name);
@@ -244,15 +246,22 @@ double *ag_tensor_data(const ag_tensor *t)
     if (t && t->dtype == AG_FLOAT32) return float32_refused("ag_tensor_data", t);
     return t ? t->data : NULL;
 }
+/* The accessors hand out the buffer, so a pending zero is written first
+ * (the tensor is the caller's to change: const says the accessor does not
+ * change its values, which a pending zero already counts as zero). */
 double *ag_tensor_grad(const ag_tensor *t)
 {
     if (t && t->dtype == AG_FLOAT32) return float32_refused("ag_tensor_grad", t);
-    return t && t->requires_grad ? t->grad : NULL;
+    if (!t || !t->requires_grad) return NULL;
+    if (t->grad_zero_pending) ag_tensor_grad_settle((ag_tensor *)t);
+    return t->grad;
 }
 float *ag_tensor_data_f32(const ag_tensor *t) { return t && t->dtype == AG_FLOAT32 ? AG_F32(t->data) : NULL; }
 float *ag_tensor_grad_f32(const ag_tensor *t)
 {
-    return t && t->dtype == AG_FLOAT32 && t->requires_grad ? AG_F32(t->grad) : NULL;
+    if (!t || t->dtype != AG_FLOAT32 || !t->requires_grad) return NULL;
+    if (t->grad_zero_pending) ag_tensor_grad_settle((ag_tensor *)t);
+    return AG_F32(t->grad);
 }
 const char *ag_tensor_name(const ag_tensor *t) { return t && t->name ? t->name : ""; }
 
@@ -301,7 +310,46 @@ void ag_zero_doubles_large(double *x, size_t n) { ag_parallel_range_split(n, 1, 
 
 void ag_tensor_zero_grad(ag_tensor *t)
 {
-    if (t && t->grad) ag_zero_typed(t->grad, t->shape.size, t->dtype);
+    if (!t || !t->grad) return;
+    if (t->grad_zero_pending)
+        ag_tensor_grad_settle(t); /* zeroes it */
+    else
+        ag_zero_typed(t->grad, t->shape.size, t->dtype);
+}
+
+/* ---- gradients zeroed lazily (internal.h) ---------------------------------- */
+
+static atomic_long grad_zeros_pending;
+
+long ag_grad_zeros_pending(void) { return atomic_load_explicit(&grad_zeros_pending, memory_order_relaxed); }
+
+void ag_tensor_grad_defer_zero(ag_tensor *t)
+{
+    if (!t->grad || t->grad_zero_pending) return;
+    t->grad_zero_pending = true;
+    atomic_fetch_add_explicit(&grad_zeros_pending, 1, memory_order_relaxed);
+}
+
+/* the mark taken off (the caller writes the zeros, or has the buffer written) */
+static void pending_zero_clear(ag_tensor *t)
+{
+    t->grad_zero_pending = false;
+    atomic_fetch_sub_explicit(&grad_zeros_pending, 1, memory_order_relaxed);
+}
+
+void ag_tensor_grad_settle(ag_tensor *t)
+{
+    if (!t->grad_zero_pending) return;
+    ag_zero_typed(t->grad, t->shape.size, t->dtype);
+    pending_zero_clear(t);
+}
+
+bool ag_grad_take_pending_zero(const ag_node *n)
+{
+    ag_tensor *t = ag_param_tensor(n);
+    if (!t || !t->grad_zero_pending || n->grad != t->grad) return false;
+    pending_zero_clear(t);
+    return true;
 }
 
 bool ag_tensor_set_name(ag_tensor *t, const char *name)

@@ -263,12 +263,22 @@ void ag_optimizer_step(ag_optimizer *o)
 {
     if (!o) return;
     o->step++;
+    /* a gradient still pending its zero (no backward reached it) is read as zeros */
+    for (size_t k = 0; k < o->n_params; k++) ag_tensor_grad_settle(o->params[k]);
     for_all_params(o, step_part);
 }
 
 void ag_optimizer_zero_grad(ag_optimizer *o)
 {
-    if (o) for_all_params(o, zero_part);
+    if (!o) return;
+    for_all_params(o, zero_part);
+    for (size_t k = 0; k < o->n_params; k++) ag_tensor_grad_settle(o->params[k]); /* zeroed above */
+}
+
+void ag_optimizer_zero_grad_lazily(ag_optimizer *o)
+{
+    if (!o) return;
+    for (size_t k = 0; k < o->n_params; k++) ag_tensor_grad_defer_zero(o->params[k]);
 }
 
 void ag_optimizer_set_lr(ag_optimizer *o, double lr)

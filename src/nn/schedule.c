@@ -76,6 +76,7 @@ double ag_clip_grad_norm(size_t n, ag_tensor *const *params, double max_norm)
 {
     if (!clip_args_valid(n, params, max_norm)) return NAN;
     double squares = 0.0;
+    for (size_t k = 0; k < n; k++) ag_tensor_grad_settle(params[k]); /* zeros still pending */
     for (size_t k = 0; k < n; k++) {
         const ag_tensor *t = params[k];
         for (size_t i = 0; t->grad && i < t->shape.size; i++) squares += t->grad[i] * t->grad[i];

@@ -182,8 +182,9 @@ ag_node *ag_product_jvp_nodes(ag_node *out, ag_node *const *tx)
 
 const ag_op ag_op_matmul = {.name = "matmul", .arity = 2, .symbol = "@",
                             .shape = matmul_shape, .specialize = ag_product_specialize,
-                            .kernels = {matmul_forward, matmul_vjp}, .jvp = matmul_jvp,
+                            .kernels = {matmul_forward, matmul_vjp},
+                            .jvp = matmul_jvp,
                             .vjp_nodes = ag_product_vjp_nodes, .jvp_nodes = ag_product_jvp_nodes,
-                            .f32 = &matmul_f32};
+                            .f32 = &matmul_f32, .vjp_takes_pending_zero = true};
 
 ag_node *ag_matmul(ag_node *a, ag_node *b) { return ag_record2(&ag_op_matmul, a, b, NULL); }

@@ -142,9 +142,10 @@ static ag_node *linear_jvp_nodes(ag_node *out, ag_node *const *tx)
 
 const ag_op ag_op_linear = {.name = "linear", .arity = 3, .symbol = "@",
                             .shape = linear_shape, .specialize = ag_product_specialize,
-                            .kernels = {linear_forward, linear_vjp}, .jvp = linear_jvp,
+                            .kernels = {linear_forward, linear_vjp},
+                            .jvp = linear_jvp,
                             .vjp_nodes = linear_vjp_nodes, .jvp_nodes = linear_jvp_nodes,
-                            .f32 = &linear_f32};
+                            .f32 = &linear_f32, .vjp_takes_pending_zero = true};
 
 ag_node *ag_linear(ag_node *a, ag_node *b, ag_node *bias)
 {

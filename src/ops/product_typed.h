@@ -202,10 +202,11 @@ static void matrix_values(const product_layout *L, const real *A, const real *B,
     GEMM(false, false, M, N, K, A, K, B, N, bias ? 1.0 : 0.0, C, N);
 }
 
-/* dA[M,K] += dC[M,N] @ B^T and dB[K,N] += A^T @ dC, each when not NULL (no
- * transpose is materialised: ag_gemm reads B and A transposed). */
+/* dA[M,K] = beta_a dA + dC[M,N] @ B^T and dB[K,N] = beta_b dB + A^T @ dC,
+ * each when not NULL (no transpose is materialised: ag_gemm reads B and A
+ * transposed). A beta is 0 only for a large product (written_grad). */
 static void matrix_grads(const product_layout *L, const real *A, const real *B,
-                         const real *dC, real *dA, real *dB)
+                         const real *dC, real *dA, real *dB, real beta_a, real beta_b)
 {
     int M = L->M, N = L->N, K = L->K;
     if (is_small(M, N, K)) {
@@ -213,8 +214,8 @@ static void matrix_grads(const product_layout *L, const real *A, const real *B,
         if (dB) small_grad_b(M, N, K, A, dC, dB);
         return;
     }
-    if (dA) GEMM(false, true, M, K, N, dC, N, B, N, 1.0, dA, K);
-    if (dB) GEMM(true, false, K, N, M, A, K, dC, N, 1.0, dB, N);
+    if (dA) GEMM(false, true, M, K, N, dC, N, B, N, beta_a, dA, K);
+    if (dB) GEMM(true, false, K, N, M, A, K, dC, N, beta_b, dB, N);
 }
 
 /* tC[M,N] = tA @ B + A @ tB, a NULL tangent being zero (tC was zeroed). */
@@ -252,6 +253,7 @@ typedef struct batch_job {
     const ag_node *out;
     const bias_view *bias;
     product_layout L;
+    real beta_a, beta_b; /* the vjp's: 0 writes the gradient (written_grad), 1 adds */
 } batch_job;
 
 /* Whether out's batch runs over the threads: a matrix per thread at least,
@@ -275,13 +277,14 @@ static void forward_matrices(const ag_node *out, const bias_view *bias, const pr
     }
 }
 
-static void grad_matrices(const ag_node *out, const product_layout *L, int lo, int hi)
+static void grad_matrices(const batch_job *job, int lo, int hi)
 {
-    const ag_node *a = out->in[0], *b = out->in[1];
+    const ag_node *a = job->out->in[0], *b = job->out->in[1];
+    const product_layout *L = &job->L;
     for (int m = lo; m < hi; m++) {
         batch_offsets at = batch_matrix(L, m / L->batch[1], m % L->batch[1]);
-        matrix_grads(L, VAL(a) + at.a, VAL(b) + at.b, GRD(out) + at.c, at_or_null(GRD(a), at.a),
-                     at_or_null(GRD(b), at.b));
+        matrix_grads(L, VAL(a) + at.a, VAL(b) + at.b, GRD(job->out) + at.c, at_or_null(GRD(a), at.a),
+                     at_or_null(GRD(b), at.b), job->beta_a, job->beta_b);
     }
 }
 
@@ -306,16 +309,32 @@ static void grad_part(void *ctx, int tid, int nthreads)
     const batch_job *job = ctx;
     int lo, hi;
     share_of(&job->L, tid, nthreads, &lo, &hi);
-    grad_matrices(job->out, &job->L, lo, hi);
+    grad_matrices(job, lo, hi);
 }
 
 void AG_TYPED(ag_product_forward)(const ag_node *out, const bias_view *bias)
 {
-    batch_job job = {out, bias, ag_product_layout(out)};
+    batch_job job = {out, bias, ag_product_layout(out), 1.0, 1.0};
     if (batch_in_parallel(&job.L))
         ag_parallel_run(ag_parallel_threads(), forward_part, &job);
     else
         forward_matrices(out, bias, &job.L, 0, job.L.batch[0] * job.L.batch[1]);
+}
+
+/* The beta for input x's gradient: 0 (write it) when it is a parameter's
+ * with a zero pending (ag_optimizer_zero_grad_lazily) and the product is
+ * one matrix large enough for ag_gemm; the weight gradient of a layer then
+ * is neither zeroed nor read. Otherwise 1: a pending zero is written first
+ * (the small loops add, and so does each matrix of a batch into a
+ * broadcast operand's gradient). Called for a, then b, as matrix_grads
+ * writes them: for a product of a parameter with itself, dA is written and
+ * dB added. */
+static real grad_beta(const ag_node *x, const product_layout *L)
+{
+    if (!GRD(x) || !ag_grad_take_pending_zero(x)) return 1.0;
+    if (L->batch[0] * L->batch[1] == 1 && !is_small(L->M, L->N, L->K)) return 0.0;
+    ag_zero_typed(x->grad, x->shape.size, x->dtype);
+    return 1.0;
 }
 
 /* Batch matrices that share an operand's matrix (broadcast) add their
@@ -324,13 +343,18 @@ void AG_TYPED(ag_product_vjp)(const ag_node *out, const bias_view *bias)
 {
     const ag_node *a = out->in[0], *b = out->in[1];
     if (GRD(a) || GRD(b)) {
-        batch_job job = {out, bias, ag_product_layout(out)};
+        batch_job job = {out, bias, ag_product_layout(out), 1.0, 1.0};
+        job.beta_a = grad_beta(a, &job.L);
+        job.beta_b = grad_beta(b, &job.L);
         if (batch_in_parallel(&job.L))
             ag_parallel_run(ag_parallel_threads(), grad_part, &job);
         else
-            grad_matrices(out, &job.L, 0, job.L.batch[0] * job.L.batch[1]);
+            grad_matrices(&job, 0, job.L.batch[0] * job.L.batch[1]);
     }
-    if (bias && GRD(out->in[2])) AG_TYPED(ag_bias_grad)(bias, GRD(out), GRD(out->in[2]));
+    if (bias && GRD(out->in[2])) {
+        ag_node_grad_settle(out->in[2]); /* the bias gradient is added to */
+        AG_TYPED(ag_bias_grad)(bias, GRD(out), GRD(out->in[2]));
+    }
 }
 
 

@@ -132,6 +132,8 @@ bool ag_check_leaf_grads(ag_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ag_node *n = g->nodes[i];
+        const ag_tensor *t = ag_param_tensor(n);
+        if (t && t->grad_zero_pending && n->grad == t->grad) continue; /* zeros, to be written */
         long bad = ag_node_is_leaf(n) && n->grad ? first_non_finite(n->grad, n->shape.size, n->dtype) : -1;
         if (bad < 0) continue;
         char label[80];

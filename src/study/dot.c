@@ -70,6 +70,7 @@ static void dot_node(FILE *out, const ag_node *n)
     }
     fprintf(out, "%s%s [%s]\\l", kind, params, ag_shape_str(&n->shape, shape, sizeof shape));
     dot_values(out, "value", n, n->value);
+    ag_node_grad_settle(n); /* a parameter's zeros still pending */
     if (n->grad) dot_values(out, "grad ", n, n->grad);
     fputs("\"];\n", out);
 }

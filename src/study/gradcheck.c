@@ -172,6 +172,7 @@ static void copy_grads(size_t n_params, ag_tensor *const *params, double *saved,
 {
     for (size_t k = 0, at = 0; k < n_params; at += params[k]->shape.size, k++) {
         size_t bytes = params[k]->shape.size * sizeof(double);
+        ag_tensor_grad_settle(params[k]); /* saved as the zeros it counts as */
         if (to_params)
             memcpy(params[k]->grad, saved + at, bytes);
         else

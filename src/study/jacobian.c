@@ -40,6 +40,7 @@ bool ag_save_grads(ag_graph *g, ag_saved_grads *s, int which)
     for (size_t i = 0; i < s->count; i++) {
         ag_node *n = g->nodes[i];
         if (!n->grad || (!s->intermediates && !ag_node_is_leaf(n))) continue;
+        ag_node_grad_settle(n); /* saved as the zeros it counts as */
         s->copies[i] = ag_malloc(n->shape.size * sizeof(double));
         if (!s->copies[i]) return false;
         memcpy(s->copies[i], n->grad, n->shape.size * sizeof(double));
